@@ -1,0 +1,13 @@
+"""dgm: the small library behind the notebooks of *Deep generative models*.
+
+One module per lecture (``em``, and later ``wake_sleep``, ``vae``, ``gan``...) and a few
+shared ones: ``config`` (device, fast mode, seeds, paths), ``data`` (MNIST and 2-D toy data
+as tensors on the device), ``train`` (training loop with checkpoints), ``plot``,
+``widgets``, ``checks`` (exercise self-checks) and ``grade`` (the autograder).
+"""
+
+from . import checks, config, data, em, plot, train, widgets
+from .config import device, pick
+
+__all__ = ["checks", "config", "data", "em", "plot", "train", "widgets", "device", "pick"]
+__version__ = "0.1.0"

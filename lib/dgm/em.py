@@ -1,0 +1,268 @@
+"""Lecture 01: the EM algorithm, and the free-energy view every later lecture reuses.
+
+A latent-variable model ``p(x, z) = p(z) p(x | z)`` with a discrete ``z`` in ``{1..K}``.
+For any distribution ``q(z)`` over the latent (here one row ``r[n]`` per data point),
+
+    log p(x) = ELBO(q) + KL(q(z) || p(z | x)),
+    ELBO(q)  = sum_z q(z) [log p(x, z) - log q(z)].
+
+EM climbs the ELBO by coordinate ascent:
+
+- E-step: ``q(z) = p(z | x)``, the responsibilities. The KL term becomes 0, so the ELBO
+  touches ``log p(x)``.
+- M-step: maximise the ELBO over the parameters with ``q`` held fixed (closed form).
+
+Each step can only raise ``log p(x)``: the E-step closes the gap, the M-step raises a
+lower bound that was tight. Two models are here: a Gaussian mixture (2-D toy data) and a
+mixture of Bernoullis (binarized MNIST). The EM loop itself (``em``) is shared.
+
+References: Dempster, Laird & Rubin (1977); Neal & Hinton, "A view of the EM algorithm
+that justifies incremental, sparse, and other variants" (1998); Bishop, PRML ch. 9.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+
+# --------------------------------------------------------------------------- Gaussian mixture
+
+
+class GMM(NamedTuple):
+    """Parameters of a Gaussian mixture: ``weights`` (K,), ``means`` (K, D), ``covs`` (K, D, D)."""
+
+    weights: torch.Tensor
+    means: torch.Tensor
+    covs: torch.Tensor
+
+
+def _check_gmm(fn: str, X: torch.Tensor, weights, means, covs) -> None:
+    if not torch.is_tensor(X) or X.dim() != 2:
+        raise ValueError(f"{fn}: X must be a 2-D tensor (N, D), got {getattr(X, 'shape', X)}")
+    N, D = X.shape
+    K = means.shape[0] if torch.is_tensor(means) and means.dim() == 2 else None
+    if K is None or means.shape[1] != D:
+        raise ValueError(f"{fn}: means must be (K, {D}), got {tuple(means.shape)}")
+    if weights.shape != (K,):
+        raise ValueError(f"{fn}: weights must be ({K},), got {tuple(weights.shape)}")
+    if covs.shape != (K, D, D):
+        raise ValueError(f"{fn}: covs must be ({K}, {D}, {D}), got {tuple(covs.shape)}")
+
+
+def gaussian_log_pdf(X: torch.Tensor, means: torch.Tensor, covs: torch.Tensor) -> torch.Tensor:
+    """``log N(x_n | mu_k, Sigma_k)`` for every point and component, shape (N, K).
+
+    With the Cholesky factor ``Sigma = L L^T``:
+    ``log N = -1/2 [D log 2 pi + 2 sum_i log L_ii + |L^{-1}(x - mu)|^2]``.
+    """
+    D = X.shape[1]
+    L, info = torch.linalg.cholesky_ex(covs)  # (K, D, D)
+    if info.any():
+        k = int(torch.nonzero(info)[0])
+        raise ValueError(
+            f"gaussian_log_pdf: covs[{k}] is not positive definite: the component has "
+            "collapsed (e.g. onto a single point). Use a covariance floor, reg_covar > 0."
+        )
+    diff = (X[None, :, :] - means[:, None, :]).transpose(1, 2)  # (K, D, N)
+    y = torch.linalg.solve_triangular(L, diff, upper=False)  # (K, D, N), y = L^{-1}(x - mu)
+    mahalanobis = y.pow(2).sum(1)  # (K, N)
+    log_det = 2 * torch.diagonal(L, dim1=-2, dim2=-1).log().sum(-1)  # (K,)
+    return (-0.5 * (D * math.log(2 * math.pi) + log_det[:, None] + mahalanobis)).T  # (N, K)
+
+
+def log_joint(X: torch.Tensor, weights, means, covs) -> torch.Tensor:
+    """``log p(x_n, z_n = k) = log pi_k + log N(x_n | mu_k, Sigma_k)``, shape (N, K)."""
+    _check_gmm("log_joint", X, weights, means, covs)
+    return weights.log()[None, :] + gaussian_log_pdf(X, means, covs)
+
+
+def responsibilities(X: torch.Tensor, weights, means, covs) -> torch.Tensor:
+    """E-step: the posterior ``r_nk = p(z_n = k | x_n)``, shape (N, K); rows sum to 1.
+
+    ``r_nk = pi_k N(x_n | mu_k, Sigma_k) / sum_j pi_j N(x_n | mu_j, Sigma_j)``, computed in
+    log space (a softmax over k) because the densities underflow far from a component.
+    """
+    return torch.softmax(log_joint(X, weights, means, covs), dim=1)
+
+
+def log_likelihood(X: torch.Tensor, weights, means, covs) -> torch.Tensor:
+    """``log p(x_n) = log sum_k pi_k N(x_n | mu_k, Sigma_k)`` per point, shape (N,)."""
+    return torch.logsumexp(log_joint(X, weights, means, covs), dim=1)
+
+
+def m_step(X: torch.Tensor, r: torch.Tensor, reg_covar: float = 0.0) -> GMM:
+    """M-step: the parameters that maximise the ELBO for fixed responsibilities ``r`` (N, K).
+
+    ``N_k = sum_n r_nk``; ``pi_k = N_k / N``; ``mu_k = sum_n r_nk x_n / N_k``;
+    ``Sigma_k = sum_n r_nk (x_n - mu_k)(x_n - mu_k)^T / N_k + reg_covar * I``.
+
+    ``reg_covar`` is a floor on the variances: with 0, a component that sits on one data
+    point can shrink to zero variance and drive the likelihood to infinity.
+    """
+    if X.dim() != 2 or r.dim() != 2 or r.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"m_step: X must be (N, D) and r (N, K), got {tuple(X.shape)}, {tuple(r.shape)}"
+        )
+    N, D = X.shape
+    N_k = r.sum(0)  # (K,)
+    weights = N_k / N
+    means = (r.T @ X) / N_k[:, None]  # (K, D)
+    diff = X[None, :, :] - means[:, None, :]  # (K, N, D)
+    covs = torch.einsum("nk,knd,kne->kde", r, diff, diff) / N_k[:, None, None]  # (K, D, D)
+    covs = covs + reg_covar * torch.eye(D, dtype=X.dtype, device=X.device)
+    return GMM(weights, means, covs)
+
+
+def elbo(X: torch.Tensor, r: torch.Tensor, weights, means, covs) -> torch.Tensor:
+    """``ELBO_n = sum_k r_nk [log p(x_n, z = k) - log r_nk]`` per point, shape (N,).
+
+    The entropy term uses ``0 log 0 = 0`` (``torch.xlogy``), so hard assignments are fine.
+    """
+    return (r * log_joint(X, weights, means, covs) - torch.xlogy(r, r)).sum(1)
+
+
+def posterior_kl(X: torch.Tensor, r: torch.Tensor, weights, means, covs) -> torch.Tensor:
+    """``KL(q(z | x_n) || p(z | x_n))`` per point, with ``q = r``; shape (N,).
+
+    Computed directly from the posterior, not as ``log p(x) - ELBO``, so that the identity
+    ``log p(x) = ELBO + KL`` is something to check rather than a definition.
+    """
+    log_post = torch.log_softmax(log_joint(X, weights, means, covs), dim=1)  # (N, K)
+    return (torch.xlogy(r, r) - r * log_post).sum(1)
+
+
+def init_gmm(X: torch.Tensor, K: int, generator: torch.Generator | None = None) -> GMM:
+    """A random start: means at ``K`` distinct data points, every covariance the data's."""
+    if not isinstance(K, int) or not 1 <= K <= X.shape[0]:
+        raise ValueError(f"init_gmm: K must be an int in [1, N={X.shape[0]}], got {K!r}")
+    idx = torch.randperm(X.shape[0], generator=generator)[:K].to(X.device)
+    cov = torch.cov(X.T).reshape(X.shape[1], X.shape[1])  # (D, D)
+    weights = torch.full((K,), 1.0 / K, dtype=X.dtype, device=X.device)
+    return GMM(weights, X[idx].clone(), cov.expand(K, -1, -1).clone())
+
+
+# --------------------------------------------------------------------------- the EM loop
+
+
+@dataclass
+class EMResult:
+    """What ``em`` returns: the parameters after each iteration and the mean log-likelihood.
+
+    ``params[t]`` are the parameters after ``t`` iterations (``params[0]`` is the start);
+    ``log_likelihood[t]`` is ``mean_n log p(x_n)`` under ``params[t]``.
+    """
+
+    params: list = field(default_factory=list)
+    log_likelihood: list[float] = field(default_factory=list)
+
+    @property
+    def final(self):
+        return self.params[-1]
+
+
+def em(
+    X: torch.Tensor,
+    init: tuple,
+    n_iter: int,
+    log_joint_fn: Callable[..., torch.Tensor],
+    m_step_fn: Callable[[torch.Tensor, torch.Tensor], tuple],
+    progress: bool = False,
+) -> EMResult:
+    """Run ``n_iter`` EM iterations of any mixture model.
+
+    The model enters through two functions: ``log_joint_fn(X, *params)`` returns
+    ``log p(x_n, z = k)`` (N, K), and ``m_step_fn(X, r)`` returns new parameters.
+    The E-step is the same for every mixture: ``r = softmax_k log p(x_n, z = k)``.
+    """
+    if not isinstance(n_iter, int) or n_iter < 0:
+        raise ValueError(f"em: n_iter must be a non-negative int, got {n_iter!r}")
+    params = init
+    result = EMResult()
+    steps = range(n_iter + 1)
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc="EM", leave=False)
+    for t in steps:
+        lj = log_joint_fn(X, *params)  # (N, K)
+        result.params.append(params)
+        result.log_likelihood.append(torch.logsumexp(lj, dim=1).mean().item())
+        if t == n_iter:
+            break
+        r = torch.softmax(lj, dim=1)  # E-step, (N, K)
+        params = m_step_fn(X, r)  # M-step
+    return result
+
+
+def fit_gmm(X: torch.Tensor, init: GMM, n_iter: int, reg_covar: float = 0.0, **kw) -> EMResult:
+    """EM for a Gaussian mixture from ``init``; see ``em`` for what comes back."""
+    return em(X, init, n_iter, log_joint, lambda X, r: m_step(X, r, reg_covar), **kw)
+
+
+# --------------------------------------------------------------------------- Bernoulli mixture
+
+
+class BernoulliMixture(NamedTuple):
+    """Parameters of a mixture of Bernoullis: ``weights`` (K,), pixel ``probs`` (K, D)."""
+
+    weights: torch.Tensor
+    probs: torch.Tensor
+
+
+def bernoulli_log_joint(X: torch.Tensor, weights, probs) -> torch.Tensor:
+    """``log p(x_n, z = k) = log pi_k + sum_d [x_nd log p_kd + (1 - x_nd) log(1 - p_kd)]``, (N, K)."""
+    if X.dim() != 2 or probs.dim() != 2 or X.shape[1] != probs.shape[1]:
+        raise ValueError(
+            "bernoulli_log_joint: X must be (N, D) and probs (K, D), got "
+            f"{tuple(X.shape)}, {tuple(probs.shape)} (flatten images first)"
+        )
+    # A pixel probability of exactly 0 or 1 (possible when alpha = 0) would give 0 * log 0
+    # = NaN in the matrix product: take 0 log 0 = 0, and -inf where x is impossible.
+    log_p = torch.where(probs > 0, probs.log(), 0.0)  # (K, D)
+    log_1mp = torch.where(probs < 1, torch.log1p(-probs), 0.0)  # (K, D)
+    lj = weights.log()[None, :] + X @ log_p.T + (1 - X) @ log_1mp.T  # (N, K)
+    impossible = X @ (probs == 0).to(X).T + (1 - X) @ (probs == 1).to(X).T  # (N, K)
+    return lj.masked_fill(impossible > 0, float("-inf"))
+
+
+def bernoulli_m_step(X: torch.Tensor, r: torch.Tensor, alpha: float = 1.0) -> BernoulliMixture:
+    """M-step of the Bernoulli mixture, with ``alpha`` pseudo-counts on each pixel.
+
+    ``pi_k = N_k / N``;  ``p_kd = (sum_n r_nk x_nd + alpha) / (N_k + 2 alpha)``.
+    ``alpha > 0`` (a Beta(1 + alpha, 1 + alpha) prior) keeps every ``p_kd`` off 0 and 1, so
+    a test digit with one unusual pixel does not get probability 0. EM then climbs
+    ``log p(X) + log p(probs)`` (MAP-EM) rather than the plain likelihood.
+    """
+    N_k = r.sum(0)  # (K,)
+    probs = (r.T @ X + alpha) / (N_k[:, None] + 2 * alpha)  # (K, D)
+    probs = probs.clamp(0, 1)  # round-off can push an average of 0s and 1s past 1
+    return BernoulliMixture(N_k / X.shape[0], probs)
+
+
+def init_bernoulli_mixture(
+    X: torch.Tensor, K: int, generator: torch.Generator | None = None
+) -> BernoulliMixture:
+    """Start each component halfway between a random data point and the mean image."""
+    idx = torch.randperm(X.shape[0], generator=generator)[:K].to(X.device)
+    probs = (0.5 * X[idx] + 0.5 * X.mean(0, keepdim=True)).clamp(0.05, 0.95)  # (K, D)
+    weights = torch.full((K,), 1.0 / K, dtype=X.dtype, device=X.device)
+    return BernoulliMixture(weights, probs)
+
+
+def fit_bernoulli_mixture(
+    X: torch.Tensor, init: BernoulliMixture, n_iter: int, alpha: float = 1.0, **kw
+) -> EMResult:
+    """EM for a mixture of Bernoullis on flattened binary images ``X`` (N, D)."""
+    return em(X, init, n_iter, bernoulli_log_joint, lambda X, r: bernoulli_m_step(X, r, alpha), **kw)
+
+
+def sample_bernoulli_mixture(
+    n: int, weights: torch.Tensor, probs: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Ancestral sampling: ``z ~ Categorical(pi)``, then ``x_d ~ Bernoulli(p_zd)``; (n, D)."""
+    z = torch.multinomial(weights.cpu(), n, replacement=True, generator=generator)
+    return torch.bernoulli(probs.cpu()[z], generator=generator).to(probs.device)

@@ -1,0 +1,180 @@
+"""The course's training loop: the plumbing around a lecture's own training step.
+
+A lecture writes ``step(i)``, which computes its loss, calls ``backward`` and steps its
+optimizer, and returns the numbers to log. ``train`` adds what every run needs:
+
+- a progress bar (``tqdm.auto``: a widget in Jupyter, text in a terminal);
+- an evaluation callback every ``eval_every`` steps and at the end;
+- a checkpoint written atomically (temp file, then rename) every ``save_every`` steps and
+  at the end, and resumed from when present, so a Colab disconnect or a 10-minute job
+  limit costs at most ``save_every`` steps;
+- a guard that stops with a clear message as soon as a logged value is NaN or infinite.
+
+Logged values are read back from the GPU every ``log_every`` steps, not every step, so the
+loop does not stall the device.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+Metrics = Mapping[str, "float | torch.Tensor"]
+
+
+@dataclass
+class History:
+    """Logged values: ``history[name]`` is a list of ``(step, value)`` pairs."""
+
+    records: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+    def log(self, step: int, metrics: Metrics) -> None:
+        for name, value in metrics.items():
+            self.records.setdefault(name, []).append((int(step), float(value)))
+
+    def __getitem__(self, name: str) -> list[tuple[int, float]]:
+        return self.records[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.records
+
+    def last(self, name: str) -> float:
+        """The most recent value of ``name``."""
+        return self.records[name][-1][1]
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> None:
+    """``torch.save`` to a temp file in the same folder, then rename over ``path``.
+
+    The rename is atomic, so an interrupted save never destroys the last good checkpoint.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path, map_location=None) -> dict:
+    """Load a checkpoint written by ``save_checkpoint`` (tensors and plain containers only)."""
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def _check_finite(step: int, metrics: Metrics, checkpoint: Path | None) -> None:
+    for name, value in metrics.items():
+        value = float(value)
+        if not math.isfinite(value):
+            kept = f" The last checkpoint, {checkpoint}, is untouched." if checkpoint else ""
+            raise FloatingPointError(
+                f"train: {name} = {value} at step {step}: training diverged.{kept} "
+                "Try a smaller learning rate, gradient clipping, or check the loss for "
+                "log(0) or division by zero."
+            )
+
+
+def train(
+    step: Callable[[int], Metrics],
+    n_steps: int,
+    *,
+    state: Mapping[str, object] | None = None,
+    checkpoint: str | Path | None = None,
+    save_every: int = 1000,
+    evaluate: Callable[[int], Metrics] | None = None,
+    eval_every: int | None = None,
+    log_every: int = 50,
+    desc: str = "train",
+    progress: bool = True,
+) -> History:
+    """Run ``step(i)`` for ``i`` in ``[start, n_steps)``; return the logged ``History``.
+
+    Parameters
+    ----------
+    step : callable
+        One optimisation step; returns a dict of scalars to log (tensors are fine).
+    n_steps : int
+        Total number of steps, counting those done before a resume.
+    state : dict of objects with ``state_dict``/``load_state_dict``
+        What a checkpoint holds, e.g. ``{"model": model, "opt": opt}``.
+    checkpoint : path, optional
+        Where to save; if the file exists, training resumes from it.
+    save_every, eval_every, log_every : int
+        Periods in steps. ``evaluate(i)`` returns a dict of scalars to log; it runs every
+        ``eval_every`` steps (if given) and after the last step.
+    """
+    if not isinstance(n_steps, int) or n_steps < 0:
+        raise ValueError(f"train: n_steps must be a non-negative int, got {n_steps!r}")
+    for name, value in (("save_every", save_every), ("log_every", log_every)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"train: {name} must be a positive int, got {value!r}")
+    state = dict(state or {})
+    for name, obj in state.items():
+        if not hasattr(obj, "state_dict") or not hasattr(obj, "load_state_dict"):
+            raise TypeError(f"train: state[{name!r}] has no state_dict/load_state_dict")
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+
+    history, start = History(), 0
+    if checkpoint is not None and checkpoint.exists():
+        saved = load_checkpoint(checkpoint)
+        for name, obj in state.items():
+            obj.load_state_dict(saved["state"][name])
+        history.records = {k: [tuple(p) for p in v] for k, v in saved["history"].items()}
+        start = int(saved["step"])
+        torch.set_rng_state(saved["rng"])
+        if torch.cuda.is_available() and saved.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+
+    def save(i: int) -> None:
+        if checkpoint is None:
+            return
+        save_checkpoint(
+            checkpoint,
+            {
+                "step": i,
+                "state": {name: obj.state_dict() for name, obj in state.items()},
+                "history": history.records,
+                "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
+        )
+
+    bar = None
+    if progress and n_steps > start:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_steps, initial=start, desc=desc, leave=True)
+    pending: list[tuple[int, Metrics]] = []  # values not yet read back from the device
+
+    def flush() -> None:
+        for i, metrics in pending:
+            _check_finite(i, metrics, checkpoint)
+            history.log(i, metrics)
+        if pending and bar is not None:
+            bar.set_postfix({k: f"{float(v):.4g}" for k, v in pending[-1][1].items()})
+        pending.clear()
+
+    for i in range(start, n_steps):
+        metrics = step(i)
+        if metrics:
+            pending.append((i, {k: v.detach() if torch.is_tensor(v) else v for k, v in metrics.items()}))
+        done = i + 1
+        if done % log_every == 0 or done == n_steps:
+            flush()
+        if evaluate is not None and ((eval_every and done % eval_every == 0) or done == n_steps):
+            flush()
+            scores = evaluate(done)
+            _check_finite(done, scores, checkpoint)
+            history.log(done, scores)
+        if done % save_every == 0 or done == n_steps:
+            flush()
+            save(done)
+        if bar is not None:
+            bar.update(1)
+    flush()
+    if bar is not None:
+        bar.close()
+    return history

@@ -1,0 +1,115 @@
+"""Every check must pass the reference and catch plausible wrong answers with a hint."""
+
+import pytest
+import torch
+
+from dgm import checks, em
+
+
+def run(check, fn):
+    """The check's verdict on ``fn`` and what it printed."""
+    used = check(fn)
+    result = checks.results[check.__name__]
+    return used, result
+
+
+@pytest.mark.parametrize("check,reference", [
+    (checks.responsibilities, em.responsibilities),
+    (checks.m_step, em.m_step),
+    (checks.elbo, em.elbo),
+    (checks.bernoulli_m_step, em.bernoulli_m_step),
+])
+def test_the_reference_passes_and_is_returned(check, reference):
+    def mine(*args):
+        return reference(*args)
+
+    used, result = run(check, mine)
+    assert result.passed and used is mine
+
+
+@pytest.mark.parametrize("check,reference", [
+    (checks.responsibilities, em.responsibilities),
+    (checks.m_step, em.m_step),
+    (checks.elbo, em.elbo),
+    (checks.bernoulli_m_step, em.bernoulli_m_step),
+])
+def test_an_unsolved_exercise_falls_back_to_the_reference(check, reference, capsys, monkeypatch):
+    monkeypatch.delenv("DGM_GRADING", raising=False)
+
+    def stub(*args):
+        raise NotImplementedError()
+
+    used, result = run(check, stub)
+    assert used is reference and not result.passed and not result.implemented
+    assert "uses the reference" in capsys.readouterr().out
+
+
+def test_grading_mode_raises_on_a_failed_check(monkeypatch):
+    monkeypatch.setenv("DGM_GRADING", "1")
+
+    def stub(*args):
+        raise NotImplementedError()
+
+    with pytest.raises(checks.CheckFailure, match="not implemented"):
+        checks.elbo(stub)
+
+
+# --- plausible wrong answers, each with the words its hint must contain
+
+
+def naive_responsibilities(X, w, mu, cov):  # exp of log densities: underflows far away
+    joint = w * em.gaussian_log_pdf(X, mu, cov).exp()
+    return joint / joint.sum(1, keepdim=True)
+
+
+WRONG = {
+    "responsibilities": [
+        (lambda X, w, mu, cov: w * em.gaussian_log_pdf(X, mu, cov).exp(), "normalise over dim=1"),
+        (lambda X, w, mu, cov: em.responsibilities(X, w, mu, cov).T, "transposed"),
+        (naive_responsibilities, "log space"),
+        (lambda X, w, mu, cov: torch.softmax(em.gaussian_log_pdf(X, mu, cov), 1), "pi_k"),
+    ],
+    "m_step": [
+        (lambda X, r, reg: em.GMM(r.sum(0), *em.m_step(X, r, reg)[1:]), "N_k / N"),
+        (lambda X, r, reg: em.GMM(em.m_step(X, r, reg)[0], r.T @ X, em.m_step(X, r, reg)[2]), "weighted average"),
+        (lambda X, r, reg: em.m_step(X, r, 0.0), "reg_covar * I"),
+        (lambda X, r, reg: em.GMM(*em.m_step(X, r, reg)[:2], em.m_step(X, r, reg)[2] * r.sum(0)[:, None, None] / len(X)), "not by N"),
+        (lambda X, r, reg: em.m_step(X, r, reg)[:2], "three tensors"),
+    ],
+    "elbo": [
+        (lambda X, r, w, mu, cov: (r * em.log_joint(X, w, mu, cov)).sum(1), "entropy"),
+        (lambda X, r, w, mu, cov: em.elbo(X, r, w, mu, cov).mean(), "shape (N,)"),
+        (lambda X, r, w, mu, cov: -em.elbo(X, r, w, mu, cov), "sign"),
+        (lambda X, r, w, mu, cov: (r * (em.log_joint(X, w, mu, cov) - r.log())).sum(1), "xlogy"),
+    ],
+    "bernoulli_m_step": [
+        (lambda X, r, a: em.BernoulliMixture(r.sum(0) / len(X), (r.T @ X) / r.sum(0)[:, None]), "pseudo-counts"),
+        (lambda X, r, a: em.BernoulliMixture(r.sum(0) / len(X), r.T @ X), "weighted average"),
+        (lambda X, r, a: em.BernoulliMixture(r.sum(0), em.bernoulli_m_step(X, r, a).probs), "N_k / N"),
+    ],
+}
+
+
+@pytest.mark.parametrize("name,wrong,hint", [(n, f, h) for n, cases in WRONG.items() for f, h in cases])
+def test_a_wrong_answer_fails_with_a_hint(name, wrong, hint, capsys, monkeypatch):
+    monkeypatch.delenv("DGM_GRADING", raising=False)
+    check = getattr(checks, name)
+    used, result = run(check, wrong)
+    printed = capsys.readouterr().out
+    assert not result.passed and result.implemented
+    assert used is getattr(em, name)  # the notebook carries on with the reference
+    assert printed.startswith("FAIL") and hint in printed, printed
+
+
+def test_a_crashing_answer_is_reported_not_raised(capsys):
+    def broken(X, w, mu, cov):
+        return X @ mu  # shape error inside the student's code
+
+    run(checks.responsibilities, broken)
+    assert "raised RuntimeError" in capsys.readouterr().out
+
+
+def test_summary_lists_each_exercise(capsys):
+    checks.results.clear()
+    checks.elbo(em.elbo)
+    assert checks.summary() == {"elbo": True}

@@ -1,0 +1,47 @@
+import torch
+
+from dgm import config
+
+
+def test_pick_follows_fast_mode(monkeypatch):
+    monkeypatch.setenv("DGM_FAST", "1")
+    assert config.fast() and config.pick(full=20_000, fast=200) == 200
+    monkeypatch.setenv("DGM_FAST", "0")
+    assert not config.fast() and config.pick(full=20_000, fast=200) == 20_000
+    monkeypatch.delenv("DGM_FAST")
+    assert config.mode() == "full"
+
+
+def test_device_is_usable_and_can_be_forced(monkeypatch):
+    assert torch.zeros(1, device=config.device()).device.type == config.device().type
+    monkeypatch.setenv("DGM_DEVICE", "cpu")
+    assert config.device() == torch.device("cpu")
+
+
+def test_data_dir_prefers_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DGM_DATA", str(tmp_path))
+    assert config.data_dir() == tmp_path
+    monkeypatch.delenv("DGM_DATA")
+    assert config.data_dir() == config.repo_root() / "data"
+
+
+def test_seed_makes_draws_repeatable():
+    g1 = config.seed(3)
+    a = torch.randn(4), torch.randn(4, generator=g1)
+    g2 = config.seed(3)
+    b = torch.randn(4), torch.randn(4, generator=g2)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_seed_rejects_non_int():
+    import pytest
+
+    with pytest.raises(TypeError, match="seed"):
+        config.seed(1.5)
+
+
+def test_interactive_is_off_outside_a_kernel_and_when_static(monkeypatch):
+    monkeypatch.delenv("DGM_STATIC", raising=False)
+    assert config.interactive() is False  # pytest is no IPython kernel
+    monkeypatch.setenv("DGM_STATIC", "1")
+    assert config.interactive() is False
