@@ -116,10 +116,13 @@ def gmm_2d(
     colors = plt.cm.tab10(np.arange(len(w)) % 10)
     point_colors = colors[_np(r).argmax(1)] if r is not None else "0.6"
     ax.scatter(x[:, 0], x[:, 1], s=3, c=point_colors, alpha=0.4)
+    many = len(w) > 10  # then one legend entry for all, not one per component
     for k in range(len(w)):
+        label = f"component {k}: $\\pi$={w[k]:.2f}"
+        if many:
+            label = f"{len(w)} components (2-sigma)" if k == 0 else None
         covariance_ellipse(
-            ax, mu[k], cov[k], edgecolor=colors[k], linewidth=1 + 6 * w[k],
-            label=f"component {k}: $\\pi$={w[k]:.2f}",
+            ax, mu[k], cov[k], edgecolor=colors[k], linewidth=1 + 6 * w[k], label=label
         )
         ax.plot(*mu[k], marker="+", color=colors[k], markersize=10)
     ax.set_title(title)
@@ -127,8 +130,7 @@ def gmm_2d(
     ax.set_ylabel("$x_2$")
     ax.set_aspect("equal", adjustable="datalim")
     ax.autoscale_view()
-    if len(w) <= 10:
-        ax.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="upper right", fontsize=7)
     return ax
 
 

@@ -1,0 +1,541 @@
+# ---
+# jupyter:
+#   dgm:
+#     trains: Gaussian mixtures by EM on 2-D data; a mixture of Bernoullis on binarized MNIST
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["setup"]
+# Set-up. On Colab this installs the course library `dgm` from the repository;
+# anywhere else it does nothing (run `make lab` from a clone instead).
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/dgm-course/deep-generative-models.git"], check=True
+    )
+
+# %% [markdown]
+# # Lecture 01 · EM and the free energy
+#
+# Every model in this course has the same shape: a **latent** variable $z$ that we never
+# observe, and data $x$ generated from it, $p_\theta(x, z) = p_\theta(z)\,p_\theta(x \mid z)$.
+# Learning means maximising $\log p_\theta(x) = \log \sum_z p_\theta(x, z)$, and the sum
+# inside the log is what makes it hard. This lecture solves the problem exactly for
+# mixtures, where $z$ takes $K$ values, and sets up the one identity that the rest of the
+# course (wake-sleep, VAEs, GANs seen as inference) keeps reusing.
+#
+# **Learning goals.** After this notebook you can
+#
+# 1. derive $\log p(x) = \mathrm{ELBO}(q) + \mathrm{KL}\big(q(z) \,\|\, p(z \mid x)\big)$ and say what each term means;
+# 2. explain EM as coordinate ascent on the ELBO, and why the likelihood never goes down;
+# 3. implement the E-step and M-step of a Gaussian mixture, and check them against scikit-learn;
+# 4. recognise the two ways EM fails in practice (collapsing components, local optima) and prevent the first;
+# 5. fit a mixture of Bernoullis to MNIST digits, and say why the next lectures need *continuous* latents.
+#
+# **Exercises** (graded): `elbo`, `responsibilities`, `m_step`, `bernoulli_m_step`. Each is
+# followed by a check cell that tests your function on random inputs. Until your version
+# passes, the notebook carries on with the library's reference, so you can read on.
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+import dgm
+from dgm import em
+
+gen = dgm.config.setup(0)  # seeds everything; prints the device and the mode (fast or full)
+
+# %% [markdown]
+# ## 1. The identity behind everything: $\log p(x) = \mathrm{ELBO} + \mathrm{KL}$
+#
+# Take any distribution $q(z)$ over the latent. Because $\sum_z q(z) = 1$ and
+# $p(x) = p(x, z) / p(z \mid x)$ for every $z$,
+#
+# $$
+# \log p(x) = \sum_z q(z) \log p(x)
+#           = \sum_z q(z) \log \frac{p(x, z)}{q(z)} + \sum_z q(z) \log \frac{q(z)}{p(z \mid x)}
+#           = \underbrace{\mathbb{E}_{q}\big[\log p(x, z) - \log q(z)\big]}_{\mathrm{ELBO}(q,\,\theta)}
+#           + \underbrace{\mathrm{KL}\big(q(z) \,\|\, p_\theta(z \mid x)\big)}_{\ge 0}.
+# $$
+#
+# The KL divergence is never negative, so the ELBO is a **lower bound** on the log-evidence,
+# and the bound is tight exactly when $q$ is the true posterior. Physicists write
+# $F = -\mathrm{ELBO}$ and call it the *free energy*: $\langle \text{energy} \rangle - \text{entropy}$
+# with energy $-\log p(x, z)$. Two ways to raise the ELBO follow:
+#
+# - move $q$ towards the posterior (this shrinks the KL and leaves $\log p(x)$ alone);
+# - move $\theta$ (this raises $\log p(x)$, or the gap, or both).
+#
+# For a Gaussian mixture, $z \in \{1, \dots, K\}$, $p(z = k) = \pi_k$ and
+# $p(x \mid z = k) = \mathcal{N}(x \mid \mu_k, \Sigma_k)$. We keep one distribution
+# $q(z_n)$ per data point as a row of a matrix $r \in [0, 1]^{N \times K}$:
+#
+# $$
+# \mathrm{ELBO}_n = \sum_{k=1}^{K} r_{nk} \big[\log \pi_k + \log \mathcal{N}(x_n \mid \mu_k, \Sigma_k) - \log r_{nk}\big].
+# $$
+#
+# The data of this lecture: 2-D points from three Gaussians of different shapes and weights.
+
+# %%
+N = dgm.pick(full=1500, fast=400)
+X, z_true = dgm.data.blobs(N, generator=gen)  # (N, 2) float64, and the true component of each
+w_true, mu_true, cov_true = dgm.data.blobs_params()
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+dgm.plot.scatter_2d(X, ax=axes[0], title="What we observe: points, no labels", label="x")
+dgm.plot.gmm_2d(X, w_true, mu_true, cov_true, ax=axes[1], title="What generated them: 3 Gaussians (2-sigma)")
+plt.show()
+
+# %% [markdown]
+# ### Exercise 1: the ELBO (2 points)
+#
+# Write `elbo(X, r, weights, means, covs)` returning the ELBO of **each** point, shape `(N,)`.
+# Use `dgm.em.gaussian_log_pdf(X, means, covs)`, which returns $\log \mathcal{N}(x_n \mid \mu_k, \Sigma_k)$
+# as an `(N, K)` tensor. Careful with $r_{nk} = 0$: the entropy term $0 \log 0$ is $0$
+# by convention, but `0 * log(0)` is `nan` in floating point (`torch.xlogy` knows the convention).
+
+# %% nbgrader={"grade": false, "grade_id": "elbo", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def elbo(X, r, weights, means, covs):
+    """ELBO_n = sum_k r_nk [log pi_k + log N(x_n | mu_k, Sigma_k) - log r_nk], shape (N,)."""
+    ### BEGIN SOLUTION
+    log_joint = weights.log() + em.gaussian_log_pdf(X, means, covs)  # (N, K)
+    return (r * log_joint - torch.xlogy(r, r)).sum(1)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check_elbo", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+elbo = dgm.checks.elbo(elbo)
+
+# %% [markdown]
+# Now let us *see* the identity. We take the true parameters and a $q$ that is plainly
+# wrong (random rows), and compute the three terms for every point, each on its own:
+# `dgm.em.log_likelihood` sums the mixture, `dgm.em.posterior_kl` compares $q$ with the
+# exact posterior. Nothing forces the columns to add up, except the mathematics.
+
+# %%
+q_random = torch.softmax(torch.randn(N, 3, generator=gen, dtype=torch.float64), dim=1)
+log_px = em.log_likelihood(X, w_true, mu_true, cov_true)
+bound = elbo(X, q_random, w_true, mu_true, cov_true)
+kl = em.posterior_kl(X, q_random, w_true, mu_true, cov_true)
+
+print("point   log p(x)      ELBO        KL      ELBO + KL")
+for n in range(5):
+    print(f"{n:5d} {log_px[n]:10.4f} {bound[n]:10.4f} {kl[n]:9.4f} {bound[n] + kl[n]:10.4f}")
+print(f"\nlargest |log p(x) - (ELBO + KL)| over all {N} points: {(log_px - bound - kl).abs().max():.2e}")
+
+# %% [markdown]
+# And if $q$ **is** the posterior, the KL vanishes and the bound touches $\log p(x)$.
+# The posterior of a mixture is Bayes' rule, and computing it is the E-step:
+#
+# $$
+# r_{nk} = p(z_n = k \mid x_n) = \frac{\pi_k\, \mathcal{N}(x_n \mid \mu_k, \Sigma_k)}{\sum_{j} \pi_j\, \mathcal{N}(x_n \mid \mu_j, \Sigma_j)}.
+# $$
+#
+# ### Exercise 2: the E-step (2 points)
+#
+# Write `responsibilities(X, weights, means, covs)`, shape `(N, K)`, rows summing to 1.
+# Far from every component all the densities underflow to 0 (and $0/0$ is `nan`): compute
+# in log space, $\log \pi_k + \log \mathcal{N}(\cdot)$, and normalise with a softmax over $k$.
+
+# %% nbgrader={"grade": false, "grade_id": "responsibilities", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def responsibilities(X, weights, means, covs):
+    """r_nk = p(z_n = k | x_n), shape (N, K)."""
+    ### BEGIN SOLUTION
+    log_joint = weights.log() + em.gaussian_log_pdf(X, means, covs)  # (N, K)
+    return torch.softmax(log_joint, dim=1)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check_responsibilities", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+responsibilities = dgm.checks.responsibilities(responsibilities)
+
+# %%
+r_post = responsibilities(X, w_true, mu_true, cov_true)
+gap = log_px - elbo(X, r_post, w_true, mu_true, cov_true)
+print(f"after the E-step, the gap log p(x) - ELBO is at most {gap.abs().max():.1e} nats "
+      f"(float64 precision is {torch.finfo(torch.float64).eps:.1e})")
+
+# %% [markdown]
+# ## 2. The M-step, and why EM never goes downhill
+#
+# With $q = r$ held fixed, the ELBO is a weighted Gaussian log-likelihood (the entropy term
+# does not depend on $\theta$). Setting its gradient to zero, with a Lagrange multiplier
+# for $\sum_k \pi_k = 1$, gives closed forms. With $N_k = \sum_n r_{nk}$, the "number of
+# points" component $k$ is responsible for,
+#
+# $$
+# \pi_k = \frac{N_k}{N}, \qquad
+# \mu_k = \frac{1}{N_k} \sum_n r_{nk}\, x_n, \qquad
+# \Sigma_k = \frac{1}{N_k} \sum_n r_{nk}\, (x_n - \mu_k)(x_n - \mu_k)^\top .
+# $$
+#
+# These are the usual maximum-likelihood estimates, with each point shared out between the
+# components in proportion to its responsibilities. Now chain the two steps. From parameters
+# $\theta_t$: the E-step sets $q = p_{\theta_t}(z \mid x)$, so $\mathrm{ELBO}(q, \theta_t) = \log p_{\theta_t}(x)$;
+# the M-step finds $\theta_{t+1}$ with $\mathrm{ELBO}(q, \theta_{t+1}) \ge \mathrm{ELBO}(q, \theta_t)$; and the
+# bound holds for any $\theta$:
+#
+# $$
+# \log p_{\theta_{t+1}}(x) \;\ge\; \mathrm{ELBO}(q, \theta_{t+1}) \;\ge\; \mathrm{ELBO}(q, \theta_t) \;=\; \log p_{\theta_t}(x).
+# $$
+#
+# ### Exercise 3: the M-step (3 points)
+#
+# Write `m_step(X, r, reg_covar)` returning `(weights, means, covs)` with shapes `(K,)`,
+# `(K, D)`, `(K, D, D)`. Add `reg_covar` times the identity to every covariance (section 4
+# shows why). Hint: `r.T @ X` is $\sum_n r_{nk} x_n$ for all $k$ at once, and
+# `torch.einsum` writes the covariance sum without a loop.
+
+# %% nbgrader={"grade": false, "grade_id": "m_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def m_step(X, r, reg_covar=0.0):
+    """(weights, means, covs) maximising the ELBO for fixed responsibilities r (N, K)."""
+    ### BEGIN SOLUTION
+    N, D = X.shape
+    N_k = r.sum(0)  # (K,)
+    weights = N_k / N
+    means = (r.T @ X) / N_k[:, None]  # (K, D)
+    diff = X[None, :, :] - means[:, None, :]  # (K, N, D)
+    covs = torch.einsum("nk,knd,kne->kde", r, diff, diff) / N_k[:, None, None]
+    covs = covs + reg_covar * torch.eye(D, dtype=X.dtype)
+    return weights, means, covs
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check_m_step", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+m_step = dgm.checks.m_step(m_step)
+
+# %% [markdown]
+# ## 3. EM on the three blobs
+#
+# EM is just the two steps in turn. Here is the loop, written with **your** functions, and
+# recording the ELBO and $\log p(x)$ after every half-step, so that the argument above
+# becomes a picture: the E-step closes the gap, the M-step pushes the bound up and
+# $\log p(x)$ follows. (The library's `dgm.em.fit_gmm` runs the same loop.)
+
+# %%
+n_iter = dgm.pick(full=60, fast=15)
+init = em.init_gmm(X, 3, generator=torch.Generator().manual_seed(3))  # means on 3 random points
+
+params, trace = init, []  # trace: (half-step, mean log p(x), mean ELBO)
+for t in range(n_iter):
+    r = responsibilities(X, *params)  # E-step
+    trace.append((t + 0.5, em.log_likelihood(X, *params).mean().item(), elbo(X, r, *params).mean().item()))
+    params = m_step(X, r, reg_covar=0.0)  # M-step
+    trace.append((t + 1.0, em.log_likelihood(X, *params).mean().item(), elbo(X, r, *params).mean().item()))
+
+steps, ll, bound = map(np.array, zip(*trace))
+fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+show = steps <= 8
+axes[0].plot(steps[show], ll[show], "o-", label=r"$\log p_\theta(x)$ (mean per point)")
+axes[0].plot(steps[show], bound[show], "s--", label=r"ELBO$(q, \theta)$")
+axes[0].set(title="E-steps (x.5) close the gap; M-steps (x.0) raise both",
+            xlabel="iteration (E-step at t + 0.5, M-step at t + 1)", ylabel="nats per point")
+axes[0].legend()
+axes[1].plot(steps[1::2], ll[1::2], "o-", ms=3, label="after each M-step")
+axes[1].set(title="The log-likelihood never decreases", xlabel="iteration", ylabel=r"mean $\log p(x)$")
+axes[1].legend()
+plt.tight_layout()
+plt.show()
+print(f"smallest change between consecutive iterations: {np.diff(ll[1::2]).min():+.2e} nats (never negative)")
+
+# %% [markdown]
+# Here are the fitted components at every iteration. Drag the slider (in a live notebook)
+# to watch the ellipses find the clusters; colours show each point's most responsible
+# component. Without a widget front end you see a few iterations side by side.
+
+# %%
+fit = em.fit_gmm(X, init, n_iter)  # the library's loop: same start, same steps
+
+
+def draw_iteration(t, ax):
+    w, mu, cov = fit.params[t]
+    r_t = em.responsibilities(X, w, mu, cov)
+    dgm.plot.gmm_2d(X, w, mu, cov, ax=ax, r=r_t,
+                    title=f"iteration {t}: mean log p(x) = {fit.log_likelihood[t]:.3f}")
+
+
+dgm.widgets.slider(draw_iteration, len(fit.params), description="iteration",
+                   frames=[0, 1, 2, 5, 10, n_iter])
+
+# %% [markdown]
+# Did it find the truth? Components come out in arbitrary order (any permutation of the
+# labels gives the same mixture), so we match each true component to the nearest fitted mean.
+
+# %%
+w_fit, mu_fit, cov_fit = fit.final
+order = torch.cdist(mu_true, mu_fit).argmin(1)
+print(f"{'':10s}{'true weight':>12s}{'fitted':>9s}   {'true mean':>16s}   {'fitted mean':>16s}")
+for k in range(3):
+    j = order[k]
+    print(f"component {k}{w_true[k]:10.3f}{w_fit[j]:10.3f}   {str(mu_true[k].numpy().round(2)):>16s}   "
+          f"{str(mu_fit[j].numpy().round(2)):>16s}")
+print(f"\nlibrary loop and your loop agree: {np.isclose(fit.log_likelihood[-1], ll[-1])}")
+
+# %% [markdown]
+# ### Parity with scikit-learn
+#
+# A reference implementation keeps us honest. scikit-learn's `GaussianMixture` runs the
+# same algorithm; started from the same weights, means and precisions (inverse
+# covariances) and run for the same number of iterations with `tol=0` (so it never stops
+# early), it must land on the same mean log-likelihood, `score(X)`.
+
+# %%
+import warnings
+
+from sklearn.mixture import GaussianMixture
+
+reg = 1e-6  # scikit-learn's default covariance floor; we use the same
+ours = em.fit_gmm(X, init, n_iter, reg_covar=reg)
+sk = GaussianMixture(3, covariance_type="full", max_iter=n_iter, tol=0.0, reg_covar=reg,
+                     weights_init=init.weights.numpy(), means_init=init.means.numpy(),
+                     precisions_init=np.linalg.inv(init.covs.numpy()))
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # "did not converge": with tol=0 it never declares convergence
+    sk.fit(X.numpy())
+print(f"dgm.em:       mean log-likelihood {ours.log_likelihood[-1]:.10f}")
+print(f"scikit-learn: mean log-likelihood {sk.score(X.numpy()):.10f}")
+print(f"relative difference: {abs(ours.log_likelihood[-1] - sk.score(X.numpy())) / abs(sk.score(X.numpy())):.1e}")
+
+# %% [markdown]
+# ## 4. How EM fails, and what to do about it
+#
+# ### A component that collapses onto one point
+#
+# The Gaussian-mixture likelihood has no maximum: it is **unbounded**. Put one component
+# exactly on a data point $x_1$ with covariance $\sigma^2 I$. That point's density
+# contains $\pi_k \mathcal{N}(x_1 \mid x_1, \sigma^2 I) = \pi_k / (2\pi\sigma^2)$, which grows without
+# limit as $\sigma \to 0$, while the other components keep every other point's density
+# bounded away from zero. So $\log p(X) \to +\infty$: a useless "perfect" fit.
+
+# %%
+sigmas = torch.logspace(0, -8, 30, dtype=torch.float64)
+values = []
+for s in sigmas:
+    w4 = torch.cat([0.95 * w_true, torch.tensor([0.05], dtype=X.dtype)])
+    mu4 = torch.cat([mu_true, X[:1]])  # the 4th component sits on the first data point
+    cov4 = torch.cat([cov_true, (s**2 * torch.eye(2, dtype=X.dtype))[None]])
+    values.append(em.log_likelihood(X, w4, mu4, cov4).sum().item())
+
+fig, ax = plt.subplots(figsize=(6, 4))
+ax.semilogx(sigmas.numpy(), values, "o-", ms=3, label="true mixture + a 4th component on $x_1$")
+ax.axhline(em.log_likelihood(X, w_true, mu_true, cov_true).sum().item(), color="k", ls="--",
+           label="true mixture alone")
+ax.invert_xaxis()
+ax.set(title=r"Shrinking one component onto a point: $\log p(X) \to \infty$",
+       xlabel=r"$\sigma$ of the 4th component (log scale, shrinking to the right)",
+       ylabel=r"total $\log p(X)$ (nats)")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# EM walks into this trap by itself when a component ends up responsible for a single
+# point, e.g. an outlier. Below, one point sits far from the rest and a component starts
+# on it. With no floor, its covariance shrinks towards zero within a few iterations and the
+# library stops with an error rather than return nonsense. A **covariance floor**
+# $\Sigma_k \leftarrow \Sigma_k + \epsilon I$ (`reg_covar`, $10^{-6}$ by default in scikit-learn)
+# bounds each density by $(2\pi\epsilon)^{-D/2}$ and keeps the fit finite; a prior on the
+# covariances (MAP-EM) does the same more gracefully.
+
+# %%
+X_out = torch.cat([X, torch.tensor([[9.0, 9.0]], dtype=X.dtype)])  # one outlier
+trap = em.GMM(torch.tensor([0.7, 0.3 - 1e-3, 1e-3], dtype=X.dtype),
+              torch.cat([mu_true[:2], X_out[-1:]]),
+              torch.stack([torch.eye(2, dtype=X.dtype)] * 3))
+try:
+    em.fit_gmm(X_out, trap, 20, reg_covar=0.0)
+except ValueError as err:
+    print("without a floor:", err)
+floored = em.fit_gmm(X_out, trap, 20, reg_covar=1e-2)
+print(f"with reg_covar=1e-2: finished; the outlier's component has variances "
+      f"{torch.diagonal(floored.final.covs[2]).numpy().round(4)} and mean log p(x) = {floored.log_likelihood[-1]:.3f}")
+
+# %% [markdown]
+# ### Local optima
+#
+# The ELBO is not concave in $\theta$, so where EM ends depends on where it starts. The 5x5
+# grid of Gaussians makes this plain: with $K = 25$ components and means started on 25
+# random data points, some starts put two components on one cluster and leave another
+# cluster to share a component with its neighbour. The usual remedy is several restarts
+# (scikit-learn's `n_init`) or a smarter start (k-means++), keeping the best likelihood.
+
+# %%
+n_restarts = dgm.pick(full=20, fast=5)
+X_grid = dgm.data.gaussian_grid(dgm.pick(full=5000, fast=1000), std=0.2, generator=gen, device="cpu").double()
+runs = [em.fit_gmm(X_grid, em.init_gmm(X_grid, 25, generator=torch.Generator().manual_seed(s)),
+                   dgm.pick(full=150, fast=40), reg_covar=1e-6) for s in range(n_restarts)]
+finals = np.array([run.log_likelihood[-1] for run in runs])
+best, worst = runs[finals.argmax()], runs[finals.argmin()]
+
+fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+axes[0].hist(finals, bins=10, color="tab:blue", label=f"{n_restarts} random starts")
+axes[0].set(title="Different starts, different answers", xlabel="final mean log p(x)", ylabel="runs")
+axes[0].legend()
+for ax, run, name in ((axes[1], best, "best"), (axes[2], worst, "worst")):
+    dgm.plot.gmm_2d(X_grid, *run.final, ax=ax, title=f"{name} start: mean log p(x) = {run.log_likelihood[-1]:.3f}")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 5. A first generative model of digits: a mixture of Bernoullis
+#
+# Now the data are binarized MNIST digits, $x \in \{0, 1\}^{784}$, and each component is a
+# "prototype" image of pixel probabilities $p_k \in [0, 1]^{784}$, with pixels independent
+# given the component:
+#
+# $$
+# p(x \mid z = k) = \prod_{d=1}^{784} p_{kd}^{\,x_d} (1 - p_{kd})^{1 - x_d}.
+# $$
+#
+# The E-step is unchanged (softmax over $k$ of $\log \pi_k + \log p(x \mid z = k)$). The M-step
+# again averages the data under the responsibilities:
+# $p_{kd} = \sum_n r_{nk} x_{nd} / N_k$. A pixel that is never on in a cluster's digits gets
+# $p_{kd} = 0$, and then one test digit with that pixel on has probability exactly 0.
+# The cure is pseudo-counts: pretend each pixel was seen on $\alpha$ times and off $\alpha$ times
+# (a $\mathrm{Beta}(1 + \alpha, 1 + \alpha)$ prior, so EM now climbs $\log p(X) + \log p(\theta)$):
+#
+# $$
+# p_{kd} = \frac{\sum_n r_{nk} x_{nd} + \alpha}{N_k + 2\alpha}, \qquad \pi_k = \frac{N_k}{N}.
+# $$
+#
+# ### Exercise 4: the Bernoulli M-step (2 points)
+#
+# Write `bernoulli_m_step(X, r, alpha)` returning `(weights, probs)` with shapes `(K,)` and `(K, D)`.
+
+# %% nbgrader={"grade": false, "grade_id": "bernoulli_m_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def bernoulli_m_step(X, r, alpha=1.0):
+    """(weights, probs) for flattened binary images X (N, D) and responsibilities r (N, K)."""
+    ### BEGIN SOLUTION
+    N_k = r.sum(0)  # (K,)
+    probs = (r.T @ X + alpha) / (N_k[:, None] + 2 * alpha)  # (K, D)
+    return N_k / X.shape[0], probs
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check_bernoulli_m_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+bernoulli_m_step = dgm.checks.bernoulli_m_step(bernoulli_m_step)
+
+# %% [markdown]
+# We fit $K$ components to (a dynamically binarized copy of) the training digits, on the
+# device, and score the model on the course's fixed binarization of the test set, in nats
+# per digit: $-\frac{1}{N_\text{test}}\sum_n \log p(x_n)$, lower is better.
+
+# %%
+x_train, y_train = dgm.data.load_mnist("train")
+n_train = dgm.pick(full=60_000, fast=3_000)
+X_bin = dgm.data.dynamic_binarize(x_train[:n_train]).flatten(1)  # (N, 784), float32
+x_test, y_test = dgm.data.binarized_mnist("test", seed=0)
+X_test = x_test.flatten(1)  # (10000, 784)
+
+K = dgm.pick(full=20, fast=10)
+bmm_iter = dgm.pick(full=50, fast=10)
+start = em.init_bernoulli_mixture(X_bin, K, generator=torch.Generator().manual_seed(0))
+bmm = em.em(X_bin, start, bmm_iter, em.bernoulli_log_joint,
+            lambda X, r: bernoulli_m_step(X, r, 1.0), progress=True)
+w_b, p_b = bmm.final
+
+
+def test_nll(weights, probs):
+    return -torch.logsumexp(em.bernoulli_log_joint(X_test, weights, probs), 1).mean().item()
+
+
+print(f"K = {K}: test NLL = {test_nll(w_b, p_b):.1f} nats per digit")
+
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, 1.4]})
+dgm.plot.curves({"train": [-v for v in bmm.log_likelihood]}, ax=axes[0], xlabel="EM iteration",
+                ylabel="NLL (nats per digit)", title="Bernoulli mixture: the NLL falls with every iteration")
+order = w_b.argsort(descending=True)
+dgm.plot.image_grid(p_b[order].reshape(-1, 28, 28), nrow=10, ax=axes[1],
+                    labels=[f"{v:.2f}" for v in w_b[order].tolist()],
+                    title=f"The {K} prototypes $p_k$ (mixing weight in the corner)")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Sampling is *ancestral*: draw a component, then every pixel independently. The samples
+# make the model's limit visible: each one is a prototype plus salt-and-pepper noise,
+# because given $z$ the pixels know nothing of each other.
+
+# %%
+samples = em.sample_bernoulli_mixture(40, w_b, p_b, generator=torch.Generator().manual_seed(1))
+dgm.plot.image_grid(samples.reshape(-1, 28, 28), nrow=10, title="Samples: a prototype, then independent pixels")
+plt.show()
+
+# %% [markdown]
+# Why pseudo-counts? With $\alpha = 0$ (plain maximum likelihood) some pixels get probability
+# exactly 0 in a component, and test digits that switch one of them on become impossible
+# under that component. How many test digits does that hurt, and what does it do to the NLL?
+
+# %%
+ml = em.em(X_bin, start, bmm_iter, em.bernoulli_log_joint, lambda X, r: bernoulli_m_step(X, r, 0.0))
+lj_ml = em.bernoulli_log_joint(X_test, *ml.final)  # (10000, K)
+impossible_somewhere = torch.isinf(lj_ml).any(1).float().mean().item()
+print(f"alpha = 0: {(ml.final[1] == 0).float().mean().item():.1%} of all pixel probabilities are exactly 0; "
+      f"{impossible_somewhere:.1%} of test digits are impossible under at least one component")
+print(f"           test NLL {test_nll(*ml.final):.1f} nats (alpha = 1: {test_nll(w_b, p_b):.1f})")
+
+# %% [markdown]
+# How far can more prototypes go? Each extra component is one more memorised "style" of
+# digit. The curve flattens: a mixture with $K$ components can only ever describe $K$
+# kinds of digit, and it pays $\log K$ nats just to say which.
+
+# %%
+Ks = dgm.pick(full=[5, 10, 20, 50, 100], fast=[2, 5, 10])
+nll_by_K = []
+for k in Ks:
+    run = em.em(X_bin, em.init_bernoulli_mixture(X_bin, k, generator=torch.Generator().manual_seed(0)),
+                bmm_iter, em.bernoulli_log_joint, lambda X, r: bernoulli_m_step(X, r, 1.0))
+    nll_by_K.append(test_nll(*run.final))
+    print(f"K = {k:4d}: test NLL {nll_by_K[-1]:.1f} nats")
+
+fig, ax = plt.subplots(figsize=(6, 4))
+ax.semilogx(Ks, nll_by_K, "o-", label="mixture of Bernoullis (EM, this notebook)")
+ax.axhline(86.76, color="tab:red", ls="--", label="VAE, 50 continuous latents (Burda et al. 2016)")
+ax.set(title="More discrete prototypes help, slowly", xlabel="number of components K (log scale)",
+       ylabel="test NLL (nats per digit)")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ## 6. The bridge to continuous latents
+#
+# The mixture has a *discrete* latent, and everything was exact: the posterior over $K$
+# values is a softmax we can compute, so the E-step sets $q$ equal to it and the gap is 0.
+# A digit, though, varies continuously: slant, thickness, width. The next models use a
+# continuous $z \in \mathbb{R}^{d}$ and a neural network decoder $p_\theta(x \mid z)$. Then
+# $p(x) = \int p(z) p_\theta(x \mid z)\,dz$ has no closed form, neither has the posterior, and the
+# exact E-step is gone. What survives is the identity of section 1: pick $q_\phi(z \mid x)$ from
+# a family you can handle, and climb the ELBO in both $\theta$ and $\phi$.
+#
+# - **Lecture 02, wake-sleep**: learn $q_\phi$ with a second network, trained on dreams from the model.
+# - **Lecture 03, VAE**: the same ELBO, with gradients through samples of $q_\phi$ (the reparameterization trick).
+#
+# ## Summary
+#
+# - For any $q$: $\log p(x) = \mathrm{ELBO}(q, \theta) + \mathrm{KL}(q \,\|\, p_\theta(z \mid x))$; the ELBO (minus the free energy) is a lower bound, tight when $q$ is the posterior.
+# - EM is coordinate ascent on the ELBO. E-step: $q \leftarrow p_\theta(z \mid x)$, the gap closes (we measured about $10^{-15}$ nats). M-step: weighted maximum likelihood. So $\log p(x)$ never decreases.
+# - Our EM matches scikit-learn's to float64 precision from the same start.
+# - The Gaussian-mixture likelihood is unbounded (collapsing components); a covariance floor or a prior fixes it. EM finds local optima; restart it.
+# - A mixture of Bernoullis is a real generative model of digits, but its samples show what a discrete latent cannot do.
+#
+# **Further reading.** Bishop, *Pattern Recognition and Machine Learning*, ch. 9. Neal &
+# Hinton (1998), *A view of the EM algorithm that justifies incremental, sparse, and other
+# variants* (the free-energy view). Dempster, Laird & Rubin (1977), the original EM paper.
+
+# %%
+dgm.checks.summary();

@@ -1,0 +1,117 @@
+"""Solutions are the source: the student notebooks, set-up cells and README follow from them."""
+
+import json
+import re
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+from dgm import build
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+NAMES = [p.name for p in SOLUTIONS]
+
+
+def read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def test_there_are_lectures():
+    assert "01_em.ipynb" in NAMES
+
+
+def test_generated_files_are_up_to_date():
+    """notebooks/, the set-up cells and the README table are what `make notebooks` writes."""
+    assert build.problems() == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_student_notebook_has_no_outputs_and_no_solution_code(name):
+    nb = read(ROOT / "notebooks" / name)
+    text = (ROOT / "notebooks" / name).read_text()
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+    # and no line of a solution region survives into the student version
+    solution = read(ROOT / "solutions" / name)
+    for cell in solution.cells:
+        for region in re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source, re.S):
+            for line in region.strip().splitlines():
+                if len(line.strip()) > 12:
+                    assert line.strip() not in text, line
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_exercise_is_followed_by_its_graded_check(name):
+    cells = read(ROOT / "notebooks" / name).cells
+    exercises = [i for i, c in enumerate(cells) if c.metadata.get("nbgrader", {}).get("solution")]
+    assert len(exercises) >= 3
+    for i in exercises:
+        grade_id = cells[i].metadata["nbgrader"]["grade_id"]
+        assert "raise NotImplementedError()" in cells[i].source
+        check = cells[i + 1]
+        meta = check.metadata["nbgrader"]
+        assert meta["grade"] and meta["locked"] and meta["points"] > 0
+        assert meta["grade_id"] == f"check_{grade_id}"
+        assert f"dgm.checks.{grade_id}(" in check.source
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_solution_is_committed_executed_with_figures(name):
+    nb = read(ROOT / "solutions" / name)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code), "execute it: make solutions"
+    images = sum("image/png" in o.get("data", {}) for c in code for o in c.outputs)
+    assert images >= 8
+    errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert not errors
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_first_cell_installs_on_colab_from_the_repository_and_does_nothing_here(name, monkeypatch):
+    url = build.repository_url()
+    assert url.startswith("https://github.com/")
+    for folder in ("solutions", "notebooks"):
+        first = read(ROOT / folder / name).cells[0]
+        assert first.cell_type == "code" and f"git+{url}.git" in first.source
+        calls = []
+        monkeypatch.setattr("subprocess.run", lambda *a, **k: calls.append(a))
+        exec(compile(first.source, "setup-cell", "exec"), {})
+        assert calls == []  # not on Colab: nothing is installed
+    assert build.colab_url(name) in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_text_twin_matches_the_solution_notebook(name):
+    twin = jupytext.read(ROOT / "solutions" / name.replace(".ipynb", ".py"))
+    nb = read(ROOT / "solutions" / name)
+    assert [c.source for c in twin.cells] == [c.source for c in nb.cells], "run: python -m dgm.build sync"
+
+
+def test_readme_times_come_from_measured_records():
+    records = json.loads((ROOT / "benchmarks" / "results" / "notebooks.json").read_text())
+    for r in records:
+        assert {"notebook", "mode", "device", "device_type", "seconds", "date", "commit"} <= set(r)
+        assert r["notebook"] in NAMES
+    table = build.lecture_table()
+    for r in records:
+        if r["mode"] == "fast" and r["device_type"] == "cpu":
+            assert f"{r['seconds']:.0f} s ({r['device']}" in table
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_student_notebook_runs_with_every_exercise_unsolved(name, monkeypatch):
+    """Each unsolved exercise falls back to the reference: the notebook runs to the end."""
+    from nbclient import NotebookClient
+
+    monkeypatch.delenv("DGM_GRADING", raising=False)
+    nb = read(ROOT / "notebooks" / name)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    n_exercises = sum(bool(c.metadata.get("nbgrader", {}).get("solution")) for c in nb.cells)
+    assert printed.count("not implemented yet") == n_exercises
+    assert printed.count("uses the reference") == n_exercises
