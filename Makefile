@@ -31,6 +31,7 @@ notebooks: setup
 
 solutions: setup
 	$(PY) -m dgm.build execute solutions/*.ipynb
+	$(PY) -m dgm.build execute --fast --time-only solutions/*.ipynb
 
 grade: setup
 	$(PY) -m dgm.grade $(DIR)

@@ -8,4 +8,6 @@ import os
 
 os.environ["DGM_FAST"] = "1"
 os.environ["DGM_STATIC"] = "1"
-os.environ.setdefault("DGM_CHECKPOINTS", os.path.join(os.path.dirname(__file__), "checkpoints", "test"))
+os.environ.setdefault(
+    "DGM_CHECKPOINTS", os.path.join(os.path.dirname(__file__), "checkpoints", "test")
+)

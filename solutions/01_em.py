@@ -252,7 +252,8 @@ axes[1].set(title="The log-likelihood never decreases", xlabel="iteration", ylab
 axes[1].legend()
 plt.tight_layout()
 plt.show()
-print(f"smallest change between consecutive iterations: {np.diff(ll[1::2]).min():+.2e} nats (never negative)")
+print(f"smallest change between consecutive iterations: {np.diff(ll[1::2]).min():+.1e} nats "
+      "(never below zero by more than float64 round-off, about 1e-15)")
 
 # %% [markdown]
 # Here are the fitted components at every iteration. Drag the slider (in a live notebook)
@@ -383,8 +384,13 @@ finals = np.array([run.log_likelihood[-1] for run in runs])
 best, worst = runs[finals.argmax()], runs[finals.argmin()]
 
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+true_grid = em.GMM(torch.full((25,), 1 / 25, dtype=X_grid.dtype), dgm.data.grid_centres().double(),
+                   0.2**2 * torch.eye(2, dtype=X_grid.dtype).repeat(25, 1, 1))
 axes[0].hist(finals, bins=10, color="tab:blue", label=f"{n_restarts} random starts")
+axes[0].axvline(em.log_likelihood(X_grid, *true_grid).mean().item(), color="k", ls="--",
+                label="the true mixture")
 axes[0].set(title="Different starts, different answers", xlabel="final mean log p(x)", ylabel="runs")
+axes[0].yaxis.get_major_locator().set_params(integer=True)
 axes[0].legend()
 for ax, run, name in ((axes[1], best, "best"), (axes[2], worst, "worst")):
     dgm.plot.gmm_2d(X_grid, *run.final, ax=ax, title=f"{name} start: mean log p(x) = {run.log_likelihood[-1]:.3f}")
@@ -483,11 +489,12 @@ plt.show()
 
 # %%
 ml = em.em(X_bin, start, bmm_iter, em.bernoulli_log_joint, lambda X, r: bernoulli_m_step(X, r, 0.0))
-lj_ml = em.bernoulli_log_joint(X_test, *ml.final)  # (10000, K)
-impossible_somewhere = torch.isinf(lj_ml).any(1).float().mean().item()
-print(f"alpha = 0: {(ml.final[1] == 0).float().mean().item():.1%} of all pixel probabilities are exactly 0; "
-      f"{impossible_somewhere:.1%} of test digits are impossible under at least one component")
-print(f"           test NLL {test_nll(*ml.final):.1f} nats (alpha = 1: {test_nll(w_b, p_b):.1f})")
+impossible = torch.isinf(em.bernoulli_log_joint(X_test, *ml.final))  # (10000, K): log p(x, k) = -inf
+print(f"alpha = 0: {(ml.final[1] == 0).float().mean().item():.1%} of all pixel probabilities are exactly 0 "
+      "(mostly the border, never on in training)")
+print(f"  {impossible.any(1).float().mean().item():.1%} of test digits are impossible under at least one component,")
+print(f"  {impossible.all(1).float().mean().item():.2%} under every component: for those log p(x) = -inf,")
+print(f"  so the test NLL is {test_nll(*ml.final):.1f} nats (alpha = 1: {test_nll(w_b, p_b):.1f})")
 
 # %% [markdown]
 # How far can more prototypes go? Each extra component is one more memorised "style" of

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from dgm import checks, em
 
 
@@ -13,12 +12,15 @@ def run(check, fn):
     return used, result
 
 
-@pytest.mark.parametrize("check,reference", [
-    (checks.responsibilities, em.responsibilities),
-    (checks.m_step, em.m_step),
-    (checks.elbo, em.elbo),
-    (checks.bernoulli_m_step, em.bernoulli_m_step),
-])
+@pytest.mark.parametrize(
+    "check,reference",
+    [
+        (checks.responsibilities, em.responsibilities),
+        (checks.m_step, em.m_step),
+        (checks.elbo, em.elbo),
+        (checks.bernoulli_m_step, em.bernoulli_m_step),
+    ],
+)
 def test_the_reference_passes_and_is_returned(check, reference):
     def mine(*args):
         return reference(*args)
@@ -27,12 +29,15 @@ def test_the_reference_passes_and_is_returned(check, reference):
     assert result.passed and used is mine
 
 
-@pytest.mark.parametrize("check,reference", [
-    (checks.responsibilities, em.responsibilities),
-    (checks.m_step, em.m_step),
-    (checks.elbo, em.elbo),
-    (checks.bernoulli_m_step, em.bernoulli_m_step),
-])
+@pytest.mark.parametrize(
+    "check,reference",
+    [
+        (checks.responsibilities, em.responsibilities),
+        (checks.m_step, em.m_step),
+        (checks.elbo, em.elbo),
+        (checks.bernoulli_m_step, em.bernoulli_m_step),
+    ],
+)
 def test_an_unsolved_exercise_falls_back_to_the_reference(check, reference, capsys, monkeypatch):
     monkeypatch.delenv("DGM_GRADING", raising=False)
 
@@ -71,9 +76,18 @@ WRONG = {
     ],
     "m_step": [
         (lambda X, r, reg: em.GMM(r.sum(0), *em.m_step(X, r, reg)[1:]), "N_k / N"),
-        (lambda X, r, reg: em.GMM(em.m_step(X, r, reg)[0], r.T @ X, em.m_step(X, r, reg)[2]), "weighted average"),
+        (
+            lambda X, r, reg: em.GMM(em.m_step(X, r, reg)[0], r.T @ X, em.m_step(X, r, reg)[2]),
+            "weighted average",
+        ),
         (lambda X, r, reg: em.m_step(X, r, 0.0), "reg_covar * I"),
-        (lambda X, r, reg: em.GMM(*em.m_step(X, r, reg)[:2], em.m_step(X, r, reg)[2] * r.sum(0)[:, None, None] / len(X)), "not by N"),
+        (
+            lambda X, r, reg: em.GMM(
+                *em.m_step(X, r, reg)[:2],
+                em.m_step(X, r, reg)[2] * r.sum(0)[:, None, None] / len(X),
+            ),
+            "not by N",
+        ),
         (lambda X, r, reg: em.m_step(X, r, reg)[:2], "three tensors"),
     ],
     "elbo": [
@@ -83,14 +97,22 @@ WRONG = {
         (lambda X, r, w, mu, cov: (r * (em.log_joint(X, w, mu, cov) - r.log())).sum(1), "xlogy"),
     ],
     "bernoulli_m_step": [
-        (lambda X, r, a: em.BernoulliMixture(r.sum(0) / len(X), (r.T @ X) / r.sum(0)[:, None]), "pseudo-counts"),
+        (
+            lambda X, r, a: em.BernoulliMixture(r.sum(0) / len(X), (r.T @ X) / r.sum(0)[:, None]),
+            "pseudo-counts",
+        ),
         (lambda X, r, a: em.BernoulliMixture(r.sum(0) / len(X), r.T @ X), "weighted average"),
-        (lambda X, r, a: em.BernoulliMixture(r.sum(0), em.bernoulli_m_step(X, r, a).probs), "N_k / N"),
+        (
+            lambda X, r, a: em.BernoulliMixture(r.sum(0), em.bernoulli_m_step(X, r, a).probs),
+            "N_k / N",
+        ),
     ],
 }
 
 
-@pytest.mark.parametrize("name,wrong,hint", [(n, f, h) for n, cases in WRONG.items() for f, h in cases])
+@pytest.mark.parametrize(
+    "name,wrong,hint", [(n, f, h) for n, cases in WRONG.items() for f, h in cases]
+)
 def test_a_wrong_answer_fails_with_a_hint(name, wrong, hint, capsys, monkeypatch):
     monkeypatch.delenv("DGM_GRADING", raising=False)
     check = getattr(checks, name)

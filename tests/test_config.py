@@ -1,5 +1,4 @@
 import torch
-
 from dgm import config
 
 

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.mixture import GaussianMixture
-
 from dgm import data, em
+from sklearn.mixture import GaussianMixture
 
 
 def random_gmm(gen, N=200, D=2, K=3):
@@ -83,7 +82,9 @@ def test_m_step_covariance_floor(gen):
     X, w, mu, cov = random_gmm(gen)
     r = em.responsibilities(X, w, mu, cov)
     plain, floored = em.m_step(X, r), em.m_step(X, r, reg_covar=0.5)
-    assert torch.allclose(floored.covs - plain.covs, 0.5 * torch.eye(2, dtype=X.dtype).expand(3, 2, 2))
+    assert torch.allclose(
+        floored.covs - plain.covs, 0.5 * torch.eye(2, dtype=X.dtype).expand(3, 2, 2)
+    )
 
 
 def lecture_data():
@@ -107,15 +108,23 @@ def test_em_log_likelihood_never_decreases(make_data, K):
         assert np.all(np.diff(ll) >= -1e-10 * np.abs(ll[1:])), f"seed {seed}: {np.diff(ll).min()}"
 
 
-@pytest.mark.parametrize("make_data,K,n_iter", [(lecture_data, 3, 30), (other_data, 5, 40), (lecture_data, 5, 25)])
+@pytest.mark.parametrize(
+    "make_data,K,n_iter", [(lecture_data, 3, 30), (other_data, 5, 40), (lecture_data, 5, 25)]
+)
 def test_em_matches_scikit_learn_from_the_same_start(make_data, K, n_iter):
     X = make_data()
     init = em.init_gmm(X, K, torch.Generator().manual_seed(1))
     ours = em.fit_gmm(X, init, n_iter, reg_covar=1e-6)
     sk = GaussianMixture(
-        n_components=K, covariance_type="full", max_iter=n_iter, tol=0.0, reg_covar=1e-6,
-        weights_init=init.weights.numpy(), means_init=init.means.numpy(),
-        precisions_init=np.linalg.inv(init.covs.numpy()), random_state=0,
+        n_components=K,
+        covariance_type="full",
+        max_iter=n_iter,
+        tol=0.0,
+        reg_covar=1e-6,
+        weights_init=init.weights.numpy(),
+        means_init=init.means.numpy(),
+        precisions_init=np.linalg.inv(init.covs.numpy()),
+        random_state=0,
     )
     import warnings
 
@@ -139,7 +148,9 @@ def test_em_recovers_the_lecture_mixture():
 
 
 def test_a_collapsed_component_is_reported_and_the_floor_prevents_it():
-    X = torch.tensor([[0.0, 0.0], [1.0, 0.2], [0.3, 1.0], [-0.5, 0.4], [8.0, 8.0]], dtype=torch.float64)
+    X = torch.tensor(
+        [[0.0, 0.0], [1.0, 0.2], [0.3, 1.0], [-0.5, 0.4], [8.0, 8.0]], dtype=torch.float64
+    )
     init = em.GMM(
         torch.tensor([0.8, 0.2], dtype=torch.float64),
         torch.tensor([[0.0, 0.3], [8.0, 8.0]], dtype=torch.float64),

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from dgm import grade
 
 ROOT = Path(__file__).resolve().parents[1]

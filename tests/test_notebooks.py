@@ -7,7 +7,6 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
-
 from dgm import build
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,11 +74,11 @@ def test_solution_is_committed_executed_with_figures(name):
 def test_first_cell_installs_on_colab_from_the_repository_and_does_nothing_here(name, monkeypatch):
     url = build.repository_url()
     assert url.startswith("https://github.com/")
+    calls = []
+    monkeypatch.setattr("subprocess.run", lambda *a, **k: calls.append(a))
     for folder in ("solutions", "notebooks"):
         first = read(ROOT / folder / name).cells[0]
         assert first.cell_type == "code" and f"git+{url}.git" in first.source
-        calls = []
-        monkeypatch.setattr("subprocess.run", lambda *a, **k: calls.append(a))
         exec(compile(first.source, "setup-cell", "exec"), {})
         assert calls == []  # not on Colab: nothing is installed
     assert build.colab_url(name) in (ROOT / "README.md").read_text()
@@ -89,7 +88,9 @@ def test_first_cell_installs_on_colab_from_the_repository_and_does_nothing_here(
 def test_text_twin_matches_the_solution_notebook(name):
     twin = jupytext.read(ROOT / "solutions" / name.replace(".ipynb", ".py"))
     nb = read(ROOT / "solutions" / name)
-    assert [c.source for c in twin.cells] == [c.source for c in nb.cells], "run: python -m dgm.build sync"
+    assert [c.source for c in twin.cells] == [c.source for c in nb.cells], (
+        "run: python -m dgm.build sync"
+    )
 
 
 def test_readme_times_come_from_measured_records():
@@ -106,12 +107,21 @@ def test_readme_times_come_from_measured_records():
 @pytest.mark.parametrize("name", NAMES)
 def test_student_notebook_runs_with_every_exercise_unsolved(name, monkeypatch):
     """Each unsolved exercise falls back to the reference: the notebook runs to the end."""
-    from nbclient import NotebookClient
-
     monkeypatch.delenv("DGM_GRADING", raising=False)
     nb = read(ROOT / "notebooks" / name)
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
-    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    build.notebook_client(nb, ROOT / "notebooks", timeout=600).execute()
+    printed = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+    )
     n_exercises = sum(bool(c.metadata.get("nbgrader", {}).get("solution")) for c in nb.cells)
     assert printed.count("not implemented yet") == n_exercises
     assert printed.count("uses the reference") == n_exercises
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fast_mode_was_measured_under_a_minute_on_cpu_and_full_mode_was_run(name):
+    records = json.loads((ROOT / "benchmarks" / "results" / "notebooks.json").read_text())
+    mine = [r for r in records if r["notebook"] == name]
+    fast = [r for r in mine if r["mode"] == "fast" and r["device_type"] == "cpu"]
+    assert fast and all(r["seconds"] < 60 for r in fast), fast
+    assert any(r["mode"] == "full" for r in mine), "run: make solutions"

@@ -1,7 +1,6 @@
 import matplotlib.pyplot as plt
 import pytest
 import torch
-
 from dgm import data, plot, widgets
 
 
@@ -35,8 +34,8 @@ def test_covariance_ellipse_has_the_right_axes():
 
 def test_static_slider_draws_the_chosen_frames():
     drawn = []
-    fig = widgets.slider(lambda i, ax: drawn.append(i) or ax.set_title(str(i)), 20)
-    assert drawn == [0, 4, 8, 11, 15, 19] and len(fig.axes) == 6
+    assert widgets.slider(lambda i, ax: drawn.append(i) or ax.set_title(str(i)), 20) is None
+    assert drawn == [0, 4, 8, 11, 15, 19] and len(plt.gcf().axes) == 6
     drawn.clear()
     widgets.slider(lambda i, ax: drawn.append(i), 5, frames=[0, 4])
     assert drawn == [0, 4]

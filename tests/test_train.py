@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from dgm import train as T
 
 
@@ -24,14 +23,32 @@ def make_problem(seed=0):
 
 def test_resume_reproduces_an_uninterrupted_run(tmp_path):
     model_a, opt_a, step_a = make_problem()
-    hist_a = T.train(step_a, 40, state={"model": model_a, "opt": opt_a}, progress=False, log_every=1)
+    hist_a = T.train(
+        step_a, 40, state={"model": model_a, "opt": opt_a}, progress=False, log_every=1
+    )
 
     ckpt = tmp_path / "run.pt"
     model_b, opt_b, step_b = make_problem()
-    T.train(step_b, 25, state={"model": model_b, "opt": opt_b}, checkpoint=ckpt, save_every=5, progress=False, log_every=1)
+    T.train(
+        step_b,
+        25,
+        state={"model": model_b, "opt": opt_b},
+        checkpoint=ckpt,
+        save_every=5,
+        progress=False,
+        log_every=1,
+    )
     torch.manual_seed(1234)  # a fresh process would not share the RNG state
     model_c, opt_c, step_c = make_problem(seed=99)  # different initial weights
-    hist_c = T.train(step_c, 40, state={"model": model_c, "opt": opt_c}, checkpoint=ckpt, save_every=5, progress=False, log_every=1)
+    hist_c = T.train(
+        step_c,
+        40,
+        state={"model": model_c, "opt": opt_c},
+        checkpoint=ckpt,
+        save_every=5,
+        progress=False,
+        log_every=1,
+    )
 
     for p_a, p_c in zip(model_a.parameters(), model_c.parameters()):
         assert torch.equal(p_a, p_c)
@@ -40,7 +57,9 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
 
 def test_checkpoint_loads_with_weights_only(tmp_path):
     model, opt, step = make_problem()
-    T.train(step, 3, state={"model": model, "opt": opt}, checkpoint=tmp_path / "c.pt", progress=False)
+    T.train(
+        step, 3, state={"model": model, "opt": opt}, checkpoint=tmp_path / "c.pt", progress=False
+    )
     saved = torch.load(tmp_path / "c.pt", weights_only=True)
     assert saved["step"] == 3 and "model" in saved["state"]
 
@@ -64,13 +83,26 @@ def test_nan_guard_stops_with_the_step_and_keeps_the_checkpoint(tmp_path):
     path = tmp_path / "c.pt"
     values = iter([1.0, 0.5, 0.25, float("nan"), 0.1])
     with pytest.raises(FloatingPointError, match=r"loss = nan at step 3.*untouched"):
-        T.train(lambda i: {"loss": torch.tensor(next(values))}, 5, checkpoint=path, save_every=2, log_every=1, progress=False)
+        T.train(
+            lambda i: {"loss": torch.tensor(next(values))},
+            5,
+            checkpoint=path,
+            save_every=2,
+            log_every=1,
+            progress=False,
+        )
     assert T.load_checkpoint(path)["step"] == 2
 
 
 def test_evaluation_runs_every_eval_every_steps_and_at_the_end():
     calls = []
-    hist = T.train(lambda i: {"loss": 1.0 / (i + 1)}, 10, evaluate=lambda i: calls.append(i) or {"score": i}, eval_every=4, progress=False)
+    hist = T.train(
+        lambda i: {"loss": 1.0 / (i + 1)},
+        10,
+        evaluate=lambda i: calls.append(i) or {"score": i},
+        eval_every=4,
+        progress=False,
+    )
     assert calls == [4, 8, 10]
     assert [s for s, _ in hist["score"]] == [4, 8, 10]
     assert len(hist["loss"]) == 10 and hist.last("loss") == pytest.approx(0.1)

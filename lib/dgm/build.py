@@ -7,9 +7,10 @@
     turns each ``### BEGIN SOLUTION`` / ``### END SOLUTION`` region into a
     ``raise NotImplementedError()`` stub; ``ClearOutput`` drops outputs), and regenerate
     the README's lecture table.
-``python -m dgm.build execute solutions/01_em.ipynb [--fast]``
+``python -m dgm.build execute solutions/01_em.ipynb [--fast] [--time-only]``
     Execute notebooks in place (``DGM_STATIC=1``: static figures instead of widgets),
     and record the wall time, mode and device in ``benchmarks/results/notebooks.json``.
+    ``--fast --time-only`` times fast mode without replacing the full-mode outputs.
 ``python -m dgm.build check``
     Exit 1 if anything generated is out of date (the tests call ``problems()``).
 
@@ -121,13 +122,10 @@ def _timings() -> list[dict]:
     return json.loads(TIMINGS.read_text()) if TIMINGS.exists() else []
 
 
-def _fmt_seconds(records: list[dict]) -> str:
-    if not records:
-        return "not yet measured"
-    r = max(records, key=lambda r: r["date"])
-    s = r["seconds"]
+def _fmt(record: dict) -> str:
+    s = record["seconds"]
     when = f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
-    return f"{when} ({r['device']}, {r['date'][:10]})"
+    return f"{when} ({record['device']}, {record['date'][:10]})"
 
 
 def lecture_table() -> str:
@@ -139,15 +137,16 @@ def lecture_table() -> str:
     timings = _timings()
     for path in solution_paths():
         nb = nbformat.read(path, as_version=4)
-        mine = [t for t in timings if t["notebook"] == path.name]
-        fast = [t for t in mine if t["mode"] == "fast" and t["device_type"] == "cpu"]
-        full = [t for t in mine if t["mode"] == "full"]
-        full_cells = sorted({_fmt_seconds([t for t in full if t["device_type"] == d]) for d in sorted({t["device_type"] for t in full})})
+        mine = sorted(
+            (t for t in timings if t["notebook"] == path.name), key=lambda t: t["device_type"]
+        )
+        fast = [_fmt(t) for t in mine if t["mode"] == "fast" and t["device_type"] == "cpu"]
+        full = [_fmt(t) for t in mine if t["mode"] == "full"]
         badge = f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(path.name)})"
         rows.append(
             f"| {path.name[:2]} | [{_title(nb)}](solutions/{path.name}) | "
-            f"{nb.metadata.get('dgm', {}).get('trains', '')} | {badge} | {_fmt_seconds(fast)} | "
-            f"{'; '.join(full_cells) or 'not yet measured'} |"
+            f"{nb.metadata.get('dgm', {}).get('trains', '')} | {badge} | "
+            f"{'; '.join(fast) or 'not yet measured'} | {'; '.join(full) or 'not yet measured'} |"
         )
     return "\n".join(rows)
 
@@ -204,33 +203,62 @@ def problems() -> list[str]:
     return found
 
 
+def notebook_client(nb: nbformat.NotebookNode, cwd: str | Path, **kwargs):
+    """An nbclient ``NotebookClient`` whose kernel is this Python environment's own.
+
+    A machine-wide or user-level kernelspec named ``python3`` (another Python, other
+    packages) must never leak in; this is what nbval's ``--nbval-current-env`` does too.
+    """
+    import ipykernel.kernelspec
+    from jupyter_client import KernelManager
+    from jupyter_client.kernelspec import KernelSpecManager
+    from nbclient import NotebookClient
+
+    class CurrentEnv(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name):
+            spec = ipykernel.kernelspec.get_kernel_dict()  # argv: this sys.executable
+            return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES, **spec)
+
+    km = KernelManager(kernel_name="python3", kernel_spec_manager=CurrentEnv())
+    return NotebookClient(nb, km=km, resources={"metadata": {"path": str(cwd)}}, **kwargs)
+
+
 def _git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
         return out.stdout.strip() or "unknown"
     except OSError:
         return "unknown"
 
 
-def execute(paths: list[Path], fast: bool = False, timeout: int = 3600) -> None:
-    """Execute notebooks in place and record how long each took, in which mode, where."""
-    from nbclient import NotebookClient
+def execute(paths: list[Path], fast: bool = False, write: bool = True, timeout: int = 3600) -> None:
+    """Execute notebooks and record how long each took, in which mode, on which device.
 
+    With ``write`` the executed notebook replaces the file (``make solutions``); without
+    it only the time is recorded, e.g. to time fast mode without losing full-mode outputs.
+    """
     os.environ["DGM_STATIC"] = "1"
     os.environ["DGM_FAST"] = "1" if fast else "0"
     dev = config.device()
     import torch
 
-    device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{dev.type} ({os.cpu_count()} cores)"
+    device_name = (
+        torch.cuda.get_device_name(dev)
+        if dev.type == "cuda"
+        else f"{dev.type} ({os.cpu_count()} cores)"
+    )
     records = _timings()
     for path in paths:
         path = Path(path).resolve()
         nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+        client = notebook_client(nb, path.parent, timeout=timeout)
         start = time.perf_counter()
         client.execute()
         seconds = time.perf_counter() - start
-        path.write_text(_dumps(nb))
+        if write:
+            path.write_text(_dumps(nb))
         record = {
             "notebook": path.name,
             "mode": "fast" if fast else "full",
@@ -240,11 +268,24 @@ def execute(paths: list[Path], fast: bool = False, timeout: int = 3600) -> None:
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "commit": _git_commit(),
         }
-        records = [r for r in records if not (r["notebook"] == record["notebook"] and r["mode"] == record["mode"] and r["device_type"] == record["device_type"])]
+        records = [
+            r
+            for r in records
+            if not (
+                r["notebook"] == record["notebook"]
+                and r["mode"] == record["mode"]
+                and r["device_type"] == record["device_type"]
+            )
+        ]
         records.append(record)
         print(f"{path.name}: {record['mode']} mode on {device_name} in {seconds:.1f} s")
     TIMINGS.parent.mkdir(parents=True, exist_ok=True)
-    TIMINGS.write_text(json.dumps(sorted(records, key=lambda r: (r["notebook"], r["mode"], r["device_type"])), indent=2) + "\n")
+    TIMINGS.write_text(
+        json.dumps(
+            sorted(records, key=lambda r: (r["notebook"], r["mode"], r["device_type"])), indent=2
+        )
+        + "\n"
+    )
 
 
 def sync() -> None:
@@ -254,7 +295,9 @@ def sync() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dgm.build", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m dgm.build", description=__doc__.split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("notebooks", help="regenerate notebooks/ and the README table from solutions/")
     sub.add_parser("check", help="exit 1 if anything generated is out of date")
@@ -262,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     ex = sub.add_parser("execute", help="execute notebooks in place and record their run time")
     ex.add_argument("paths", nargs="+", type=Path)
     ex.add_argument("--fast", action="store_true", help="fast mode (DGM_FAST=1)")
+    ex.add_argument(
+        "--time-only", action="store_true", help="record the time, leave the file as it is"
+    )
     args = parser.parse_args(argv)
     if args.command == "notebooks":
         for path in build_notebooks():
@@ -274,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "sync":
         sync()
     elif args.command == "execute":
-        execute(args.paths, fast=args.fast)
+        execute(args.paths, fast=args.fast, write=not args.time_only)
         build_notebooks()
     return 0
 

@@ -106,7 +106,9 @@ def run_check(
             break
         except Exception as err:  # the student's bug, reported rather than raised
             result = CheckResult(
-                name, False, True,
+                name,
+                False,
+                True,
                 f"{name}: raised {type(err).__name__}: {err}\n  on the test case: {description}",
             )
             break
@@ -131,7 +133,8 @@ def _finish(result: CheckResult, student: Callable, reference: Callable) -> Call
     if _grading():
         raise CheckFailure(result.message)
     print(
-        f"      The rest of the notebook uses the reference dgm.{reference.__module__.split('.')[-1]}"
+        f"      The rest of the notebook uses the reference "
+        f"dgm.{reference.__module__.split('.')[-1]}"
         f".{reference.__name__} until your version passes."
     )
     return reference
@@ -193,7 +196,11 @@ def responsibilities(fn: Callable) -> Callable:
     """Check ``fn(X, weights, means, covs) -> r`` (N, K), the E-step of a Gaussian mixture."""
     cases = [(d, args) for d, args in _em_cases(1)]
     result = run_check(
-        "responsibilities", fn, em.responsibilities, cases, ["r"],
+        "responsibilities",
+        fn,
+        em.responsibilities,
+        cases,
+        ["r"],
         diagnoses=[_underflow, _rows_not_normalised],
         hint="r_nk = pi_k N(x_n | mu_k, Sigma_k) / sum_j pi_j N(x_n | mu_j, Sigma_j); "
         "dgm.em.gaussian_log_pdf(X, means, covs) gives log N as an (N, K) tensor.",
@@ -245,7 +252,11 @@ def _m_step_which(args, out, ref) -> str | None:
 def m_step(fn: Callable) -> Callable:
     """Check ``fn(X, r, reg_covar) -> (weights, means, covs)``, the Gaussian-mixture M-step."""
     result = run_check(
-        "m_step", fn, em.m_step, _m_step_cases(), ["weights", "means", "covs"],
+        "m_step",
+        fn,
+        em.m_step,
+        _m_step_cases(),
+        ["weights", "means", "covs"],
         diagnoses=[_m_step_which],
     )
     return _finish(result, fn, em.m_step)
@@ -258,7 +269,12 @@ def _elbo_cases():
         r = torch.softmax(torch.randn(X.shape[0], w.shape[0], generator=g, dtype=X.dtype), 1)
         cases.append((f"{description}, random q", (X, r, w, mu, cov)))
     X, w, mu, cov = _em_cases(5)[0][1]
-    cases.append(("q = the exact posterior (ELBO = log p(x))", (X, em.responsibilities(X, w, mu, cov), w, mu, cov)))
+    cases.append(
+        (
+            "q = the exact posterior (ELBO = log p(x))",
+            (X, em.responsibilities(X, w, mu, cov), w, mu, cov),
+        )
+    )
     hard = torch.nn.functional.one_hot(torch.arange(X.shape[0]) % 3, 3).to(X)
     cases.append(("hard (one-hot) q, where 0 log 0 = 0", (X, hard, w, mu, cov)))
     return cases
@@ -284,7 +300,7 @@ def _elbo_diagnoses(args, out, ref) -> str | None:
 
 
 def elbo(fn: Callable) -> Callable:
-    """Check ``fn(X, r, weights, means, covs) -> (N,)``, the per-point ELBO of a Gaussian mixture."""
+    """Check ``fn(X, r, weights, means, covs) -> (N,)``, the per-point ELBO of a mixture."""
     result = run_check("elbo", fn, em.elbo, _elbo_cases(), ["elbo"], diagnoses=[_elbo_diagnoses])
     return _finish(result, fn, em.elbo)
 
@@ -320,7 +336,12 @@ def _bernoulli_diagnoses(args, out, ref) -> str | None:
 def bernoulli_m_step(fn: Callable) -> Callable:
     """Check ``fn(X, r, alpha) -> (weights, probs)``, the Bernoulli-mixture M-step."""
     result = run_check(
-        "bernoulli_m_step", fn, em.bernoulli_m_step, _bernoulli_cases(), ["weights", "probs"],
-        diagnoses=[_bernoulli_diagnoses], hint="pi_k = N_k / N.",
+        "bernoulli_m_step",
+        fn,
+        em.bernoulli_m_step,
+        _bernoulli_cases(),
+        ["weights", "probs"],
+        diagnoses=[_bernoulli_diagnoses],
+        hint="pi_k = N_k / N.",
     )
     return _finish(result, fn, em.bernoulli_m_step)

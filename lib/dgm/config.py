@@ -49,7 +49,7 @@ def device() -> torch.device:
 
 
 def fast() -> bool:
-    """``True`` in fast mode (``DGM_FAST=1``): tiny sizes so a notebook runs in a minute on a CPU."""
+    """``True`` in fast mode (``DGM_FAST=1``): tiny sizes, a minute per notebook on a CPU."""
     return _flag("DGM_FAST")
 
 
@@ -97,7 +97,7 @@ def data_dir() -> Path:
 
 
 def checkpoint_dir() -> Path:
-    """Where training checkpoints go (``$DGM_CHECKPOINTS``, else ``checkpoints/`` beside the data)."""
+    """Where training checkpoints go: ``$DGM_CHECKPOINTS``, else ``<repo>/checkpoints``."""
     env = os.environ.get("DGM_CHECKPOINTS")
     if env:
         return Path(env).expanduser()
@@ -132,8 +132,7 @@ def describe() -> str:
     dev = device()
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
     return (
-        f"dgm: device={dev} ({name}), mode={mode()}, torch={torch.__version__}, "
-        f"data={data_dir()}"
+        f"dgm: device={dev} ({name}), mode={mode()}, torch={torch.__version__}, data={data_dir()}"
     )
 
 

@@ -308,7 +308,9 @@ def gaussian_mixture(
     return x.to(means), z.to(means.device)
 
 
-def blobs_params(dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def blobs_params(
+    dtype: torch.dtype = torch.float64,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The true ``(weights, means, covs)`` of ``blobs``: three Gaussians of different shapes."""
     weights = torch.tensor([0.45, 0.35, 0.20], dtype=dtype)
     means = torch.tensor([[-2.0, 0.5], [2.0, 1.5], [0.5, -2.5]], dtype=dtype)

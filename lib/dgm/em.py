@@ -214,7 +214,7 @@ class BernoulliMixture(NamedTuple):
 
 
 def bernoulli_log_joint(X: torch.Tensor, weights, probs) -> torch.Tensor:
-    """``log p(x_n, z = k) = log pi_k + sum_d [x_nd log p_kd + (1 - x_nd) log(1 - p_kd)]``, (N, K)."""
+    """``log p(x_n, z=k) = log pi_k + sum_d [x_nd log p_kd + (1 - x_nd) log(1 - p_kd)]``, (N, K)."""
     if X.dim() != 2 or probs.dim() != 2 or X.shape[1] != probs.shape[1]:
         raise ValueError(
             "bernoulli_log_joint: X must be (N, D) and probs (K, D), got "
@@ -257,7 +257,9 @@ def fit_bernoulli_mixture(
     X: torch.Tensor, init: BernoulliMixture, n_iter: int, alpha: float = 1.0, **kw
 ) -> EMResult:
     """EM for a mixture of Bernoullis on flattened binary images ``X`` (N, D)."""
-    return em(X, init, n_iter, bernoulli_log_joint, lambda X, r: bernoulli_m_step(X, r, alpha), **kw)
+    return em(
+        X, init, n_iter, bernoulli_log_joint, lambda X, r: bernoulli_m_step(X, r, alpha), **kw
+    )
 
 
 def sample_bernoulli_mixture(

@@ -26,6 +26,7 @@ from pathlib import Path
 import nbformat
 
 from . import config
+from .build import notebook_client
 
 LECTURE = re.compile(r"(\d\d_[A-Za-z0-9_]+?)\.ipynb$")
 
@@ -70,8 +71,6 @@ def grade_notebook(
     path: str | Path, release: nbformat.NotebookNode, student: str = "", timeout: int = 600
 ) -> Score:
     """Restore the grade cells from ``release``, execute ``path`` and score each grade cell."""
-    from nbclient import NotebookClient
-
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     reference = _grade_cells(release)
@@ -88,10 +87,7 @@ def grade_notebook(
     saved = {k: os.environ.get(k) for k in ("DGM_GRADING", "DGM_FAST", "DGM_STATIC")}
     os.environ.update(DGM_GRADING="1", DGM_FAST="1", DGM_STATIC="1")
     try:
-        client = NotebookClient(
-            nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-            resources={"metadata": {"path": str(path.parent)}},
-        )
+        client = notebook_client(nb, path.parent, timeout=timeout, allow_errors=True)
         client.execute()
     except Exception as err:  # a kernel that dies or times out scores what it reached
         score.error = f"{type(err).__name__}: {err}".splitlines()[0]
@@ -113,7 +109,9 @@ def grade_notebook(
     return score
 
 
-def grade_folder(folder: str | Path, release_dir: Path | None = None, timeout: int = 600) -> list[Score]:
+def grade_folder(
+    folder: str | Path, release_dir: Path | None = None, timeout: int = 600
+) -> list[Score]:
     """Grade every submitted notebook under ``folder``."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -132,7 +130,9 @@ def grade_folder(folder: str | Path, release_dir: Path | None = None, timeout: i
             student = relative.parts[0]
         else:
             student = path.name[: match.start()].rstrip("_-") or path.stem
-        scores.append(grade_notebook(path, release_notebook(lecture, release_dir), student, timeout))
+        scores.append(
+            grade_notebook(path, release_notebook(lecture, release_dir), student, timeout)
+        )
     return scores
 
 
@@ -141,8 +141,15 @@ def table(scores: list[Score]) -> str:
     ids = sorted({g for s in scores for g in s.max_points})
     header = ["student", "notebook", *ids, "total"]
     rows = [
-        [s.student, s.notebook, *(f"{s.points.get(g, 0):g}/{s.max_points.get(g, 0):g}" if g in s.max_points else "" for g in ids),
-         f"{s.total:g}/{s.max_total:g}"]
+        [
+            s.student,
+            s.notebook,
+            *(
+                f"{s.points.get(g, 0):g}/{s.max_points.get(g, 0):g}" if g in s.max_points else ""
+                for g in ids
+            ),
+            f"{s.total:g}/{s.max_total:g}",
+        ]
         for s in scores
     ]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -156,14 +163,29 @@ def write_csv(scores: list[Score], path: str | Path) -> None:
         writer = csv.writer(f)
         writer.writerow(["student", "notebook", *ids, "total", "max_total", "error"])
         for s in scores:
-            writer.writerow([s.student, s.notebook, *(s.points.get(g, "") for g in ids), s.total, s.max_total, s.error])
+            writer.writerow(
+                [
+                    s.student,
+                    s.notebook,
+                    *(s.points.get(g, "") for g in ids),
+                    s.total,
+                    s.max_total,
+                    s.error,
+                ]
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dgm.grade", description="Grade submitted notebooks.")
+    parser = argparse.ArgumentParser(
+        prog="python -m dgm.grade", description="Grade submitted notebooks."
+    )
     parser.add_argument("folder", type=Path, help="folder of submitted .ipynb files")
-    parser.add_argument("--release", type=Path, default=None, help="released notebooks (default notebooks/)")
-    parser.add_argument("--out", type=Path, default=None, help="also write the scores to this CSV file")
+    parser.add_argument(
+        "--release", type=Path, default=None, help="released notebooks (default notebooks/)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="also write the scores to this CSV file"
+    )
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     args = parser.parse_args(argv)
     scores = grade_folder(args.folder, args.release, args.timeout)

@@ -103,9 +103,7 @@ def covariance_ellipse(ax: Axes, mean, cov, n_std: float = 2.0, **kwargs) -> Ell
     return ellipse
 
 
-def gmm_2d(
-    x, weights, means, covs, title: str = "", ax: Axes | None = None, r=None
-) -> Axes:
+def gmm_2d(x, weights, means, covs, title: str = "", ax: Axes | None = None, r=None) -> Axes:
     """Data and a 2-D Gaussian mixture: 2-sigma ellipses, line width by mixing weight.
 
     If responsibilities ``r`` (N, K) are given, each point takes the colour of its most
@@ -163,7 +161,7 @@ def density_2d(
 
 
 def curves(
-    series: Mapping[str, Sequence] ,
+    series: Mapping[str, Sequence],
     title: str = "",
     xlabel: str = "step",
     ylabel: str = "",

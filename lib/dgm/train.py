@@ -160,7 +160,9 @@ def train(
     for i in range(start, n_steps):
         metrics = step(i)
         if metrics:
-            pending.append((i, {k: v.detach() if torch.is_tensor(v) else v for k, v in metrics.items()}))
+            pending.append(
+                (i, {k: v.detach() if torch.is_tensor(v) else v for k, v in metrics.items()})
+            )
         done = i + 1
         if done % log_every == 0 or done == n_steps:
             flush()

@@ -56,7 +56,7 @@ def slider(
     description: str = "step",
     frames: Sequence[int] | None = None,
     value: int | None = None,
-):
+) -> None:
     """A slider over ``0..n-1`` in a live front end, else a static figure of ``frames``.
 
     Parameters
@@ -73,15 +73,14 @@ def slider(
     if config.interactive():
         from IPython.display import display
 
-        widget = slider_widget(draw, n, description, value if value is not None else n - 1)
-        display(widget)
-        return widget
+        display(slider_widget(draw, n, description, value if value is not None else n - 1))
+        return None
     if frames is None:
         count = min(n, 6)
         frames = sorted({round(j * (n - 1) / max(count - 1, 1)) for j in range(count)})
     bad = [i for i in frames if not 0 <= i < n]
     if bad:
         raise ValueError(f"slider: frames {bad} are outside 0..{n - 1}")
-    fig = small_multiples(draw, frames)
+    small_multiples(draw, frames)
     plt.show()
-    return fig
+    return None  # displayed already; returning the figure would show it twice
