@@ -2,7 +2,15 @@
 
 import pytest
 import torch
+
 from dgm import checks, em
+
+CHECKS = [
+    (checks.responsibilities, em.responsibilities),
+    (checks.m_step, em.m_step),
+    (checks.elbo, em.elbo),
+    (checks.bernoulli_m_step, em.bernoulli_m_step),
+]
 
 
 def run(check, fn):
@@ -12,15 +20,7 @@ def run(check, fn):
     return used, result
 
 
-@pytest.mark.parametrize(
-    "check,reference",
-    [
-        (checks.responsibilities, em.responsibilities),
-        (checks.m_step, em.m_step),
-        (checks.elbo, em.elbo),
-        (checks.bernoulli_m_step, em.bernoulli_m_step),
-    ],
-)
+@pytest.mark.parametrize("check,reference", CHECKS)
 def test_the_reference_passes_and_is_returned(check, reference):
     def mine(*args):
         return reference(*args)
@@ -29,15 +29,7 @@ def test_the_reference_passes_and_is_returned(check, reference):
     assert result.passed and used is mine
 
 
-@pytest.mark.parametrize(
-    "check,reference",
-    [
-        (checks.responsibilities, em.responsibilities),
-        (checks.m_step, em.m_step),
-        (checks.elbo, em.elbo),
-        (checks.bernoulli_m_step, em.bernoulli_m_step),
-    ],
-)
+@pytest.mark.parametrize("check,reference", CHECKS)
 def test_an_unsolved_exercise_falls_back_to_the_reference(check, reference, capsys, monkeypatch):
     monkeypatch.delenv("DGM_GRADING", raising=False)
 

@@ -1,4 +1,5 @@
 import torch
+
 from dgm import config
 
 

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 import torch
-from dgm import data, em
 from sklearn.mixture import GaussianMixture
+
+from dgm import data, em
 
 
 def random_gmm(gen, N=200, D=2, K=3):

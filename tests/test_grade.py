@@ -5,6 +5,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
 from dgm import grade
 
 ROOT = Path(__file__).resolve().parents[1]

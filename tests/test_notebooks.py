@@ -7,6 +7,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
+
 from dgm import build
 
 ROOT = Path(__file__).resolve().parents[1]

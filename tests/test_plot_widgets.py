@@ -1,6 +1,7 @@
 import matplotlib.pyplot as plt
 import pytest
 import torch
+
 from dgm import data, plot, widgets
 
 

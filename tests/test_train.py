@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from dgm import train as T
 
 
