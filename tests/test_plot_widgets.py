@@ -48,3 +48,28 @@ def test_slider_widget_spans_all_frames():
     view = widgets.slider_widget(lambda i, ax: None, 12, description="iteration")
     slider = view.children[0]
     assert (slider.min, slider.max, slider.description) == (0, 11, "iteration")
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_in_a_kernel_the_slider_is_a_widget_unless_static(static, monkeypatch, tmp_path):
+    """A live kernel gets an ipywidgets view; DGM_STATIC=1 (headless runs) gets a PNG."""
+    import nbformat
+
+    from dgm import build
+
+    if static:
+        monkeypatch.setenv("DGM_STATIC", "1")
+    else:
+        monkeypatch.delenv("DGM_STATIC", raising=False)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import dgm\ndgm.widgets.slider(lambda i, ax: ax.set_title(str(i)), 5)"
+        )
+    ]
+    build.notebook_client(nb, tmp_path, timeout=120).execute()
+    kinds = {k for o in nb.cells[0].outputs for k in o.get("data", {})}
+    if static:
+        assert "image/png" in kinds and "application/vnd.jupyter.widget-view+json" not in kinds
+    else:
+        assert "application/vnd.jupyter.widget-view+json" in kinds
