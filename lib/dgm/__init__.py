@@ -6,8 +6,21 @@ as tensors on the device), ``train`` (training loop with checkpoints), ``plot``,
 ``widgets``, ``checks`` (exercise self-checks) and ``grade`` (the autograder).
 """
 
-from . import checks, config, data, em, plot, train, widgets
+from . import checks, config, data, em, metrics, nets, plot, train, vae, widgets
 from .config import device, pick
 
-__all__ = ["checks", "config", "data", "em", "plot", "train", "widgets", "device", "pick"]
+__all__ = [
+    "checks",
+    "config",
+    "data",
+    "em",
+    "metrics",
+    "nets",
+    "plot",
+    "train",
+    "vae",
+    "widgets",
+    "device",
+    "pick",
+]
 __version__ = "0.1.0"

@@ -1,0 +1,66 @@
+"""Network building blocks shared by the lectures: MLPs and small conv stacks for MNIST."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}
+
+
+def mlp(
+    sizes: Sequence[int], activation: str = "tanh", final_activation: bool = False
+) -> nn.Sequential:
+    """``Linear -> act -> ... -> Linear`` through ``sizes`` (input, hidden..., output)."""
+    if len(sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in sizes):
+        raise ValueError(f"mlp: sizes must be at least two positive ints, got {list(sizes)}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"mlp: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
+        )
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2 or final_activation:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class ConvEncoder(nn.Module):
+    """(B, 1, 28, 28) images to (B, out_dim) features: two stride-2 convolutions, a linear layer."""
+
+    def __init__(self, out_dim: int, channels: int = 32):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, channels, 4, stride=2, padding=1),  # (B, C, 14, 14)
+            nn.ReLU(),
+            nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1),  # (B, 2C, 7, 7)
+            nn.ReLU(),
+            nn.Flatten(),  # (B, 2C * 49)
+            nn.Linear(2 * channels * 49, out_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.reshape(-1, 1, 28, 28))
+
+
+class ConvDecoder(nn.Module):
+    """(B, in_dim) codes to (B, 784) pixel logits: a linear layer, two transposed convolutions."""
+
+    def __init__(self, in_dim: int, channels: int = 32):
+        super().__init__()
+        self.channels = channels
+        self.fc = nn.Linear(in_dim, 2 * channels * 49)
+        self.net = nn.Sequential(
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1),  # (B, C, 14, 14)
+            nn.ReLU(),
+            nn.ConvTranspose2d(channels, 1, 4, stride=2, padding=1),  # (B, 1, 28, 28)
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        lead = z.shape[:-1]
+        h = self.fc(z.reshape(-1, z.shape[-1])).reshape(-1, 2 * self.channels, 7, 7)
+        return self.net(h).reshape(*lead, 784)

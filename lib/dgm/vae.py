@@ -1,0 +1,297 @@
+"""Lecture 03: the variational autoencoder, its ELBO and the IWAE bound.
+
+The model: ``p(z) = N(0, I)``, a decoder
+``p_theta(x | z) = prod_d Bernoulli(x_d | sigmoid(l_d(z)))``, and an encoder
+``q_phi(z | x) = N(mu(x), diag exp(log_var(x)))``. For every x,
+
+    log p(x) = ELBO + KL(q_phi(z | x) || p_theta(z | x)),
+    ELBO     = E_q[log p_theta(x | z)] - KL(q_phi(z | x) || p(z)).
+
+- The reparameterization trick writes ``z = mu + sigma * eps`` with ``eps ~ N(0, I)``, so the
+  ELBO's gradient w.r.t. phi is an average of ordinary gradients (low variance).
+- The KL to the standard normal prior has a closed form; only the reconstruction term is
+  estimated by sampling.
+- beta-VAE scales the KL term by beta.
+- IWAE (Burda et al. 2016) averages K importance weights inside the log:
+  ``L_K = E[log 1/K sum_k p(x, z_k) / q(z_k | x)]``, with ``L_1 = ELBO <= L_K <= log p(x)``,
+  non-decreasing in K.
+
+Also here: a linear-Gaussian model in which log p(x), the posterior and the ELBO are all
+exact (to check the identity above), and the score-function (REINFORCE) estimator, to
+compare its variance with the reparameterization estimator's.
+
+References: Kingma & Welling, "Auto-Encoding Variational Bayes" (2014); Rezende, Mohamed &
+Wierstra (2014); Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders" (2016);
+Higgins et al., "beta-VAE" (2017).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .nets import ConvDecoder, ConvEncoder, mlp
+
+LOG_2PI = math.log(2 * math.pi)
+
+# --------------------------------------------------------------------------- distributions
+
+
+def reparameterize(
+    mu: torch.Tensor, log_var: torch.Tensor, n_samples: int | None = None, generator=None
+) -> torch.Tensor:
+    """``z = mu + exp(log_var / 2) * eps``, ``eps ~ N(0, I)``: a sample gradients flow through.
+
+    With ``n_samples = K`` the result has a leading sample axis: (K, B, d); else (B, d).
+    """
+    if mu.shape != log_var.shape:
+        raise ValueError(
+            f"reparameterize: mu {tuple(mu.shape)} and log_var {tuple(log_var.shape)} differ"
+        )
+    shape = mu.shape if n_samples is None else (n_samples, *mu.shape)
+    eps = torch.randn(shape, dtype=mu.dtype, device=mu.device, generator=generator)
+    return mu + torch.exp(0.5 * log_var) * eps
+
+
+def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """``log N(z | mu, diag exp(log_var))``, summed over the last axis."""
+    return -0.5 * (LOG_2PI + log_var + (z - mu) ** 2 / log_var.exp()).sum(-1)
+
+
+def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """``log N(z | 0, I)``, summed over the last axis."""
+    return -0.5 * (LOG_2PI + z**2).sum(-1)
+
+
+def gaussian_kl(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """``KL(N(mu, diag sigma^2) || N(0, I))``, per example (B,).
+
+    ``= 1/2 sum_j (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1)``.
+    """
+    return 0.5 * (mu**2 + log_var.exp() - log_var - 1).sum(-1)
+
+
+def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """``log p(x | z) = sum_d [x_d log sigmoid(l_d) + (1 - x_d) log sigmoid(-l_d)]``.
+
+    Written with logits (``binary_cross_entropy_with_logits``) because ``log sigmoid`` of a
+    large negative logit underflows if computed from probabilities. ``x`` broadcasts
+    against ``logits`` (e.g. (B, D) against (K, B, D)); sums over the last axis.
+    """
+    x = x.expand_as(logits)
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+
+
+# --------------------------------------------------------------------------- objectives
+
+
+def negative_elbo(
+    x: torch.Tensor,
+    logits: torch.Tensor,
+    mu: torch.Tensor,
+    log_var: torch.Tensor,
+    beta: float = 1.0,
+) -> torch.Tensor:
+    """``-ELBO = -log p(x | z) + beta * KL(q(z | x) || p(z))`` per example, (B,).
+
+    ``logits`` are the decoder's output for one reparameterized ``z ~ q(z | x)``; the KL is
+    exact. ``beta = 1`` is the VAE; other values give the beta-VAE.
+    """
+    return -bernoulli_log_likelihood(x.flatten(1), logits) + beta * gaussian_kl(mu, log_var)
+
+
+def log_importance_weights(
+    x: torch.Tensor, logits: torch.Tensor, z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor
+) -> torch.Tensor:
+    """``log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x)``, z (K, B, d) -> (K, B)."""
+    return (
+        bernoulli_log_likelihood(x.flatten(1), logits)
+        + standard_normal_log_prob(z)
+        - gaussian_log_prob(z, mu, log_var)
+    )
+
+
+def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
+    """``L_K = log (1/K) sum_k w_k`` from log-weights (K, B), per example (B,).
+
+    ``logsumexp`` keeps it finite when the weights themselves under- or overflow.
+    """
+    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass
+class VAEConfig:
+    """Defaults of the IWAE paper's one-stochastic-layer MNIST model."""
+
+    x_dim: int = 784
+    hidden: tuple[int, ...] = (200, 200)
+    z_dim: int = 50
+    activation: str = "tanh"
+    conv: bool = False  # a small conv encoder/decoder instead of the MLPs
+    channels: int = 32
+
+
+class VAE(nn.Module):
+    """Gaussian encoder ``q_phi(z | x)``, Bernoulli decoder ``p_theta(x | z)``, prior N(0, I)."""
+
+    def __init__(self, cfg: VAEConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or VAEConfig()
+        if cfg.conv:
+            self.encoder = ConvEncoder(2 * cfg.z_dim, cfg.channels)
+            self.decoder = ConvDecoder(cfg.z_dim, cfg.channels)
+        else:
+            self.encoder = mlp([cfg.x_dim, *cfg.hidden, 2 * cfg.z_dim], cfg.activation)
+            self.decoder = mlp([cfg.z_dim, *reversed(cfg.hidden), cfg.x_dim], cfg.activation)
+
+    def set_output_bias(self, pixel_mean: torch.Tensor) -> None:
+        """Start the decoder at the mean image (last bias = logit of the mean), as Burda et al."""
+        p = pixel_mean.flatten().clamp(1e-3, 1 - 1e-3)
+        last = self.decoder[-1] if isinstance(self.decoder, nn.Sequential) else None
+        if last is not None:
+            with torch.no_grad():
+                last.bias.copy_(torch.log(p) - torch.log1p(-p))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mu, log_var)`` of ``q_phi(z | x)``, each (B, z_dim)."""
+        h = self.encoder(x if self.cfg.conv else x.flatten(1))  # (B, 2 z_dim)
+        mu, log_var = h.chunk(2, dim=-1)
+        return mu, log_var
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Pixel logits of ``p_theta(x | z)``, (..., 784)."""
+        return self.decoder(z)
+
+    def loss(self, x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+        """The training loss: mean over the batch of ``-ELBO`` (one reparameterized sample)."""
+        mu, log_var = self.encode(x)
+        z = reparameterize(mu, log_var)  # (B, d)
+        return negative_elbo(x, self.decode(z), mu, log_var, beta).mean()
+
+    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """``k`` importance log-weights per example with ``q`` as proposal, (k, B)."""
+        mu, log_var = self.encode(x)
+        z = reparameterize(mu, log_var, n_samples=k)  # (k, B, d)
+        return log_importance_weights(x, self.decode(z), z, mu, log_var)
+
+    def iwae_loss(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """The IWAE training loss: mean of ``-L_k``."""
+        return -iwae_bound(self.log_weights(x, k)).mean()
+
+    @torch.no_grad()
+    def sample(self, n: int, generator=None) -> torch.Tensor:
+        """Pixel probabilities ``sigmoid(decoder(z))`` for ``n`` draws ``z ~ N(0, I)``: (n, 784)."""
+        p = next(self.parameters())
+        z = torch.randn(n, self.cfg.z_dim, device=p.device, dtype=p.dtype, generator=generator)
+        return torch.sigmoid(self.decode(z))
+
+
+# --------------------------------------------------------------------------- an exact model
+
+
+class LinearGaussian:
+    """``p(z) = N(0, I_d)``, ``p(x | z) = N(W z + b, sigma^2 I_D)``: everything is exact.
+
+    ``log p(x) = log N(x | b, W W^T + sigma^2 I)``; the posterior is Gaussian with
+    ``Sigma_post = (I + W^T W / sigma^2)^{-1}`` and ``mu_post = Sigma_post W^T (x - b) / sigma^2``.
+    """
+
+    def __init__(self, W: torch.Tensor, b: torch.Tensor, sigma: float):
+        self.W, self.b, self.sigma = W, b, float(sigma)
+        D, d = W.shape
+        self.D, self.d = D, d
+
+    def log_px(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact ``log p(x)``, (B,)."""
+        cov = self.W @ self.W.T + self.sigma**2 * torch.eye(self.D, dtype=self.W.dtype)
+        return torch.distributions.MultivariateNormal(self.b, cov).log_prob(x)
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean (B, d) and covariance (d, d) of ``p(z | x)``."""
+        s2 = self.sigma**2
+        cov = torch.linalg.inv(torch.eye(self.d, dtype=self.W.dtype) + self.W.T @ self.W / s2)
+        return (x - self.b) @ self.W @ cov / s2, cov
+
+    def log_joint(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``log p(x | z) + log p(z)`` for z of shape (..., B, d); (..., B)."""
+        mean = z @ self.W.T + self.b
+        log_lik = -0.5 * (
+            self.D * (LOG_2PI + 2 * math.log(self.sigma))
+            + ((x - mean) ** 2).sum(-1) / self.sigma**2
+        )
+        return log_lik + standard_normal_log_prob(z)
+
+    def elbo(self, x: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+        """Exact ELBO of ``q = N(mu, diag exp(log_var))``: ``E_q[log p(x | z)] - KL(q || p(z))``.
+
+        ``E_q ||x - W z - b||^2 = ||x - W mu - b||^2 + tr(W diag(var) W^T)``.
+        """
+        var = log_var.exp()
+        resid = ((x - mu @ self.W.T - self.b) ** 2).sum(-1) + (var * (self.W**2).sum(0)).sum(-1)
+        expected_log_lik = -0.5 * (
+            self.D * (LOG_2PI + 2 * math.log(self.sigma)) + resid / self.sigma**2
+        )
+        return expected_log_lik - gaussian_kl(mu, log_var)
+
+    def posterior_kl(
+        self, x: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor
+    ) -> torch.Tensor:
+        """Exact ``KL(N(mu, diag var) || p(z | x))`` between two Gaussians, (B,)."""
+        post_mu, post_cov = self.posterior(x)
+        prec = torch.linalg.inv(post_cov)
+        var = log_var.exp()
+        diff = post_mu - mu
+        return 0.5 * (
+            (torch.diagonal(prec) * var).sum(-1)
+            + ((diff @ prec) * diff).sum(-1)
+            - self.d
+            + torch.logdet(post_cov)
+            - log_var.sum(-1)
+        )
+
+
+# --------------------------------------------------------------------------- gradient estimators
+
+
+def elbo_gradient_estimates(
+    log_joint,
+    mu: torch.Tensor,
+    log_var: torch.Tensor,
+    n_samples: int,
+    estimator: str,
+    generator=None,
+) -> torch.Tensor:
+    """Monte Carlo estimates of ``d ELBO / d mu`` for one x, from ``n_samples`` samples each.
+
+    ``log_joint(z)`` returns ``log p(x, z)`` for z of shape (S, d). Returns one estimate per
+    call, shape (d,). Both estimators are unbiased:
+
+    - ``"reparam"``: ``E_eps[ grad_mu f(mu + sigma eps) ]`` with ``f = log p(x, z) - log q(z)``;
+    - ``"score"`` (REINFORCE): ``E_q[ f(z) grad_mu log q(z) ]``, which needs no gradient of f
+      but multiplies a noisy f by a noisy score.
+    """
+    if estimator not in ("reparam", "score"):
+        raise ValueError(f"estimator must be 'reparam' or 'score', got {estimator!r}")
+    mu = mu.detach().clone().requires_grad_(True)
+    if estimator == "reparam":
+        z = reparameterize(
+            mu.expand(n_samples, -1), log_var.expand(n_samples, -1), generator=generator
+        )
+        f = log_joint(z) - gaussian_log_prob(z, mu, log_var)  # (S,)
+        (grad,) = torch.autograd.grad(f.mean(), mu)
+        return grad
+    with torch.no_grad():
+        z = reparameterize(
+            mu.expand(n_samples, -1), log_var.expand(n_samples, -1), generator=generator
+        )
+        f = log_joint(z) - gaussian_log_prob(z, mu, log_var)  # (S,)
+    log_q = gaussian_log_prob(z, mu, log_var)  # gradient flows to mu through the density only
+    (grad,) = torch.autograd.grad((f * log_q).mean(), mu)
+    return grad
