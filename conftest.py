@@ -5,9 +5,9 @@ the caller set it (CI points it at ../shared/data); otherwise the repo's data/ i
 """
 
 import os
+import tempfile
 
 os.environ["DGM_FAST"] = "1"
 os.environ["DGM_STATIC"] = "1"
-os.environ.setdefault(
-    "DGM_CHECKPOINTS", os.path.join(os.path.dirname(__file__), "checkpoints", "test")
-)
+# a fresh folder per run: a notebook must not resume from an older run's checkpoint
+os.environ["DGM_CHECKPOINTS"] = tempfile.mkdtemp(prefix="dgm-test-checkpoints-")

@@ -154,3 +154,12 @@ def test_gaussian_mixture_sample_has_the_right_moments(gen):
         assert torch.allclose(torch.cov(x[z == k].T), covs[k], atol=0.05)
     with pytest.raises(ValueError, match="covs"):
         data.gaussian_mixture(5, weights, means, covs[:, :1])
+
+
+def test_binarized_stream_redraws_bits_every_epoch():
+    x = torch.full((10, 4), 0.5)
+    stream = data.binarized_stream(x, batch_size=5)
+    first_epoch = torch.cat([next(stream), next(stream)])
+    second_epoch = torch.cat([next(stream), next(stream)])
+    assert first_epoch.shape == (10, 4) and set(first_epoch.unique().tolist()) <= {0.0, 1.0}
+    assert not torch.equal(first_epoch, second_epoch)

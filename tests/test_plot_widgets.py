@@ -73,3 +73,17 @@ def test_in_a_kernel_the_slider_is_a_widget_unless_static(static, monkeypatch, t
         assert "image/png" in kinds and "application/vnd.jupyter.widget-view+json" not in kinds
     else:
         assert "application/vnd.jupyter.widget-view+json" in kinds
+
+
+def test_latent_plots_and_static_explorer():
+    calls = []
+
+    def decode(z):
+        calls.append(z.shape)
+        return torch.sigmoid(z.sum(1, keepdim=True)).expand(-1, 784)
+
+    ax = plot.latent_manifold(decode, lim=2, n=5, title="grid")
+    assert ax.images[0].get_array().shape == (140, 140) and calls == [(25, 2)]
+    ax = plot.latent_scatter(torch.randn(50, 2), torch.arange(50) % 3, title="codes")
+    assert len(ax.get_legend().get_texts()) == 3 and ax.get_xlabel() == "$z_1$"
+    assert widgets.latent_explorer(decode, lim=2) is None and calls[-1] == (225, 2)

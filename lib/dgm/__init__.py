@@ -1,12 +1,12 @@
 """dgm: the small library behind the notebooks of *Deep generative models*.
 
-One module per lecture (``em``, and later ``wake_sleep``, ``vae``, ``gan``...) and a few
+One module per lecture (``em``, ``wake_sleep``, ``vae``, and later ``gan``...) and a few
 shared ones: ``config`` (device, fast mode, seeds, paths), ``data`` (MNIST and 2-D toy data
 as tensors on the device), ``train`` (training loop with checkpoints), ``plot``,
 ``widgets``, ``checks`` (exercise self-checks) and ``grade`` (the autograder).
 """
 
-from . import checks, config, data, em, metrics, nets, plot, train, vae, widgets
+from . import checks, config, data, em, metrics, nets, plot, train, vae, wake_sleep, widgets
 from .config import device, pick
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "plot",
     "train",
     "vae",
+    "wake_sleep",
     "widgets",
     "device",
     "pick",

@@ -28,6 +28,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -241,6 +242,8 @@ def execute(paths: list[Path], fast: bool = False, write: bool = True, timeout: 
     """
     os.environ["DGM_STATIC"] = "1"
     os.environ["DGM_FAST"] = "1" if fast else "0"
+    # train from scratch: an executed solution must not resume from an older run's checkpoint
+    os.environ["DGM_CHECKPOINTS"] = tempfile.mkdtemp(prefix="dgm-execute-")
     dev = config.device()
     import torch
 

@@ -201,6 +201,19 @@ def batches(
             yield tuple(t[idx] for t in tensors)
 
 
+def binarized_stream(
+    x: torch.Tensor, batch_size: int, generator: torch.Generator | None = None
+) -> Iterator[torch.Tensor]:
+    """Endless mini-batches of ``x``, dynamically binarized: fresh bits and order every epoch.
+
+    ``stream = binarized_stream(x_train, 100)``, then ``xb = next(stream)`` in each step.
+    """
+    while True:
+        x_bin = dynamic_binarize(x, generator)  # one Bernoulli draw of the whole set, on its device
+        for (xb,) in batches(x_bin, batch_size=batch_size, drop_last=True, generator=generator):
+            yield xb
+
+
 # --------------------------------------------------------------------------- 2-D toy data
 
 

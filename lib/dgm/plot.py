@@ -187,3 +187,45 @@ def curves(
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+def latent_scatter(z, labels, title: str = "", ax: Axes | None = None) -> Axes:
+    """2-D latent codes coloured by class (e.g. the digit), one legend entry per class."""
+    z, labels = _np(z), _np(labels)
+    ax = _axes(ax, figsize=(6, 5))
+    for c in np.unique(labels):
+        sel = labels == c
+        ax.scatter(
+            z[sel, 0], z[sel, 1], s=3, alpha=0.6, label=str(c), color=plt.cm.tab10(int(c) % 10)
+        )
+    ax.set_title(title)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.legend(title="digit", markerscale=4, fontsize=8, loc="upper right")
+    return ax
+
+
+def latent_manifold(
+    decode: Callable[[torch.Tensor], torch.Tensor],
+    lim: float = 2.5,
+    n: int = 15,
+    title: str = "",
+    ax: Axes | None = None,
+    device=None,
+) -> Axes:
+    """Decode an ``n`` x ``n`` grid of 2-D latent points in ``[-lim, lim]^2`` into one image.
+
+    ``decode(z)`` takes (m, 2) codes and returns (m, 784) pixel probabilities.
+    """
+    ticks = torch.linspace(-lim, lim, n)
+    z1, z2 = torch.meshgrid(ticks, ticks.flip(0), indexing="xy")  # z2 grows upwards
+    z = torch.stack([z1.reshape(-1), z2.reshape(-1)], 1).to(device)  # (n*n, 2)
+    with torch.no_grad():
+        images = _np(decode(z)).reshape(n, n, 28, 28)
+    canvas = images.transpose(0, 2, 1, 3).reshape(n * 28, n * 28)
+    ax = _axes(ax, figsize=(6, 6))
+    ax.imshow(canvas, cmap="gray", extent=(-lim, lim, -lim, lim), vmin=0, vmax=1)
+    ax.set_title(title)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    return ax

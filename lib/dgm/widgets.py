@@ -84,3 +84,37 @@ def slider(
     small_multiples(draw, frames)
     plt.show()
     return None  # displayed already; returning the figure would show it twice
+
+
+def latent_explorer(decode: Callable, lim: float = 2.5, device=None) -> None:
+    """Two sliders ``(z_1, z_2)`` that decode one image live; statically, the decoded grid.
+
+    ``decode(z)`` takes (m, 2) codes and returns (m, 784) pixel probabilities.
+    """
+    import torch
+
+    from . import plot
+
+    if not config.interactive():
+        plot.latent_manifold(
+            decode, lim=lim, device=device, title="Decoded grid of the 2-D latent space"
+        )
+        plt.show()
+        return None
+    import ipywidgets
+    from IPython.display import display
+
+    def show(z1: float, z2: float) -> None:
+        with torch.no_grad():
+            image = decode(torch.tensor([[z1, z2]], device=device)).reshape(28, 28).cpu()
+        fig, ax = plt.subplots(figsize=(3, 3))
+        ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"decoded z = ({z1:+.2f}, {z2:+.2f})")
+        ax.axis("off")
+        plt.show()
+
+    def slider(name: str):
+        return ipywidgets.FloatSlider(min=-lim, max=lim, step=0.05, value=0.0, description=name)
+
+    display(ipywidgets.interactive(show, z1=slider("z_1"), z2=slider("z_2")))
+    return None

@@ -1,0 +1,160 @@
+"""Lecture 02: the Helmholtz machine, wake-sleep, and reweighted wake-sleep.
+
+A Helmholtz machine has two directed networks over binary layers ``x = h_0, h_1, ..., h_L``:
+
+- the generative model (theta), top-down: ``p(h_L) = prod Bernoulli(sigmoid(b))`` and
+  ``p(h_{l-1} | h_l) = prod Bernoulli(sigmoid(W_l h_l + c_l))``;
+- the recognition model (phi), bottom-up, the same shape in reverse:
+  ``q(h_l | h_{l-1}) = prod Bernoulli(sigmoid(R_l h_{l-1} + d_l))``.
+
+Both phases lower a KL divergence by sampling, with no gradient through a sample:
+
+- **wake** (theta): sample ``h ~ q(h | x)`` on real ``x`` and raise ``log p(x, h)``. theta sits
+  only inside the expectation, so samples of q are all it needs.
+- **sleep** (phi): dream ``(x, h) ~ p`` and raise ``log q(h | x)``: this minimises
+  ``KL(p(h | x) || q(h | x))``, the *reverse* of the ELBO's ``KL(q || p)``, whose phi-gradient
+  would need the high-variance score-function estimator (``elbo_score_surrogate``).
+- **reweighted wake-sleep** (Bornschein & Bengio 2015): K samples of q, self-normalised
+  importance weights ``w_k ~ p(x, h_k) / q(h_k | x)``; theta and phi both follow
+  ``sum_k w_k grad log p`` and ``sum_k w_k grad log q`` on real data (the "wake-phase q
+  update").
+
+References: Hinton, Dayan, Frey & Neal, "The wake-sleep algorithm for unsupervised neural
+networks" (1995); Dayan, Hinton, Neal & Zemel, "The Helmholtz machine" (1995); Bornschein &
+Bengio, "Reweighted wake-sleep" (2015).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def bernoulli_log_prob(h: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """``sum_i log Bernoulli(h_i | sigmoid(logit_i))`` over the last axis, computed from logits."""
+    logits, h = torch.broadcast_tensors(logits, h)  # e.g. prior logits (n,) against h (k, B, n)
+    return -F.binary_cross_entropy_with_logits(logits, h, reduction="none").sum(-1)
+
+
+@dataclass
+class HelmholtzConfig:
+    """Layer sizes from the data up: ``(784, 200, 200)`` is x, then two latent layers."""
+
+    sizes: tuple[int, ...] = (784, 200, 200)
+
+
+class HelmholtzMachine(nn.Module):
+    """A sigmoid belief net ``p_theta(x, h)`` and a mirrored recognition net ``q_phi(h | x)``."""
+
+    def __init__(self, cfg: HelmholtzConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or HelmholtzConfig()
+        sizes = cfg.sizes
+        if len(sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in sizes):
+            raise ValueError(f"HelmholtzMachine: sizes must be >= 2 positive ints, got {sizes}")
+        L = len(sizes) - 1
+        self.prior_logits = nn.Parameter(torch.zeros(sizes[-1]))  # b: p(h_L)
+        # generative[i]: h_{i+1} -> logits of h_i, with h_0 = x
+        # recognition[i]: h_i -> logits of h_{i+1}
+        self.generative = nn.ModuleList(nn.Linear(sizes[i + 1], sizes[i]) for i in range(L))
+        self.recognition = nn.ModuleList(nn.Linear(sizes[i], sizes[i + 1]) for i in range(L))
+
+    def generative_parameters(self) -> list[nn.Parameter]:
+        """theta: the prior logits and the top-down layers."""
+        return [self.prior_logits, *self.generative.parameters()]
+
+    def recognition_parameters(self) -> list[nn.Parameter]:
+        """phi: the bottom-up layers."""
+        return list(self.recognition.parameters())
+
+    @torch.no_grad()
+    def sample_q(self, x: torch.Tensor, k: int | None = None) -> list[torch.Tensor]:
+        """``[h_1, ..., h_L] ~ q(h | x)``, each (B, n_l), or (k, B, n_l) with ``k`` samples."""
+        h = x.flatten(1) if k is None else x.flatten(1).expand(k, *x.flatten(1).shape)
+        hs = []
+        for layer in self.recognition:
+            h = torch.bernoulli(torch.sigmoid(layer(h)))
+            hs.append(h)
+        return hs
+
+    @torch.no_grad()
+    def dream(self, n: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Ancestral samples ``(x, [h_1, ..., h_L]) ~ p_theta``: the sleep phase's "dreams"."""
+        h = torch.bernoulli(torch.sigmoid(self.prior_logits).expand(n, -1))
+        hs = [h]
+        for layer in reversed(self.generative):
+            h = torch.bernoulli(torch.sigmoid(layer(h)))
+            hs.append(h)
+        x = hs.pop()  # the bottom layer is the data
+        return x, hs[::-1]
+
+    def log_p(self, x: torch.Tensor, hs: list[torch.Tensor]) -> torch.Tensor:
+        """``log p_theta(x, h) = log p(h_L) + sum_l log p(h_{l-1} | h_l)``, over the batch axes."""
+        layers = [x.flatten(1), *hs]  # h_0 = x, ..., h_L
+        total = bernoulli_log_prob(layers[-1], self.prior_logits)
+        for i, layer in enumerate(self.generative):
+            total = total + bernoulli_log_prob(layers[i], layer(layers[i + 1]))
+        return total
+
+    def log_q(self, x: torch.Tensor, hs: list[torch.Tensor]) -> torch.Tensor:
+        """``log q_phi(h | x) = sum_l log q(h_l | h_{l-1})``; shape of the batch axes."""
+        layers = [x.flatten(1), *hs]
+        total = 0.0
+        for i, layer in enumerate(self.recognition):
+            total = total + bernoulli_log_prob(layers[i + 1], layer(layers[i]))
+        return total
+
+    @torch.no_grad()
+    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """``log p(x, h_k) - log q(h_k | x)`` for ``k`` samples of q per example, (k, B)."""
+        hs = self.sample_q(x, k)
+        return self.log_p(x.flatten(1), hs) - self.log_q(x.flatten(1), hs)
+
+
+# --------------------------------------------------------------------------- the two phases
+
+
+def wake_loss(model: HelmholtzMachine, x: torch.Tensor) -> torch.Tensor:
+    """Wake phase, for theta: ``-E_{h ~ q(h | x)} log p_theta(x, h)``, averaged over the batch.
+
+    The samples carry no gradient, so phi receives none: only theta learns here.
+    """
+    return -model.log_p(x, model.sample_q(x)).mean()
+
+
+def sleep_loss(model: HelmholtzMachine, n: int) -> torch.Tensor:
+    """Sleep phase, for phi: ``-E_{(x, h) ~ p_theta} log q_phi(h | x)`` on ``n`` dreams."""
+    x, hs = model.dream(n)
+    return -model.log_q(x, hs).mean()
+
+
+def rws_losses(
+    model: HelmholtzMachine, x: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reweighted wake-sleep losses ``(theta_loss, phi_loss)`` with ``k`` samples of q per example.
+
+    ``w_k = softmax_k(log p(x, h_k) - log q(h_k | x))`` (self-normalised, held constant);
+    ``theta_loss = -sum_k w_k log p(x, h_k)``, ``phi_loss = -sum_k w_k log q(h_k | x)``.
+    With ``k = 1`` every weight is 1 and ``theta_loss`` is the wake loss.
+    """
+    hs = model.sample_q(x, k)  # each (k, B, n)
+    log_p = model.log_p(x.flatten(1), hs)  # (k, B)
+    log_q = model.log_q(x.flatten(1), hs)  # (k, B)
+    w = torch.softmax((log_p - log_q).detach(), dim=0)  # (k, B)
+    return -(w * log_p).sum(0).mean(), -(w * log_q).sum(0).mean()
+
+
+def elbo_score_surrogate(model: HelmholtzMachine, x: torch.Tensor) -> torch.Tensor:
+    """A loss whose phi-gradient is the score-function estimate of ``-grad_phi ELBO``.
+
+    ``grad_phi ELBO = E_q[(log p(x, h) - log q(h | x)) grad_phi log q(h | x)]`` (the extra
+    ``-E_q[grad_phi log q]`` term is zero). This is the "correct" phi update that wake-sleep
+    avoids: it is unbiased, but its variance is large (measured in the lecture).
+    """
+    hs = model.sample_q(x)
+    log_q = model.log_q(x, hs)  # (B,)
+    f = (model.log_p(x, hs) - log_q).detach()  # (B,): the learning signal
+    return -(f * log_q).mean()

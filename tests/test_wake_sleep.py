@@ -1,0 +1,147 @@
+import itertools
+
+import pytest
+import torch
+
+from dgm import metrics
+from dgm import wake_sleep as ws
+
+
+def tiny(seed=0, sizes=(4, 3, 2)):
+    """A Helmholtz machine small enough to enumerate: 4 pixels, layers of 3 and 2 units."""
+    torch.manual_seed(seed)
+    model = ws.HelmholtzMachine(ws.HelmholtzConfig(sizes)).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3)  # sharper conditionals than the default init
+    return model
+
+
+def all_states(n):
+    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)), dtype=torch.float64)
+
+
+def enumerate_h(model, x):
+    """Every latent configuration (h_1, h_2), broadcast against the batch x: lists of (S, B, n)."""
+    sizes = model.cfg.sizes
+    states = list(itertools.product(all_states(sizes[1]), all_states(sizes[2])))
+    hs = [torch.stack([s[i] for s in states])[:, None, :].expand(-1, len(x), -1) for i in range(2)]
+    return hs
+
+
+def exact_log_px(model, x):
+    return torch.logsumexp(model.log_p(x, enumerate_h(model, x)), dim=0)  # (B,)
+
+
+def test_p_and_q_are_normalised():
+    model = tiny()
+    xs = all_states(4)
+    assert torch.logsumexp(exact_log_px(model, xs), 0).exp().item() == pytest.approx(1.0, abs=1e-10)
+    q = model.log_q(xs, enumerate_h(model, xs)).exp().sum(0)  # sum over h for each x
+    assert torch.allclose(q, torch.ones(16, dtype=torch.float64))
+
+
+def test_dreams_follow_the_model_distribution():
+    model = tiny()
+    torch.manual_seed(1)
+    x, hs = model.dream(100_000)
+    assert [h.shape for h in hs] == [(100_000, 3), (100_000, 2)]
+    index = (x * torch.tensor([8.0, 4.0, 2.0, 1.0], dtype=x.dtype)).sum(1).long()
+    empirical = torch.bincount(index, minlength=16).double() / len(index)
+    exact = exact_log_px(model, all_states(4)).exp()
+    assert torch.allclose(empirical, exact, atol=0.01)
+
+
+def test_importance_sampled_log_likelihood_of_a_model_known_exactly():
+    model = tiny()
+    x = all_states(4)
+    torch.manual_seed(2)
+    exact = exact_log_px(model, x)
+    # the exact relative variance of the weights w = p(x, h) / q(h | x) under q, by enumeration
+    hs = enumerate_h(model, x)
+    log_q, log_w = model.log_q(x, hs), model.log_p(x, hs) - model.log_q(x, hs)  # (S, B)
+    rel_var = (
+        torch.logsumexp(log_q + 2 * log_w, 0).exp() / exact.exp() ** 2 - 1
+    )  # Var_q(w) / p(x)^2
+    for k in (100, 20_000):
+        est = metrics.importance_log_likelihood(model.log_weights, x, k=k, chunk=10_000)
+        stderr = (
+            rel_var.detach() / k
+        ).sqrt()  # delta method: sd of log(mean w) ~ sd(w) / (p sqrt(k))
+        assert ((est - exact).abs() < 5 * stderr + 1e-3).all(), k
+
+
+def grads(loss, params):
+    return [
+        g if g is not None else torch.zeros_like(p)
+        for g, p in zip(torch.autograd.grad(loss, params, allow_unused=True), params)
+    ]
+
+
+def test_wake_trains_only_theta_and_sleep_only_phi():
+    model = tiny()
+    x = all_states(4)
+    wake = grads(ws.wake_loss(model, x), model.recognition_parameters())
+    sleep = grads(ws.sleep_loss(model, 50), model.generative_parameters())
+    assert all((g == 0).all() for g in wake + sleep)
+    assert any((g != 0).any() for g in grads(ws.wake_loss(model, x), model.generative_parameters()))
+    assert any(
+        (g != 0).any() for g in grads(ws.sleep_loss(model, 50), model.recognition_parameters())
+    )
+
+
+def test_wake_and_sleep_updates_each_reduce_their_own_loss_on_a_fixed_batch():
+    model = tiny()
+    x = all_states(4)
+    torch.manual_seed(3)
+    hs = model.sample_q(x)  # fixed wake samples
+    dream_x, dream_hs = model.dream(64)  # fixed dreams
+    theta = torch.optim.SGD(model.generative_parameters(), lr=0.05)
+    phi = torch.optim.SGD(model.recognition_parameters(), lr=0.05)
+    wake_before = -model.log_p(x, hs).mean().item()
+    sleep_before = -model.log_q(dream_x, dream_hs).mean().item()
+    for _ in range(5):
+        theta.zero_grad()
+        (-model.log_p(x, hs).mean()).backward()
+        theta.step()
+        phi.zero_grad()
+        (-model.log_q(dream_x, dream_hs).mean()).backward()
+        phi.step()
+    assert -model.log_p(x, hs).mean().item() < wake_before
+    assert -model.log_q(dream_x, dream_hs).mean().item() < sleep_before
+
+
+def test_rws_with_one_sample_is_wake_sleep_and_its_weights_are_normalised():
+    model = tiny()
+    x = all_states(4)
+    torch.manual_seed(4)
+    theta_loss, _ = ws.rws_losses(model, x, 1)
+    torch.manual_seed(4)
+    assert theta_loss.item() == pytest.approx(ws.wake_loss(model, x).item())
+    theta_loss, phi_loss = ws.rws_losses(model, x, 20)
+    assert torch.isfinite(theta_loss) and torch.isfinite(phi_loss)
+
+
+def test_score_function_phi_gradient_is_unbiased():
+    """Its mean over many draws matches the exact ELBO gradient, computed by enumeration."""
+    model = tiny()
+    x = all_states(4)[[3, 9]]
+    params = model.recognition_parameters()
+    hs = enumerate_h(model, x)
+    log_q = model.log_q(x, hs)  # (S, B)
+    exact_elbo = (log_q.exp() * (model.log_p(x, hs) - log_q)).sum(0).mean()
+    exact = torch.cat([g.flatten() for g in grads(-exact_elbo, params)])
+    torch.manual_seed(5)
+    draws = torch.stack(
+        [
+            torch.cat([g.flatten() for g in grads(ws.elbo_score_surrogate(model, x), params)])
+            for _ in range(4000)
+        ]
+    )
+    stderr = draws.std(0) / 4000**0.5
+    assert ((draws.mean(0) - exact).abs() <= 5 * stderr + 1e-9).all()
+
+
+def test_bad_sizes_are_named():
+    with pytest.raises(ValueError, match="sizes"):
+        ws.HelmholtzMachine(ws.HelmholtzConfig((784,)))
