@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PATHS = ["lib", "tests", "conftest.py"]
+PATHS = ["lib", "tests", "benchmarks", "conftest.py"]
 
 
 @pytest.mark.skipif(

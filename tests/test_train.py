@@ -114,3 +114,14 @@ def test_bad_arguments_are_named():
         T.train(lambda i: {}, -1)
     with pytest.raises(TypeError, match=r"state\['model'\]"):
         T.train(lambda i: {}, 1, state={"model": 3})
+
+
+def test_a_time_limit_saves_and_stops_and_the_next_run_finishes(tmp_path):
+    path = tmp_path / "c.pt"
+    slow = lambda i: __import__("time").sleep(0.02) or {"loss": 1.0}  # noqa: E731
+    first = T.train(slow, 100, checkpoint=path, time_limit=0.1, progress=False)
+    assert first.stopped_at is not None and 0 < first.stopped_at < 100
+    assert T.load_checkpoint(path)["step"] == first.stopped_at
+    second = T.train(lambda i: {"loss": 1.0}, 100, checkpoint=path, progress=False)
+    assert second.stopped_at is None and T.load_checkpoint(path)["step"] == 100
+    assert len(second["loss"]) == 100  # the first run's steps are in the resumed history

@@ -41,6 +41,7 @@ SOLUTIONS, NOTEBOOKS = ROOT / "solutions", ROOT / "notebooks"
 TIMINGS = ROOT / "benchmarks" / "results" / "notebooks.json"
 README = ROOT / "README.md"
 TABLE_BEGIN, TABLE_END = "<!-- lectures:begin -->", "<!-- lectures:end -->"
+RESULTS_BEGIN, RESULTS_END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
 def repository_url() -> str:
@@ -152,12 +153,41 @@ def lecture_table() -> str:
     return "\n".join(rows)
 
 
+def results_table() -> str:
+    """The README's results table, from the benchmark records in ``benchmarks/results/``."""
+    rows = []
+    for path in sorted(TIMINGS.parent.glob("*.json")):
+        if path == TIMINGS:
+            continue
+        for r in json.loads(path.read_text()):
+            paper = "" if r["paper_value"] is None else f"{r['paper_value']:g}"
+            rows.append(
+                f"| {path.stem} | {r['model']} | {r['metric']} | {r['value']:g} | {paper} | "
+                f"{r['paper']} | {r['epochs']:g} | {r['train_seconds']:.0f} s | {r['device']} | "
+                f"{r['date'][:10]} |"
+            )
+    if not rows:
+        return "No benchmark has been run yet: see `benchmarks/README.md`."
+    columns = "lecture model metric ours paper source epochs train_time device date".split()
+    head = [
+        "| " + " | ".join(c.replace("_", " ") for c in columns) + " |",
+        "|---" * len(columns) + "|",
+    ]
+    return "\n".join(head + rows)
+
+
+def _replace_between(text: str, begin: str, end: str, body: str) -> str:
+    if begin not in text or end not in text:
+        raise RuntimeError(f"README.md lacks the {begin} ... {end} markers")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
 def readme_with_table(text: str) -> str:
-    if TABLE_BEGIN not in text or TABLE_END not in text:
-        raise RuntimeError(f"README.md lacks the {TABLE_BEGIN} ... {TABLE_END} markers")
-    head, rest = text.split(TABLE_BEGIN, 1)
-    _, tail = rest.split(TABLE_END, 1)
-    return f"{head}{TABLE_BEGIN}\n{lecture_table()}\n{TABLE_END}{tail}"
+    """The README with its generated tables (lectures, benchmark results) brought up to date."""
+    text = _replace_between(text, TABLE_BEGIN, TABLE_END, lecture_table())
+    return _replace_between(text, RESULTS_BEGIN, RESULTS_END, results_table())
 
 
 # --------------------------------------------------------------------------- commands
@@ -200,7 +230,7 @@ def problems() -> list[str]:
     stray = {p.name for p in NOTEBOOKS.glob("*.ipynb")} - {p.name for p in solution_paths()}
     found += [f"notebooks/{name} has no solution notebook" for name in sorted(stray)]
     if README.read_text() != readme_with_table(README.read_text()):
-        found.append("README.md's lecture table is out of date")
+        found.append("README.md's generated tables (lectures, results) are out of date")
     return found
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ class History:
     """Logged values: ``history[name]`` is a list of ``(step, value)`` pairs."""
 
     records: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    stopped_at: int | None = None  # the step a time limit stopped at, else None
 
     def log(self, step: int, metrics: Metrics) -> None:
         for name, value in metrics.items():
@@ -89,6 +91,7 @@ def train(
     log_every: int = 50,
     desc: str = "train",
     progress: bool = True,
+    time_limit: float | None = None,
 ) -> History:
     """Run ``step(i)`` for ``i`` in ``[start, n_steps)``; return the logged ``History``.
 
@@ -102,6 +105,9 @@ def train(
         What a checkpoint holds, e.g. ``{"model": model, "opt": opt}``.
     checkpoint : path, optional
         Where to save; if the file exists, training resumes from it.
+    time_limit : float, optional
+        Seconds after which to save a checkpoint and stop early (a job with a wall-clock
+        limit then resumes in its next run); ``history.stopped_at`` says where.
     save_every, eval_every, log_every : int
         Periods in steps. ``evaluate(i)`` returns a dict of scalars to log; it runs every
         ``eval_every`` steps (if given) and after the last step.
@@ -157,6 +163,7 @@ def train(
             bar.set_postfix({k: f"{float(v):.4g}" for k, v in pending[-1][1].items()})
         pending.clear()
 
+    t0 = time.perf_counter()
     for i in range(start, n_steps):
         metrics = step(i)
         if metrics:
@@ -176,6 +183,11 @@ def train(
             save(done)
         if bar is not None:
             bar.update(1)
+        if time_limit is not None and time.perf_counter() - t0 > time_limit and done < n_steps:
+            flush()
+            save(done)
+            history.stopped_at = done
+            break
     flush()
     if bar is not None:
         bar.close()

@@ -1,0 +1,78 @@
+"""Benchmark records: one JSON file per lecture in ``benchmarks/results/``.
+
+Each record has ``model``, ``metric``, ``value``, ``paper_value``, ``paper``, ``epochs``,
+``train_seconds``, ``device``, ``date`` and ``commit``. The README's results table is
+generated from these files (``python -m dgm.build notebooks``), never typed by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"  # git-ignored
+FIELDS = (
+    "model",
+    "metric",
+    "value",
+    "paper_value",
+    "paper",
+    "epochs",
+    "train_seconds",
+    "device",
+    "date",
+    "commit",
+)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{device.type} ({os.cpu_count()} cores)"
+
+
+def commit() -> str:
+    out = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=RESULTS.parent, capture_output=True, text=True
+    )
+    return out.stdout.strip() or "unknown"
+
+
+def make_record(**fields) -> dict:
+    """A record with the date and commit filled in; every field of ``FIELDS`` is required."""
+    fields.setdefault("date", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    fields.setdefault("commit", commit())
+    missing = [f for f in FIELDS if f not in fields]
+    if missing:
+        raise ValueError(f"make_record: missing fields {missing}")
+    return fields
+
+
+def write(lecture: str, records: list[dict], results_dir: Path = RESULTS) -> Path:
+    """Merge ``records`` into ``results_dir/<lecture>.json``, replacing same (model, metric)."""
+    path = Path(results_dir) / f"{lecture}.json"
+    old = json.loads(path.read_text()) if path.exists() else []
+    keys = {(r["model"], r["metric"]) for r in records}
+    merged = [r for r in old if (r["model"], r["metric"]) not in keys] + list(records)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(sorted(merged, key=lambda r: (r["model"], r["metric"])), indent=2) + "\n"
+    )
+    return path
+
+
+def print_table(records: list[dict]) -> None:
+    head = ("model", "metric", "ours", "paper", "epochs", "train s")
+    print(f"{head[0]:12s} {head[1]:22s} " + " ".join(f"{h:>8s}" for h in head[2:]) + "  device")
+    for r in records:
+        paper = "-" if r["paper_value"] is None else f"{r['paper_value']:.2f}"
+        print(
+            f"{r['model']:12s} {r['metric']:22s} {r['value']:8.2f} {paper:>8s} {r['epochs']:8.1f} "
+            f"{r['train_seconds']:8.0f}  {r['device']}"
+        )

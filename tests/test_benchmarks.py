@@ -1,0 +1,82 @@
+"""The benchmark commands run end to end (tiny sizes, CPU) and write complete records;
+the README's results table is the one generated from the committed records."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import records
+from dgm import build
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args, env_extra=None):
+    env = {**os.environ, "DGM_DEVICE": "cpu", **(env_extra or {})}
+    out = subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def test_vae_benchmark_trains_resumes_evaluates_and_writes_a_record(tmp_path):
+    ckpt, results = tmp_path / "vae.pt", tmp_path / "results"
+    common = ["--max-steps", "40", "--checkpoint", str(ckpt), "--results", str(results)]
+    small = ["--k-eval", "10", "--n-eval", "30"]
+    first = run("benchmarks.vae", "train", "--minutes", "0.0001", *common, *small)
+    assert "run again to resume" in first and not (results / "vae.json").exists()
+    run("benchmarks.vae", "train", *common, *small)  # resumes and finishes
+    rec = json.loads((results / "vae.json").read_text())
+    assert len(rec) == 1 and set(records.FIELDS) <= set(rec[0])
+    assert rec[0]["paper_value"] is None  # not the paper's protocol (K=5000 on 10,000 digits)
+    assert rec[0]["epochs"] == round(40 / 600, 2) and rec[0]["value"] > 0
+    run("benchmarks.vae", "evaluate", *common, "--k-eval", "20", "--n-eval", "30")
+    rec = json.loads((results / "vae.json").read_text())
+    assert len(rec) == 2 and {r["metric"] for r in rec} == {
+        "test NLL (nats, K=10)",
+        "test NLL (nats, K=20)",
+    }
+
+
+def test_records_need_every_field():
+    import pytest
+
+    with pytest.raises(ValueError, match="missing fields"):
+        records.make_record(model="m", metric="x", value=1.0)
+
+
+def test_readme_results_table_is_generated_from_the_records():
+    readme = (ROOT / "README.md").read_text()
+    assert build.results_table() in readme
+    for path in (ROOT / "benchmarks" / "results").glob("*.json"):
+        if path.name == "notebooks.json":
+            continue
+        for r in json.loads(path.read_text()):
+            assert set(records.FIELDS) <= set(r), path
+            assert f"| {r['value']:g} |" in readme
+
+
+def test_wake_sleep_benchmark_runs_both_models(tmp_path):
+    for model in ("ws", "rws"):
+        run(
+            "benchmarks.wake_sleep",
+            "train",
+            "--model",
+            model,
+            "--max-steps",
+            "20",
+            "--k-eval",
+            "10",
+            "--n-eval",
+            "30",
+            "--checkpoint",
+            str(tmp_path / f"{model}.pt"),
+            "--results",
+            str(tmp_path),
+        )
+    rec = json.loads((tmp_path / "wake_sleep.json").read_text())
+    assert {r["model"] for r in rec} == {"ws (k=1)", "rws (k=5)"}
+    assert all(set(records.FIELDS) <= set(r) and r["value"] > 0 for r in rec)
