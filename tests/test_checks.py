@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from dgm import checks, em, vae
+from dgm import wake_sleep as ws
 
 CHECKS = [
     (checks.responsibilities, em.responsibilities),
@@ -14,6 +15,9 @@ CHECKS = [
     (checks.reparameterize, vae.reparameterize),
     (checks.negative_elbo, vae.negative_elbo),
     (checks.iwae_bound, vae.iwae_bound),
+    (checks.wake_loss, ws.wake_loss),
+    (checks.sleep_loss, ws.sleep_loss),
+    (checks.log_likelihood_estimate, ws.log_likelihood_estimate),
 ]
 
 
@@ -56,6 +60,16 @@ def test_grading_mode_raises_on_a_failed_check(monkeypatch):
 
 
 # --- plausible wrong answers, each with the words its hint must contain
+
+
+def straight_through(m, x):
+    """Samples of q that let gradients through (a straight-through estimator): wrong for wake."""
+    h, hs = x, []
+    for layer in m.recognition:
+        p = torch.sigmoid(layer(h))
+        h = p + (torch.bernoulli(p) - p).detach()
+        hs.append(h)
+    return hs
 
 
 def naive_responsibilities(X, w, mu, cov):  # exp of log densities: underflows far away
@@ -139,6 +153,25 @@ WRONG = {
         (lambda lw: lw.mean(0), "ELBO"),
         (lambda lw: lw.exp().mean(0).log(), "logsumexp"),
     ],
+    "wake_loss": [
+        (lambda m, x: ws.wake_loss(m, x) * len(x), "averaged over the batch"),
+        (lambda m, x: -ws.wake_loss(m, x), "wrong sign"),
+        (
+            lambda m, x: -(m.log_p(x, m.sample_q(x)) - m.log_q(x, m.sample_q(x))).mean(),
+            "log q is not",
+        ),
+        (lambda m, x: -m.log_p(x, straight_through(m, x)).mean(), "gradients reach phi"),
+        (lambda m, x: torch.tensor(0.0), "no gradient"),
+    ],
+    "sleep_loss": [
+        (lambda m, n: -m.log_p(*m.dream(n)).mean(), "dream(n)"),
+        (lambda m, n: -ws.sleep_loss(m, n), "wrong sign"),
+        (lambda m, n: -m.log_q(*m.dream(n)).sum(), "averaged over the batch"),
+    ],
+    "log_likelihood_estimate": [
+        (lambda m, x, k: m.log_weights(x, k).mean(0), "ELBO"),
+        (lambda m, x, k: torch.logsumexp(m.log_weights(x, k), 0), "subtract log k"),
+    ],
 }
 
 
@@ -151,7 +184,7 @@ def test_a_wrong_answer_fails_with_a_hint(name, wrong, hint, capsys, monkeypatch
     used, result = run(check, wrong)
     printed = capsys.readouterr().out
     assert not result.passed and result.implemented
-    assert used is getattr(em, name, None) or used is getattr(vae, name, None)  # the reference
+    assert used in {getattr(m, name, None) for m in (em, vae, ws)}  # the reference
     assert printed.startswith("FAIL") and hint in printed, printed
 
 

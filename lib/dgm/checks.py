@@ -539,3 +539,155 @@ def iwae_bound(fn: Callable) -> Callable:
         "iwae_bound", fn, vae.iwae_bound, cases, ["bound"], diagnoses=[_iwae_diagnoses]
     )
     return _finish(result, fn, vae.iwae_bound)
+
+
+# --------------------------------------------------------------------------- lecture 02: wake-sleep
+
+
+def _helmholtz_cases(seed: int):
+    """Small Helmholtz machines and binary batches, float64: (description, model, x)."""
+    from . import wake_sleep as ws
+
+    cases = []
+    for i, sizes in enumerate(((12, 6, 4), (20, 5), (9, 7, 5, 3))):
+        torch.manual_seed(seed + i)
+        model = ws.HelmholtzMachine(ws.HelmholtzConfig(sizes)).double()
+        x = torch.bernoulli(torch.full((16, sizes[0]), 0.4, dtype=torch.float64))
+        cases.append((f"layer sizes {sizes}, a batch of 16", model, x))
+    return cases
+
+
+def _seeded(fn: Callable, seed: int, *args):
+    torch.manual_seed(seed)
+    return fn(*args)
+
+
+def _grad_norms(loss, params) -> float:
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    return sum(float(g.abs().sum()) for g in grads if g is not None)
+
+
+def _phase_check(
+    name: str, student: Callable, reference: Callable, make_args, wrong_net: str
+) -> Callable:
+    """Shared by the wake and sleep checks: same samples (same seed), same value, right network."""
+    result = CheckResult(name, True, True, f"{name}: passed all 3 tests.")
+    for i, (description, model, x) in enumerate(_helmholtz_cases(40)):
+        args = make_args(model, x)
+        try:
+            out = _seeded(student, i, *args)
+        except NotImplementedError:
+            result = CheckResult(name, False, False, f"{name}: not implemented yet.")
+            break
+        except Exception as err:
+            result = CheckResult(name, False, True, f"{name}: raised {type(err).__name__}: {err}")
+            break
+        ref = _seeded(reference, i, *args)
+        hint = None
+        batch = x.shape[0] if name == "wake_loss" else args[1]
+        if not torch.is_tensor(out) or out.dim() != 0:
+            hint = "return one number: the loss averaged over the batch."
+        elif not out.requires_grad:
+            hint = (
+                "the loss carries no gradient: compute the log-probability with the model's layers."
+            )
+        elif torch.allclose(out.detach().to(ref), -ref, atol=1e-8):
+            hint = "wrong sign: return the loss to MINIMISE, minus the log-probability."
+        elif torch.allclose(out.detach().to(ref), batch * ref, atol=1e-6):
+            hint = "the loss is summed: it should be averaged over the batch (.mean())."
+        elif not torch.allclose(out.detach().to(ref), ref, atol=1e-8):
+            hint = _phase_hint(name)
+        else:
+            wrong = (
+                model.recognition_parameters()
+                if wrong_net == "phi"
+                else model.generative_parameters()
+            )
+            if _grad_norms(_seeded(student, i, *args), wrong) > 0:
+                hint = (
+                    f"gradients reach {wrong_net}: the samples must be drawn without gradient "
+                    f"(model.{'sample_q' if name == 'wake_loss' else 'dream'} does that)."
+                )
+        if hint:
+            result = CheckResult(
+                name, False, True, f"{name}: wrong answer on {description}\n  hint: {hint}"
+            )
+            break
+    results[name] = result
+    print(("PASS  " if result.passed else "FAIL  ") + result.message)
+    return _finish(result, student, reference)
+
+
+def _phase_hint(name: str) -> str:
+    if name == "wake_loss":
+        return (
+            "the wake loss is -mean_n log p(x_n, h_n) with ONE sample h_n = model.sample_q(x) "
+            "per example, drawn once; theta appears only in log p, so log q is not part of it."
+        )
+    return (
+        "the sleep loss is -mean log q(h | x) on (x, h) = model.dream(n), drawn once: "
+        "phi learns to invert the generative model on its own dreams."
+    )
+
+
+def wake_loss(fn: Callable) -> Callable:
+    """Check ``fn(model, x) -> scalar``: the wake-phase loss for theta."""
+    from . import wake_sleep as ws
+
+    return _phase_check("wake_loss", fn, ws.wake_loss, lambda model, x: (model, x), wrong_net="phi")
+
+
+def sleep_loss(fn: Callable) -> Callable:
+    """Check ``fn(model, n) -> scalar``: the sleep-phase loss for phi on ``n`` dreams."""
+    from . import wake_sleep as ws
+
+    return _phase_check(
+        "sleep_loss", fn, ws.sleep_loss, lambda model, x: (model, 32), wrong_net="theta"
+    )
+
+
+def log_likelihood_estimate(fn: Callable) -> Callable:
+    """Check ``fn(model, x, k) -> (B,)``: the importance-sampled estimate of log p(x)."""
+    from . import wake_sleep as ws
+
+    name = "log_likelihood_estimate"
+    result = CheckResult(name, True, True, f"{name}: passed all 6 tests.")
+    for i, (description, model, x) in enumerate(_helmholtz_cases(50)):
+        for k in (1, 20):
+            try:
+                out = _seeded(fn, i, model, x, k)
+            except NotImplementedError:
+                result = CheckResult(name, False, False, f"{name}: not implemented yet.")
+                break
+            except Exception as err:
+                result = CheckResult(
+                    name, False, True, f"{name}: raised {type(err).__name__}: {err}"
+                )
+                break
+            ref = _seeded(ws.log_likelihood_estimate, i, model, x, k)
+            problem = _compare(out, ref, ["log_px"], 1e-6, 1e-8)
+            if problem is None:
+                continue
+            torch.manual_seed(i)
+            log_w = model.log_weights(x, k)
+            hint = (
+                "log p(x) ~= logsumexp_k(log w_k) - log k, with log w = log p(x, h) - log q(h | x)."
+            )
+            if torch.is_tensor(out) and out.shape == ref.shape:
+                o = out.detach().to(ref)
+                if torch.allclose(o, torch.logsumexp(log_w, 0), atol=1e-6):
+                    hint = "average the weights, don't sum them: subtract log k."
+                elif torch.allclose(o, log_w.mean(0), atol=1e-6) and k > 1:
+                    hint = "that is the ELBO (mean log-weight); average the weights inside the log."
+            result = CheckResult(
+                name,
+                False,
+                True,
+                f"{name}: wrong answer on {description}, k={k}\n  {problem}\n  hint: {hint}",
+            )
+            break
+        if not result.passed:
+            break
+    results[name] = result
+    print(("PASS  " if result.passed else "FAIL  ") + result.message)
+    return _finish(result, fn, ws.log_likelihood_estimate)

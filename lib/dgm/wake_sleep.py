@@ -26,6 +26,7 @@ Bengio, "Reweighted wake-sleep" (2015).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -158,3 +159,15 @@ def elbo_score_surrogate(model: HelmholtzMachine, x: torch.Tensor) -> torch.Tens
     log_q = model.log_q(x, hs)  # (B,)
     f = (model.log_p(x, hs) - log_q).detach()  # (B,): the learning signal
     return -(f * log_q).mean()
+
+
+@torch.no_grad()
+def log_likelihood_estimate(model: HelmholtzMachine, x: torch.Tensor, k: int) -> torch.Tensor:
+    """``log p(x) ~= log (1/k) sum_k p(x, h_k) / q(h_k | x)``, ``h_k ~ q(h | x)``; shape (B,).
+
+    A stochastic lower bound on ``log p(x)`` in expectation, tight as ``k`` grows; for large
+    ``k`` use ``dgm.metrics.importance_log_likelihood``, which draws the samples in chunks.
+    """
+    hs = model.sample_q(x, k)  # each (k, B, n)
+    log_w = model.log_p(x.flatten(1), hs) - model.log_q(x.flatten(1), hs)  # (k, B)
+    return torch.logsumexp(log_w, dim=0) - math.log(k)
