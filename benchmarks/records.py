@@ -76,3 +76,62 @@ def print_table(records: list[dict]) -> None:
             f"{r['model']:12s} {r['metric']:22s} {r['value']:8.2f} {paper:>8s} {r['epochs']:8.1f} "
             f"{r['train_seconds']:8.0f}  {r['device']}"
         )
+
+
+def arguments(prog: str, doc: str, models: list[str], default: str):
+    """The command line every benchmark shares: ``train`` or ``evaluate``, sizes, paths."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
+    parser.add_argument("command", choices=["train", "evaluate"])
+    parser.add_argument("--model", choices=models, default=default)
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument(
+        "--max-steps", type=int, default=0, help="override the step count (smoke tests)"
+    )
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--minutes", type=float, default=0, help="save and stop after this long")
+    parser.add_argument("--k-eval", type=int, default=5000)
+    parser.add_argument("--n-eval", type=int, default=10_000)
+    parser.add_argument("--checkpoint", default=None)
+    parser.add_argument(
+        "--results", default=None, help="results folder (default benchmarks/results)"
+    )
+    return parser
+
+
+def checkpoint_path(args) -> Path:
+    return Path(args.checkpoint or CHECKPOINTS / f"{args.model}.pt")
+
+
+def results_dir(args) -> Path:
+    return Path(args.results) if args.results else RESULTS
+
+
+def stopwatch(device: torch.device, checkpoint: Path):
+    """An ``evaluate`` callback for ``dgm.train.train`` logging cumulative ``train_seconds``.
+
+    The count goes on from the checkpoint's last value, so resumed runs add up.
+    """
+    import time
+
+    import dgm
+
+    before = 0.0
+    if checkpoint.exists():
+        logged = dgm.train.load_checkpoint(checkpoint)["history"].get("train_seconds", [])
+        before = logged[-1][1] if logged else 0.0
+    t0 = time.perf_counter()
+
+    def clock(i):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return {"train_seconds": before + time.perf_counter() - t0}
+
+    return clock
+
+
+def trained_seconds(saved: dict) -> float:
+    """The cumulative training time a checkpoint's history recorded."""
+    return saved["history"].get("train_seconds", [(0, 0.0)])[-1][1]

@@ -18,10 +18,7 @@ figure without retraining, re-estimate it from the checkpoint::
 
 from __future__ import annotations
 
-import argparse
 import math
-import time
-from pathlib import Path
 
 import torch
 
@@ -52,12 +49,8 @@ def train(args) -> None:
     )
     stream = dgm.data.binarized_stream(x_train, args.batch_size)
     k = TRAIN_K[args.model]
-    ckpt = Path(args.checkpoint or records.CHECKPOINTS / f"{args.model}.pt")
-    before = 0.0
-    if ckpt.exists():
-        saved = dgm.train.load_checkpoint(ckpt)["history"].get("train_seconds", [])
-        before = saved[-1][1] if saved else 0.0
-    t0 = time.perf_counter()
+    ckpt = records.checkpoint_path(args)
+    clock = records.stopwatch(device, ckpt)
 
     def step(i):
         xb = next(stream)
@@ -67,11 +60,6 @@ def train(args) -> None:
         opt.step()
         sched.step()
         return {"loss": loss}
-
-    def clock(i):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return {"train_seconds": before + time.perf_counter() - t0}
 
     history = dgm.train.train(
         step,
@@ -86,17 +74,14 @@ def train(args) -> None:
         time_limit=args.minutes * 60 if args.minutes else None,
     )
     if history.stopped_at is not None:
-        print(
-            f"stopped at step {history.stopped_at} of {n_steps} (time limit); run again to resume"
-        )
+        print(f"stopped at step {history.stopped_at} (time limit); run the same command to resume")
         return
     evaluate(args)
 
 
 def evaluate(args) -> None:
     device = dgm.device()
-    ckpt = Path(args.checkpoint or records.CHECKPOINTS / f"{args.model}.pt")
-    saved = dgm.train.load_checkpoint(ckpt, map_location=device)
+    saved = dgm.train.load_checkpoint(records.checkpoint_path(args), map_location=device)
     model = build(args.model, device)
     model.load_state_dict(saved["state"]["model"])
     model.eval()
@@ -109,7 +94,6 @@ def evaluate(args) -> None:
         .item()
     )
     steps_per_epoch = 60_000 // args.batch_size
-    seconds = saved["history"].get("train_seconds", [(0, 0.0)])[-1][1]
     rec = records.make_record(
         model=f"{args.model} (k={TRAIN_K[args.model]})",
         metric=f"test NLL (nats, K={args.k_eval})",
@@ -119,33 +103,16 @@ def evaluate(args) -> None:
         else None,
         paper=PAPER,
         epochs=round(saved["step"] / steps_per_epoch, 2),
-        train_seconds=round(seconds, 1),
+        train_seconds=round(records.trained_seconds(saved), 1),
         device=records.device_name(device),
     )
     records.print_table([rec])
-    path = records.write("vae", [rec], Path(args.results) if args.results else records.RESULTS)
+    path = records.write("vae", [rec], records.results_dir(args))
     print(f"wrote {path}")
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.vae", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("command", choices=["train", "evaluate"])
-    parser.add_argument("--model", choices=sorted(PAPER_NLL), default="vae")
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument(
-        "--max-steps", type=int, default=0, help="override the step count (smoke tests)"
-    )
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--minutes", type=float, default=0, help="save and stop after this long")
-    parser.add_argument("--k-eval", type=int, default=5000)
-    parser.add_argument("--n-eval", type=int, default=10_000)
-    parser.add_argument("--checkpoint", default=None)
-    parser.add_argument(
-        "--results", default=None, help="results folder (default benchmarks/results)"
-    )
+    parser = records.arguments("python -m benchmarks.vae", __doc__, sorted(PAPER_NLL), "vae")
     args = parser.parse_args(argv)
     train(args) if args.command == "train" else evaluate(args)
 

@@ -27,7 +27,7 @@ def test_vae_benchmark_trains_resumes_evaluates_and_writes_a_record(tmp_path):
     common = ["--max-steps", "40", "--checkpoint", str(ckpt), "--results", str(results)]
     small = ["--k-eval", "10", "--n-eval", "30"]
     first = run("benchmarks.vae", "train", "--minutes", "0.0001", *common, *small)
-    assert "run again to resume" in first and not (results / "vae.json").exists()
+    assert "run the same command to resume" in first and not (results / "vae.json").exists()
     run("benchmarks.vae", "train", *common, *small)  # resumes and finishes
     rec = json.loads((results / "vae.json").read_text())
     assert len(rec) == 1 and set(records.FIELDS) <= set(rec[0])

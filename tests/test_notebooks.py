@@ -60,15 +60,24 @@ def test_each_exercise_is_followed_by_its_graded_check(name):
         assert f"dgm.checks.{grade_id}(" in check.source
 
 
+FIGURE_CALLS = ("plt.show()", "dgm.widgets.slider(", "dgm.widgets.latent_explorer(")
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_solution_is_committed_executed_with_figures(name):
+def test_solution_is_committed_executed_with_every_figure(name):
     nb = read(ROOT / "solutions" / name)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count is not None for c in code), "execute it: make solutions"
-    images = sum("image/png" in o.get("data", {}) for c in code for o in c.outputs)
-    assert images >= 8
     errors = [o for c in code for o in c.outputs if o.output_type == "error"]
     assert not errors
+    drawing = [c for c in code if any(call in c.source for call in FIGURE_CALLS)]
+    assert len(drawing) >= 4
+    for cell in drawing:
+        images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+        assert images, (
+            f"a cell that draws has no figure in the committed notebook:\n{cell.source[:200]}"
+        )
+    assert "mode=full" in "".join(o.get("text", "") for c in code for o in c.outputs)
 
 
 @pytest.mark.parametrize("name", NAMES)

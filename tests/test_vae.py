@@ -203,3 +203,13 @@ def test_mlp_rejects_bad_sizes():
         nets.mlp([784])
     with pytest.raises(ValueError, match="activation"):
         nets.mlp([2, 2], activation="swish")
+
+
+def test_fit_lowers_the_vae_and_iwae_losses(gen):
+    x = torch.rand(400, 1, 28, 28, generator=gen) * (torch.rand(1, 1, 28, 28, generator=gen) > 0.5)
+    for k in (1, 3):
+        torch.manual_seed(0)
+        model = vae.VAE(vae.VAEConfig(z_dim=4, hidden=(32,)))
+        history = vae.fit(model, x, 60, k=k, lr=3e-3, progress=False, log_every=1)
+        losses = [v for _, v in history["loss"]]
+        assert sum(losses[-10:]) < sum(losses[:10])

@@ -145,3 +145,15 @@ def test_score_function_phi_gradient_is_unbiased():
 def test_bad_sizes_are_named():
     with pytest.raises(ValueError, match="sizes"):
         ws.HelmholtzMachine(ws.HelmholtzConfig((784,)))
+
+
+@pytest.mark.parametrize("method", ["ws", "rws"])
+def test_fit_lowers_the_theta_loss(method):
+    torch.manual_seed(0)
+    x = (torch.rand(300, 16) < torch.linspace(0.1, 0.9, 16)).float()
+    model = ws.HelmholtzMachine(ws.HelmholtzConfig((16, 8, 4)))
+    history = ws.fit(model, x, 150, method=method, lr=1e-2, progress=False, log_every=1)
+    losses = [v for _, v in history["theta loss"]]
+    assert sum(losses[-20:]) < sum(losses[:20])
+    with pytest.raises(ValueError, match="method"):
+        ws.fit(model, x, 1, method="em")

@@ -295,3 +295,40 @@ def elbo_gradient_estimates(
     log_q = gaussian_log_prob(z, mu, log_var)  # gradient flows to mu through the density only
     (grad,) = torch.autograd.grad((f * log_q).mean(), mu)
     return grad
+
+
+# --------------------------------------------------------------------------- training
+
+
+def fit(
+    model: VAE,
+    x: torch.Tensor,
+    steps: int,
+    *,
+    beta: float = 1.0,
+    k: int = 1,
+    lr: float = 1e-3,
+    batch_size: int = 100,
+    **train_kwargs,
+):
+    """Train ``model`` on dynamically binarized images ``x`` with Adam for ``steps`` steps.
+
+    ``k = 1`` minimises the (beta-)VAE loss, ``k > 1`` the IWAE loss. Extra keyword
+    arguments go to ``dgm.train.train`` (``checkpoint``, ``evaluate``, ``desc``...), which
+    returns the ``History``.
+    """
+    from . import data, train
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    stream = data.binarized_stream(x, batch_size)
+
+    def step(i):
+        xb = next(stream)
+        loss = model.loss(xb, beta) if k == 1 else model.iwae_loss(xb, k)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss}
+
+    train_kwargs.setdefault("desc", "VAE" if k == 1 else f"IWAE (k={k})")
+    return train.train(step, steps, state={"model": model, "opt": opt}, **train_kwargs)

@@ -171,3 +171,43 @@ def log_likelihood_estimate(model: HelmholtzMachine, x: torch.Tensor, k: int) ->
     hs = model.sample_q(x, k)  # each (k, B, n)
     log_w = model.log_p(x.flatten(1), hs) - model.log_q(x.flatten(1), hs)  # (k, B)
     return torch.logsumexp(log_w, dim=0) - math.log(k)
+
+
+def fit(
+    model: HelmholtzMachine,
+    x: torch.Tensor,
+    steps: int,
+    *,
+    method: str = "ws",
+    k: int = 5,
+    lr: float = 1e-3,
+    batch_size: int = 100,
+    **train_kwargs,
+):
+    """Train by wake-sleep (``method="ws"``) or reweighted wake-sleep (``"rws"``, ``k`` samples).
+
+    Each step: the theta loss on a batch of dynamically binarized ``x`` and the phi loss
+    (sleep on as many dreams, or RWS's wake-phase q update). The two losses touch disjoint
+    parameters, so one Adam over both is the same as two. Extra keyword arguments go to
+    ``dgm.train.train``, which returns the ``History``.
+    """
+    from . import data, train
+
+    if method not in ("ws", "rws"):
+        raise ValueError(f"fit: method must be 'ws' or 'rws', got {method!r}")
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    stream = data.binarized_stream(x, batch_size)
+
+    def step(i):
+        xb = next(stream).flatten(1)
+        if method == "ws":
+            theta_loss, phi_loss = wake_loss(model, xb), sleep_loss(model, len(xb))
+        else:
+            theta_loss, phi_loss = rws_losses(model, xb, k)
+        opt.zero_grad(set_to_none=True)
+        (theta_loss + phi_loss).backward()
+        opt.step()
+        return {"theta loss": theta_loss, "phi loss": phi_loss}
+
+    train_kwargs.setdefault("desc", method)
+    return train.train(step, steps, state={"model": model, "opt": opt}, **train_kwargs)
