@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   dgm:
-#     trains: VAEs on binarized MNIST (50-d and 2-d latents, a beta sweep); exact linear-Gaussian checks
+#     trains: VAEs on binarized MNIST (50-d and 2-d latents, a beta sweep), against wake-sleep and RWS; exact linear-Gaussian checks
 #   jupytext:
 #     formats: ipynb,py:percent
 #     text_representation:
