@@ -6,7 +6,7 @@ as tensors on the device), ``train`` (training loop with checkpoints), ``plot``,
 ``widgets``, ``checks`` (exercise self-checks) and ``grade`` (the autograder).
 """
 
-from . import checks, config, data, em, metrics, nets, plot, train, vae, wake_sleep, widgets
+from . import checks, config, data, em, gan, metrics, nets, plot, train, vae, wake_sleep, widgets
 from .config import device, pick
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "config",
     "data",
     "em",
+    "gan",
     "metrics",
     "nets",
     "plot",
