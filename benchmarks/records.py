@@ -135,3 +135,29 @@ def stopwatch(device: torch.device, checkpoint: Path):
 def trained_seconds(saved: dict) -> float:
     """The cumulative training time a checkpoint's history recorded."""
     return saved["history"].get("train_seconds", [(0, 0.0)])[-1][1]
+
+
+def report_nll(
+    lecture: str,
+    args,
+    saved: dict,
+    device,
+    model: str,
+    nll: float,
+    paper: str,
+    paper_value: float | None,
+) -> dict:
+    """Record a test NLL measured from checkpoint ``saved``: print it, write it, return it."""
+    rec = make_record(
+        model=model,
+        metric=f"test NLL (nats, K={args.k_eval})",
+        value=round(nll, 3),
+        paper_value=paper_value,
+        paper=paper,
+        epochs=round(saved["step"] / (60_000 // args.batch_size), 2),
+        train_seconds=round(trained_seconds(saved), 1),
+        device=device_name(device),
+    )
+    print_table([rec])
+    print(f"wrote {write(lecture, [rec], results_dir(args))}")
+    return rec

@@ -93,22 +93,17 @@ def evaluate(args) -> None:
         .mean()
         .item()
     )
-    steps_per_epoch = 60_000 // args.batch_size
-    rec = records.make_record(
-        model=f"{args.model} (k={TRAIN_K[args.model]})",
-        metric=f"test NLL (nats, K={args.k_eval})",
-        value=round(nll, 3),
-        paper_value=PAPER_NLL[args.model]
-        if args.n_eval == 10_000 and args.k_eval == 5000
-        else None,
-        paper=PAPER,
-        epochs=round(saved["step"] / steps_per_epoch, 2),
-        train_seconds=round(records.trained_seconds(saved), 1),
-        device=records.device_name(device),
+    protocol = args.n_eval == 10_000 and args.k_eval == 5000  # the paper's: K = 5000, all digits
+    records.report_nll(
+        "vae",
+        args,
+        saved,
+        device,
+        f"{args.model} (k={TRAIN_K[args.model]})",
+        nll,
+        PAPER,
+        PAPER_NLL[args.model] if protocol else None,
     )
-    records.print_table([rec])
-    path = records.write("vae", [rec], records.results_dir(args))
-    print(f"wrote {path}")
 
 
 def main(argv=None) -> None:

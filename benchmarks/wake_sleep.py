@@ -63,19 +63,16 @@ def evaluate(args) -> None:
     log_px = dgm.metrics.importance_log_likelihood(
         model.log_weights, x_test[: args.n_eval].flatten(1), k=args.k_eval, chunk=500
     )
-    rec = records.make_record(
-        model=f"{args.model} (k={TRAIN_K[args.model]})",
-        metric=f"test NLL (nats, K={args.k_eval})",
-        value=round(-log_px.mean().item(), 3),
-        paper_value=None,
-        paper=PAPER,
-        epochs=round(saved["step"] / (60_000 // args.batch_size), 2),
-        train_seconds=round(records.trained_seconds(saved), 1),
-        device=records.device_name(device),
+    records.report_nll(
+        "wake_sleep",
+        args,
+        saved,
+        device,
+        f"{args.model} (k={TRAIN_K[args.model]})",
+        -log_px.mean().item(),
+        PAPER,
+        None,
     )
-    records.print_table([rec])
-    path = records.write("wake_sleep", [rec], records.results_dir(args))
-    print(f"wrote {path}")
 
 
 def main(argv=None) -> None:
