@@ -77,6 +77,30 @@ def _compare(out, ref, names: Sequence[str], rtol: float, atol: float) -> str | 
     return None
 
 
+def _attempt(name: str, fn: Callable, args: tuple, seed: int | None = None, where: str = ""):
+    """Call the student's ``fn(*args)``: ``(output, None)``, or ``(None, failure)`` when it is
+    unsolved (``NotImplementedError``) or raises. ``seed`` fixes torch's RNG first."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    try:
+        return fn(*args), None
+    except NotImplementedError:
+        return None, CheckResult(name, False, False, f"{name}: not implemented yet.")
+    except Exception as err:  # the student's bug, reported rather than raised
+        case = f"\n  on the test case: {where}" if where else ""
+        return None, CheckResult(
+            name, False, True, f"{name}: raised {type(err).__name__}: {err}{case}"
+        )
+
+
+def _record(result: CheckResult, quiet: bool = False) -> CheckResult:
+    """Keep ``result`` for ``summary()`` and print it."""
+    results[result.name] = result
+    if not quiet:
+        print(("PASS  " if result.passed else "FAIL  ") + result.message)
+    return result
+
+
 def run_check(
     name: str,
     student: Callable,
@@ -88,43 +112,39 @@ def run_check(
     rtol: float = 1e-5,
     atol: float = 1e-6,
     quiet: bool = False,
+    seed: int | None = None,
 ) -> CheckResult:
     """Run ``student`` and ``reference`` on each case; return (and print) a ``CheckResult``.
 
     ``cases`` are ``(description, args)`` pairs. When a case fails, each diagnosis
     ``d(args, student_out, reference_out)`` may return a targeted hint; ``hint`` is the
-    general one.
+    general one. With ``seed``, torch's RNG is reset to ``seed + i`` before the student's
+    call on case ``i``, the reference's and the diagnoses', so functions that sample can be
+    compared draw for draw.
     """
     if not callable(student):
         raise TypeError(f"checks.{name}: expected your function, got {type(student).__name__}")
     result = CheckResult(name, True, True, f"{name}: passed all {len(cases)} tests.")
-    for description, args in cases:
+    for i, (description, args) in enumerate(cases):
+        case_seed = None if seed is None else seed + i
+        out, failure = _attempt(name, student, args, case_seed, description)
+        if failure is not None:
+            result = failure
+            break
+        if case_seed is not None:
+            torch.manual_seed(case_seed)
         ref = reference(*args)
-        try:
-            out = student(*args)
-        except NotImplementedError:
-            result = CheckResult(name, False, False, f"{name}: not implemented yet.")
-            break
-        except Exception as err:  # the student's bug, reported rather than raised
-            result = CheckResult(
-                name,
-                False,
-                True,
-                f"{name}: raised {type(err).__name__}: {err}\n  on the test case: {description}",
-            )
-            break
         problem = _compare(out, ref, output_names, rtol, atol)
         if problem is not None:
+            if case_seed is not None:
+                torch.manual_seed(case_seed)  # a diagnosis that samples sees the same draw
             targeted = [h for d in diagnoses if (h := d(args, out, ref))]
             hints = targeted or ([hint] if hint else [])
             lines = [f"{name}: wrong answer on the test case: {description}", f"  {problem}"]
             lines += [f"  hint: {h}" for h in hints]
             result = CheckResult(name, False, True, "\n".join(lines))
             break
-    results[name] = result
-    if not quiet:
-        print(("PASS  " if result.passed else "FAIL  ") + result.message)
-    return result
+    return _record(result, quiet)
 
 
 def _finish(result: CheckResult, student: Callable, reference: Callable) -> Callable:
@@ -440,22 +460,15 @@ def reparameterize(fn: Callable) -> Callable:
     from . import vae
 
     name = "reparameterize"
-    try:
-        problem = _sample_properties(fn)
-    except NotImplementedError:
-        result = CheckResult(name, False, False, f"{name}: not implemented yet.")
-    except Exception as err:
-        result = CheckResult(name, False, True, f"{name}: raised {type(err).__name__}: {err}")
-    else:
+    problem, result = _attempt(name, _sample_properties, (fn,))
+    if result is None:
         if problem is None:
             result = CheckResult(
                 name, True, True, f"{name}: mean, variance and gradients are right."
             )
         else:
             result = CheckResult(name, False, True, f"{name}: wrong answer.\n  hint: {problem}")
-    results[name] = result
-    print(("PASS  " if result.passed else "FAIL  ") + result.message)
-    return _finish(result, fn, vae.reparameterize)
+    return _finish(_record(result), fn, vae.reparameterize)
 
 
 def _nelbo_diagnoses(args, out, ref) -> str | None:
@@ -574,13 +587,9 @@ def _phase_check(
     result = CheckResult(name, True, True, f"{name}: passed all 3 tests.")
     for i, (description, model, x) in enumerate(_helmholtz_cases(40)):
         args = make_args(model, x)
-        try:
-            out = _seeded(student, i, *args)
-        except NotImplementedError:
-            result = CheckResult(name, False, False, f"{name}: not implemented yet.")
-            break
-        except Exception as err:
-            result = CheckResult(name, False, True, f"{name}: raised {type(err).__name__}: {err}")
+        out, failure = _attempt(name, student, args, seed=i)
+        if failure is not None:
+            result = failure
             break
         ref = _seeded(reference, i, *args)
         hint = None
@@ -613,9 +622,7 @@ def _phase_check(
                 name, False, True, f"{name}: wrong answer on {description}\n  hint: {hint}"
             )
             break
-    results[name] = result
-    print(("PASS  " if result.passed else "FAIL  ") + result.message)
-    return _finish(result, student, reference)
+    return _finish(_record(result), student, reference)
 
 
 def _phase_hint(name: str) -> str:
@@ -646,48 +653,38 @@ def sleep_loss(fn: Callable) -> Callable:
     )
 
 
+def _log_likelihood_diagnoses(args, out, ref) -> str | None:
+    model, x, k = args
+    if not torch.is_tensor(out) or out.shape != ref.shape:
+        return None
+    log_w = model.log_weights(x, k)  # (k, B), the student's draw: run_check re-seeded
+    o = out.detach().to(ref)
+    if torch.allclose(o, torch.logsumexp(log_w, 0), atol=1e-6):
+        return "average the weights, don't sum them: subtract log k."
+    if k > 1 and torch.allclose(o, log_w.mean(0), atol=1e-6):
+        return "that is the ELBO (mean log-weight); average the weights inside the log."
+    return None
+
+
 def log_likelihood_estimate(fn: Callable) -> Callable:
     """Check ``fn(model, x, k) -> (B,)``: the importance-sampled estimate of log p(x)."""
     from . import wake_sleep as ws
 
-    name = "log_likelihood_estimate"
-    result = CheckResult(name, True, True, f"{name}: passed all 6 tests.")
-    for i, (description, model, x) in enumerate(_helmholtz_cases(50)):
-        for k in (1, 20):
-            try:
-                out = _seeded(fn, i, model, x, k)
-            except NotImplementedError:
-                result = CheckResult(name, False, False, f"{name}: not implemented yet.")
-                break
-            except Exception as err:
-                result = CheckResult(
-                    name, False, True, f"{name}: raised {type(err).__name__}: {err}"
-                )
-                break
-            ref = _seeded(ws.log_likelihood_estimate, i, model, x, k)
-            problem = _compare(out, ref, ["log_px"], 1e-6, 1e-8)
-            if problem is None:
-                continue
-            torch.manual_seed(i)
-            log_w = model.log_weights(x, k)
-            hint = (
-                "log p(x) ~= logsumexp_k(log w_k) - log k, with log w = log p(x, h) - log q(h | x)."
-            )
-            if torch.is_tensor(out) and out.shape == ref.shape:
-                o = out.detach().to(ref)
-                if torch.allclose(o, torch.logsumexp(log_w, 0), atol=1e-6):
-                    hint = "average the weights, don't sum them: subtract log k."
-                elif torch.allclose(o, log_w.mean(0), atol=1e-6) and k > 1:
-                    hint = "that is the ELBO (mean log-weight); average the weights inside the log."
-            result = CheckResult(
-                name,
-                False,
-                True,
-                f"{name}: wrong answer on {description}, k={k}\n  {problem}\n  hint: {hint}",
-            )
-            break
-        if not result.passed:
-            break
-    results[name] = result
-    print(("PASS  " if result.passed else "FAIL  ") + result.message)
+    cases = [
+        (f"{description}, k={k}", (model, x, k))
+        for description, model, x in _helmholtz_cases(50)
+        for k in (1, 20)
+    ]
+    result = run_check(
+        "log_likelihood_estimate",
+        fn,
+        ws.log_likelihood_estimate,
+        cases,
+        ["log_px"],
+        diagnoses=[_log_likelihood_diagnoses],
+        rtol=1e-6,
+        atol=1e-8,
+        seed=50,
+        hint="log p(x) ~= logsumexp_k(log w_k) - log k, with log w = log p(x, h) - log q(h | x).",
+    )
     return _finish(result, fn, ws.log_likelihood_estimate)
