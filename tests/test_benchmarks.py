@@ -56,7 +56,7 @@ def test_readme_results_table_is_generated_from_the_records():
             continue
         for r in json.loads(path.read_text()):
             assert set(records.FIELDS) <= set(r), path
-            assert f"| {r['value']:g} |" in readme
+            assert f"| {build.result_value(r)} |" in readme
 
 
 def test_wake_sleep_benchmark_runs_both_models(tmp_path):
@@ -80,3 +80,19 @@ def test_wake_sleep_benchmark_runs_both_models(tmp_path):
     rec = json.loads((tmp_path / "wake_sleep.json").read_text())
     assert {r["model"] for r in rec} == {"ws (k=1)", "rws (k=5)"}
     assert all(set(records.FIELDS) <= set(r) and r["value"] > 0 for r in rec)
+
+
+def test_gan_benchmark_records_mean_and_spread_over_seeds(tmp_path):
+    out = run(
+        "benchmarks.gan", "toy", "--steps", "5", "--seeds", "2", "--datasets", "grid",
+        "--variants", "nonsaturating", "pacgan4", "--g-hidden", "16", "--d-hidden", "16",
+        "--results", str(tmp_path),
+    )  # fmt: skip
+    assert "seed 1" in out
+    recs = json.loads((tmp_path / "gan.json").read_text())
+    assert len(recs) == 4 and all(set(records.FIELDS) <= set(r) for r in recs)
+    by = {(r["model"], r["metric"]): r for r in recs}
+    modes = by[("pacgan4 GAN, grid", "modes covered (of 25)")]
+    assert modes["seeds"] == 2 and modes["spread"] >= 0 and 0 <= modes["value"] <= 25
+    assert modes["paper_value"] == 24.8 and modes["network"].startswith("G 4x16")
+    assert "± " in build.result_value(modes)

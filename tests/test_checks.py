@@ -2,8 +2,9 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from dgm import checks, em, vae
+from dgm import checks, em, gan, metrics, vae
 from dgm import wake_sleep as ws
 
 CHECKS = [
@@ -18,6 +19,9 @@ CHECKS = [
     (checks.wake_loss, ws.wake_loss),
     (checks.sleep_loss, ws.sleep_loss),
     (checks.log_likelihood_estimate, ws.log_likelihood_estimate),
+    (checks.discriminator_loss, gan.discriminator_loss),
+    (checks.generator_loss_nonsaturating, gan.generator_loss_nonsaturating),
+    (checks.mode_coverage, metrics.mode_coverage),
 ]
 
 
@@ -172,6 +176,23 @@ WRONG = {
         (lambda m, x, k: m.log_weights(x, k).mean(0), "ELBO"),
         (lambda m, x, k: torch.logsumexp(m.log_weights(x, k), 0), "subtract log k"),
     ],
+    "discriminator_loss": [
+        (lambda r, f: -torch.log(torch.sigmoid(r)) - torch.log(1 - torch.sigmoid(f)), "softplus"),
+        (lambda r, f: -gan.discriminator_loss(r, f), "the sign"),
+        (lambda r, f: gan.discriminator_loss(f, r), "swapped"),
+        (lambda r, f: gan.discriminator_loss(r, f).mean(), "no mean"),
+    ],
+    "generator_loss_nonsaturating": [
+        (lambda f: gan.generator_loss_minimax(f), "saturates"),
+        (lambda f: -torch.log(torch.sigmoid(f)), "softplus(-l)"),
+        (lambda f: -F.softplus(-f), "the sign"),
+    ],
+    "mode_coverage": [
+        (lambda s, c, std: ((torch.cdist(s, c) <= 3 * std).any(0).sum().item(), 0.5), "nearest"),
+        (lambda s, c, std: (len(c), metrics.mode_coverage(s, c, std)[1]), "high-quality"),
+        (lambda s, c, std: (metrics.mode_coverage(s, c, std)[0], 100.0), "fraction"),
+        (lambda s, c, std: metrics.mode_coverage(s, c, 3 * std), "3 std"),
+    ],
 }
 
 
@@ -184,7 +205,7 @@ def test_a_wrong_answer_fails_with_a_hint(name, wrong, hint, capsys, monkeypatch
     used, result = run(check, wrong)
     printed = capsys.readouterr().out
     assert not result.passed and result.implemented
-    assert used in {getattr(m, name, None) for m in (em, vae, ws)}  # the reference
+    assert used in {getattr(m, name, None) for m in (em, vae, ws, gan, metrics)}  # the reference
     assert printed.startswith("FAIL") and hint in printed, printed
 
 

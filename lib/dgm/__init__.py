@@ -1,16 +1,32 @@
 """dgm: the small library behind the notebooks of *Deep generative models*.
 
-One module per lecture (``em``, ``wake_sleep``, ``vae``, and later ``gan``...) and a few
-shared ones: ``config`` (device, fast mode, seeds, paths), ``data`` (MNIST and 2-D toy data
-as tensors on the device), ``train`` (training loop with checkpoints), ``plot``,
+One module per lecture (``em``, ``wake_sleep``, ``vae``, ``gan``...) and a few shared ones:
+``config`` (device, fast mode, seeds, paths), ``data`` (MNIST and 2-D toy data as tensors on
+the device), ``train`` (training loop with checkpoints), ``metrics`` and ``classifier``
+(log-likelihood, mode coverage, Fréchet distance on MNIST), ``plot``,
 ``widgets``, ``checks`` (exercise self-checks) and ``grade`` (the autograder).
 """
 
-from . import checks, config, data, em, gan, metrics, nets, plot, train, vae, wake_sleep, widgets
+from . import (
+    checks,
+    classifier,
+    config,
+    data,
+    em,
+    gan,
+    metrics,
+    nets,
+    plot,
+    train,
+    vae,
+    wake_sleep,
+    widgets,
+)
 from .config import device, pick
 
 __all__ = [
     "checks",
+    "classifier",
     "config",
     "data",
     "em",

@@ -153,6 +153,13 @@ def lecture_table() -> str:
     return "\n".join(rows)
 
 
+def result_value(record: dict) -> str:
+    """A record's value as the README shows it: ``mean ± sd`` when it averages seeds."""
+    if "spread" in record:
+        return f"{record['value']:g} ± {record['spread']:g} ({record['seeds']} seeds)"
+    return f"{record['value']:g}"
+
+
 def results_table() -> str:
     """The README's results table, from the benchmark records in ``benchmarks/results/``."""
     rows = []
@@ -162,7 +169,7 @@ def results_table() -> str:
         for r in json.loads(path.read_text()):
             paper = "" if r["paper_value"] is None else f"{r['paper_value']:g}"
             rows.append(
-                f"| {path.stem} | {r['model']} | {r['metric']} | {r['value']:g} | {paper} | "
+                f"| {path.stem} | {r['model']} | {r['metric']} | {result_value(r)} | {paper} | "
                 f"{r['paper']} | {r['epochs']:g} | {r['train_seconds']:.0f} s | {r['device']} | "
                 f"{r['date'][:10]} |"
             )

@@ -10,7 +10,12 @@ tells real from generated. The minimax game (Goodfellow et al. 2014) is
 - The generator's minimax loss ``log(1 - D(G(z)))`` has a vanishing gradient exactly when the
   discriminator wins (``D(G(z)) -> 0``), early in training; the non-saturating loss
   ``-log D(G(z))`` has the same fixed point and a strong gradient there.
-- PacGAN (Lin et al. 2018) shows the discriminator ``m`` samples at once ("packing").
+- PacGAN (Lin et al. 2018) shows the discriminator ``m`` samples at once ("packing"): a
+  generator that drops modes makes packs that look alike, which a packed discriminator
+  sees even when every single sample looks real.
+
+Models: ``toy_generator``/``toy_discriminator`` (PacGAN's 2-D networks), ``DCGenerator``/
+``DCDiscriminator`` (a DCGAN for MNIST), held together by ``GAN`` and trained by ``fit``.
 
 Every loss takes the discriminator's *logits* ``l`` and uses ``log sigmoid(l) = -softplus(-l)``,
 ``log(1 - sigmoid(l)) = -softplus(l)``, which stay finite where ``sigmoid`` rounds to 0 or 1.
@@ -19,9 +24,13 @@ Every loss takes the discriminator's *logits* ``l`` and uses ``log sigmoid(l) = 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from .nets import Maxout
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -70,3 +79,149 @@ def pack(x: torch.Tensor, m: int) -> torch.Tensor:
     if x.shape[0] % m:
         raise ValueError(f"pack: batch size {x.shape[0]} is not a multiple of the packing {m}")
     return x.reshape(x.shape[0] // m, m * x.shape[1])
+
+
+GENERATOR_LOSSES = {
+    "minimax": generator_loss_minimax,
+    "nonsaturating": generator_loss_nonsaturating,
+}
+
+
+# --------------------------------------------------------------------------- models
+
+
+def toy_generator(latent_dim: int = 2, hidden: int = 400, depth: int = 4, out_dim: int = 2):
+    """PacGAN's 2-D generator: ``depth`` layers of ``hidden`` units, batch norm and ReLU."""
+    layers: list[nn.Module] = []
+    sizes = [latent_dim] + [hidden] * depth
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(n_in, n_out, bias=False), nn.BatchNorm1d(n_out), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(hidden, out_dim))
+
+
+def toy_discriminator(
+    in_dim: int = 2, pack: int = 1, hidden: int = 200, depth: int = 3, pieces: int = 5
+):
+    """PacGAN's 2-D discriminator: ``depth`` maxout layers; it reads ``pack`` points at once."""
+    sizes = [in_dim * pack] + [hidden] * depth
+    layers = [Maxout(n_in, n_out, pieces) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    return nn.Sequential(*layers, nn.Linear(hidden, 1), nn.Flatten(0))
+
+
+class DCGenerator(nn.Module):
+    """DCGAN-style MNIST generator: z -> 7x7 -> 14x14 -> 28x28, pixel intensities in (0, 1)."""
+
+    def __init__(self, latent_dim: int = 64, channels: int = 64):
+        super().__init__()
+        C = channels
+        self.fc = nn.Sequential(
+            nn.Linear(latent_dim, 2 * C * 49, bias=False), nn.BatchNorm1d(2 * C * 49), nn.ReLU()
+        )
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(2 * C, C, 4, stride=2, padding=1, bias=False),  # (B, C, 14, 14)
+            nn.BatchNorm2d(C),
+            nn.ReLU(),
+            nn.ConvTranspose2d(C, 1, 4, stride=2, padding=1),  # (B, 1, 28, 28)
+            nn.Sigmoid(),
+        )
+        self.C = C
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(self.fc(z).reshape(-1, 2 * self.C, 7, 7)).reshape(-1, 784)
+
+
+class DCDiscriminator(nn.Module):
+    """DCGAN-style MNIST discriminator: two stride-2 convolutions with leaky ReLU, one logit.
+
+    With packing ``m`` the ``m`` images of a pack enter as ``m`` input channels.
+    """
+
+    def __init__(self, pack: int = 1, channels: int = 64):
+        super().__init__()
+        C = channels
+        self.pack = pack
+        self.net = nn.Sequential(
+            nn.Conv2d(pack, C, 4, stride=2, padding=1),  # (B, C, 14, 14)
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(C, 2 * C, 4, stride=2, padding=1),  # (B, 2C, 7, 7)
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(2 * C * 49, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.reshape(-1, self.pack, 28, 28)).squeeze(1)
+
+
+class GAN(nn.Module):
+    """A generator ``G``, a discriminator ``D`` on packs of ``pack`` samples, and ``p(z)``."""
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, latent_dim: int, pack=1):
+        super().__init__()
+        if not isinstance(pack, int) or pack < 1:
+            raise ValueError(f"GAN: pack must be a positive int, got {pack!r}")
+        self.G, self.D, self.latent_dim, self.pack = generator, discriminator, latent_dim, pack
+
+    def prior(self, n: int) -> torch.Tensor:
+        """``z ~ N(0, I)``, (n, latent_dim), on the generator's device."""
+        return torch.randn(n, self.latent_dim, device=next(self.G.parameters()).device)
+
+    def generate(self, n: int) -> torch.Tensor:
+        """``G(z)`` for ``n`` fresh ``z``, with gradients (batch-norm uses batch statistics)."""
+        return self.G(self.prior(n))
+
+    @torch.no_grad()
+    def sample(self, n: int, batch_size: int = 2500) -> torch.Tensor:
+        """``n`` samples for evaluation and plots, drawn ``batch_size`` at a time."""
+        return torch.cat([self.generate(min(batch_size, n - i)) for i in range(0, n, batch_size)])
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Discriminator logits of the packs in ``x``: (B, ...) -> (B / pack,)."""
+        return self.D(pack(x.reshape(x.shape[0], -1), self.pack))
+
+
+def fit(
+    gan: GAN,
+    sample_real: Callable[[int], torch.Tensor],
+    steps: int,
+    *,
+    loss: str = "nonsaturating",
+    lr: float = 2e-4,
+    betas: tuple[float, float] = (0.5, 0.999),
+    batch_size: int = 64,
+    **train_kwargs,
+):
+    """Alternate one discriminator step and one generator step, ``steps`` times, with Adam.
+
+    ``sample_real(n)`` returns ``n`` real examples; each step uses ``batch_size`` packs, so
+    ``batch_size * gan.pack`` real and as many generated examples. Extra keyword arguments go
+    to ``dgm.train.train`` (``checkpoint``, ``evaluate``, ``desc``...); returns the ``History``.
+    """
+    from . import train
+
+    if loss not in GENERATOR_LOSSES:
+        raise ValueError(f"fit: loss must be one of {sorted(GENERATOR_LOSSES)}, got {loss!r}")
+    opt_d = torch.optim.Adam(gan.D.parameters(), lr=lr, betas=betas)
+    opt_g = torch.optim.Adam(gan.G.parameters(), lr=lr, betas=betas)
+
+    generator_loss = GENERATOR_LOSSES[loss]
+
+    def step(i):
+        real = sample_real(batch_size * gan.pack)
+        fake = gan.generate(batch_size * gan.pack)
+        # 1. D learns to tell real from generated; detach() holds G fixed for this step
+        d_loss = discriminator_loss(gan.logits(real), gan.logits(fake.detach())).mean()
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        # 2. G learns to fool the updated D; only G's parameters receive gradients
+        g_loss = generator_loss(gan.logits(fake)).mean()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward(inputs=list(gan.G.parameters()))
+        opt_g.step()
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+    train_kwargs.setdefault("desc", f"GAN ({loss}, pack={gan.pack})")
+    return train.train(
+        step, steps, state={"gan": gan, "opt_d": opt_d, "opt_g": opt_g}, **train_kwargs
+    )

@@ -64,3 +64,16 @@ class ConvDecoder(nn.Module):
         lead = z.shape[:-1]
         h = self.fc(z.reshape(-1, z.shape[-1])).reshape(-1, 2 * self.channels, 7, 7)
         return self.net(h).reshape(*lead, 784)
+
+
+class Maxout(nn.Module):
+    """``max_k (W_k x + b_k)`` over ``pieces`` linear maps: the unit of the original GAN's
+    discriminator and of PacGAN's 2-D experiments."""
+
+    def __init__(self, n_in: int, n_out: int, pieces: int = 5):
+        super().__init__()
+        self.n_out, self.pieces = n_out, pieces
+        self.linear = nn.Linear(n_in, n_out * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).reshape(*x.shape[:-1], self.n_out, self.pieces).amax(-1)

@@ -1,0 +1,146 @@
+"""Lecture 04 benchmark: mode collapse on 2-D mixtures, minimax vs non-saturating vs PacGAN.
+
+PacGAN's set-ups (Lin et al. 2018): a ring of 8 Gaussians (radius 1, std 0.01) and a 5 x 5
+grid of 25 (spacing 2, std 0.05), and PacGAN's 2-D networks (a generator of four 400-unit
+batch-norm ReLU layers, a discriminator of three 200-unit maxout layers of 5 pieces), Adam
+with beta1 = 0.8 and batches of 100. Each trained GAN draws 2,500 samples; a sample is high
+quality within 3 std of its nearest centre and a mode is covered by one such sample (the
+rule of PacGAN's evaluation code). Every variant runs with 5 seeds; records hold the mean
+and the standard deviation over seeds.
+
+    python -m benchmarks.gan toy                   # both data sets, 3 variants, 5 seeds
+    python -m benchmarks.gan toy --steps 2000 --seeds 1 --datasets ring   # a quick look
+    python -m benchmarks.gan toy --steps 10000 --g-depth 3 --g-hidden 128 --d-hidden 128
+
+PacGAN trains for 400 epochs of 100,000 samples (400,000 steps at a learning rate of 1e-4).
+Our default budget is 20,000 steps at 1e-3; the last command (smaller networks, 10,000
+steps) is the one that fits a 2-core CPU (about an hour for the 30 runs). Each record says
+its ``network`` and ``steps``; ``epochs`` counts PacGAN's epochs of 1,000 steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+import dgm
+from benchmarks import records
+from dgm import gan
+
+DATASETS = {
+    "ring": dict(sample=dgm.data.gaussian_ring, centres=dgm.data.ring_centres(), std=0.01),
+    "grid": dict(sample=dgm.data.gaussian_grid, centres=dgm.data.grid_centres(), std=0.05),
+}
+VARIANTS = {  # name: (generator loss, packing)
+    "minimax": ("minimax", 1),
+    "nonsaturating": ("nonsaturating", 1),
+    "pacgan4": ("nonsaturating", 4),
+}
+PAPER = {  # (modes, high-quality %) on the grid, from the PacGAN paper's Table 1
+    ("grid", "nonsaturating"): (17.3, 94.8),
+    ("grid", "pacgan4"): (24.8, 93.6),
+}
+PAPER_NAME = "Lin et al. 2018 (PacGAN), Table 1: 2-D grid, their GAN and PacGAN4"
+
+
+def network(args) -> str:
+    return f"G {args.g_depth}x{args.g_hidden} BN-ReLU, D {args.d_depth}x{args.d_hidden} maxout-5"
+
+
+def run_one(dataset: str, variant: str, seed: int, args, device) -> dict:
+    """Train one GAN and measure it: modes covered, high-quality share, seconds."""
+    spec, (loss, m) = DATASETS[dataset], VARIANTS[variant]
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)  # data drawn on the CPU, then moved
+    model = gan.GAN(
+        gan.toy_generator(hidden=args.g_hidden, depth=args.g_depth),
+        gan.toy_discriminator(pack=m, hidden=args.d_hidden, depth=args.d_depth),
+        2,
+        pack=m,
+    ).to(device)
+    t0 = time.perf_counter()
+    gan.fit(
+        model,
+        lambda n: spec["sample"](n, generator=g, device=device),
+        args.steps,
+        loss=loss,
+        lr=args.lr,
+        betas=(0.8, 0.999),
+        batch_size=100,
+        progress=False,
+        log_every=500,
+    )
+    seconds = time.perf_counter() - t0
+    modes, hq = dgm.metrics.mode_coverage(model.sample(2500), spec["centres"], spec["std"])
+    return {"modes": modes, "high_quality": 100 * hq, "seconds": seconds}
+
+
+def summarise(dataset, variant, runs, args, device) -> list[dict]:
+    out = []
+    n_modes = len(DATASETS[dataset]["centres"])
+    paper = PAPER.get((dataset, variant))
+    for i, (key, metric) in enumerate(
+        (("modes", f"modes covered (of {n_modes})"), ("high_quality", "high-quality samples (%)"))
+    ):
+        values = [r[key] for r in runs]
+        out.append(
+            records.make_record(
+                model=f"{variant} GAN, {dataset}",
+                metric=metric,
+                value=round(statistics.mean(values), 2),
+                spread=round(statistics.stdev(values), 2) if len(values) > 1 else 0.0,
+                seeds=len(values),
+                steps=args.steps,
+                network=network(args),
+                paper_value=None if paper is None else paper[i],
+                paper=PAPER_NAME if paper else "-",
+                epochs=round(args.steps / 1000, 2),  # PacGAN's epoch: 1,000 batches of 100
+                train_seconds=round(statistics.mean(r["seconds"] for r in runs), 1),
+                device=records.device_name(device),
+            )
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gan", description=__doc__)
+    parser.add_argument("command", choices=["toy"])
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--g-hidden", type=int, default=400)
+    parser.add_argument("--g-depth", type=int, default=4)
+    parser.add_argument("--d-hidden", type=int, default=200)
+    parser.add_argument("--d-depth", type=int, default=3)
+    parser.add_argument(
+        "--results", default=None, help="results folder (default benchmarks/results)"
+    )
+    args = parser.parse_args(argv)
+
+    device = dgm.device()
+    written = []
+    for dataset in args.datasets:
+        for variant in args.variants:
+            runs = []
+            for seed in range(args.seeds):
+                runs.append(run_one(dataset, variant, seed, args, device))
+                r = runs[-1]
+                print(
+                    f"{dataset:4s} {variant:13s} seed {seed}: {r['modes']:2d} modes, "
+                    f"{r['high_quality']:5.1f}% high quality ({r['seconds']:.0f} s)",
+                    flush=True,
+                )
+            recs = summarise(dataset, variant, runs, args, device)
+            records.write("gan", recs, records.results_dir(args))
+            written += recs
+    records.print_table(written)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
