@@ -84,10 +84,24 @@ def test_wake_sleep_benchmark_runs_both_models(tmp_path):
 
 def test_gan_benchmark_records_mean_and_spread_over_seeds(tmp_path):
     out = run(
-        "benchmarks.gan", "toy", "--steps", "5", "--seeds", "2", "--datasets", "grid",
-        "--variants", "nonsaturating", "pacgan4", "--g-hidden", "16", "--d-hidden", "16",
-        "--results", str(tmp_path),
-    )  # fmt: skip
+        "benchmarks.gan",
+        "toy",
+        "--steps",
+        "5",
+        "--seeds",
+        "2",
+        "--datasets",
+        "grid",
+        "--variants",
+        "nonsaturating",
+        "pacgan4",
+        "--g-hidden",
+        "16",
+        "--d-hidden",
+        "16",
+        "--results",
+        str(tmp_path),
+    )
     assert "seed 1" in out
     recs = json.loads((tmp_path / "gan.json").read_text())
     assert len(recs) == 4 and all(set(records.FIELDS) <= set(r) for r in recs)

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dgm import checks, em, gan, metrics, vae
+from dgm import checks, em, gan, metrics, unified, vae
 from dgm import wake_sleep as ws
 
 CHECKS = [
@@ -22,7 +22,15 @@ CHECKS = [
     (checks.discriminator_loss, gan.discriminator_loss),
     (checks.generator_loss_nonsaturating, gan.generator_loss_nonsaturating),
     (checks.mode_coverage, metrics.mode_coverage),
+    (checks.reverse_kl_estimate, unified.reverse_kl_estimate),
+    (checks.forward_kl_estimate, unified.forward_kl_estimate),
+    (checks.iwgan_weights, unified.iwgan_weights),
 ]
+
+
+def detached_samples_kl(mu, log_s, log_p, n):
+    z = (mu + log_s.exp() * torch.randn(n, mu.shape[0])).detach()  # no reparameterization
+    return (vae.gaussian_log_prob(z, mu, 2 * log_s) - log_p(z)).mean()
 
 
 def run(check, fn):
@@ -193,6 +201,19 @@ WRONG = {
         (lambda s, c, std: (metrics.mode_coverage(s, c, std)[0], 100.0), "fraction"),
         (lambda s, c, std: metrics.mode_coverage(s, c, 3 * std), "3 std"),
     ],
+    "reverse_kl_estimate": [
+        (lambda mu, ls, lp, n: -unified.reverse_kl_estimate(mu, ls, lp, n), "the sign"),
+        (detached_samples_kl, "differentiable function of mu and log_s"),
+    ],
+    "forward_kl_estimate": [
+        (lambda mu, ls, x: -unified.forward_kl_estimate(mu, ls, x), "the sign"),
+        (lambda mu, ls, x: -vae.gaussian_log_prob(x, mu, ls).mean(), "2 * log_s"),
+    ],
+    "iwgan_weights": [
+        (lambda lg: torch.sigmoid(lg) / torch.sigmoid(lg).sum(), "density ratio"),
+        (lambda lg: torch.exp(lg), "normalise"),
+        (lambda lg: torch.softmax(lg, 0), "carry a gradient"),
+    ],
 }
 
 
@@ -205,7 +226,8 @@ def test_a_wrong_answer_fails_with_a_hint(name, wrong, hint, capsys, monkeypatch
     used, result = run(check, wrong)
     printed = capsys.readouterr().out
     assert not result.passed and result.implemented
-    assert used in {getattr(m, name, None) for m in (em, vae, ws, gan, metrics)}  # the reference
+    modules = (em, vae, ws, gan, metrics, unified)
+    assert used in {getattr(m, name, None) for m in modules}  # the reference
     assert printed.startswith("FAIL") and hint in printed, printed
 
 

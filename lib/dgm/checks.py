@@ -854,3 +854,172 @@ def _untensor(out):
     if isinstance(out, (tuple, list)) and len(out) == 2:
         return tuple(float(v) if torch.is_tensor(v) else v for v in out)
     return out
+
+
+# --------------------------------------------------------------------------- lecture 05: KL
+
+
+def _kl_targets():
+    g = torch.Generator().manual_seed(6)
+    cases = []
+    for D in (1, 2, 5):
+        mu, log_s = torch.randn(D, generator=g), 0.5 * torch.randn(D, generator=g)
+        t_mu, t_s = torch.randn(D, generator=g), 0.5 + torch.rand(D, generator=g)
+        cases.append((f"D={D}", mu, log_s, t_mu, t_s))
+    return cases
+
+
+def _closed_form_kl(mu, log_s, t_mu, t_s) -> torch.Tensor:
+    s = log_s.exp()
+    return (torch.log(t_s / s) + (s**2 + (mu - t_mu) ** 2) / (2 * t_s**2) - 0.5).sum()
+
+
+def reverse_kl_estimate(fn: Callable) -> Callable:
+    """Check ``fn(mu, log_s, log_p, n) -> scalar``: ``KL(q || p)`` by reparameterized samples.
+
+    Sampling makes a draw-for-draw comparison too strict, so the check is statistical: with
+    many samples the value must match the closed form for Gaussian targets, and so must its
+    gradient in ``mu`` and ``log_s`` (which only reparameterized samples give).
+    """
+    from . import unified, vae
+
+    def verdict() -> CheckResult:
+        name = "reverse_kl_estimate"
+        for desc, mu0, log_s0, t_mu, t_s in _kl_targets():
+            mu, log_s = mu0.clone().requires_grad_(), log_s0.clone().requires_grad_()
+
+            def log_p(z, t_mu=t_mu, t_s=t_s):
+                return vae.gaussian_log_prob(z, t_mu, 2 * t_s.log())
+
+            out, failure = _attempt(name, fn, (mu, log_s, log_p, 100_000), seed=0, where=desc)
+            if failure is not None:
+                return failure
+            if not torch.is_tensor(out) or out.numel() != 1:
+                return CheckResult(
+                    name, False, True, f"{name}: return one number (a scalar tensor)."
+                )
+            exact = _closed_form_kl(mu0, log_s0, t_mu, t_s)
+            if abs(out.item() - exact.item()) > 0.02 + 0.01 * abs(exact.item()):
+                hint = "KL(q || p) = E_q[log q(z) - log p(z)], z drawn from N(mu, exp(log_s)^2)."
+                if abs(out.item() + exact.item()) < 0.02 + 0.01 * abs(exact.item()):
+                    hint = "the sign: log q - log p, not log p - log q."
+                return CheckResult(
+                    name,
+                    False,
+                    True,
+                    f"{name}: on {desc}, got {out.item():.4f}, closed form {exact.item():.4f}\n"
+                    f"  hint: {hint}",
+                )
+            if not out.requires_grad:
+                return CheckResult(
+                    name,
+                    False,
+                    True,
+                    f"{name}: no gradient reaches mu and log_s.\n  hint: sample "
+                    f"z = mu + exp(log_s) * eps with eps ~ N(0, I) (reparameterization).",
+                )
+            grads = torch.autograd.grad(out, (mu, log_s), allow_unused=True)
+            m_, l_ = mu0.clone().requires_grad_(), log_s0.clone().requires_grad_()
+            exact_grads = torch.autograd.grad(_closed_form_kl(m_, l_, t_mu, t_s), (m_, l_))
+            for which, g, e in zip(("mu", "log_s"), grads, exact_grads):
+                if g is None or not torch.allclose(g, e, atol=0.05 + 0.05 * e.abs().max().item()):
+                    return CheckResult(
+                        name,
+                        False,
+                        True,
+                        f"{name}: on {desc}, the gradient in {which} is wrong.\n  hint: the "
+                        f"samples must be a differentiable function of mu and log_s "
+                        f"(z = mu + exp(log_s) * eps), and log q must use the same mu, log_s.",
+                    )
+        return CheckResult(name, True, True, f"{name}: passed all 3 tests (value and gradient).")
+
+    result = _record(verdict())
+    return _finish(result, fn, unified.reverse_kl_estimate)
+
+
+def _forward_kl_diagnoses(args, out, ref) -> str | None:
+    mu, log_s, samples = args
+    from . import vae
+
+    if torch.is_tensor(out) and out.numel() == 1:
+        if torch.allclose(out, -ref, atol=1e-5):
+            return "the sign: the objective is -E_p[log q(x)], the negative log-likelihood."
+        var_as_std = -vae.gaussian_log_prob(samples, mu, log_s).mean()
+        if torch.allclose(out, var_as_std, atol=1e-5):
+            return "log_s is log sigma; the log-variance is 2 * log_s."
+    return (
+        "KL(p || q) = -E_p[log q(x)] + const: average -log N(x; mu, exp(log_s)^2) over the samples."
+    )
+
+
+def forward_kl_estimate(fn: Callable) -> Callable:
+    """Check ``fn(mu, log_s, samples_p) -> scalar``: ``-E_p[log q]`` from samples of ``p``."""
+    from . import unified
+
+    g = torch.Generator().manual_seed(7)
+    cases = [
+        (
+            f"D={D}, {n} samples",
+            (
+                torch.randn(D, generator=g),
+                0.3 * torch.randn(D, generator=g),
+                2 * torch.randn(n, D, generator=g) + 1,
+            ),
+        )
+        for D, n in ((1, 50), (2, 500), (6, 10))
+    ]
+    result = run_check(
+        "forward_kl_estimate",
+        fn,
+        unified.forward_kl_estimate,
+        cases,
+        ["kl_up_to_a_constant"],
+        diagnoses=[_forward_kl_diagnoses],
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    return _finish(result, fn, unified.forward_kl_estimate)
+
+
+def _iwgan_diagnoses(args, out, ref) -> str | None:
+    (logits,) = args
+    if not torch.is_tensor(out) or out.shape != ref.shape:
+        return "return one weight per generated sample, shape (B,)."
+    d = torch.sigmoid(logits.detach())
+    if torch.allclose(out.detach(), d / d.sum(), atol=1e-6):
+        return "the weight is the density ratio D / (1 - D), not D itself."
+    if torch.allclose(out.detach(), d / (1 - d), rtol=1e-4, atol=1e-6):
+        return "normalise the weights so they sum to 1 over the batch."
+    return "w_i = (D_i / (1 - D_i)) / sum_j (D_j / (1 - D_j)), with D = sigmoid(logit)."
+
+
+def iwgan_weights(fn: Callable) -> Callable:
+    """Check ``fn(fake_logits) -> (B,)``: IWGAN's normalised weights, constants for autograd."""
+    from . import unified
+
+    g = torch.Generator().manual_seed(8)
+    cases = [
+        (f"B={B}, logits of scale {s}", (s * torch.randn(B, generator=g),))
+        for B, s in ((8, 1.0), (1, 1.0), (64, 3.0))
+    ]
+    cases.append(("confident logits up to 100", (torch.tensor([-100.0, 0.0, 50.0, 100.0]),)))
+    result = run_check(
+        "iwgan_weights",
+        fn,
+        unified.iwgan_weights,
+        cases,
+        ["weights"],
+        diagnoses=[_iwgan_diagnoses],
+        rtol=1e-4,
+        atol=1e-6,
+        quiet=True,
+    )
+    if result.passed and fn(torch.randn(5, requires_grad=True)).requires_grad:
+        result = CheckResult(
+            "iwgan_weights",
+            False,
+            True,
+            "iwgan_weights: the weights carry a gradient.\n  hint: they are constants in "
+            "the generator's update; compute them from logits.detach().",
+        )
+    return _finish(_record(result), fn, unified.iwgan_weights)

@@ -185,7 +185,7 @@ def fit(
     sample_real: Callable[[int], torch.Tensor],
     steps: int,
     *,
-    loss: str = "nonsaturating",
+    loss: str | Callable[[torch.Tensor], torch.Tensor] = "nonsaturating",
     lr: float = 2e-4,
     betas: tuple[float, float] = (0.5, 0.999),
     batch_size: int = 64,
@@ -194,17 +194,20 @@ def fit(
     """Alternate one discriminator step and one generator step, ``steps`` times, with Adam.
 
     ``sample_real(n)`` returns ``n`` real examples; each step uses ``batch_size`` packs, so
-    ``batch_size * gan.pack`` real and as many generated examples. Extra keyword arguments go
-    to ``dgm.train.train`` (``checkpoint``, ``evaluate``, ``desc``...); returns the ``History``.
+    ``batch_size * gan.pack`` real and as many generated examples. ``loss`` names a generator
+    loss of ``GENERATOR_LOSSES`` or is a function of the fake logits returning one value per
+    pack (lecture 05's IWGAN). Extra keyword arguments go to ``dgm.train.train``
+    (``checkpoint``, ``evaluate``, ``desc``...); returns the ``History``.
     """
     from . import train
 
-    if loss not in GENERATOR_LOSSES:
+    if not callable(loss) and loss not in GENERATOR_LOSSES:
         raise ValueError(f"fit: loss must be one of {sorted(GENERATOR_LOSSES)}, got {loss!r}")
     opt_d = torch.optim.Adam(gan.D.parameters(), lr=lr, betas=betas)
     opt_g = torch.optim.Adam(gan.G.parameters(), lr=lr, betas=betas)
 
-    generator_loss = GENERATOR_LOSSES[loss]
+    generator_loss = loss if callable(loss) else GENERATOR_LOSSES[loss]
+    name = getattr(loss, "__name__", loss)
 
     def step(i):
         real = sample_real(batch_size * gan.pack)
@@ -221,7 +224,7 @@ def fit(
         opt_g.step()
         return {"d_loss": d_loss, "g_loss": g_loss}
 
-    train_kwargs.setdefault("desc", f"GAN ({loss}, pack={gan.pack})")
+    train_kwargs.setdefault("desc", f"GAN ({name}, pack={gan.pack})")
     return train.train(
         step, steps, state={"gan": gan, "opt_d": opt_d, "opt_g": opt_g}, **train_kwargs
     )

@@ -77,8 +77,10 @@ def scatter_2d(
     color=None,
     s: float = 4,
     alpha: float = 0.5,
+    lim: float | None = None,
 ) -> Axes:
-    """2-D points, optionally with the true mode ``centres`` marked."""
+    """2-D points, optionally with the true mode ``centres`` marked; ``lim`` fixes the view
+    to the square ``[-lim, lim]^2`` (the same for every panel of a comparison)."""
     x = _np(x)
     ax = _axes(ax)
     ax.scatter(x[:, 0], x[:, 1], s=s, alpha=alpha, c=color, label=label)
@@ -88,7 +90,12 @@ def scatter_2d(
     ax.set_title(title)
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
-    ax.set_aspect("equal", adjustable="datalim")
+    if lim is None:
+        ax.set_aspect("equal", adjustable="datalim")
+    else:
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
     ax.legend(loc="upper right", fontsize=8)
     return ax
 

@@ -1,0 +1,196 @@
+"""Lecture 05: GANs and VAEs as the two directions of one KL (Hu et al., ICLR 2018).
+
+Both models fit a distribution ``q`` to a target ``p``, but from opposite sides:
+
+- ``KL(q || p) = E_q[log q - log p]`` (the VAE's posterior term, and the GAN generator's
+  term in Hu et al.'s reading) is infinite wherever q has mass and p has none, so q hides
+  inside one mode: **mode seeking**, sharp but incomplete.
+- ``KL(p || q) = E_p[log p - log q]`` (maximum likelihood, wake-sleep's sleep phase) is
+  infinite wherever p has mass and q has none, so q stretches over every mode: **mode
+  covering**, complete but blurry.
+
+This module makes that visible on Gaussians (exact in 1-D by quadrature, by sampling in 2-D)
+and implements the two transfers the paper proposes:
+
+- the importance weighted GAN (IWGAN): generated samples weighted by the density ratio the
+  discriminator estimates, ``w_i ∝ D(x_i) / (1 - D(x_i)) = exp(l_i)``, normalised in a batch;
+- the adversary-activated VAE (AA-VAE): the VAE also learns from its own samples, each
+  weighted by the discriminator's belief ``D(x)`` that it is real.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from . import vae as vae_lib
+from .nets import mlp
+
+# --------------------------------------------------------------------------- KL directions
+
+
+def gaussian_kl_1d(mu_q, s_q, mu_p, s_p) -> torch.Tensor:
+    """``KL(N(mu_q, s_q^2) || N(mu_p, s_p^2))`` in closed form (elementwise)."""
+    mu_q, s_q, mu_p, s_p = (torch.as_tensor(v, dtype=torch.float64) for v in (mu_q, s_q, mu_p, s_p))
+    return torch.log(s_p / s_q) + (s_q**2 + (mu_q - mu_p) ** 2) / (2 * s_p**2) - 0.5
+
+
+def normal_log_pdf(x: torch.Tensor, mu, s) -> torch.Tensor:
+    """``log N(x; mu, s^2)`` for 1-D points ``x``."""
+    return -0.5 * ((x - mu) / s) ** 2 - torch.log(torch.as_tensor(s)) - 0.5 * math.log(2 * math.pi)
+
+
+def mixture_log_pdf(x: torch.Tensor, weights, means, stds) -> torch.Tensor:
+    """``log sum_k w_k N(x; m_k, s_k^2)`` for 1-D points ``x``, shape of ``x``."""
+    w, m, s = (torch.as_tensor(v, dtype=x.dtype) for v in (weights, means, stds))
+    comps = normal_log_pdf(x[..., None], m, s) + w.log()  # (..., K)
+    return torch.logsumexp(comps, dim=-1)
+
+
+def kl_by_quadrature(log_a: torch.Tensor, log_b: torch.Tensor, dx: float) -> torch.Tensor:
+    """``KL(a || b) = integral a (log a - log b) dx`` on a uniform 1-D grid of spacing ``dx``."""
+    a = log_a.exp()
+    return (a * (log_a - log_b)).sum() * dx
+
+
+def fit_gaussian_1d(
+    log_p: torch.Tensor,
+    xs: torch.Tensor,
+    direction: str,
+    init: tuple[float, float] = (0.5, 1.0),
+    steps: int = 2000,
+    lr: float = 0.05,
+) -> tuple[float, float]:
+    """Fit ``q = N(mu, s^2)`` to the density ``exp(log_p)`` on the grid ``xs``, exactly.
+
+    ``direction`` is ``"reverse"`` to minimise ``KL(q || p)`` or ``"forward"`` for
+    ``KL(p || q)``; both integrals are computed by quadrature, and ``(mu, log s)`` follow
+    Adam. Returns ``(mu, s)``.
+    """
+    if direction not in ("reverse", "forward"):
+        raise ValueError(
+            f"fit_gaussian_1d: direction must be 'reverse' or 'forward', got {direction!r}"
+        )
+    dx = (xs[1] - xs[0]).item()
+    mu = torch.tensor(float(init[0]), dtype=xs.dtype, requires_grad=True)
+    log_s = torch.tensor(math.log(init[1]), dtype=xs.dtype, requires_grad=True)
+    opt = torch.optim.Adam([mu, log_s], lr=lr)
+    for _ in range(steps):
+        log_q = normal_log_pdf(xs, mu, log_s.exp())
+        kl = (
+            kl_by_quadrature(log_q, log_p, dx)
+            if direction == "reverse"
+            else (kl_by_quadrature(log_p, log_q, dx))
+        )
+        opt.zero_grad()
+        kl.backward()
+        opt.step()
+    return mu.item(), log_s.exp().item()
+
+
+def reverse_kl_estimate(mu, log_s, log_p, n: int = 256) -> torch.Tensor:
+    """``KL(q || p)`` for a diagonal Gaussian ``q`` by reparameterized samples of ``q``.
+
+    Needs ``log p`` only up to a constant (the constant shifts the value, not the gradient):
+    the situation of variational inference, where ``p`` is an unnormalised posterior.
+    """
+    z = vae_lib.reparameterize(mu[None], 2 * log_s[None], n_samples=n)[:, 0]  # (n, D)
+    log_q = vae_lib.gaussian_log_prob(z, mu, 2 * log_s)
+    return (log_q - log_p(z)).mean()
+
+
+def forward_kl_estimate(mu, log_s, samples_p: torch.Tensor) -> torch.Tensor:
+    """``KL(p || q)`` up to the constant ``-H(p)``: ``-E_p[log q]``, from samples of ``p``.
+
+    Needs samples of ``p`` only, never its density: the situation of maximum likelihood.
+    """
+    return -vae_lib.gaussian_log_prob(samples_p, mu, 2 * log_s).mean()
+
+
+class VAE2D(torch.nn.Module):
+    """A VAE for 2-D points: Gaussian encoder and Gaussian decoder ``N(x; f(z), s^2 I)``.
+
+    Lecture 03's VAE with a continuous likelihood; ``s`` is learned. Its samples
+    ``f(z) + s eps`` are what maximum likelihood (the KL(p || q) direction) produces: a
+    density that must put mass on every mode, and therefore also between them.
+    """
+
+    def __init__(self, hidden: int = 128, z_dim: int = 2):
+        super().__init__()
+        self.z_dim = z_dim
+        self.encoder = mlp([2, hidden, hidden, 2 * z_dim], "relu")
+        self.decoder = mlp([z_dim, hidden, hidden, 2], "relu")
+        self.log_s = torch.nn.Parameter(torch.tensor(0.0))  # decoder noise, log std
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean ``-ELBO`` of a batch of points (B, 2)."""
+        mu, log_var = self.encoder(x).chunk(2, dim=-1)
+        z = vae_lib.reparameterize(mu, log_var)
+        log_px = vae_lib.gaussian_log_prob(x, self.decoder(z), 2 * self.log_s.expand(2))
+        return (vae_lib.gaussian_kl(mu, log_var) - log_px).mean()
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """``x = f(z) + s eps``, ``z ~ N(0, I)``: (n, 2)."""
+        z = torch.randn(n, self.z_dim, device=self.log_s.device)
+        mean = self.decoder(z)
+        return mean + self.log_s.exp() * torch.randn_like(mean)
+
+
+# --------------------------------------------------------------------------- IWGAN
+
+
+def iwgan_weights(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Self-normalised importance weights of generated samples, ``sum = 1``, no gradient.
+
+    At the optimal discriminator ``D/(1 - D) = p_data / p_g``, and ``D / (1 - D) = exp(l)``
+    for the logit ``l``; normalising over the batch gives ``softmax(l)``. The weights are
+    constants for the generator's update (``detach``), as importance weights are in IWAE's
+    gradient.
+    """
+    return torch.softmax(fake_logits.detach(), dim=0)
+
+
+def iwgan_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """IWGAN's generator loss per sample, ``-B w_i log D(G(z_i))``, shape (B,).
+
+    Its mean is ``-sum_i w_i log D(G(z_i))``. The non-saturating loss of lecture 04 averages
+    ``-log D`` with weights ``1/B``; IWGAN puts more weight on the samples the discriminator
+    finds most real. (Per-sample values let ``gan.fit`` take it as its ``loss``.)
+    """
+    B = fake_logits.shape[0]
+    return B * iwgan_weights(fake_logits) * F.softplus(-fake_logits)
+
+
+# --------------------------------------------------------------------------- AA-VAE
+
+
+def aa_vae_loss(
+    model: vae_lib.VAE,
+    discriminator: torch.nn.Module,
+    x_real: torch.Tensor,
+    x_fake: torch.Tensor,
+    weight: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The adversary-activated VAE's losses: ``(vae loss, discriminator loss)``, scalars.
+
+    ``x_fake`` are the model's own binary samples, ``x ~ p(x | z), z ~ p(z)`` (e.g.
+    ``torch.bernoulli(model.sample(n))``). The VAE loss is the usual ``-ELBO`` on the real
+    batch plus ``weight`` times the ``-ELBO`` of each generated sample scaled by ``D(x)``
+    (detached): the discriminator "activates" the samples that look real, so the model also
+    learns from them. The discriminator loss is lecture 04's, real against generated.
+    """
+    x_real, x_fake = x_real.flatten(1), x_fake.detach().flatten(1)
+    vae_loss = model.loss(x_real)
+    fake_logits = discriminator(x_fake).reshape(-1)
+    real_logits = discriminator(x_real).reshape(-1)
+    d_loss = (F.softplus(-real_logits) + F.softplus(fake_logits)).mean()
+    if weight:
+        activation = torch.sigmoid(fake_logits.detach())  # D(x): how real each sample looks
+        mu, log_var = model.encode(x_fake)
+        z = vae_lib.reparameterize(mu, log_var)
+        nelbo_fake = vae_lib.negative_elbo(x_fake, model.decode(z), mu, log_var)
+        vae_loss = vae_loss + weight * (activation * nelbo_fake).mean()
+    return vae_loss, d_loss

@@ -1,0 +1,497 @@
+# ---
+# jupyter:
+#   dgm:
+#     trains: GANs on 2-D mixtures (ring of 8, grid of 25; minimax, non-saturating, PacGAN) and a DCGAN on MNIST, scored against a VAE
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["setup"]
+# Set-up. On Colab this installs the course library `dgm` from the repository;
+# anywhere else it does nothing (run `make lab` from a clone instead).
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/dgm-course/deep-generative-models.git"], check=True
+    )
+
+# %% [markdown]
+# # Lecture 04 · Generative adversarial networks
+#
+# The VAE of lecture 03 wrote down a likelihood $p_\theta(x \mid z)$ and climbed a bound on
+# it. A generative adversarial network (Goodfellow et al. 2014) drops the likelihood
+# altogether. The generator is a plain function $x = G(z)$ of noise $z \sim p(z)$; its
+# distribution $p_g$ has no density we can evaluate. Instead a second network, the
+# **discriminator** $D(x) \in (0, 1)$, is trained to tell real digits from generated ones,
+# and the generator is trained to fool it:
+#
+# $$
+# \min_G \max_D \; V(D, G) = \mathbb{E}_{x \sim p_\text{data}}\big[\log D(x)\big] + \mathbb{E}_{z \sim p(z)}\big[\log\big(1 - D(G(z))\big)\big].
+# $$
+#
+# **Learning goals.** After this notebook you can
+#
+# 1. derive the optimal discriminator and show that the game then measures a Jensen-Shannon divergence;
+# 2. explain why the generator's minimax loss gives no gradient early in training, and write the non-saturating fix;
+# 3. watch a GAN drop modes on 2-D mixtures, and measure it (modes covered, high-quality share);
+# 4. say what PacGAN's packing changes, and read a 5-seed benchmark of it;
+# 5. train a DCGAN on MNIST and score it against a VAE with a Fréchet distance and an Inception-style score.
+#
+# **Exercises** (graded): `discriminator_loss`, `generator_loss_nonsaturating`, `mode_coverage`.
+
+# %%
+import json
+import math
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+
+import dgm
+from dgm import gan
+
+gen = dgm.config.setup(0)
+device = dgm.device()
+
+# %% [markdown]
+# ## 1. The discriminator's side of the game
+#
+# For a fixed generator, $D$ solves a classification problem: label 1 for real, 0 for
+# generated, and maximise the log-likelihood of those labels. That is $V(D, G)$ itself, so
+# the discriminator's loss is $-V$, one term per pair of a real and a generated example.
+#
+# Networks output a **logit** $\ell$ and $D = \sigma(\ell)$. Computing $\log \sigma(\ell)$ as
+# `torch.log(torch.sigmoid(l))` fails for confident discriminators: $\sigma(-800)$ rounds to 0
+# and its log is $-\infty$. Use the identities
+# $\log \sigma(\ell) = -\operatorname{softplus}(-\ell)$ and
+# $\log(1 - \sigma(\ell)) = -\operatorname{softplus}(\ell)$, with $\operatorname{softplus}(u) = \log(1 + e^u)$
+# (`F.softplus`), which are exact and never overflow.
+#
+# ### Exercise 1: the discriminator loss (2 points)
+#
+# Write `discriminator_loss(real_logits, fake_logits)`: $-\big[\log D(x) + \log(1 - D(G(z)))\big]$ per pair, shape `(B,)`.
+
+# %% nbgrader={"grade": false, "grade_id": "discriminator_loss", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def discriminator_loss(real_logits, fake_logits):
+    """-[log D(x) + log(1 - D(G(z)))] per pair, with D = sigmoid(logit); shape (B,)."""
+    ### BEGIN SOLUTION
+    return F.softplus(-real_logits) + F.softplus(fake_logits)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check_discriminator_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+discriminator_loss = dgm.checks.discriminator_loss(discriminator_loss)
+
+# %% [markdown]
+# ## 2. The optimal discriminator, and what the game measures
+#
+# Write $V$ as one integral over $x$:
+# $V(D, G) = \int \big[p_\text{data}(x) \log D(x) + p_g(x) \log(1 - D(x))\big]\, dx$. At each $x$,
+# $a \log y + b \log(1 - y)$ is maximised at $y = a / (a + b)$, so
+#
+# $$
+# D^*(x) = \frac{p_\text{data}(x)}{p_\text{data}(x) + p_g(x)}.
+# $$
+#
+# Put it back into $V$. With $m = \tfrac12(p_\text{data} + p_g)$, each log-ratio becomes a log-ratio
+# to $m$ minus $\log 2$:
+#
+# $$
+# V(D^*, G) = \mathrm{KL}(p_\text{data} \,\|\, m) + \mathrm{KL}(p_g \,\|\, m) - \log 4 = 2\,\mathrm{JSD}(p_\text{data} \,\|\, p_g) - \log 4.
+# $$
+#
+# So against a perfect discriminator the generator minimises the Jensen-Shannon divergence,
+# which is 0 exactly when $p_g = p_\text{data}$. Two checks, in 1-D: a small discriminator
+# trained with *your* loss recovers $D^*$, and the value at $D^*$ equals $2\,\mathrm{JSD} - \log 4$.
+
+# %%
+def normal_log_pdf(x, mu, s):
+    return -0.5 * ((x - mu) / s) ** 2 - math.log(s * math.sqrt(2 * math.pi))
+
+
+mu_data, s_data, mu_g, s_g = 1.0, 0.5, -0.5, 1.0
+torch.manual_seed(0)
+D1 = dgm.nets.mlp([1, 32, 32, 1], activation="relu")
+opt = torch.optim.Adam(D1.parameters(), lr=3e-3)
+for step in range(dgm.pick(full=3000, fast=300)):
+    real = mu_data + s_data * torch.randn(512, 1)
+    fake = mu_g + s_g * torch.randn(512, 1)
+    loss = discriminator_loss(D1(real).squeeze(1), D1(fake).squeeze(1)).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+xs = torch.linspace(-4, 4, 2001)
+log_p, log_q = normal_log_pdf(xs, mu_data, s_data), normal_log_pdf(xs, mu_g, s_g)
+d_star = gan.optimal_discriminator(log_p.exp(), log_q.exp())
+with torch.no_grad():
+    d_learned = torch.sigmoid(D1(xs[:, None]).squeeze(1))
+
+fig, ax = plt.subplots(figsize=(7, 4))
+ax.plot(xs, log_p.exp(), label="$p_{data}$ = N(1, 0.5²)")
+ax.plot(xs, log_q.exp(), label="$p_g$ = N(-0.5, 1)")
+ax.plot(xs, d_star, "k--", label="$D^*(x)$")
+ax.plot(xs, d_learned, "C3", alpha=0.8, label="D trained with discriminator_loss")
+ax.set(title="The optimal discriminator is p_data / (p_data + p_g)", xlabel="x", ylabel="density / D(x)")
+ax.legend()
+plt.show()
+
+dx = (xs[1] - xs[0]).item()
+inside = (xs > -2) & (xs < 2.5)  # where both densities have mass; D is unconstrained elsewhere
+gap = (d_learned - d_star)[inside].abs().max().item()
+print(f"max |D - D*| where the data are: {gap:.3f}")
+print(f"V(D*, G)         = {gan.game_value_at_optimum(log_p, log_q, dx):.5f}")
+print(f"2 JSD - log 4    = {2 * gan.jensen_shannon(log_p, log_q, dx) - math.log(4):.5f}")
+
+# %% [markdown]
+# The JSD has a catch. When the two distributions do not overlap, it is $\log 2$ wherever
+# they are: it cannot say whether $p_g$ is near $p_\text{data}$ or far away. Real images lie
+# near thin manifolds, so early in training the supports barely overlap; a perfect
+# discriminator then gives the generator a flat objective. Below, two narrow Gaussians are
+# pulled apart: the JSD rises and then stops moving.
+
+# %%
+xs_wide = torch.linspace(-3, 9, 24001, dtype=torch.float64)
+dxw = (xs_wide[1] - xs_wide[0]).item()
+shifts = torch.linspace(0, 6, 61)
+jsd = [gan.jensen_shannon(normal_log_pdf(xs_wide, 0.0, 0.1), normal_log_pdf(xs_wide, d.item(), 0.1), dxw)
+       for d in shifts]
+fig, ax = plt.subplots(figsize=(6, 3.5))
+ax.plot(shifts, jsd, label="JSD(N(0, 0.1²) || N(shift, 0.1²))")
+ax.axhline(math.log(2), color="k", ls="--", label="log 2")
+ax.set(title="The JSD saturates once the supports separate", xlabel="shift", ylabel="nats")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ## 3. The generator's loss: minimax saturates
+#
+# The generator enters $V$ only through $\log(1 - D(G(z)))$, which it minimises. Early in
+# training its samples are poor, the discriminator wins, and $D(G(z)) \approx 0$. There,
+# $\log(1 - D)$ is flat. With $D = \sigma(\ell)$, the gradient of each loss with respect to
+# the logit is
+#
+# $$
+# \frac{\partial}{\partial \ell} \log\big(1 - \sigma(\ell)\big) = -\sigma(\ell) = -D,
+# \qquad
+# \frac{\partial}{\partial \ell} \big[-\log \sigma(\ell)\big] = -\big(1 - \sigma(\ell)\big) = -(1 - D).
+# $$
+#
+# The first vanishes exactly when the generator is worst. Goodfellow et al. therefore train
+# $G$ to *maximise* $\log D(G(z))$ instead: the **non-saturating** loss $-\log D(G(z))$ has the
+# same fixed point ($p_g = p_\text{data}$, where $D = \tfrac12$) and a strong gradient where it matters.
+#
+# ### Exercise 2: the non-saturating generator loss (1 point)
+#
+# Write `generator_loss_nonsaturating(fake_logits)`, one value per example, stable for any logit.
+
+# %% nbgrader={"grade": false, "grade_id": "generator_loss_nonsaturating", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def generator_loss_nonsaturating(fake_logits):
+    """-log D(G(z)) per example, D = sigmoid(logit); shape (B,)."""
+    ### BEGIN SOLUTION
+    return F.softplus(-fake_logits)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check_generator_loss_nonsaturating", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+generator_loss_nonsaturating = dgm.checks.generator_loss_nonsaturating(generator_loss_nonsaturating)
+
+# %% [markdown]
+# Autograd confirms the two slopes, and shows how lopsided they are where training starts.
+
+# %%
+logits = torch.linspace(-10, 10, 401, requires_grad=True)
+(g_minimax,) = torch.autograd.grad(gan.generator_loss_minimax(logits).sum(), logits)
+(g_ns,) = torch.autograd.grad(generator_loss_nonsaturating(logits).sum(), logits)
+D_values = torch.sigmoid(logits).detach()
+
+fig, ax = plt.subplots(figsize=(6, 4))
+ax.semilogy(D_values, g_minimax.abs(), label="minimax: log(1 - D(G(z)))")
+ax.semilogy(D_values, g_ns.abs(), label="non-saturating: -log D(G(z))")
+ax.axvspan(0, 0.1, color="C3", alpha=0.1, label="early training: D wins")
+ax.set(title="Gradient reaching the generator, per unit of logit", xlabel="D(G(z))",
+       ylabel="|d loss / d logit|")
+ax.legend()
+plt.show()
+for d in (1e-3, 0.5):
+    i = (D_values - d).abs().argmin()
+    print(f"D(G(z)) = {d:g}: minimax {g_minimax[i].abs():.2e}, non-saturating {g_ns[i].abs():.2e}")
+
+# %% [markdown]
+# ## 4. Mode collapse on a ring of Gaussians
+#
+# A 2-D mixture lets us see every sample and every mode. PacGAN's set-up: 8 Gaussians of
+# standard deviation 0.01 on a circle of radius 1. The generator is an MLP from
+# $z \in \mathbb{R}^2$ (batch norm and ReLU), the discriminator an MLP of maxout units;
+# `gan.fit` alternates one step of each with Adam. We keep samples of the *same* $z$ along
+# the way. Drag the slider (or read the snapshots). $G$ is continuous, so early on it draws a
+# smooth curve through the region of the modes; training pulls that curve onto the modes,
+# but the points left on the bridges between them are poor samples, and which modes get
+# the mass keeps changing from one snapshot to the next. Section 5 counts it.
+
+# %%
+ring = dgm.data.ring_centres()
+g_data = torch.Generator().manual_seed(0)
+steps_2d = dgm.pick(full=6000, fast=300)
+
+
+def toy_gan(pack=1):
+    return gan.GAN(gan.toy_generator(hidden=128, depth=3),
+                   gan.toy_discriminator(pack=pack, hidden=128), latent_dim=2, pack=pack).to(device)
+
+
+torch.manual_seed(1)
+ring_gan = toy_gan()
+z_fixed = torch.randn(1000, 2, device=device)
+snapshots = []
+
+
+def snapshot(step):
+    with torch.no_grad():
+        snapshots.append((step, ring_gan.G(z_fixed).cpu()))
+    return {}
+
+
+gan.fit(ring_gan, lambda n: dgm.data.gaussian_ring(n, generator=g_data, device=device), steps_2d,
+        lr=1e-3, betas=(0.8, 0.999), batch_size=100, evaluate=snapshot, eval_every=steps_2d // 20,
+        desc="ring GAN")
+
+
+def draw_ring(i, ax):
+    step, x = snapshots[i]
+    dgm.plot.scatter_2d(x, title=f"step {step}", ax=ax, centres=ring, lim=1.6)
+
+
+dgm.widgets.slider(draw_ring, len(snapshots), description="snapshot")
+
+# %% [markdown]
+# ## 5. Measuring mode collapse
+#
+# VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al. 2018) score a 2-D generator with
+# two numbers from 2,500 samples:
+#
+# - a sample is **high quality** when it lies within 3 standard deviations of its *nearest* mode centre;
+# - a mode is **covered** when at least one high-quality sample has it as its nearest centre.
+#
+# A generator that copies three modes perfectly scores 3 modes and 100%; one that spreads a
+# blur over the plane touches every mode but scores almost 0%.
+#
+# ### Exercise 3: mode coverage (2 points)
+#
+# Write `mode_coverage(samples, centres, std)` returning `(modes covered, high-quality share)`:
+# an `int`, and a `float` in [0, 1]. `torch.cdist` gives all pairwise distances.
+
+# %% nbgrader={"grade": false, "grade_id": "mode_coverage", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def mode_coverage(samples, centres, std):
+    """(number of covered modes, fraction of high-quality samples) for (N, 2) samples."""
+    ### BEGIN SOLUTION
+    dist_to_nearest, nearest = torch.cdist(samples, centres).min(dim=1)
+    good = dist_to_nearest <= 3 * std
+    return len(torch.unique(nearest[good])), good.float().mean().item()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check_mode_coverage", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+mode_coverage = dgm.checks.mode_coverage(mode_coverage)
+
+# %% [markdown]
+# Applied to every snapshot of the ring GAN (1,000 samples each):
+
+# %%
+scores = [mode_coverage(x, ring, 0.01) for _, x in snapshots]
+steps_seen = [s for s, _ in snapshots]
+fig, ax1 = plt.subplots(figsize=(7, 3.5))
+ax1.plot(steps_seen, [m for m, _ in scores], "o-", label="modes covered (of 8)")
+ax1.set(title="Ring of 8: coverage and quality during training", xlabel="step", ylabel="modes")
+ax2 = ax1.twinx()
+ax2.plot(steps_seen, [100 * q for _, q in scores], "s--", color="C1", label="high-quality samples (%)")
+ax2.set_ylabel("%")
+handles = ax1.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+ax1.legend(handles, [h.get_label() for h in handles], loc="lower right")
+plt.show()
+
+# %% [markdown]
+# ## 6. Minimax, non-saturating, and packing on the 25-grid
+#
+# The 5 x 5 grid (spacing 2, std 0.05) is harder: 25 modes, far apart. We train three GANs
+# with the same networks, data and budget:
+#
+# - **minimax**: the generator minimises $\log(1 - D(G(z)))$;
+# - **non-saturating**: it minimises $-\log D(G(z))$;
+# - **PacGAN4**: non-saturating, but the discriminator judges *packs* of 4 samples, concatenated
+#   into one 8-dimensional input (`gan.pack`), real packs against generated packs. A generator
+#   that covers few modes makes packs whose members look alike, which a packed discriminator
+#   can see even when every single sample looks real. The change is a few lines: the
+#   discriminator's input is 4 times wider, and each step draws 4 times as many samples.
+
+# %%
+grid = dgm.data.grid_centres()
+variants = {"minimax": ("minimax", 1), "non-saturating": ("nonsaturating", 1), "PacGAN4": ("nonsaturating", 4)}
+grid_samples = {}
+for name, (loss, m) in variants.items():
+    torch.manual_seed(0)
+    g_grid = torch.Generator().manual_seed(0)
+    model = toy_gan(pack=m)
+    gan.fit(model, lambda n: dgm.data.gaussian_grid(n, generator=g_grid, device=device), steps_2d,
+            loss=loss, lr=1e-3, betas=(0.8, 0.999), batch_size=100, desc=name)
+    grid_samples[name] = model.sample(2500).cpu()
+
+fig, axes = plt.subplots(1, 3, figsize=(15, 5))
+for ax, (name, x) in zip(axes, grid_samples.items()):
+    modes, hq = mode_coverage(x, grid, 0.05)
+    dgm.plot.scatter_2d(x, title=f"{name}: {modes} modes, {100 * hq:.0f}% high quality", ax=ax,
+                        centres=grid, lim=6)
+fig.suptitle(f"The 25-grid after {steps_2d} steps (one seed)")
+plt.show()
+
+# %% [markdown]
+# Read the panels with the budget in mind. PacGAN's experiments train for 400,000 steps;
+# here each GAN had a few thousand, and on the grid the generators are still stretched
+# between modes: the lines and sheets of points joining the centres are the image of a
+# continuous $G$ that has not yet torn its output apart. Which variant looks best after so
+# few steps changes from seed to seed.
+#
+# One seed proves little: GAN training is noisy. `python -m benchmarks.gan toy` repeats the
+# comparison over 5 seeds on both data sets and writes `benchmarks/results/gan.json`; here is
+# what it measured (mean ± standard deviation over seeds), next to PacGAN's published grid
+# results (their networks, 400,000 steps at a lower learning rate).
+
+# %%
+results = dgm.config.repo_root() / "benchmarks" / "results" / "gan.json" if dgm.config.repo_root() else None
+if results is not None and results.exists():
+    print(f"{'model':26s} {'metric':26s} {'ours':>16s} {'paper':>6s}  steps  network")
+    for r in json.loads(results.read_text()):
+        ours = f"{r['value']:.1f} ± {r['spread']:.1f}"
+        paper = "" if r["paper_value"] is None else f"{r['paper_value']:g}"
+        print(f"{r['model']:26s} {r['metric']:26s} {ours:>16s} {paper:>6s}  {r['steps']}  {r['network']}")
+else:
+    print("No benchmark results here (on Colab, see the repository's README).")
+
+# %% [markdown]
+# ## 7. A DCGAN on MNIST
+#
+# For images, the networks are convolutional (Radford et al. 2016): the generator maps
+# $z \in \mathbb{R}^{64}$ through a linear layer to $128 \times 7 \times 7$ feature maps and up with two
+# stride-2 transposed convolutions (batch norm, ReLU, a sigmoid for pixel intensities); the
+# discriminator mirrors it with stride-2 convolutions and leaky ReLUs. Adam with
+# $\beta_1 = 0.5$ and a learning rate of $2 \cdot 10^{-4}$, the DCGAN recipe. The training digits
+# are the grey-level ones, not binarized. The slider shows the same 64 $z$ along training.
+
+# %%
+x_train, y_train = dgm.data.load_mnist("train")
+x_test, _ = dgm.data.load_mnist("test")
+x_train, x_test = x_train.flatten(1), x_test.flatten(1)
+g_mnist = torch.Generator(device=x_train.device).manual_seed(0)
+mnist_steps = dgm.pick(full=3000, fast=40)
+
+torch.manual_seed(0)
+dcgan = gan.GAN(gan.DCGenerator(64), gan.DCDiscriminator(), latent_dim=64).to(device)
+z_grid = torch.randn(64, 64, device=device)
+mnist_snapshots = []
+
+
+def mnist_snapshot(step):
+    with torch.no_grad():
+        mnist_snapshots.append((step, dcgan.G(z_grid).cpu()))
+    return {}
+
+
+def real_batch(n):
+    return x_train[torch.randint(len(x_train), (n,), generator=g_mnist, device=x_train.device)]
+
+
+history = gan.fit(dcgan, real_batch, mnist_steps, lr=2e-4, betas=(0.5, 0.999), batch_size=64,
+                  evaluate=mnist_snapshot, eval_every=max(mnist_steps // 6, 1), desc="DCGAN")
+
+
+def draw_digits(i, ax):
+    step, x = mnist_snapshots[i]
+    dgm.plot.image_grid(x, nrow=8, ax=ax, title=f"DCGAN samples, step {step}")
+
+
+dgm.widgets.slider(draw_digits, len(mnist_snapshots), description="snapshot")
+
+# %% [markdown]
+# The two losses do not go down together: they are the two players' scores in a game. A
+# useful sign of health is that neither runs away: a discriminator loss near 0 means $D$ wins
+# outright and the generator's gradient is about to vanish.
+
+# %%
+dgm.plot.curves({"discriminator loss": history["d_loss"], "generator loss (non-saturating)": history["g_loss"]},
+                title="DCGAN on MNIST: the two players' losses", xlabel="step", ylabel="loss")
+plt.show()
+
+# %% [markdown]
+# ## 8. Scoring generators of digits
+#
+# Without a likelihood, how do we compare a GAN with a VAE? Two standard scores use a
+# classifier trained on real data (for natural images, Inception-v3; here the course's small
+# MNIST classifier, `dgm.classifier`, 99.3% test accuracy, weights shipped and hash-checked so
+# everyone's numbers agree):
+#
+# - **Fréchet distance** (FID's formula, Heusel et al. 2017): fit a Gaussian to the classifier's
+#   128-d features of real and of generated images and compute
+#   $\lVert \mu_r - \mu_g \rVert^2 + \mathrm{tr}\big(\Sigma_r + \Sigma_g - 2 (\Sigma_r^{1/2} \Sigma_g \Sigma_r^{1/2})^{1/2}\big)$. Lower is better; 0 for identical statistics.
+# - **Inception score** (Salimans et al. 2016): $\exp \mathbb{E}_x \mathrm{KL}\big(p(y \mid x) \,\|\, p(y)\big)$, high when each
+#   sample is clearly one digit *and* all ten digits appear. Between 1 and 10.
+#
+# The floor is real against real: 5,000 test digits against 5,000 training digits. The VAE
+# is lecture 03's model trained here on the same budget of steps; its samples are the
+# decoder's pixel means.
+
+# %%
+torch.manual_seed(0)
+vae_model = dgm.vae.VAE().to(device)
+vae_model.set_output_bias(x_train.mean(0))
+dgm.vae.fit(vae_model, x_train, mnist_steps, desc="VAE (lecture 03)")
+
+n_score = dgm.pick(full=5000, fast=500)
+reference = x_train[-n_score:]
+candidates = {
+    "real test digits (floor)": x_test[:n_score],
+    "DCGAN": dcgan.sample(n_score),
+    "VAE, pixel means": vae_model.sample(n_score),
+    "VAE, binarized samples": torch.bernoulli(vae_model.sample(n_score)),
+}
+scores_mnist = {name: dgm.metrics.mnist_scores(x, reference) for name, x in candidates.items()}
+print(f"{'':26s} {'Fréchet distance':>17s} {'Inception score':>16s}")
+for name, s in scores_mnist.items():
+    print(f"{name:26s} {s['frechet']:17.2f} {s['inception']:16.2f}")
+
+fig, axes = plt.subplots(1, 3, figsize=(15, 5))
+for ax, name in zip(axes, ["DCGAN", "VAE, pixel means", "VAE, binarized samples"]):
+    dgm.plot.image_grid(candidates[name][:64], nrow=8, ax=ax, title=name)
+fig.suptitle("Samples scored above")
+plt.show()
+
+# %% [markdown]
+# ## Summary
+#
+# - For a fixed generator the best discriminator is $p_\text{data} / (p_\text{data} + p_g)$; against it the game's value is $2\,\mathrm{JSD} - \log 4$, so the generator minimises a Jensen-Shannon divergence, which saturates at $\log 2$ when the supports do not overlap.
+# - The minimax generator loss has slope $-D$ in the logit: no signal when $D(G(z)) \approx 0$, early on. The non-saturating loss $-\log D(G(z))$ has slope $-(1 - D)$ there.
+# - On 2-D mixtures GANs drop modes and hop between them; modes covered and the high-quality share measure it, and packing the discriminator's input is a cheap remedy whose effect the benchmark measures over seeds.
+# - A DCGAN produces sharp digits after a few thousand steps. Fréchet distance and Inception score on a fixed classifier compare it with a VAE, whose mean images are blurry.
+#
+# Lecture 05 explains *why* GANs seek modes and VAEs cover them: they minimise KL divergences
+# in opposite directions.
+#
+# **Further reading.** Goodfellow et al. (2014), *Generative Adversarial Nets*. Radford,
+# Metz & Chintala (2016), *DCGAN*. Srivastava et al. (2017), *VEEGAN*. Lin et al. (2018),
+# *PacGAN: the power of two samples in generative adversarial networks*. Heusel et al.
+# (2017), *GANs trained by a two time-scale update rule converge to a local Nash
+# equilibrium* (the FID). Salimans et al. (2016), *Improved techniques for training GANs*.
+
+# %%
+dgm.checks.summary();

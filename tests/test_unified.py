@@ -1,0 +1,129 @@
+"""Lecture 05: the two KL directions, and the IWGAN and AA-VAE transfers."""
+
+import math
+
+import pytest
+import torch
+
+from dgm import gan, unified, vae
+
+XS = torch.linspace(-20, 20, 80_001, dtype=torch.float64)  # wide: KL(p || q) weighs tails
+DX = (XS[1] - XS[0]).item()
+
+
+@pytest.mark.parametrize("mu_q,s_q,mu_p,s_p", [(0, 1, 0, 1), (1.0, 0.5, -0.5, 2.0), (3, 2, 0, 0.7)])
+def test_quadrature_kl_of_gaussians_matches_the_closed_form_in_both_directions(
+    mu_q, s_q, mu_p, s_p
+):
+    log_q = unified.normal_log_pdf(XS, mu_q, s_q)
+    log_p = unified.normal_log_pdf(XS, mu_p, s_p)
+    exact_qp = unified.gaussian_kl_1d(mu_q, s_q, mu_p, s_p)
+    exact_pq = unified.gaussian_kl_1d(mu_p, s_p, mu_q, s_q)
+    assert unified.kl_by_quadrature(log_q, log_p, DX).item() == pytest.approx(
+        exact_qp.item(), rel=1e-7, abs=1e-9
+    )
+    assert unified.kl_by_quadrature(log_p, log_q, DX).item() == pytest.approx(
+        exact_pq.item(), rel=1e-7, abs=1e-9
+    )
+
+
+def test_closed_form_kl_agrees_with_the_vae_lectures_kl_to_a_standard_normal():
+    mu, log_var = torch.tensor([[0.3, -1.2]]), torch.tensor([[0.5, -0.7]])
+    ours = unified.gaussian_kl_1d(mu, (0.5 * log_var).exp(), 0.0, 1.0).sum()
+    assert ours.item() == pytest.approx(vae.gaussian_kl(mu, log_var).item(), rel=1e-6)
+
+
+BIMODAL = dict(weights=[0.5, 0.5], means=[-2.0, 2.0], stds=[0.5, 0.5])
+
+
+def test_forward_kl_fit_matches_the_moments_of_the_target():
+    """Minimising KL(p || q) over Gaussians q is moment matching: mean 0, var 4 + 0.25."""
+    log_p = unified.mixture_log_pdf(XS, **BIMODAL)
+    mu, s = unified.fit_gaussian_1d(log_p, XS, "forward", init=(0.5, 1.0), steps=1500)
+    assert mu == pytest.approx(0.0, abs=1e-3) and s == pytest.approx(math.sqrt(4.25), rel=1e-3)
+
+
+def test_reverse_kl_fit_seeks_one_mode():
+    """KL(q || p) from a start right of 0 collapses onto the right mode, N(2, 0.5^2)."""
+    log_p = unified.mixture_log_pdf(XS, **BIMODAL)
+    mu, s = unified.fit_gaussian_1d(log_p, XS, "reverse", init=(0.5, 1.0), steps=1500)
+    assert mu == pytest.approx(2.0, abs=0.01) and s == pytest.approx(0.5, rel=0.02)
+    # and the two fits are each worse in the other's objective
+    mu_f, s_f = 0.0, math.sqrt(4.25)
+    kl = lambda a, b: unified.kl_by_quadrature(a, b, DX).item()  # noqa: E731
+    q_seek, q_cover = unified.normal_log_pdf(XS, mu, s), unified.normal_log_pdf(XS, mu_f, s_f)
+    assert kl(q_seek, log_p) < kl(q_cover, log_p) and kl(log_p, q_cover) < kl(log_p, q_seek)
+
+
+def test_sampled_kl_estimates_are_unbiased_up_to_their_constants(gen):
+    """2-D: the reparameterized KL(q || p) matches the closed form; -E_p log q is KL + H(p)."""
+    torch.manual_seed(0)
+    mu, log_s = torch.tensor([0.5, -1.0]), torch.tensor([0.2, -0.3])
+    target_mu, target_s = torch.tensor([1.0, 0.0]), torch.tensor([0.8, 1.5])
+
+    def log_p(z):
+        return vae.gaussian_log_prob(z, target_mu, 2 * target_s.log())
+
+    exact = unified.gaussian_kl_1d(mu, log_s.exp(), target_mu, target_s).sum().item()
+    assert unified.reverse_kl_estimate(mu, log_s, log_p, n=200_000).item() == pytest.approx(
+        exact, abs=0.01
+    )
+    samples = target_mu + target_s * torch.randn(200_000, 2, generator=gen)
+    entropy_p = (0.5 * math.log(2 * math.pi * math.e) + target_s.log()).sum().item()
+    forward = unified.gaussian_kl_1d(target_mu, target_s, mu, log_s.exp()).sum().item()
+    est = unified.forward_kl_estimate(mu, log_s, samples).item()
+    assert est == pytest.approx(forward + entropy_p, abs=0.02)
+
+
+def test_iwgan_weights_are_the_normalised_density_ratio_and_carry_no_gradient():
+    logits = torch.tensor([0.0, 1.0, -2.0, 3.0], requires_grad=True)
+    w = unified.iwgan_weights(logits)
+    d = torch.sigmoid(logits.detach())
+    ratio = d / (1 - d)  # p_data / p_g at the optimal discriminator
+    torch.testing.assert_close(w, ratio / ratio.sum())
+    assert not w.requires_grad and w.sum().item() == pytest.approx(1.0)
+
+
+def test_iwgan_loss_with_equal_logits_is_the_nonsaturating_loss():
+    logits = torch.full((8,), 0.7, requires_grad=True)
+    ours = unified.iwgan_generator_loss(logits).mean()
+    base = gan.generator_loss_nonsaturating(logits).mean()
+    assert ours.item() == pytest.approx(base.item())
+    (g1,) = torch.autograd.grad(ours, logits)
+    (g2,) = torch.autograd.grad(base, logits)
+    torch.testing.assert_close(g1, g2)
+
+
+def test_aa_vae_loss_with_zero_weight_is_the_vae_loss_and_only_d_loss_trains_d():
+    torch.manual_seed(0)
+    model = vae.VAE(vae.VAEConfig(hidden=(32,), z_dim=4))
+    disc = torch.nn.Sequential(torch.nn.Linear(784, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    x = torch.bernoulli(torch.full((10, 784), 0.2))
+    fake = torch.bernoulli(model.sample(10))
+    torch.manual_seed(1)
+    vae_loss, d_loss = unified.aa_vae_loss(model, disc, x, fake, weight=0.0)
+    torch.manual_seed(1)
+    assert vae_loss.item() == pytest.approx(model.loss(x).item())
+    assert all(g is not None for g in torch.autograd.grad(d_loss, list(disc.parameters())))
+    torch.manual_seed(1)
+    vae_loss, _ = unified.aa_vae_loss(model, disc, x, fake, weight=1.0)
+    unused = torch.autograd.grad(vae_loss, list(disc.parameters()), allow_unused=True)
+    assert all(g is None for g in unused)  # D(x) enters the VAE loss as a constant
+
+
+def test_aa_vae_weights_each_generated_sample_by_how_real_it_looks():
+    """With D = 1 everywhere the extra term is the plain -ELBO of the generated batch."""
+    torch.manual_seed(0)
+    model = vae.VAE(vae.VAEConfig(hidden=(32,), z_dim=4))
+
+    class Sure(torch.nn.Module):
+        def forward(self, x):
+            return torch.full((x.shape[0], 1), 50.0)  # sigmoid(50) = 1 in float32
+
+    x = torch.bernoulli(torch.full((6, 784), 0.2))
+    fake = torch.bernoulli(model.sample(6))
+    torch.manual_seed(3)
+    total, _ = unified.aa_vae_loss(model, Sure(), x, fake, weight=0.5)
+    torch.manual_seed(3)
+    expected = model.loss(x) + 0.5 * model.loss(fake)
+    assert total.item() == pytest.approx(expected.item(), rel=1e-6)
