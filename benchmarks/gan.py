@@ -10,11 +10,17 @@ and the standard deviation over seeds.
 
     python -m benchmarks.gan toy                   # both data sets, 3 variants, 5 seeds
     python -m benchmarks.gan toy --steps 2000 --seeds 1 --datasets ring   # a quick look
-    python -m benchmarks.gan toy --steps 10000 --g-depth 3 --g-hidden 128 --d-hidden 128
+    python -m benchmarks.gan toy --steps 6000 --g-depth 3 --g-hidden 128 --d-hidden 64
+    python -m benchmarks.gan mnist --steps 3000    # DCGAN vs VAE vs real digits
+
+The ``mnist`` command trains lecture 04's DCGAN and lecture 03's VAE for the same number of
+steps and scores 10,000 samples of each, and 10,000 real test digits, against 10,000 real
+training digits: Fréchet distance and Inception-style score on ``dgm.classifier``. It
+saves a sample grid of each to ``benchmarks/results/gan_mnist_samples.png``.
 
 PacGAN trains for 400 epochs of 100,000 samples (400,000 steps at a learning rate of 1e-4).
-Our default budget is 20,000 steps at 1e-3; the last command (smaller networks, 10,000
-steps) is the one that fits a 2-core CPU (about an hour for the 30 runs). Each record says
+Our default budget is 20,000 steps at 1e-3; the third command (smaller networks, 6,000
+steps) is the one that fits a 2-core CPU (about 25 minutes for the 30 runs). Each record says
 its ``network`` and ``steps``; ``epochs`` counts PacGAN's epochs of 1,000 steps.
 """
 
@@ -105,9 +111,76 @@ def summarise(dataset, variant, runs, args, device) -> list[dict]:
     return out
 
 
+def mnist(args, device) -> list[dict]:
+    """DCGAN and VAE on MNIST, same steps; Fréchet distance and Inception score vs real data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x_train, _ = dgm.data.load_mnist("train", device=device)
+    x_test, _ = dgm.data.load_mnist("test", device=device)
+    x_train, x_test = x_train.flatten(1), x_test.flatten(1)
+    n = min(args.n_score, 10_000)
+    reference = x_train[-n:]
+    g = torch.Generator(device=device).manual_seed(0)
+    torch.manual_seed(0)
+    dcgan = gan.GAN(gan.DCGenerator(64), gan.DCDiscriminator(), latent_dim=64).to(device)
+    timer = {}
+    t0 = time.perf_counter()
+    gan.fit(
+        dcgan,
+        lambda k: x_train[torch.randint(len(x_train) - n, (k,), generator=g, device=device)],
+        args.steps,
+        lr=2e-4,
+        betas=(0.5, 0.999),
+        batch_size=64,
+        log_every=200,
+    )
+    timer["DCGAN"] = time.perf_counter() - t0
+    torch.manual_seed(0)
+    vae_model = dgm.vae.VAE().to(device)
+    vae_model.set_output_bias(x_train.mean(0))
+    t0 = time.perf_counter()
+    dgm.vae.fit(vae_model, x_train[:-n], args.steps, log_every=200)
+    timer["VAE"] = time.perf_counter() - t0
+    samples = {
+        "real test digits": x_test[:n],
+        "DCGAN": dcgan.sample(n),
+        "VAE (pixel means)": vae_model.sample(n),
+    }
+    out = []
+    for name, x in samples.items():
+        scores = dgm.metrics.mnist_scores(x, reference)
+        for key, metric in (("frechet", "Fréchet distance"), ("inception", "Inception score")):
+            out.append(
+                records.make_record(
+                    model=f"{name}, MNIST",
+                    metric=f"{metric} (n={n})",
+                    value=round(scores[key], 2),
+                    paper_value=None,
+                    paper="-",
+                    epochs=0 if name.startswith("real") else round(args.steps * 64 / 60_000, 2),
+                    train_seconds=round(timer.get(name.split(" ")[0], 0.0), 1),
+                    device=records.device_name(device),
+                    steps=0 if name.startswith("real") else args.steps,
+                )
+            )
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.4))
+    for ax, (name, x) in zip(axes, samples.items()):
+        dgm.plot.image_grid(x[:64].cpu(), nrow=8, ax=ax, title=name)
+    fig.suptitle(f"MNIST samples after {args.steps} steps ({records.device_name(device)})")
+    fig.tight_layout()
+    path = records.results_dir(args) / "gan_mnist_samples.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    print(f"wrote {path}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gan", description=__doc__)
-    parser.add_argument("command", choices=["toy"])
+    parser.add_argument("command", choices=["toy", "mnist"])
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--seeds", type=int, default=5)
@@ -117,12 +190,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--g-depth", type=int, default=4)
     parser.add_argument("--d-hidden", type=int, default=200)
     parser.add_argument("--d-depth", type=int, default=3)
+    parser.add_argument("--n-score", type=int, default=10_000, help="mnist: samples scored")
     parser.add_argument(
         "--results", default=None, help="results folder (default benchmarks/results)"
     )
     args = parser.parse_args(argv)
 
     device = dgm.device()
+    if args.command == "mnist":
+        recs = mnist(args, device)
+        records.write("gan", recs, records.results_dir(args))
+        records.print_table(recs)
+        return 0
     written = []
     for dataset in args.datasets:
         for variant in args.variants:

@@ -110,3 +110,22 @@ def test_gan_benchmark_records_mean_and_spread_over_seeds(tmp_path):
     assert modes["seeds"] == 2 and modes["spread"] >= 0 and 0 <= modes["value"] <= 25
     assert modes["paper_value"] == 24.8 and modes["network"].startswith("G 4x16")
     assert "± " in build.result_value(modes)
+
+
+def test_unified_benchmark_pairs_each_transfer_with_its_base_model(tmp_path):
+    run("benchmarks.unified", "aavae", "--steps", "3", "--seeds", "2", "--results", str(tmp_path))
+    recs = {r["model"]: r for r in json.loads((tmp_path / "unified.json").read_text())}
+    assert set(recs) == {"VAE (MNIST, 0.1 of the data)", "AA-VAE (MNIST, 0.1 of the data)"}
+    for r in recs.values():
+        assert set(records.FIELDS) <= set(r) and r["seeds"] == 2 and r["value"] < 0
+    assert recs["AA-VAE (MNIST, 0.1 of the data)"]["paper_value"] == -103.05
+
+
+def test_gan_mnist_benchmark_scores_real_gan_and_vae(tmp_path):
+    out = run(
+        "benchmarks.gan", "mnist", "--steps", "3", "--n-score", "200", "--results", str(tmp_path)
+    )
+    assert "wrote" in out and (tmp_path / "gan_mnist_samples.png").exists()
+    recs = json.loads((tmp_path / "gan.json").read_text())
+    fd = {r["model"]: r["value"] for r in recs if r["metric"].startswith("Fréchet")}
+    assert fd["real test digits, MNIST"] < fd["DCGAN, MNIST"]  # real data is the floor

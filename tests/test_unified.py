@@ -127,3 +127,15 @@ def test_aa_vae_weights_each_generated_sample_by_how_real_it_looks():
     torch.manual_seed(3)
     expected = model.loss(x) + 0.5 * model.loss(fake)
     assert total.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_fit_aa_vae_lowers_the_loss_and_trains_both_networks():
+    torch.manual_seed(0)
+    x = (torch.rand(200, 784) < torch.linspace(0.05, 0.6, 784)).float()  # pixel-wise rates
+    model = vae.VAE(vae.VAEConfig(hidden=(32,), z_dim=4))
+    disc = torch.nn.Sequential(torch.nn.Linear(784, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    before = [p.detach().clone() for p in disc.parameters()]
+    history = unified.fit_aa_vae(model, disc, x, 150, weight=0.5, batch_size=50, progress=False)
+    losses = [v for _, v in history["loss"]]
+    assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10
+    assert any(not torch.equal(a, b) for a, b in zip(before, disc.parameters()))

@@ -194,3 +194,42 @@ def aa_vae_loss(
         nelbo_fake = vae_lib.negative_elbo(x_fake, model.decode(z), mu, log_var)
         vae_loss = vae_loss + weight * (activation * nelbo_fake).mean()
     return vae_loss, d_loss
+
+
+def fit_aa_vae(
+    model: vae_lib.VAE,
+    discriminator: torch.nn.Module,
+    x: torch.Tensor,
+    steps: int,
+    *,
+    weight: float = 1.0,
+    lr: float = 1e-3,
+    batch_size: int = 100,
+    **train_kwargs,
+):
+    """Train an AA-VAE on dynamically binarized images ``x``: each step, the model draws a
+    batch of its own samples, the discriminator takes one Adam step on real vs generated,
+    and the VAE one Adam step on ``aa_vae_loss``. ``weight = 0`` trains the plain VAE (the
+    discriminator still learns, but no longer acts). Returns ``dgm.train``'s ``History``.
+    """
+    from . import data, train
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    stream = data.binarized_stream(x, batch_size)
+
+    def step(i):
+        x_real = next(stream)
+        x_fake = torch.bernoulli(model.sample(batch_size))  # the model's own binary digits
+        vae_loss, d_loss = aa_vae_loss(model, discriminator, x_real, x_fake, weight)
+        opt.zero_grad(set_to_none=True)
+        opt_d.zero_grad(set_to_none=True)
+        vae_loss.backward(inputs=list(model.parameters()))
+        d_loss.backward(inputs=list(discriminator.parameters()))
+        opt.step()
+        opt_d.step()
+        return {"loss": vae_loss, "d_loss": d_loss}
+
+    train_kwargs.setdefault("desc", f"AA-VAE (weight {weight:g})" if weight else "VAE")
+    state = {"model": model, "discriminator": discriminator, "opt": opt, "opt_d": opt_d}
+    return train.train(step, steps, state=state, **train_kwargs)

@@ -1,0 +1,144 @@
+"""Lecture 05 benchmark: the two transfers of Hu et al. (2018), each against its base model.
+
+- ``iwgan``: lecture 04's DCGAN trained with the non-saturating loss and with IWGAN's
+  importance-weighted loss, same initialisation, data and steps; Inception-style score and
+  Fréchet distance of 10,000 samples on ``dgm.classifier``. Paper (their networks and
+  classifier): Inception score 8.34 (GAN) and 8.45 (IWGAN).
+- ``aavae``: lecture 03's VAE (784-200-200-50) and the AA-VAE (lambda = 1, an MLP
+  discriminator 784-256-256-1) on 10% of the training digits (``--fraction 0.1``) or all
+  of them; test ELBO on the fixed binarization of the 10,000 test digits. Paper:
+  -104.49 -> -103.05 (10%), -92.53 -> -92.42 (all).
+
+Each pair runs over ``--seeds`` seeds; records hold the mean and standard deviation.
+
+    python -m benchmarks.unified aavae --steps 2000 --seeds 5 --fraction 0.1
+    python -m benchmarks.unified iwgan --steps 3000 --seeds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+import dgm
+from benchmarks import records
+from dgm import gan, unified
+
+PAPER = "Hu et al. 2018 (On Unifying Deep Generative Models), MNIST; their networks and budget"
+PAPER_VALUES = {
+    ("GAN", "Inception score"): 8.34,
+    ("IWGAN", "Inception score"): 8.45,
+    ("VAE", 0.1): -104.49,
+    ("AA-VAE", 0.1): -103.05,
+    ("VAE", 1.0): -92.53,
+    ("AA-VAE", 1.0): -92.42,
+}
+
+
+def test_elbo(model: dgm.vae.VAE, x_test: torch.Tensor) -> float:
+    """Mean ELBO of the test digits, one sample of q per digit."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        total = sum(
+            model.loss(xb).item() * len(xb)
+            for (xb,) in dgm.data.batches(x_test, batch_size=500, shuffle=False)
+        )
+    return -total / len(x_test)
+
+
+def run_aavae(args, seed: int, weight: float, device) -> dict:
+    x_train, _ = dgm.data.load_mnist("train", device=device)
+    x = x_train.flatten(1)[: int(len(x_train) * args.fraction)]
+    x_test, _ = dgm.data.binarized_mnist("test", device=device)
+    torch.manual_seed(seed)
+    model = dgm.vae.VAE().to(device)
+    model.set_output_bias(x.mean(0))
+    disc = dgm.nets.mlp([784, 256, 256, 1], activation="leaky_relu").to(device)
+    t0 = time.perf_counter()
+    unified.fit_aa_vae(model, disc, x, args.steps, weight=weight, progress=False, log_every=200)
+    return {"test ELBO": test_elbo(model, x_test.flatten(1)), "seconds": time.perf_counter() - t0}
+
+
+def run_iwgan(args, seed: int, loss, device) -> dict:
+    x_train, _ = dgm.data.load_mnist("train", device=device)
+    x_train = x_train.flatten(1)
+    x_test, _ = dgm.data.load_mnist("test", device=device)
+    g = torch.Generator(device=device).manual_seed(seed)
+    torch.manual_seed(seed)
+    model = gan.GAN(gan.DCGenerator(64), gan.DCDiscriminator(), latent_dim=64).to(device)
+    t0 = time.perf_counter()
+    gan.fit(
+        model,
+        lambda n: x_train[torch.randint(len(x_train), (n,), generator=g, device=device)],
+        args.steps,
+        loss=loss,
+        lr=2e-4,
+        betas=(0.5, 0.999),
+        batch_size=64,
+        progress=False,
+        log_every=200,
+    )
+    seconds = time.perf_counter() - t0
+    scores = dgm.metrics.mnist_scores(model.sample(args.n_score), x_test.flatten(1)[: args.n_score])
+    return {"Inception score": scores["inception"], "Fréchet distance": scores["frechet"],
+            "seconds": seconds}  # fmt: skip
+
+
+def summarise(name: str, metric: str, runs: list[dict], args, device, paper_value) -> dict:
+    values = [r[metric] for r in runs]
+    suffix = f", {args.fraction:g} of the data" if args.command == "aavae" else ""
+    return records.make_record(
+        model=f"{name} (MNIST{suffix})",
+        metric=metric if args.command == "aavae" else f"{metric} (n={args.n_score})",
+        value=round(statistics.mean(values), 2),
+        spread=round(statistics.stdev(values), 2) if len(values) > 1 else 0.0,
+        seeds=len(values),
+        steps=args.steps,
+        paper_value=paper_value,
+        paper=PAPER if paper_value is not None else "-",
+        epochs=round(args.steps * args.batch / 60_000, 2),
+        train_seconds=round(statistics.mean(r["seconds"] for r in runs), 1),
+        device=records.device_name(device),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.unified", description=__doc__)
+    parser.add_argument("command", choices=["iwgan", "aavae"])
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--fraction", type=float, default=0.1, help="aavae: share of train data")
+    parser.add_argument("--n-score", type=int, default=10_000, help="iwgan: samples scored")
+    parser.add_argument(
+        "--results", default=None, help="results folder (default benchmarks/results)"
+    )
+    args = parser.parse_args(argv)
+    args.batch = 100 if args.command == "aavae" else 64
+    device = dgm.device()
+
+    if args.command == "aavae":
+        pairs = [("VAE", 0.0), ("AA-VAE", 1.0)]
+        run, metrics = run_aavae, ["test ELBO"]
+    else:
+        pairs = [("GAN", "nonsaturating"), ("IWGAN", unified.iwgan_generator_loss)]
+        run, metrics = run_iwgan, ["Inception score", "Fréchet distance"]
+    out = []
+    for name, option in pairs:
+        runs = []
+        for seed in range(args.seeds):
+            runs.append(run(args, seed, option, device))
+            shown = ", ".join(f"{m} {runs[-1][m]:.2f}" for m in metrics)
+            print(f"{name:7s} seed {seed}: {shown} ({runs[-1]['seconds']:.0f} s)", flush=True)
+        for metric in metrics:
+            key = (name, args.fraction if args.command == "aavae" else metric)
+            out.append(summarise(name, metric, runs, args, device, PAPER_VALUES.get(key)))
+    records.write("unified", out, records.results_dir(args))
+    records.print_table(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
