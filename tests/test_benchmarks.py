@@ -119,6 +119,7 @@ def test_unified_benchmark_pairs_each_transfer_with_its_base_model(tmp_path):
     for r in recs.values():
         assert set(records.FIELDS) <= set(r) and r["seeds"] == 2 and r["value"] < 0
     assert recs["AA-VAE (MNIST, 0.1 of the data)"]["paper_value"] == -103.05
+    assert recs["VAE (MNIST, 0.1 of the data)"]["epochs"] == round(3 * 100 / 6000, 2)
 
 
 def test_gan_mnist_benchmark_scores_real_gan_and_vae(tmp_path):
