@@ -132,6 +132,41 @@ def stopwatch(device: torch.device, checkpoint: Path):
     return clock
 
 
+def train_options(args, device: torch.device, steps_per_epoch: int) -> dict:
+    """``dgm.train.train`` keyword arguments every benchmark shares: a checkpoint each epoch
+    (resumed when present), the cumulative stopwatch, and ``--minutes`` as a time limit."""
+    ckpt = checkpoint_path(args)
+    return {
+        "checkpoint": ckpt,
+        "save_every": steps_per_epoch,
+        "evaluate": stopwatch(device, ckpt),
+        "eval_every": steps_per_epoch,
+        "log_every": 200,
+        "time_limit": args.minutes * 60 if args.minutes else None,
+    }
+
+
+def stopped_early(history) -> bool:
+    """True, after saying how to resume, when a time limit stopped the run."""
+    if history.stopped_at is None:
+        return False
+    print(f"stopped at step {history.stopped_at} (time limit); run the same command to resume")
+    return True
+
+
+def nll_on_test_digits(log_weights, args, device: torch.device) -> float:
+    """Mean test NLL (nats) by importance sampling on the fixed binarization of the first
+    ``--n-eval`` test digits, ``--k-eval`` samples each, with a fixed seed."""
+    import dgm
+
+    x_test, _ = dgm.data.binarized_mnist("test", seed=0, device=device)
+    torch.manual_seed(1)
+    log_px = dgm.metrics.importance_log_likelihood(
+        log_weights, x_test[: args.n_eval].flatten(1), k=args.k_eval, chunk=500
+    )
+    return -log_px.mean().item()
+
+
 def trained_seconds(saved: dict) -> float:
     """The cumulative training time a checkpoint's history recorded."""
     return saved["history"].get("train_seconds", [(0, 0.0)])[-1][1]

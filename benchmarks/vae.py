@@ -49,8 +49,6 @@ def train(args) -> None:
     )
     stream = dgm.data.binarized_stream(x_train, args.batch_size)
     k = TRAIN_K[args.model]
-    ckpt = records.checkpoint_path(args)
-    clock = records.stopwatch(device, ckpt)
 
     def step(i):
         xb = next(stream)
@@ -65,16 +63,10 @@ def train(args) -> None:
         step,
         n_steps,
         state={"model": model, "opt": opt, "sched": sched},
-        checkpoint=ckpt,
-        save_every=steps_per_epoch,
-        evaluate=clock,
-        eval_every=steps_per_epoch,
-        log_every=200,
         desc=f"{args.model} (k={k})",
-        time_limit=args.minutes * 60 if args.minutes else None,
+        **records.train_options(args, device, steps_per_epoch),
     )
-    if history.stopped_at is not None:
-        print(f"stopped at step {history.stopped_at} (time limit); run the same command to resume")
+    if records.stopped_early(history):
         return
     evaluate(args)
 
@@ -85,14 +77,7 @@ def evaluate(args) -> None:
     model = build(args.model, device)
     model.load_state_dict(saved["state"]["model"])
     model.eval()
-    x_test, _ = dgm.data.binarized_mnist("test", seed=0, device=device)
-    x_test = x_test[: args.n_eval]
-    torch.manual_seed(1)
-    nll = (
-        -dgm.metrics.importance_log_likelihood(model.log_weights, x_test, k=args.k_eval, chunk=500)
-        .mean()
-        .item()
-    )
+    nll = records.nll_on_test_digits(model.log_weights, args, device)
     protocol = args.n_eval == 10_000 and args.k_eval == 5000  # the paper's: K = 5000, all digits
     records.report_nll(
         "vae",

@@ -31,7 +31,6 @@ def train(args) -> None:
     device = dgm.device()
     x_train, _ = dgm.data.load_mnist("train", device=device)
     steps_per_epoch = len(x_train) // args.batch_size
-    ckpt = records.checkpoint_path(args)
     history = ws.fit(
         build(device),
         x_train,
@@ -40,15 +39,9 @@ def train(args) -> None:
         k=TRAIN_K["rws"],
         lr=args.lr,
         batch_size=args.batch_size,
-        checkpoint=ckpt,
-        save_every=steps_per_epoch,
-        evaluate=records.stopwatch(device, ckpt),
-        eval_every=steps_per_epoch,
-        log_every=200,
-        time_limit=args.minutes * 60 if args.minutes else None,
+        **records.train_options(args, device, steps_per_epoch),
     )
-    if history.stopped_at is not None:
-        print(f"stopped at step {history.stopped_at} (time limit); run the same command to resume")
+    if records.stopped_early(history):
         return
     evaluate(args)
 
@@ -58,18 +51,13 @@ def evaluate(args) -> None:
     saved = dgm.train.load_checkpoint(records.checkpoint_path(args), map_location=device)
     model = build(device)
     model.load_state_dict(saved["state"]["model"])
-    x_test, _ = dgm.data.binarized_mnist("test", seed=0, device=device)
-    torch.manual_seed(1)
-    log_px = dgm.metrics.importance_log_likelihood(
-        model.log_weights, x_test[: args.n_eval].flatten(1), k=args.k_eval, chunk=500
-    )
     records.report_nll(
         "wake_sleep",
         args,
         saved,
         device,
         f"{args.model} (k={TRAIN_K[args.model]})",
-        -log_px.mean().item(),
+        records.nll_on_test_digits(model.log_weights, args, device),
         PAPER,
         None,
     )
