@@ -255,18 +255,10 @@ def toy_gan(pack=1):
 torch.manual_seed(1)
 ring_gan = toy_gan()
 z_fixed = torch.randn(1000, 2, device=device)
-snapshots = []
-
-
-def snapshot(step):
-    with torch.no_grad():
-        snapshots.append((step, ring_gan.G(z_fixed).cpu()))
-    return {}
-
-
+snapshots = []  # (step, G(z_fixed)) pairs, filled during training
 gan.fit(ring_gan, lambda n: dgm.data.gaussian_ring(n, generator=g_data, device=device), steps_2d,
-        lr=1e-3, betas=(0.8, 0.999), batch_size=100, evaluate=snapshot, eval_every=steps_2d // 20,
-        desc="ring GAN")
+        lr=1e-3, betas=(0.8, 0.999), batch_size=100, desc="ring GAN",
+        evaluate=gan.snapshot_callback(ring_gan, z_fixed, snapshots), eval_every=steps_2d // 20)
 
 
 def draw_ring(i, ax):
@@ -414,18 +406,13 @@ z_grid = torch.randn(64, 64, device=device)
 mnist_snapshots = []
 
 
-def mnist_snapshot(step):
-    with torch.no_grad():
-        mnist_snapshots.append((step, dcgan.G(z_grid).cpu()))
-    return {}
-
-
 def real_batch(n):
     return x_train[torch.randint(len(x_train), (n,), generator=g_mnist, device=x_train.device)]
 
 
-history = gan.fit(dcgan, real_batch, mnist_steps, lr=2e-4, betas=(0.5, 0.999), batch_size=64,
-                  evaluate=mnist_snapshot, eval_every=max(mnist_steps // 6, 1), desc="DCGAN")
+history = gan.fit(dcgan, real_batch, mnist_steps, lr=2e-4, betas=(0.5, 0.999), batch_size=64, desc="DCGAN",
+                  evaluate=gan.snapshot_callback(dcgan, z_grid, mnist_snapshots),
+                  eval_every=max(mnist_steps // 6, 1))
 
 
 def draw_digits(i, ax):

@@ -291,7 +291,7 @@ ax.set(title="Where the generator is pulled: toward its own mass, sharpened by D
 ax.legend()
 plt.show()
 print(f"KL(p_g || q^r) = {unified.kl_by_quadrature(log_pg, log_qr, dx):.3f} nats; the mode at -2 "
-      f"carries {log_qr.exp()[xs < 0].sum().item() * dx:.4f} of q^r's mass, so it exerts no pull.")
+      f"carries {log_qr.exp()[xs < 0].sum().item() * dx:.4f} of q^r's mass: almost no pull.")
 
 # %% [markdown]
 # The VAE, in the same notation, minimises $\mathrm{KL}\big(q_\eta(z \mid x)\, p_\text{data}(x) \,\big\|\, p_\theta(z, x)\big)$ over $\theta$ and $\eta$

@@ -173,3 +173,14 @@ def test_a_small_gan_learns_a_shifted_gaussian():
     x = model.sample(5000)
     assert abs(before - 3) > 2.5 and abs(x.mean().item() - 3) < 0.15
     assert 0.1 < x.std().item() < 0.9
+
+
+def test_snapshot_callback_keeps_the_generator_output_on_fixed_noise():
+    torch.manual_seed(0)
+    toy = gan.GAN(gan.toy_generator(hidden=8, depth=1), gan.toy_discriminator(hidden=8), 2)
+    z, store = torch.randn(5, 2), []
+    gan.fit(toy, lambda n: torch.randn(n, 2), 6, evaluate=gan.snapshot_callback(toy, z, store),
+            eval_every=3, batch_size=8, progress=False)  # fmt: skip
+    assert [s for s, _ in store] == [3, 6]
+    with torch.no_grad():
+        torch.testing.assert_close(store[-1][1], toy.G(z))

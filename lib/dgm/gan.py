@@ -180,6 +180,21 @@ class GAN(nn.Module):
         return self.D(pack(x.reshape(x.shape[0], -1), self.pack))
 
 
+def snapshot_callback(gan: GAN, z: torch.Tensor, store: list):
+    """An ``evaluate`` callback for ``fit``: append ``(step, G(z))``, on the CPU, to ``store``.
+
+    Keeping the same noise ``z`` at every snapshot shows how the generator's map changes,
+    not just which samples it happened to draw.
+    """
+
+    def record(step: int) -> dict:
+        with torch.no_grad():
+            store.append((step, gan.G(z).cpu()))
+        return {}
+
+    return record
+
+
 def fit(
     gan: GAN,
     sample_real: Callable[[int], torch.Tensor],
