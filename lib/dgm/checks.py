@@ -870,8 +870,10 @@ def _kl_targets():
 
 
 def _closed_form_kl(mu, log_s, t_mu, t_s) -> torch.Tensor:
-    s = log_s.exp()
-    return (torch.log(t_s / s) + (s**2 + (mu - t_mu) ** 2) / (2 * t_s**2) - 0.5).sum()
+    """``KL(N(mu, diag s^2) || N(t_mu, diag t_s^2))``, summed over dimensions."""
+    from . import unified
+
+    return unified.gaussian_kl_1d(mu, log_s.exp(), t_mu, t_s).sum()
 
 
 def reverse_kl_estimate(fn: Callable) -> Callable:
