@@ -78,12 +78,13 @@ def print_table(records: list[dict]) -> None:
         )
 
 
-def arguments(prog: str, doc: str, models: list[str], default: str):
-    """The command line every benchmark shares: ``train`` or ``evaluate``, sizes, paths."""
+def arguments(prog: str, doc: str, models: list[str], default: str, commands: tuple[str, ...] = ()):
+    """The command line every benchmark shares: ``train`` or ``evaluate`` (or one of
+    ``commands``), sizes, paths."""
     import argparse
 
     parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
-    parser.add_argument("command", choices=["train", "evaluate"])
+    parser.add_argument("command", choices=["train", "evaluate", *commands])
     parser.add_argument("--model", choices=models, default=default)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument(

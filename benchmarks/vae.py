@@ -14,11 +14,20 @@ When training completes it evaluates and writes ``benchmarks/results/vae.json``.
 figure without retraining, re-estimate it from the checkpoint::
 
     python -m benchmarks.vae evaluate --model vae
+
+The training data stay on the device and, on a GPU, the whole step (forward, backward,
+Adam) is one captured CUDA graph (``dgm.train.make_step``). ``speed`` times an epoch of
+this VAE against an epoch of the pytorch/examples VAE script's pipeline (a DataLoader over a
+torchvision-style dataset, batch 128, 784-400-20 ReLU network, ``loss.item()`` every step)::
+
+    python -m benchmarks.vae speed
 """
 
 from __future__ import annotations
 
 import math
+import statistics
+import time
 
 import torch
 
@@ -35,35 +44,43 @@ def build(model_name: str, device) -> dgm.vae.VAE:
     return dgm.vae.VAE(dgm.vae.VAEConfig(hidden=(200, 200), z_dim=50, activation="tanh")).to(device)
 
 
+def setup(args, device, x_train: torch.Tensor, n_steps: int):
+    """The model and one training step ``step(i) -> {"loss": ...}`` (lr: cosine decay to
+    lr / 10 over ``n_steps``), as ``train`` and ``speed`` both use them."""
+    model = build(args.model, device)
+    model.set_output_bias(x_train.mean(0))
+    mode = args.step if args.step != "auto" else ("graph" if device.type == "cuda" else "eager")
+    graph = mode == "graph"
+    lr = torch.tensor(args.lr, device=device) if graph else args.lr  # a captured step reads it
+    opt = torch.optim.Adam(model.parameters(), lr=lr, eps=1e-4, capturable=graph)
+    k = TRAIN_K[args.model]
+    update = dgm.train.make_step(
+        (lambda xb: model.loss(xb)) if k == 1 else (lambda xb: model.iwae_loss(xb, k)),
+        opt,
+        mode=mode,
+    )
+    stream = dgm.data.binarized_stream(x_train, args.batch_size)
+
+    def step(i):
+        dgm.train.set_lr(
+            opt, args.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(i / n_steps, 1))))
+        )
+        return {"loss": update(next(stream))}
+
+    return model, opt, step, mode
+
+
 def train(args) -> None:
     device = dgm.device()
     x_train, _ = dgm.data.load_mnist("train", device=device)
-    model = build(args.model, device)
-    model.set_output_bias(x_train.mean(0))
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr, eps=1e-4)
     steps_per_epoch = len(x_train) // args.batch_size
     n_steps = args.max_steps or args.epochs * steps_per_epoch
-    # cosine decay from lr to lr / 10 over the whole run
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(i / n_steps, 1.0)))
-    )
-    stream = dgm.data.binarized_stream(x_train, args.batch_size)
-    k = TRAIN_K[args.model]
-
-    def step(i):
-        xb = next(stream)
-        loss = model.loss(xb) if k == 1 else model.iwae_loss(xb, k)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        return {"loss": loss}
-
+    model, opt, step, mode = setup(args, device, x_train, n_steps)
     history = dgm.train.train(
         step,
         n_steps,
-        state={"model": model, "opt": opt, "sched": sched},
-        desc=f"{args.model} (k={k})",
+        state={"model": model, "opt": opt},
+        desc=f"{args.model} (k={TRAIN_K[args.model]}, {mode} step)",
         **records.train_options(args, device, steps_per_epoch),
     )
     if records.stopped_early(history):
@@ -91,10 +108,137 @@ def evaluate(args) -> None:
     )
 
 
+# --------------------------------------------------------------------------- speed
+
+
+def epoch_seconds(run_epoch, n_epochs: int, device) -> list[float]:
+    """Wall-clock seconds of each of ``n_epochs`` calls of ``run_epoch()``, after one
+    untimed warm-up epoch (which pays for CUDA start-up, cuBLAS plans, graph capture)."""
+    times = []
+    for e in range(n_epochs + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        run_epoch()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if e > 0:
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def examples_epoch(device, n_images: int):
+    """One epoch of the pytorch/examples VAE script's training loop, as a function.
+
+    Its pipeline, step for step: ``torchvision.datasets.MNIST`` with ``ToTensor`` (a PIL
+    image per item, converted to a float tensor), ``DataLoader(batch_size=128,
+    shuffle=True)`` with one worker and pinned memory on a GPU, ``data.to(device)`` per
+    batch, its 784-400-20 ReLU VAE with Adam (lr 1e-3), and ``loss.item()`` every step.
+    """
+    import numpy as np
+    from PIL import Image
+    from torchvision.transforms.functional import to_tensor
+
+    images = dgm.data.read_idx(dgm.data.mnist_path("train-images-idx3-ubyte"))[:n_images]
+
+    class TorchvisionStyleMNIST(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(images)
+
+        def __getitem__(self, i):
+            return to_tensor(Image.fromarray(np.asarray(images[i]), mode="L")), 0
+
+    on_gpu = device.type == "cuda"
+    loader = torch.utils.data.DataLoader(
+        TorchvisionStyleMNIST(),
+        batch_size=128,
+        shuffle=True,
+        **({"num_workers": 1, "pin_memory": True} if on_gpu else {}),
+    )
+    torch.manual_seed(0)
+    model = dgm.vae.VAE(dgm.vae.VAEConfig(hidden=(400,), z_dim=20, activation="relu")).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def run_epoch():
+        total = 0.0
+        for data, _ in loader:
+            data = data.to(device)
+            opt.zero_grad()
+            loss = model.loss(data) * len(data)  # the script sums over the batch
+            loss.backward()
+            total += loss.item()
+            opt.step()
+        return total
+
+    return run_epoch
+
+
+def speed(args) -> None:
+    device = dgm.device()
+    x_train, _ = dgm.data.load_mnist("train", device=device)
+    x_train = x_train[: args.speed_images]
+    steps_per_epoch = len(x_train) // args.batch_size
+    _, _, step, mode = setup(args, device, x_train, 10**9)
+    i = 0
+
+    def our_epoch():
+        nonlocal i
+        losses = [step(i + j)["loss"] for j in range(steps_per_epoch)]  # read back once
+        i += steps_per_epoch
+        return torch.stack(losses).mean().item()
+
+    ours = epoch_seconds(our_epoch, args.speed_epochs, device)
+    theirs = epoch_seconds(examples_epoch(device, len(x_train)), args.speed_epochs, device)
+    fraction = len(x_train) / 60_000
+    common = dict(paper_value=None, paper="-", device=records.device_name(device))
+    out = [
+        records.make_record(
+            model=f"{args.model} (k={TRAIN_K[args.model]}), {mode} step",
+            metric="seconds per epoch (train)",
+            value=round(statistics.median(ours) / fraction, 3),
+            epochs=args.speed_epochs,
+            train_seconds=round(sum(ours), 2),
+            **common,
+        ),
+        records.make_record(
+            model="pytorch/examples VAE script",
+            metric="seconds per epoch (train)",
+            value=round(statistics.median(theirs) / fraction, 3),
+            epochs=args.speed_epochs,
+            train_seconds=round(sum(theirs), 2),
+            **common,
+        ),
+    ]
+    out.append(
+        records.make_record(
+            model=f"{args.model} (k={TRAIN_K[args.model]}), {mode} step",
+            metric="epoch speed-up over pytorch/examples",
+            value=round(out[1]["value"] / out[0]["value"], 1),
+            epochs=args.speed_epochs,
+            train_seconds=round(sum(ours), 2),
+            **common,
+        )
+    )
+    records.print_table(out)
+    print(f"wrote {records.write('vae', out, records.results_dir(args))}")
+
+
 def main(argv=None) -> None:
-    parser = records.arguments("python -m benchmarks.vae", __doc__, sorted(PAPER_NLL), "vae")
+    parser = records.arguments(
+        "python -m benchmarks.vae", __doc__, sorted(PAPER_NLL), "vae", commands=("speed",)
+    )
+    parser.add_argument(
+        "--step",
+        choices=["auto", "eager", "graph"],
+        default="auto",
+        help="training step: a captured CUDA graph (auto on a GPU) or eager PyTorch",
+    )
+    parser.add_argument("--speed-epochs", type=int, default=3, help="speed: timed epochs")
+    parser.add_argument(
+        "--speed-images", type=int, default=60_000, help="speed: images per epoch (smoke tests)"
+    )
     args = parser.parse_args(argv)
-    train(args) if args.command == "train" else evaluate(args)
+    {"train": train, "evaluate": evaluate, "speed": speed}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -130,3 +130,24 @@ def test_gan_mnist_benchmark_scores_real_gan_and_vae(tmp_path):
     recs = json.loads((tmp_path / "gan.json").read_text())
     fd = {r["model"]: r["value"] for r in recs if r["metric"].startswith("Fréchet")}
     assert fd["real test digits, MNIST"] < fd["DCGAN, MNIST"]  # real data is the floor
+
+
+def test_vae_speed_times_both_pipelines_and_records_the_ratio(tmp_path):
+    out = run(
+        "benchmarks.vae",
+        "speed",
+        "--speed-images",
+        "600",
+        "--speed-epochs",
+        "1",
+        "--results",
+        str(tmp_path),
+    )
+    assert "pytorch/examples" in out
+    rec = {(r["model"], r["metric"]): r for r in json.loads((tmp_path / "vae.json").read_text())}
+    ours = rec[("vae (k=1), eager step", "seconds per epoch (train)")]
+    theirs = rec[("pytorch/examples VAE script", "seconds per epoch (train)")]
+    ratio = rec[("vae (k=1), eager step", "epoch speed-up over pytorch/examples")]
+    assert all(set(records.FIELDS) <= set(r) for r in rec.values())
+    assert ours["value"] > 0 and theirs["value"] > 0
+    assert ratio["value"] == round(theirs["value"] / ours["value"], 1)

@@ -125,3 +125,101 @@ def test_a_time_limit_saves_and_stops_and_the_next_run_finishes(tmp_path):
     second = T.train(lambda i: {"loss": 1.0}, 100, checkpoint=path, progress=False)
     assert second.stopped_at is None and T.load_checkpoint(path)["step"] == 100
     assert len(second["loss"]) == 100  # the first run's steps are in the resumed history
+
+
+# --------------------------------------------------------------------------- make_step
+
+
+def regression(device="cpu", capturable=False):
+    """A model, its optimizer, a deterministic loss and a fixed stream of batches."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    model = model.to(device)
+    lr = torch.tensor(0.01, device=device) if capturable else 0.01
+    opt = torch.optim.Adam(model.parameters(), lr=lr, capturable=capturable)
+    gen = torch.Generator().manual_seed(1)
+    batches = [torch.randn(16, 3, generator=gen).to(device) for _ in range(8)]
+
+    def loss_fn(x):
+        return ((model(x).squeeze(-1) - x.sum(-1).sin()) ** 2).mean()
+
+    return model, opt, loss_fn, batches
+
+
+def test_make_step_eager_is_one_plain_optimizer_step_per_call():
+    model_a, opt_a, loss_a, batches = regression()
+    start = [p.clone() for p in model_a.parameters()]
+    step = T.make_step(loss_a, opt_a)  # auto on CPU: eager
+    losses_a = [step(x) for x in batches]
+    model_b, opt_b, loss_b, _ = regression()
+    losses_b = []
+    for x in batches:
+        opt_b.zero_grad()
+        loss = loss_b(x)
+        loss.backward()
+        opt_b.step()
+        losses_b.append(loss.detach())
+    assert torch.equal(torch.stack(losses_a), torch.stack(losses_b))
+    for p, q in zip(model_a.parameters(), model_b.parameters()):
+        assert torch.equal(p, q)
+    assert not losses_a[0].requires_grad
+    assert all(not torch.equal(p, q) for p, q in zip(model_a.parameters(), start))
+
+
+def test_make_step_names_what_graph_mode_needs():
+    _, opt, loss_fn, _ = regression()
+    with pytest.raises(ValueError, match="mode must be"):
+        T.make_step(loss_fn, opt, mode="fast")
+    with pytest.raises(RuntimeError, match="needs the model's parameters on a GPU"):
+        T.make_step(loss_fn, opt, mode="graph")
+
+
+def test_set_lr_changes_a_tensor_lr_in_place_and_replaces_a_float():
+    model = torch.nn.Linear(2, 1)
+    lr = torch.tensor(0.1)
+    opt_t = torch.optim.Adam(model.parameters(), lr=lr)
+    opt_f = torch.optim.SGD(model.parameters(), lr=0.1)
+    T.set_lr(opt_t, 0.025)
+    T.set_lr(opt_f, 0.025)
+    assert opt_t.param_groups[0]["lr"] is lr and lr.item() == pytest.approx(0.025)
+    assert opt_f.param_groups[0]["lr"] == 0.025
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+
+
+@cuda
+def test_a_captured_step_matches_eager_steps():
+    model_a, opt_a, loss_a, batches = regression("cuda", capturable=True)
+    graph = T.make_step(loss_a, opt_a, mode="graph", warmup=2)
+    losses_a = torch.stack([graph(x) for x in batches])  # 2 warm-up, 1 capture, 5 replays
+    model_b, opt_b, loss_b, _ = regression("cuda", capturable=True)
+    eager = T.make_step(loss_b, opt_b, mode="eager")
+    losses_b = torch.stack([eager(x) for x in batches])
+    torch.testing.assert_close(losses_a, losses_b)
+    for p, q in zip(model_a.parameters(), model_b.parameters()):
+        torch.testing.assert_close(p, q)
+    T.set_lr(opt_a, 0.0)  # a schedule reaches the captured step through the lr tensor
+    before = [p.clone() for p in model_a.parameters()]
+    graph(batches[0])
+    for p, q in zip(model_a.parameters(), before):
+        assert torch.equal(p, q)
+    with pytest.raises(ValueError, match="batches of shape"):
+        graph(batches[0][:5])
+
+
+@cuda
+def test_a_captured_step_draws_fresh_noise_each_replay():
+    model = torch.nn.Linear(4, 1).cuda()
+    opt = torch.optim.SGD(model.parameters(), lr=torch.tensor(0.0, device="cuda"), capturable=True)
+    step = T.make_step(lambda x: model(x + torch.randn_like(x)).mean(), opt, warmup=1)
+    x = torch.zeros(64, 4, device="cuda")
+    losses = torch.stack([step(x) for _ in range(5)])
+    assert losses.unique().numel() == 5
+
+
+@cuda
+def test_graph_mode_refuses_an_optimizer_that_is_not_capturable():
+    _, opt, loss_fn, _ = regression("cuda", capturable=False)
+    with pytest.raises(ValueError, match="capturable=True"):
+        T.make_step(loss_fn, opt, mode="graph")

@@ -192,3 +192,114 @@ def train(
     if bar is not None:
         bar.close()
     return history
+
+
+# --------------------------------------------------------------------------- a fast step
+
+
+def make_step(
+    loss_fn: Callable[[torch.Tensor], torch.Tensor],
+    opt: torch.optim.Optimizer,
+    *,
+    mode: str = "auto",
+    warmup: int = 3,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """One optimisation step ``batch -> loss``: ``loss_fn(batch).backward(); opt.step()``.
+
+    A small model on a GPU spends most of an eager step launching kernels from Python, not
+    computing: the VAE of lecture 03 issues a few hundred tiny kernels per step. A CUDA
+    graph records the whole step (forward, backward, optimizer) once and then replays it
+    with one launch, which is what makes an epoch of that VAE take well under a second.
+
+    Parameters
+    ----------
+    loss_fn : callable
+        ``batch -> scalar loss``. In graph mode it must not read values back to the host
+        (no ``.item()``, no data-dependent ``if``); random draws (``torch.randn``) are fine:
+        every replay gets fresh ones.
+    opt : torch.optim.Optimizer
+        In graph mode created with ``capturable=True`` (Adam, AdamW, SGD...), so that its
+        step counter lives on the GPU. A learning-rate schedule must change the lr tensor
+        in place (``opt.param_groups[0]["lr"].fill_(new)``).
+    mode : {"auto", "eager", "graph"}
+        ``"graph"``: the first ``warmup`` calls run eagerly on a side stream (as CUDA
+        graphs require), the next one captures the step, every later call replays it.
+        ``"auto"`` is ``"graph"`` when the optimizer's parameters are on a GPU, else
+        ``"eager"``.
+
+    Returns
+    -------
+    step : callable
+        ``step(batch)`` does one update and returns the loss (a fresh tensor, detached).
+        Every call is exactly one optimizer step, whatever the mode. Batches must all have
+        the shape of the first one in graph mode.
+    """
+    params = [p for group in opt.param_groups for p in group["params"]]
+    if mode == "auto":
+        mode = "graph" if params and params[0].is_cuda else "eager"
+    if mode not in ("eager", "graph"):
+        raise ValueError(f"make_step: mode must be 'auto', 'eager' or 'graph', got {mode!r}")
+
+    def eager(batch: torch.Tensor) -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(batch)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    if mode == "eager":
+        return eager
+    if not torch.cuda.is_available() or not all(p.is_cuda for p in params):
+        raise RuntimeError("make_step: mode 'graph' needs the model's parameters on a GPU")
+    if not all(group.get("capturable", False) for group in opt.param_groups):
+        raise ValueError(
+            "make_step: mode 'graph' needs an optimizer created with capturable=True, "
+            "e.g. torch.optim.Adam(params, lr=torch.tensor(1e-3, device='cuda'), "
+            "capturable=True)"
+        )
+
+    graph, side = torch.cuda.CUDAGraph(), torch.cuda.Stream()
+    static: dict[str, torch.Tensor] = {}  # the captured input and loss: fixed addresses
+    calls = 0
+
+    def step(batch: torch.Tensor) -> torch.Tensor:
+        nonlocal calls
+        calls += 1
+        if calls <= warmup:  # warm-up steps: real updates, on a side stream
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                loss = eager(batch)
+            torch.cuda.current_stream().wait_stream(side)
+            return loss
+        if not static:  # capture: records the kernels without running them...
+            static["x"] = batch.clone()
+            opt.zero_grad(set_to_none=True)  # .grad is then allocated inside the graph
+            with torch.cuda.graph(graph):
+                loss = loss_fn(static["x"])
+                loss.backward()
+                opt.step()
+            static["loss"] = loss.detach()
+        elif batch.shape != static["x"].shape:
+            raise ValueError(
+                f"make_step: a captured step needs batches of shape {tuple(static['x'].shape)},"
+                f" got {tuple(batch.shape)} (drop the last, smaller batch)"
+            )
+        else:
+            static["x"].copy_(batch)
+        graph.replay()  # ...so the first update happens here, as on every later call
+        return static["loss"].clone()  # the next replay overwrites static["loss"]
+
+    return step
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    """Set the learning rate of every group of ``opt``.
+
+    A tensor lr (what a captured step needs) is changed in place, because the CUDA graph
+    reads it from a fixed address; a float lr is replaced.
+    """
+    for group in opt.param_groups:
+        if torch.is_tensor(group["lr"]):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
