@@ -320,15 +320,15 @@ def fit(
     from . import data, train
 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    update = train.make_step(
+        (lambda xb: model.loss(xb, beta)) if k == 1 else (lambda xb: model.iwae_loss(xb, k)),
+        opt,
+        mode="eager",
+    )
     stream = data.binarized_stream(x, batch_size)
 
     def step(i):
-        xb = next(stream)
-        loss = model.loss(xb, beta) if k == 1 else model.iwae_loss(xb, k)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss}
+        return {"loss": update(next(stream))}
 
     train_kwargs.setdefault("desc", "VAE" if k == 1 else f"IWAE (k={k})")
     return train.train(step, steps, state={"model": model, "opt": opt}, **train_kwargs)
