@@ -168,6 +168,17 @@ def nll_on_test_digits(log_weights, args, device: torch.device) -> float:
     return -log_px.mean().item()
 
 
+def load_trained(build, args, device: torch.device):
+    """``(model, checkpoint)``: a fresh ``build()`` with the weights of ``args``'s checkpoint,
+    in eval mode, and the checkpoint itself (its step and history go into the record)."""
+    import dgm
+
+    saved = dgm.train.load_checkpoint(checkpoint_path(args), map_location=device)
+    model = build()
+    model.load_state_dict(saved["state"]["model"])
+    return model.eval(), saved
+
+
 def trained_seconds(saved: dict) -> float:
     """The cumulative training time a checkpoint's history recorded."""
     return saved["history"].get("train_seconds", [(0, 0.0)])[-1][1]

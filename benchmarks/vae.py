@@ -90,10 +90,7 @@ def train(args) -> None:
 
 def evaluate(args) -> None:
     device = dgm.device()
-    saved = dgm.train.load_checkpoint(records.checkpoint_path(args), map_location=device)
-    model = build(args.model, device)
-    model.load_state_dict(saved["state"]["model"])
-    model.eval()
+    model, saved = records.load_trained(lambda: build(args.model, device), args, device)
     nll = records.nll_on_test_digits(model.log_weights, args, device)
     protocol = args.n_eval == 10_000 and args.k_eval == 5000  # the paper's: K = 5000, all digits
     records.report_nll(

@@ -48,9 +48,7 @@ def train(args) -> None:
 
 def evaluate(args) -> None:
     device = dgm.device()
-    saved = dgm.train.load_checkpoint(records.checkpoint_path(args), map_location=device)
-    model = build(device)
-    model.load_state_dict(saved["state"]["model"])
+    model, saved = records.load_trained(lambda: build(device), args, device)
     records.report_nll(
         "wake_sleep",
         args,
