@@ -184,6 +184,12 @@ def trained_seconds(saved: dict) -> float:
     return saved["history"].get("train_seconds", [(0, 0.0)])[-1][1]
 
 
+def nll_metric(args) -> str:
+    """The record's metric name: K, and how many test digits when not all 10,000."""
+    digits = "" if args.n_eval >= 10_000 else f", first {args.n_eval} test digits"
+    return f"test NLL (nats, K={args.k_eval}{digits})"
+
+
 def report_nll(
     lecture: str,
     args,
@@ -197,7 +203,7 @@ def report_nll(
     """Record a test NLL measured from checkpoint ``saved``: print it, write it, return it."""
     rec = make_record(
         model=model,
-        metric=f"test NLL (nats, K={args.k_eval})",
+        metric=nll_metric(args),
         value=round(nll, 3),
         paper_value=paper_value,
         paper=paper,

@@ -36,8 +36,8 @@ def test_vae_benchmark_trains_resumes_evaluates_and_writes_a_record(tmp_path):
     run("benchmarks.vae", "evaluate", *common, "--k-eval", "20", "--n-eval", "30")
     rec = json.loads((results / "vae.json").read_text())
     assert len(rec) == 2 and {r["metric"] for r in rec} == {
-        "test NLL (nats, K=10)",
-        "test NLL (nats, K=20)",
+        "test NLL (nats, K=10, first 30 test digits)",
+        "test NLL (nats, K=20, first 30 test digits)",
     }
 
 

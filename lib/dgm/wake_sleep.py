@@ -74,10 +74,12 @@ class HelmholtzMachine(nn.Module):
     @torch.no_grad()
     def sample_q(self, x: torch.Tensor, k: int | None = None) -> list[torch.Tensor]:
         """``[h_1, ..., h_L] ~ q(h | x)``, each (B, n_l), or (k, B, n_l) with ``k`` samples."""
-        h = x.flatten(1) if k is None else x.flatten(1).expand(k, *x.flatten(1).shape)
-        hs = []
-        for layer in self.recognition:
-            h = torch.bernoulli(torch.sigmoid(layer(h)))
+        h, hs = x.flatten(1), []
+        for i, layer in enumerate(self.recognition):
+            logits = layer(h)
+            if i == 0 and k is not None:  # x is the same for all k samples: one pass, shared
+                logits = logits.expand(k, *logits.shape)
+            h = torch.bernoulli(torch.sigmoid(logits))
             hs.append(h)
         return hs
 
