@@ -218,8 +218,9 @@ def make_step(
         (no ``.item()``, no data-dependent ``if``); random draws (``torch.randn``) are fine:
         every replay gets fresh ones.
     opt : torch.optim.Optimizer
-        In graph mode created with ``capturable=True`` (Adam, AdamW, SGD...), so that its
-        step counter lives on the GPU. A learning-rate schedule must change the lr tensor
+        In graph mode, an optimizer with a step counter (Adam, AdamW...) must be created
+        with ``capturable=True``, so that the counter lives on the GPU; plain SGD needs
+        nothing. A learning-rate schedule must change the lr tensor
         in place (``opt.param_groups[0]["lr"].fill_(new)``).
     mode : {"auto", "eager", "graph"}
         ``"graph"``: the first ``warmup`` calls run eagerly on a side stream (as CUDA
@@ -251,7 +252,7 @@ def make_step(
         return eager
     if not torch.cuda.is_available() or not all(p.is_cuda for p in params):
         raise RuntimeError("make_step: mode 'graph' needs the model's parameters on a GPU")
-    if not all(group.get("capturable", False) for group in opt.param_groups):
+    if not all(group.get("capturable", True) for group in opt.param_groups):
         raise ValueError(
             "make_step: mode 'graph' needs an optimizer created with capturable=True, "
             "e.g. torch.optim.Adam(params, lr=torch.tensor(1e-3, device='cuda'), "
