@@ -68,13 +68,15 @@ def write(lecture: str, records: list[dict], results_dir: Path = RESULTS) -> Pat
 
 
 def print_table(records: list[dict]) -> None:
-    head = ("model", "metric", "ours", "paper", "epochs", "train s")
-    print(f"{head[0]:12s} {head[1]:22s} " + " ".join(f"{h:>8s}" for h in head[2:]) + "  device")
+    wm = max([5, *(len(r["model"]) for r in records)])
+    wt = max([6, *(len(r["metric"]) for r in records)])
+    head = ("ours", "paper", "epochs", "train s")
+    print(f"{'model':{wm}s} {'metric':{wt}s} " + " ".join(f"{h:>8s}" for h in head) + "  device")
     for r in records:
         paper = "-" if r["paper_value"] is None else f"{r['paper_value']:.2f}"
         print(
-            f"{r['model']:12s} {r['metric']:22s} {r['value']:8.2f} {paper:>8s} {r['epochs']:8.1f} "
-            f"{r['train_seconds']:8.0f}  {r['device']}"
+            f"{r['model']:{wm}s} {r['metric']:{wt}s} {r['value']:8.2f} {paper:>8s} "
+            f"{r['epochs']:8.1f} {r['train_seconds']:8.0f}  {r['device']}"
         )
 
 
