@@ -220,8 +220,8 @@ def make_step(
     opt : torch.optim.Optimizer
         In graph mode, an optimizer with a step counter (Adam, AdamW...) must be created
         with ``capturable=True``, so that the counter lives on the GPU; plain SGD needs
-        nothing. A learning-rate schedule must change the lr tensor
-        in place (``opt.param_groups[0]["lr"].fill_(new)``).
+        nothing. Give it the lr as a tensor and schedule it with ``set_lr``, which changes
+        that tensor in place: the graph reads the lr from its address.
     mode : {"auto", "eager", "graph"}
         ``"graph"``: the first ``warmup`` calls run eagerly on a side stream (as CUDA
         graphs require), the next one captures the step, every later call replays it.
