@@ -89,7 +89,8 @@ def run_iwgan(args, seed: int, loss, device) -> dict:
 
 def summarise(name: str, metric: str, runs: list[dict], args, device, paper_value) -> dict:
     values = [r[metric] for r in runs]
-    suffix = f", {args.fraction:g} of the data" if args.command == "aavae" else ""
+    share = "all" if args.fraction == 1 else f"{args.fraction:g}"
+    suffix = f", {share} of the data" if args.command == "aavae" else ""
     return records.make_record(
         model=f"{name} (MNIST{suffix})",
         metric=metric if args.command == "aavae" else f"{metric} (n={args.n_score})",
