@@ -43,7 +43,7 @@ def test_elbo(model: dgm.vae.VAE, x_test: torch.Tensor) -> float:
     torch.manual_seed(1)
     with torch.no_grad():
         total = sum(
-            model.loss(xb).item() * len(xb)
+            model.loss(xb).sum().item()
             for (xb,) in dgm.data.batches(x_test, batch_size=500, shuffle=False)
         )
     return -total / len(x_test)
@@ -62,7 +62,7 @@ def run_aavae(args, seed: int, weight: float, device) -> dict:
     return {"test ELBO": test_elbo(model, x_test.flatten(1)), "seconds": time.perf_counter() - t0}
 
 
-def run_iwgan(args, seed: int, loss, device) -> dict:
+def run_iwgan(args, seed: int, weights, device) -> dict:
     x_train, _ = dgm.data.load_mnist("train", device=device)
     x_train = x_train.flatten(1)
     x_test, _ = dgm.data.load_mnist("test", device=device)
@@ -74,7 +74,7 @@ def run_iwgan(args, seed: int, loss, device) -> dict:
         model,
         lambda n: x_train[torch.randint(len(x_train), (n,), generator=g, device=device)],
         args.steps,
-        loss=loss,
+        weights=weights,
         lr=2e-4,
         betas=(0.5, 0.999),
         batch_size=64,
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs = [("VAE", 0.0), ("AA-VAE", 1.0)]
         run, metrics = run_aavae, ["test ELBO"]
     else:
-        pairs = [("GAN", "nonsaturating"), ("IWGAN", unified.iwgan_generator_loss)]
+        pairs = [("GAN", None), ("IWGAN", unified.iwgan_weights)]
         run, metrics = run_iwgan, ["Inception score", "Fréchet distance"]
     out = []
     for name, option in pairs:

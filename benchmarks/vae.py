@@ -55,7 +55,9 @@ def setup(args, device, x_train: torch.Tensor, n_steps: int):
     opt = torch.optim.Adam(model.parameters(), lr=lr, eps=1e-4, capturable=graph)
     k = TRAIN_K[args.model]
     update = dgm.train.make_step(
-        (lambda xb: model.loss(xb)) if k == 1 else (lambda xb: model.iwae_loss(xb, k)),
+        (lambda xb: model.loss(xb).mean())
+        if k == 1
+        else (lambda xb: model.iwae_loss(xb, k).mean()),
         opt,
         mode=mode,
     )
@@ -161,7 +163,7 @@ def examples_epoch(device, n_images: int):
         for data, _ in loader:
             data = data.to(device)
             opt.zero_grad()
-            loss = model.loss(data) * len(data)  # the script sums over the batch
+            loss = model.loss(data).sum()  # the script sums over the batch
             loss.backward()
             total += loss.item()
             opt.step()

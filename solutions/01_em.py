@@ -1,9 +1,11 @@
 # ---
 # jupyter:
 #   dgm:
-#     trains: Gaussian mixtures by EM on 2-D data; a mixture of Bernoullis on binarized MNIST
+#     trains: Gaussian mixtures by EM on 2-D data; a mixture of Bernoullis on binarized
+#       MNIST
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: dgm
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -106,7 +108,7 @@ plt.show()
 # ### Exercise 1: the ELBO (2 points)
 #
 # Write `elbo(X, r, weights, means, covs)` returning the ELBO of **each** point, shape `(N,)`.
-# Use `dgm.em.gaussian_log_pdf(X, means, covs)`, which returns $\log \mathcal{N}(x_n \mid \mu_k, \Sigma_k)$
+# Use `dgm.densities.mvn_log_prob(X, means, covs)`, which returns $\log \mathcal{N}(x_n \mid \mu_k, \Sigma_k)$
 # as an `(N, K)` tensor. Careful with $r_{nk} = 0$: the entropy term $0 \log 0$ is $0$
 # by convention, but `0 * log(0)` is `nan` in floating point (`torch.xlogy` knows the convention).
 
@@ -114,7 +116,7 @@ plt.show()
 def elbo(X, r, weights, means, covs):
     """ELBO_n = sum_k r_nk [log pi_k + log N(x_n | mu_k, Sigma_k) - log r_nk], shape (N,)."""
     ### BEGIN SOLUTION
-    log_joint = weights.log() + em.gaussian_log_pdf(X, means, covs)  # (N, K)
+    log_joint = weights.log() + dgm.densities.mvn_log_prob(X, means, covs)  # (N, K)
     return (r * log_joint - torch.xlogy(r, r)).sum(1)
     ### END SOLUTION
 
@@ -157,7 +159,7 @@ print(f"\nlargest |log p(x) - (ELBO + KL)| over all {N} points: {(log_px - bound
 def responsibilities(X, weights, means, covs):
     """r_nk = p(z_n = k | x_n), shape (N, K)."""
     ### BEGIN SOLUTION
-    log_joint = weights.log() + em.gaussian_log_pdf(X, means, covs)  # (N, K)
+    log_joint = weights.log() + dgm.densities.mvn_log_prob(X, means, covs)  # (N, K)
     return torch.softmax(log_joint, dim=1)
     ### END SOLUTION
 

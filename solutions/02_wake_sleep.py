@@ -1,9 +1,11 @@
 # ---
 # jupyter:
 #   dgm:
-#     trains: Helmholtz machines (784-200-200 binary units) on binarized MNIST, by wake-sleep and reweighted wake-sleep
+#     trains: Helmholtz machines (784-200-200 binary units) on binarized MNIST, by wake-sleep
+#       and reweighted wake-sleep
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: dgm
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -104,15 +106,16 @@ plt.show()
 # ### Exercise 1: the wake loss (2 points)
 #
 # Write `wake_loss(model, x)`: draw $h \sim q_\phi(h \mid x)$ with `model.sample_q(x)` (which
-# draws without gradient) and return $-\frac1B \sum_n \log p_\theta(x_n, h_n)$ with
-# `model.log_p(x, hs)`. Only $\theta$ must receive a gradient.
+# draws without gradient) and return the loss of each example, $-\log p_\theta(x_n, h_n)$, with
+# `model.log_p(x, hs)`: a tensor of shape (B,), which the training step averages. Only
+# $\theta$ must receive a gradient.
 
 # %% nbgrader={"grade": false, "grade_id": "wake_loss", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def wake_loss(model, x):
-    """-mean_n log p_theta(x_n, h_n) with h_n ~ q_phi(h | x_n)."""
+    """-log p_theta(x_n, h_n) with h_n ~ q_phi(h | x_n), one value per example: (B,)."""
     ### BEGIN SOLUTION
     hs = model.sample_q(x)
-    return -model.log_p(x, hs).mean()
+    return -model.log_p(x, hs)
     ### END SOLUTION
 
 
@@ -145,7 +148,7 @@ probe_opt = torch.optim.Adam(probe.parameters(), lr=1e-3)
 for _ in range(dgm.pick(full=300, fast=50)):  # a short warm-up, so the gradients mean something
     xb = next(stream).flatten(1)
     probe_opt.zero_grad()
-    (ws.wake_loss(probe, xb) + ws.sleep_loss(probe, 100)).backward()
+    (ws.wake_loss(probe, xb).mean() + ws.sleep_loss(probe, 100).mean()).backward()
     probe_opt.step()
 
 batch = x_test[:100].flatten(1)
@@ -162,8 +165,8 @@ def phi_gradient(loss):
 
 
 draws = dgm.pick(full=200, fast=30)
-score = torch.stack([phi_gradient(ws.elbo_score_surrogate(probe, batch)) for _ in range(draws)])
-sleep = torch.stack([phi_gradient(ws.sleep_loss(probe, 100)) for _ in range(draws)])
+score = torch.stack([phi_gradient(ws.elbo_score_surrogate(probe, batch).mean()) for _ in range(draws)])
+sleep = torch.stack([phi_gradient(ws.sleep_loss(probe, 100).mean()) for _ in range(draws)])
 
 
 def agreement(g):
@@ -207,15 +210,15 @@ print(", ".join(f"{k}: cosine {v:.3f}" for k, v in cosines.items()))
 # ### Exercise 2: the sleep loss (2 points)
 #
 # Write `sleep_loss(model, n)`: dream `n` examples with `model.dream` (it returns the images
-# and the list of latent layers) and return
-# $-\frac1n \sum \log q_\phi(h \mid x)$ with `model.log_q(x, hs)`. Only $\phi$ must receive a gradient.
+# and the list of latent layers) and return the loss of each dream, $-\log q_\phi(h \mid x)$, with
+# `model.log_q(x, hs)`: shape (n,). Only $\phi$ must receive a gradient.
 
 # %% nbgrader={"grade": false, "grade_id": "sleep_loss", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def sleep_loss(model, n):
-    """-mean log q_phi(h | x) over n dreams (x, h) ~ p_theta."""
+    """-log q_phi(h | x) for each of n dreams (x, h) ~ p_theta: (n,)."""
     ### BEGIN SOLUTION
     x, hs = model.dream(n)
-    return -model.log_q(x, hs).mean()
+    return -model.log_q(x, hs)
     ### END SOLUTION
 
 
@@ -240,19 +243,7 @@ def train_machine(kind, k=5):
     """Train a 784-200-200 Helmholtz machine by 'ws' or 'rws'; return it, its history, its dreams."""
     torch.manual_seed(0)
     model = ws.HelmholtzMachine(ws.HelmholtzConfig((784, 200, 200))).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     dreams = {}
-
-    def step(i):
-        xb = next(stream).flatten(1)
-        if kind == "ws":
-            theta_loss, phi_loss = wake_loss(model, xb), sleep_loss(model, batch_size)
-        else:
-            theta_loss, phi_loss = ws.rws_losses(model, xb, k)
-        opt.zero_grad(set_to_none=True)
-        (theta_loss + phi_loss).backward()
-        opt.step()
-        return {"theta loss": theta_loss, "phi loss": phi_loss}
 
     def snapshot(i):
         torch.manual_seed(123)  # the same dream noise at every snapshot
@@ -260,9 +251,11 @@ def train_machine(kind, k=5):
         return {}
 
     snapshot(0)
-    history = dgm.train.train(step, steps, state={"model": model, "opt": opt}, evaluate=snapshot,
-                              eval_every=snapshot_every, desc=kind, log_every=50,
-                              checkpoint=dgm.config.checkpoint_dir() / f"02_{kind}_{dgm.config.mode()}.pt")
+    # your wake_loss and sleep_loss (or the references, if an exercise is unsolved)
+    history = ws.fit(model, x_train, steps, method=kind, k=k, lr=1e-3, batch_size=batch_size,
+                     wake=wake_loss, sleep=sleep_loss, evaluate=snapshot,
+                     eval_every=snapshot_every, log_every=50,
+                     checkpoint=dgm.config.checkpoint_dir() / f"02_{kind}_{dgm.config.mode()}.pt")
     snapshot(steps)  # also after a resume that had nothing left to train
     return model, history, dreams
 

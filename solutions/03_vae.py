@@ -1,9 +1,11 @@
 # ---
 # jupyter:
 #   dgm:
-#     trains: VAEs on binarized MNIST (50-d and 2-d latents, a beta sweep), against wake-sleep and RWS; exact linear-Gaussian checks
+#     trains: VAEs on binarized MNIST (50-d and 2-d latents, a beta sweep), against
+#       wake-sleep and RWS; exact linear-Gaussian checks
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: dgm
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -110,7 +112,7 @@ mu0, log_var0 = torch.tensor([[1.0, -0.5]]), torch.tensor([[-1.0, 0.5]])
 print(f"closed form: {gaussian_kl(mu0, log_var0).item():.4f} nats")
 for S in (10, 100, 1000, 100_000):
     z = vae.reparameterize(mu0, log_var0, n_samples=S, generator=gen)
-    mc = (vae.gaussian_log_prob(z, mu0, log_var0) - vae.standard_normal_log_prob(z)).mean().item()
+    mc = (dgm.densities.gaussian_log_prob(z, mu0, log_var0) - dgm.densities.standard_normal_log_prob(z)).mean().item()
     print(f"Monte Carlo, S = {S:>6d}: {mc:.4f}")
 
 # %% [markdown]
@@ -277,7 +279,7 @@ bounds = []
 for K in Ks:
     reps = max(20_000 // K, dgm.pick(full=200, fast=20))  # independent estimates of L_K to average
     z = vae.reparameterize(q_mu, q_log_var, n_samples=K * reps, generator=gen).reshape(reps, K, 6, 3)
-    log_w = lg.log_joint(xs, z) - vae.gaussian_log_prob(z, q_mu, q_log_var)  # (reps, K, 6)
+    log_w = lg.log_joint(xs, z) - dgm.densities.gaussian_log_prob(z, q_mu, q_log_var)  # (reps, K, 6)
     bounds.append(torch.stack([iwae_bound(lw) for lw in log_w]).mean().item())
 
 fig, ax = plt.subplots(figsize=(6, 4))
@@ -312,11 +314,11 @@ model.set_output_bias(x_train.mean(0))  # start the decoder at the mean digit
 
 def evaluate(i):
     with torch.no_grad():
-        return {"-ELBO (test)": model.loss(x_test[:1000]).item()}
+        return {"-ELBO (test)": model.loss(x_test[:1000]).mean().item()}
 
 
 # dgm.vae.fit: Adam, fresh binarization every epoch, and dgm.train's loop (progress bar,
-# checkpoint and resume); each step is `model.loss(batch).backward()` and an Adam step.
+# checkpoint and resume); each step is `model.loss(batch).mean().backward()` and an Adam step.
 history = vae.fit(model, x_train, steps, batch_size=batch_size, evaluate=evaluate,
                   eval_every=max(steps // 10, 1),
                   checkpoint=dgm.config.checkpoint_dir() / f"03_vae_{dgm.config.mode()}.pt")

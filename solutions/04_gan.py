@@ -1,9 +1,11 @@
 # ---
 # jupyter:
 #   dgm:
-#     trains: GANs on 2-D mixtures (ring of 8, grid of 25; minimax, non-saturating, PacGAN) and a DCGAN on MNIST, scored against a VAE
+#     trains: GANs on 2-D mixtures (ring of 8, grid of 25; minimax, non-saturating,
+#       PacGAN) and a DCGAN on MNIST, scored against a VAE
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: dgm
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -117,10 +119,6 @@ discriminator_loss = dgm.checks.discriminator_loss(discriminator_loss)
 # trained with *your* loss recovers $D^*$, and the value at $D^*$ equals $2\,\mathrm{JSD} - \log 4$.
 
 # %%
-def normal_log_pdf(x, mu, s):
-    return -0.5 * ((x - mu) / s) ** 2 - math.log(s * math.sqrt(2 * math.pi))
-
-
 mu_data, s_data, mu_g, s_g = 1.0, 0.5, -0.5, 1.0
 torch.manual_seed(0)
 D1 = dgm.nets.mlp([1, 32, 32, 1], activation="relu")
@@ -134,7 +132,7 @@ for step in range(dgm.pick(full=3000, fast=300)):
     opt.step()
 
 xs = torch.linspace(-4, 4, 2001)
-log_p, log_q = normal_log_pdf(xs, mu_data, s_data), normal_log_pdf(xs, mu_g, s_g)
+log_p, log_q = dgm.densities.normal_log_prob(xs, mu_data, s_data), dgm.densities.normal_log_prob(xs, mu_g, s_g)
 d_star = gan.optimal_discriminator(log_p.exp(), log_q.exp())
 with torch.no_grad():
     d_learned = torch.sigmoid(D1(xs[:, None]).squeeze(1))
@@ -166,7 +164,7 @@ print(f"2 JSD - log 4    = {2 * gan.jensen_shannon(log_p, log_q, dx) - math.log(
 xs_wide = torch.linspace(-3, 9, 24001, dtype=torch.float64)
 dxw = (xs_wide[1] - xs_wide[0]).item()
 shifts = torch.linspace(0, 6, 61)
-jsd = [gan.jensen_shannon(normal_log_pdf(xs_wide, 0.0, 0.1), normal_log_pdf(xs_wide, d.item(), 0.1), dxw)
+jsd = [gan.jensen_shannon(dgm.densities.normal_log_prob(xs_wide, 0.0, 0.1), dgm.densities.normal_log_prob(xs_wide, d.item(), 0.1), dxw)
        for d in shifts]
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.plot(shifts, jsd, label="JSD(N(0, 0.1²) || N(shift, 0.1²))")

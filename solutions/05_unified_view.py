@@ -1,9 +1,11 @@
 # ---
 # jupyter:
 #   dgm:
-#     trains: exact and sampled Gaussian fits in both KL directions; a GAN and a VAE on the 25-grid; IWGAN vs GAN and AA-VAE vs VAE on MNIST
+#     trains: exact and sampled Gaussian fits in both KL directions; a GAN and a VAE
+#       on the 25-grid; IWGAN vs GAN and AA-VAE vs VAE on MNIST
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: dgm
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -85,7 +87,7 @@ device = dgm.device()
 xs = torch.linspace(-10, 10, 20_001, dtype=torch.float64)
 dx = (xs[1] - xs[0]).item()
 bimodal = dict(weights=[0.5, 0.5], means=[-2.0, 2.0], stds=[0.5, 0.5])
-log_p1 = unified.mixture_log_pdf(xs, **bimodal)
+log_p1 = dgm.densities.normal_mixture_log_prob(xs, **bimodal)
 fit_steps = dgm.pick(full=2000, fast=400)
 fits = {
     "reverse KL(q || p), started at +0.5": unified.fit_gaussian_1d(log_p1, xs, "reverse", (0.5, 1.0), fit_steps),
@@ -97,10 +99,10 @@ fig, ax = plt.subplots(figsize=(8, 4))
 ax.fill_between(xs, log_p1.exp(), color="0.85", label="target p")
 print(f"{'fit':38s} {'mu':>6s} {'s':>6s} {'KL(q||p)':>9s} {'KL(p||q)':>9s}")
 for (name, (mu, s)), style in zip(fits.items(), ["C0-", "C0--", "C3-"]):
-    log_q = unified.normal_log_pdf(xs, mu, s)
+    log_q = dgm.densities.normal_log_prob(xs, mu, s)
     ax.plot(xs, log_q.exp(), style, label=name)
-    print(f"{name:38s} {mu:6.3f} {s:6.3f} {unified.kl_by_quadrature(log_q, log_p1, dx):9.3f} "
-          f"{unified.kl_by_quadrature(log_p1, log_q, dx):9.3f}")
+    print(f"{name:38s} {mu:6.3f} {s:6.3f} {dgm.densities.kl_by_quadrature(log_q, log_p1, dx):9.3f} "
+          f"{dgm.densities.kl_by_quadrature(log_p1, log_q, dx):9.3f}")
 ax.set(title="One Gaussian fitted to two modes, in each KL direction", xlabel="x", ylabel="density",
        xlim=(-6, 6))
 ax.legend()
@@ -123,7 +125,7 @@ plt.show()
 # Write `reverse_kl_estimate(mu, log_s, log_p, n)` for $q = \mathcal{N}(\mu, \mathrm{diag}\, e^{2 \log s})$ in $D$
 # dimensions: draw `n` reparameterized samples $z = \mu + e^{\log s} \odot \epsilon$, $\epsilon \sim \mathcal{N}(0, I)$,
 # and average $\log q(z) - \log p(z)$; `log_p` maps `(n, D)` points to `(n,)` log-densities.
-# Gradients must reach `mu` and `log_s`. `dgm.vae.gaussian_log_prob(z, mu, log_var)` gives
+# Gradients must reach `mu` and `log_s`. `dgm.densities.gaussian_log_prob(z, mu, log_var)` gives
 # $\log q$ (mind that it takes a log-*variance*).
 
 # %% nbgrader={"grade": false, "grade_id": "reverse_kl_estimate", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -132,7 +134,7 @@ def reverse_kl_estimate(mu, log_s, log_p, n):
     ### BEGIN SOLUTION
     eps = torch.randn(n, mu.shape[0], dtype=mu.dtype, device=mu.device)
     z = mu + log_s.exp() * eps
-    return (vae.gaussian_log_prob(z, mu, 2 * log_s) - log_p(z)).mean()
+    return (dgm.densities.gaussian_log_prob(z, mu, 2 * log_s) - log_p(z)).mean()
     ### END SOLUTION
 
 
@@ -149,7 +151,7 @@ reverse_kl_estimate = dgm.checks.reverse_kl_estimate(reverse_kl_estimate)
 def forward_kl_estimate(mu, log_s, samples_p):
     """-E_p[log q(x)] for q = N(mu, diag exp(2 log_s)), from samples of p."""
     ### BEGIN SOLUTION
-    return -vae.gaussian_log_prob(samples_p, mu, 2 * log_s).mean()
+    return -dgm.densities.gaussian_log_prob(samples_p, mu, 2 * log_s).mean()
     ### END SOLUTION
 
 
@@ -168,7 +170,7 @@ std2 = 0.5
 
 def log_p2(z):
     """log of the equal mixture of N(c, 0.5^2 I) over the two centres."""
-    comps = torch.stack([vae.gaussian_log_prob(z, c, torch.full((2,), 2 * math.log(std2))) for c in centres2])
+    comps = torch.stack([dgm.densities.gaussian_log_prob(z, c, torch.full((2,), 2 * math.log(std2))) for c in centres2])
     return torch.logsumexp(comps, dim=0) - math.log(2)
 
 
@@ -229,7 +231,7 @@ opt = torch.optim.Adam(grid_vae.parameters(), lr=1e-3)
 
 
 def vae_step(i):
-    loss = grid_vae.loss(grid_batch(100))
+    loss = grid_vae.loss(grid_batch(100)).mean()
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -278,8 +280,8 @@ plt.show()
 # generator that has found one of two modes.
 
 # %%
-log_pd = unified.mixture_log_pdf(xs, **bimodal)
-log_pg = unified.normal_log_pdf(xs, 1.6, 0.8)
+log_pd = dgm.densities.normal_mixture_log_prob(xs, **bimodal)
+log_pg = dgm.densities.normal_log_prob(xs, 1.6, 0.8)
 log_qr = log_pg + log_pd - torch.logaddexp(log_pd, log_pg)  # log [D*(x) p_g(x)], unnormalised
 log_qr = log_qr - torch.logsumexp(log_qr, 0) - math.log(dx)  # normalised on the grid
 fig, ax = plt.subplots(figsize=(8, 4))
@@ -290,7 +292,7 @@ ax.set(title="Where the generator is pulled: toward its own mass, sharpened by D
        ylabel="density", xlim=(-5, 5))
 ax.legend()
 plt.show()
-print(f"KL(p_g || q^r) = {unified.kl_by_quadrature(log_pg, log_qr, dx):.3f} nats; the mode at -2 "
+print(f"KL(p_g || q^r) = {dgm.densities.kl_by_quadrature(log_pg, log_qr, dx):.3f} nats; the mode at -2 "
       f"carries {log_qr.exp()[xs < 0].sum().item() * dx:.4f} of q^r's mass: almost no pull.")
 
 # %% [markdown]
@@ -343,7 +345,7 @@ iwgan_weights = dgm.checks.iwgan_weights(iwgan_weights)
 # %% [markdown]
 # We train lecture 04's DCGAN twice on MNIST from the same initialisation, data order and
 # number of steps: once with the non-saturating loss, once with IWGAN's
-# (`unified.iwgan_generator_loss`, which uses the weights above), and score both with the
+# (the non-saturating loss weighted by `unified.iwgan_weights`, the weights above), and score both with the
 # course classifier. Hu et al. report an Inception score of 8.34 for their GAN and 8.45 for
 # IWGAN on MNIST (their networks and budget, not ours).
 
@@ -356,12 +358,12 @@ mnist_steps = dgm.pick(full=2000, fast=20)
 n_score = dgm.pick(full=5000, fast=500)
 
 mnist_gans = {}
-for name, loss in [("GAN", "nonsaturating"), ("IWGAN", unified.iwgan_generator_loss)]:
+for name, weights in [("GAN", None), ("IWGAN", unified.iwgan_weights)]:
     torch.manual_seed(0)
     g_mnist = torch.Generator(device=x_train.device).manual_seed(0)
     model = gan.GAN(gan.DCGenerator(64), gan.DCDiscriminator(), latent_dim=64).to(device)
     gan.fit(model, lambda n: x_train[torch.randint(len(x_train), (n,), generator=g_mnist, device=x_train.device)],
-            mnist_steps, loss=loss, lr=2e-4, betas=(0.5, 0.999), batch_size=64, desc=name)
+            mnist_steps, weights=weights, lr=2e-4, betas=(0.5, 0.999), batch_size=64, desc=name)
     mnist_gans[name] = model
 
 print(f"{'':8s} {'Fréchet distance':>17s} {'Inception score':>16s}")
@@ -410,8 +412,8 @@ for name, weight in [("VAE", 0.0), ("AA-VAE", 1.0)]:
     disc = dgm.nets.mlp([784, 256, 256, 1], activation="leaky_relu").to(device)
     unified.fit_aa_vae(model, disc, x_small, aa_steps, weight=weight, desc=name)
     torch.manual_seed(1)
-    with torch.no_grad():  # model.loss is the mean -ELBO of a batch, one sample of q per digit
-        total = sum(model.loss(xb).item() * len(xb)
+    with torch.no_grad():  # model.loss is -ELBO per digit, one sample of q each
+        total = sum(model.loss(xb).sum().item()
                     for (xb,) in dgm.data.batches(x_test_bin, batch_size=500, shuffle=False))
     test_elbo[name] = -total / len(x_test_bin)
     print(f"{name:7s} test ELBO {test_elbo[name]:8.2f} nats")

@@ -1,10 +1,12 @@
 """Every check must pass the reference and catch plausible wrong answers with a hint."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from dgm import checks, em, gan, metrics, unified, vae
+from dgm import checks, densities, em, gan, metrics, unified, vae
 from dgm import wake_sleep as ws
 
 CHECKS = [
@@ -30,7 +32,7 @@ CHECKS = [
 
 def detached_samples_kl(mu, log_s, log_p, n):
     z = (mu + log_s.exp() * torch.randn(n, mu.shape[0])).detach()  # no reparameterization
-    return (vae.gaussian_log_prob(z, mu, 2 * log_s) - log_p(z)).mean()
+    return (densities.gaussian_log_prob(z, mu, 2 * log_s) - log_p(z)).mean()
 
 
 def run(check, fn):
@@ -84,17 +86,45 @@ def straight_through(m, x):
     return hs
 
 
+def with_log_q(m, x):
+    hs = m.sample_q(x)
+    return -(m.log_p(x, hs) - m.log_q(x, hs))
+
+
+def mean_field(m, x):
+    """The probabilities of q instead of samples: no noise at all."""
+    h, hs = x, []
+    with torch.no_grad():
+        for layer in m.recognition:
+            h = torch.sigmoid(layer(h))
+            hs.append(h)
+    return hs
+
+
+def seeded_inside(fn):
+    """A student who seeds torch inside the function: every call draws the same noise."""
+
+    def seeded(*args):
+        torch.manual_seed(0)
+        return fn(*args)
+
+    return seeded
+
+
 def naive_responsibilities(X, w, mu, cov):  # exp of log densities: underflows far away
-    joint = w * em.gaussian_log_pdf(X, mu, cov).exp()
+    joint = w * densities.mvn_log_prob(X, mu, cov).exp()
     return joint / joint.sum(1, keepdim=True)
 
 
 WRONG = {
     "responsibilities": [
-        (lambda X, w, mu, cov: w * em.gaussian_log_pdf(X, mu, cov).exp(), "normalise over dim=1"),
+        (
+            lambda X, w, mu, cov: w * densities.mvn_log_prob(X, mu, cov).exp(),
+            "normalise over dim=1",
+        ),
         (lambda X, w, mu, cov: em.responsibilities(X, w, mu, cov).T, "transposed"),
         (naive_responsibilities, "log space"),
-        (lambda X, w, mu, cov: torch.softmax(em.gaussian_log_pdf(X, mu, cov), 1), "pi_k"),
+        (lambda X, w, mu, cov: torch.softmax(densities.mvn_log_prob(X, mu, cov), 1), "pi_k"),
     ],
     "m_step": [
         (lambda X, r, reg: em.GMM(r.sum(0), *em.m_step(X, r, reg)[1:]), "N_k / N"),
@@ -136,6 +166,7 @@ WRONG = {
         (lambda mu, lv: vae.gaussian_kl(mu, lv).sum(), "shape (B,)"),
     ],
     "reparameterize": [
+        (seeded_inside(vae.reparameterize), "same samples"),
         (lambda mu, lv: torch.normal(mu, (0.5 * lv).exp()), "torch.normal"),
         (lambda mu, lv: mu + lv.exp() * torch.randn_like(mu), "scale it by sigma"),
         (lambda mu, lv: mu + (0.5 * lv).exp().detach() * torch.randn_like(mu), "log_var"),
@@ -143,7 +174,7 @@ WRONG = {
     ],
     "negative_elbo": [
         (lambda x, lg, mu, lv, b: -vae.negative_elbo(x, lg, mu, lv, b), "NEGATIVE"),
-        (lambda x, lg, mu, lv, b: -vae.bernoulli_log_likelihood(x, lg), "left out the KL"),
+        (lambda x, lg, mu, lv, b: -densities.bernoulli_log_prob(x, lg), "left out the KL"),
         (
             lambda x, lg, mu, lv, b: (
                 ((x - torch.sigmoid(lg)) ** 2).sum(-1) + b * vae.gaussian_kl(mu, lv)
@@ -166,23 +197,26 @@ WRONG = {
         (lambda lw: lw.exp().mean(0).log(), "logsumexp"),
     ],
     "wake_loss": [
-        (lambda m, x: ws.wake_loss(m, x) * len(x), "averaged over the batch"),
+        (lambda m, x: ws.wake_loss(m, x).mean(), "no mean"),
         (lambda m, x: -ws.wake_loss(m, x), "wrong sign"),
-        (
-            lambda m, x: -(m.log_p(x, m.sample_q(x)) - m.log_q(x, m.sample_q(x))).mean(),
-            "log q is not",
-        ),
-        (lambda m, x: -m.log_p(x, straight_through(m, x)).mean(), "gradients reach phi"),
-        (lambda m, x: torch.tensor(0.0), "no gradient"),
+        (lambda m, x: with_log_q(m, x), "log q is not"),
+        (lambda m, x: -m.log_p(x, straight_through(m, x)), "gradients reach phi"),
+        (lambda m, x: torch.zeros(len(x)), "no gradient"),
+        (lambda m, x: -m.log_p(x, mean_field(m, x)), "same on every call"),
+        (seeded_inside(ws.wake_loss), "same on every call"),
     ],
     "sleep_loss": [
-        (lambda m, n: -m.log_p(*m.dream(n)).mean(), "dream(n)"),
+        (lambda m, n: -m.log_p(*m.dream(n)), "dream(n)"),
         (lambda m, n: -ws.sleep_loss(m, n), "wrong sign"),
-        (lambda m, n: -m.log_q(*m.dream(n)).sum(), "averaged over the batch"),
+        (lambda m, n: -m.log_q(*m.dream(n)).sum(), "no mean, no sum"),
+        (lambda m, n: ws.sleep_loss(m, 32), "shape (7,)"),  # ignores n
+        (seeded_inside(ws.sleep_loss), "same on every call"),
     ],
     "log_likelihood_estimate": [
         (lambda m, x, k: m.log_weights(x, k).mean(0), "ELBO"),
         (lambda m, x, k: torch.logsumexp(m.log_weights(x, k), 0), "subtract log k"),
+        (lambda m, x, k: ws.log_likelihood_estimate(m, x, 5), "fresh samples"),  # ignores k
+        (seeded_inside(ws.log_likelihood_estimate), "same on every call"),
     ],
     "discriminator_loss": [
         (lambda r, f: -torch.log(torch.sigmoid(r)) - torch.log(1 - torch.sigmoid(f)), "softplus"),
@@ -204,10 +238,12 @@ WRONG = {
     "reverse_kl_estimate": [
         (lambda mu, ls, lp, n: -unified.reverse_kl_estimate(mu, ls, lp, n), "the sign"),
         (detached_samples_kl, "differentiable function of mu and log_s"),
+        (lambda mu, ls, lp, n: unified.reverse_kl_estimate(mu, ls, lp, 256), "exactly n"),
+        (seeded_inside(unified.reverse_kl_estimate), "same value on every call"),
     ],
     "forward_kl_estimate": [
         (lambda mu, ls, x: -unified.forward_kl_estimate(mu, ls, x), "the sign"),
-        (lambda mu, ls, x: -vae.gaussian_log_prob(x, mu, ls).mean(), "2 * log_s"),
+        (lambda mu, ls, x: -densities.gaussian_log_prob(x, mu, ls).mean(), "2 * log_s"),
     ],
     "iwgan_weights": [
         (lambda lg: torch.sigmoid(lg) / torch.sigmoid(lg).sum(), "density ratio"),
@@ -243,3 +279,182 @@ def test_summary_lists_each_exercise(capsys):
     checks.results.clear()
     checks.elbo(em.elbo)
     assert checks.summary() == {"elbo": True}
+
+
+# --- correct answers written differently from the reference: each must pass
+
+
+def log_joint(X, w, mu, cov):
+    return w.log() + densities.mvn_log_prob(X, mu, cov)
+
+
+def m_step_by_loops(X, r, reg):
+    N, D = X.shape
+    weights, means, covs = [], [], []
+    for k in range(r.shape[1]):
+        rk = r[:, k]
+        Nk = rk.sum()
+        mean = (rk[:, None] * X).sum(0) / Nk
+        cov = sum(rk[n] * torch.outer(X[n] - mean, X[n] - mean) for n in range(N)) / Nk
+        weights.append(Nk / N)
+        means.append(mean)
+        covs.append(cov + reg * torch.eye(D, dtype=X.dtype))
+    return torch.stack(weights), torch.stack(means), torch.stack(covs)
+
+
+def wake_loss_by_hand(m, x):
+    """Samples drawn as uniform < p, not with torch.bernoulli: other draws, same law."""
+    h, hs = x, []
+    with torch.no_grad():
+        for layer in m.recognition:
+            h = (torch.rand_like(h @ layer.weight.T) < torch.sigmoid(layer(h))).to(x.dtype)
+            hs.append(h)
+    return -m.log_p(x, hs)
+
+
+def sleep_loss_one_layer_at_a_time(m, n):
+    x, hs = m.dream(n)
+    layers = [x, *hs]
+    return -sum(
+        densities.bernoulli_log_prob(layers[i + 1], layer(layers[i]))
+        for i, layer in enumerate(m.recognition)
+    )
+
+
+def log_likelihood_one_sample_at_a_time(m, x, k):
+    log_w = torch.cat([m.log_weights(x, 1) for _ in range(k)])  # (k, B), k separate draws
+    return torch.logsumexp(log_w - math.log(k), 0)
+
+
+def reverse_kl_with_exact_entropy(mu, log_s, log_p, n):
+    """E_q[log q] in closed form (minus the entropy), E_q[log p] by sampling."""
+    z = mu + log_s.exp() * torch.randn(n, mu.shape[0], dtype=mu.dtype)
+    neg_entropy = -(log_s + 0.5 * math.log(2 * math.pi * math.e)).sum()
+    return neg_entropy - log_p(z).mean()
+
+
+def coverage_by_hand(samples, centres, std):
+    covered, good = set(), 0
+    for point in samples:
+        d = ((centres - point) ** 2).sum(1).sqrt()
+        k = int(d.argmin())
+        if d[k] <= 3 * std:
+            good += 1
+            covered.add(k)
+    return len(covered), good / len(samples)
+
+
+def iwgan_by_hand(lg):
+    w = torch.exp(lg.detach() - lg.detach().max())  # D / (1 - D) = exp(l), stabilised
+    return w / w.sum()
+
+
+RIGHT = {
+    "responsibilities": lambda X, w, mu, cov: torch.exp(
+        log_joint(X, w, mu, cov) - torch.logsumexp(log_joint(X, w, mu, cov), 1, keepdim=True)
+    ),
+    "m_step": m_step_by_loops,
+    "elbo": lambda X, r, w, mu, cov: (
+        (r * log_joint(X, w, mu, cov)).sum(1) + torch.special.entr(r).sum(1)
+    ),
+    "bernoulli_m_step": lambda X, r, a: (
+        r.mean(0),
+        (X.T @ r + a).T / (r.sum(0)[:, None] + 2 * a),
+    ),
+    "gaussian_kl": lambda mu, lv: -0.5 * (1 + lv - mu**2 - lv.exp()).sum(-1),
+    "reparameterize": lambda mu, lv: torch.distributions.Normal(mu, (0.5 * lv).exp()).rsample(),
+    "negative_elbo": lambda x, lg, mu, lv, b: (
+        -torch.distributions.Bernoulli(logits=lg).log_prob(x).sum(-1)
+        + b
+        * torch.distributions.kl_divergence(
+            torch.distributions.Normal(mu, (0.5 * lv).exp()),
+            torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu)),
+        ).sum(-1)
+    ),
+    "iwae_bound": lambda lw: lw.max(0).values + torch.log(torch.exp(lw - lw.max(0).values).mean(0)),
+    "wake_loss": wake_loss_by_hand,
+    "sleep_loss": sleep_loss_one_layer_at_a_time,
+    "log_likelihood_estimate": log_likelihood_one_sample_at_a_time,
+    "discriminator_loss": lambda r, f: -F.logsigmoid(r) - F.logsigmoid(-f),
+    "generator_loss_nonsaturating": lambda f: -F.logsigmoid(f),
+    "mode_coverage": coverage_by_hand,
+    "reverse_kl_estimate": reverse_kl_with_exact_entropy,
+    "forward_kl_estimate": lambda mu, ls, x: (
+        -torch.distributions.Normal(mu, ls.exp()).log_prob(x).sum(-1).mean()
+    ),
+    "iwgan_weights": iwgan_by_hand,
+}
+
+
+def test_every_check_has_two_wrong_answers_and_one_right_one_written_differently():
+    names = {check.__name__ for check, _ in CHECKS}
+    assert set(RIGHT) == names
+    assert all(len(WRONG[name]) >= 2 for name in names)
+
+
+@pytest.mark.parametrize("name", sorted(RIGHT))
+def test_a_correct_answer_written_differently_passes(name, capsys):
+    mine = RIGHT[name]
+    used, result = run(getattr(checks, name), mine)
+    assert result.passed and used is mine, capsys.readouterr().out
+
+
+# the checks of functions with a size argument reject a function that ignores it
+IGNORES_SIZE = {
+    "sleep_loss": lambda m, n: ws.sleep_loss(m, 32),
+    "log_likelihood_estimate": lambda m, x, k: ws.log_likelihood_estimate(m, x, 20),
+    "reverse_kl_estimate": lambda mu, ls, lp, n: unified.reverse_kl_estimate(mu, ls, lp, 1000),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IGNORES_SIZE))
+def test_a_function_that_ignores_its_size_argument_fails(name, monkeypatch):
+    monkeypatch.delenv("DGM_GRADING", raising=False)
+    _, result = run(getattr(checks, name), IGNORES_SIZE[name])
+    assert not result.passed and result.status == "wrong"
+
+
+# --- the harness itself
+
+
+def test_a_check_result_is_a_record_with_points():
+    _, result = run(checks.elbo, em.elbo)
+    assert (result.name, result.status, result.points, result.hint) == ("elbo", "passed", 1.0, "")
+    _, result = run(checks.elbo, lambda X, r, w, mu, cov: -em.elbo(X, r, w, mu, cov))
+    assert result.status == "wrong" and result.points == 0.0 and "sign" in result.hint
+    assert "wrong answer on the test case" in result.details
+
+
+def test_the_statistical_judge_accepts_other_draws_and_rejects_a_shifted_mean():
+    from dgm.checks.harness import Statistical
+
+    def reference(n):
+        return torch.randn(n).mean(0, keepdim=True)
+
+    def other_draws(n):
+        return (torch.rand(n, 12).sum(1) - 6).mean(0, keepdim=True)  # Irwin-Hall, mean 0
+
+    cases = [("n=50", (50,)), ("n=5", (5,))]
+    judge = Statistical(draws=300)
+    assert checks.run_check("t", other_draws, reference, cases, judge, quiet=True).passed
+    shifted = checks.run_check("t", lambda n: reference(n) + 0.3, reference, cases, judge)
+    assert not shifted.passed and "beyond sampling error" in shifted.details
+    constant = checks.run_check("t", lambda n: torch.zeros(1), reference, cases, judge)
+    assert not constant.passed and "same value on every call" in constant.details
+
+
+def test_the_grading_switch_is_read_through_config(monkeypatch):
+    from dgm import config
+
+    monkeypatch.setenv("DGM_GRADING", "yes")
+    assert config.grading()
+    monkeypatch.setenv("DGM_GRADING", "0")
+    assert not config.grading()
+
+
+def test_the_lecture_modules_hold_their_checks():
+    from dgm.checks import em as em_checks
+    from dgm.checks import wake_sleep as ws_checks
+
+    assert checks.responsibilities is em_checks.responsibilities
+    assert checks.wake_loss is ws_checks.wake_loss

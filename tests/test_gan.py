@@ -3,11 +3,7 @@ import math
 import pytest
 import torch
 
-from dgm import data, gan, metrics
-
-
-def normal_log_pdf(x, mu, s):
-    return -0.5 * ((x - mu) / s) ** 2 - math.log(s * math.sqrt(2 * math.pi))
+from dgm import data, densities, gan, metrics
 
 
 def test_training_a_discriminator_recovers_the_optimal_one():
@@ -32,7 +28,7 @@ def test_training_a_discriminator_recovers_the_optimal_one():
     opt.step(closure)
     x = torch.linspace(-1.5, 2.5, 41, dtype=torch.float64)
     exact = gan.optimal_discriminator(
-        normal_log_pdf(x, 1.0, 0.5).exp(), normal_log_pdf(x, -0.5, 1.0).exp()
+        densities.normal_log_prob(x, 1.0, 0.5).exp(), densities.normal_log_prob(x, -0.5, 1.0).exp()
     )
     assert torch.allclose(torch.sigmoid(logits(x)).detach(), exact, atol=0.02)
 
@@ -41,11 +37,11 @@ def test_value_at_the_optimal_discriminator_is_minus_log4_plus_twice_the_jsd():
     x = torch.linspace(-12, 12, 200_001, dtype=torch.float64)
     dx = float(x[1] - x[0])
     for (m1, s1), (m2, s2) in [((0, 1), (0, 1)), ((0, 1), (1.5, 0.7)), ((-3, 0.5), (3, 0.5))]:
-        lp, lq = normal_log_pdf(x, m1, s1), normal_log_pdf(x, m2, s2)
+        lp, lq = densities.normal_log_prob(x, m1, s1), densities.normal_log_prob(x, m2, s2)
         value = gan.game_value_at_optimum(lp, lq, dx)
         assert value == pytest.approx(-math.log(4) + 2 * gan.jensen_shannon(lp, lq, dx), abs=1e-6)
     assert gan.jensen_shannon(lp, lq, dx) == pytest.approx(math.log(2), abs=1e-6)  # disjoint: log 2
-    same = normal_log_pdf(x, 0, 1)
+    same = densities.normal_log_prob(x, 0, 1)
     assert gan.jensen_shannon(same, same, dx) == pytest.approx(0.0, abs=1e-12)
 
 

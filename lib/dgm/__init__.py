@@ -1,7 +1,8 @@
 """dgm: the small library behind the notebooks of *Deep generative models*.
 
 One module per lecture (``em``, ``wake_sleep``, ``vae``, ``gan``...) and a few shared ones:
-``config`` (device, fast mode, seeds, paths), ``data`` (MNIST and 2-D toy data as tensors on
+``config`` (device, fast mode, seeds, paths), ``densities`` (the log-densities every
+lecture uses), ``data`` (MNIST and 2-D toy data as tensors on
 the device), ``train`` (training loop with checkpoints), ``metrics`` and ``classifier``
 (log-likelihood, mode coverage, Fréchet distance on MNIST), ``plot``,
 ``widgets``, ``checks`` (exercise self-checks) and ``grade`` (the autograder).
@@ -12,6 +13,7 @@ from . import (
     classifier,
     config,
     data,
+    densities,
     em,
     gan,
     metrics,
@@ -29,6 +31,7 @@ __all__ = [
     "classifier",
     "config",
     "data",
+    "densities",
     "em",
     "gan",
     "metrics",

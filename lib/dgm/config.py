@@ -9,6 +9,7 @@ once, so that notebooks and library code never test the environment themselves.
 - ``seed(s)``: seeds Python, NumPy and torch (all devices).
 - ``data_dir()``: ``$DGM_DATA`` if set, else the repository's ``data/`` folder when the
   library runs from a checkout, else ``~/.cache/dgm``.
+- ``grading()``: ``True`` under an autograder (``DGM_GRADING=1``).
 - ``interactive()``: whether ipywidgets views should be shown (a live Jupyter front end)
   or replaced by static figures (``DGM_STATIC=1``, or no IPython kernel).
 """
@@ -144,3 +145,8 @@ def setup(s: int = 0) -> torch.Generator:
         output.enable_custom_widget_manager()  # ipywidgets need it on Colab
     print(describe())
     return seed(s)
+
+
+def grading() -> bool:
+    """``True`` under an autograder (``DGM_GRADING=1``): a failed exercise check raises."""
+    return _flag("DGM_GRADING")

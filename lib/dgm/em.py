@@ -22,12 +22,13 @@ that justifies incremental, sparse, and other variants" (1998); Bishop, PRML ch.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
+
+from . import densities
 
 # --------------------------------------------------------------------------- Gaussian mixture
 
@@ -53,31 +54,10 @@ def _check_gmm(fn: str, X: torch.Tensor, weights, means, covs) -> None:
         raise ValueError(f"{fn}: covs must be ({K}, {D}, {D}), got {tuple(covs.shape)}")
 
 
-def gaussian_log_pdf(X: torch.Tensor, means: torch.Tensor, covs: torch.Tensor) -> torch.Tensor:
-    """``log N(x_n | mu_k, Sigma_k)`` for every point and component, shape (N, K).
-
-    With the Cholesky factor ``Sigma = L L^T``:
-    ``log N = -1/2 [D log 2 pi + 2 sum_i log L_ii + |L^{-1}(x - mu)|^2]``.
-    """
-    D = X.shape[1]
-    L, info = torch.linalg.cholesky_ex(covs)  # (K, D, D)
-    if info.any():
-        k = int(torch.nonzero(info)[0])
-        raise ValueError(
-            f"gaussian_log_pdf: covs[{k}] is not positive definite: the component has "
-            "collapsed (e.g. onto a single point). Use a covariance floor, reg_covar > 0."
-        )
-    diff = (X[None, :, :] - means[:, None, :]).transpose(1, 2)  # (K, D, N)
-    y = torch.linalg.solve_triangular(L, diff, upper=False)  # (K, D, N), y = L^{-1}(x - mu)
-    mahalanobis = y.pow(2).sum(1)  # (K, N)
-    log_det = 2 * torch.diagonal(L, dim1=-2, dim2=-1).log().sum(-1)  # (K,)
-    return (-0.5 * (D * math.log(2 * math.pi) + log_det[:, None] + mahalanobis)).T  # (N, K)
-
-
 def log_joint(X: torch.Tensor, weights, means, covs) -> torch.Tensor:
     """``log p(x_n, z_n = k) = log pi_k + log N(x_n | mu_k, Sigma_k)``, shape (N, K)."""
     _check_gmm("log_joint", X, weights, means, covs)
-    return weights.log()[None, :] + gaussian_log_pdf(X, means, covs)
+    return weights.log()[None, :] + densities.mvn_log_prob(X, means, covs)
 
 
 def responsibilities(X: torch.Tensor, weights, means, covs) -> torch.Tensor:

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import densities
 from .nets import Maxout
 
 
@@ -69,9 +70,8 @@ def game_value_at_optimum(log_p_data: torch.Tensor, log_p_g: torch.Tensor, dx: f
 def jensen_shannon(log_p: torch.Tensor, log_q: torch.Tensor, dx: float) -> float:
     """``JSD(p || q) = (KL(p || m) + KL(q || m)) / 2``, ``m = (p + q) / 2``, by 1-D quadrature."""
     log_m = torch.logaddexp(log_p, log_q) - math.log(2)
-    kl_pm = (log_p.exp() * (log_p - log_m)).sum() * dx
-    kl_qm = (log_q.exp() * (log_q - log_m)).sum() * dx
-    return float(0.5 * (kl_pm + kl_qm))
+    kl = densities.kl_by_quadrature
+    return float(0.5 * (kl(log_p, log_m, dx) + kl(log_q, log_m, dx)))
 
 
 def pack(x: torch.Tensor, m: int) -> torch.Tensor:
@@ -163,8 +163,9 @@ class GAN(nn.Module):
         self.G, self.D, self.latent_dim, self.pack = generator, discriminator, latent_dim, pack
 
     def prior(self, n: int) -> torch.Tensor:
-        """``z ~ N(0, I)``, (n, latent_dim), on the generator's device."""
-        return torch.randn(n, self.latent_dim, device=next(self.G.parameters()).device)
+        """``z ~ N(0, I)``, (n, latent_dim), on the generator's device and in its dtype."""
+        p = next(self.G.parameters())
+        return torch.randn(n, self.latent_dim, device=p.device, dtype=p.dtype)
 
     def generate(self, n: int) -> torch.Tensor:
         """``G(z)`` for ``n`` fresh ``z``, with gradients (batch-norm uses batch statistics)."""
@@ -201,6 +202,7 @@ def fit(
     steps: int,
     *,
     loss: str | Callable[[torch.Tensor], torch.Tensor] = "nonsaturating",
+    weights: Callable[[torch.Tensor], torch.Tensor] | None = None,
     lr: float = 2e-4,
     betas: tuple[float, float] = (0.5, 0.999),
     batch_size: int = 64,
@@ -211,8 +213,10 @@ def fit(
     ``sample_real(n)`` returns ``n`` real examples; each step uses ``batch_size`` packs, so
     ``batch_size * gan.pack`` real and as many generated examples. ``loss`` names a generator
     loss of ``GENERATOR_LOSSES`` or is a function of the fake logits returning one value per
-    pack (lecture 05's IWGAN). Extra keyword arguments go to ``dgm.train.train``
-    (``checkpoint``, ``evaluate``, ``desc``...); returns the ``History``.
+    pack. The generator's loss over a batch is ``sum_i w_i loss_i``: ``weights(fake_logits)``
+    gives the ``w_i`` (summing to 1; lecture 05's IWGAN passes ``unified.iwgan_weights``),
+    and without it every ``w_i = 1/B``, the mean. Extra keyword arguments go to
+    ``dgm.train.train`` (``checkpoint``, ``evaluate``, ``desc``...); returns the ``History``.
     """
     from . import train
 
@@ -223,6 +227,8 @@ def fit(
 
     generator_loss = loss if callable(loss) else GENERATOR_LOSSES[loss]
     name = getattr(loss, "__name__", loss)
+    if weights is not None:
+        name = f"{name}, {getattr(weights, '__name__', 'weighted')}"
 
     def step(i):
         real = sample_real(batch_size * gan.pack)
@@ -233,7 +239,9 @@ def fit(
         d_loss.backward()
         opt_d.step()
         # 2. G learns to fool the updated D; only G's parameters receive gradients
-        g_loss = generator_loss(gan.logits(fake)).mean()
+        fake_logits = gan.logits(fake)
+        per_pack = generator_loss(fake_logits)
+        g_loss = per_pack.mean() if weights is None else (weights(fake_logits) * per_pack).sum()
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward(inputs=list(gan.G.parameters()))
         opt_g.step()

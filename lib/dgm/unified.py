@@ -23,8 +23,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
+from . import densities
+from . import gan as gan_lib
 from . import vae as vae_lib
 from .nets import mlp
 
@@ -32,27 +33,16 @@ from .nets import mlp
 
 
 def gaussian_kl_1d(mu_q, s_q, mu_p, s_p) -> torch.Tensor:
-    """``KL(N(mu_q, s_q^2) || N(mu_p, s_p^2))`` in closed form (elementwise)."""
-    mu_q, s_q, mu_p, s_p = (torch.as_tensor(v, dtype=torch.float64) for v in (mu_q, s_q, mu_p, s_p))
+    """``KL(N(mu_q, s_q^2) || N(mu_p, s_p^2))`` in closed form (elementwise).
+
+    Takes the dtype and device of the first tensor argument (float64 for plain numbers).
+    """
+    like = next((v for v in (mu_q, s_q, mu_p, s_p) if torch.is_tensor(v)), None)
+    dtype, device = (torch.float64, None) if like is None else (like.dtype, like.device)
+    mu_q, s_q, mu_p, s_p = (
+        torch.as_tensor(v, dtype=dtype, device=device) for v in (mu_q, s_q, mu_p, s_p)
+    )
     return torch.log(s_p / s_q) + (s_q**2 + (mu_q - mu_p) ** 2) / (2 * s_p**2) - 0.5
-
-
-def normal_log_pdf(x: torch.Tensor, mu, s) -> torch.Tensor:
-    """``log N(x; mu, s^2)`` for 1-D points ``x``."""
-    return -0.5 * ((x - mu) / s) ** 2 - torch.log(torch.as_tensor(s)) - 0.5 * math.log(2 * math.pi)
-
-
-def mixture_log_pdf(x: torch.Tensor, weights, means, stds) -> torch.Tensor:
-    """``log sum_k w_k N(x; m_k, s_k^2)`` for 1-D points ``x``, shape of ``x``."""
-    w, m, s = (torch.as_tensor(v, dtype=x.dtype) for v in (weights, means, stds))
-    comps = normal_log_pdf(x[..., None], m, s) + w.log()  # (..., K)
-    return torch.logsumexp(comps, dim=-1)
-
-
-def kl_by_quadrature(log_a: torch.Tensor, log_b: torch.Tensor, dx: float) -> torch.Tensor:
-    """``KL(a || b) = integral a (log a - log b) dx`` on a uniform 1-D grid of spacing ``dx``."""
-    a = log_a.exp()
-    return (a * (log_a - log_b)).sum() * dx
 
 
 def fit_gaussian_1d(
@@ -74,15 +64,15 @@ def fit_gaussian_1d(
             f"fit_gaussian_1d: direction must be 'reverse' or 'forward', got {direction!r}"
         )
     dx = (xs[1] - xs[0]).item()
-    mu = torch.tensor(float(init[0]), dtype=xs.dtype, requires_grad=True)
-    log_s = torch.tensor(math.log(init[1]), dtype=xs.dtype, requires_grad=True)
+    mu = torch.tensor(float(init[0]), dtype=xs.dtype, device=xs.device, requires_grad=True)
+    log_s = torch.tensor(math.log(init[1]), dtype=xs.dtype, device=xs.device, requires_grad=True)
     opt = torch.optim.Adam([mu, log_s], lr=lr)
     for _ in range(steps):
-        log_q = normal_log_pdf(xs, mu, log_s.exp())
+        log_q = densities.normal_log_prob(xs, mu, log_s.exp())
         kl = (
-            kl_by_quadrature(log_q, log_p, dx)
+            densities.kl_by_quadrature(log_q, log_p, dx)
             if direction == "reverse"
-            else (kl_by_quadrature(log_p, log_q, dx))
+            else (densities.kl_by_quadrature(log_p, log_q, dx))
         )
         opt.zero_grad()
         kl.backward()
@@ -97,7 +87,7 @@ def reverse_kl_estimate(mu, log_s, log_p, n: int = 256) -> torch.Tensor:
     the situation of variational inference, where ``p`` is an unnormalised posterior.
     """
     z = vae_lib.reparameterize(mu[None], 2 * log_s[None], n_samples=n)[:, 0]  # (n, D)
-    log_q = vae_lib.gaussian_log_prob(z, mu, 2 * log_s)
+    log_q = densities.gaussian_log_prob(z, mu, 2 * log_s)
     return (log_q - log_p(z)).mean()
 
 
@@ -106,7 +96,7 @@ def forward_kl_estimate(mu, log_s, samples_p: torch.Tensor) -> torch.Tensor:
 
     Needs samples of ``p`` only, never its density: the situation of maximum likelihood.
     """
-    return -vae_lib.gaussian_log_prob(samples_p, mu, 2 * log_s).mean()
+    return -densities.gaussian_log_prob(samples_p, mu, 2 * log_s).mean()
 
 
 class VAE2D(torch.nn.Module):
@@ -125,16 +115,16 @@ class VAE2D(torch.nn.Module):
         self.log_s = torch.nn.Parameter(torch.tensor(0.0))  # decoder noise, log std
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
-        """Mean ``-ELBO`` of a batch of points (B, 2)."""
+        """``-ELBO`` of each point of a batch (B, 2), shape (B,)."""
         mu, log_var = self.encoder(x).chunk(2, dim=-1)
         z = vae_lib.reparameterize(mu, log_var)
-        log_px = vae_lib.gaussian_log_prob(x, self.decoder(z), 2 * self.log_s.expand(2))
-        return (vae_lib.gaussian_kl(mu, log_var) - log_px).mean()
+        log_px = densities.gaussian_log_prob(x, self.decoder(z), 2 * self.log_s.expand(2))
+        return vae_lib.gaussian_kl(mu, log_var) - log_px
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         """``x = f(z) + s eps``, ``z ~ N(0, I)``: (n, 2)."""
-        z = torch.randn(n, self.z_dim, device=self.log_s.device)
+        z = torch.randn(n, self.z_dim, device=self.log_s.device, dtype=self.log_s.dtype)
         mean = self.decoder(z)
         return mean + self.log_s.exp() * torch.randn_like(mean)
 
@@ -153,17 +143,6 @@ def iwgan_weights(fake_logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(fake_logits.detach(), dim=0)
 
 
-def iwgan_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """IWGAN's generator loss per sample, ``-B w_i log D(G(z_i))``, shape (B,).
-
-    Its mean is ``-sum_i w_i log D(G(z_i))``. The non-saturating loss of lecture 04 averages
-    ``-log D`` with weights ``1/B``; IWGAN puts more weight on the samples the discriminator
-    finds most real. (Per-sample values let ``gan.fit`` take it as its ``loss``.)
-    """
-    B = fake_logits.shape[0]
-    return B * iwgan_weights(fake_logits) * F.softplus(-fake_logits)
-
-
 # --------------------------------------------------------------------------- AA-VAE
 
 
@@ -174,25 +153,30 @@ def aa_vae_loss(
     x_fake: torch.Tensor,
     weight: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The adversary-activated VAE's losses: ``(vae loss, discriminator loss)``, scalars.
+    """The adversary-activated VAE's losses ``(vae loss, discriminator loss)``, per pair (B,).
 
     ``x_fake`` are the model's own binary samples, ``x ~ p(x | z), z ~ p(z)`` (e.g.
     ``torch.bernoulli(model.sample(n))``). The VAE loss is the usual ``-ELBO`` on the real
     batch plus ``weight`` times the ``-ELBO`` of each generated sample scaled by ``D(x)``
     (detached): the discriminator "activates" the samples that look real, so the model also
-    learns from them. The discriminator loss is lecture 04's, real against generated.
+    learns from them. The discriminator loss is lecture 04's, real against generated. Real
+    and generated batches have the same size B; value i belongs to the pair (real i, fake i).
     """
+    if x_real.shape[0] != x_fake.shape[0]:
+        raise ValueError(
+            f"aa_vae_loss: x_real and x_fake must hold as many examples, got "
+            f"{x_real.shape[0]} and {x_fake.shape[0]}"
+        )
     x_real, x_fake = x_real.flatten(1), x_fake.detach().flatten(1)
     vae_loss = model.loss(x_real)
     fake_logits = discriminator(x_fake).reshape(-1)
-    real_logits = discriminator(x_real).reshape(-1)
-    d_loss = (F.softplus(-real_logits) + F.softplus(fake_logits)).mean()
+    d_loss = gan_lib.discriminator_loss(discriminator(x_real).reshape(-1), fake_logits)
     if weight:
         activation = torch.sigmoid(fake_logits.detach())  # D(x): how real each sample looks
         mu, log_var = model.encode(x_fake)
         z = vae_lib.reparameterize(mu, log_var)
         nelbo_fake = vae_lib.negative_elbo(x_fake, model.decode(z), mu, log_var)
-        vae_loss = vae_loss + weight * (activation * nelbo_fake).mean()
+        vae_loss = vae_loss + weight * activation * nelbo_fake
     return vae_loss, d_loss
 
 
@@ -221,7 +205,9 @@ def fit_aa_vae(
     def step(i):
         x_real = next(stream)
         x_fake = torch.bernoulli(model.sample(batch_size))  # the model's own binary digits
-        vae_loss, d_loss = aa_vae_loss(model, discriminator, x_real, x_fake, weight)
+        vae_loss, d_loss = (
+            v.mean() for v in aa_vae_loss(model, discriminator, x_real, x_fake, weight)
+        )
         opt.zero_grad(set_to_none=True)
         opt_d.zero_grad(set_to_none=True)
         vae_loss.backward(inputs=list(model.parameters()))

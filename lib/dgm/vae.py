@@ -31,12 +31,11 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from . import densities
+from .densities import LOG_2PI
 from .nets import ConvDecoder, ConvEncoder, mlp
-
-LOG_2PI = math.log(2 * math.pi)
 
 # --------------------------------------------------------------------------- distributions
 
@@ -57,33 +56,12 @@ def reparameterize(
     return mu + torch.exp(0.5 * log_var) * eps
 
 
-def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """``log N(z | mu, diag exp(log_var))``, summed over the last axis."""
-    return -0.5 * (LOG_2PI + log_var + (z - mu) ** 2 / log_var.exp()).sum(-1)
-
-
-def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """``log N(z | 0, I)``, summed over the last axis."""
-    return -0.5 * (LOG_2PI + z**2).sum(-1)
-
-
 def gaussian_kl(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     """``KL(N(mu, diag sigma^2) || N(0, I))``, per example (B,).
 
     ``= 1/2 sum_j (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1)``.
     """
     return 0.5 * (mu**2 + log_var.exp() - log_var - 1).sum(-1)
-
-
-def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """``log p(x | z) = sum_d [x_d log sigmoid(l_d) + (1 - x_d) log sigmoid(-l_d)]``.
-
-    Written with logits (``binary_cross_entropy_with_logits``) because ``log sigmoid`` of a
-    large negative logit underflows if computed from probabilities. ``x`` broadcasts
-    against ``logits`` (e.g. (B, D) against (K, B, D)); sums over the last axis.
-    """
-    x = x.expand_as(logits)
-    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
 
 
 # --------------------------------------------------------------------------- objectives
@@ -101,7 +79,7 @@ def negative_elbo(
     ``logits`` are the decoder's output for one reparameterized ``z ~ q(z | x)``; the KL is
     exact. ``beta = 1`` is the VAE; other values give the beta-VAE.
     """
-    return -bernoulli_log_likelihood(x.flatten(1), logits) + beta * gaussian_kl(mu, log_var)
+    return -densities.bernoulli_log_prob(x.flatten(1), logits) + beta * gaussian_kl(mu, log_var)
 
 
 def log_importance_weights(
@@ -109,9 +87,9 @@ def log_importance_weights(
 ) -> torch.Tensor:
     """``log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x)``, z (K, B, d) -> (K, B)."""
     return (
-        bernoulli_log_likelihood(x.flatten(1), logits)
-        + standard_normal_log_prob(z)
-        - gaussian_log_prob(z, mu, log_var)
+        densities.bernoulli_log_prob(x.flatten(1), logits)
+        + densities.standard_normal_log_prob(z)
+        - densities.gaussian_log_prob(z, mu, log_var)
     )
 
 
@@ -170,10 +148,10 @@ class VAE(nn.Module):
         return self.decoder(z)
 
     def loss(self, x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
-        """The training loss: mean over the batch of ``-ELBO`` (one reparameterized sample)."""
+        """The training loss ``-ELBO`` per example (one reparameterized sample), (B,)."""
         mu, log_var = self.encode(x)
         z = reparameterize(mu, log_var)  # (B, d)
-        return negative_elbo(x, self.decode(z), mu, log_var, beta).mean()
+        return negative_elbo(x, self.decode(z), mu, log_var, beta)
 
     def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """``k`` importance log-weights per example with ``q`` as proposal, (k, B)."""
@@ -182,8 +160,8 @@ class VAE(nn.Module):
         return log_importance_weights(x, self.decode(z), z, mu, log_var)
 
     def iwae_loss(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        """The IWAE training loss: mean of ``-L_k``."""
-        return -iwae_bound(self.log_weights(x, k)).mean()
+        """The IWAE training loss ``-L_k`` per example, (B,)."""
+        return -iwae_bound(self.log_weights(x, k))
 
     @torch.no_grad()
     def sample(self, n: int, generator=None) -> torch.Tensor:
@@ -210,13 +188,17 @@ class LinearGaussian:
 
     def log_px(self, x: torch.Tensor) -> torch.Tensor:
         """Exact ``log p(x)``, (B,)."""
-        cov = self.W @ self.W.T + self.sigma**2 * torch.eye(self.D, dtype=self.W.dtype)
+        cov = self.W @ self.W.T + self.sigma**2 * torch.eye(
+            self.D, dtype=self.W.dtype, device=self.W.device
+        )
         return torch.distributions.MultivariateNormal(self.b, cov).log_prob(x)
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean (B, d) and covariance (d, d) of ``p(z | x)``."""
         s2 = self.sigma**2
-        cov = torch.linalg.inv(torch.eye(self.d, dtype=self.W.dtype) + self.W.T @ self.W / s2)
+        cov = torch.linalg.inv(
+            torch.eye(self.d, dtype=self.W.dtype, device=self.W.device) + self.W.T @ self.W / s2
+        )
         return (x - self.b) @ self.W @ cov / s2, cov
 
     def log_joint(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -226,7 +208,7 @@ class LinearGaussian:
             self.D * (LOG_2PI + 2 * math.log(self.sigma))
             + ((x - mean) ** 2).sum(-1) / self.sigma**2
         )
-        return log_lik + standard_normal_log_prob(z)
+        return log_lik + densities.standard_normal_log_prob(z)
 
     def elbo(self, x: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
         """Exact ELBO of ``q = N(mu, diag exp(log_var))``: ``E_q[log p(x | z)] - KL(q || p(z))``.
@@ -284,15 +266,17 @@ def elbo_gradient_estimates(
         z = reparameterize(
             mu.expand(n_samples, -1), log_var.expand(n_samples, -1), generator=generator
         )
-        f = log_joint(z) - gaussian_log_prob(z, mu, log_var)  # (S,)
+        f = log_joint(z) - densities.gaussian_log_prob(z, mu, log_var)  # (S,)
         (grad,) = torch.autograd.grad(f.mean(), mu)
         return grad
     with torch.no_grad():
         z = reparameterize(
             mu.expand(n_samples, -1), log_var.expand(n_samples, -1), generator=generator
         )
-        f = log_joint(z) - gaussian_log_prob(z, mu, log_var)  # (S,)
-    log_q = gaussian_log_prob(z, mu, log_var)  # gradient flows to mu through the density only
+        f = log_joint(z) - densities.gaussian_log_prob(z, mu, log_var)  # (S,)
+    log_q = densities.gaussian_log_prob(
+        z, mu, log_var
+    )  # gradient flows to mu through the density only
     (grad,) = torch.autograd.grad((f * log_q).mean(), mu)
     return grad
 
@@ -321,7 +305,9 @@ def fit(
 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     update = train.make_step(
-        (lambda xb: model.loss(xb, beta)) if k == 1 else (lambda xb: model.iwae_loss(xb, k)),
+        (lambda xb: model.loss(xb, beta).mean())
+        if k == 1
+        else (lambda xb: model.iwae_loss(xb, k).mean()),
         opt,
         mode="eager",
     )

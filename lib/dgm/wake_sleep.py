@@ -30,14 +30,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-
-def bernoulli_log_prob(h: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """``sum_i log Bernoulli(h_i | sigmoid(logit_i))`` over the last axis, computed from logits."""
-    logits, h = torch.broadcast_tensors(logits, h)  # e.g. prior logits (n,) against h (k, B, n)
-    return -F.binary_cross_entropy_with_logits(logits, h, reduction="none").sum(-1)
+from . import densities
 
 
 @dataclass
@@ -97,9 +92,9 @@ class HelmholtzMachine(nn.Module):
     def log_p(self, x: torch.Tensor, hs: list[torch.Tensor]) -> torch.Tensor:
         """``log p_theta(x, h) = log p(h_L) + sum_l log p(h_{l-1} | h_l)``, over the batch axes."""
         layers = [x.flatten(1), *hs]  # h_0 = x, ..., h_L
-        total = bernoulli_log_prob(layers[-1], self.prior_logits)
+        total = densities.bernoulli_log_prob(layers[-1], self.prior_logits)
         for i, layer in enumerate(self.generative):
-            total = total + bernoulli_log_prob(layers[i], layer(layers[i + 1]))
+            total = total + densities.bernoulli_log_prob(layers[i], layer(layers[i + 1]))
         return total
 
     def log_q(self, x: torch.Tensor, hs: list[torch.Tensor]) -> torch.Tensor:
@@ -107,7 +102,7 @@ class HelmholtzMachine(nn.Module):
         layers = [x.flatten(1), *hs]
         total = 0.0
         for i, layer in enumerate(self.recognition):
-            total = total + bernoulli_log_prob(layers[i + 1], layer(layers[i]))
+            total = total + densities.bernoulli_log_prob(layers[i + 1], layer(layers[i]))
         return total
 
     @torch.no_grad()
@@ -121,17 +116,18 @@ class HelmholtzMachine(nn.Module):
 
 
 def wake_loss(model: HelmholtzMachine, x: torch.Tensor) -> torch.Tensor:
-    """Wake phase, for theta: ``-E_{h ~ q(h | x)} log p_theta(x, h)``, averaged over the batch.
+    """Wake phase, for theta: ``-log p_theta(x, h)`` with one ``h ~ q(h | x)`` per example.
 
-    The samples carry no gradient, so phi receives none: only theta learns here.
+    One value per example, shape (B,); the caller averages. The samples carry no gradient,
+    so phi receives none: only theta learns here.
     """
-    return -model.log_p(x, model.sample_q(x)).mean()
+    return -model.log_p(x, model.sample_q(x))
 
 
 def sleep_loss(model: HelmholtzMachine, n: int) -> torch.Tensor:
-    """Sleep phase, for phi: ``-E_{(x, h) ~ p_theta} log q_phi(h | x)`` on ``n`` dreams."""
+    """Sleep phase, for phi: ``-log q_phi(h | x)`` on ``n`` dreams ``(x, h) ~ p_theta``; (n,)."""
     x, hs = model.dream(n)
-    return -model.log_q(x, hs).mean()
+    return -model.log_q(x, hs)
 
 
 def rws_losses(
@@ -140,14 +136,15 @@ def rws_losses(
     """Reweighted wake-sleep losses ``(theta_loss, phi_loss)`` with ``k`` samples of q per example.
 
     ``w_k = softmax_k(log p(x, h_k) - log q(h_k | x))`` (self-normalised, held constant);
-    ``theta_loss = -sum_k w_k log p(x, h_k)``, ``phi_loss = -sum_k w_k log q(h_k | x)``.
-    With ``k = 1`` every weight is 1 and ``theta_loss`` is the wake loss.
+    ``theta_loss = -sum_k w_k log p(x, h_k)``, ``phi_loss = -sum_k w_k log q(h_k | x)``,
+    each one value per example, shape (B,). With ``k = 1`` every weight is 1 and
+    ``theta_loss`` is the wake loss.
     """
     hs = model.sample_q(x, k)  # each (k, B, n)
     log_p = model.log_p(x.flatten(1), hs)  # (k, B)
     log_q = model.log_q(x.flatten(1), hs)  # (k, B)
     w = torch.softmax((log_p - log_q).detach(), dim=0)  # (k, B)
-    return -(w * log_p).sum(0).mean(), -(w * log_q).sum(0).mean()
+    return -(w * log_p).sum(0), -(w * log_q).sum(0)
 
 
 def elbo_score_surrogate(model: HelmholtzMachine, x: torch.Tensor) -> torch.Tensor:
@@ -155,12 +152,13 @@ def elbo_score_surrogate(model: HelmholtzMachine, x: torch.Tensor) -> torch.Tens
 
     ``grad_phi ELBO = E_q[(log p(x, h) - log q(h | x)) grad_phi log q(h | x)]`` (the extra
     ``-E_q[grad_phi log q]`` term is zero). This is the "correct" phi update that wake-sleep
-    avoids: it is unbiased, but its variance is large (measured in the lecture).
+    avoids: it is unbiased, but its variance is large (measured in the lecture). One value
+    per example, shape (B,).
     """
     hs = model.sample_q(x)
     log_q = model.log_q(x, hs)  # (B,)
     f = (model.log_p(x, hs) - log_q).detach()  # (B,): the learning signal
-    return -(f * log_q).mean()
+    return -(f * log_q)
 
 
 @torch.no_grad()
@@ -184,28 +182,34 @@ def fit(
     k: int = 5,
     lr: float = 1e-3,
     batch_size: int = 100,
+    wake=None,
+    sleep=None,
     **train_kwargs,
 ):
     """Train by wake-sleep (``method="ws"``) or reweighted wake-sleep (``"rws"``, ``k`` samples).
 
     Each step: the theta loss on a batch of dynamically binarized ``x`` and the phi loss
-    (sleep on as many dreams, or RWS's wake-phase q update). The two losses touch disjoint
-    parameters, so one Adam over both is the same as two. Extra keyword arguments go to
-    ``dgm.train.train``, which returns the ``History``.
+    (sleep on as many dreams, or RWS's wake-phase q update), each averaged over its
+    examples. The two losses touch disjoint parameters, so one Adam over both is the same
+    as two. ``wake`` and ``sleep`` replace ``wake_loss`` and ``sleep_loss`` (a student's own,
+    in the notebook). Extra keyword arguments go to ``dgm.train.train``, which returns the
+    ``History``.
     """
     from . import data, train
 
     if method not in ("ws", "rws"):
         raise ValueError(f"fit: method must be 'ws' or 'rws', got {method!r}")
+    wake, sleep = wake or wake_loss, sleep or sleep_loss
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     stream = data.binarized_stream(x, batch_size)
 
     def step(i):
         xb = next(stream).flatten(1)
         if method == "ws":
-            theta_loss, phi_loss = wake_loss(model, xb), sleep_loss(model, len(xb))
+            theta_loss, phi_loss = wake(model, xb), sleep(model, len(xb))
         else:
             theta_loss, phi_loss = rws_losses(model, xb, k)
+        theta_loss, phi_loss = theta_loss.mean(), phi_loss.mean()
         opt.zero_grad(set_to_none=True)
         (theta_loss + phi_loss).backward()
         opt.step()

@@ -1,0 +1,46 @@
+"""Self-checks for the exercises: one harness, one module per lecture.
+
+``harness`` holds the one ``run_check`` (exact, statistical or property comparisons), the
+``CheckResult`` record, and the fallback to the reference. The lecture modules hold the
+checks: ``checks.em`` (01), ``checks.wake_sleep`` (02), ``checks.vae`` (03), ``checks.gan``
+(04), ``checks.unified`` (05). Every check is also importable as ``dgm.checks.<name>``, the
+name its notebook cell uses; a name that would mean different things in two lectures is
+kept qualified (``dgm.checks.<lecture>.<name>``) instead.
+"""
+
+from .em import bernoulli_m_step, elbo, m_step, responsibilities
+from .gan import discriminator_loss, generator_loss_nonsaturating, mode_coverage
+from .harness import CheckFailure, CheckResult, results, run_check, summary
+from .unified import forward_kl_estimate, iwgan_weights, reverse_kl_estimate
+from .vae import gaussian_kl, iwae_bound, negative_elbo, reparameterize
+from .wake_sleep import log_likelihood_estimate, sleep_loss, wake_loss
+
+__all__ = [
+    "CheckFailure",
+    "CheckResult",
+    "results",
+    "run_check",
+    "summary",
+    # lecture 01
+    "responsibilities",
+    "m_step",
+    "elbo",
+    "bernoulli_m_step",
+    # lecture 02
+    "wake_loss",
+    "sleep_loss",
+    "log_likelihood_estimate",
+    # lecture 03
+    "gaussian_kl",
+    "reparameterize",
+    "negative_elbo",
+    "iwae_bound",
+    # lecture 04
+    "discriminator_loss",
+    "generator_loss_nonsaturating",
+    "mode_coverage",
+    # lecture 05
+    "reverse_kl_estimate",
+    "forward_kl_estimate",
+    "iwgan_weights",
+]

@@ -1,0 +1,208 @@
+"""Checks of lecture 01 (EM): the E-step, the M-steps and the ELBO of a mixture."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from .. import em
+from .harness import Exact, finish, outputs, run_check
+
+
+def _random_gmm(g: torch.Generator, N: int, D: int, K: int, spread: float = 3.0):
+    X = spread * torch.randn(N, D, generator=g, dtype=torch.float64)
+    weights = torch.softmax(torch.randn(K, generator=g, dtype=torch.float64), 0)
+    means = spread * torch.randn(K, D, generator=g, dtype=torch.float64)
+    A = torch.randn(K, D, D, generator=g, dtype=torch.float64)
+    covs = A @ A.transpose(1, 2) + 0.5 * torch.eye(D, dtype=torch.float64)
+    return X, weights, means, covs
+
+
+def _em_cases(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    cases = [
+        ("N=50 points in D=2, K=3 components", _random_gmm(g, 50, 2, 3)),
+        ("N=7 points in D=1, K=1 component", _random_gmm(g, 7, 1, 1)),
+        ("N=40 points in D=3, K=5 components", _random_gmm(g, 40, 3, 5)),
+    ]
+    X, w, mu, cov = _random_gmm(g, 20, 2, 4)
+    X[0] = 500.0  # a point far from every component: its densities underflow to 0
+    cases.append(("D=2, K=4, with a point far from every component", (X, w, mu, cov)))
+    return cases
+
+
+def _rows_not_normalised(args, out, ref) -> str | None:
+    if torch.is_tensor(out) and out.shape == ref.shape and torch.isfinite(out).all():
+        if not torch.allclose(out.sum(1), torch.ones_like(out.sum(1)), atol=1e-6):
+            return (
+                "each row r[n] is a distribution over the K components: divide "
+                "pi_k N(x_n | mu_k, Sigma_k) by its sum over k (normalise over dim=1)."
+            )
+    return None
+
+
+def _underflow(args, out, ref) -> str | None:
+    if torch.is_tensor(out) and not torch.isfinite(out).all():
+        return (
+            "far from every component, all densities underflow to 0 and 0/0 = NaN. Work "
+            "in log space: log pi_k + log N(x_n | ...), then torch.softmax over k."
+        )
+    return None
+
+
+def responsibilities(fn: Callable) -> Callable:
+    """Check ``fn(X, weights, means, covs) -> r`` (N, K), the E-step of a Gaussian mixture."""
+    cases = [(d, args) for d, args in _em_cases(1)]
+    result = run_check(
+        "responsibilities",
+        fn,
+        em.responsibilities,
+        cases,
+        Exact(["r"]),
+        diagnoses=[_underflow, _rows_not_normalised],
+        hint="r_nk = pi_k N(x_n | mu_k, Sigma_k) / sum_j pi_j N(x_n | mu_j, Sigma_j); "
+        "dgm.densities.mvn_log_prob(X, means, covs) gives log N as an (N, K) tensor.",
+    )
+    return finish(result, fn, em.responsibilities)
+
+
+def _m_step_cases():
+    cases = []
+    for description, (X, w, mu, cov) in _em_cases(2):
+        r = em.responsibilities(X, w, mu, cov)
+        cases.append((f"{description}, soft responsibilities, reg_covar=0", (X, r, 0.0)))
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(30, 2, generator=g, dtype=torch.float64)
+    hard = torch.nn.functional.one_hot(torch.arange(30) % 3, 3).to(X)
+    cases.append(("hard (one-hot) responsibilities, reg_covar=0", (X, hard, 0.0)))
+    cases.append(("soft responsibilities, reg_covar=0.1", (X, torch.softmax(X @ X[:3].T, 1), 0.1)))
+    return cases
+
+
+def _m_step_which(args, out, ref) -> str | None:
+    X, r, reg = args
+    outs = outputs(out)
+    if len(outs) != 3 or any(not torch.is_tensor(o) for o in outs):
+        return "return three tensors: (weights, means, covs)."
+    w, mu, cov = (o.detach().to(X) for o in outs)
+    N_k = r.sum(0)
+    if w.shape == ref.weights.shape and not torch.allclose(w, ref.weights, atol=1e-6):
+        if torch.allclose(w, N_k, atol=1e-6):
+            return "weights: pi_k = N_k / N, the share of the data each component explains."
+        return "weights: pi_k = N_k / N with N_k = sum_n r_nk."
+    if mu.shape == ref.means.shape and not torch.allclose(mu, ref.means, atol=1e-6):
+        if torch.allclose(mu, r.T @ X, atol=1e-6):
+            return "means: divide sum_n r_nk x_n by N_k (a weighted average, not a sum)."
+        return "means: mu_k = sum_n r_nk x_n / N_k, i.e. (r.T @ X) / N_k[:, None]."
+    if cov.shape == ref.covs.shape and not torch.allclose(cov, ref.covs, atol=1e-6):
+        eye = torch.eye(X.shape[1], dtype=X.dtype)
+        if reg > 0 and torch.allclose(cov + reg * eye, ref.covs, atol=1e-6):
+            return "covs: add the floor reg_covar * I to every covariance."
+        if torch.allclose(cov * X.shape[0] / N_k[:, None, None], ref.covs, atol=1e-6):
+            return "covs: divide by N_k, the component's effective count, not by N."
+        return (
+            "covs: Sigma_k = sum_n r_nk (x_n - mu_k)(x_n - mu_k)^T / N_k + reg_covar I, "
+            "with the NEW means mu_k."
+        )
+    return None
+
+
+def m_step(fn: Callable) -> Callable:
+    """Check ``fn(X, r, reg_covar) -> (weights, means, covs)``, the Gaussian-mixture M-step."""
+    result = run_check(
+        "m_step",
+        fn,
+        em.m_step,
+        _m_step_cases(),
+        Exact(["weights", "means", "covs"]),
+        diagnoses=[_m_step_which],
+    )
+    return finish(result, fn, em.m_step)
+
+
+def _elbo_cases():
+    cases = []
+    for description, (X, w, mu, cov) in _em_cases(4):
+        g = torch.Generator().manual_seed(len(cases))
+        r = torch.softmax(torch.randn(X.shape[0], w.shape[0], generator=g, dtype=X.dtype), 1)
+        cases.append((f"{description}, random q", (X, r, w, mu, cov)))
+    X, w, mu, cov = _em_cases(5)[0][1]
+    cases.append(
+        (
+            "q = the exact posterior (ELBO = log p(x))",
+            (X, em.responsibilities(X, w, mu, cov), w, mu, cov),
+        )
+    )
+    hard = torch.nn.functional.one_hot(torch.arange(X.shape[0]) % 3, 3).to(X)
+    cases.append(("hard (one-hot) q, where 0 log 0 = 0", (X, hard, w, mu, cov)))
+    return cases
+
+
+def _elbo_diagnoses(args, out, ref) -> str | None:
+    X, r, w, mu, cov = args
+    if not torch.is_tensor(out):
+        return None
+    if out.dim() == 0:
+        return "return one ELBO per data point, shape (N,); the caller takes the mean."
+    if out.shape != ref.shape:
+        return None
+    out = out.detach().to(X)
+    if not torch.isfinite(out).all():
+        return "r log r is NaN where r = 0; use torch.xlogy(r, r), which treats 0 log 0 as 0."
+    lj = em.log_joint(X, w, mu, cov)
+    if torch.allclose(out, (r * lj).sum(1), atol=1e-6):
+        return "you left out the entropy of q: ELBO = sum_k r_nk (log p(x_n, k) - log r_nk)."
+    if torch.allclose(out, -ref, atol=1e-6):
+        return "wrong sign: the ELBO is a lower bound on log p(x), not its negative."
+    return "ELBO_n = sum_k r_nk [log pi_k + log N(x_n | mu_k, Sigma_k) - log r_nk]."
+
+
+def elbo(fn: Callable) -> Callable:
+    """Check ``fn(X, r, weights, means, covs) -> (N,)``, the per-point ELBO of a mixture."""
+    result = run_check(
+        "elbo", fn, em.elbo, _elbo_cases(), Exact(["elbo"]), diagnoses=[_elbo_diagnoses]
+    )
+    return finish(result, fn, em.elbo)
+
+
+def _bernoulli_cases():
+    cases = []
+    g = torch.Generator().manual_seed(6)
+    for N, D, K in ((40, 16, 3), (10, 784, 5), (5, 4, 1)):
+        X = torch.bernoulli(torch.full((N, D), 0.3, dtype=torch.float64), generator=g)
+        r = torch.softmax(torch.randn(N, K, generator=g, dtype=torch.float64), 1)
+        cases.append((f"N={N} images of D={D} pixels, K={K}, alpha=1", (X, r, 1.0)))
+    X, r, _ = cases[0][1]
+    cases.append(("alpha=0 (plain maximum likelihood)", (X, r, 0.0)))
+    return cases
+
+
+def _bernoulli_diagnoses(args, out, ref) -> str | None:
+    X, r, alpha = args
+    outs = outputs(out)
+    if len(outs) != 2:
+        return "return two tensors: (weights, probs)."
+    w, p = (o.detach().to(X) for o in outs)
+    N_k = r.sum(0)
+    if p.shape == ref.probs.shape and not torch.allclose(p, ref.probs, atol=1e-6):
+        if torch.allclose(p, (r.T @ X) / N_k[:, None], atol=1e-6) and alpha > 0:
+            return "probs: add the pseudo-counts: (sum_n r_nk x_nd + alpha) / (N_k + 2 alpha)."
+        if torch.allclose(p, r.T @ X, atol=1e-6):
+            return "probs: divide by N_k + 2 alpha; a probability is a weighted average."
+        return "probs: p_kd = (sum_n r_nk x_nd + alpha) / (N_k + 2 alpha)."
+    return None
+
+
+def bernoulli_m_step(fn: Callable) -> Callable:
+    """Check ``fn(X, r, alpha) -> (weights, probs)``, the Bernoulli-mixture M-step."""
+    result = run_check(
+        "bernoulli_m_step",
+        fn,
+        em.bernoulli_m_step,
+        _bernoulli_cases(),
+        Exact(["weights", "probs"]),
+        diagnoses=[_bernoulli_diagnoses],
+        hint="pi_k = N_k / N.",
+    )
+    return finish(result, fn, em.bernoulli_m_step)

@@ -1,0 +1,357 @@
+"""The one harness behind every exercise check.
+
+An exercise is a function the student writes; the cell after it calls its check::
+
+    responsibilities = dgm.checks.responsibilities(responsibilities)
+
+A check is a list of test cases and, for each, one or more *judges* that compare the
+student's function with the library's reference:
+
+- ``Exact``: one call each, outputs compared value for value (deterministic functions,
+  or random ones under a seed the exercise prescribes).
+- ``Statistical``: many calls each, with fresh noise every call; the means must agree
+  within sampling error, and the student's draws must vary where the reference's do.
+  A correct answer that draws its noise differently passes.
+- ``Property``: a function that tests what must hold (moments, gradients, shapes) and
+  returns a hint when it does not.
+
+``run_check`` returns a ``CheckResult`` record and prints PASS or FAIL with a hint aimed at
+the likely mistake; ``finish`` returns the function the notebook should use from then on:
+the student's own when it passes, else the reference (saying so), so a notebook keeps
+working while an exercise is unsolved. Under an autograder (``dgm.config.grading()``) a
+failed check raises ``CheckFailure``, an ``AssertionError``, so the check cell fails.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .. import config
+
+Diagnose = Callable[[tuple, object, object], "str | None"]
+
+PASSED, WRONG, NOT_IMPLEMENTED, ERROR = "passed", "wrong", "not implemented", "error"
+
+
+class CheckFailure(AssertionError):
+    """A check failed in grading mode."""
+
+
+@dataclass
+class CheckResult:
+    """Outcome of one check.
+
+    Attributes
+    ----------
+    name : str
+        The exercise, e.g. ``"responsibilities"``.
+    status : str
+        ``"passed"``, ``"wrong"``, ``"not implemented"`` or ``"error"`` (the function raised).
+    details : str
+        What was tested, or what differed and on which test case.
+    hint : str
+        What to change, aimed at the likely mistake (empty when passed).
+    """
+
+    name: str
+    status: str
+    details: str = ""
+    hint: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASSED
+
+    @property
+    def implemented(self) -> bool:
+        return self.status != NOT_IMPLEMENTED
+
+    @property
+    def points(self) -> float:
+        """The share of the exercise's points earned: 1 or 0."""
+        return 1.0 if self.passed else 0.0
+
+    @property
+    def message(self) -> str:
+        lines = [f"{self.name}: {self.details}"]
+        lines += [f"  hint: {h}" for h in self.hint.split("\n") if h]
+        return "\n".join(lines)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+results: dict[str, CheckResult] = {}  # the latest result of each check, for ``summary()``
+
+
+class StudentError(Exception):
+    """Raised inside a judge when the student's function is unsolved or raises."""
+
+    def __init__(self, result: CheckResult):
+        super().__init__(result.details)
+        self.result = result
+
+
+def call(name: str, fn: Callable, args: tuple, where: str = ""):
+    """``fn(*args)``, turning ``NotImplementedError`` or any error into ``StudentError``."""
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        raise StudentError(CheckResult(name, NOT_IMPLEMENTED, "not implemented yet.")) from None
+    except Exception as err:  # the student's bug, reported rather than raised
+        case = f"\n  on the test case: {where}" if where else ""
+        raise StudentError(
+            CheckResult(name, ERROR, f"raised {type(err).__name__}: {err}{case}")
+        ) from None
+
+
+def outputs(out) -> list:
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def compare(out, ref, names: Sequence[str], rtol: float, atol: float) -> str | None:
+    """``None`` if ``out`` matches ``ref``; else what differs, in words."""
+    outs, refs = outputs(out), outputs(ref)
+    if len(outs) != len(refs):
+        return f"expected {len(refs)} outputs ({', '.join(names)}), got {len(outs)}"
+    for name, o, r in zip(names, outs, refs):
+        problem = _shape_problem(name, o, r)
+        if problem:
+            return problem
+        o = o.detach().to(r.dtype)
+        if not torch.isfinite(o).all() and torch.isfinite(r).all():
+            return f"{name}: contains NaN or inf where the reference is finite"
+        if not torch.allclose(o, r, rtol=rtol, atol=atol):
+            err = (o - r).abs().max().item()
+            return f"{name}: values differ from the reference (max abs error {err:.3g})"
+    return None
+
+
+def _shape_problem(name: str, o, r) -> str | None:
+    if not torch.is_tensor(o):
+        return f"{name}: expected a tensor, got {type(o).__name__}"
+    if tuple(o.shape) != tuple(r.shape):
+        hint = " (transposed?)" if tuple(o.shape) == tuple(r.shape)[::-1] else ""
+        return f"{name}: expected shape {tuple(r.shape)}, got {tuple(o.shape)}{hint}"
+    return None
+
+
+def _reseed(seed: int | None) -> None:
+    if seed is not None:
+        torch.manual_seed(seed)
+
+
+# --------------------------------------------------------------------------- judges
+
+
+@dataclass
+class Exact:
+    """One call of each; outputs equal within ``rtol``/``atol``.
+
+    With ``seed``, torch's RNG is reset to ``seed + i`` before the student's call on case
+    ``i``, the reference's and the diagnoses', for exercises that prescribe their draws.
+    """
+
+    names: Sequence[str] = ("output",)
+    rtol: float = 1e-5
+    atol: float = 1e-6
+    seed: int | None = None
+
+    def __call__(self, name, student, reference, args, i, where):
+        s = None if self.seed is None else self.seed + i
+        _reseed(s)
+        out = call(name, student, args, where)
+        _reseed(s)
+        ref = reference(*args)
+        problem = compare(out, ref, self.names, self.rtol, self.atol)
+        _reseed(s)  # a diagnosis that samples sees the same draw
+        return problem, out, ref
+
+
+@dataclass
+class Estimate:
+    """The mean of many draws of a random tensor, with its standard error."""
+
+    mean: torch.Tensor
+    se: torch.Tensor
+    varies: bool
+    z: float = 5.0
+
+    def near(self, value, atol: float = 1e-6) -> bool:
+        """Whether ``value`` lies within ``z`` standard errors of the mean."""
+        value = torch.as_tensor(value, dtype=self.mean.dtype)
+        return bool(((self.mean - value).abs() <= self.z * self.se + atol).all())
+
+
+def estimate(draws: list[torch.Tensor], z: float = 5.0) -> Estimate:
+    """Mean and standard error over a list of same-shaped draws."""
+    stack = torch.stack([d.detach().double() for d in draws])
+    se = stack.std(0) / math.sqrt(len(draws))
+    return Estimate(stack.mean(0), se, bool((stack != stack[0]).any()), z)
+
+
+@dataclass
+class Statistical:
+    """``draws`` calls of each, fresh noise every call (no re-seeding between calls).
+
+    Passes when the student's draws vary wherever the reference's do, and each element of
+    the mean agrees with the reference's mean within ``z`` combined standard errors. The
+    diagnoses receive the two ``Estimate``s. Torch's RNG is seeded once per case, so the
+    verdict is reproducible.
+    """
+
+    names: Sequence[str] = ("output",)
+    draws: int = 200
+    z: float = 5.0
+    atol: float = 1e-6
+    seed: int = 0
+
+    def __call__(self, name, student, reference, args, i, where):
+        torch.manual_seed(self.seed + i)
+        outs = [outputs(call(name, student, args, where)) for _ in range(self.draws)]
+        refs = [outputs(reference(*args)) for _ in range(self.draws)]
+        if len(outs[0]) != len(refs[0]):
+            return f"expected {len(refs[0])} outputs, got {len(outs[0])}", None, None
+        for j, label in enumerate(self.names[: len(refs[0])]):
+            problem = _shape_problem(label, outs[0][j], refs[0][j])
+            if problem:
+                return problem, outs[0][j], refs[0][j]
+            mine = estimate([o[j] for o in outs], self.z)
+            theirs = estimate([r[j] for r in refs], self.z)
+            if theirs.varies and not mine.varies:
+                return (
+                    f"{label}: the same value on every call, where the answer is random",
+                    mine,
+                    theirs,
+                )
+            gap = (mine.mean - theirs.mean).abs()
+            allowed = self.z * (mine.se**2 + theirs.se**2).sqrt() + self.atol
+            if not torch.isfinite(mine.mean).all() or (gap > allowed).any():
+                k = int((gap - allowed).argmax())
+                return (
+                    f"{label}: averaged over {self.draws} calls, "
+                    f"{mine.mean.flatten()[k].item():.4g} where the reference averages "
+                    f"{theirs.mean.flatten()[k].item():.4g} "
+                    f"(allowed gap {allowed.flatten()[k].item():.2g}): beyond sampling error",
+                    mine,
+                    theirs,
+                )
+        return None, None, None
+
+
+@dataclass
+class Property:
+    """``test(run, args) -> hint or None``, where ``run(*args)`` calls the student's function.
+
+    The property is what must hold of any correct answer; the reference satisfies it
+    (tested), so no diagnosis is needed: the returned text is the hint.
+    """
+
+    test: Callable[[Callable, tuple], str | None]
+
+    def __call__(self, name, student, reference, args, i, where):
+        hint = self.test(lambda *a: call(name, student, a, where), args)
+        return (None if hint is None else ""), None, hint
+
+
+# --------------------------------------------------------------------------- running a check
+
+
+def run_check(
+    name: str,
+    student: Callable,
+    reference: Callable,
+    cases: Sequence[tuple[str, tuple]],
+    judges: Sequence[Callable] | Callable | None = None,
+    diagnoses: Sequence[Diagnose] = (),
+    hint: str = "",
+    quiet: bool = False,
+) -> CheckResult:
+    """Judge ``student`` against ``reference`` on each case; return (and print) the result.
+
+    Parameters
+    ----------
+    name : str
+        The exercise's name (its ``grade_id``).
+    student, reference : callable
+        The student's function and the library's.
+    cases : sequence of (str, tuple)
+        ``(description, args)`` pairs; the description is shown when a case fails.
+    judges : judge or sequence of judges
+        Applied in order to each case (``Exact``, ``Statistical``, ``Property``); the
+        first that finds a problem decides. Default: ``Exact()``.
+    diagnoses : sequence of callables
+        ``d(args, student_out, reference_out) -> hint or None``, tried when an ``Exact`` or
+        ``Statistical`` judge finds a difference; the first hints found are shown.
+    hint : str
+        The general hint, shown when no diagnosis applies.
+    quiet : bool
+        Record without printing.
+    """
+    if not callable(student):
+        raise TypeError(f"checks.{name}: expected your function, got {type(student).__name__}")
+    if judges is None:
+        judges = [Exact()]
+    judges = list(judges) if isinstance(judges, (list, tuple)) else [judges]
+    result = CheckResult(name, PASSED, f"passed all {len(cases)} tests.")
+    for i, (description, args) in enumerate(cases):
+        try:
+            verdict = _judge_case(
+                name, student, reference, judges, diagnoses, hint, args, i, description
+            )
+        except StudentError as err:
+            verdict = err.result
+        if verdict is not None:
+            result = verdict
+            break
+    return record(result, quiet)
+
+
+def _judge_case(name, student, reference, judges, diagnoses, hint, args, i, description):
+    for judge in judges:
+        problem, out, ref = judge(name, student, reference, args, i, description)
+        if problem is None:
+            continue
+        if isinstance(judge, Property):
+            hints = [ref]
+        else:
+            targeted = [h for d in diagnoses if (h := d(args, out, ref))]
+            hints = targeted or ([hint] if hint else [])
+        details = f"wrong answer on the test case: {description}"
+        if problem:
+            details += f"\n  {problem}"
+        return CheckResult(name, WRONG, details, "\n".join(hints))
+    return None
+
+
+def record(result: CheckResult, quiet: bool = False) -> CheckResult:
+    """Keep ``result`` for ``summary()`` and print it."""
+    results[result.name] = result
+    if not quiet:
+        print(("PASS  " if result.passed else "FAIL  ") + result.message)
+    return result
+
+
+def finish(result: CheckResult, student: Callable, reference: Callable) -> Callable:
+    """Grading mode raises on failure; otherwise return the function to use from now on."""
+    if result.passed:
+        return student
+    if config.grading():
+        raise CheckFailure(result.message)
+    print(
+        f"      The rest of the notebook uses the reference "
+        f"dgm.{reference.__module__.split('.')[-1]}"
+        f".{reference.__name__} until your version passes."
+    )
+    return reference
+
+
+def summary() -> dict[str, bool]:
+    """Print which exercises of this session pass; return ``{name: passed}``."""
+    for name, r in results.items():
+        print(f"  {name:28s} {'pass' if r.passed else r.status}")
+    return {name: r.passed for name, r in results.items()}

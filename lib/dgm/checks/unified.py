@@ -1,0 +1,187 @@
+"""Checks of lecture 05 (one KL, two directions): KL estimates and IWGAN's weights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from .. import densities, unified
+from .harness import Exact, Property, finish, run_check
+
+
+def _kl_targets():
+    g = torch.Generator().manual_seed(6)
+    cases = []
+    for D in (1, 2, 5):
+        mu, log_s = torch.randn(D, generator=g), 0.5 * torch.randn(D, generator=g)
+        t_mu, t_s = torch.randn(D, generator=g), 0.5 + torch.rand(D, generator=g)
+        cases.append((f"D={D}", mu, log_s, t_mu, t_s))
+    return cases
+
+
+def _closed_form_kl(mu, log_s, t_mu, t_s) -> torch.Tensor:
+    """``KL(N(mu, diag s^2) || N(t_mu, diag t_s^2))``, summed over dimensions."""
+    return unified.gaussian_kl_1d(mu, log_s.exp(), t_mu, t_s).sum()
+
+
+def _target(t_mu, t_s):
+    def log_p(z):
+        return densities.gaussian_log_prob(z, t_mu, 2 * t_s.log())
+
+    return log_p
+
+
+def _kl_value_and_gradient(run, args) -> str | None:
+    """With many samples, the value and its gradient match the closed form."""
+    mu0, log_s0, t_mu, t_s = args
+    mu, log_s = mu0.clone().requires_grad_(), log_s0.clone().requires_grad_()
+    out = run(mu, log_s, _target(t_mu, t_s), 100_000)
+    if not torch.is_tensor(out) or out.numel() != 1:
+        return "return one number (a scalar tensor)."
+    exact = _closed_form_kl(mu0, log_s0, t_mu, t_s).item()
+    tol = 0.02 + 0.01 * abs(exact)
+    if abs(out.item() - exact) > tol:
+        if abs(out.item() + exact) < tol:
+            return (
+                f"got {out.item():.4f}, closed form {exact:.4f}: the sign: "
+                f"log q - log p, not log p - log q."
+            )
+        return (
+            f"got {out.item():.4f}, closed form {exact:.4f}: "
+            f"KL(q || p) = E_q[log q(z) - log p(z)], z drawn from N(mu, exp(log_s)^2)."
+        )
+    if not out.requires_grad:
+        return (
+            "no gradient reaches mu and log_s: sample z = mu + exp(log_s) * eps with "
+            "eps ~ N(0, I) (reparameterization)."
+        )
+    grads = torch.autograd.grad(out, (mu, log_s), allow_unused=True)
+    m_, l_ = mu0.clone().requires_grad_(), log_s0.clone().requires_grad_()
+    exact_grads = torch.autograd.grad(_closed_form_kl(m_, l_, t_mu, t_s), (m_, l_))
+    for which, g, e in zip(("mu", "log_s"), grads, exact_grads):
+        if g is None or not torch.allclose(g, e, atol=0.05 + 0.05 * e.abs().max().item()):
+            return (
+                f"the gradient in {which} is wrong: the samples must be a differentiable "
+                f"function of mu and log_s (z = mu + exp(log_s) * eps), and log q must use "
+                f"the same mu, log_s."
+            )
+    return None
+
+
+def _kl_uses_n_fresh_samples(run, args) -> str | None:
+    """Fresh draws every call, and n of them: the variance over calls falls like 1/n."""
+    mu0, log_s0, t_mu, t_s = args
+    log_p = _target(t_mu, t_s)
+    with torch.no_grad():
+        small = torch.stack([run(mu0, log_s0, log_p, 16).reshape(()) for _ in range(100)])
+        large = torch.stack([run(mu0, log_s0, log_p, 1024).reshape(()) for _ in range(100)])
+    if (small == small[0]).all():
+        return (
+            "the same value on every call: draw fresh samples each call "
+            "(torch.randn), and do not seed torch inside your function."
+        )
+    ratio = small.double().var() / large.double().var().clamp_min(1e-30)
+    if ratio < 8:  # 1024 / 16 = 64 for an average of n independent terms
+        return (
+            f"with n=16 samples the estimate varies only {ratio:.1f}x more than with n=1024 "
+            f"(expected about 64x): use exactly n samples of q."
+        )
+    return None
+
+
+def reverse_kl_estimate(fn: Callable) -> Callable:
+    """Check ``fn(mu, log_s, log_p, n) -> scalar``: ``KL(q || p)`` by reparameterized samples.
+
+    Statistical, not draw for draw: with many samples the value and its gradient in ``mu``
+    and ``log_s`` match the closed form for Gaussian targets (only reparameterized samples
+    give the gradient), and the estimate uses ``n`` fresh samples on every call.
+    """
+    cases = [(desc, (mu, log_s, t_mu, t_s)) for desc, mu, log_s, t_mu, t_s in _kl_targets()]
+    torch.manual_seed(0)
+    result = run_check(
+        "reverse_kl_estimate",
+        fn,
+        unified.reverse_kl_estimate,
+        cases,
+        [Property(_kl_value_and_gradient), Property(_kl_uses_n_fresh_samples)],
+    )
+    return finish(result, fn, unified.reverse_kl_estimate)
+
+
+def _forward_kl_diagnoses(args, out, ref) -> str | None:
+    mu, log_s, samples = args
+    if torch.is_tensor(out) and out.numel() == 1:
+        if torch.allclose(out, -ref, atol=1e-5):
+            return "the sign: the objective is -E_p[log q(x)], the negative log-likelihood."
+        var_as_std = -densities.gaussian_log_prob(samples, mu, log_s).mean()
+        if torch.allclose(out, var_as_std, atol=1e-5):
+            return "log_s is log sigma; the log-variance is 2 * log_s."
+    return (
+        "KL(p || q) = -E_p[log q(x)] + const: average -log N(x; mu, exp(log_s)^2) over the samples."
+    )
+
+
+def forward_kl_estimate(fn: Callable) -> Callable:
+    """Check ``fn(mu, log_s, samples_p) -> scalar``: ``-E_p[log q]`` from samples of ``p``."""
+    g = torch.Generator().manual_seed(7)
+    cases = [
+        (
+            f"D={D}, {n} samples",
+            (
+                torch.randn(D, generator=g),
+                0.3 * torch.randn(D, generator=g),
+                2 * torch.randn(n, D, generator=g) + 1,
+            ),
+        )
+        for D, n in ((1, 50), (2, 500), (6, 10))
+    ]
+    result = run_check(
+        "forward_kl_estimate",
+        fn,
+        unified.forward_kl_estimate,
+        cases,
+        Exact(["kl_up_to_a_constant"], rtol=1e-4, atol=1e-5),
+        diagnoses=[_forward_kl_diagnoses],
+    )
+    return finish(result, fn, unified.forward_kl_estimate)
+
+
+def _iwgan_diagnoses(args, out, ref) -> str | None:
+    (logits,) = args
+    if not torch.is_tensor(out) or out.shape != ref.shape:
+        return "return one weight per generated sample, shape (B,)."
+    d = torch.sigmoid(logits.detach())
+    if torch.allclose(out.detach(), d / d.sum(), atol=1e-6):
+        return "the weight is the density ratio D / (1 - D), not D itself."
+    if torch.allclose(out.detach(), d / (1 - d), rtol=1e-4, atol=1e-6):
+        return "normalise the weights so they sum to 1 over the batch."
+    return "w_i = (D_i / (1 - D_i)) / sum_j (D_j / (1 - D_j)), with D = sigmoid(logit)."
+
+
+def _weights_are_constants(run, args) -> str | None:
+    if run(torch.randn(5, requires_grad=True)).requires_grad:
+        return (
+            "the weights carry a gradient: they are constants in the generator's update; "
+            "compute them from logits.detach()."
+        )
+    return None
+
+
+def iwgan_weights(fn: Callable) -> Callable:
+    """Check ``fn(fake_logits) -> (B,)``: IWGAN's normalised weights, constants for autograd."""
+    g = torch.Generator().manual_seed(8)
+    cases = [
+        (f"B={B}, logits of scale {s}", (s * torch.randn(B, generator=g),))
+        for B, s in ((8, 1.0), (1, 1.0), (64, 3.0))
+    ]
+    cases.append(("confident logits up to 100", (torch.tensor([-100.0, 0.0, 50.0, 100.0]),)))
+    result = run_check(
+        "iwgan_weights",
+        fn,
+        unified.iwgan_weights,
+        cases,
+        [Exact(["weights"], rtol=1e-4, atol=1e-6), Property(_weights_are_constants)],
+        diagnoses=[_iwgan_diagnoses],
+    )
+    return finish(result, fn, unified.iwgan_weights)

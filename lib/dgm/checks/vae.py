@@ -1,0 +1,203 @@
+"""Checks of lecture 03 (VAE): the Gaussian KL, reparameterization, the ELBO, the IWAE bound."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from .. import densities, vae
+from .harness import Exact, Property, finish, run_check
+
+
+def _vae_inputs(seed: int, B: int = 6, d: int = 4, D: int = 784):
+    g = torch.Generator().manual_seed(seed)
+    mu = torch.randn(B, d, generator=g, dtype=torch.float64)
+    log_var = torch.randn(B, d, generator=g, dtype=torch.float64)
+    x = torch.bernoulli(torch.full((B, D), 0.3, dtype=torch.float64), generator=g)
+    logits = 3 * torch.randn(B, D, generator=g, dtype=torch.float64)
+    return x, logits, mu, log_var
+
+
+def _kl_diagnoses(args, out, ref) -> str | None:
+    mu, log_var = args
+    if not torch.is_tensor(out) or out.shape != ref.shape:
+        return "return one KL per example, shape (B,): sum over the latent dimensions."
+    out = out.detach().to(mu)
+    if torch.allclose(out, 2 * ref, atol=1e-6):
+        return "you forgot the factor 1/2."
+    if torch.allclose(out, 0.5 * (mu**2 + log_var.exp() - log_var).sum(-1), atol=1e-6):
+        return "you forgot the -1 inside the sum (one per latent dimension)."
+    sigma_instead = 0.5 * (mu**2 + (0.5 * log_var).exp() - log_var - 1).sum(-1)
+    if torch.allclose(out, sigma_instead, atol=1e-6):
+        return "log_var is log sigma^2: the variance is exp(log_var), not exp(log_var / 2)."
+    return "KL = 1/2 sum_j (mu_j^2 + exp(log_var_j) - log_var_j - 1)."
+
+
+def gaussian_kl(fn: Callable) -> Callable:
+    """Check ``fn(mu, log_var) -> (B,)``: ``KL(N(mu, diag exp(log_var)) || N(0, I))``."""
+    cases = [
+        (f"B={B}, d={d}", _vae_inputs(i, B, d)[2:])
+        for i, (B, d) in enumerate(((6, 4), (1, 1), (30, 50)))
+    ]
+    cases.append(("q equal to the prior (KL = 0)", (torch.zeros(3, 5, dtype=torch.float64),) * 2))
+    result = run_check(
+        "gaussian_kl", fn, vae.gaussian_kl, cases, Exact(["kl"]), diagnoses=[_kl_diagnoses]
+    )
+    return finish(result, fn, vae.gaussian_kl)
+
+
+def _sample_properties(run: Callable, args: tuple) -> str | None:
+    """``None`` if ``run(mu, log_var)`` draws fresh, differentiable samples of
+    ``N(mu, exp(log_var))``: moments, gradients, and a new draw on every call."""
+    mu0, log_var0, n = args
+    mu = mu0.expand(n, -1).clone().requires_grad_(True)
+    log_var = log_var0.expand(n, -1).clone().requires_grad_(True)
+    z = run(mu, log_var)
+    if not torch.is_tensor(z) or z.shape != mu.shape:
+        got = tuple(z.shape) if torch.is_tensor(z) else type(z).__name__
+        return f"return one sample per row, shape {tuple(mu.shape)}, got {got}"
+    z64 = z.detach().double()
+    if not torch.allclose(z64.mean(0), mu0[0], atol=0.06):
+        return "the samples' mean is not mu: z = mu + sigma * eps."
+    var = z64.var(0)
+    target = log_var0[0].exp()
+    if not torch.allclose(var, target, rtol=0.06):
+        if torch.allclose(var, target**2, rtol=0.12):
+            return (
+                "eps is scaled by the variance exp(log_var); scale it by sigma = exp(log_var / 2)."
+            )
+        if torch.allclose(var, target.sqrt(), rtol=0.06):
+            return "the spread is off: sigma = exp(log_var / 2), so z has variance exp(log_var)."
+        return (
+            f"the samples' variance is {var.numpy().round(3)}, "
+            f"expected exp(log_var) = {target.numpy().round(3)}."
+        )
+    if torch.equal(run(mu, log_var).detach().double(), z64):
+        return (
+            "two calls returned the same samples: draw fresh noise on every call "
+            "(eps = torch.randn_like(mu)), and do not seed torch inside your function."
+        )
+    no_grad = not z.requires_grad
+    if not no_grad:
+        g_mu, g_lv = torch.autograd.grad(z.sum(), (mu, log_var), allow_unused=True)
+        no_grad = g_mu is None or (g_mu == 0).all()
+        if not no_grad and (g_lv is None or (g_lv == 0).all()):
+            return "no gradient reaches log_var: keep sigma = exp(log_var / 2) in the graph."
+    if no_grad:
+        return (
+            "no gradient flows from z back to mu and log_var: draw eps = torch.randn_like(mu) "
+            "and return mu + exp(log_var / 2) * eps (torch.normal does not pass gradients)."
+        )
+    eps = (z64 - mu.detach()) / (0.5 * log_var.detach()).exp()
+    if not torch.allclose(g_mu, torch.ones_like(g_mu)):
+        return "dz/dmu should be 1: z = mu + sigma * eps."
+    if not torch.allclose(g_lv, 0.5 * (0.5 * log_var.detach()).exp() * eps, atol=1e-6):
+        return "dz/dlog_var should be sigma * eps / 2: use sigma = exp(log_var / 2)."
+    return None
+
+
+def reparameterize(fn: Callable) -> Callable:
+    """Check ``fn(mu, log_var) -> z``: fresh samples of ``N(mu, diag exp(log_var))`` that pass
+    gradients to ``mu`` and ``log_var``. Statistical: moments over many rows, not draws."""
+    f64 = torch.float64
+    cases = [
+        (
+            "20,000 rows of a 3-d Gaussian",
+            (
+                torch.tensor([[1.5, -2.0, 0.0]], dtype=f64),
+                torch.tensor([[0.0, math.log(4.0), -2.0]], dtype=f64),
+                20_000,
+            ),
+        ),
+        (
+            "30,000 rows of a 1-d Gaussian",
+            (
+                torch.tensor([[-0.5]], dtype=f64),
+                torch.tensor([[math.log(0.25)]], dtype=f64),
+                30_000,
+            ),
+        ),
+    ]
+    result = run_check(
+        "reparameterize", fn, vae.reparameterize, cases, Property(_sample_properties)
+    )
+    return finish(result, fn, vae.reparameterize)
+
+
+def _nelbo_diagnoses(args, out, ref) -> str | None:
+    x, logits, mu, log_var, beta = args
+    if not torch.is_tensor(out):
+        return None
+    if out.dim() == 0:
+        return "return one value per example, shape (B,); the caller averages."
+    out = out.detach().to(x)
+    rec = -densities.bernoulli_log_prob(x, logits)
+    kl = vae.gaussian_kl(mu, log_var)
+    if torch.allclose(out, -ref, atol=1e-6):
+        return "wrong sign: return the NEGATIVE ELBO, the loss to minimise."
+    if torch.allclose(out, rec - beta * kl, atol=1e-6):
+        return "the KL is added to the loss (it is subtracted in the ELBO)."
+    if torch.allclose(out, rec + kl, atol=1e-6) and beta != 1:
+        return "scale the KL term by beta."
+    if torch.allclose(out, rec, atol=1e-6):
+        return "you left out the KL term."
+    probs = torch.sigmoid(logits)
+    if torch.allclose(out, ((x - probs) ** 2).sum(-1) + beta * kl, atol=1e-6):
+        return "the decoder is Bernoulli: use the binary cross-entropy, not the squared error."
+    return (
+        "-ELBO = -sum_d log Bernoulli(x_d | sigmoid(logit_d)) + beta * KL; "
+        "F.binary_cross_entropy_with_logits computes the first term stably."
+    )
+
+
+def negative_elbo(fn: Callable) -> Callable:
+    """Check ``fn(x, logits, mu, log_var, beta) -> (B,)``, the beta-VAE loss per example."""
+    cases = []
+    for i, beta in enumerate((1.0, 0.5, 4.0)):
+        cases.append((f"beta={beta}", (*_vae_inputs(10 + i), beta)))
+    x, logits, mu, log_var = _vae_inputs(20, B=3)
+    cases.append(
+        ("very confident decoder logits (|logit| up to 100)", (x, 30 * logits, mu, log_var, 1.0))
+    )
+    result = run_check(
+        "negative_elbo",
+        fn,
+        vae.negative_elbo,
+        cases,
+        Exact(["negative_elbo"]),
+        diagnoses=[_nelbo_diagnoses],
+    )
+    return finish(result, fn, vae.negative_elbo)
+
+
+def _iwae_diagnoses(args, out, ref) -> str | None:
+    (log_w,) = args
+    if not torch.is_tensor(out) or out.shape != ref.shape:
+        return "reduce over the K samples (dim 0) and return one bound per example, shape (B,)."
+    out = out.detach().to(log_w)
+    if torch.allclose(out, torch.logsumexp(log_w, 0), atol=1e-6):
+        return "average, don't sum: subtract log K."
+    if torch.allclose(out, log_w.mean(0), atol=1e-6):
+        return "that is the ELBO (mean of the log-weights); L_K is the log of the MEAN weight."
+    if not torch.isfinite(out).all():
+        return "exp(log_w) overflows or underflows: use torch.logsumexp."
+    return "L_K = log (1/K) sum_k exp(log_w_k) = logsumexp_k(log_w_k) - log K."
+
+
+def iwae_bound(fn: Callable) -> Callable:
+    """Check ``fn(log_w) -> (B,)``, the IWAE bound from log importance weights (K, B)."""
+    g = torch.Generator().manual_seed(30)
+    cases = [
+        ("K=5, B=4", (torch.randn(5, 4, generator=g, dtype=torch.float64),)),
+        ("K=1 (the ELBO)", (torch.randn(1, 7, generator=g, dtype=torch.float64),)),
+        (
+            "K=50 log-weights around -800 (exp underflows)",
+            (torch.randn(50, 3, generator=g, dtype=torch.float64) - 800,),
+        ),
+    ]
+    result = run_check(
+        "iwae_bound", fn, vae.iwae_bound, cases, Exact(["bound"]), diagnoses=[_iwae_diagnoses]
+    )
+    return finish(result, fn, vae.iwae_bound)

@@ -1,0 +1,159 @@
+"""Checks of lecture 02 (wake-sleep): the two phases' losses and the IS log-likelihood.
+
+All three exercises sample, so the checks are statistical: the student's function is
+called many times, with fresh noise every call, and its average must agree with the
+reference's within sampling error. An answer that draws its samples another way passes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from .. import wake_sleep as ws
+from .harness import Property, Statistical, finish, run_check
+
+
+def _helmholtz_cases(seed: int, batches=(16, 5, 9)):
+    """Small Helmholtz machines and binary batches, float64: (description, model, x)."""
+    cases = []
+    for i, (sizes, b) in enumerate(zip(((12, 6, 4), (20, 5), (9, 7, 5, 3)), batches)):
+        torch.manual_seed(seed + i)
+        model = ws.HelmholtzMachine(ws.HelmholtzConfig(sizes)).double()
+        x = torch.bernoulli(torch.full((b, sizes[0]), 0.4, dtype=torch.float64))
+        cases.append((f"layer sizes {sizes}, a batch of {b}", model, x))
+    return cases
+
+
+def _grad_norm(loss, params) -> float:
+    grads = torch.autograd.grad(loss.sum(), params, allow_unused=True)
+    return sum(float(g.abs().sum()) for g in grads if g is not None)
+
+
+def _one_loss_per_example(count: Callable[[tuple], int]):
+    """A property: one loss per example, differentiable."""
+
+    def test(run, args) -> str | None:
+        out = run(*args)
+        n = count(args)
+        if not torch.is_tensor(out) or out.shape != (n,):
+            got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+            return f"return one loss per example, shape ({n},), got {got}: no mean, no sum."
+        if not out.requires_grad:
+            return (
+                "the loss carries no gradient: compute the log-probability with the model's layers."
+            )
+        return None
+
+    return Property(test)
+
+
+def _no_gradient_into(which: str, sampler: str):
+    """A property: the samples are drawn without gradient, so the other network gets none."""
+
+    def test(run, args) -> str | None:
+        model = args[0]
+        params = model.recognition_parameters() if which == "phi" else model.generative_parameters()
+        if _grad_norm(run(*args), params) > 0:
+            return (
+                f"gradients reach {which}: the samples must be drawn without gradient "
+                f"(model.{sampler} does that)."
+            )
+        return None
+
+    return Property(test)
+
+
+def _sign(args, out, ref) -> str | None:
+    if out is not None and ref is not None and out.near(-ref.mean):
+        return "wrong sign: return the loss to MINIMISE, minus the log-probability."
+    return None
+
+
+def _constant(args, out, ref) -> str | None:
+    if out is not None and ref is not None and ref.varies and not out.varies:
+        return (
+            "your loss is the same on every call: it must use a fresh random sample each call "
+            "(binary h, drawn by the model's sampler), not the probabilities, and no fixed seed."
+        )
+    return None
+
+
+def wake_loss(fn: Callable) -> Callable:
+    """Check ``fn(model, x) -> (B,)``: the wake-phase loss for theta, one value per example."""
+    cases = [(d, (model, x)) for d, model, x in _helmholtz_cases(40)]
+    result = run_check(
+        "wake_loss",
+        fn,
+        ws.wake_loss,
+        cases,
+        [
+            _one_loss_per_example(lambda args: len(args[1])),
+            Statistical(["loss"], draws=200, seed=41),
+            _no_gradient_into("phi", "sample_q"),
+        ],
+        diagnoses=[_constant, _sign],
+        hint="the wake loss is -log p(x_n, h_n) with ONE sample h_n = model.sample_q(x) per "
+        "example, drawn once; theta appears only in log p, so log q is not part of it.",
+    )
+    return finish(result, fn, ws.wake_loss)
+
+
+def sleep_loss(fn: Callable) -> Callable:
+    """Check ``fn(model, n) -> (n,)``: the sleep-phase loss for phi on ``n`` dreams."""
+    cases = [
+        (f"{d}, n={n} dreams", (model, n))
+        for (d, model, _), n in zip(_helmholtz_cases(44), (32, 7, 12))
+    ]
+    result = run_check(
+        "sleep_loss",
+        fn,
+        ws.sleep_loss,
+        cases,
+        [
+            _one_loss_per_example(lambda args: args[1]),
+            Statistical(["loss"], draws=200, seed=45),
+            _no_gradient_into("theta", "dream"),
+        ],
+        diagnoses=[_constant, _sign],
+        hint="the sleep loss is -log q(h | x) on (x, h) = model.dream(n), drawn once: "
+        "phi learns to invert the generative model on its own dreams.",
+    )
+    return finish(result, fn, ws.sleep_loss)
+
+
+def _log_likelihood_diagnoses(args, out, ref) -> str | None:
+    model, x, k = args
+    if out is None or ref is None:
+        return None
+    slack = ref.z * ref.se  # the reference's own sampling error
+    if out.near(ref.mean + math.log(k), atol=slack) and k > 1:
+        return "average the weights, don't sum them: subtract log k."
+    if k > 1:
+        with torch.no_grad():
+            elbo = model.log_weights(x, 5000).mean(0)  # E_q[log w], to about 0.05 nats
+        if out.near(elbo, atol=0.1):
+            return "that is the ELBO (mean log-weight); average the weights inside the log."
+    return None
+
+
+def log_likelihood_estimate(fn: Callable) -> Callable:
+    """Check ``fn(model, x, k) -> (B,)``: the importance-sampled estimate of log p(x)."""
+    cases = [
+        (f"{description}, k={k}", (model, x, k))
+        for (description, model, x), k in zip(_helmholtz_cases(50), (20, 1, 5))
+    ]
+    cases += [(f"{cases[0][0][:-5]}, k=200", (*cases[0][1][:2], 200))]
+    result = run_check(
+        "log_likelihood_estimate",
+        fn,
+        ws.log_likelihood_estimate,
+        cases,
+        Statistical(["log_px"], draws=200, seed=51),
+        diagnoses=[_constant, _log_likelihood_diagnoses],
+        hint="log p(x) ~= logsumexp_k(log w_k) - log k, with log w = log p(x, h) - log q(h | x) "
+        "and k fresh samples h ~ q(h | x) (model.log_weights(x, k) gives log w).",
+    )
+    return finish(result, fn, ws.log_likelihood_estimate)

@@ -1,0 +1,116 @@
+"""Log-densities every lecture uses, each written once.
+
+- ``gaussian_log_prob(x, mean, log_var)``: a Gaussian with diagonal covariance
+  ``diag exp(log_var)``, summed over the last axis (the VAE's encoder, lecture 03).
+- ``normal_log_prob(x, mean, std)``: the same density element by element, in the
+  standard deviation (1-D curves on a grid, lectures 04 and 05).
+- ``standard_normal_log_prob(x)``: ``N(0, I)``, the prior of every latent-variable model.
+- ``mvn_log_prob(X, means, covs)``: full-covariance Gaussians, every point against every
+  component, shape (N, K) (the Gaussian mixture of lecture 01).
+- ``normal_mixture_log_prob(x, weights, means, stds)``: a 1-D mixture of normals.
+- ``bernoulli_log_prob(x, logits)``: a product of Bernoullis from logits, summed over the
+  last axis (binarized MNIST, the Helmholtz machine's binary layers).
+- ``kl_by_quadrature(log_a, log_b, dx)``: ``KL(a || b)`` for densities known on a 1-D grid.
+
+All work in log space and broadcast like torch's elementwise functions; new tensors take
+their inputs' device and dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _normal_terms(x: torch.Tensor, mean, log_var) -> torch.Tensor:
+    """``log N(x; mean, exp(log_var))`` elementwise: the one place the formula is written."""
+    return -0.5 * (LOG_2PI + log_var + (x - mean) ** 2 / torch.exp(log_var))
+
+
+def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """``log N(x | mean, diag exp(log_var))``, summed over the last axis.
+
+    Parameters
+    ----------
+    x, mean, log_var : torch.Tensor
+        Broadcastable; the last axis is the dimension of the Gaussian.
+
+    Returns
+    -------
+    torch.Tensor
+        The broadcast shape without its last axis.
+    """
+    return _normal_terms(x, mean, log_var).sum(-1)
+
+
+def normal_log_prob(x: torch.Tensor, mean, std) -> torch.Tensor:
+    """``log N(x; mean, std^2)`` element by element (no sum); ``mean`` and ``std`` broadcast."""
+    std = torch.as_tensor(std, dtype=x.dtype, device=x.device)
+    return _normal_terms(x, mean, 2 * torch.log(std))
+
+
+def standard_normal_log_prob(x: torch.Tensor) -> torch.Tensor:
+    """``log N(x | 0, I)``, summed over the last axis."""
+    return -0.5 * (LOG_2PI + x**2).sum(-1)
+
+
+def mvn_log_prob(X: torch.Tensor, means: torch.Tensor, covs: torch.Tensor) -> torch.Tensor:
+    """``log N(x_n | mu_k, Sigma_k)`` for every point and component, shape (N, K).
+
+    With the Cholesky factor ``Sigma = L L^T``:
+    ``log N = -1/2 [D log 2 pi + 2 sum_i log L_ii + |L^{-1}(x - mu)|^2]``.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        Points, (N, D).
+    means : torch.Tensor
+        (K, D).
+    covs : torch.Tensor
+        Positive-definite covariances, (K, D, D).
+    """
+    if X.dim() != 2 or means.dim() != 2 or covs.dim() != 3:
+        raise ValueError(
+            f"mvn_log_prob: expected X (N, D), means (K, D), covs (K, D, D), got "
+            f"{tuple(X.shape)}, {tuple(means.shape)}, {tuple(covs.shape)}"
+        )
+    D = X.shape[1]
+    L, info = torch.linalg.cholesky_ex(covs)  # (K, D, D)
+    if info.any():
+        k = int(torch.nonzero(info)[0])
+        raise ValueError(
+            f"mvn_log_prob: covs[{k}] is not positive definite: the component has "
+            "collapsed (e.g. onto a single point). Use a covariance floor, reg_covar > 0."
+        )
+    diff = (X[None, :, :] - means[:, None, :]).transpose(1, 2)  # (K, D, N)
+    y = torch.linalg.solve_triangular(L, diff, upper=False)  # (K, D, N), y = L^{-1}(x - mu)
+    mahalanobis = y.pow(2).sum(1)  # (K, N)
+    log_det = 2 * torch.diagonal(L, dim1=-2, dim2=-1).log().sum(-1)  # (K,)
+    return (-0.5 * (D * LOG_2PI + log_det[:, None] + mahalanobis)).T  # (N, K)
+
+
+def normal_mixture_log_prob(x: torch.Tensor, weights, means, stds) -> torch.Tensor:
+    """``log sum_k w_k N(x; m_k, s_k^2)`` for 1-D points ``x``, shape of ``x``."""
+    w, m, s = (torch.as_tensor(v, dtype=x.dtype, device=x.device) for v in (weights, means, stds))
+    return torch.logsumexp(normal_log_prob(x[..., None], m, s) + w.log(), dim=-1)
+
+
+def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """``sum_d [x_d log sigmoid(l_d) + (1 - x_d) log sigmoid(-l_d)]`` over the last axis.
+
+    Written with logits (``binary_cross_entropy_with_logits``) because ``log sigmoid`` of a
+    large negative logit underflows if computed from probabilities. ``x`` and ``logits``
+    broadcast (e.g. data (B, D) against logits (K, B, D), or prior logits (n,) against
+    samples (k, B, n)).
+    """
+    logits, x = torch.broadcast_tensors(logits, x)
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+
+
+def kl_by_quadrature(log_a: torch.Tensor, log_b: torch.Tensor, dx: float) -> torch.Tensor:
+    """``KL(a || b) = integral a (log a - log b) dx`` on a uniform 1-D grid of spacing ``dx``."""
+    return (log_a.exp() * (log_a - log_b)).sum() * dx
