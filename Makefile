@@ -1,43 +1,66 @@
 # The course's commands. After `git clone`, a student needs only two of them:
-#   make lab    set up (once) and open JupyterLab on the lecture notebooks
-#   make test   set up (once) and run the whole test suite (fast mode, CPU is enough)
+#   make lab    set up (once) and open JupyterLab on your own copy of the lecture notebooks
+#   make test   set up the instructor's tools too (once) and run the whole test suite
 # Instructors also use:
-#   make notebooks   regenerate notebooks/ (student versions) and the README table from solutions/
+#   make notebooks   regenerate notebooks/ (student versions) and the README tables from solutions/
 #   make solutions   execute every solution notebook in full mode (on a GPU if there is one)
 #   make grade DIR=submissions/   grade a folder of submitted notebooks
+# Options:
+#   TORCH=cpu        install PyTorch without its CUDA libraries (a laptop with no NVIDIA GPU)
+#   LAB_ARGS=...     extra arguments for JupyterLab, e.g. LAB_ARGS="--no-browser --port 8888"
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+TORCH  ?= default
 # Jupyter refuses to run as root unless told; containers often run as root.
-LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
+ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
+LAB_ARGS ?=
+# Your working copies of the notebooks: git-ignored, so `git pull` never touches your answers.
+WORK ?= work
 
 .PHONY: setup lab test notebooks solutions grade format
 
-setup: $(VENV)/.installed
-
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.created:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
+ifeq ($(TORCH),cpu)
+	$(PY) -m pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu
+endif
+	touch $@
+
+# the student's environment: the library and JupyterLab, no instructor tools
+$(VENV)/.lab: pyproject.toml $(VENV)/.created
+	$(PY) -m pip install -e ".[lab]"
+	touch $@
+
+# everything: tests, nbval, nbgrader, jupytext, ruff
+$(VENV)/.test: pyproject.toml $(VENV)/.created
 	$(PY) -m pip install -e ".[test]"
 	touch $@
 
-lab: setup
-	$(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks/
+setup: $(VENV)/.test
 
-test: setup
+lab: $(VENV)/.lab
+	@mkdir -p $(WORK)
+	@for nb in notebooks/*.ipynb; do \
+	  if [ ! -e "$(WORK)/$$(basename $$nb)" ]; then cp "$$nb" $(WORK)/ && echo "new lecture: $(WORK)/$$(basename $$nb)"; fi; \
+	done
+	$(VENV)/bin/jupyter lab $(ROOT_ARGS) $(LAB_ARGS) $(WORK)/
+
+test: $(VENV)/.test
 	$(PY) -m pytest
 
-notebooks: setup
-	$(PY) -m dgm.build notebooks
+notebooks: $(VENV)/.test
+	$(PY) -m dgm.course notebooks
 
-solutions: setup
-	$(PY) -m dgm.build execute solutions/*.ipynb
-	$(PY) -m dgm.build execute --fast --time-only solutions/*.ipynb
+solutions: $(VENV)/.test
+	$(PY) -m dgm.course execute solutions/*.ipynb
+	$(PY) -m dgm.course execute --fast --time-only solutions/*.ipynb
 
-grade: setup
+grade: $(VENV)/.test
 	$(PY) -m dgm.grade $(DIR)
 
-format: setup
+format: $(VENV)/.test
 	$(VENV)/bin/ruff format lib tests benchmarks
 	$(VENV)/bin/ruff check --fix lib tests benchmarks

@@ -1,83 +1,24 @@
-"""Benchmark records: one JSON file per lecture in ``benchmarks/results/``.
-
-Each record has ``model``, ``metric``, ``value``, ``paper_value``, ``paper``, ``epochs``,
-``train_seconds``, ``device``, ``date`` and ``commit``. The README's results table is
-generated from these files (``python -m dgm.build notebooks``), never typed by hand.
+"""What every benchmark command shares: its command line, checkpoints, the stopwatch, and
+the test-NLL record. Records are written in the format of ``dgm.course.records`` (one JSON
+file per lecture in ``benchmarks/results/``), from which the README's table is generated.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import torch
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from dgm.course import records as course_records
+
+RESULTS = course_records.RESULTS
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"  # git-ignored
-FIELDS = (
-    "model",
-    "metric",
-    "value",
-    "paper_value",
-    "paper",
-    "epochs",
-    "train_seconds",
-    "device",
-    "date",
-    "commit",
-)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{device.type} ({os.cpu_count()} cores)"
-
-
-def commit() -> str:
-    out = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=RESULTS.parent, capture_output=True, text=True
-    )
-    return out.stdout.strip() or "unknown"
-
-
-def make_record(**fields) -> dict:
-    """A record with the date and commit filled in; every field of ``FIELDS`` is required."""
-    fields.setdefault("date", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-    fields.setdefault("commit", commit())
-    missing = [f for f in FIELDS if f not in fields]
-    if missing:
-        raise ValueError(f"make_record: missing fields {missing}")
-    return fields
-
-
-def write(lecture: str, records: list[dict], results_dir: Path = RESULTS) -> Path:
-    """Merge ``records`` into ``results_dir/<lecture>.json``, replacing same (model, metric)."""
-    path = Path(results_dir) / f"{lecture}.json"
-    old = json.loads(path.read_text()) if path.exists() else []
-    keys = {(r["model"], r["metric"]) for r in records}
-    merged = [r for r in old if (r["model"], r["metric"]) not in keys] + list(records)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(sorted(merged, key=lambda r: (r["model"], r["metric"])), indent=2) + "\n"
-    )
-    return path
-
-
-def print_table(records: list[dict]) -> None:
-    wm = max([5, *(len(r["model"]) for r in records)])
-    wt = max([6, *(len(r["metric"]) for r in records)])
-    head = ("ours", "paper", "epochs", "train s")
-    print(f"{'model':{wm}s} {'metric':{wt}s} " + " ".join(f"{h:>8s}" for h in head) + "  device")
-    for r in records:
-        paper = "-" if r["paper_value"] is None else f"{r['paper_value']:.2f}"
-        print(
-            f"{r['model']:{wm}s} {r['metric']:{wt}s} {r['value']:8.2f} {paper:>8s} "
-            f"{r['epochs']:8.1f} {r['train_seconds']:8.0f}  {r['device']}"
-        )
+# the record format belongs to dgm.course.records; the benchmarks write through it
+FIELDS = course_records.FIELDS
+device_name = course_records.device_name
+make_record = course_records.make_record
+write = course_records.write
+print_table = course_records.print_table
 
 
 def arguments(prog: str, doc: str, models: list[str], default: str, commands: tuple[str, ...] = ()):

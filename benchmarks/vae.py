@@ -25,7 +25,6 @@ torchvision-style dataset, batch 128, 784-400-20 ReLU network, ``loss.item()`` e
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 
@@ -44,32 +43,11 @@ def build(model_name: str, device) -> dgm.vae.VAE:
     return dgm.vae.VAE(dgm.vae.VAEConfig(hidden=(200, 200), z_dim=50, activation="tanh")).to(device)
 
 
-def setup(args, device, x_train: torch.Tensor, n_steps: int):
-    """The model and one training step ``step(i) -> {"loss": ...}`` (lr: cosine decay to
-    lr / 10 over ``n_steps``), as ``train`` and ``speed`` both use them."""
-    model = build(args.model, device)
-    model.set_output_bias(x_train.mean(0))
-    mode = args.step if args.step != "auto" else ("graph" if device.type == "cuda" else "eager")
-    graph = mode == "graph"
-    lr = torch.tensor(args.lr, device=device) if graph else args.lr  # a captured step reads it
-    opt = torch.optim.Adam(model.parameters(), lr=lr, eps=1e-4, capturable=graph)
-    k = TRAIN_K[args.model]
-    update = dgm.train.make_step(
-        (lambda xb: model.loss(xb).mean())
-        if k == 1
-        else (lambda xb: model.iwae_loss(xb, k).mean()),
-        opt,
-        mode=mode,
+def fit_config(args) -> dgm.vae.FitConfig:
+    """The recipe of ``dgm.vae.fit`` with this command's options."""
+    return dgm.vae.FitConfig(
+        lr=args.lr, batch_size=args.batch_size, k=TRAIN_K[args.model], step=args.step
     )
-    stream = dgm.data.binarized_stream(x_train, args.batch_size)
-
-    def step(i):
-        dgm.train.set_lr(
-            opt, args.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(i / n_steps, 1))))
-        )
-        return {"loss": update(next(stream))}
-
-    return model, opt, step, mode
 
 
 def train(args) -> None:
@@ -77,12 +55,13 @@ def train(args) -> None:
     x_train, _ = dgm.data.load_mnist("train", device=device)
     steps_per_epoch = len(x_train) // args.batch_size
     n_steps = args.max_steps or args.epochs * steps_per_epoch
-    model, opt, step, mode = setup(args, device, x_train, n_steps)
-    history = dgm.train.train(
-        step,
+    model = build(args.model, device)
+    model.set_output_bias(x_train.mean(0))
+    history = dgm.vae.fit(
+        model,
+        x_train,
         n_steps,
-        state={"model": model, "opt": opt},
-        desc=f"{args.model} (k={TRAIN_K[args.model]}, {mode} step)",
+        fit_config(args),
         **records.train_options(args, device, steps_per_epoch),
     )
     if records.stopped_early(history):
@@ -177,7 +156,9 @@ def speed(args) -> None:
     x_train, _ = dgm.data.load_mnist("train", device=device)
     x_train = x_train[: args.speed_images]
     steps_per_epoch = len(x_train) // args.batch_size
-    _, _, step, mode = setup(args, device, x_train, 10**9)
+    model = build(args.model, device)
+    model.set_output_bias(x_train.mean(0))
+    _, step, mode = dgm.vae.training_step(model, x_train, 10**9, fit_config(args))
     i = 0
 
     def our_epoch():

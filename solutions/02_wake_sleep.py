@@ -26,7 +26,8 @@ if "google.colab" in sys.modules:
     import subprocess
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/dgm-course/deep-generative-models.git"], check=True
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/dgm-course/deep-generative-models.git@main"],
+        check=True,
     )
 
 # %% [markdown]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from benchmarks import records
-from dgm import build
+from dgm.course import records as build
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -46,6 +46,47 @@ def test_read_idx_rejects_a_file_that_is_not_idx(tmp_path):
         data.read_idx(bad)
 
 
+SHARED_RAW = Path(config.data_dir()) / "MNIST" / "raw"
+
+
+@pytest.fixture
+def damaged(tmp_path, monkeypatch):
+    """A data folder with real test labels, where each test writes one damaged images file."""
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    shutil.copy(SHARED_RAW / "t10k-labels-idx1-ubyte.gz", raw)
+    monkeypatch.setenv("DGM_DATA", str(tmp_path))
+    monkeypatch.setattr(data, "MIRRORS", ["http://127.0.0.1:9/"])
+    monkeypatch.setattr(data, "_cache", {})
+    return raw / "t10k-images-idx3-ubyte.gz"
+
+
+def test_a_truncated_gzip_names_the_file_and_the_remedy(damaged):
+    whole = (SHARED_RAW / "t10k-images-idx3-ubyte.gz").read_bytes()
+    damaged.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte.gz is damaged.*Delete"):
+        data.load_mnist("test")
+
+
+def test_a_web_page_saved_as_gz_is_recognised(damaged):
+    damaged.write_text("<!DOCTYPE html><html><body>Access denied</body></html>")
+    with pytest.raises(ValueError, match="not a gzip file.*a web page saved in its place"):
+        data.load_mnist("test")
+
+
+def test_an_idx_header_that_does_not_match_its_data(damaged):
+    with gzip.open(damaged, "wb") as f:
+        f.write(b"\x00\x00\x08\x03" + np.array([10000, 28, 28], ">i4").tobytes() + b"\x00" * 99)
+    with pytest.raises(ValueError, match="holds 99 values, its header says"):
+        data.load_mnist("test")
+
+
+def test_a_labels_file_saved_under_the_images_name_is_refused(damaged):
+    shutil.copy(SHARED_RAW / "t10k-labels-idx1-ubyte.gz", damaged)
+    with pytest.raises(ValueError, match=r"shape \(10000,\).*must hold \(10000, 28, 28\) uint8"):
+        data.load_mnist("test")
+
+
 def test_offline_with_nothing_to_read_raises_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("DGM_DATA", str(tmp_path))
     monkeypatch.setattr(data, "MIRRORS", ["http://127.0.0.1:9/"])  # nothing listens there

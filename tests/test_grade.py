@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dgm import grade
+from dgm.course import grade
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,8 @@ import jupytext
 import nbformat
 import pytest
 
-from dgm import build
+from dgm.course import execute
+from dgm.course import notebooks as build
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
@@ -99,7 +100,7 @@ def test_text_twin_matches_the_solution_notebook(name):
     twin = jupytext.read(ROOT / "solutions" / name.replace(".ipynb", ".py"))
     nb = read(ROOT / "solutions" / name)
     assert [c.source for c in twin.cells] == [c.source for c in nb.cells], (
-        "run: python -m dgm.build sync"
+        "run: python -m dgm.course sync"
     )
 
 
@@ -119,7 +120,7 @@ def test_student_notebook_runs_with_every_exercise_unsolved(name, monkeypatch):
     """Each unsolved exercise falls back to the reference: the notebook runs to the end."""
     monkeypatch.delenv("DGM_GRADING", raising=False)
     nb = read(ROOT / "notebooks" / name)
-    build.notebook_client(nb, ROOT / "notebooks", timeout=600).execute()
+    execute.notebook_client(nb, ROOT / "notebooks", timeout=600).execute()
     printed = "".join(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
     )

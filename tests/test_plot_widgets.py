@@ -55,7 +55,7 @@ def test_in_a_kernel_the_slider_is_a_widget_unless_static(static, monkeypatch, t
     """A live kernel gets an ipywidgets view; DGM_STATIC=1 (headless runs) gets a PNG."""
     import nbformat
 
-    from dgm import build
+    from dgm.course import execute
 
     if static:
         monkeypatch.setenv("DGM_STATIC", "1")
@@ -67,7 +67,7 @@ def test_in_a_kernel_the_slider_is_a_widget_unless_static(static, monkeypatch, t
             "import dgm\ndgm.widgets.slider(lambda i, ax: ax.set_title(str(i)), 5)"
         )
     ]
-    build.notebook_client(nb, tmp_path, timeout=120).execute()
+    execute.notebook_client(nb, tmp_path, timeout=120).execute()
     kinds = {k for o in nb.cells[0].outputs for k in o.get("data", {})}
     if static:
         assert "image/png" in kinds and "application/vnd.jupyter.widget-view+json" not in kinds

@@ -200,6 +200,36 @@ def test_vae_shapes_and_a_few_steps_lower_the_loss(conv, gen):
     assert model.loss(x).mean().item() < first
 
 
+@pytest.mark.parametrize("conv", [False, True])
+def test_set_output_bias_starts_the_decoder_at_the_mean_image(conv):
+    model = vae.VAE(vae.VAEConfig(z_dim=4, hidden=(8,), conv=conv, channels=4))
+    with torch.no_grad():
+        for p in model.decoder.parameters():
+            p.zero_()  # the decoder's output is then its output bias alone
+    mean = torch.linspace(0.05, 0.95, 784)
+    model.set_output_bias(mean)
+    probs = torch.sigmoid(model.decode(torch.randn(3, 4)))
+    torch.testing.assert_close(probs, mean.expand(3, -1), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="pixel_mean must be a tensor of 784 values"):
+        model.set_output_bias(torch.zeros(10))
+
+
+def test_fit_takes_the_recipe_from_its_config_and_overrides_by_keyword():
+    torch.manual_seed(0)
+    model = vae.VAE(vae.VAEConfig(x_dim=784, hidden=(8,), z_dim=2))
+    x = torch.rand(300, 784)
+    opt, step, mode = vae.training_step(model, x, 10, vae.FitConfig(lr=1e-2, final_lr=0.1))
+    assert mode == "eager" and opt.param_groups[0]["eps"] == 1e-4
+    step(0)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-2)
+    step(10)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3)  # the cosine's end
+    history = vae.fit(model, x, 5, beta=2.0, batch_size=50, progress=False, log_every=1)
+    assert len(history["loss"]) == 5
+    with pytest.raises(ValueError, match="need k >= 1"):
+        vae.fit(model, x, 5, k=0, progress=False)
+
+
 def test_mlp_rejects_bad_sizes():
     from dgm import nets
 

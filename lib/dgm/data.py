@@ -19,6 +19,7 @@ import gzip
 import math
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +34,7 @@ MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+MNIST_SIZES = {"train": 60_000, "test": 10_000}
 # torchvision's list of mirrors; a copy is kept so the loader works without torchvision.
 MIRRORS = [
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -49,17 +51,53 @@ def read_idx(path: str | Path) -> np.ndarray:
     big-endian int32 sizes, then the data in C order.
     """
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    remedy = (
+        f"Delete {path} and run again to download it afresh, or replace it with an intact copy."
+    )
+    if path.suffix == ".gz":
+        with open(path, "rb") as f:
+            head = f.read(64)
+        if head[:2] != b"\x1f\x8b":
+            what = "a web page saved in its place" if head.lstrip()[:1] == b"<" else "not gzip"
+            raise ValueError(
+                f"read_idx: {path} is not a gzip file (it starts with {head[:16]!r}: "
+                f"{what}). {remedy}"
+            )
+        try:
+            with gzip.open(path, "rb") as f:
+                raw = f.read()
+        except (EOFError, OSError, zlib.error) as err:  # truncated or corrupt
+            raise ValueError(
+                f"read_idx: {path} is damaged ({type(err).__name__}: {err}; a download "
+                f"cut short?). {remedy}"
+            ) from None
+    else:
+        raw = path.read_bytes()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"read_idx: {path} is not an IDX file (bad magic number {raw[:4]!r})")
+        raise ValueError(
+            f"read_idx: {path} is not an IDX file (bad magic number {raw[:4]!r}). {remedy}"
+        )
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"read_idx: {path} ends inside its header. {remedy}")
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
     data = np.frombuffer(raw, dtype=_IDX_DTYPES[raw[2]], offset=4 + 4 * ndim)
     if data.size != math.prod(shape):
-        raise ValueError(f"read_idx: {path} holds {data.size} values, header says {shape}")
+        raise ValueError(
+            f"read_idx: {path} holds {data.size} values, its header says {shape}. {remedy}"
+        )
     return data.reshape(shape)
+
+
+def _check_mnist(array: np.ndarray, path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """``array`` if it has MNIST's ``shape`` and dtype (uint8), else a ``ValueError``."""
+    if array.shape != shape or array.dtype != np.uint8:
+        raise ValueError(
+            f"load_mnist: {path} holds an array of shape {array.shape} and dtype {array.dtype}, "
+            f"but this MNIST file must hold {shape} uint8 (is another MNIST file saved under "
+            f"its name?). Replace it with the right file, or delete it to download it again."
+        )
+    return array
 
 
 def _find(raw_dir: Path, name: str) -> Path | None:
@@ -137,8 +175,12 @@ def load_mnist(
     key = (split, str(config.data_dir()), str(device))
     if key not in _cache:
         image_file, label_file = MNIST_FILES[split]
-        images = read_idx(mnist_path(image_file, download))  # (N, 28, 28) uint8
-        labels = read_idx(mnist_path(label_file, download))  # (N,) uint8
+        n = MNIST_SIZES[split]
+        image_path, label_path = mnist_path(image_file, download), mnist_path(label_file, download)
+        images = _check_mnist(read_idx(image_path), image_path, (n, 28, 28))
+        labels = _check_mnist(read_idx(label_path), label_path, (n,))
+        if labels.max() > 9:
+            raise ValueError(f"load_mnist: {label_path} has labels above 9: not MNIST's labels")
         x = torch.from_numpy(images.copy()).to(device).unsqueeze(1).float().div_(255)
         y = torch.from_numpy(labels.astype(np.int64)).to(device)
         _cache[key] = (x, y)  # (N, 1, 28, 28), (N,)

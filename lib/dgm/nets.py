@@ -47,7 +47,8 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """(B, in_dim) codes to (B, 784) pixel logits: a linear layer, two transposed convolutions."""
+    """(B, in_dim) codes to (B, 784) pixel logits: a linear layer, two transposed convolutions,
+    and a bias per pixel (so the output can start at the logits of a mean image)."""
 
     def __init__(self, in_dim: int, channels: int = 32):
         super().__init__()
@@ -59,11 +60,12 @@ class ConvDecoder(nn.Module):
             nn.ReLU(),
             nn.ConvTranspose2d(channels, 1, 4, stride=2, padding=1),  # (B, 1, 28, 28)
         )
+        self.pixel_bias = nn.Parameter(torch.zeros(784))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         lead = z.shape[:-1]
         h = self.fc(z.reshape(-1, z.shape[-1])).reshape(-1, 2 * self.channels, 7, 7)
-        return self.net(h).reshape(*lead, 784)
+        return self.net(h).reshape(*lead, 784) + self.pixel_bias
 
 
 class Maxout(nn.Module):

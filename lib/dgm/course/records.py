@@ -1,0 +1,124 @@
+"""Results records: the one format every measured figure is kept in, and the README's tables.
+
+A benchmark writes its records to ``benchmarks/results/<lecture>.json``: a list of dicts
+with the fields ``FIELDS`` (``model``, ``metric``, ``value``, ``paper_value``, ``paper``,
+``epochs``, ``train_seconds``, ``device``, ``date``, ``commit``; a record that averages seeds
+adds ``spread`` and ``seeds``). Notebook run times go to ``notebooks.json``. The README's
+tables are generated from these files, never typed by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import torch
+
+from .. import config
+
+ROOT = config.repo_root() or Path.cwd()
+RESULTS = ROOT / "benchmarks" / "results"
+TIMINGS = RESULTS / "notebooks.json"
+FIELDS = (
+    "model",
+    "metric",
+    "value",
+    "paper_value",
+    "paper",
+    "epochs",
+    "train_seconds",
+    "device",
+    "date",
+    "commit",
+)
+
+
+@functools.cache
+def device_name(device: torch.device | None = None) -> str:
+    """``"NVIDIA H100 80GB HBM3"`` on a GPU, else e.g. ``"cpu (2 cores)"``; computed once."""
+    device = torch.device(device) if device is not None else config.device()
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{device.type} ({os.cpu_count()} cores)"
+
+
+@functools.cache
+def commit() -> str:
+    """The checkout's short git commit (``"unknown"`` outside git); computed once."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def make_record(**fields) -> dict:
+    """A record with the date and commit filled in; every field of ``FIELDS`` is required."""
+    fields.setdefault("date", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    fields.setdefault("commit", commit())
+    missing = [f for f in FIELDS if f not in fields]
+    if missing:
+        raise ValueError(f"make_record: missing fields {missing}")
+    return fields
+
+
+def write(lecture: str, new: list[dict], results_dir: Path = RESULTS) -> Path:
+    """Merge ``new`` into ``results_dir/<lecture>.json``, replacing same (model, metric)."""
+    path = Path(results_dir) / f"{lecture}.json"
+    old = json.loads(path.read_text()) if path.exists() else []
+    keys = {(r["model"], r["metric"]) for r in new}
+    merged = [r for r in old if (r["model"], r["metric"]) not in keys] + list(new)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    merged.sort(key=lambda r: (r["model"], r["metric"]))
+    path.write_text(json.dumps(merged, indent=2) + "\n")
+    return path
+
+
+def print_table(found: list[dict]) -> None:
+    """Print records as a plain-text table (what a benchmark command shows at the end)."""
+    wm = max([5, *(len(r["model"]) for r in found)])
+    wt = max([6, *(len(r["metric"]) for r in found)])
+    head = ("ours", "paper", "epochs", "train s")
+    print(f"{'model':{wm}s} {'metric':{wt}s} " + " ".join(f"{h:>8s}" for h in head) + "  device")
+    for r in found:
+        paper = "-" if r["paper_value"] is None else f"{r['paper_value']:.2f}"
+        print(
+            f"{r['model']:{wm}s} {r['metric']:{wt}s} {r['value']:8.2f} {paper:>8s} "
+            f"{r['epochs']:8.1f} {r['train_seconds']:8.0f}  {r['device']}"
+        )
+
+
+def result_value(record: dict) -> str:
+    """A record's value as the README shows it: ``mean ± sd`` when it averages seeds."""
+    if "spread" in record:
+        return f"{record['value']:g} ± {record['spread']:g} ({record['seeds']} seeds)"
+    return f"{record['value']:g}"
+
+
+def results_table() -> str:
+    """The README's results table, from the benchmark records in ``benchmarks/results/``."""
+    rows = []
+    for path in sorted(RESULTS.glob("*.json")):
+        if path == TIMINGS:
+            continue
+        for r in json.loads(path.read_text()):
+            paper = "" if r["paper_value"] is None else f"{r['paper_value']:g}"
+            rows.append(
+                f"| {path.stem} | {r['model']} | {r['metric']} | {result_value(r)} | {paper} | "
+                f"{r['paper']} | {r['epochs']:g} | {r['train_seconds']:.0f} s | {r['device']} | "
+                f"{r['date'][:10]} |"
+            )
+    if not rows:
+        return "No benchmark has been run yet: see `benchmarks/README.md`."
+    columns = "lecture model metric ours paper source epochs train_time device date".split()
+    head = [
+        "| " + " | ".join(c.replace("_", " ") for c in columns) + " |",
+        "|---" * len(columns) + "|",
+    ]
+    return "\n".join(head + rows)
