@@ -12,6 +12,8 @@ and the standard deviation over seeds.
     python -m benchmarks.gan toy --steps 2000 --seeds 1 --datasets ring   # a quick look
     python -m benchmarks.gan toy --steps 6000 --g-depth 3 --g-hidden 128 --d-hidden 64
     python -m benchmarks.gan mnist --steps 3000    # DCGAN vs VAE vs real digits
+    python -m benchmarks.gan toy --datasets grid --variants nonsaturating pacgan4 \
+        --net mlp --batch-size 256 --betas 0.5 0.9 --steps 15000   # fits a CPU (below)
 
 The ``mnist`` command trains lecture 04's DCGAN and lecture 03's VAE for the same number of
 steps and scores 10,000 samples of each, and 10,000 real test digits, against 10,000 real
@@ -20,8 +22,11 @@ saves a sample grid of each to ``benchmarks/results/gan_mnist_samples.png``.
 
 PacGAN trains for 400 epochs of 100,000 samples (400,000 steps at a learning rate of 1e-4).
 Our default budget is 20,000 steps at 1e-3; the third command (smaller networks, 6,000
-steps) is the one that fits a 2-core CPU (about 25 minutes for the 30 runs). Each record says
-its ``network`` and ``steps``; ``epochs`` counts PacGAN's epochs of 1,000 steps.
+steps) is the one that fits a 2-core CPU (about 25 minutes for the 30 runs). The last command
+trains plain 3x128 ReLU MLPs for G and D with 256 packs a step and Adam betas (0.5, 0.9)
+at 1e-3, about 2 minutes a run on one core: the set-up where packing pays on a CPU budget.
+Each record says its ``network``, ``steps`` and ``batch_size``; ``epochs`` counts PacGAN's
+epochs of 1,000 steps.
 """
 
 from __future__ import annotations
@@ -53,7 +58,25 @@ PAPER_NAME = "Lin et al. 2018 (PacGAN), Table 1: 2-D grid, their GAN and PacGAN4
 
 
 def network(args) -> str:
+    if args.net == "mlp":
+        return f"G and D {args.depth}x{args.hidden} ReLU MLPs"
     return f"G {args.g_depth}x{args.g_hidden} BN-ReLU, D {args.d_depth}x{args.d_hidden} maxout-5"
+
+
+def networks(args, m: int):
+    """``(G, D)``: PacGAN's networks, or plain ReLU MLPs (``--net mlp``) with D on packs of m."""
+    if args.net == "mlp":
+        hidden = [args.hidden] * args.depth
+        G = dgm.nets.mlp([2, *hidden, 2], "relu")
+        D = torch.nn.Sequential(dgm.nets.mlp([2 * m, *hidden, 1], "relu"), torch.nn.Flatten(0))
+        return G, D
+    G = gan.toy_generator(hidden=args.g_hidden, depth=args.g_depth)
+    return G, gan.toy_discriminator(pack=m, hidden=args.d_hidden, depth=args.d_depth)
+
+
+def model_name(variant: str, dataset: str, args) -> str:
+    tag = f", {args.depth}x{args.hidden} MLPs" if args.net == "mlp" else ""
+    return f"{variant} GAN, {dataset}{tag}"
 
 
 def run_one(dataset: str, variant: str, seed: int, args, device) -> dict:
@@ -61,12 +84,7 @@ def run_one(dataset: str, variant: str, seed: int, args, device) -> dict:
     spec, (loss, m) = DATASETS[dataset], VARIANTS[variant]
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)  # data drawn on the CPU, then moved
-    model = gan.GAN(
-        gan.toy_generator(hidden=args.g_hidden, depth=args.g_depth),
-        gan.toy_discriminator(pack=m, hidden=args.d_hidden, depth=args.d_depth),
-        2,
-        pack=m,
-    ).to(device)
+    model = gan.GAN(*networks(args, m), 2, pack=m).to(device)
     t0 = time.perf_counter()
     gan.fit(
         model,
@@ -74,8 +92,8 @@ def run_one(dataset: str, variant: str, seed: int, args, device) -> dict:
         args.steps,
         loss=loss,
         lr=args.lr,
-        betas=(0.8, 0.999),
-        batch_size=100,
+        betas=tuple(args.betas),
+        batch_size=args.batch_size,
         progress=False,
         log_every=500,
     )
@@ -94,13 +112,15 @@ def summarise(dataset, variant, runs, args, device) -> list[dict]:
         values = [r[key] for r in runs]
         out.append(
             records.make_record(
-                model=f"{variant} GAN, {dataset}",
+                model=model_name(variant, dataset, args),
                 metric=metric,
                 value=round(statistics.mean(values), 2),
                 spread=round(statistics.stdev(values), 2) if len(values) > 1 else 0.0,
                 seeds=len(values),
                 steps=args.steps,
                 network=network(args),
+                batch_size=args.batch_size,
+                betas=list(args.betas),
                 paper_value=None if paper is None else paper[i],
                 paper=PAPER_NAME if paper else "-",
                 epochs=round(args.steps / 1000, 2),  # PacGAN's epoch: 1,000 batches of 100
@@ -193,6 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--g-depth", type=int, default=4)
     parser.add_argument("--d-hidden", type=int, default=200)
     parser.add_argument("--d-depth", type=int, default=3)
+    parser.add_argument(
+        "--net", choices=["pacgan", "mlp"], default="pacgan", help="toy: the networks"
+    )
+    parser.add_argument("--hidden", type=int, default=128, help="toy, --net mlp: layer width")
+    parser.add_argument("--depth", type=int, default=3, help="toy, --net mlp: hidden layers")
+    parser.add_argument("--batch-size", type=int, default=100, help="toy: packs per step")
+    parser.add_argument("--betas", type=float, nargs=2, default=[0.8, 0.999], help="toy: Adam")
     parser.add_argument("--n-score", type=int, default=10_000, help="mnist: samples scored")
     parser.add_argument(
         "--results", default=None, help="results folder (default benchmarks/results)"

@@ -326,11 +326,22 @@ plt.show()
 # %% [markdown]
 # ## 6. Reweighted wake-sleep
 #
+# Why the wake phase works at all: **Fisher's identity**,
+#
+# $$
+# \nabla_\theta \log p_\theta(x) = \frac{\nabla_\theta p_\theta(x)}{p_\theta(x)} = \int \frac{p_\theta(x, h)}{p_\theta(x)}\, \nabla_\theta \log p_\theta(x, h)\, dh
+# = \mathbb{E}_{p_\theta(h \mid x)}\big[\nabla_\theta \log p_\theta(x, h)\big].
+# $$
+#
+# The gradient of the log-likelihood is the complete-data gradient averaged over the *true*
+# posterior. The wake phase replaces that posterior by one sample of $q_\phi$; the better $q_\phi$
+# matches $p_\theta(h \mid x)$, the closer its update is to the likelihood's.
+#
 # Bornschein & Bengio (2015) repair both phases with the same importance weights. Draw $K$
 # samples $h_k \sim q_\phi(h \mid x)$ on a *real* digit and normalise the weights,
 # $\tilde w_k = w_k / \sum_j w_j$. Then
 #
-# - $\theta$: $\sum_k \tilde w_k \nabla_\theta \log p_\theta(x, h_k)$ estimates $\nabla_\theta \log p_\theta(x)$ itself (not a bound), better as $K$ grows;
+# - $\theta$: $\sum_k \tilde w_k \nabla_\theta \log p_\theta(x, h_k)$ is the self-normalised importance-sampling estimate of the posterior average in Fisher's identity. It is exactly the $\theta$-gradient of the $K$-sample bound $\mathcal{L}_K = \mathbb{E}\big[\log \frac1K \sum_k w_k\big]$ (lecture 03's IWAE bound), so at finite $K$ it is a *biased* estimate of $\nabla_\theta \log p_\theta(x)$; the bias vanishes as $K$ grows;
 # - $\phi$: $\sum_k \tilde w_k \nabla_\phi \log q_\phi(h_k \mid x)$ estimates $-\nabla_\phi \mathrm{KL}\big(p_\theta(h \mid x) \,\|\, q_\phi(h \mid x)\big)$ on the *data*, not on dreams: the sleep phase's KL, with the wake phase's data (the "wake-phase $q$ update").
 #
 # With $K = 1$ every weight is 1 and the $\theta$ update is the wake phase again. We train the

@@ -334,7 +334,8 @@ plt.show()
 # The ELBO is a bound; the number papers report is the test **negative log-likelihood**,
 # estimated with the IWAE estimator and many samples ($K = 5000$ in Burda et al.). We use
 # fewer test digits and samples here to keep the notebook quick; `benchmarks/` runs the
-# full protocol on a GPU.
+# full protocol (all 10,000 test digits, $K = 5000$; the README's table says on which device
+# each figure was measured: so far a 2-core CPU).
 
 # %%
 n_eval, K_eval = dgm.pick(full=1000, fast=100), dgm.pick(full=1000, fast=20)
@@ -466,14 +467,14 @@ for name, m in contenders.items():
 # ## Summary
 #
 # - The VAE keeps lecture 01's identity, $\log p(x) = \mathrm{ELBO} + \mathrm{KL}(q \,\|\, p(z \mid x))$, and replaces the exact E-step by an encoder $q_\phi(z \mid x)$ trained jointly with the decoder.
-# - The KL to the prior is exact; the reconstruction term is estimated with reparameterized samples, whose gradients are orders of magnitude less noisy than the score-function estimator's.
+# - The KL to the prior is exact; the reconstruction term is estimated with reparameterized samples, whose gradients were about an order of magnitude less noisy than the score-function estimator's on this model (the measured ratio is printed in that section).
 # - On a linear-Gaussian model, ELBO + KL matched $\log p(x)$ to float64 precision, and a diagonal $q$ could not close the gap.
 # - IWAE's $\mathcal{L}_K$ rises from the ELBO to $\log p(x)$ as $K$ grows; with large $K$ it is how a VAE's test NLL is measured.
 # - $\beta$ trades reconstruction for a simpler code; dimensions whose posterior equals the prior are "collapsed".
 #
 # Lecture 02's wake-sleep and reweighted wake-sleep train $q$ with the other KL direction;
 # section 8 measured all three on the same data and budget, and `benchmarks/` runs the
-# papers' full protocols on a GPU.
+# papers' full protocols (the README's table gives each figure's device).
 #
 # **Further reading.** Kingma & Welling (2014), *Auto-Encoding Variational Bayes*. Rezende,
 # Mohamed & Wierstra (2014), *Stochastic Backpropagation and Approximate Inference in Deep

@@ -229,6 +229,48 @@ for d in (1e-3, 0.5):
     print(f"D(G(z)) = {d:g}: minimax {g_minimax[i].abs():.2e}, non-saturating {g_ns[i].abs():.2e}")
 
 # %% [markdown]
+# **What the non-saturating generator minimises.** The minimax generator, against $D^*$,
+# minimises $2\,\mathrm{JSD} - \log 4$. The non-saturating one does not: with $D^*$ held fixed at the
+# current generator (which is what one generator step does), write $m = \tfrac12(p_\text{data} + p_g)$ and
+#
+# $$
+# \mathbb{E}_{p_g}\big[-\log D^*(x)\big] = \mathbb{E}_{p_g}\Big[\log \frac{p_g}{p_\text{data}} + \log 2 - \log \frac{p_g}{m}\Big]
+# = \mathrm{KL}(p_g \,\|\, p_\text{data}) - \mathrm{KL}(p_g \,\|\, m) + \log 2 .
+# $$
+#
+# At the current generator the gradient of $\mathrm{KL}(p_g \,\|\, m)$ (with $m$ held fixed) is twice the gradient
+# of $\mathrm{JSD}(p_g \,\|\, p_\text{data})$, so the non-saturating step follows
+# $\nabla \big[\mathrm{KL}(p_g \,\|\, p_\text{data}) - 2\,\mathrm{JSD}(p_g \,\|\, p_\text{data})\big]$ (Arjovsky & Bottou 2017). The KL has
+# the model **first**: it is an average over the generator's own samples, so a mode of the
+# data that the generator misses costs it little. That is the *reverse* KL of lecture 05,
+# and one reason GANs drop modes. A check by finite differences: a Gaussian generator
+# $N(\mu, s^2)$ sitting on one mode of a two-mode 1-D mixture, $\theta = (\mu, \log s)$.
+
+# %%
+xs_b = torch.linspace(-10, 10, 20_001, dtype=torch.float64)
+dxb = (xs_b[1] - xs_b[0]).item()
+log_two_modes = dgm.densities.normal_mixture_log_prob(xs_b, [0.5, 0.5], [-2.0, 2.0], [0.5, 0.5])
+
+
+def log_gen(theta):
+    return dgm.densities.normal_log_prob(xs_b, theta[0], math.exp(theta[1]))
+
+
+theta0 = (1.6, math.log(0.8))
+log_d_star = log_two_modes - torch.logaddexp(log_two_modes, log_gen(theta0))  # D* at theta0, held fixed
+objectives = {
+    "E_pg[-log D*]  (non-saturating)": lambda th: -(log_gen(th).exp() * log_d_star).sum().item() * dxb,
+    "KL(p_g || p_data) - 2 JSD": lambda th: (dgm.densities.kl_by_quadrature(log_gen(th), log_two_modes, dxb)
+                                            - 2 * dgm.densities.jsd_by_quadrature(log_gen(th), log_two_modes, dxb)).item(),
+    "2 JSD  (minimax, for contrast)": lambda th: 2 * dgm.densities.jsd_by_quadrature(log_gen(th), log_two_modes, dxb).item(),
+}
+h = 1e-5
+for name, f in objectives.items():
+    grad = [(f([theta0[0] + h * (i == 0), theta0[1] + h * (i == 1)])
+             - f([theta0[0] - h * (i == 0), theta0[1] - h * (i == 1)])) / (2 * h) for i in range(2)]
+    print(f"{name:33s} gradient in (mu, log s): ({grad[0]:+.5f}, {grad[1]:+.5f})")
+
+# %% [markdown]
 # ## 4. Mode collapse on a ring of Gaussians
 #
 # A 2-D mixture lets us see every sample and every mode. PacGAN's set-up: 8 Gaussians of
@@ -480,7 +522,7 @@ plt.show()
 # - For a fixed generator the best discriminator is $p_\text{data} / (p_\text{data} + p_g)$; against it the game's value is $2\,\mathrm{JSD} - \log 4$, so the generator minimises a Jensen-Shannon divergence, which saturates at $\log 2$ when the supports do not overlap.
 # - The minimax generator loss has slope $-D$ in the logit: no signal when $D(G(z)) \approx 0$, early on. The non-saturating loss $-\log D(G(z))$ has slope $-(1 - D)$ there.
 # - On 2-D mixtures GANs drop modes and hop between them; modes covered and the high-quality share measure it, and packing the discriminator's input is a cheap remedy whose effect the benchmark measures over seeds.
-# - A DCGAN produces sharp digits after a few thousand steps. Fréchet distance and Inception score on a fixed classifier compare it with a VAE, whose mean images are blurry.
+# - A DCGAN trained for this notebook's CPU budget makes digit-like strokes, but many of its samples are not yet legible: on the course classifier its Inception score (printed above) is far below the real test digits'. Fréchet distance and Inception score on a fixed classifier put numbers on that, and on the VAE, whose mean images are blurry. Longer training is a benchmark run (`benchmarks/`).
 #
 # Lecture 05 explains *why* GANs seek modes and VAEs cover them: they minimise KL divergences
 # in opposite directions.

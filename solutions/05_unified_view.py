@@ -46,10 +46,10 @@ if "google.colab" in sys.modules:
 # 1. say which KL direction needs the target's density and which needs only its samples, and estimate each;
 # 2. predict, and show, that $\mathrm{KL}(q \,\|\, p)$ seeks a mode and $\mathrm{KL}(p \,\|\, q)$ covers all of them;
 # 3. connect this to GANs (sharp, mode-dropping) and VAEs (covering, blurry), with the metrics of lecture 04;
-# 4. state Hu et al.'s reading of the GAN generator's update as a KL with the model first, and place wake-sleep's two phases in the same picture;
+# 4. state Hu et al.'s Lemma 1 correctly (the posterior $q^r$ is built on the model's *marginal*), check it by finite differences, and explain why the generator seeks modes although $q^r$ keeps them all; place wake-sleep's two phases in the same picture;
 # 5. implement IWGAN's importance weights, and measure IWGAN against a GAN and the AA-VAE against a VAE.
 #
-# **Exercises** (graded): `reverse_kl_estimate`, `forward_kl_estimate`, `iwgan_weights`.
+# **Exercises** (graded): `reverse_kl_estimate`, `forward_kl_estimate`, `iwgan_weights`, `qr_posteriors`.
 
 # %%
 import math
@@ -264,37 +264,143 @@ plt.show()
 # - the discriminator is an *inference model* for $y$: $q_\phi(y = 1 \mid x) = D(x)$;
 # - its label-swapped version $q^r_\phi(y \mid x) = q_\phi(1 - y \mid x)$ is what the generator wants the discriminator to believe.
 #
-# The non-saturating generator update maximises $\mathbb{E}_{p(y)\, p_\theta(x \mid y)}\big[\log q^r_\phi(y \mid x)\big]$ (for
-# $y = 0$ that is $\log D(G(z))$; the $y = 1$ term does not involve $\theta$). Hu et al.'s Lemma 1:
-# at the current parameters $\theta_0$, with the discriminator $\phi_0$ optimal for them,
+# The non-saturating generator update maximises $\mathbb{E}_{p(y)\, p_\theta(x \mid y)}\big[\log q^r_\phi(y \mid x)\big]$ with $p(y) = \tfrac12$
+# (for $y = 0$ that is $\log D(G(z))$; the $y = 1$ term does not involve $\theta$). Hu et al.'s
+# Lemma 1 rewrites its gradient. Fix the current parameters $\theta_0, \phi_0$ (any
+# discriminator, optimal or not), and let
+#
+# $$
+# p_{\theta_0}(x) = \mathbb{E}_{p(y)}\, p_{\theta_0}(x \mid y) = \tfrac12\big(p_{g_0}(x) + p_\text{data}(x)\big),
+# \qquad
+# q^r(x \mid y) = \frac{q^r_{\phi_0}(y \mid x)\, p_{\theta_0}(x)}{\int q^r_{\phi_0}(y \mid x')\, p_{\theta_0}(x')\, dx'} .
+# $$
+#
+# $q^r(x \mid y)$ is a posterior: the *marginal* $p_{\theta_0}(x)$ as prior, $q^r_{\phi_0}(y \mid x)$ as likelihood. Then
 #
 # $$
 # \nabla_\theta \Big[-\mathbb{E}_{p(y) p_\theta(x \mid y)} \log q^r_{\phi_0}(y \mid x)\Big]_{\theta_0}
-# = \nabla_\theta \Big[\mathbb{E}_{p(y)}\, \mathrm{KL}\big(p_\theta(x \mid y) \,\big\|\, q^r(x \mid y)\big) - \mathrm{JSD}\big(p_\theta(x \mid y{=}0) \,\big\|\, p_\theta(x \mid y{=}1)\big)\Big]_{\theta_0},
+# = \nabla_\theta \Big[\mathbb{E}_{p(y)}\, \mathrm{KL}\big(p_\theta(x \mid y) \,\big\|\, q^r(x \mid y)\big) - \mathrm{JSD}\big(p_\theta(x \mid y{=}0) \,\big\|\, p_\theta(x \mid y{=}1)\big)\Big]_{\theta_0}.
 # $$
 #
-# where $q^r(x \mid y) \propto q^r_{\phi_0}(y \mid x)\, p_{\theta_0}(x \mid y)$ plays the role of a posterior. The model $p_\theta$
-# sits **first** in the KL, as $q$ did in section 2's reverse fit: the generator is pulled
-# toward where $q^r$ is high and pays nothing for the parts of the data it ignores. For
-# generated samples $q^r(x \mid y = 0) \propto D^*(x)\, p_{g}(x) = \frac{p_\text{data}(x)\, p_g(x)}{p_\text{data}(x) + p_g(x)}$: the
-# current generator reweighted toward the data. The picture below draws it in 1-D for a
-# generator that has found one of two modes.
+# *Why.* Take logs in the definition: $\log q^r_{\phi_0}(0 \mid x) = \log q^r(x \mid 0) - \log p_{\theta_0}(x) + \text{const}$. So
+# $-\mathbb{E}_{p_g}\log q^r_{\phi_0}(0 \mid x) = \mathrm{KL}(p_g \,\|\, q^r(\cdot \mid 0)) - \mathrm{KL}(p_g \,\|\, p_{\theta_0}) + \text{const}$, and the
+# gradient of $\tfrac12 \mathrm{KL}(p_g \,\|\, p_{\theta_0})$ at $\theta_0$ is the gradient of $\mathrm{JSD}(p_g \,\|\, p_\text{data})$ (the JSD's
+# mixture is exactly $p_{\theta_0}$ there, and the terms from the mixture's own dependence on
+# $\theta$ cancel). The $y = 1$ terms do not depend on $\theta$.
+#
+# **At the optimal discriminator the posterior is the data itself:** $q^r_{\phi_0}(0 \mid x) = D^*(x) = \frac{p_\text{data}}{p_\text{data} + p_{g_0}}$,
+# so $q^r(x \mid y{=}0) \propto D^*(x)\, \tfrac12(p_{g_0} + p_\text{data}) = \tfrac12\, p_\text{data}(x)$, i.e. $q^r(x \mid y{=}0) = p_\text{data}(x)$, and the
+# generator follows $\nabla\big[\tfrac12 \mathrm{KL}(p_g \,\|\, p_\text{data}) - \mathrm{JSD}(p_g \,\|\, p_\text{data})\big]$: lecture 04's
+# $\mathrm{KL} - 2\,\mathrm{JSD}$, halved. The model $p_g$ sits **first** in that KL, as $q$ did in
+# section 2's reverse fit. That is where mode seeking comes from: $\mathrm{KL}(p_g \,\|\, p_\text{data})$ is an
+# average over $p_g$'s samples, so a mode of the data where $p_g$ has no mass costs nothing,
+# although $q^r$ puts half of its mass there.
+#
+# (A tempting misreading puts the *conditional* $p_{\theta_0}(x \mid y)$ in place of the marginal. Then
+# $q^r(x \mid 0) \propto D^*(x)\, p_{g_0}(x)$, a sharpened copy of the generator that has almost no mass on the
+# missed mode, and the displayed identity is false: we check both below.)
+#
+# ### Exercise 3: the posterior $q^r$ (2 points)
+#
+# Write `qr_posteriors(logit_d, log_p_g0, log_p_data, dx)`: the discriminator's logits and the
+# two log-densities on a uniform 1-D grid of spacing `dx`; return `(log_qr0, log_qr1)`, the
+# logs of $q^r(x \mid y{=}0)$ and $q^r(x \mid y{=}1)$ on the grid, each normalised so that
+# `log_qr.exp().sum() * dx` is 1. Remember $q^r_{\phi_0}(y{=}0 \mid x) = D(x) = \sigma(\ell)$; work in log space
+# (`torch.nn.functional.logsigmoid`, `torch.logaddexp`, `torch.logsumexp`).
+
+# %% nbgrader={"grade": false, "grade_id": "qr_posteriors", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def qr_posteriors(logit_d, log_p_g0, log_p_data, dx):
+    """(log q^r(x | y=0), log q^r(x | y=1)) on the grid, each normalised."""
+    ### BEGIN SOLUTION
+    F = torch.nn.functional
+    log_marginal = torch.logaddexp(log_p_g0, log_p_data) - math.log(2)  # p_theta0(x)
+    log_qr0 = F.logsigmoid(logit_d) + log_marginal  # q^r(y=0 | x) = D(x)
+    log_qr1 = F.logsigmoid(-logit_d) + log_marginal  # q^r(y=1 | x) = 1 - D(x)
+    log_qr0 = log_qr0 - torch.logsumexp(log_qr0, 0) - math.log(dx)
+    log_qr1 = log_qr1 - torch.logsumexp(log_qr1, 0) - math.log(dx)
+    return log_qr0, log_qr1
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check_qr_posteriors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+qr_posteriors = dgm.checks.qr_posteriors(qr_posteriors)
+
+# %% [markdown]
+# Now Lemma 1, numerically. The generator is a Gaussian $N(\mu, s^2)$ that has found the
+# mode at $+2$ of the bimodal data of section 2; $\theta = (\mu, \log s)$. We take the
+# gradients of both sides at $\theta_0$ by central finite differences, for the optimal
+# discriminator and for a sub-optimal one (a logistic $\ell(x) = 0.3 + 0.7x$), and once more
+# with the conditional in place of the marginal.
 
 # %%
 log_pd = dgm.densities.normal_mixture_log_prob(xs, **bimodal)
-log_pg = dgm.densities.normal_log_prob(xs, 1.6, 0.8)
-log_qr = log_pg + log_pd - torch.logaddexp(log_pd, log_pg)  # log [D*(x) p_g(x)], unnormalised
-log_qr = log_qr - torch.logsumexp(log_qr, 0) - math.log(dx)  # normalised on the grid
+theta0 = (1.6, math.log(0.8))
+
+
+def log_generator(theta):
+    return dgm.densities.normal_log_prob(xs, theta[0], math.exp(theta[1]))
+
+
+def finite_difference(f, theta, h=1e-5):
+    """Central differences of f at theta, one coordinate at a time."""
+    grad = []
+    for i in range(len(theta)):
+        up, down = list(theta), list(theta)
+        up[i], down[i] = up[i] + h, down[i] - h
+        grad.append((f(up) - f(down)) / (2 * h))
+    return torch.tensor(grad)
+
+
+def lemma_sides(theta, logit, log_g0, conditional=False):
+    """(left, right) of Lemma 1 for the generator theta, with the discriminator held fixed."""
+    log_g = log_generator(theta)
+    # your qr_posteriors; with p_g0 in place of p_data its "marginal" is p_g0 itself: the misreading
+    log_qr0, _ = qr_posteriors(logit, log_g0, log_g0 if conditional else log_pd, dx)
+    left = -0.5 * (log_g.exp() * torch.nn.functional.logsigmoid(logit)).sum() * dx
+    right = 0.5 * dgm.densities.kl_by_quadrature(log_g, log_qr0, dx) - dgm.densities.jsd_by_quadrature(log_g, log_pd, dx)
+    return left.item(), right.item()  # (the y = 1 terms are constants in theta: left out)
+
+
+log_g0 = log_generator(theta0)
+discriminators = {"optimal D*": log_pd - log_g0, "sub-optimal D": 0.3 + 0.7 * xs}
+print(f"{'discriminator':15s} {'q^r with':12s} {'grad left (mu, log s)':>24s} {'grad right (mu, log s)':>24s}")
+for name, logit in discriminators.items():
+    for conditional in (False, True):
+        left, right = (finite_difference(lambda th, k=k: lemma_sides(th, logit, log_g0, conditional)[k], theta0)
+                       for k in (0, 1))
+        prior = "p(x|y=0)" if conditional else "marginal"
+        print(f"{name:15s} {prior:12s} {str(left.numpy().round(5)):>24s} {str(right.numpy().round(5)):>24s}"
+              f"   max gap {(left - right).abs().max():.1e}")
+
+# %% [markdown]
+# With the marginal the two gradients agree to the precision of the finite differences, for
+# both discriminators; with the conditional they do not (with $D^*$, $-0.513$ against
+# $-0.417$ in $\mu$). Here is $q^r(x \mid y{=}0)$ itself: the data at $D^*$, a mixture of data
+# and generator reweighted by $D$ for the sub-optimal discriminator, and, dashed, the
+# misreading's sharpened generator.
+
+# %%
+log_qr_star, _ = qr_posteriors(discriminators["optimal D*"], log_g0, log_pd, dx)
+log_qr_sub, _ = qr_posteriors(discriminators["sub-optimal D"], log_g0, log_pd, dx)
+log_qr_wrong, _ = qr_posteriors(discriminators["optimal D*"], log_g0, log_g0, dx)  # the misreading
 fig, ax = plt.subplots(figsize=(8, 4))
 ax.fill_between(xs, log_pd.exp(), color="0.85", label="$p_{data}$")
-ax.plot(xs, log_pg.exp(), "C1", label="current generator $p_{g}$")
-ax.plot(xs, log_qr.exp(), "C0", lw=2, label="$q^r(x | y=0) \\propto D^*(x) p_g(x)$")
-ax.set(title="Where the generator is pulled: toward its own mass, sharpened by D*", xlabel="x",
-       ylabel="density", xlim=(-5, 5))
-ax.legend()
+ax.plot(xs, log_g0.exp(), "C1", label="current generator $p_{g}$")
+ax.plot(xs, log_qr_star.exp(), "C0", lw=2, label="$q^r(x | y=0)$ at $D^*$ (= $p_{data}$)")
+ax.plot(xs, log_qr_sub.exp(), "C2", label="$q^r(x | y=0)$, sub-optimal $D$")
+ax.plot(xs, log_qr_wrong.exp(), "k--", lw=1, label="misreading: $D^* p_g$, normalised")
+ax.set(title="At D*, q^r is the data, both modes; the generator still ignores the one it misses",
+       xlabel="x", ylabel="density", xlim=(-5, 5))
+ax.legend(fontsize=8)
 plt.show()
-print(f"KL(p_g || q^r) = {dgm.densities.kl_by_quadrature(log_pg, log_qr, dx):.3f} nats; the mode at -2 "
-      f"carries {log_qr.exp()[xs < 0].sum().item() * dx:.4f} of q^r's mass: almost no pull.")
+missed = lambda log_q: (log_q.exp()[xs < 0].sum() * dx).item()  # noqa: E731
+print(f"mass on the missed mode (x < 0): q^r at D* {missed(log_qr_star):.3f}, "
+      f"sub-optimal D {missed(log_qr_sub):.3f}, misreading {missed(log_qr_wrong):.4f}, "
+      f"generator {missed(log_g0):.4f}")
+print(f"KL(p_g || p_data) = {dgm.densities.kl_by_quadrature(log_g0, log_pd, dx):.3f} nats, "
+      f"KL(p_data || p_g) = {dgm.densities.kl_by_quadrature(log_pd, log_g0, dx):.1f} nats.\n"
+      f"With the model first, dropping a mode of weight 1/2 adds at most log 2 = {math.log(2):.2f} nats "
+      f"(p_data is at least half the mode it covers, everywhere); with the data first the cost has no bound.")
 
 # %% [markdown]
 # The VAE, in the same notation, minimises $\mathrm{KL}\big(q_\eta(z \mid x)\, p_\text{data}(x) \,\big\|\, p_\theta(z, x)\big)$ over $\theta$ and $\eta$
@@ -327,7 +433,7 @@ print(f"KL(p_g || q^r) = {dgm.densities.kl_by_quadrature(log_pg, log_qr, dx):.3f
 # with the $w_i$ held constant in the gradient, as IWAE's normalised weights are. Samples the
 # discriminator finds most real get the most weight.
 #
-# ### Exercise 3: IWGAN's importance weights (2 points)
+# ### Exercise 4: IWGAN's importance weights (2 points)
 #
 # Write `iwgan_weights(fake_logits)`: the normalised weights, shape `(B,)`, summing to 1, with
 # no gradient. Large logits must not overflow.
@@ -378,13 +484,28 @@ print(f"effective sample size of the weights on a batch of 64: {1 / (w**2).sum()
 
 # %% [markdown]
 # The effective sample size $1 / \sum_i w_i^2$ says how many samples really carry the
-# generator's update: $B$ when all weights are equal, 1 when one sample takes all. One run
-# on a small budget cannot settle a difference of a tenth of a point of Inception score;
-# `benchmarks/` is where seeds are repeated.
+# generator's update: $B$ when all weights are equal, 1 when one sample takes all. It also
+# says how much IWGAN *can* differ from the GAN here: with an effective sample size close to
+# the batch size the weights are nearly uniform, and IWGAN's update is nearly the GAN's by
+# construction, whatever the training budget. The weights only reorder the generator's
+# samples when the discriminator's logits spread over several nats within a batch, which a
+# discriminator that is close to chance (as it is once the generator has caught up) does
+# not do. So a null result for IWGAN on this set-up is what the arithmetic predicts, not a
+# failure of the run; one run on a small budget cannot settle a difference of a tenth of a
+# point of Inception score either, and `benchmarks/` is where seeds are repeated.
 #
 # ## 7. From GANs to VAEs: the adversary-activated VAE (AA-VAE)
 #
-# The other transfer lets a VAE learn from its *own* samples, as a GAN's generator does.
+# Hu et al.'s motivation. Write the VAE in the GAN's notation, with the label $y$ (real or
+# generated) and an inference model for it. The VAE's objective then matches the GAN's form
+# with a *degenerate* discriminator: one that is always certain and always right, so the
+# label-swapped belief $q^r$ that a generated sample is real is exactly 0, and every term of
+# the objective that involves generated samples vanishes. The VAE learns only from real
+# digits; its own samples never enter its loss, however good they are. Hu et al. call this
+# the VAE's degenerate adversarial mechanism, and the AA-VAE replaces the perfect
+# discriminator by a learned one, so that samples that look real are *activated*.
+#
+# The other transfer, then, lets a VAE learn from its *own* samples, as a GAN's generator does.
 # A discriminator is trained to tell real digits from the VAE's binary samples; each sample
 # then enters the VAE's loss as extra data, weighted by $D(x)$, the discriminator's belief
 # that it is real (`unified.aa_vae_loss`):
@@ -425,7 +546,7 @@ print(f"AA-VAE minus VAE: {test_elbo['AA-VAE'] - test_elbo['VAE']:+.2f} nats")
 #
 # - $\mathrm{KL}(q \,\|\, p)$ needs $\log p$ and samples of $q$, and seeks a mode; $\mathrm{KL}(p \,\|\, q)$ needs only samples of $p$, and covers every mode, including the gaps between them. Exactly in 1-D and by sampling in 2-D, the fits did just that.
 # - On the 25-grid the GAN concentrated its samples and the VAE spread them: the same split, with flexible models.
-# - Hu et al. read the GAN generator's update as a KL with the model first (toward $q^r \propto D^* p_g$, a sharpened copy of itself) and the VAE's as a KL with the model second; wake-sleep's sleep and wake phases are the two directions.
+# - Hu et al.'s Lemma 1 reads the GAN generator's update as a KL with the model first, toward the posterior $q^r(x \mid y) \propto q^r(y \mid x)\, p_{\theta_0}(x)$ built on the *marginal*; we checked the identity by finite differences (and that it fails with the conditional). At $D^*$, $q^r(x \mid y{=}0) = p_\text{data}$ with both modes: mode seeking comes from $p_g$ sitting first in $\mathrm{KL}(p_g \,\|\, p_\text{data})$, not from a target without the missed mode. The VAE's is a KL with the model second; wake-sleep's sleep and wake phases are the two directions.
 # - The reading suggests transfers: IWGAN weights generated samples by the discriminator's density ratio $e^{\ell}$; the AA-VAE learns from its own samples weighted by $D(x)$. We measured both on one seed and a CPU budget; the published gains are small, and repeated seeds are the fair test.
 #
 # **Further reading.** Hu, Yang, Salakhutdinov & Xing (2018), *On Unifying Deep Generative

@@ -27,6 +27,7 @@ CHECKS = [
     (checks.reverse_kl_estimate, unified.reverse_kl_estimate),
     (checks.forward_kl_estimate, unified.forward_kl_estimate),
     (checks.iwgan_weights, unified.iwgan_weights),
+    (checks.qr_posteriors, unified.qr_posteriors),
 ]
 
 
@@ -109,6 +110,15 @@ def seeded_inside(fn):
         return fn(*args)
 
     return seeded
+
+
+def qr_with_prior(logit, log_prior, dx):
+    """q^r built on the generator's density alone: the misreading of Hu et al.'s Lemma 1."""
+    out = []
+    for log_d in (F.logsigmoid(logit), F.logsigmoid(-logit)):
+        log_q = log_d + log_prior
+        out.append(log_q - torch.logsumexp(log_q, 0) - math.log(dx))
+    return tuple(out)
 
 
 def naive_responsibilities(X, w, mu, cov):  # exp of log densities: underflows far away
@@ -245,6 +255,20 @@ WRONG = {
         (lambda mu, ls, x: -unified.forward_kl_estimate(mu, ls, x), "the sign"),
         (lambda mu, ls, x: -densities.gaussian_log_prob(x, mu, ls).mean(), "2 * log_s"),
     ],
+    "qr_posteriors": [
+        (lambda lg, g0, d, dx: qr_with_prior(lg, g0, dx), "MARGINAL"),
+        (lambda lg, g0, d, dx: unified.qr_posteriors(lg, g0, d, dx)[::-1], "swapped"),
+        (
+            lambda lg, g0, d, dx: tuple(
+                q + math.log(dx) for q in unified.qr_posteriors(lg, g0, d, dx)
+            ),
+            "not sum = 1",
+        ),
+        (
+            lambda lg, g0, d, dx: tuple(q + 1.0 for q in unified.qr_posteriors(lg, g0, d, dx)),
+            "normalise",
+        ),
+    ],
     "iwgan_weights": [
         (lambda lg: torch.sigmoid(lg) / torch.sigmoid(lg).sum(), "density ratio"),
         (lambda lg: torch.exp(lg), "normalise"),
@@ -262,7 +286,7 @@ def test_a_wrong_answer_fails_with_a_hint(name, wrong, hint, capsys, monkeypatch
     used, result = run(check, wrong)
     printed = capsys.readouterr().out
     assert not result.passed and result.implemented
-    modules = (em, vae, ws, gan, metrics, unified)
+    modules = (em, vae, ws, gan, metrics, unified)  # where the references live
     assert used in {getattr(m, name, None) for m in modules}  # the reference
     assert printed.startswith("FAIL") and hint in printed, printed
 
@@ -344,6 +368,16 @@ def coverage_by_hand(samples, centres, std):
     return len(covered), good / len(samples)
 
 
+def qr_by_softplus(logit, log_g0, log_pd, dx):
+    """log sigmoid as -softplus, the marginal factored around p_data, the max taken out."""
+    log_m = log_pd + torch.log(0.5 * (log_g0 - log_pd).exp() + 0.5)
+    out = []
+    for log_q in (-F.softplus(-logit) + log_m, -F.softplus(logit) + log_m):
+        top = log_q.max()
+        out.append(log_q - top - torch.log((log_q - top).exp().sum() * dx))
+    return tuple(out)
+
+
 def iwgan_by_hand(lg):
     w = torch.exp(lg.detach() - lg.detach().max())  # D / (1 - D) = exp(l), stabilised
     return w / w.sum()
@@ -383,6 +417,7 @@ RIGHT = {
         -torch.distributions.Normal(mu, ls.exp()).log_prob(x).sum(-1).mean()
     ),
     "iwgan_weights": iwgan_by_hand,
+    "qr_posteriors": qr_by_softplus,
 }
 
 

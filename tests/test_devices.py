@@ -28,6 +28,16 @@ def linear_gaussian(d, D):
     return vae.LinearGaussian(torch.ones(D, 3, **d), torch.zeros(D, **d), 0.5)
 
 
+def gmm(d):
+    X = torch.zeros(5, 2, **d)
+    return (
+        X,
+        torch.full((3,), 1 / 3, **d),
+        torch.zeros(3, 2, **d),
+        torch.eye(2, **d).repeat(3, 1, 1),
+    )
+
+
 def mnist_dcgan():
     return gan.GAN(gan.DCGenerator(8, channels=4), gan.DCDiscriminator(channels=4), 8)
 
@@ -47,6 +57,18 @@ CASES = {
     "densities.bernoulli_log_prob": lambda d: densities.bernoulli_log_prob(
         torch.ones(4, 3, **d), torch.zeros(3, **d)
     ),
+    "densities.mvn_log_prob": lambda d: densities.mvn_log_prob(
+        torch.zeros(5, 2, **d), torch.zeros(3, 2, **d), torch.eye(2, **d).expand(3, 2, 2)
+    ),
+    "em.responsibilities": lambda d: em.responsibilities(*gmm(d)),
+    "em.elbo": lambda d: em.elbo(gmm(d)[0], torch.full((5, 3), 1 / 3, **d), *gmm(d)[1:]),
+    "em.log_likelihood": lambda d: em.log_likelihood(*gmm(d)),
+    "em.posterior_kl": lambda d: em.posterior_kl(
+        gmm(d)[0], torch.full((5, 3), 1 / 3, **d), *gmm(d)[1:]
+    ),
+    "em.bernoulli_log_joint": lambda d: em.bernoulli_log_joint(
+        torch.ones(6, 4, **d), torch.full((2,), 0.5, **d), torch.full((2, 4), 0.3, **d)
+    ),
     "em.m_step": lambda d: em.m_step(torch.zeros(6, 2, **d), torch.full((6, 3), 1 / 3, **d), 0.1),
     "em.bernoulli_m_step": lambda d: em.bernoulli_m_step(
         torch.ones(6, 4, **d), torch.full((6, 2), 0.5, **d)
@@ -55,6 +77,25 @@ CASES = {
         torch.zeros(4, 3, **d), torch.zeros(4, 3, **d), n_samples=2
     ),
     "vae.gaussian_kl": lambda d: vae.gaussian_kl(torch.zeros(4, 3, **d), torch.zeros(4, 3, **d)),
+    "vae.negative_elbo": lambda d: vae.negative_elbo(
+        torch.ones(4, 12, **d),
+        torch.zeros(4, 12, **d),
+        torch.zeros(4, 3, **d),
+        torch.zeros(4, 3, **d),
+    ),
+    "vae.log_importance_weights": lambda d: vae.log_importance_weights(
+        torch.ones(4, 12, **d),
+        torch.zeros(2, 4, 12, **d),
+        torch.zeros(2, 4, 3, **d),
+        torch.zeros(4, 3, **d),
+        torch.zeros(4, 3, **d),
+    ),
+    "LinearGaussian.elbo": lambda d: linear_gaussian(d, 4).elbo(
+        torch.zeros(2, 4, **d), torch.zeros(2, 3, **d), torch.zeros(2, 3, **d)
+    ),
+    "HelmholtzMachine.log_weights": lambda d: (
+        helmholtz().to(**d).log_weights(torch.ones(5, 12, **d), 3)
+    ),
     "vae.iwae_bound": lambda d: vae.iwae_bound(torch.zeros(5, 4, **d)),
     "VAE.loss": lambda d: small_vae().to(**d).loss(torch.ones(4, 12, **d)),
     "VAE.iwae_loss": lambda d: small_vae().to(**d).iwae_loss(torch.ones(4, 12, **d), 3),
@@ -108,6 +149,9 @@ CASES = {
 # torch.distributions.MultivariateNormal validates its arguments, a read back to the host,
 # which meta tensors cannot do
 HOST_READS = {"LinearGaussian.log_px"}
+# a Cholesky factorisation checks positive-definiteness on the host: float64 only
+HOST_READS |= {"densities.mvn_log_prob", "em.responsibilities", "em.elbo", "em.log_likelihood"}
+HOST_READS |= {"em.posterior_kl"}
 
 
 def tensors(out):

@@ -215,3 +215,29 @@ def test_bernoulli_log_joint_is_exact_at_probabilities_zero_and_one():
     lj = em.bernoulli_log_joint(X, torch.ones(1), p)
     assert lj[0, 0] == 0.0  # log 1: the only possible image
     assert lj[1, 0] == float("-inf")  # pixel 0 on is impossible
+
+
+def test_kmeans_pp_spreads_the_starting_means_over_the_clusters():
+    """On the 25-grid, k-means++ lands on more distinct clusters than random data points."""
+    X = data.gaussian_grid(5000, std=0.05, generator=torch.Generator().manual_seed(0)).double()
+    centres = data.grid_centres().double()
+
+    def clusters_hit(init):
+        nearest = torch.cdist(init.means, centres).argmin(1)
+        return len(set(nearest.tolist()))
+
+    pp = [
+        clusters_hit(em.init_gmm_kmeans_pp(X, 25, torch.Generator().manual_seed(s)))
+        for s in range(20)
+    ]
+    rnd = [clusters_hit(em.init_gmm(X, 25, torch.Generator().manual_seed(s))) for s in range(20)]
+    assert sum(pp) / 20 >= 24 and sum(pp) / 20 > sum(rnd) / 20 + 5
+    seeds = em.kmeans_pp_means(X, 3, torch.Generator().manual_seed(1))
+    assert seeds.shape == (3, 2) and torch.isin(seeds, X).all()  # the seeds are data points
+    start = em.gmm_from_means(X, seeds)
+    nearest = torch.cdist(X, seeds).argmin(1)
+    for k in range(3):  # each component starts from its own cluster
+        torch.testing.assert_close(start.means[k], X[nearest == k].mean(0))
+        assert start.weights[k].item() == pytest.approx((nearest == k).double().mean().item())
+    with pytest.raises(ValueError, match="K must be an int"):
+        em.init_gmm_kmeans_pp(X, 0)

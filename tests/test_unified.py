@@ -142,3 +142,96 @@ def test_fit_aa_vae_lowers_the_loss_and_trains_both_networks():
     losses = [v for _, v in history["loss"]]
     assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10
     assert any(not torch.equal(a, b) for a, b in zip(before, disc.parameters()))
+
+
+# --- Hu et al.'s Lemma 1, checked by finite differences on a 1-D Gaussian generator
+
+GRID = torch.linspace(-10, 10, 20_001, dtype=torch.float64)
+GRID_DX = (GRID[1] - GRID[0]).item()
+LOG_DATA = densities.normal_mixture_log_prob(GRID, [0.5, 0.5], [-2.0, 2.0], [0.5, 0.5])
+THETA0 = (1.6, math.log(0.8))  # a generator that has found one of the two modes
+
+
+def log_generator(theta):
+    return densities.normal_log_prob(GRID, theta[0], math.exp(theta[1]))
+
+
+def finite_difference(f, theta, h=1e-5):
+    grads = []
+    for i in range(2):
+        up, down = list(theta), list(theta)
+        up[i] += h
+        down[i] -= h
+        grads.append((f(up) - f(down)) / (2 * h))
+    return torch.tensor(grads)
+
+
+DISCRIMINATORS = {
+    "optimal": LOG_DATA - log_generator(THETA0),  # log D* - log(1 - D*)
+    "sub-optimal (logistic)": 0.3 + 0.7 * GRID,
+}
+
+
+@pytest.mark.parametrize("which", sorted(DISCRIMINATORS))
+def test_lemma_1_holds_with_the_marginal(which):
+    logit = DISCRIMINATORS[which]
+    log_g0 = log_generator(THETA0)
+
+    def side(k):
+        return lambda theta: unified.lemma1_sides(
+            log_generator(theta), log_g0, LOG_DATA, logit, GRID_DX
+        )[k].item()
+
+    left, right = finite_difference(side(0), THETA0), finite_difference(side(1), THETA0)
+    assert left.abs().max() > 0.05  # a real gradient, not 0 = 0
+    torch.testing.assert_close(left, right, atol=1e-7, rtol=1e-6)
+
+
+def test_lemma_1_is_false_with_the_conditional_in_place_of_the_marginal():
+    """q^r(x | y) ∝ q^r(y | x) p_theta0(x | y), the statement the lecture used to make."""
+    log_g0 = log_generator(THETA0)
+    logit = DISCRIMINATORS["optimal"]
+
+    def wrong_right_side(theta):
+        log_g = log_generator(theta)
+        log_qr0 = torch.nn.functional.logsigmoid(logit) + log_g0
+        log_qr0 = log_qr0 - torch.logsumexp(log_qr0, 0) - math.log(GRID_DX)
+        kl = densities.kl_by_quadrature(log_g, log_qr0, GRID_DX)
+        return (0.5 * kl - densities.jsd_by_quadrature(log_g, LOG_DATA, GRID_DX)).item()
+
+    def left(theta):
+        return unified.lemma1_sides(log_generator(theta), log_g0, LOG_DATA, logit, GRID_DX)[
+            0
+        ].item()
+
+    gap = finite_difference(left, THETA0) - finite_difference(wrong_right_side, THETA0)
+    assert gap.abs().max() > 0.05
+
+
+def test_at_the_optimal_discriminator_qr_for_generated_samples_is_the_data():
+    log_g0 = log_generator(THETA0)
+    log_qr0, _ = unified.qr_posteriors(LOG_DATA - log_g0, log_g0, LOG_DATA, GRID_DX)
+    torch.testing.assert_close(log_qr0.exp(), LOG_DATA.exp(), atol=1e-10, rtol=0)
+    # half of q^r's mass sits on the mode the generator misses
+    assert (log_qr0.exp()[GRID < 0].sum() * GRID_DX).item() == pytest.approx(0.5, abs=1e-6)
+
+
+def test_the_nonsaturating_generator_at_d_star_follows_kl_minus_two_jsd():
+    """grad E_{p_g}[-log D*(x)] = grad [KL(p_g || p_data) - 2 JSD(p_g || p_data)] at theta0."""
+    log_g0 = log_generator(THETA0)
+    log_d_star = LOG_DATA - torch.logaddexp(LOG_DATA, log_g0)
+
+    def nonsaturating(theta):
+        return -(log_generator(theta).exp() * log_d_star).sum().item() * GRID_DX
+
+    def kl_minus_two_jsd(theta):
+        log_g = log_generator(theta)
+        kl = densities.kl_by_quadrature(log_g, LOG_DATA, GRID_DX)
+        return (kl - 2 * densities.jsd_by_quadrature(log_g, LOG_DATA, GRID_DX)).item()
+
+    torch.testing.assert_close(
+        finite_difference(nonsaturating, THETA0),
+        finite_difference(kl_minus_two_jsd, THETA0),
+        atol=1e-7,
+        rtol=1e-6,
+    )

@@ -10,7 +10,8 @@
 - ``normal_mixture_log_prob(x, weights, means, stds)``: a 1-D mixture of normals.
 - ``bernoulli_log_prob(x, logits)``: a product of Bernoullis from logits, summed over the
   last axis (binarized MNIST, the Helmholtz machine's binary layers).
-- ``kl_by_quadrature(log_a, log_b, dx)``: ``KL(a || b)`` for densities known on a 1-D grid.
+- ``kl_by_quadrature(log_a, log_b, dx)``: ``KL(a || b)`` for densities known on a 1-D grid,
+  and ``jsd_by_quadrature`` the Jensen-Shannon divergence the same way.
 
 All work in log space and broadcast like torch's elementwise functions; new tensors take
 their inputs' device and dtype.
@@ -114,3 +115,9 @@ def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
 def kl_by_quadrature(log_a: torch.Tensor, log_b: torch.Tensor, dx: float) -> torch.Tensor:
     """``KL(a || b) = integral a (log a - log b) dx`` on a uniform 1-D grid of spacing ``dx``."""
     return (log_a.exp() * (log_a - log_b)).sum() * dx
+
+
+def jsd_by_quadrature(log_a: torch.Tensor, log_b: torch.Tensor, dx: float) -> torch.Tensor:
+    """``JSD(a || b) = (KL(a || m) + KL(b || m)) / 2``, ``m = (a + b) / 2``, on a 1-D grid."""
+    log_m = torch.logaddexp(log_a, log_b) - math.log(2)
+    return 0.5 * (kl_by_quadrature(log_a, log_m, dx) + kl_by_quadrature(log_b, log_m, dx))

@@ -125,6 +125,42 @@ def init_gmm(X: torch.Tensor, K: int, generator: torch.Generator | None = None) 
     return GMM(weights, X[idx].clone(), cov.expand(K, -1, -1).clone())
 
 
+def kmeans_pp_means(
+    X: torch.Tensor, K: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007): ``K`` data points spread over the data.
+
+    The first is a uniformly random data point; each next one is a data point drawn with
+    probability proportional to its squared distance to the nearest one chosen so far, so a
+    cluster that already has a seed is rarely picked again. Returns (K, D).
+    """
+    if not isinstance(K, int) or not 1 <= K <= X.shape[0]:
+        raise ValueError(f"kmeans_pp_means: K must be an int in [1, N={X.shape[0]}], got {K!r}")
+    first = int(torch.randint(X.shape[0], (1,), generator=generator))
+    means = [X[first]]
+    d2 = ((X - means[0]) ** 2).sum(1)  # (N,) squared distance to the nearest seed
+    for _ in range(K - 1):
+        i = int(torch.multinomial(d2.cpu(), 1, generator=generator))
+        means.append(X[i])
+        d2 = torch.minimum(d2, ((X - X[i]) ** 2).sum(1))
+    return torch.stack(means)
+
+
+def gmm_from_means(X: torch.Tensor, means: torch.Tensor, reg_covar: float = 1e-6) -> GMM:
+    """A start from ``K`` means: every point to its nearest mean, then one M-step on that
+    hard partition, so each component starts with its own cluster's weight and covariance."""
+    nearest = torch.cdist(X, means).argmin(1)
+    r = torch.nn.functional.one_hot(nearest, means.shape[0]).to(X)
+    if (r.sum(0) == 0).any():
+        raise ValueError("gmm_from_means: a mean is nearest to no data point; pick data points")
+    return m_step(X, r, reg_covar)
+
+
+def init_gmm_kmeans_pp(X: torch.Tensor, K: int, generator: torch.Generator | None = None) -> GMM:
+    """The k-means++ start: ``gmm_from_means`` of ``kmeans_pp_means``."""
+    return gmm_from_means(X, kmeans_pp_means(X, K, generator))
+
+
 # --------------------------------------------------------------------------- the EM loop
 
 

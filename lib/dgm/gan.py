@@ -23,7 +23,6 @@ Every loss takes the discriminator's *logits* ``l`` and uses ``log sigmoid(l) = 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -69,9 +68,7 @@ def game_value_at_optimum(log_p_data: torch.Tensor, log_p_g: torch.Tensor, dx: f
 
 def jensen_shannon(log_p: torch.Tensor, log_q: torch.Tensor, dx: float) -> float:
     """``JSD(p || q) = (KL(p || m) + KL(q || m)) / 2``, ``m = (p + q) / 2``, by 1-D quadrature."""
-    log_m = torch.logaddexp(log_p, log_q) - math.log(2)
-    kl = densities.kl_by_quadrature
-    return float(0.5 * (kl(log_p, log_m, dx) + kl(log_q, log_m, dx)))
+    return float(densities.jsd_by_quadrature(log_p, log_q, dx))
 
 
 def pack(x: torch.Tensor, m: int) -> torch.Tensor:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from . import densities
 from . import gan as gan_lib
@@ -127,6 +128,45 @@ class VAE2D(torch.nn.Module):
         z = torch.randn(n, self.z_dim, device=self.log_s.device, dtype=self.log_s.dtype)
         mean = self.decoder(z)
         return mean + self.log_s.exp() * torch.randn_like(mean)
+
+
+# --------------------------------------------------------------------------- GANs as inference
+
+
+def qr_posteriors(logit_d, log_p_g0, log_p_data, dx: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hu et al.'s ``q^r(x | y) ∝ q^r_phi0(y | x) p_theta0(x)`` on a 1-D grid, normalised.
+
+    Labels: ``y = 1`` real, ``y = 0`` generated. The discriminator ``D = sigmoid(logit_d)``
+    is ``q_phi0(y = 1 | x)``, so the label-swapped ``q^r_phi0(y = 0 | x) = D(x)``.
+    ``p_theta0(x) = (p_g0(x) + p_data(x)) / 2`` is the current model's *marginal* over ``y``
+    (not ``p_theta0(x | y)``). Returns ``(log q^r(x | y=0), log q^r(x | y=1))``. At the
+    optimal discriminator ``D* = p_data / (p_data + p_g0)``, ``q^r(x | y=0) = p_data(x)``.
+    """
+    log_m0 = torch.logaddexp(log_p_g0, log_p_data) - math.log(2)
+
+    def normalised(log_f):
+        return log_f - torch.logsumexp(log_f, 0) - math.log(dx)
+
+    return normalised(F.logsigmoid(logit_d) + log_m0), normalised(F.logsigmoid(-logit_d) + log_m0)
+
+
+def lemma1_sides(log_p_g, log_p_g0, log_p_data, logit_d, dx: float):
+    """The two sides of Hu et al.'s Lemma 1 as functions of the generator, on a 1-D grid.
+
+    ``left``: the non-saturating generator loss with the discriminator held at ``phi0``,
+    ``-E_{p(y) p_theta(x | y)} log q^r_phi0(y | x)`` with ``p(y) = 1/2``;
+    ``right``: ``E_{p(y)} KL(p_theta(x | y) || q^r(x | y)) - JSD(p_g || p_data)``.
+    The lemma: the two have the same gradient in theta at ``theta0`` (where ``log_p_g`` is
+    ``log_p_g0``), for any discriminator; their values differ by a constant.
+    """
+    log_qr0, log_qr1 = qr_posteriors(logit_d, log_p_g0, log_p_data, dx)
+    p_g, p_data = log_p_g.exp(), log_p_data.exp()
+    left = (
+        -0.5 * dx * ((p_g * F.logsigmoid(logit_d)).sum() + (p_data * F.logsigmoid(-logit_d)).sum())
+    )
+    kl = densities.kl_by_quadrature
+    expected_kl = 0.5 * (kl(log_p_g, log_qr0, dx) + kl(log_p_data, log_qr1, dx))
+    return left, expected_kl - densities.jsd_by_quadrature(log_p_g, log_p_data, dx)
 
 
 # --------------------------------------------------------------------------- IWGAN

@@ -11,7 +11,7 @@ kept qualified (``dgm.checks.<lecture>.<name>``) instead.
 from .em import bernoulli_m_step, elbo, m_step, responsibilities
 from .gan import discriminator_loss, generator_loss_nonsaturating, mode_coverage
 from .harness import CheckFailure, CheckResult, results, run_check, summary
-from .unified import forward_kl_estimate, iwgan_weights, reverse_kl_estimate
+from .unified import forward_kl_estimate, iwgan_weights, qr_posteriors, reverse_kl_estimate
 from .vae import gaussian_kl, iwae_bound, negative_elbo, reparameterize
 from .wake_sleep import log_likelihood_estimate, sleep_loss, wake_loss
 
@@ -43,4 +43,5 @@ __all__ = [
     "reverse_kl_estimate",
     "forward_kl_estimate",
     "iwgan_weights",
+    "qr_posteriors",
 ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 from .. import densities, unified
 from .harness import Exact, Property, finish, run_check
@@ -185,3 +187,63 @@ def iwgan_weights(fn: Callable) -> Callable:
         diagnoses=[_iwgan_diagnoses],
     )
     return finish(result, fn, unified.iwgan_weights)
+
+
+def _qr_cases():
+    g = torch.Generator().manual_seed(9)
+    cases = []
+    for n, lo, hi in ((2001, -8.0, 8.0), (501, -5.0, 6.0)):
+        xs = torch.linspace(lo, hi, n, dtype=torch.float64)
+        dx = (xs[1] - xs[0]).item()
+        log_g0 = densities.normal_log_prob(xs, 1.5 * torch.randn(1, generator=g).item(), 0.8)
+        log_pd = densities.normal_mixture_log_prob(xs, [0.5, 0.5], [-2.0, 2.0], [0.5, 0.7])
+        cases.append(
+            (f"{n} grid points, the optimal discriminator", (log_pd - log_g0, log_g0, log_pd, dx))
+        )
+        cases.append(
+            (f"{n} grid points, a logistic discriminator", (0.3 + 0.7 * xs, log_g0, log_pd, dx))
+        )
+    return cases
+
+
+def _qr_diagnoses(args, out, ref) -> str | None:
+    logit, log_g0, log_pd, dx = args
+    outs = [o for o in (out if isinstance(out, (tuple, list)) else [out])]
+    if len(outs) != 2 or not all(torch.is_tensor(o) and o.shape == logit.shape for o in outs):
+        return "return two tensors, (log_qr0, log_qr1), each of the grid's shape."
+    o0 = outs[0].detach().double()
+    mass = (o0.exp().sum() * dx).item()
+    if abs(mass - 1) > 1e-6:
+        if abs(o0.exp().sum().item() - 1) < 1e-6:
+            return "a density on the grid integrates to 1: sum(exp(log_qr)) * dx = 1, not sum = 1."
+        return "normalise each q^r on the grid: subtract logsumexp(log_qr) + log(dx)."
+    conditional = F.logsigmoid(logit) + log_g0
+    conditional = conditional - torch.logsumexp(conditional, 0) - math.log(dx)
+    if torch.allclose(o0, conditional, atol=1e-6):
+        return (
+            "the prior of q^r is the MARGINAL p_theta0(x) = (p_g0(x) + p_data(x)) / 2, "
+            "not the generator's p_g0(x) alone."
+        )
+    if torch.allclose(o0, ref[1], atol=1e-6):
+        return (
+            "y=0 and y=1 are swapped: q^r(y=0 | x) = D(x) = sigmoid(logit), the "
+            "label-swapped discriminator."
+        )
+    return (
+        "log q^r(x | y=0) = log D(x) + log p_theta0(x) - log Z, with p_theta0 the mixture "
+        "of p_g0 and p_data."
+    )
+
+
+def qr_posteriors(fn: Callable) -> Callable:
+    """Check ``fn(logit_d, log_p_g0, log_p_data, dx) -> (log_qr0, log_qr1)``: Hu et al.'s
+    posterior ``q^r(x | y) ∝ q^r(y | x) p_theta0(x)`` on a 1-D grid."""
+    result = run_check(
+        "qr_posteriors",
+        fn,
+        unified.qr_posteriors,
+        _qr_cases(),
+        Exact(["log_qr0", "log_qr1"], rtol=1e-6, atol=1e-6),
+        diagnoses=[_qr_diagnoses],
+    )
+    return finish(result, fn, unified.qr_posteriors)
