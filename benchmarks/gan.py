@@ -66,10 +66,7 @@ def network(args) -> str:
 def networks(args, m: int):
     """``(G, D)``: PacGAN's networks, or plain ReLU MLPs (``--net mlp``) with D on packs of m."""
     if args.net == "mlp":
-        hidden = [args.hidden] * args.depth
-        G = dgm.nets.mlp([2, *hidden, 2], "relu")
-        D = torch.nn.Sequential(dgm.nets.mlp([2 * m, *hidden, 1], "relu"), torch.nn.Flatten(0))
-        return G, D
+        return gan.toy_mlps(pack=m, hidden=args.hidden, depth=args.depth)
     G = gan.toy_generator(hidden=args.g_hidden, depth=args.g_depth)
     return G, gan.toy_discriminator(pack=m, hidden=args.d_hidden, depth=args.d_depth)
 

@@ -158,3 +158,28 @@ def test_vae_speed_times_both_pipelines_and_records_the_ratio(tmp_path):
     assert all(set(records.FIELDS) <= set(r) for r in rec.values())
     assert ours["value"] > 0 and theirs["value"] > 0
     assert ratio["value"] == round(theirs["value"] / ours["value"], 1)
+
+
+def test_gan_benchmark_trains_plain_mlps_with_the_options_it_records(tmp_path):
+    run(
+        "benchmarks.gan",
+        "toy",
+        *("--steps", "5", "--seeds", "1", "--datasets", "grid", "--variants", "pacgan4"),
+        *("--net", "mlp", "--hidden", "8", "--batch-size", "16", "--betas", "0.5", "0.9"),
+        *("--results", str(tmp_path)),
+    )
+    recs = json.loads((tmp_path / "gan.json").read_text())
+    assert {r["model"] for r in recs} == {"pacgan4 GAN, grid, 3x8 MLPs"}
+    r = recs[0]
+    assert r["network"] == "G and D 3x8 ReLU MLPs" and r["batch_size"] == 16
+    assert r["betas"] == [0.5, 0.9] and r["paper_value"] is not None
+
+
+def test_toy_mlps_read_packs():
+    import torch
+
+    from dgm import gan
+
+    G, D = gan.toy_mlps(pack=4, hidden=8)
+    model = gan.GAN(G, D, 2, pack=4)
+    assert model.sample(12).shape == (12, 2) and model.logits(torch.zeros(12, 2)).shape == (3,)

@@ -8,7 +8,7 @@ is computed and a stray CPU tensor mixed with meta tensors raises. No GPU is nee
 import pytest
 import torch
 
-from dgm import densities, em, gan, unified, vae
+from dgm import densities, em, gan, metrics, unified, vae
 from dgm import wake_sleep as ws
 
 
@@ -134,6 +134,25 @@ CASES = {
     ),
     "unified.forward_kl_estimate": lambda d: unified.forward_kl_estimate(
         torch.zeros(2, **d), torch.zeros(2, **d), torch.zeros(5, 2, **d)
+    ),
+    "unified.qr_posteriors": lambda d: unified.qr_posteriors(
+        torch.zeros(9, **d), torch.zeros(9, **d), torch.zeros(9, **d), 0.1
+    ),
+    "unified.lemma1_sides": lambda d: unified.lemma1_sides(
+        torch.zeros(9, **d), torch.zeros(9, **d), torch.zeros(9, **d), torch.zeros(9, **d), 0.1
+    ),
+    "gan.optimal_discriminator": lambda d: gan.optimal_discriminator(
+        torch.ones(5, **d), torch.ones(5, **d)
+    ),
+    "vae.elbo_gradient_estimates": lambda d: vae.elbo_gradient_estimates(
+        lambda z: densities.standard_normal_log_prob(z),
+        torch.zeros(3, **d),
+        torch.zeros(3, **d),
+        4,
+        "reparam",
+    ),
+    "metrics.importance_log_likelihood": lambda d: metrics.importance_log_likelihood(
+        small_vae().to(**d).log_weights, torch.ones(4, 12, **d), k=6, chunk=3
     ),
     "unified.iwgan_weights": lambda d: unified.iwgan_weights(torch.zeros(4, **d)),
     "VAE2D.loss": lambda d: unified.VAE2D(hidden=8).to(**d).loss(torch.zeros(4, 2, **d)),

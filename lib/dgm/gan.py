@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import densities
-from .nets import Maxout
+from .nets import Maxout, mlp
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -103,6 +103,17 @@ def toy_discriminator(
     sizes = [in_dim * pack] + [hidden] * depth
     layers = [Maxout(n_in, n_out, pieces) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     return nn.Sequential(*layers, nn.Linear(hidden, 1), nn.Flatten(0))
+
+
+def toy_mlps(pack: int = 1, hidden: int = 128, depth: int = 3) -> tuple[nn.Module, nn.Module]:
+    """Plain ReLU MLPs for 2-D data: ``G: z (2) -> x (2)`` and ``D`` on packs of ``pack`` points.
+
+    No batch norm and no maxout: the small set-up in which packing pays within a CPU budget
+    (lecture 04's grid, ``benchmarks.gan toy --net mlp``).
+    """
+    G = mlp([2, *[hidden] * depth, 2], "relu")
+    D = nn.Sequential(mlp([2 * pack, *[hidden] * depth, 1], "relu"), nn.Flatten(0))
+    return G, D
 
 
 class DCGenerator(nn.Module):
