@@ -120,6 +120,7 @@ CASES = {
     ),
     "gan.generator_loss_minimax": lambda d: gan.generator_loss_minimax(torch.zeros(4, **d)),
     "gan.pack": lambda d: gan.pack(torch.zeros(8, 2, **d), 4),
+    "gan.unpack": lambda d: gan.unpack(torch.zeros(2, 8, **d), 4),
     "GAN.sample": lambda d: toy_gan().to(**d).sample(6),
     "GAN.logits": lambda d: toy_gan().to(**d).logits(torch.zeros(6, 2, **d)),
     "DCGAN.generate": lambda d: mnist_dcgan().to(**d).generate(2),

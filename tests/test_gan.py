@@ -98,6 +98,19 @@ def test_mode_coverage_on_constructed_samples():
         metrics.mode_coverage(perfect[:, :1], centres, std)
 
 
+@pytest.mark.parametrize("m", [1, 2, 5])
+def test_pack_and_unpack_round_trip(m):
+    x = torch.randn(10, 3)
+    packs = gan.pack(x, m)
+    assert packs.shape == (10 // m, 3 * m)
+    assert torch.equal(gan.unpack(packs, m), x)
+    assert torch.equal(gan.pack(gan.unpack(packs, m), m), packs)
+    for i in range(10):  # sample i sits in pack i // m, at slot i % m
+        assert torch.equal(packs[i // m, 3 * (i % m) : 3 * (i % m + 1)], x[i])
+    with pytest.raises(ValueError, match="unpack: expected packs"):
+        gan.unpack(torch.zeros(4, 7), 2)
+
+
 def test_packing_gives_one_logit_per_pack():
     toy = gan.GAN(gan.toy_generator(hidden=16, depth=2), gan.toy_discriminator(pack=4), 2, pack=4)
     assert toy.logits(torch.randn(12, 2)).shape == (3,)

@@ -78,6 +78,13 @@ def pack(x: torch.Tensor, m: int) -> torch.Tensor:
     return x.reshape(x.shape[0] // m, m * x.shape[1])
 
 
+def unpack(packs: torch.Tensor, m: int) -> torch.Tensor:
+    """The inverse of ``pack``: (B / m, m D) -> (B, D), the samples in their original order."""
+    if packs.dim() != 2 or packs.shape[1] % m:
+        raise ValueError(f"unpack: expected packs of shape (n, {m} * D), got {tuple(packs.shape)}")
+    return packs.reshape(packs.shape[0] * m, packs.shape[1] // m)
+
+
 GENERATOR_LOSSES = {
     "minimax": generator_loss_minimax,
     "nonsaturating": generator_loss_nonsaturating,
