@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -148,6 +149,22 @@ def _reseed(seed: int | None) -> None:
 # --------------------------------------------------------------------------- judges
 
 
+class Verdict(NamedTuple):
+    """What a judge found on one case: ``problem`` is ``None`` when it passed.
+
+    ``out`` and ``ref`` go to the check's diagnoses; a judge that knows the hint itself
+    (``Property``) gives it as ``hint``, and the diagnoses are skipped.
+    """
+
+    problem: str | None
+    out: object = None
+    ref: object = None
+    hint: str | None = None
+
+
+PASS = Verdict(None)
+
+
 @dataclass
 class Exact:
     """One call of each; outputs equal within ``rtol``/``atol``.
@@ -169,7 +186,7 @@ class Exact:
         ref = reference(*args)
         problem = compare(out, ref, self.names, self.rtol, self.atol)
         _reseed(s)  # a diagnosis that samples sees the same draw
-        return problem, out, ref
+        return Verdict(problem, out, ref)
 
 
 @dataclass
@@ -215,15 +232,15 @@ class Statistical:
         outs = [outputs(call(name, student, args, where)) for _ in range(self.draws)]
         refs = [outputs(reference(*args)) for _ in range(self.draws)]
         if len(outs[0]) != len(refs[0]):
-            return f"expected {len(refs[0])} outputs, got {len(outs[0])}", None, None
+            return Verdict(f"expected {len(refs[0])} outputs, got {len(outs[0])}")
         for j, label in enumerate(self.names[: len(refs[0])]):
             problem = _shape_problem(label, outs[0][j], refs[0][j])
             if problem:
-                return problem, outs[0][j], refs[0][j]
+                return Verdict(problem, outs[0][j], refs[0][j])
             mine = estimate([o[j] for o in outs], self.z)
             theirs = estimate([r[j] for r in refs], self.z)
             if theirs.varies and not mine.varies:
-                return (
+                return Verdict(
                     f"{label}: the same value on every call, where the answer is random",
                     mine,
                     theirs,
@@ -232,7 +249,7 @@ class Statistical:
             allowed = self.z * (mine.se**2 + theirs.se**2).sqrt() + self.atol
             if not torch.isfinite(mine.mean).all() or (gap > allowed).any():
                 k = int((gap - allowed).argmax())
-                return (
+                return Verdict(
                     f"{label}: averaged over {self.draws} calls, "
                     f"{mine.mean.flatten()[k].item():.4g} where the reference averages "
                     f"{theirs.mean.flatten()[k].item():.4g} "
@@ -240,7 +257,7 @@ class Statistical:
                     mine,
                     theirs,
                 )
-        return None, None, None
+        return PASS
 
 
 @dataclass
@@ -255,7 +272,7 @@ class Property:
 
     def __call__(self, name, student, reference, args, i, where):
         hint = self.test(lambda *a: call(name, student, a, where), args)
-        return (None if hint is None else ""), None, hint
+        return PASS if hint is None else Verdict("", hint=hint)
 
 
 # --------------------------------------------------------------------------- running a check
@@ -313,17 +330,17 @@ def run_check(
 
 def _judge_case(name, student, reference, judges, diagnoses, hint, args, i, description):
     for judge in judges:
-        problem, out, ref = judge(name, student, reference, args, i, description)
-        if problem is None:
+        verdict = judge(name, student, reference, args, i, description)
+        if verdict.problem is None:
             continue
-        if isinstance(judge, Property):
-            hints = [ref]
+        if verdict.hint is not None:
+            hints = [verdict.hint]
         else:
-            targeted = [h for d in diagnoses if (h := d(args, out, ref))]
+            targeted = [h for d in diagnoses if (h := d(args, verdict.out, verdict.ref))]
             hints = targeted or ([hint] if hint else [])
         details = f"wrong answer on the test case: {description}"
-        if problem:
-            details += f"\n  {problem}"
+        if verdict.problem:
+            details += f"\n  {verdict.problem}"
         return CheckResult(name, WRONG, details, "\n".join(hints))
     return None
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import densities, unified
-from .harness import Exact, Property, finish, run_check
+from .harness import Exact, Property, finish, outputs, run_check
 
 
 def _kl_targets():
@@ -208,7 +208,7 @@ def _qr_cases():
 
 def _qr_diagnoses(args, out, ref) -> str | None:
     logit, log_g0, log_pd, dx = args
-    outs = [o for o in (out if isinstance(out, (tuple, list)) else [out])]
+    outs = outputs(out)
     if len(outs) != 2 or not all(torch.is_tensor(o) and o.shape == logit.shape for o in outs):
         return "return two tensors, (log_qr0, log_qr1), each of the grid's shape."
     o0 = outs[0].detach().double()

@@ -81,6 +81,16 @@ def _constant(args, out, ref) -> str | None:
     return None
 
 
+def _phase_judges(count: Callable[[tuple], int], seed: int, other_net: str, sampler: str):
+    """The three judges of both phases: one loss per example with a gradient, the right
+    distribution over many fresh draws, and no gradient into the other network."""
+    return [
+        _one_loss_per_example(count),
+        Statistical(["loss"], draws=200, seed=seed),
+        _no_gradient_into(other_net, sampler),
+    ]
+
+
 def wake_loss(fn: Callable) -> Callable:
     """Check ``fn(model, x) -> (B,)``: the wake-phase loss for theta, one value per example."""
     cases = [(d, (model, x)) for d, model, x in _helmholtz_cases(40)]
@@ -89,11 +99,7 @@ def wake_loss(fn: Callable) -> Callable:
         fn,
         ws.wake_loss,
         cases,
-        [
-            _one_loss_per_example(lambda args: len(args[1])),
-            Statistical(["loss"], draws=200, seed=41),
-            _no_gradient_into("phi", "sample_q"),
-        ],
+        _phase_judges(lambda args: len(args[1]), seed=41, other_net="phi", sampler="sample_q"),
         diagnoses=[_constant, _sign],
         hint="the wake loss is -log p(x_n, h_n) with ONE sample h_n = model.sample_q(x) per "
         "example, drawn once; theta appears only in log p, so log q is not part of it.",
@@ -112,11 +118,7 @@ def sleep_loss(fn: Callable) -> Callable:
         fn,
         ws.sleep_loss,
         cases,
-        [
-            _one_loss_per_example(lambda args: args[1]),
-            Statistical(["loss"], draws=200, seed=45),
-            _no_gradient_into("theta", "dream"),
-        ],
+        _phase_judges(lambda args: args[1], seed=45, other_net="theta", sampler="dream"),
         diagnoses=[_constant, _sign],
         hint="the sleep loss is -log q(h | x) on (x, h) = model.dream(n), drawn once: "
         "phi learns to invert the generative model on its own dreams.",

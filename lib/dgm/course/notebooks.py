@@ -17,6 +17,7 @@ what reviewers read in diffs; ``sync`` brings the two in line (jupytext ``--sync
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import subprocess
 import sys
@@ -34,9 +35,14 @@ TABLE_BEGIN, TABLE_END = "<!-- lectures:begin -->", "<!-- lectures:end -->"
 RESULTS_BEGIN, RESULTS_END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
+@functools.cache
+def _pyproject() -> str:
+    return (ROOT / "pyproject.toml").read_text()
+
+
 def repository_url() -> str:
     """The repository's address, kept in one place: ``[project.urls] Repository``."""
-    text = (ROOT / "pyproject.toml").read_text()
+    text = _pyproject()
     match = re.search(r'^Repository\s*=\s*"([^"]+)"', text, flags=re.M)
     if not match:
         raise RuntimeError("pyproject.toml has no [project.urls] Repository entry")
@@ -45,7 +51,7 @@ def repository_url() -> str:
 
 def branch() -> str:
     """The branch the Colab links and installs use: ``[tool.dgm] branch``, else ``main``."""
-    text = (ROOT / "pyproject.toml").read_text()
+    text = _pyproject()
     section = re.search(r"^\[tool\.dgm\]\s*$(.*?)(?=^\[|\Z)", text, flags=re.M | re.S)
     match = section and re.search(r'^branch\s*=\s*"([^"]+)"', section.group(1), flags=re.M)
     return match.group(1) if match else "main"
