@@ -382,7 +382,8 @@ print(f"with reg_covar=1e-2: finished; the outlier's component has variances "
 # so a cluster that already has a mean is rarely chosen again.
 #
 # Where the means start is only half of a start. We try both seedings with two ways of
-# setting the rest: every covariance the whole data's (`em.init_gmm`'s way), or each
+# setting the rest: every covariance the whole data's (`em.gmm_with_data_covariance`, what
+# `em.init_gmm` does), or each
 # component from its own cluster, the points nearest its mean (`em.gmm_from_means`, one
 # M-step on that partition). Same seeds for all four.
 
@@ -403,8 +404,7 @@ def start(seeding, covariances, s):
         means = em.kmeans_pp_means(X_grid, 25, generator=g)
     if covariances == "own cluster":
         return em.gmm_from_means(X_grid, means)
-    data_cov = torch.cov(X_grid.T).expand(25, 2, 2).clone()
-    return em.GMM(torch.full((25,), 1 / 25, dtype=X_grid.dtype), means, data_cov)
+    return em.gmm_with_data_covariance(X_grid, means)
 
 
 def clusters_found(gmm):

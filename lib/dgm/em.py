@@ -120,9 +120,15 @@ def init_gmm(X: torch.Tensor, K: int, generator: torch.Generator | None = None) 
     if not isinstance(K, int) or not 1 <= K <= X.shape[0]:
         raise ValueError(f"init_gmm: K must be an int in [1, N={X.shape[0]}], got {K!r}")
     idx = torch.randperm(X.shape[0], generator=generator)[:K].to(X.device)
-    cov = torch.cov(X.T).reshape(X.shape[1], X.shape[1])  # (D, D)
+    return gmm_with_data_covariance(X, X[idx].clone())
+
+
+def gmm_with_data_covariance(X: torch.Tensor, means: torch.Tensor) -> GMM:
+    """A start from ``K`` means: equal weights, every covariance the whole data's."""
+    K, D = means.shape
+    cov = torch.cov(X.T).reshape(D, D)  # (D, D)
     weights = torch.full((K,), 1.0 / K, dtype=X.dtype, device=X.device)
-    return GMM(weights, X[idx].clone(), cov.expand(K, -1, -1).clone())
+    return GMM(weights, means, cov.expand(K, -1, -1).clone())
 
 
 def kmeans_pp_means(
