@@ -12,8 +12,10 @@ and the standard deviation over seeds.
     python -m benchmarks.gan toy --steps 2000 --seeds 1 --datasets ring   # a quick look
     python -m benchmarks.gan toy --steps 6000 --g-depth 3 --g-hidden 128 --d-hidden 64
     python -m benchmarks.gan mnist --steps 3000    # DCGAN vs VAE vs real digits
-    python -m benchmarks.gan toy --datasets grid --variants nonsaturating pacgan4 \
-        --net mlp --batch-size 256 --betas 0.5 0.9 --steps 15000   # fits a CPU (below)
+    python -m benchmarks.gan toy --datasets grid --net mlp --batch-size 256 \
+        --betas 0.5 0.9 --steps 15000                   # fits a CPU (below)
+    python -m benchmarks.gan toy --datasets ring --net mlp --depth 2 --latent-dim 256 \
+        --lr-d 1e-4 --batch-size 512 --betas 0.5 0.999 --steps 12000   # Metz et al.'s ring
 
 The ``mnist`` command trains lecture 04's DCGAN and lecture 03's VAE for the same number of
 steps and scores 10,000 samples of each, and 10,000 real test digits, against 10,000 real
@@ -25,6 +27,10 @@ Our default budget is 20,000 steps at 1e-3; the third command (smaller networks,
 steps) is the one that fits a 2-core CPU (about 25 minutes for the 30 runs). The last command
 trains plain 3x128 ReLU MLPs for G and D with 256 packs a step and Adam betas (0.5, 0.9)
 at 1e-3, about 2 minutes a run on one core: the set-up where packing pays on a CPU budget.
+The ring command is the set-up of the unrolled-GAN paper (Metz et al. 2017): 2x128 ReLU
+MLPs, z in R^256, the generator at 1e-3 and the discriminator at 1e-4, 512 samples a step,
+where a plain GAN collapses onto one mode at a time and hops between them (lecture 04,
+section 4); about 90 s a run on one core, PacGAN4 about twice that.
 Each record says its ``network``, ``steps`` and ``batch_size``; ``epochs`` counts PacGAN's
 epochs of 1,000 steps.
 """
@@ -59,20 +65,28 @@ PAPER_NAME = "Lin et al. 2018 (PacGAN), Table 1: 2-D grid, their GAN and PacGAN4
 
 def network(args) -> str:
     if args.net == "mlp":
-        return f"G and D {args.depth}x{args.hidden} ReLU MLPs"
+        return f"G and D {args.depth}x{args.hidden} ReLU MLPs{metz_tag(args)}"
     return f"G {args.g_depth}x{args.g_hidden} BN-ReLU, D {args.d_depth}x{args.d_hidden} maxout-5"
+
+
+def metz_tag(args) -> str:
+    """What sets a run apart from the 2-D default: a wider latent z, a slower discriminator."""
+    tag = f", z in R^{args.latent_dim}" if args.latent_dim != 2 else ""
+    return tag + (f", D at lr {args.lr_d:g}" if args.lr_d is not None else "")
 
 
 def networks(args, m: int):
     """``(G, D)``: PacGAN's networks, or plain ReLU MLPs (``--net mlp``) with D on packs of m."""
     if args.net == "mlp":
-        return gan.toy_mlps(pack=m, hidden=args.hidden, depth=args.depth)
+        return gan.toy_mlps(
+            pack=m, hidden=args.hidden, depth=args.depth, latent_dim=args.latent_dim
+        )
     G = gan.toy_generator(hidden=args.g_hidden, depth=args.g_depth)
     return G, gan.toy_discriminator(pack=m, hidden=args.d_hidden, depth=args.d_depth)
 
 
 def model_name(variant: str, dataset: str, args) -> str:
-    tag = f", {args.depth}x{args.hidden} MLPs" if args.net == "mlp" else ""
+    tag = f", {args.depth}x{args.hidden} MLPs{metz_tag(args)}" if args.net == "mlp" else ""
     return f"{variant} GAN, {dataset}{tag}"
 
 
@@ -81,7 +95,8 @@ def run_one(dataset: str, variant: str, seed: int, args, device) -> dict:
     spec, (loss, m) = DATASETS[dataset], VARIANTS[variant]
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)  # data drawn on the CPU, then moved
-    model = gan.GAN(*networks(args, m), 2, pack=m).to(device)
+    latent = args.latent_dim if args.net == "mlp" else 2
+    model = gan.GAN(*networks(args, m), latent, pack=m).to(device)
     t0 = time.perf_counter()
     gan.fit(
         model,
@@ -89,6 +104,7 @@ def run_one(dataset: str, variant: str, seed: int, args, device) -> dict:
         args.steps,
         loss=loss,
         lr=args.lr,
+        lr_d=args.lr_d,
         betas=tuple(args.betas),
         batch_size=args.batch_size,
         progress=False,
@@ -215,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--hidden", type=int, default=128, help="toy, --net mlp: layer width")
     parser.add_argument("--depth", type=int, default=3, help="toy, --net mlp: hidden layers")
+    parser.add_argument("--latent-dim", type=int, default=2, help="toy, --net mlp: z's size")
+    parser.add_argument("--lr-d", type=float, default=None, help="discriminator's rate (--lr)")
     parser.add_argument("--batch-size", type=int, default=100, help="toy: packs per step")
     parser.add_argument("--betas", type=float, nargs=2, default=[0.8, 0.999], help="toy: Adam")
     parser.add_argument("--n-score", type=int, default=10_000, help="mnist: samples scored")

@@ -9,10 +9,21 @@
   of them; test ELBO on the fixed binarization of the 10,000 test digits. Paper:
   -104.49 -> -103.05 (10%), -92.53 -> -92.42 (all).
 
-Each pair runs over ``--seeds`` seeds; records hold the mean and standard deviation.
+- ``iwgan-grid``: the same pair on lecture 04's 25-grid with its 3x128 MLPs (Adam 1e-3,
+  betas (0.5, 0.9), 256 a step), where the discriminator's logits spread over several nats
+  within a batch, so the weights carry information: modes covered, high-quality share and
+  the effective sample size (as a share of the batch) at the end.
+- ``unequal``: the seed notes' test of mode seeking: 2-D data with two modes weighted
+  10:1 (``dgm.data.unequal_modes``), a GAN, a VAE and EM's two-Gaussian mixture
+  (``dgm.unified.unequal_modes_models``); the share of 2,500 samples on the small mode
+  (high quality, within 3 std of it) against its true share, 1/11 = 9.09%.
+
+Each runs over ``--seeds`` seeds; records hold the mean and standard deviation.
 
     python -m benchmarks.unified aavae --steps 2000 --seeds 5 --fraction 0.1
     python -m benchmarks.unified iwgan --steps 3000 --seeds 5
+    python -m benchmarks.unified iwgan-grid --steps 6000 --seeds 5
+    python -m benchmarks.unified unequal --steps 5000 --seeds 5
 """
 
 from __future__ import annotations
@@ -87,22 +98,87 @@ def run_iwgan(args, seed: int, weights, device) -> dict:
             "seconds": seconds}  # fmt: skip
 
 
+def run_iwgan_grid(args, seed: int, weights, device) -> dict:
+    grid = dgm.data.grid_centres()
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = gan.GAN(*gan.toy_mlps(), latent_dim=2).to(device)
+    t0 = time.perf_counter()
+    gan.fit(
+        model,
+        lambda n: dgm.data.gaussian_grid(n, generator=g, device=device),
+        args.steps,
+        weights=weights,
+        lr=1e-3,
+        betas=(0.5, 0.9),
+        batch_size=256,
+        progress=False,
+        log_every=500,
+    )
+    seconds = time.perf_counter() - t0
+    modes, hq = dgm.metrics.mode_coverage(model.sample(2500), grid, 0.05)
+    with torch.no_grad():
+        w = unified.iwgan_weights(model.logits(model.sample(256)))
+    ess = 100 / (w**2).sum().item() / 256
+    return {"modes covered (of 25)": modes, "high-quality samples (%)": 100 * hq,
+            "effective sample size (% of the batch)": ess, "seconds": seconds}  # fmt: skip
+
+
+def run_unequal(args, device) -> list[dict]:
+    """The 10:1 test over seeds: each model's share of samples on the small and large mode."""
+    centres = dgm.data.unequal_centres()
+    shares: dict[str, list[torch.Tensor]] = {}
+    times = []
+    for seed in range(args.seeds):
+        t0 = time.perf_counter()
+        samples = unified.unequal_modes_models(args.steps, seed, device=device, progress=False)
+        seconds = time.perf_counter() - t0
+        times.append(seconds)
+        for name, x in samples.items():
+            shares.setdefault(name, []).append(100 * dgm.metrics.mode_shares(x, centres, 0.1))
+            big, small = shares[name][-1].tolist()
+            print(f"{name:24s} seed {seed}: {small:5.2f}% on the small mode, {big:5.2f}% on the "
+                  f"large one ({seconds:.0f} s for the three)", flush=True)  # fmt: skip
+    out = []
+    for name, runs in shares.items():
+        for j, (mode, truth) in enumerate((("large", 100 * 10 / 11), ("small", 100 / 11))):
+            values = [float(r[j]) for r in runs]
+            out.append(
+                records.make_record(
+                    model=f"{name}, 10:1 modes",
+                    metric=f"samples on the {mode} mode (%)",
+                    value=round(statistics.mean(values), 2),
+                    spread=round(statistics.stdev(values), 2) if len(values) > 1 else 0.0,
+                    seeds=len(values),
+                    steps=0 if name.startswith("Gaussian") else args.steps,
+                    paper_value=round(truth, 2),
+                    paper="the data's own share (the seed notes' 10:1 example)",
+                    epochs=0,
+                    train_seconds=round(statistics.mean(times), 1),  # all three models
+                    device=records.device_name(device),
+                )
+            )
+    return out
+
+
 def summarise(name: str, metric: str, runs: list[dict], args, device, paper_value) -> dict:
     values = [r[metric] for r in runs]
     share = "all" if args.fraction == 1 else f"{args.fraction:g}"
     suffix = f", {share} of the data" if args.command == "aavae" else ""
+    where = "25-grid, 3x128 MLPs" if args.command == "iwgan-grid" else f"MNIST{suffix}"
+    named = args.command in ("aavae", "iwgan-grid")
     return records.make_record(
-        model=f"{name} (MNIST{suffix})",
-        metric=metric if args.command == "aavae" else f"{metric} (n={args.n_score})",
+        model=f"{name} ({where})",
+        metric=metric if named else f"{metric} (n={args.n_score})",
         value=round(statistics.mean(values), 2),
         spread=round(statistics.stdev(values), 2) if len(values) > 1 else 0.0,
         seeds=len(values),
         steps=args.steps,
         paper_value=paper_value,
         paper=PAPER if paper_value is not None else "-",
-        epochs=round(
-            args.steps * args.batch / (60_000 * args.fraction), 2
-        ),  # passes over the data used
+        epochs=0  # the grid is a distribution, not a data set: no epochs
+        if args.command == "iwgan-grid"
+        else round(args.steps * args.batch / (60_000 * args.fraction), 2),  # passes over the data
         train_seconds=round(statistics.mean(r["seconds"] for r in runs), 1),
         device=records.device_name(device),
     )
@@ -110,7 +186,7 @@ def summarise(name: str, metric: str, runs: list[dict], args, device, paper_valu
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.unified", description=__doc__)
-    parser.add_argument("command", choices=["iwgan", "aavae"])
+    parser.add_argument("command", choices=["iwgan", "iwgan-grid", "aavae", "unequal"])
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--fraction", type=float, default=0.1, help="aavae: share of train data")
@@ -123,10 +199,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "iwgan":
         args.fraction = 1.0  # the GANs train on all 60,000 digits
     device = dgm.device()
+    if args.command == "unequal":
+        out = run_unequal(args, device)
+        records.write("unified", out, records.results_dir(args))
+        records.print_table(out)
+        return 0
 
     if args.command == "aavae":
         pairs = [("VAE", 0.0), ("AA-VAE", 1.0)]
         run, metrics = run_aavae, ["test ELBO"]
+    elif args.command == "iwgan-grid":
+        pairs = [("GAN", None), ("IWGAN", unified.iwgan_weights)]
+        run = run_iwgan_grid
+        metrics = ["modes covered (of 25)", "high-quality samples (%)",
+                   "effective sample size (% of the batch)"]  # fmt: skip
     else:
         pairs = [("GAN", None), ("IWGAN", unified.iwgan_weights)]
         run, metrics = run_iwgan, ["Inception score", "Fréchet distance"]
@@ -139,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:7s} seed {seed}: {shown} ({runs[-1]['seconds']:.0f} s)", flush=True)
         for metric in metrics:
             key = (name, args.fraction if args.command == "aavae" else metric)
-            out.append(summarise(name, metric, runs, args, device, PAPER_VALUES.get(key)))
+            paper = None if args.command == "iwgan-grid" else PAPER_VALUES.get(key)
+            out.append(summarise(name, metric, runs, args, device, paper))
     records.write("unified", out, records.results_dir(args))
     records.print_table(out)
     return 0

@@ -48,7 +48,8 @@ if "google.colab" in sys.modules:
 # 4. recognise the two ways EM fails in practice (collapsing components, local optima) and prevent the first;
 # 5. fit a mixture of Bernoullis to MNIST digits, and say why the next lectures need *continuous* latents.
 #
-# **Exercises** (graded): `elbo`, `responsibilities`, `m_step`, `bernoulli_m_step`. Each is
+# **Exercises** (graded): `elbo`, `responsibilities`, `m_step`, `em_fit` (the EM loop),
+# `bernoulli_m_step`, and a written question. Each is
 # followed by a check cell that tests your function on random inputs. Until your version
 # passes, the notebook carries on with the library's reference, so you can read on.
 
@@ -290,6 +291,47 @@ for k in range(3):
     print(f"component {k}{w_true[k]:10.3f}{w_fit[j]:10.3f}   {str(mu_true[k].numpy().round(2)):>16s}   "
           f"{str(mu_fit[j].numpy().round(2)):>16s}")
 print(f"\nlibrary loop and your loop agree: {np.isclose(fit.log_likelihood[-1], ll[-1])}")
+
+# %% [markdown]
+# ### Exercise 5: EM until it converges (3 points)
+#
+# A fixed number of iterations is either too many or too few. Write
+# `em_fit(X, init, tol, max_iter)`: EM from `init = (weights, means, covs)` with **your**
+# `responsibilities` and `m_step`, which stops after the first iteration whose gain in mean
+# log-likelihood is below `tol` (or after `max_iter` iterations). Return `(params, history)`:
+# the final `(weights, means, covs)` and the list of mean log-likelihoods
+# (`em.log_likelihood(X, *params).mean()`), starting with the one of `init`. Since EM never
+# goes downhill, a gain below $-10^{-9}$ means a bug: raise a `RuntimeError` then.
+
+# %% nbgrader={"grade": false, "grade_id": "em_fit", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def em_fit(X, init, tol, max_iter):
+    """EM from init until an iteration gains less than tol; (final params, history)."""
+    ### BEGIN SOLUTION
+    params = init
+    history = [em.log_likelihood(X, *params).mean().item()]
+    for _ in range(max_iter):
+        r = responsibilities(X, *params)  # E-step
+        params = m_step(X, r)  # M-step
+        history.append(em.log_likelihood(X, *params).mean().item())
+        gain = history[-1] - history[-2]
+        if gain < -1e-9:
+            raise RuntimeError(f"EM went downhill by {-gain:.2e} nats: a bug in a step")
+        if gain < tol:
+            break
+    return params, history
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check_em_fit", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+em_fit = dgm.checks.em_fit(em_fit)
+
+# %% [markdown]
+# How many iterations does the start above need, for a few tolerances?
+
+# %%
+for tol in (1e-2, 1e-4, 1e-6, 1e-8):
+    (_, _, _), history = em_fit(X, init, tol, 1000)
+    print(f"tol = {tol:.0e}: {len(history) - 1:4d} iterations, mean log p(x) = {history[-1]:.8f}")
 
 # %% [markdown]
 # ### Parity with scikit-learn
@@ -570,6 +612,34 @@ ax.set(title="More discrete prototypes help, slowly", xlabel="number of componen
        ylabel="test NLL (nats per digit)")
 ax.legend()
 plt.show()
+
+# %% [markdown]
+# ### Written question: what EM climbs (3 points, graded by hand)
+#
+# 1. Using $\log p_\theta(x) = \mathrm{ELBO}(q, \theta) + \mathrm{KL}(q \,\|\, p_\theta(z \mid x))$, explain in two or three sentences
+#    why one E-step followed by one M-step can never lower $\log p_\theta(x)$.
+# 2. In section 4, EM started with a component on the outlier and, without a floor, its
+#    covariance collapsed. Is that a failure of the monotonicity in 1? What did the
+#    covariance floor change?
+# 3. With the pseudo-counts of section 5 ($\alpha > 0$), which quantity does EM climb instead of
+#    the log-likelihood, and why?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "em_written", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# 1. The E-step sets $q = p_{\theta_t}(z \mid x)$, so the KL is 0 and the ELBO equals $\log p_{\theta_t}(x)$. The M-step
+#    maximises the ELBO over $\theta$ with that $q$ fixed, so $\mathrm{ELBO}(q, \theta_{t+1}) \ge \mathrm{ELBO}(q, \theta_t) = \log p_{\theta_t}(x)$;
+#    and $\log p_{\theta_{t+1}}(x) = \mathrm{ELBO}(q, \theta_{t+1}) + \mathrm{KL} \ge \mathrm{ELBO}(q, \theta_{t+1})$ since the KL is non-negative.
+# 2. No: every step raised the likelihood, as 1 promises. The component responsible for the
+#    outlier alone shrank its covariance toward zero, and that point's density, hence
+#    $\log p(X)$, grows without bound: the Gaussian-mixture likelihood is unbounded, so "never
+#    goes down" does not mean "finds a useful maximum". The floor `reg_covar` adds $\epsilon I$ to
+#    every covariance, which bounds each density by $(2\pi\epsilon)^{-D/2}$, hence the likelihood, and keeps
+#    the fit finite.
+# 3. The log-posterior $\log p(X \mid \theta) + \log p(\theta)$ with the $\mathrm{Beta}(1 + \alpha, 1 + \alpha)$ prior (MAP-EM): the prior
+#    adds $\log p(\theta)$ to the M-step's objective, whose maximiser is then the smoothed
+#    $(\sum_n r_{nk} x_{nd} + \alpha)/(N_k + 2\alpha)$; the argument of 1 applies to $\mathrm{ELBO} + \log p(\theta)$, so that, not the
+#    likelihood, is what never decreases.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## 6. The bridge to continuous latents

@@ -49,7 +49,8 @@ if "google.colab" in sys.modules:
 # 4. estimate a model's log-likelihood by importance sampling, with $q$ as the proposal;
 # 5. repair wake-sleep with importance weights (reweighted wake-sleep) and measure the gain.
 #
-# **Exercises** (graded): `wake_loss`, `sleep_loss`, `log_likelihood_estimate`.
+# **Exercises** (graded): `wake_loss`, `sleep_loss`, `log_likelihood_estimate`, `rws_losses`
+# (reweighted wake-sleep), and a written question.
 
 # %%
 import matplotlib.pyplot as plt
@@ -149,7 +150,8 @@ probe_opt = torch.optim.Adam(probe.parameters(), lr=1e-3)
 for _ in range(dgm.pick(full=300, fast=50)):  # a short warm-up, so the gradients mean something
     xb = next(stream).flatten(1)
     probe_opt.zero_grad()
-    (ws.wake_loss(probe, xb).mean() + ws.sleep_loss(probe, 100).mean()).backward()
+    # theta: your wake loss; phi: the ELBO's own gradient, with a baseline (both explained below)
+    (wake_loss(probe, xb).mean() + ws.elbo_score_surrogate(probe, xb, k=4, baseline=True).mean()).backward()
     probe_opt.step()
 
 batch = x_test[:100].flatten(1)
@@ -159,39 +161,17 @@ with torch.no_grad():
 print(f"learning signal log p(x, h) - log q(h | x): mean {signal.mean():.1f} nats, "
       f"spread (std over digits and samples) {signal.std():.1f} nats")
 
-
-def phi_gradient(loss):
-    grads = torch.autograd.grad(loss, probe.recognition_parameters())
-    return torch.cat([g.flatten() for g in grads])
-
-
-draws = dgm.pick(full=200, fast=30)
-score = torch.stack([phi_gradient(ws.elbo_score_surrogate(probe, batch).mean()) for _ in range(draws)])
-sleep = torch.stack([phi_gradient(ws.sleep_loss(probe, 100).mean()) for _ in range(draws)])
-
-
-def agreement(g):
-    """Mean cosine between one draw and the average of the other draws (leave-one-out)."""
-    rest = (g.sum(0, keepdim=True) - g) / (len(g) - 1)
-    return torch.nn.functional.cosine_similarity(g, rest, dim=1).mean().item()
-
-
-cosines = {"score function (ELBO)": agreement(score), "sleep phase": agreement(sleep)}
-fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.bar(list(cosines), list(cosines.values()), color=["tab:blue", "tab:orange"], label="one batch of 100 digits")
-ax.set(title="Does one batch's phi-gradient point where the average points?",
-       ylabel="cosine with the mean of the other draws", xlabel="estimator")
-ax.legend()
-plt.show()
-print(", ".join(f"{k}: cosine {v:.3f}" for k, v in cosines.items()))
-
-
 # %% [markdown]
-# We drew each estimator's gradient (for all of $\phi$'s parameters) many times on the same
-# batch, and asked how well a single draw lines up with the average of the others. A
-# score-function draw is essentially uncorrelated with the direction it estimates (cosine
-# near 0): averaging out its noise would take thousands of batches per step. A sleep-phase
-# draw already points roughly the right way.
+# The signal's *mean* is the bulk of it, and the mean carries no information about which
+# way to move: $\mathbb{E}_q[
+abla_\phi \log q] = 
+abla_\phi \int q = 0$, so any constant $b$ can be subtracted
+# from the signal without changing the expected gradient. A constant that depends on $x$
+# but not on the sample, $b(x)$, is allowed too: this is a **baseline**, a control variate,
+# and it is how NVIL (Mnih & Gregor 2014) makes the score function usable (NVIL learns
+# $b(x)$ with a small network). Our version, `ws.elbo_score_surrogate(model, x, k, baseline=True)`,
+# draws $k$ samples per digit and gives each sample the mean signal of the *other* $k-1$ as
+# its baseline: independent of that sample, so still unbiased. Section 3b measures what it buys.
 #
 # ### The sleep phase: swap the KL
 #
@@ -227,6 +207,81 @@ def sleep_loss(model, n):
 sleep_loss = dgm.checks.sleep_loss(sleep_loss)
 
 # %% [markdown]
+# ### 3b. How good is each $\phi$-gradient?
+#
+# Take the probe and one batch of 100 test digits. The target is the true $\nabla_\phi$ of the
+# batch's ELBO. No formula gives it (a sum over $2^{400}$ configurations), but an unbiased
+# estimator averaged over many draws does: we average 400 draws of the baseline estimator
+# with 10 samples per digit (its two halves agree to the cosine printed below). Then we
+# draw each estimator many times and ask how well *one* draw, one batch's update, lines up
+# with that precise gradient:
+#
+# - the score function, 1 sample per digit, and 4 samples per digit without a baseline;
+# - the score function with the leave-one-out baseline, 4 samples per digit;
+# - the sleep phase (your `sleep_loss` on 100 dreams), which follows a *different*
+#   objective: its cosine says how helpful it is for the ELBO, not how well it estimates it.
+
+# %%
+def phi_gradient(loss):
+    grads = torch.autograd.grad(loss, probe.recognition_parameters())
+    return torch.cat([g.flatten() for g in grads])
+
+
+n_precise = dgm.pick(full=400, fast=20)
+precise = torch.stack([phi_gradient(ws.elbo_score_surrogate(probe, batch, k=10, baseline=True).mean())
+                       for _ in range(n_precise)])
+halves = torch.nn.functional.cosine_similarity(precise[::2].mean(0), precise[1::2].mean(0), dim=0)
+grad_elbo = precise.mean(0)  # the gradient of -ELBO: what each loss below should follow
+print(f"precise gradient from {n_precise} draws; cosine between its two halves: {halves:.3f}")
+
+estimators = {
+    "score, 1 sample": lambda: ws.elbo_score_surrogate(probe, batch),
+    "score, 4 samples": lambda: ws.elbo_score_surrogate(probe, batch, k=4),
+    "score + baseline, 4 samples": lambda: ws.elbo_score_surrogate(probe, batch, k=4, baseline=True),
+    "sleep phase, 100 dreams": lambda: sleep_loss(probe, 100),
+}
+draws = dgm.pick(full=100, fast=10)
+
+
+def cosines_to_elbo(loss_fn):
+    """Cosine of each of `draws` draws of loss_fn's phi-gradient with the precise one."""
+    g = torch.stack([phi_gradient(loss_fn().mean()) for _ in range(draws)])
+    return torch.nn.functional.cosine_similarity(g, grad_elbo[None], dim=1)
+
+
+phi_cosines = {name: cosines_to_elbo(f) for name, f in estimators.items()}
+
+
+def draw_cosines(cosines):
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    names = list(cosines)
+    ax.bar(names, [c.mean().item() for c in cosines.values()], yerr=[c.std().item() for c in cosines.values()],
+           color=[f"C{i}" for i in range(len(names))], capsize=4, label="mean ± sd over draws")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set(title="One batch's phi-update against the precise ELBO gradient: the baseline and the sleep phase point the right way",
+           ylabel="cosine with grad ELBO", xlabel="estimator")
+    ax.tick_params(axis="x", labelsize=8)
+    ax.legend()
+    plt.show()
+    for name, c in cosines.items():
+        print(f"{name:32s} cosine {c.mean():+.3f} ± {c.std():.3f}")
+
+
+draw_cosines(phi_cosines)
+
+# %% [markdown]
+# Read the bars (the precise gradient's two halves agree to the cosine printed above, so
+# it is a fair target; a random direction among $\phi$'s 200,000 parameters would score about
+# 0.002). A plain score-function draw is orthogonal to the direction it estimates, even with
+# 4 samples per digit: it is unbiased, but its noise dwarfs its signal. The baseline
+# removes the part of the noise that comes from the signal's large mean, with the *same*
+# samples, and one draw now has a cosine of about 0.2 with the true gradient: a real,
+# usable signal, so the score function is slow without a control variate, not hopeless.
+# The sleep phase's gradient is not an estimate of this gradient at all, yet it was the
+# best aligned of the four (about 0.4): making $q$ invert the model on dreams also improves
+# $q$ on data, as long as the model's dreams resemble the data.
+
+# %% [markdown]
 # ## 4. Training by wake-sleep
 #
 # Each step does one wake update of $\theta$ on a batch of real digits and one sleep update of
@@ -240,7 +295,7 @@ steps = dgm.pick(full=10 * steps_per_epoch, fast=150)
 snapshot_every = max(steps // 6, 1)
 
 
-def train_machine(kind, k=5):
+def train_machine(kind, k=5, q_update="wake"):
     """Train a 784-200-200 Helmholtz machine by 'ws' or 'rws'; return it, its history, its dreams."""
     torch.manual_seed(0)
     model = ws.HelmholtzMachine(ws.HelmholtzConfig((784, 200, 200))).to(device)
@@ -252,11 +307,15 @@ def train_machine(kind, k=5):
         return {}
 
     snapshot(0)
-    # your wake_loss and sleep_loss (or the references, if an exercise is unsolved)
-    history = ws.fit(model, x_train, steps, method=kind, k=k, lr=1e-3, batch_size=batch_size,
-                     wake=wake_loss, sleep=sleep_loss, evaluate=snapshot,
-                     eval_every=snapshot_every, log_every=50,
-                     checkpoint=dgm.config.checkpoint_dir() / f"02_{kind}_{dgm.config.mode()}.pt")
+    # your wake_loss, sleep_loss and (section 6) rws_losses, or the references while unsolved
+    yours = {"wake": wake_loss, "sleep": sleep_loss}
+    if kind == "rws":
+        yours["rws"] = rws_losses
+    name = kind if kind == "ws" else f"rws_{q_update}"
+    history = ws.fit(model, x_train, steps, method=kind, k=k, q_update=q_update, lr=1e-3,
+                     batch_size=batch_size, evaluate=snapshot, eval_every=snapshot_every,
+                     log_every=50, checkpoint=dgm.config.checkpoint_dir() / f"02_{name}_{dgm.config.mode()}.pt",
+                     **yours)
     snapshot(steps)  # also after a resume that had nothing left to train
     return model, history, dreams
 
@@ -344,35 +403,122 @@ plt.show()
 # - $\theta$: $\sum_k \tilde w_k \nabla_\theta \log p_\theta(x, h_k)$ is the self-normalised importance-sampling estimate of the posterior average in Fisher's identity. It is exactly the $\theta$-gradient of the $K$-sample bound $\mathcal{L}_K = \mathbb{E}\big[\log \frac1K \sum_k w_k\big]$ (lecture 03's IWAE bound), so at finite $K$ it is a *biased* estimate of $\nabla_\theta \log p_\theta(x)$; the bias vanishes as $K$ grows;
 # - $\phi$: $\sum_k \tilde w_k \nabla_\phi \log q_\phi(h_k \mid x)$ estimates $-\nabla_\phi \mathrm{KL}\big(p_\theta(h \mid x) \,\|\, q_\phi(h \mid x)\big)$ on the *data*, not on dreams: the sleep phase's KL, with the wake phase's data (the "wake-phase $q$ update").
 #
-# With $K = 1$ every weight is 1 and the $\theta$ update is the wake phase again. We train the
-# same network for the same number of steps with $K = 5$ and compare.
+# With $K = 1$ every weight is 1 and the $\theta$ update is the wake phase again.
+#
+# Which $q$ update? Bornschein & Bengio tried three: the wake-phase update above (on data),
+# the sleep phase of wake-sleep (on dreams), and both, and recommend **both**: the wake-phase
+# update learns $q$ where the data are, the sleep phase adds an update whose weights are
+# exact (a dream's $h$ is a true posterior sample of its $x$).
+#
+# ### Exercise 4: the reweighted wake-sleep losses (4 points)
+#
+# Write `rws_losses(model, x, k, q_update)` returning `(theta_loss, phi_loss)`, one value per
+# example each, shape `(B,)`:
+#
+# 1. draw `k` samples of the latent layers per digit with `model.sample_q(x, k)` and compute
+#    the log-weights $\log w_k = \log p_\theta(x, h_k) - \log q_\phi(h_k \mid x)$, shape `(k, B)`;
+# 2. normalise over the $k$ samples, $\tilde w = \operatorname{softmax}_k \log w$, as **constants** (no
+#    gradient may flow through the weights);
+# 3. `theta_loss` $= -\sum_k \tilde w_k \log p_\theta(x, h_k)$;
+# 4. `phi_loss`: for `q_update="wake"`, $-\sum_k \tilde w_k \log q_\phi(h_k \mid x)$; for `"sleep"`, your
+#    `sleep_loss` on `len(x)` dreams; for `"both"`, half of each.
+
+# %% nbgrader={"grade": false, "grade_id": "rws_losses", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rws_losses(model, x, k, q_update="wake"):
+    """Reweighted wake-sleep: (theta_loss, phi_loss), each (B,), with k samples of q per digit."""
+    ### BEGIN SOLUTION
+    hs = model.sample_q(x, k)  # each layer (k, B, n)
+    log_p = model.log_p(x, hs)  # (k, B)
+    log_q = model.log_q(x, hs)  # (k, B)
+    w = torch.softmax((log_p - log_q).detach(), dim=0)  # normalised over k, constants
+    theta_loss = -(w * log_p).sum(0)
+    wake_q = -(w * log_q).sum(0)  # on real digits
+    if q_update == "wake":
+        return theta_loss, wake_q
+    dreams_q = sleep_loss(model, len(x))  # on dreams, exact posterior samples
+    if q_update == "sleep":
+        return theta_loss, dreams_q
+    return theta_loss, 0.5 * (wake_q + dreams_q)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check_rws_losses", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+rws_losses = dgm.checks.rws_losses(rws_losses)
+
+# %% [markdown]
+# First, where does the wake-phase $q$ update point? The same test as in section 3b, against
+# the precise ELBO gradient (the RWS update follows $\mathrm{KL}(p \,\|\, q)$ on data, another
+# objective again):
 
 # %%
-rws_model, rws_history, rws_dreams = train_machine("rws", k=5)
+phi_cosines["RWS wake q update, K=5"] = cosines_to_elbo(lambda: rws_losses(probe, batch, 5, "wake")[1])
+draw_cosines(phi_cosines)
+
+# %% [markdown]
+# Now we train the same network for the same number of steps with $K = 5$, with the
+# wake-phase $q$ update and with both, using your `rws_losses`, and compare test NLLs.
+
+# %%
+rws_runs = {q: train_machine("rws", k=5, q_update=q) for q in ("wake", "both")}
 K_eval = dgm.pick(full=1000, fast=20)
+machines = {"wake-sleep": (ws_model, ws_dreams), **{f"RWS, K=5, q update: {q}": (m, d) for q, (m, _, d) in rws_runs.items()}}
 nll = {}
-for name, model in (("wake-sleep", ws_model), ("reweighted wake-sleep (K=5)", rws_model)):
+for name, (model, _) in machines.items():
     torch.manual_seed(0)
     nll[name] = -dgm.metrics.importance_log_likelihood(model.log_weights, x_eval, k=K_eval, chunk=250).mean().item()
 print(f"test NLL, K = {K_eval} importance samples, {n_eval} test digits, {steps} training steps each:")
 for name, value in nll.items():
-    print(f"  {name:30s} {value:8.2f} nats")
+    print(f"  {name:32s} {value:8.2f} nats")
 
-fig, axes = plt.subplots(1, 2, figsize=(13, 3.2))
-dgm.plot.image_grid(ws_dreams[frames[-1]], nrow=10, ax=axes[0], title=f"wake-sleep dreams: NLL {nll['wake-sleep']:.1f}")
-dgm.plot.image_grid(rws_dreams[frames[-1]], nrow=10, ax=axes[1],
-                    title=f"reweighted wake-sleep dreams: NLL {nll['reweighted wake-sleep (K=5)']:.1f}")
+fig, axes = plt.subplots(1, 3, figsize=(16, 2.8))
+for ax, (name, (_, dreams)) in zip(axes, machines.items()):
+    dgm.plot.image_grid(dreams[frames[-1]], nrow=10, ax=ax, title=f"{name}: NLL {nll[name]:.1f}")
+fig.suptitle("Dreams after training, and each machine's test NLL")
 plt.tight_layout()
 plt.show()
+
+# %% [markdown]
+# The RWS wake-phase $q$ update lined up with the ELBO gradient about as well as the
+# baselined score function (about 0.2): it follows $\mathrm{KL}(p \,\|\, q)$ on data, a third objective. In
+# training, at the same network, steps and batch, both reweighted machines beat wake-sleep,
+# and the one with both $q$ updates reached the lowest test NLL (printed above), Bornschein &
+# Bengio's recommendation; one seed, so read a gap of about a nat between the two RWS
+# variants with care.
+
+# %% [markdown]
+# ### Written question: what the wake phase follows (3 points, graded by hand)
+#
+# Fisher's identity says $\nabla_\theta \log p_\theta(x) = \mathbb{E}_{p_\theta(h \mid x)}[\nabla_\theta \log p_\theta(x, h)]$, and the wake
+# phase uses one sample $h \sim q_\phi(h \mid x)$ instead.
+#
+# 1. When is the wake update an unbiased estimate of $\nabla_\theta \log p_\theta(x)$?
+# 2. When $q_\phi \neq p_\theta(h \mid x)$, the gradient of which objective does the wake update estimate
+#    without bias? Write it, and say how it differs from $\log p_\theta(x)$.
+# 3. Why does reweighting with $K$ samples reduce the bias, and why does it not remove it
+#    at finite $K$?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "wake_written", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# 1. When $q_\phi(h \mid x) = p_\theta(h \mid x)$: then the sample comes from the distribution Fisher's
+#    identity averages over.
+# 2. Since $q_\phi$ does not depend on $\theta$, $\mathbb{E}_{q}[\nabla_\theta \log p_\theta(x, h)] = \nabla_\theta\, \mathbb{E}_q[\log p_\theta(x, h) - \log q_\phi(h \mid x)]$,
+#    the gradient of the ELBO in $\theta$. The ELBO is $\log p_\theta(x) - \mathrm{KL}(q_\phi(h \mid x) \,\|\, p_\theta(h \mid x))$, so
+#    the wake phase also moves $\theta$ to make the true posterior resemble $q$ (reducing the KL), not
+#    only to raise $\log p_\theta(x)$.
+# 3. The self-normalised weights $\tilde w_k \propto p_\theta(x, h_k) / q_\phi(h_k \mid x)$ turn samples of $q$ into a
+#    weighted sample whose average converges to the posterior average as $K \to \infty$. At finite $K$
+#    the normalisation (a ratio of two random sums) makes the estimate biased: it is the exact
+#    gradient of the $K$-sample bound $\mathcal{L}_K \le \log p_\theta(x)$, not of $\log p_\theta(x)$.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## Summary
 #
 # - A Helmholtz machine pairs a generative sigmoid belief net $p_\theta(x, h)$ with a recognition net $q_\phi(h \mid x)$ that amortises the E-step.
 # - Wake phase: $h \sim q_\phi(h \mid x)$ on real data, raise $\log p_\theta(x, h)$; exact in expectation, because $\theta$ sits only inside the average.
-# - The ELBO's $\phi$-gradient needs the score-function estimator; one batch's draw had a cosine near 0 with its own mean direction. The sleep phase trades it for $\mathrm{KL}(p \,\|\, q)$ on dreams: easy to sample, but no longer the same objective as the wake phase.
+# - The ELBO's $\phi$-gradient needs the score-function estimator; against a precise (400-draw) gradient one batch's draw had a cosine near 0, and about 0.2 with a leave-one-out baseline (NVIL's control variate). The sleep phase trades it for $\mathrm{KL}(p \,\|\, q)$ on dreams: easy to sample, not the same objective as the wake phase, yet the best aligned with the ELBO's gradient here (about 0.4).
 # - Importance sampling with $q$ as proposal estimates $\log p(x)$; more samples, tighter.
-# - Reweighted wake-sleep uses normalised importance weights in both phases, on real data; on the same network and budget it reached a lower test NLL here.
+# - Reweighted wake-sleep uses normalised importance weights, on real data; its $\theta$ update is the gradient of the $K$-sample bound (biased at finite $K$). On the same network and budget it reached a lower test NLL than wake-sleep, lowest with both the wake- and the sleep-phase $q$ updates.
 #
 # Lecture 03 (VAE) keeps $\mathrm{KL}(q \,\|\, p)$ and fixes the $\phi$-gradient with continuous latents
 # and reparameterization; lecture 05 reads wake and sleep as the two directions of the KL

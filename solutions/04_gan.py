@@ -52,7 +52,8 @@ if "google.colab" in sys.modules:
 # 4. say what PacGAN's packing changes, and read a 5-seed benchmark of it;
 # 5. train a DCGAN on MNIST and score it against a VAE with a Fréchet distance and an Inception-style score.
 #
-# **Exercises** (graded): `discriminator_loss`, `generator_loss_nonsaturating`, `mode_coverage`.
+# **Exercises** (graded): `discriminator_loss`, `generator_loss_nonsaturating`, `mode_coverage`,
+# `training_step` (a PacGAN step), and a written question.
 
 # %%
 import json
@@ -273,41 +274,73 @@ for name, f in objectives.items():
 # %% [markdown]
 # ## 4. Mode collapse on a ring of Gaussians
 #
-# A 2-D mixture lets us see every sample and every mode. PacGAN's set-up: 8 Gaussians of
-# standard deviation 0.01 on a circle of radius 1. The generator is an MLP from
-# $z \in \mathbb{R}^2$ (batch norm and ReLU), the discriminator an MLP of maxout units;
-# `gan.fit` alternates one step of each with Adam. We keep samples of the *same* $z$ along
-# the way. Drag the slider (or read the snapshots). $G$ is continuous, so early on it draws a
-# smooth curve through the region of the modes; training pulls that curve onto the modes,
-# but the points left on the bridges between them are poor samples, and which modes get
-# the mass keeps changing from one snapshot to the next. Section 5 counts it.
+# A 2-D mixture lets us see every sample and every mode: 8 Gaussians of standard deviation
+# 0.01 on a circle of radius 1 (PacGAN's ring). We use the set-up of the unrolled-GAN paper
+# (Metz et al. 2017), where the failure is famous: both players are ReLU MLPs of 2 x 128
+# units (`gan.toy_mlps`), $z \in \mathbb{R}^{256}$, 512 samples a step, Adam with betas (0.5, 0.999),
+# the generator at a learning rate of $10^{-3}$ and the discriminator ten times slower.
+#
+# We train it twice, with the same networks, data and seed: once plain, and once with a
+# **packed** discriminator (PacGAN4, Lin et al. 2018) that judges 4 samples at a time,
+# concatenated into one 8-dimensional input (section 6 says why that helps). Along the way
+# we keep the samples of the *same* 1,000 noise vectors $z$, so each snapshot shows how the
+# generator's map moved, not which samples it happened to draw.
 
 # %%
 ring = dgm.data.ring_centres()
-g_data = torch.Generator().manual_seed(0)
-steps_2d = dgm.pick(full=6000, fast=300)
+ring_steps = dgm.pick(full=12_000, fast=300)
+z_ring = torch.randn(1000, 256, device=device)
 
 
-def toy_gan(pack=1):
-    return gan.GAN(gan.toy_generator(hidden=128, depth=3),
-                   gan.toy_discriminator(pack=pack, hidden=128), latent_dim=2, pack=pack).to(device)
+def ring_gan(pack):
+    """Train the ring GAN with discriminator packing `pack`; return its snapshots of G(z_ring)."""
+    torch.manual_seed(0)
+    g_ring = torch.Generator().manual_seed(0)
+    model = gan.GAN(*gan.toy_mlps(pack=pack, depth=2, latent_dim=256), latent_dim=256, pack=pack).to(device)
+    snaps = []  # (step, G(z_ring)) pairs, filled during training
+    gan.fit(model, lambda n: dgm.data.gaussian_ring(n, generator=g_ring, device=device), ring_steps,
+            lr=1e-3, lr_d=1e-4, betas=(0.5, 0.999), batch_size=512, desc=f"ring GAN, pack {pack}",
+            evaluate=gan.snapshot_callback(model, z_ring, snaps), eval_every=ring_steps // 24)
+    return snaps
 
 
-torch.manual_seed(1)
-ring_gan = toy_gan()
-z_fixed = torch.randn(1000, 2, device=device)
-snapshots = []  # (step, G(z_fixed)) pairs, filled during training
-gan.fit(ring_gan, lambda n: dgm.data.gaussian_ring(n, generator=g_data, device=device), steps_2d,
-        lr=1e-3, betas=(0.8, 0.999), batch_size=100, desc="ring GAN",
-        evaluate=gan.snapshot_callback(ring_gan, z_fixed, snapshots), eval_every=steps_2d // 20)
+ring_runs = {"plain GAN": ring_gan(1), "PacGAN4": ring_gan(4)}
 
+frames = [3, 7, 11, 15, 19, 23]
+fig, axes = plt.subplots(2, len(frames), figsize=(2.6 * len(frames), 5.6))
+for row, (name, snaps) in zip(axes, ring_runs.items()):
+    for ax, i in zip(row, frames):
+        step, x = snaps[i]
+        dgm.plot.scatter_2d(x, title=f"{name}, step {step}", ax=ax, centres=ring, lim=1.5)
+fig.suptitle("The same 1,000 z during training: the plain GAN sits on one mode at a time and hops; PacGAN4 spreads over all 8")
+fig.tight_layout()
+plt.show()
 
-def draw_ring(i, ax):
-    step, x = snapshots[i]
-    dgm.plot.scatter_2d(x, title=f"step {step}", ax=ax, centres=ring, lim=1.6)
+# %% [markdown]
+# Where does the mass sit at each snapshot? For every snapshot, the share of the 1,000
+# samples whose nearest centre is each mode:
 
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(13, 3.6), sharey=True)
+for ax, (name, snaps) in zip(axes, ring_runs.items()):
+    share = torch.stack([torch.bincount(torch.cdist(x, ring).argmin(1), minlength=8) / len(x) for _, x in snaps])
+    im = ax.imshow(share.T, aspect="auto", cmap="viridis", vmin=0, vmax=1, origin="lower",
+                   extent=(snaps[0][0], snaps[-1][0], -0.5, 7.5))
+    ax.set(title=f"{name}: share of samples nearest each mode", xlabel="step", ylabel="mode")
+fig.colorbar(im, ax=axes, label="share of samples")
+plt.show()
 
-dgm.widgets.slider(draw_ring, len(snapshots), description="snapshot")
+# %% [markdown]
+# The plain GAN's column of colour is a single bright cell that moves: its generator
+# puts nearly all its samples near one mode, then another. Read it as a chase. The
+# discriminator learns that the crowded mode is where fakes are, and lowers $D$ there; every
+# generated sample then gets the *same* advice, "move toward where $D$ is high", so the whole
+# crowd moves at once to a neighbouring mode, which $D$ has meanwhile learned to trust; and
+# the chase starts again. Each sample, on its own, looks perfectly real, so a discriminator
+# that sees one sample at a time cannot ask for *diversity*. The packed discriminator sees 4
+# samples at once, and 4 samples from one mode are an obvious fake: a real pack of 4 comes
+# from a single mode with probability $(1/8)^3 \approx 0.002$. Its generator keeps all 8
+# modes. Section 5 counts both.
 
 # %% [markdown]
 # ## 5. Measuring mode collapse
@@ -340,37 +373,94 @@ def mode_coverage(samples, centres, std):
 mode_coverage = dgm.checks.mode_coverage(mode_coverage)
 
 # %% [markdown]
-# Applied to every snapshot of the ring GAN (1,000 samples each):
+# Applied to every snapshot of the two ring GANs (1,000 samples each):
 
 # %%
-scores = [mode_coverage(x, ring, 0.01) for _, x in snapshots]
-steps_seen = [s for s, _ in snapshots]
-fig, ax1 = plt.subplots(figsize=(7, 3.5))
-ax1.plot(steps_seen, [m for m, _ in scores], "o-", label="modes covered (of 8)")
-ax1.set(title="Ring of 8: coverage and quality during training", xlabel="step", ylabel="modes")
-ax2 = ax1.twinx()
-ax2.plot(steps_seen, [100 * q for _, q in scores], "s--", color="C1", label="high-quality samples (%)")
-ax2.set_ylabel("%")
-handles = ax1.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-ax1.legend(handles, [h.get_label() for h in handles], loc="lower right")
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.8))
+for name, snaps in ring_runs.items():
+    scores = [mode_coverage(x, ring, 0.01) for _, x in snaps]
+    steps_seen = [s for s, _ in snaps]
+    ax1.plot(steps_seen, [m for m, _ in scores], "o-", label=name)
+    ax2.plot(steps_seen, [100 * q for _, q in scores], "s--", label=name)
+ax1.set(title="Modes covered: the plain GAN holds at most one or two at a time", xlabel="step",
+        ylabel="modes covered (of 8)", ylim=(-0.3, 8.3))
+ax2.set(title="High-quality share: the samples in transit are poor", xlabel="step", ylabel="high-quality samples (%)")
+ax1.legend()
+ax2.legend()
 plt.show()
+for name, snaps in ring_runs.items():
+    m, q = mode_coverage(snaps[-1][1], ring, 0.01)
+    print(f"{name:10s} at step {snaps[-1][0]}: {m} modes, {100 * q:.0f}% high quality")
 
 # %% [markdown]
-# ## 6. Minimax, non-saturating, and packing on the 25-grid
+# ## 6. A PacGAN training step, and three GANs on the 25-grid
 #
-# The 5 x 5 grid (spacing 2, std 0.05) is harder: 25 modes, far apart. We train three GANs
-# with the same networks, data and budget: plain ReLU MLPs of 3 x 128 units for both
-# players (`gan.toy_mlps`), 256 (packs of) samples a step, Adam at $10^{-3}$ with betas
-# (0.5, 0.9), 15,000 steps. (PacGAN's own networks, a batch-norm generator and a maxout
+# The 5 x 5 grid (spacing 2, std 0.05) is harder: 25 modes, far apart. Before training on
+# it, write the step that `gan.fit` repeats, with packing.
+#
+# **Packing.** With packing $m$, the $B$ samples of a step are grouped $m$ at a time, in order:
+# samples $1..m$ form the first pack, $m{+}1..2m$ the second, and so on; a pack is the
+# concatenation of its members' coordinates, so a batch of shape $(B, 2)$ becomes $B/m$
+# packs of shape $(B/m, 2m)$. That is exactly what `reshape` does to a contiguous tensor
+# (`gan.pack(x, m)` is the library's version). The discriminator `model.D` reads packs and
+# returns one logit per pack; real packs are labelled real, generated packs fake. With
+# $m = 1$ this is the plain GAN.
+#
+# ### Exercise 4: a PacGAN training step (4 points)
+#
+# Write `training_step(model, real, z, opt_d, opt_g)`, one step of each player, returning
+# `(d_loss, g_loss)` as two scalar tensors:
+#
+# 1. generate $B$ samples from the noise `z` with `model.G`, and pack the real and the
+#    generated samples, `model.pack` at a time;
+# 2. **discriminator step**: `d_loss` is the mean over packs of your `discriminator_loss` on
+#    the logits of the real packs and of the generated packs, with the generated samples
+#    detached (this step must not move $G$); clear D's old gradients, back-propagate,
+#    step `opt_d`;
+# 3. **generator step**: the logits of the generated packs under the discriminator *just
+#    updated*; `g_loss` is the mean of your `generator_loss_nonsaturating` of them; clear G's
+#    gradients, back-propagate, step `opt_g`.
+#
+# The check runs two of your steps and two of `gan.training_step` from the same start
+# (packs of 1, 2 and 4) and compares the losses and every parameter afterwards.
+
+# %% nbgrader={"grade": false, "grade_id": "training_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def training_step(model, real, z, opt_d, opt_g):
+    """One discriminator step and one generator step on packs of model.pack samples."""
+    ### BEGIN SOLUTION
+    m = model.pack
+
+    def packed(x):  # (B, d) -> (B / m, m * d): consecutive samples side by side
+        return x.reshape(x.shape[0] // m, m * x.shape[1])
+
+    fake = model.G(z)
+    # the discriminator's step; detach() holds the generator fixed
+    d_loss = discriminator_loss(model.D(packed(real)), model.D(packed(fake.detach()))).mean()
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+    # the generator's step, against the discriminator just updated
+    g_loss = generator_loss_nonsaturating(model.D(packed(fake))).mean()
+    opt_g.zero_grad()
+    g_loss.backward()  # also fills D's gradients, which opt_d clears before its next step
+    opt_g.step()
+    return d_loss.detach(), g_loss.detach()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check_training_step", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+training_step = dgm.checks.training_step(training_step)
+
+# %% [markdown]
+# Now three GANs with the same networks, data and budget: plain ReLU MLPs of 3 x 128 units
+# for both players (`gan.toy_mlps`), 256 (packs of) samples a step, Adam at $10^{-3}$ with
+# betas (0.5, 0.9), 15,000 steps. (PacGAN's own networks, a batch-norm generator and a maxout
 # discriminator, need far more steps than a CPU affords; the benchmark records both.)
 #
-# - **minimax**: the generator minimises $\log(1 - D(G(z)))$;
-# - **non-saturating**: it minimises $-\log D(G(z))$;
-# - **PacGAN4**: non-saturating, but the discriminator judges *packs* of 4 samples, concatenated
-#   into one 8-dimensional input (`gan.pack`), real packs against generated packs. A generator
-#   that covers few modes makes packs whose members look alike, which a packed discriminator
-#   can see even when every single sample looks real. The change is a few lines: the
-#   discriminator's input is 4 times wider, and each step draws 4 times as many samples.
+# - **minimax**: the generator minimises $\log(1 - D(G(z)))$ (the library's step);
+# - **non-saturating**: it minimises $-\log D(G(z))$: your `training_step` with packs of 1;
+# - **PacGAN4**: your `training_step` with packs of 4. The discriminator's input is 4 times
+#   wider, and each step draws 4 times as many samples.
 
 # %%
 grid = dgm.data.grid_centres()
@@ -381,8 +471,9 @@ for name, (loss, m) in variants.items():
     torch.manual_seed(0)
     g_grid = torch.Generator().manual_seed(0)
     model = gan.GAN(*gan.toy_mlps(pack=m), latent_dim=2, pack=m).to(device)
+    yours = {} if loss == "minimax" else {"step": training_step}
     gan.fit(model, lambda n: dgm.data.gaussian_grid(n, generator=g_grid, device=device), grid_steps,
-            loss=loss, lr=1e-3, betas=(0.5, 0.9), batch_size=256, desc=name)
+            loss=loss, lr=1e-3, betas=(0.5, 0.9), batch_size=256, desc=name, **yours)
     grid_samples[name] = model.sample(2500).cpu()
 
 fig, axes = plt.subplots(1, 3, figsize=(15, 5))
@@ -420,15 +511,65 @@ else:
     print("No benchmark results here (on Colab, see the repository's README).")
 
 # %% [markdown]
-# How to read it. Two set-ups are recorded, both on a CPU budget against PacGAN's 400,000
-# steps. The rows tagged "3x128 MLPs" are this section's: over 5 seeds PacGAN4 covered all
-# 25 modes on every seed at about 84% high-quality samples, and the non-saturating GAN about
-# 15 modes: the pattern of PacGAN's Table 1 (24.8 modes against 17.3), at a 27th of its
-# steps. The untagged rows use PacGAN's own networks at 6,000 steps: there packing did
-# **not** help, because within those steps its generator was still spread between modes
-# (a share of good samples near 2%, what a generator spreading its samples evenly over the
-# square would score). The set-up, not packing, decided that result; the benchmark command
-# reruns either at any budget (`--net`, `--steps`, `--batch-size`), for instance on a GPU.
+# How to read it, with PacGAN's 400,000 steps in mind (all our rows are CPU budgets):
+#
+# - **The 25-grid, 3x128 MLPs (this section's set-up).** PacGAN4 covered all 25 modes on every
+#   seed at about 84% high-quality samples; the non-saturating GAN about 15: the pattern of
+#   PacGAN's Table 1 (24.8 modes against 17.3), at a 27th of its steps.
+# - **The ring in Metz et al.'s set-up (section 4).** The plain GAN ended on a single mode
+#   on three of five seeds and smeared along the ring (all 8 modes, few good samples) on the
+#   other two; PacGAN4 held all 8 modes on every seed at about 73% high quality.
+# - **PacGAN's own networks at 6,000 steps (the untagged rows).** Here packing did **not**
+#   help: within those steps its generator was still spread between the modes (about 2% good
+#   samples, what an even spread over the square would score). The set-up, not packing,
+#   decided that result. (These rows were measured on 2026-11-23, when `GAN.sample` still
+#   normalised each batch of 2,500 with its own batch-norm statistics; it now samples in
+#   eval mode, which moves such numbers little, and the benchmark command reruns them.)
+#
+# **Minimax against non-saturating.** On the grid the minimax generator covered *more* modes
+# than the non-saturating one, in both set-ups (about 20 against 15 with the MLPs, 21 against
+# 17 with PacGAN's networks), with fewer good samples on average and a far larger spread
+# between seeds. Both facts fit what each loss does with a sample, and what it minimises.
+# At $D^*$ the minimax generator minimises $2\,\mathrm{JSD}(p_\text{data} \,\|\, p_g)$, symmetric in the two
+# distributions; the non-saturating one follows $\mathrm{KL}(p_g \,\|\, p_\text{data}) - 2\,\mathrm{JSD}$ (section 3), whose KL
+# term has the model first and barely charges for a missed mode: more mode seeking. And per
+# sample, the minimax loss's slope in the logit is $-D$: samples the discriminator already
+# rejects ($D \approx 0$), those stranded between modes, get almost no push, so the share of
+# good samples grows slowly and the runs differ more; the non-saturating slope $-(1 - D)$
+# pushes exactly those samples hardest, toward the nearest mode it already covers. On the
+# ring both losses collapsed (2.2 and 3.8 modes on average): no choice of loss replaces
+# packing there.
+
+# %% [markdown]
+# ### Written question: what a packed discriminator sees (3 points, graded by hand)
+#
+# A generator on the 25-grid has collapsed onto 12 of the 25 modes, equally often, and
+# places each sample exactly like a real one within its mode.
+#
+# 1. What is the optimal single-sample discriminator $D^*$ on this generator's samples, and
+#    on the 13 missing modes? Why does the generator, which only feels $\nabla_x D$ *at its own
+#    samples*, get no push toward the missing modes?
+# 2. What is the probability that a pack of 4 holds 4 different modes, for real packs and
+#    for this generator's packs?
+# 3. What does your answer to 2 mean for a discriminator that sees packs of 4?
+#
+# Answer in the cell below, in a few sentences (math in `$...$` is welcome).
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "packing_written", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# 1. On a covered mode $p_g = \tfrac{25}{12}\, p_\text{data}$, so $D^* = p_\text{data}/(p_\text{data} + p_g) = 12/37 \approx 0.32$,
+#    the same on each covered mode; on a missing mode $p_g = 0$ and $D^* = 1$. $D^*$ does
+#    know where the missing modes are, but the generator's gradient is
+#    $\nabla_\theta \log D(G_\theta(z))$, read at its own samples only, and there $D^*$ is flat (0.32
+#    across each covered mode): nothing points across the empty space to the missing modes.
+# 2. Real packs: $\frac{25 \cdot 24 \cdot 23 \cdot 22}{25^4} = 0.777$. The generator's:
+#    $\frac{12 \cdot 11 \cdot 10 \cdot 9}{12^4} = 0.573$.
+# 3. The packs differ in distribution *at the generator's own samples*: generated packs
+#    repeat a mode far more often (43% against 22%). A packed discriminator can learn to
+#    score packs with repeated modes as fake, and the generator's gradient then pushes
+#    members of such packs apart, toward other modes: a diversity signal a single-sample
+#    discriminator cannot give.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## 7. A DCGAN on MNIST
@@ -527,7 +668,8 @@ plt.show()
 #
 # - For a fixed generator the best discriminator is $p_\text{data} / (p_\text{data} + p_g)$; against it the game's value is $2\,\mathrm{JSD} - \log 4$, so the generator minimises a Jensen-Shannon divergence, which saturates at $\log 2$ when the supports do not overlap.
 # - The minimax generator loss has slope $-D$ in the logit: no signal when $D(G(z)) \approx 0$, early on. The non-saturating loss $-\log D(G(z))$ has slope $-(1 - D)$ there.
-# - On 2-D mixtures GANs drop modes and hop between them; modes covered and the high-quality share measure it, and packing the discriminator's input is a cheap remedy whose effect the benchmark measures over seeds.
+# - The non-saturating generator, at $D^*$, follows $\mathrm{KL}(p_g \,\|\, p_\text{data}) - 2\,\mathrm{JSD}$: a KL with the model first (checked by finite differences), one root of mode seeking. The minimax generator covered more grid modes, with fewer good samples and more spread between seeds.
+# - On the ring, in Metz et al.'s set-up, a plain GAN sat on one mode at a time and hopped between them; a discriminator that sees packs of 4 (PacGAN4, your `training_step`) kept all 8 modes on 5 of 5 seeds, and all 25 on the grid, where the plain GAN covered about 15.
 # - A DCGAN trained for this notebook's CPU budget makes digit-like strokes, but many of its samples are not yet legible: on the course classifier its Inception score (printed above) is far below the real test digits'. Fréchet distance and Inception score on a fixed classifier put numbers on that, and on the VAE, whose mean images are blurry. Longer training is a benchmark run (`benchmarks/`).
 #
 # Lecture 05 explains *why* GANs seek modes and VAEs cover them: they minimise KL divergences

@@ -14,20 +14,25 @@ CHECKS = [
     (checks.m_step, em.m_step),
     (checks.elbo, em.elbo),
     (checks.bernoulli_m_step, em.bernoulli_m_step),
+    (checks.em_fit, em.em_fit),
     (checks.gaussian_kl, vae.gaussian_kl),
     (checks.reparameterize, vae.reparameterize),
     (checks.negative_elbo, vae.negative_elbo),
     (checks.iwae_bound, vae.iwae_bound),
+    (checks.iwae_loss, vae.VAE.iwae_loss),
     (checks.wake_loss, ws.wake_loss),
     (checks.sleep_loss, ws.sleep_loss),
     (checks.log_likelihood_estimate, ws.log_likelihood_estimate),
+    (checks.rws_losses, ws.rws_losses),
     (checks.discriminator_loss, gan.discriminator_loss),
     (checks.generator_loss_nonsaturating, gan.generator_loss_nonsaturating),
     (checks.mode_coverage, metrics.mode_coverage),
+    (checks.training_step, gan.training_step),
     (checks.reverse_kl_estimate, unified.reverse_kl_estimate),
     (checks.forward_kl_estimate, unified.forward_kl_estimate),
     (checks.iwgan_weights, unified.iwgan_weights),
     (checks.qr_posteriors, unified.qr_posteriors),
+    (checks.lemma1_gradients, unified.lemma1_gradients),
 ]
 
 
@@ -124,6 +129,228 @@ def qr_with_prior(logit, log_prior, dx):
 def naive_responsibilities(X, w, mu, cov):  # exp of log densities: underflows far away
     joint = w * densities.mvn_log_prob(X, mu, cov).exp()
     return joint / joint.sum(1, keepdim=True)
+
+
+def step_packing_by_hand(model, real, z, opt_d, opt_g):
+    """One PacGAN step written out: own packing, one D call on real and fake packs, BCE."""
+    m = model.pack
+    fake = model.G(z)
+    packs = torch.cat([real.reshape(-1, 2 * m), fake.detach().reshape(-1, 2 * m)])
+    labels = torch.cat([torch.ones(len(real) // m), torch.zeros(len(fake) // m)]).to(real)
+    opt_d.zero_grad()
+    d_loss = 2 * F.binary_cross_entropy_with_logits(model.D(packs), labels)  # 2x: mean of pairs
+    d_loss.backward()
+    opt_d.step()
+    opt_g.zero_grad()
+    g_loss = F.binary_cross_entropy_with_logits(
+        model.D(fake.reshape(-1, 2 * m)), torch.ones(len(fake) // m).to(real)
+    )
+    g_loss.backward()
+    opt_g.step()
+    return d_loss, g_loss
+
+
+def step_without_detach(model, real, z, opt_d, opt_g):
+    """D's loss backpropagates into G too, and G's gradients are never cleared."""
+    d_loss = gan.discriminator_loss(model.logits(real), model.logits(model.G(z))).mean()
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+    g_loss = gan.generator_loss_nonsaturating(model.logits(model.G(z))).mean()
+    g_loss.backward()
+    opt_g.step()
+    return d_loss, g_loss
+
+
+def step_with_stale_logits(model, real, z, opt_d, opt_g):
+    fake = model.G(z)
+    fake_logits = model.logits(fake)
+    d_loss = gan.discriminator_loss(model.logits(real), model.logits(fake.detach())).mean()
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+    g_loss = gan.generator_loss_nonsaturating(fake_logits).mean()
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+    return d_loss, g_loss
+
+
+def step_interleaved_packs(model, real, z, opt_d, opt_g):
+    """Packs sample i with sample i + B/m (a strided reshape) instead of consecutive samples."""
+    m = model.pack
+
+    def packs(x):
+        return x.reshape(m, -1, 2).transpose(0, 1).reshape(-1, 2 * m)
+
+    fake = model.G(z)
+    d_loss = gan.discriminator_loss(model.D(packs(real)), model.D(packs(fake.detach()))).mean()
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+    g_loss = gan.generator_loss_nonsaturating(model.D(packs(fake))).mean()
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+    return d_loss, g_loss
+
+
+def step_no_zero_grad(model, real, z, opt_d, opt_g):
+    fake = model.G(z)
+    d_loss = gan.discriminator_loss(model.logits(real), model.logits(fake.detach())).mean()
+    d_loss.backward()
+    opt_d.step()
+    g_loss = gan.generator_loss_nonsaturating(model.logits(fake)).mean()
+    g_loss.backward(inputs=list(model.G.parameters()))
+    opt_g.step()
+    return d_loss, g_loss
+
+
+def step_generator_first(model, real, z, opt_d, opt_g):
+    fake = model.G(z)
+    g_loss = gan.generator_loss_nonsaturating(model.logits(fake)).mean()
+    opt_g.zero_grad()
+    g_loss.backward(inputs=list(model.G.parameters()))
+    opt_g.step()
+    d_loss = gan.discriminator_loss(model.logits(real), model.logits(fake.detach())).mean()
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+    return d_loss, g_loss
+
+
+def rws_variant(weights="softmax", detach=True, both="half", sign=1.0, q_fixed=None):
+    """RWS losses with one named mistake."""
+
+    def losses(model, x, k, q_update):
+        q_update = q_fixed or q_update
+        hs = model.sample_q(x, k)
+        log_p, log_q = model.log_p(x, hs), model.log_q(x, hs)
+        log_w = log_p - log_q
+        log_w = log_w.detach() if detach else log_w
+        w = {
+            "softmax": lambda: torch.softmax(log_w, 0),
+            "unnormalised": lambda: log_w.exp(),
+            "uniform": lambda: torch.full_like(log_w, 1 / k),
+        }[weights]()
+        theta, wake_q = -(w * log_p).sum(0), -(w * log_q).sum(0)
+        if q_update == "wake":
+            return sign * theta, sign * wake_q
+        sleep_q = ws.sleep_loss(model, len(x))
+        phi = (
+            sleep_q if q_update == "sleep" else (wake_q + sleep_q) * (0.5 if both == "half" else 1)
+        )
+        return sign * theta, sign * phi
+
+    return losses
+
+
+def rws_by_hand(model, x, k, q_update):
+    """Normalised weights through logsumexp, and the dreams drawn first."""
+    dreams = ws.sleep_loss(model, len(x)) if q_update != "wake" else None
+    hs = model.sample_q(x, k)
+    log_p, log_q = model.log_p(x, hs), model.log_q(x, hs)
+    log_w = (log_p - log_q).detach()
+    w = torch.exp(log_w - torch.logsumexp(log_w, dim=0, keepdim=True))
+    theta_loss = -(w * log_p).sum(0)
+    wake_q = -(w * log_q).sum(0)
+    phi_loss = {"wake": wake_q, "sleep": dreams, "both": None}[q_update]
+    if q_update == "both":
+        phi_loss = 0.5 * wake_q + 0.5 * dreams
+    return theta_loss, phi_loss
+
+
+def iwae_loss_variant(mistake):
+    """The IWAE loss of a VAE with one named mistake."""
+
+    def loss(model, x, k):
+        mu, log_var = model.encode(x)
+        eps = torch.randn(k, *mu.shape, dtype=mu.dtype)
+        z = mu + (0.5 * log_var).exp() * eps
+        if mistake == "detached":
+            z = z.detach()
+        log_px = -F.binary_cross_entropy_with_logits(
+            model.decode(z), x.expand(k, *x.shape), reduction="none"
+        ).sum(-1)
+        log_pz = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+        std = log_var.exp() if mistake == "log_var as std" else (0.5 * log_var).exp()
+        log_qz = torch.distributions.Normal(mu, std).log_prob(z).sum(-1)
+        if mistake == "no prior":
+            log_pz = 0.0
+        log_w = log_px + log_pz - log_qz
+        if mistake == "elbo":
+            return -log_w.mean(0)
+        bound = torch.logsumexp(log_w, 0) - math.log(k)
+        return bound if mistake == "sign" else -bound
+
+    return loss
+
+
+def lemma_variant(mistake=None):
+    """Lemma 1's gradients with one named mistake (None: by autograd, a right answer)."""
+
+    def gradients(theta0, logit, log_pd, xs):
+        dx = (xs[1] - xs[0]).item()
+        log_g0 = densities.normal_log_prob(xs, theta0[0], math.exp(theta0[1]))
+        prior = log_g0 if mistake == "conditional" else log_pd
+        log_qr0, log_qr1 = unified.qr_posteriors(logit, log_g0, prior, dx)
+        if mistake == "conditional":  # q^r(x | y=1) with p(x | y=1) = p_data
+            log_qr1 = unified.qr_posteriors(logit, log_pd, log_pd, dx)[1]
+
+        def sides(theta):
+            log_g = densities.normal_log_prob(xs, theta[0], theta[1].exp())
+            left = -0.5 * dx * (log_g.exp() * F.logsigmoid(logit)).sum()
+            kl = densities.kl_by_quadrature
+            half = 1.0 if mistake == "no half" else 0.5
+            right = half * (kl(log_g, log_qr0, dx) + kl(log_pd, log_qr1, dx))
+            if mistake != "no jsd":
+                right = right - densities.jsd_by_quadrature(log_g, log_pd, dx)
+            return left, right
+
+        if mistake is None:  # autograd instead of finite differences
+            theta = torch.tensor(theta0, dtype=torch.float64, requires_grad=True)
+            return (
+                torch.autograd.grad(sides(theta)[0], theta)[0],
+                torch.autograd.grad(sides(theta)[1], theta)[0],
+            )
+        h = 1e-5
+        out = []
+        for k in (0, 1):
+            grad = []
+            for i in range(2):
+                up = torch.tensor(theta0, dtype=torch.float64)
+                up[i] += h
+                if mistake == "one-sided":
+                    down = torch.tensor(theta0, dtype=torch.float64)
+                    grad.append((sides(up)[k] - sides(down)[k]) / h)
+                else:
+                    down = torch.tensor(theta0, dtype=torch.float64)
+                    down[i] -= h
+                    grad.append((sides(up)[k] - sides(down)[k]) / (2 * h))
+            out.append(torch.stack(grad))
+        return tuple(out[::-1]) if mistake == "swapped" else tuple(out)
+
+    return gradients
+
+
+def em_fit_variant(mistake=None):
+    """The EM loop with one named mistake (None: a right answer with its own loop)."""
+
+    def fit(X, init, tol, max_iter):
+        params = init
+        start = em.log_likelihood(X, *params)
+        start = start.sum().item() if mistake == "sum" else start.mean().item()
+        history = [] if mistake == "no start" else [start]
+        for _ in range(max_iter):
+            r = em.responsibilities(X, *params)
+            params = em.m_step(X, r)
+            ll = em.log_likelihood(X, *params)
+            history.append(ll.sum().item() if mistake == "sum" else ll.mean().item())
+            if mistake != "no stop" and len(history) > 1 and history[-1] - history[-2] < tol:
+                break
+        return params, history
+
+    return fit
 
 
 WRONG = {
@@ -228,6 +455,29 @@ WRONG = {
         (lambda m, x, k: ws.log_likelihood_estimate(m, x, 5), "fresh samples"),  # ignores k
         (seeded_inside(ws.log_likelihood_estimate), "same on every call"),
     ],
+    "em_fit": [
+        (em_fit_variant("no start"), "starts with the mean log-likelihood of init"),
+        (em_fit_variant("no stop"), "stop as soon as"),
+        (em_fit_variant("sum"), "MEAN log-likelihood"),
+        (lambda X, init, tol, it: (init, [0.0]), "per iteration"),
+    ],
+    "rws_losses": [
+        (rws_variant(detach=False), "constants"),
+        (rws_variant(weights="unnormalised"), "softmax over k"),
+        (rws_variant(weights="uniform"), "softmax over k"),
+        (rws_variant(both="sum"), "HALF of each"),
+        (rws_variant(q_fixed="wake"), "sleep q loss"),
+        (rws_variant(sign=-1.0), "wrong sign"),
+        (seeded_inside(ws.rws_losses), "same on every call"),
+    ],
+    "iwae_loss": [
+        (iwae_loss_variant("elbo"), "negative ELBO"),
+        (iwae_loss_variant("sign"), "wrong sign"),
+        (iwae_loss_variant("detached"), "the wrong gradient for the encoder"),
+        (iwae_loss_variant("log_var as std"), "log_var is log sigma^2"),
+        (iwae_loss_variant("no prior"), "log N(z_k; 0, I)"),
+        (lambda m, x, k: m.iwae_loss(x, 5), "logsumexp_k"),  # ignores k
+    ],
     "discriminator_loss": [
         (lambda r, f: -torch.log(torch.sigmoid(r)) - torch.log(1 - torch.sigmoid(f)), "softplus"),
         (lambda r, f: -gan.discriminator_loss(r, f), "the sign"),
@@ -269,6 +519,23 @@ WRONG = {
             "normalise",
         ),
     ],
+    "training_step": [
+        (step_with_stale_logits, "*before* the discriminator's update"),
+        (lambda *a: checks.gan._step_variant(*a, minimax=True), "non-saturating"),
+        (lambda *a: checks.gan._step_variant(*a, summed=True), "do not sum"),
+        (step_without_detach, "detach the fakes"),
+        (step_interleaved_packs, "consecutive samples"),
+        (step_no_zero_grad, "on the second step"),
+        (step_generator_first, "moved before the discriminator"),
+        (lambda m, r, z, od, og: gan.training_step(m, r, z, od, og)[0], "the pair"),
+    ],
+    "lemma1_gradients": [
+        (lemma_variant("one-sided"), "central differences"),
+        (lemma_variant("conditional"), "marginal"),
+        (lemma_variant("no jsd"), "second term"),
+        (lemma_variant("swapped"), "swapped"),
+        (lemma_variant("no half"), "p(y) = 1/2"),
+    ],
     "iwgan_weights": [
         (lambda lg: torch.sigmoid(lg) / torch.sigmoid(lg).sum(), "density ratio"),
         (lambda lg: torch.exp(lg), "normalise"),
@@ -287,7 +554,8 @@ def test_a_wrong_answer_fails_with_a_hint(name, wrong, hint, capsys, monkeypatch
     printed = capsys.readouterr().out
     assert not result.passed and result.implemented
     modules = (em, vae, ws, gan, metrics, unified)  # where the references live
-    assert used in {getattr(m, name, None) for m in modules}  # the reference
+    references = {getattr(m, name, None) for m in modules} | {vae.VAE.iwae_loss}
+    assert used in references  # the reference
     assert printed.startswith("FAIL") and hint in printed, printed
 
 
@@ -409,6 +677,10 @@ RIGHT = {
     "wake_loss": wake_loss_by_hand,
     "sleep_loss": sleep_loss_one_layer_at_a_time,
     "log_likelihood_estimate": log_likelihood_one_sample_at_a_time,
+    "rws_losses": rws_by_hand,
+    "em_fit": em_fit_variant(None),
+    "iwae_loss": iwae_loss_variant(None),
+    "lemma1_gradients": lemma_variant(None),
     "discriminator_loss": lambda r, f: -F.logsigmoid(r) - F.logsigmoid(-f),
     "generator_loss_nonsaturating": lambda f: -F.logsigmoid(f),
     "mode_coverage": coverage_by_hand,
@@ -418,6 +690,7 @@ RIGHT = {
     ),
     "iwgan_weights": iwgan_by_hand,
     "qr_posteriors": qr_by_softplus,
+    "training_step": step_packing_by_hand,
 }
 
 
@@ -438,6 +711,7 @@ def test_a_correct_answer_written_differently_passes(name, capsys):
 IGNORES_SIZE = {
     "sleep_loss": lambda m, n: ws.sleep_loss(m, 32),
     "log_likelihood_estimate": lambda m, x, k: ws.log_likelihood_estimate(m, x, 20),
+    "rws_losses": lambda m, x, k, q: ws.rws_losses(m, x, 5, q),
     "reverse_kl_estimate": lambda mu, ls, lp, n: unified.reverse_kl_estimate(mu, ls, lp, 1000),
 }
 

@@ -204,3 +204,14 @@ def test_binarized_stream_redraws_bits_every_epoch():
     second_epoch = torch.cat([next(stream), next(stream)])
     assert first_epoch.shape == (10, 4) and set(first_epoch.unique().tolist()) <= {0.0, 1.0}
     assert not torch.equal(first_epoch, second_epoch)
+
+
+def test_unequal_modes_follow_their_weights():
+    g = torch.Generator().manual_seed(0)
+    x = data.unequal_modes(20_000, generator=g, device="cpu")
+    centres = data.unequal_centres()
+    assert torch.equal(centres, torch.tensor([[-2.0, 0.0], [2.0, 0.0]]))
+    assert abs((x[:, 0] > 0).float().mean().item() - 1 / 11) < 0.006
+    assert abs(x[x[:, 0] > 0].std(0).mean().item() - 0.1) < 0.01
+    with pytest.raises(ValueError, match="weights"):
+        data.unequal_modes(5, weights=(1.0,))

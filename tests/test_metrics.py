@@ -102,3 +102,11 @@ def test_mnist_scores_real_digits_floor_and_blurry_means():
     blurry = metrics.mnist_scores(blur.reshape(-1, 784), x_train[:2000].reshape(-1, 784))
     assert real["inception"] > 9.0 and blurry["inception"] < 2.0
     assert blurry["frechet"] > 20 * real["frechet"]
+
+
+def test_mode_shares_count_high_quality_samples_per_mode():
+    centres = torch.tensor([[-2.0, 0.0], [2.0, 0.0]])
+    x = torch.tensor([[-2.0, 0.1], [-2.1, 0.0], [2.0, 0.0], [0.0, 0.0]])  # the last is poor
+    torch.testing.assert_close(metrics.mode_shares(x, centres, 0.1), torch.tensor([0.5, 0.25]))
+    with pytest.raises(ValueError, match="mode_shares"):
+        metrics.mode_shares(x[:, :1], centres, 0.1)

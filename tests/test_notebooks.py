@@ -49,7 +49,11 @@ def test_student_notebook_has_no_outputs_and_no_solution_code(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_each_exercise_is_followed_by_its_graded_check(name):
     cells = read(ROOT / "notebooks" / name).cells
-    exercises = [i for i, c in enumerate(cells) if c.metadata.get("nbgrader", {}).get("solution")]
+    exercises = [
+        i
+        for i, c in enumerate(cells)
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")
+    ]
     assert len(exercises) >= 3
     for i in exercises:
         grade_id = cells[i].metadata["nbgrader"]["grade_id"]
@@ -59,6 +63,34 @@ def test_each_exercise_is_followed_by_its_graded_check(name):
         assert meta["grade"] and meta["locked"] and meta["points"] > 0
         assert meta["grade_id"] == f"check_{grade_id}"
         assert f"dgm.checks.{grade_id}(" in check.source
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_lecture_has_a_real_exercise_and_a_written_answer(name):
+    """One exercise of 10-30 lines of solution code, and an nbgrader manually graded answer."""
+    solution = read(ROOT / "solutions" / name)
+    lengths = [
+        len([line for line in region.splitlines() if line.strip()])
+        for c in solution.cells
+        if c.cell_type == "code"
+        for region in re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", c.source, re.S)
+    ]
+    assert any(10 <= n <= 30 for n in lengths), lengths
+    student = {
+        c.metadata.get("nbgrader", {}).get("grade_id"): c
+        for c in read(ROOT / "notebooks" / name).cells
+    }
+    written = [
+        c
+        for c in solution.cells
+        if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")
+    ]
+    assert written, "no written question (a markdown cell with nbgrader grade and solution)"
+    for cell in written:
+        meta = cell.metadata["nbgrader"]
+        assert meta["solution"] and not meta["locked"] and meta["points"] > 0
+        assert "### BEGIN SOLUTION" in cell.source  # the model answer, for instructors
+        assert student[meta["grade_id"]].source.strip() == "YOUR ANSWER HERE"
 
 
 FIGURE_CALLS = ("plt.show()", "dgm.widgets.slider(", "dgm.widgets.latent_explorer(")
@@ -124,7 +156,10 @@ def test_student_notebook_runs_with_every_exercise_unsolved(name, monkeypatch):
     printed = "".join(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
     )
-    n_exercises = sum(bool(c.metadata.get("nbgrader", {}).get("solution")) for c in nb.cells)
+    n_exercises = sum(  # written answers (markdown) have no fallback to print
+        c.cell_type == "code" and bool(c.metadata.get("nbgrader", {}).get("solution"))
+        for c in nb.cells
+    )
     assert printed.count("not implemented yet") == n_exercises
     assert printed.count("uses the reference") == n_exercises
 

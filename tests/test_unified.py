@@ -156,14 +156,7 @@ def log_generator(theta):
     return densities.normal_log_prob(GRID, theta[0], math.exp(theta[1]))
 
 
-def finite_difference(f, theta, h=1e-5):
-    grads = []
-    for i in range(2):
-        up, down = list(theta), list(theta)
-        up[i] += h
-        down[i] -= h
-        grads.append((f(up) - f(down)) / (2 * h))
-    return torch.tensor(grads)
+finite_difference = densities.finite_difference
 
 
 DISCRIMINATORS = {
@@ -185,6 +178,18 @@ def test_lemma_1_holds_with_the_marginal(which):
     left, right = finite_difference(side(0), THETA0), finite_difference(side(1), THETA0)
     assert left.abs().max() > 0.05  # a real gradient, not 0 = 0
     torch.testing.assert_close(left, right, atol=1e-7, rtol=1e-6)
+
+
+def test_lemma1_gradients_agree_for_both_discriminators():
+    for logit in DISCRIMINATORS.values():
+        left, right = unified.lemma1_gradients(THETA0, logit, LOG_DATA, GRID)
+        torch.testing.assert_close(left, right, atol=1e-7, rtol=1e-6)
+        assert left.dtype == torch.float64 and left.shape == (2,)
+
+
+def test_finite_difference_is_exact_on_a_quadratic():
+    grad = densities.finite_difference(lambda t: 3 * t[0] ** 2 - t[0] * t[1], [1.0, 2.0])
+    torch.testing.assert_close(grad, torch.tensor([4.0, -1.0], dtype=torch.float64))
 
 
 def test_lemma_1_is_false_with_the_conditional_in_place_of_the_marginal():

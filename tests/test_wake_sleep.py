@@ -148,17 +148,73 @@ def test_score_function_phi_gradient_is_unbiased():
     assert ((draws.mean(0) - exact).abs() <= 5 * stderr + 1e-9).all()
 
 
+def test_the_leave_one_out_baseline_keeps_the_gradient_unbiased_and_cuts_its_variance():
+    model = tiny()
+    x = all_states(4)[[3, 9]]
+    params = model.recognition_parameters()
+    hs = enumerate_h(model, x)
+    log_q = model.log_q(x, hs)
+    exact_elbo = (log_q.exp() * (model.log_p(x, hs) - log_q)).sum(0).mean()
+    exact = torch.cat([g.flatten() for g in grads(-exact_elbo, params)])
+
+    def draws(**kw):
+        torch.manual_seed(6)
+        return torch.stack(
+            [
+                torch.cat(
+                    [
+                        g.flatten()
+                        for g in grads(ws.elbo_score_surrogate(model, x, **kw).mean(), params)
+                    ]
+                )
+                for _ in range(3000)
+            ]
+        )
+
+    plain, centred = draws(k=4), draws(k=4, baseline=True)
+    for d in (plain, centred):
+        assert ((d.mean(0) - exact).abs() <= 5 * d.std(0) / 3000**0.5 + 1e-9).all()
+    # same samples per draw, far less noise: the signal's mean was most of its size
+    assert centred.var(0).sum() < 0.5 * plain.var(0).sum()
+    with pytest.raises(ValueError, match="k >= 2"):
+        ws.elbo_score_surrogate(model, x, k=1, baseline=True)
+
+
+def test_rws_q_updates_wake_on_data_sleep_on_dreams_and_both_halves():
+    model = tiny()
+    x = all_states(4)
+    torch.manual_seed(7)
+    theta_w, phi_w = ws.rws_losses(model, x, 5, "wake")
+    torch.manual_seed(7)
+    theta_s, phi_s = ws.rws_losses(model, x, 5, "sleep")
+    torch.testing.assert_close(theta_w, theta_s)  # the theta update does not change
+    torch.manual_seed(7)
+    model.sample_q(x, 5)  # the same draws as inside rws_losses, then the dreams
+    torch.testing.assert_close(phi_s, ws.sleep_loss(model, len(x)))
+    torch.manual_seed(7)
+    _, phi_b = ws.rws_losses(model, x, 5, "both")
+    torch.testing.assert_close(phi_b, (phi_w + phi_s) / 2)
+    for q_update in ws.Q_UPDATES:  # phi's loss never moves theta, theta's never moves phi
+        theta_loss, phi_loss = ws.rws_losses(model, x, 5, q_update)
+        assert all((g == 0).all() for g in grads(phi_loss.mean(), model.generative_parameters()))
+        assert all((g == 0).all() for g in grads(theta_loss.mean(), model.recognition_parameters()))
+    with pytest.raises(ValueError, match="q_update"):
+        ws.rws_losses(model, x, 5, "dream")
+
+
 def test_bad_sizes_are_named():
     with pytest.raises(ValueError, match="sizes"):
         ws.HelmholtzMachine(ws.HelmholtzConfig((784,)))
 
 
-@pytest.mark.parametrize("method", ["ws", "rws"])
-def test_fit_lowers_the_theta_loss(method):
+@pytest.mark.parametrize("method,q_update", [("ws", "wake"), ("rws", "wake"), ("rws", "both")])
+def test_fit_lowers_the_theta_loss(method, q_update):
     torch.manual_seed(0)
     x = (torch.rand(300, 16) < torch.linspace(0.1, 0.9, 16)).float()
     model = ws.HelmholtzMachine(ws.HelmholtzConfig((16, 8, 4)))
-    history = ws.fit(model, x, 150, method=method, lr=1e-2, progress=False, log_every=1)
+    history = ws.fit(
+        model, x, 150, method=method, q_update=q_update, lr=1e-2, progress=False, log_every=1
+    )
     losses = [v for _, v in history["theta loss"]]
     assert sum(losses[-20:]) < sum(losses[:20])
     with pytest.raises(ValueError, match="method"):

@@ -281,9 +281,41 @@ def grid_centres(side: int = 5, spacing: float = 2.0) -> torch.Tensor:
     return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
 
 
-def _around(centres: torch.Tensor, n: int, std: float, generator) -> torch.Tensor:
-    k = torch.randint(len(centres), (n,), generator=generator)  # which mode, uniform
+def _around(centres: torch.Tensor, n: int, std: float, generator, weights=None) -> torch.Tensor:
+    if weights is None:
+        k = torch.randint(len(centres), (n,), generator=generator)  # which mode, uniform
+    else:
+        k = torch.multinomial(weights, n, replacement=True, generator=generator)
     return centres[k] + std * torch.randn(n, 2, generator=generator)  # (n, 2)
+
+
+def unequal_modes(
+    n: int,
+    weights: tuple[float, ...] = (10.0, 1.0),
+    spacing: float = 4.0,
+    std: float = 0.1,
+    generator: torch.Generator | None = None,
+    device=None,
+) -> torch.Tensor:
+    """``n`` points from Gaussians on the x-axis, ``spacing`` apart, mixed in the ratio ``weights``.
+
+    The default is lecture 05's test of mode seeking: a large mode at (-2, 0) and a small one
+    at (2, 0) with a tenth of its mass (``unequal_centres`` gives the centres).
+    """
+    _check_n("unequal_modes", n)
+    w = torch.as_tensor(weights, dtype=torch.float64)
+    if w.dim() != 1 or len(w) < 2 or (w <= 0).any():
+        raise ValueError(
+            f"unequal_modes: weights must be 2 or more positive numbers, got {weights!r}"
+        )
+    centres = unequal_centres(len(w), spacing)
+    return _on(_around(centres, n, std, generator, (w / w.sum()).float()), device)
+
+
+def unequal_centres(n_modes: int = 2, spacing: float = 4.0) -> torch.Tensor:
+    """Centres of ``unequal_modes``: ``n_modes`` points on the x-axis around 0, (n_modes, 2)."""
+    x = spacing * (torch.arange(n_modes, dtype=torch.float32) - (n_modes - 1) / 2)
+    return torch.stack([x, torch.zeros_like(x)], dim=1)
 
 
 def gaussian_ring(

@@ -11,7 +11,9 @@
 - ``bernoulli_log_prob(x, logits)``: a product of Bernoullis from logits, summed over the
   last axis (binarized MNIST, the Helmholtz machine's binary layers).
 - ``kl_by_quadrature(log_a, log_b, dx)``: ``KL(a || b)`` for densities known on a 1-D grid,
-  and ``jsd_by_quadrature`` the Jensen-Shannon divergence the same way.
+  and ``jsd_by_quadrature`` the Jensen-Shannon divergence the same way;
+  ``finite_difference(f, theta)``, the central-difference gradient the lectures check
+  identities between such integrals with.
 
 All work in log space and broadcast like torch's elementwise functions; new tensors take
 their inputs' device and dtype.
@@ -121,3 +123,17 @@ def jsd_by_quadrature(log_a: torch.Tensor, log_b: torch.Tensor, dx: float) -> to
     """``JSD(a || b) = (KL(a || m) + KL(b || m)) / 2``, ``m = (a + b) / 2``, on a 1-D grid."""
     log_m = torch.logaddexp(log_a, log_b) - math.log(2)
     return 0.5 * (kl_by_quadrature(log_a, log_m, dx) + kl_by_quadrature(log_b, log_m, dx))
+
+
+def finite_difference(f, theta, h: float = 1e-5) -> torch.Tensor:
+    """The gradient of a scalar function ``f(theta)`` by central differences, float64, (P,).
+
+    ``(f(theta + h e_i) - f(theta - h e_i)) / 2h`` for each coordinate: error O(h^2), which
+    is what the lectures use to check an identity between gradients of quadrature integrals.
+    """
+    grad = []
+    for i in range(len(theta)):
+        up, down = list(theta), list(theta)
+        up[i], down[i] = up[i] + h, down[i] - h
+        grad.append((float(f(up)) - float(f(down))) / (2 * h))
+    return torch.tensor(grad, dtype=torch.float64)

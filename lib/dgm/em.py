@@ -193,12 +193,15 @@ def em(
     log_joint_fn: Callable[..., torch.Tensor],
     m_step_fn: Callable[[torch.Tensor, torch.Tensor], tuple],
     progress: bool = False,
+    tol: float | None = None,
 ) -> EMResult:
-    """Run ``n_iter`` EM iterations of any mixture model.
+    """Run ``n_iter`` EM iterations of any mixture model (fewer with ``tol``).
 
     The model enters through two functions: ``log_joint_fn(X, *params)`` returns
     ``log p(x_n, z = k)`` (N, K), and ``m_step_fn(X, r)`` returns new parameters.
     The E-step is the same for every mixture: ``r = softmax_k log p(x_n, z = k)``.
+    With ``tol``, EM stops after the first iteration that raised the mean log-likelihood
+    by less than ``tol`` (that iteration is kept).
     """
     if not isinstance(n_iter, int) or n_iter < 0:
         raise ValueError(f"em: n_iter must be a non-negative int, got {n_iter!r}")
@@ -213,7 +216,12 @@ def em(
         lj = log_joint_fn(X, *params)  # (N, K)
         result.params.append(params)
         result.log_likelihood.append(torch.logsumexp(lj, dim=1).mean().item())
-        if t == n_iter:
+        converged = (
+            tol is not None
+            and t > 0
+            and (result.log_likelihood[-1] - result.log_likelihood[-2] < tol)
+        )
+        if t == n_iter or converged:
             break
         r = torch.softmax(lj, dim=1)  # E-step, (N, K)
         params = m_step_fn(X, r)  # M-step
@@ -223,6 +231,29 @@ def em(
 def fit_gmm(X: torch.Tensor, init: GMM, n_iter: int, reg_covar: float = 0.0, **kw) -> EMResult:
     """EM for a Gaussian mixture from ``init``; see ``em`` for what comes back."""
     return em(X, init, n_iter, log_joint, lambda X, r: m_step(X, r, reg_covar), **kw)
+
+
+def sample_gmm(
+    weights: torch.Tensor,
+    means: torch.Tensor,
+    covs: torch.Tensor,
+    n: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """``n`` draws of a Gaussian mixture: ``k ~ weights``, then ``mu_k + L_k eps``; (n, D)."""
+    k = torch.multinomial(weights, n, replacement=True, generator=generator)
+    eps = torch.randn(n, means.shape[1], 1, generator=generator, dtype=means.dtype)
+    return means[k] + (torch.linalg.cholesky(covs)[k] @ eps.to(means.device)).squeeze(-1)
+
+
+def em_fit(X: torch.Tensor, init: GMM, tol: float, max_iter: int) -> tuple[GMM, list[float]]:
+    """EM for a Gaussian mixture until an iteration gains less than ``tol`` (lecture 01).
+
+    Returns the final parameters and the mean log-likelihood from ``init`` on, one value
+    per iteration: ``fit_gmm(X, init, max_iter, tol=tol)`` in the exercise's terms.
+    """
+    run = fit_gmm(X, init, max_iter, tol=tol)
+    return run.final, run.log_likelihood
 
 
 # --------------------------------------------------------------------------- Bernoulli mixture

@@ -112,13 +112,15 @@ def toy_discriminator(
     return nn.Sequential(*layers, nn.Linear(hidden, 1), nn.Flatten(0))
 
 
-def toy_mlps(pack: int = 1, hidden: int = 128, depth: int = 3) -> tuple[nn.Module, nn.Module]:
-    """Plain ReLU MLPs for 2-D data: ``G: z (2) -> x (2)`` and ``D`` on packs of ``pack`` points.
+def toy_mlps(
+    pack: int = 1, hidden: int = 128, depth: int = 3, latent_dim: int = 2
+) -> tuple[nn.Module, nn.Module]:
+    """Plain ReLU MLPs for 2-D data: ``G: z -> x (2)`` and ``D`` on packs of ``pack`` points.
 
     No batch norm and no maxout: the small set-up in which packing pays within a CPU budget
     (lecture 04's grid, ``benchmarks.gan toy --net mlp``).
     """
-    G = mlp([2, *[hidden] * depth, 2], "relu")
+    G = mlp([latent_dim, *[hidden] * depth, 2], "relu")
     D = nn.Sequential(mlp([2 * pack, *[hidden] * depth, 1], "relu"), nn.Flatten(0))
     return G, D
 
@@ -187,9 +189,29 @@ class GAN(nn.Module):
         return self.G(self.prior(n))
 
     @torch.no_grad()
-    def sample(self, n: int, batch_size: int = 2500) -> torch.Tensor:
-        """``n`` samples for evaluation and plots, drawn ``batch_size`` at a time."""
-        return torch.cat([self.generate(min(batch_size, n - i)) for i in range(0, n, batch_size)])
+    def sample(
+        self, n: int | None = None, batch_size: int = 2500, z: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``G(z)`` for evaluation and plots, for ``n`` fresh ``z`` or for the given ``z``.
+
+        The generator runs in eval mode, so batch norm uses its running statistics and each
+        sample depends on its own ``z`` only (not on the rest of the batch): the same ``z``
+        always gives the same sample. The generator's mode is restored afterwards.
+        """
+        if z is None:
+            if not isinstance(n, int) or n < 1:
+                raise ValueError(f"GAN.sample: n must be a positive int (or pass z), got {n!r}")
+            z = self.prior(n)
+        elif z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"GAN.sample: z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}"
+            )
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            return torch.cat([self.G(z[i : i + batch_size]) for i in range(0, len(z), batch_size)])
+        finally:
+            self.G.train(was_training)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Discriminator logits of the packs in ``x``: (B, ...) -> (B / pack,)."""
@@ -197,18 +219,50 @@ class GAN(nn.Module):
 
 
 def snapshot_callback(gan: GAN, z: torch.Tensor, store: list):
-    """An ``evaluate`` callback for ``fit``: append ``(step, G(z))``, on the CPU, to ``store``.
+    """An ``evaluate`` callback for ``fit``: append ``(step, gan.sample(z=z))`` (CPU) to ``store``.
 
     Keeping the same noise ``z`` at every snapshot shows how the generator's map changes,
     not just which samples it happened to draw.
     """
 
     def record(step: int) -> dict:
-        with torch.no_grad():
-            store.append((step, gan.G(z).cpu()))
+        store.append((step, gan.sample(z=z).cpu()))
         return {}
 
     return record
+
+
+def training_step(
+    gan: GAN,
+    real: torch.Tensor,
+    z: torch.Tensor,
+    opt_d: torch.optim.Optimizer,
+    opt_g: torch.optim.Optimizer,
+    generator_loss: Callable[[torch.Tensor], torch.Tensor] = generator_loss_nonsaturating,
+    weights: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of each player on ``B`` real examples and noise ``z`` (B, latent_dim).
+
+    The samples are packed ``gan.pack`` at a time (``B / pack`` packs of each kind), the
+    discriminator takes one step on ``discriminator_loss`` averaged over the packs, then the
+    generator one step on ``sum_i w_i generator_loss(l_i)`` over its packs' logits ``l_i``
+    under the *updated* discriminator (``w_i = weights(l)``, or ``1 / (B / pack)``).
+    Returns the two losses, detached.
+    """
+    fake = gan.G(z)
+    # 1. D learns to tell real from generated packs; detach() holds G fixed for this step
+    d_loss = discriminator_loss(gan.logits(real), gan.logits(fake.detach())).mean()
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    # 2. G learns to fool the updated D; only G's parameters receive gradients
+    fake_logits = gan.logits(fake)
+    per_pack = generator_loss(fake_logits)
+    g_loss = per_pack.mean() if weights is None else (weights(fake_logits) * per_pack).sum()
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward(inputs=list(gan.G.parameters()))
+    opt_g.step()
+    return d_loss.detach(), g_loss.detach()
 
 
 def fit(
@@ -219,8 +273,10 @@ def fit(
     loss: str | Callable[[torch.Tensor], torch.Tensor] = "nonsaturating",
     weights: Callable[[torch.Tensor], torch.Tensor] | None = None,
     lr: float = 2e-4,
+    lr_d: float | None = None,
     betas: tuple[float, float] = (0.5, 0.999),
     batch_size: int = 64,
+    step: Callable | None = None,
     **train_kwargs,
 ):
     """Alternate one discriminator step and one generator step, ``steps`` times, with Adam.
@@ -230,39 +286,36 @@ def fit(
     loss of ``GENERATOR_LOSSES`` or is a function of the fake logits returning one value per
     pack. The generator's loss over a batch is ``sum_i w_i loss_i``: ``weights(fake_logits)``
     gives the ``w_i`` (summing to 1; lecture 05's IWGAN passes ``unified.iwgan_weights``),
-    and without it every ``w_i = 1/B``, the mean. Extra keyword arguments go to
-    ``dgm.train.train`` (``checkpoint``, ``evaluate``, ``desc``...); returns the ``History``.
+    and without it every ``w_i = 1/B``, the mean. ``lr`` is the generator's learning rate and,
+    unless ``lr_d`` is given, the discriminator's too. ``step(gan, real, z, opt_d, opt_g)``
+    replaces ``training_step`` (lecture 04's exercise; with the default ``loss`` and no
+    ``weights``). Extra keyword arguments go to ``dgm.train.train`` (``checkpoint``,
+    ``evaluate``, ``desc``...); returns the ``History``.
     """
     from . import train
 
     if not callable(loss) and loss not in GENERATOR_LOSSES:
         raise ValueError(f"fit: loss must be one of {sorted(GENERATOR_LOSSES)}, got {loss!r}")
-    opt_d = torch.optim.Adam(gan.D.parameters(), lr=lr, betas=betas)
+    if step is not None and (loss != "nonsaturating" or weights is not None):
+        raise ValueError("fit: a custom step brings its own generator loss; drop loss/weights")
+    opt_d = torch.optim.Adam(gan.D.parameters(), lr=lr if lr_d is None else lr_d, betas=betas)
     opt_g = torch.optim.Adam(gan.G.parameters(), lr=lr, betas=betas)
 
     generator_loss = loss if callable(loss) else GENERATOR_LOSSES[loss]
     name = getattr(loss, "__name__", loss)
     if weights is not None:
         name = f"{name}, {getattr(weights, '__name__', 'weighted')}"
+    if step is None:
 
-    def step(i):
+        def step(gan, real, z, opt_d, opt_g):
+            return training_step(gan, real, z, opt_d, opt_g, generator_loss, weights)
+
+    def one_step(i):
         real = sample_real(batch_size * gan.pack)
-        fake = gan.generate(batch_size * gan.pack)
-        # 1. D learns to tell real from generated; detach() holds G fixed for this step
-        d_loss = discriminator_loss(gan.logits(real), gan.logits(fake.detach())).mean()
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        # 2. G learns to fool the updated D; only G's parameters receive gradients
-        fake_logits = gan.logits(fake)
-        per_pack = generator_loss(fake_logits)
-        g_loss = per_pack.mean() if weights is None else (weights(fake_logits) * per_pack).sum()
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward(inputs=list(gan.G.parameters()))
-        opt_g.step()
+        d_loss, g_loss = step(gan, real, gan.prior(batch_size * gan.pack), opt_d, opt_g)
         return {"d_loss": d_loss, "g_loss": g_loss}
 
     train_kwargs.setdefault("desc", f"GAN ({name}, pack={gan.pack})")
     return train.train(
-        step, steps, state={"gan": gan, "opt_d": opt_d, "opt_g": opt_g}, **train_kwargs
+        one_step, steps, state={"gan": gan, "opt_d": opt_d, "opt_g": opt_g}, **train_kwargs
     )

@@ -58,6 +58,23 @@ def importance_log_likelihood(
 
 
 @torch.no_grad()
+def mode_shares(samples: torch.Tensor, centres: torch.Tensor, std: float) -> torch.Tensor:
+    """The share of ``samples`` that are high quality and nearest each centre, (K,).
+
+    High quality as in ``mode_coverage`` (within 3 ``std`` of the nearest centre); the shares
+    sum to the high-quality share. For data mixed in unequal proportions, compare them with
+    the mixing weights: a generator that drops a mode gives it a share of 0.
+    """
+    if samples.dim() != 2 or centres.dim() != 2 or samples.shape[1] != centres.shape[1]:
+        raise ValueError(
+            f"mode_shares: samples (N, D) and centres (K, D) expected, got "
+            f"{tuple(samples.shape)} and {tuple(centres.shape)}"
+        )
+    dist, nearest = torch.cdist(samples, centres.to(samples)).min(dim=1)
+    good = dist <= 3 * std
+    return torch.bincount(nearest[good], minlength=len(centres)).float() / len(samples)
+
+
 def mode_coverage(
     samples: torch.Tensor, centres: torch.Tensor, std: float, min_count: int = 1
 ) -> tuple[int, float]:

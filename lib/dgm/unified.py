@@ -130,6 +130,64 @@ class VAE2D(torch.nn.Module):
         return mean + self.log_s.exp() * torch.randn_like(mean)
 
 
+def fit_vae_2d(
+    model: VAE2D,
+    sample_real,
+    steps: int,
+    lr: float = 1e-3,
+    batch_size: int = 256,
+    **train_kwargs,
+):
+    """Train a ``VAE2D`` with Adam on batches ``sample_real(batch_size)``; returns the History."""
+    from . import train
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def step(i):
+        loss = model.loss(sample_real(batch_size)).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss}
+
+    train_kwargs.setdefault("desc", "VAE (2-D)")
+    return train.train(step, steps, state={"model": model, "opt": opt}, **train_kwargs)
+
+
+def unequal_modes_models(
+    steps: int, seed: int = 0, n: int = 2500, device=None, progress: bool = True
+) -> dict[str, torch.Tensor]:
+    """Lecture 05's 10:1 test: a GAN, a VAE and EM's Gaussian mixture on ``data.unequal_modes``.
+
+    Same data stream and number of steps for the two networks (lecture 04's 3x128 MLP GAN,
+    non-saturating, Adam 1e-3 with betas (0.5, 0.9), 256 a step; ``VAE2D`` with Adam 1e-3,
+    256 a step); EM fits two Gaussians to 10,000 points from a k-means++ start (100
+    iterations). Returns ``n`` samples of each, keyed by model name.
+    """
+    from . import data, em
+
+    def stream():
+        g = torch.Generator().manual_seed(seed)
+        return lambda k: data.unequal_modes(k, generator=g, device=device)
+
+    torch.manual_seed(seed)
+    model = gan_lib.GAN(*gan_lib.toy_mlps(), latent_dim=2).to(device)
+    gan_lib.fit(model, stream(), steps, lr=1e-3, betas=(0.5, 0.9), batch_size=256,
+                desc="GAN, 10:1 modes", progress=progress)  # fmt: skip
+    torch.manual_seed(seed)
+    vae_model = VAE2D().to(device)
+    fit_vae_2d(vae_model, stream(), steps, desc="VAE, 10:1 modes", progress=progress)
+    x = stream()(10_000).double().cpu()
+    g = torch.Generator().manual_seed(seed)
+    fit = em.fit_gmm(x, em.init_gmm_kmeans_pp(x, 2, generator=g), 100, reg_covar=1e-6)
+    gmm = em.sample_gmm(*fit.params[-1], n, generator=g)
+    return {
+        "GAN": model.sample(n).cpu(),
+        "VAE": vae_model.sample(n).cpu(),
+        "Gaussian mixture by EM": gmm.float(),
+    }
+
+
 # --------------------------------------------------------------------------- GANs as inference
 
 
@@ -167,6 +225,32 @@ def lemma1_sides(log_p_g, log_p_g0, log_p_data, logit_d, dx: float):
     kl = densities.kl_by_quadrature
     expected_kl = 0.5 * (kl(log_p_g, log_qr0, dx) + kl(log_p_data, log_qr1, dx))
     return left, expected_kl - densities.jsd_by_quadrature(log_p_g, log_p_data, dx)
+
+
+def lemma1_gradients(
+    theta0, logit_d: torch.Tensor, log_p_data: torch.Tensor, xs: torch.Tensor, h: float = 1e-5
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lemma 1 numerically: the gradients of its two sides at ``theta0``, by central differences.
+
+    The generator is ``N(mu, s^2)`` with ``theta = (mu, log s)`` on the uniform grid ``xs``;
+    the discriminator's logits ``logit_d`` on the grid are held fixed, and ``p_g0`` is the
+    generator at ``theta0``. Returns ``(grad_left, grad_right)``, each (2,): equal when the
+    lemma holds.
+    """
+    dx = (xs[1] - xs[0]).item()
+
+    def log_generator(theta):
+        return densities.normal_log_prob(xs, theta[0], math.exp(theta[1]))
+
+    log_g0 = log_generator(theta0)
+
+    def side(k):
+        return lambda theta: lemma1_sides(log_generator(theta), log_g0, log_p_data, logit_d, dx)[k]
+
+    return (
+        densities.finite_difference(side(0), theta0, h),
+        densities.finite_difference(side(1), theta0, h),
+    )
 
 
 # --------------------------------------------------------------------------- IWGAN

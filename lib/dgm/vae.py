@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -100,6 +101,22 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
     ``logsumexp`` keeps it finite when the weights themselves under- or overflow.
     """
     return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+
+
+def rate_distortion(
+    model: VAE, x: torch.Tensor, n_samples: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two terms of the ELBO per example, (B,) each: ``(rate, distortion)``.
+
+    ``rate = KL(q(z | x) || p(z))`` (exact): the nats the code spends on ``x``;
+    ``distortion = -E_q[log p(x | z)]``, estimated with ``n_samples`` reparameterized ``z``:
+    how badly the decoder rebuilds ``x``. ``-ELBO = distortion + rate``, and the beta-VAE
+    minimises ``distortion + beta * rate``.
+    """
+    mu, log_var = model.encode(x)
+    z = reparameterize(mu, log_var, n_samples=n_samples)  # (S, B, d)
+    distortion = -densities.bernoulli_log_prob(x.flatten(1), model.decode(z)).mean(0)
+    return gaussian_kl(mu, log_var), distortion
 
 
 # --------------------------------------------------------------------------- models
@@ -313,11 +330,18 @@ class FitConfig:
     step: str = "auto"
 
 
-def training_step(model: VAE, x: torch.Tensor, steps: int, cfg: FitConfig | None = None):
+def training_step(
+    model: VAE,
+    x: torch.Tensor,
+    steps: int,
+    cfg: FitConfig | None = None,
+    loss: Callable[[VAE, torch.Tensor], torch.Tensor] | None = None,
+):
     """The recipe of ``fit``: ``(optimizer, step, mode)`` with ``step(i) -> {"loss": ...}``.
 
     ``steps`` is the run's length, over which the learning rate decays. Used by ``fit`` and
-    by the benchmark's speed test, so both time and train the same step.
+    by the benchmark's speed test, so both time and train the same step. ``loss(model, xb)``
+    (one value per example) replaces the VAE's or IWAE's loss, e.g. a student's own.
     """
     from . import data, train
 
@@ -330,10 +354,12 @@ def training_step(model: VAE, x: torch.Tensor, steps: int, cfg: FitConfig | None
     lr = torch.tensor(cfg.lr, device=device) if graph else cfg.lr
     opt = torch.optim.Adam(model.parameters(), lr=lr, eps=cfg.adam_eps, capturable=graph)
 
-    def loss(xb):
+    def mean_loss(xb):
+        if loss is not None:
+            return loss(model, xb).mean()
         return (model.loss(xb, cfg.beta) if cfg.k == 1 else model.iwae_loss(xb, cfg.k)).mean()
 
-    update = train.make_step(loss, opt, mode=mode)
+    update = train.make_step(mean_loss, opt, mode=mode)
     stream = data.binarized_stream(x, cfg.batch_size)
 
     def step(i):
@@ -348,18 +374,26 @@ def training_step(model: VAE, x: torch.Tensor, steps: int, cfg: FitConfig | None
     return opt, step, mode
 
 
-def fit(model: VAE, x: torch.Tensor, steps: int, cfg: FitConfig | None = None, **kwargs):
+def fit(
+    model: VAE,
+    x: torch.Tensor,
+    steps: int,
+    cfg: FitConfig | None = None,
+    loss: Callable[[VAE, torch.Tensor], torch.Tensor] | None = None,
+    **kwargs,
+):
     """Train ``model`` on dynamically binarized images ``x`` for ``steps`` steps.
 
     The settings come from ``cfg`` (a ``FitConfig``); a keyword argument that names one of
-    its fields overrides it (``fit(model, x, 1000, beta=4.0)``). The other keyword arguments
-    go to ``dgm.train.train`` (``checkpoint``, ``evaluate``, ``desc``...), which returns the
+    its fields overrides it (``fit(model, x, 1000, beta=4.0)``). ``loss(model, xb)``
+    replaces the model's own loss (``training_step``). The other keyword arguments go to
+    ``dgm.train.train`` (``checkpoint``, ``evaluate``, ``desc``...), which returns the
     ``History``.
     """
     from . import train
 
     names = {f.name for f in dataclasses.fields(FitConfig)}
     cfg = dataclasses.replace(cfg or FitConfig(), **{n: kwargs.pop(n) for n in names & set(kwargs)})
-    opt, step, mode = training_step(model, x, steps, cfg)
+    opt, step, mode = training_step(model, x, steps, cfg, loss)
     kwargs.setdefault("desc", ("VAE" if cfg.k == 1 else f"IWAE (k={cfg.k})") + f", {mode} step")
     return train.train(step, steps, state={"model": model, "opt": opt}, **kwargs)

@@ -130,35 +130,57 @@ def sleep_loss(model: HelmholtzMachine, n: int) -> torch.Tensor:
     return -model.log_q(x, hs)
 
 
+Q_UPDATES = ("wake", "sleep", "both")
+
+
 def rws_losses(
-    model: HelmholtzMachine, x: torch.Tensor, k: int
+    model: HelmholtzMachine, x: torch.Tensor, k: int, q_update: str = "wake"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Reweighted wake-sleep losses ``(theta_loss, phi_loss)`` with ``k`` samples of q per example.
 
     ``w_k = softmax_k(log p(x, h_k) - log q(h_k | x))`` (self-normalised, held constant);
-    ``theta_loss = -sum_k w_k log p(x, h_k)``, ``phi_loss = -sum_k w_k log q(h_k | x)``,
-    each one value per example, shape (B,). With ``k = 1`` every weight is 1 and
-    ``theta_loss`` is the wake loss.
+    ``theta_loss = -sum_k w_k log p(x, h_k)``. The q update (Bornschein & Bengio 2015):
+    ``"wake"``, ``-sum_k w_k log q(h_k | x)`` on the real ``x``; ``"sleep"``, the sleep
+    phase's ``-log q(h | x)`` on as many dreams; ``"both"``, half of each. Each loss is one
+    value per example, shape (B,). With ``k = 1`` every weight is 1 and ``theta_loss`` is the
+    wake loss.
     """
+    if q_update not in Q_UPDATES:
+        raise ValueError(f"rws_losses: q_update must be one of {Q_UPDATES}, got {q_update!r}")
     hs = model.sample_q(x, k)  # each (k, B, n)
     log_p = model.log_p(x.flatten(1), hs)  # (k, B)
     log_q = model.log_q(x.flatten(1), hs)  # (k, B)
     w = torch.softmax((log_p - log_q).detach(), dim=0)  # (k, B)
-    return -(w * log_p).sum(0), -(w * log_q).sum(0)
+    theta_loss = -(w * log_p).sum(0)
+    wake_q = -(w * log_q).sum(0)  # on the data: estimates KL(p(h | x) || q(h | x)) + const
+    if q_update == "wake":
+        return theta_loss, wake_q
+    sleep_q = sleep_loss(model, len(x))  # on dreams: the sleep phase of wake-sleep
+    return theta_loss, sleep_q if q_update == "sleep" else (wake_q + sleep_q) / 2
 
 
-def elbo_score_surrogate(model: HelmholtzMachine, x: torch.Tensor) -> torch.Tensor:
+def elbo_score_surrogate(
+    model: HelmholtzMachine, x: torch.Tensor, k: int = 1, baseline: bool = False
+) -> torch.Tensor:
     """A loss whose phi-gradient is the score-function estimate of ``-grad_phi ELBO``.
 
     ``grad_phi ELBO = E_q[(log p(x, h) - log q(h | x)) grad_phi log q(h | x)]`` (the extra
     ``-E_q[grad_phi log q]`` term is zero). This is the "correct" phi update that wake-sleep
-    avoids: it is unbiased, but its variance is large (measured in the lecture). One value
-    per example, shape (B,).
+    avoids: unbiased, but its variance is large (measured in the lecture). With ``k``
+    samples per example the estimates are averaged; with ``baseline`` (needs ``k >= 2``)
+    each sample's learning signal is centred by the mean signal of the *other* ``k - 1``
+    samples of the same example, a control variate that is independent of that sample and
+    so keeps the estimate unbiased (NVIL's idea, with a sampled baseline in place of a
+    learned one). One value per example, shape (B,).
     """
-    hs = model.sample_q(x)
-    log_q = model.log_q(x, hs)  # (B,)
-    f = (model.log_p(x, hs) - log_q).detach()  # (B,): the learning signal
-    return -(f * log_q)
+    if baseline and k < 2:
+        raise ValueError(f"elbo_score_surrogate: a leave-one-out baseline needs k >= 2, got {k}")
+    hs = model.sample_q(x, k)  # each (k, B, n)
+    log_q = model.log_q(x, hs)  # (k, B)
+    f = (model.log_p(x, hs) - log_q).detach()  # (k, B): the learning signal
+    if baseline:
+        f = f - (f.sum(0, keepdim=True) - f) / (k - 1)  # minus the others' mean
+    return -(f * log_q).mean(0)
 
 
 @torch.no_grad()
@@ -180,26 +202,31 @@ def fit(
     *,
     method: str = "ws",
     k: int = 5,
+    q_update: str = "wake",
     lr: float = 1e-3,
     batch_size: int = 100,
     wake=None,
     sleep=None,
+    rws=None,
     **train_kwargs,
 ):
     """Train by wake-sleep (``method="ws"``) or reweighted wake-sleep (``"rws"``, ``k`` samples).
 
     Each step: the theta loss on a batch of dynamically binarized ``x`` and the phi loss
     (sleep on as many dreams, or RWS's wake-phase q update), each averaged over its
-    examples. The two losses touch disjoint parameters, so one Adam over both is the same
-    as two. ``wake`` and ``sleep`` replace ``wake_loss`` and ``sleep_loss`` (a student's own,
-    in the notebook). Extra keyword arguments go to ``dgm.train.train``, which returns the
-    ``History``.
+    examples. RWS's ``q_update`` is ``"wake"``, ``"sleep"`` or ``"both"`` (``rws_losses``).
+    The two losses touch disjoint parameters, so one Adam over both is the same as two.
+    ``wake``, ``sleep`` and ``rws`` replace ``wake_loss``, ``sleep_loss`` and ``rws_losses``
+    (a student's own, in the notebook). Extra keyword arguments go to ``dgm.train.train``,
+    which returns the ``History``.
     """
     from . import data, train
 
     if method not in ("ws", "rws"):
         raise ValueError(f"fit: method must be 'ws' or 'rws', got {method!r}")
-    wake, sleep = wake or wake_loss, sleep or sleep_loss
+    if q_update not in Q_UPDATES:
+        raise ValueError(f"fit: q_update must be one of {Q_UPDATES}, got {q_update!r}")
+    wake, sleep, rws = wake or wake_loss, sleep or sleep_loss, rws or rws_losses
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     stream = data.binarized_stream(x, batch_size)
 
@@ -208,12 +235,12 @@ def fit(
         if method == "ws":
             theta_loss, phi_loss = wake(model, xb), sleep(model, len(xb))
         else:
-            theta_loss, phi_loss = rws_losses(model, xb, k)
+            theta_loss, phi_loss = rws(model, xb, k, q_update)
         theta_loss, phi_loss = theta_loss.mean(), phi_loss.mean()
         opt.zero_grad(set_to_none=True)
         (theta_loss + phi_loss).backward()
         opt.step()
         return {"theta loss": theta_loss, "phi loss": phi_loss}
 
-    train_kwargs.setdefault("desc", method)
+    train_kwargs.setdefault("desc", method if method == "ws" else f"rws, q update: {q_update}")
     return train.train(step, steps, state={"model": model, "opt": opt}, **train_kwargs)

@@ -8,12 +8,18 @@ name its notebook cell uses; a name that would mean different things in two lect
 kept qualified (``dgm.checks.<lecture>.<name>``) instead.
 """
 
-from .em import bernoulli_m_step, elbo, m_step, responsibilities
-from .gan import discriminator_loss, generator_loss_nonsaturating, mode_coverage
+from .em import bernoulli_m_step, elbo, em_fit, m_step, responsibilities
+from .gan import discriminator_loss, generator_loss_nonsaturating, mode_coverage, training_step
 from .harness import CheckFailure, CheckResult, results, run_check, summary
-from .unified import forward_kl_estimate, iwgan_weights, qr_posteriors, reverse_kl_estimate
-from .vae import gaussian_kl, iwae_bound, negative_elbo, reparameterize
-from .wake_sleep import log_likelihood_estimate, sleep_loss, wake_loss
+from .unified import (
+    forward_kl_estimate,
+    iwgan_weights,
+    lemma1_gradients,
+    qr_posteriors,
+    reverse_kl_estimate,
+)
+from .vae import gaussian_kl, iwae_bound, iwae_loss, negative_elbo, reparameterize
+from .wake_sleep import log_likelihood_estimate, rws_losses, sleep_loss, wake_loss
 
 __all__ = [
     "CheckFailure",
@@ -26,22 +32,27 @@ __all__ = [
     "m_step",
     "elbo",
     "bernoulli_m_step",
+    "em_fit",
     # lecture 02
     "wake_loss",
     "sleep_loss",
     "log_likelihood_estimate",
+    "rws_losses",
     # lecture 03
     "gaussian_kl",
     "reparameterize",
     "negative_elbo",
     "iwae_bound",
+    "iwae_loss",
     # lecture 04
     "discriminator_loss",
     "generator_loss_nonsaturating",
     "mode_coverage",
+    "training_step",
     # lecture 05
     "reverse_kl_estimate",
     "forward_kl_estimate",
     "iwgan_weights",
     "qr_posteriors",
+    "lemma1_gradients",
 ]

@@ -1,4 +1,4 @@
-"""Checks of lecture 01 (EM): the E-step, the M-steps and the ELBO of a mixture."""
+"""Checks of lecture 01 (EM): the E-step, the M-steps, the ELBO and the EM loop of a mixture."""
 
 from __future__ import annotations
 
@@ -206,3 +206,76 @@ def bernoulli_m_step(fn: Callable) -> Callable:
         hint="pi_k = N_k / N.",
     )
     return finish(result, fn, em.bernoulli_m_step)
+
+
+def _fit_cases():
+    g = torch.Generator().manual_seed(11)
+    cases = []
+    for N, D, K, tol, max_iter in (
+        (80, 2, 3, 1e-6, 200),
+        (40, 1, 2, 1e-3, 200),
+        (60, 2, 2, 1e-9, 4),
+    ):
+        centres = 4 * torch.randn(K, D, generator=g, dtype=torch.float64)
+        X = centres[torch.arange(N) % K] + torch.randn(N, D, generator=g, dtype=torch.float64)
+        init = em.gmm_with_data_covariance(X, X[torch.randperm(N, generator=g)[:K]])
+        stop = "stops at max_iter" if max_iter < 10 else f"tol={tol:g}"
+        cases.append((f"N={N} points in D={D}, K={K}, {stop}", (X, init, tol, max_iter)))
+    return cases
+
+
+def _fit_reference(X, init, tol, max_iter):
+    run = em.fit_gmm(X, init, max_iter, tol=tol)
+    return (*run.final, torch.tensor(run.log_likelihood, dtype=torch.float64))
+
+
+def _as_outputs(fn: Callable) -> Callable:
+    """``(params, history)`` -> ``(weights, means, covs, history as a tensor)``."""
+
+    def wrapped(*args):
+        out = fn(*args)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            return out
+        params, history = out
+        if not isinstance(params, (tuple, list)) or len(params) != 3:
+            return out
+        return (*params, torch.as_tensor(history, dtype=torch.float64))
+
+    return wrapped
+
+
+def _fit_diagnoses(args, out, ref) -> str | None:
+    X, init, tol, max_iter = args
+    outs, refs = outputs(out), outputs(ref)
+    if len(outs) != 4:
+        return "return (params, history): params the final (weights, means, covs), history a list."
+    history, expected = outs[3], refs[3]
+    if len(history) and abs(history[0].item() - len(X) * expected[0].item()) < 1e-6 * len(X):
+        return "record the MEAN log-likelihood per point, not the sum over points."
+    if history.shape[0] == expected.shape[0] - 1:
+        return "history starts with the mean log-likelihood of init, before any iteration."
+    if history.shape[0] == max_iter + 1 and expected.shape[0] < max_iter + 1:
+        return (
+            f"stop as soon as one iteration raises the mean log-likelihood by less than tol "
+            f"(here tol={tol:g}); keep that last value."
+        )
+    if history.shape[0] > expected.shape[0]:
+        return "you stopped late: compare each new value with the one before it."
+    return (
+        "per iteration: r = your responsibilities(X, *params), then params = your "
+        "m_step(X, r), then append the mean of em.log_likelihood(X, *params)."
+    )
+
+
+def em_fit(fn: Callable) -> Callable:
+    """Check ``fn(X, init, tol, max_iter) -> (params, history)``: EM until it converges."""
+    result = run_check(
+        "em_fit",
+        _as_outputs(fn),
+        _fit_reference,
+        _fit_cases(),
+        Exact(["weights", "means", "covs", "history"], rtol=1e-6, atol=1e-8),
+        diagnoses=[_fit_diagnoses],
+    )
+
+    return finish(result, fn, em.em_fit)

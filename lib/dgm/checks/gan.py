@@ -1,13 +1,14 @@
-"""Checks of lecture 04 (GAN): the two players' losses and mode coverage on 2-D mixtures."""
+"""Checks of lecture 04 (GAN): the two players' losses, mode coverage, a PacGAN training step."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 
 from .. import data, gan, metrics
-from .harness import Exact, finish, run_check
+from .harness import Exact, Property, StudentError, finish, run_check
 
 
 def _logit_cases():
@@ -163,3 +164,167 @@ def _untensor(out):
     if isinstance(out, (tuple, list)) and len(out) == 2:
         return tuple(float(v) if torch.is_tensor(v) else v for v in out)
     return out
+
+
+# --------------------------------------------------------------------------- training_step
+
+
+def _step_variant(model, real, z, opt_d, opt_g, *, minimax=False, summed=False, g_first=False):
+    """``gan.training_step`` with one named mistake, to tell the student which one it was."""
+
+    def d_step():
+        d_per_pack = gan.discriminator_loss(model.logits(real), model.logits(fake.detach()))
+        d_loss = d_per_pack.sum() if summed else d_per_pack.mean()
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        return d_loss.detach()
+
+    def g_step():
+        loss = gan.generator_loss_minimax if minimax else gan.generator_loss_nonsaturating
+        g_per_pack = loss(model.logits(fake))
+        g_loss = g_per_pack.sum() if summed else g_per_pack.mean()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward(inputs=list(model.G.parameters()))
+        opt_g.step()
+        return g_loss.detach()
+
+    fake = model.G(z)
+    if g_first:
+        g_loss = g_step()
+        return d_step(), g_loss
+    return d_step(), g_step()
+
+
+def _step_cases():
+    return [
+        ("one sample per pack (plain GAN), 8 samples", (1, 8, 0)),
+        ("PacGAN2, 6 samples in 3 packs", (2, 6, 1)),
+        ("PacGAN4, 16 samples in 4 packs, a batch-norm generator", (4, 16, 2)),
+    ]
+
+
+def _step_world(pack: int, seed: int):
+    """A small GAN on 2-D points and its two Adam optimisers, the same for every caller."""
+    torch.manual_seed(seed)
+    if pack == 4:
+        G = gan.toy_generator(hidden=16, depth=2)
+        D = gan.toy_mlps(pack=pack, hidden=16, depth=2)[1]
+    else:
+        G, D = gan.toy_mlps(pack=pack, hidden=16, depth=2)
+    model = gan.GAN(G, D, 2, pack=pack).double()
+    opt_d = torch.optim.Adam(model.D.parameters(), lr=1e-2, betas=(0.5, 0.9))
+    opt_g = torch.optim.Adam(model.G.parameters(), lr=1e-2, betas=(0.5, 0.9))
+    return model, opt_d, opt_g
+
+
+def _run_steps(step, pack, n, seed, n_steps=2):
+    """Two steps of ``step`` from the same start; the losses and parameters after each."""
+    model, opt_d, opt_g = _step_world(pack, seed)
+    g = torch.Generator().manual_seed(100 + seed)
+    trace = []
+    for _ in range(n_steps):
+        real = torch.randn(n, 2, generator=g, dtype=torch.float64) + 2
+        z = torch.randn(n, 2, generator=g, dtype=torch.float64)
+        out = step(model, real, z, opt_d, opt_g)
+        trace.append(
+            (
+                out,
+                [p.detach().clone() for p in model.D.parameters()],
+                [p.detach().clone() for p in model.G.parameters()],
+            )
+        )
+    return trace
+
+
+def _same(a: list, b: list) -> bool:
+    return all(torch.allclose(x, y, rtol=1e-6, atol=1e-9) for x, y in zip(a, b))
+
+
+def _losses_problem(out) -> str | None:
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        return "return the pair (d_loss, g_loss)"
+    for name, v in zip(("d_loss", "g_loss"), out):
+        if not torch.is_tensor(v) or v.numel() != 1:
+            return f"{name} must be a scalar tensor (the mean over packs), got {v!r}"
+    return None
+
+
+STALE = (
+    "the generator's loss uses logits computed *before* the discriminator's update (which "
+    "changed D's parameters in place, hence torch's error): compute the fake packs' logits "
+    "again after opt_d.step()."
+)
+
+
+def _training_step_property(run, args) -> str | None:
+    pack, n, seed = args
+    try:
+        mine = _run_steps(run, pack, n, seed)
+    except StudentError as err:
+        if "modified by an inplace operation" in err.result.details:
+            return STALE
+        raise
+    ref = _run_steps(gan.training_step, pack, n, seed)
+    for k, ((out, d_mine, g_mine), (ref_out, d_ref, g_ref)) in enumerate(zip(mine, ref)):
+        when = "on the first step" if k == 0 else "on the second step (the first was right)"
+        problem = _losses_problem(out)
+        if problem:
+            return problem + "."
+        d_loss, g_loss = (float(v.detach()) for v in out)
+        if not math.isclose(d_loss, float(ref_out[0]), rel_tol=1e-6, abs_tol=1e-9):
+            summed = _run_steps(lambda *a: _step_variant(*a, summed=True), pack, n, seed)
+            if math.isclose(d_loss, float(summed[k][0][0]), rel_tol=1e-6):
+                return "average the losses over the packs (.mean()), do not sum them."
+            return (
+                f"d_loss {when} is {d_loss:.6g}, expected {float(ref_out[0]):.6g}: the mean "
+                f"over packs of discriminator_loss(D(real packs), D(fake packs)); pack "
+                f"consecutive samples, {pack} at a time: x.reshape(B // {pack}, {pack} * 2) "
+                f"(gan.pack)."
+            )
+        if not _same(d_mine, d_ref):
+            return (
+                f"the discriminator's parameters differ after its update {when}: zero its "
+                f"gradients before d_loss.backward() (opt_d.zero_grad()), then opt_d.step()."
+            )
+        if not _same(g_mine, g_ref):
+            for mistake, hint in (
+                ("minimax", "that is the minimax generator loss log(1 - D(G(z))); use the "
+                 "non-saturating -log D(G(z))."),
+                ("g_first", "the generator moved before the discriminator: first D's step, "
+                 "then G's step against the *updated* D."),
+            ):  # fmt: skip
+                variant = _run_steps(
+                    lambda *a, m=mistake: _step_variant(*a, **{m: True}), pack, n, seed
+                )
+                if _same(g_mine, variant[k][2]):
+                    return hint
+            return (
+                f"the generator's parameters differ after its update {when} (its loss "
+                f"{g_loss:.6g}, expected {float(ref_out[1]):.6g}): detach the fakes in D's "
+                f"loss, zero G's gradients before g_loss.backward(), and use the mean of "
+                f"-log D(G(z)) over the fake packs under the updated D."
+            )
+    return None
+
+
+def training_step(fn: Callable) -> Callable:
+    """Check ``fn(model, real, z, opt_d, opt_g) -> (d_loss, g_loss)``: one PacGAN step.
+
+    Two steps from the same start as ``gan.training_step``, with packs of 1, 2 and 4 (the
+    last with a batch-norm generator): the returned losses and both players' parameters
+    after each step must match.
+    """
+
+    def reference(model, real, z, opt_d, opt_g):
+        return gan.training_step(model, real, z, opt_d, opt_g)
+
+    reference.__name__, reference.__module__ = "training_step", gan.__name__
+    result = run_check(
+        "training_step",
+        fn,
+        reference,
+        _step_cases(),
+        Property(_training_step_property),
+    )
+    return finish(result, fn, gan.training_step)

@@ -359,10 +359,12 @@ def finish(result: CheckResult, student: Callable, reference: Callable) -> Calla
         return student
     if config.grading():
         raise CheckFailure(result.message)
+    name = reference.__qualname__  # VAE.iwae_loss for a method
+    if "<locals>" in name:
+        name = reference.__name__
     print(
         f"      The rest of the notebook uses the reference "
-        f"dgm.{reference.__module__.split('.')[-1]}"
-        f".{reference.__name__} until your version passes."
+        f"dgm.{reference.__module__.split('.')[-1]}.{name} until your version passes."
     )
     return reference
 

@@ -1,4 +1,4 @@
-"""Checks of lecture 05 (one KL, two directions): KL estimates and IWGAN's weights."""
+"""Checks of lecture 05 (one KL, two directions): KL estimates, q^r, Lemma 1, IWGAN's weights."""
 
 from __future__ import annotations
 
@@ -247,3 +247,70 @@ def qr_posteriors(fn: Callable) -> Callable:
         diagnoses=[_qr_diagnoses],
     )
     return finish(result, fn, unified.qr_posteriors)
+
+
+def _lemma_cases():
+    cases = []
+    for n, lo, hi, theta0 in (
+        (4001, -8.0, 8.0, (1.6, math.log(0.8))),
+        (3001, -6.0, 7.0, (2.4, 0.1)),
+    ):
+        xs = torch.linspace(lo, hi, n, dtype=torch.float64)
+        log_pd = densities.normal_mixture_log_prob(xs, [0.5, 0.5], [-2.0, 2.0], [0.5, 0.7])
+        log_g0 = densities.normal_log_prob(xs, theta0[0], math.exp(theta0[1]))
+        for name, logit in (("the optimal", log_pd - log_g0), ("a logistic", 0.3 + 0.7 * xs)):
+            cases.append(
+                (f"theta0 = ({theta0[0]:g}, {theta0[1]:.3g}), {name} discriminator, {n} points",
+                 (theta0, logit, log_pd, xs))
+            )  # fmt: skip
+    return cases
+
+
+def _lemma_diagnoses(args, out, ref) -> str | None:
+    theta0, logit, log_pd, xs = args
+    outs = outputs(out)
+    if len(outs) != 2 or not all(torch.is_tensor(o) and o.numel() == 2 for o in outs):
+        return "return (grad_left, grad_right), two tensors of 2 numbers: d/dmu and d/dlog s."
+    left, right = (o.detach().double().flatten() for o in outs)
+    if torch.allclose(left, ref[1], atol=1e-6) and torch.allclose(right, ref[0], atol=1e-6):
+        return "the two are swapped: first the left side's gradient, then the right side's."
+    if torch.allclose(left, ref[0], atol=1e-3) and torch.allclose(right, ref[1], atol=1e-3):
+        return (
+            "close but not exact: use central differences (f(theta + h) - f(theta - h)) / 2h "
+            "with h = 1e-5, one coordinate at a time, in float64."
+        )
+    if torch.allclose(left, ref[0], atol=1e-6):
+        dx = (xs[1] - xs[0]).item()
+        log_g0 = densities.normal_log_prob(xs, theta0[0], math.exp(theta0[1]))
+
+        def without_jsd(theta):
+            log_g = densities.normal_log_prob(xs, theta[0], math.exp(theta[1]))
+            log_qr0, log_qr1 = unified.qr_posteriors(logit, log_g0, log_pd, dx)
+            kl = densities.kl_by_quadrature
+            return 0.5 * (kl(log_g, log_qr0, dx) + kl(log_pd, log_qr1, dx))
+
+        if torch.allclose(right, densities.finite_difference(without_jsd, theta0), atol=1e-6):
+            return "the right side subtracts JSD(p_g || p_data): the lemma's second term."
+        return (
+            "the left side is right; the right side is E_p(y) KL(p_theta(x|y) || q^r(x|y)) - "
+            "JSD(p_g || p_data) with p(y) = 1/2 and q^r from your qr_posteriors (with the "
+            "marginal), the discriminator and p_g0 held at theta0."
+        )
+    return (
+        "the left side: -E_p(y) E_p_theta(x|y) log q^r_phi0(y | x) = -(1/2) sum_x p_g(x) "
+        "log D(x) dx (+ a term of p_data alone), the discriminator held fixed."
+    )
+
+
+def lemma1_gradients(fn: Callable) -> Callable:
+    """Check ``fn(theta0, logit_d, log_p_data, xs) -> (grad_left, grad_right)``: Lemma 1's two
+    sides differentiated by central differences in ``theta = (mu, log s)``."""
+    result = run_check(
+        "lemma1_gradients",
+        fn,
+        unified.lemma1_gradients,
+        _lemma_cases(),
+        Exact(["grad_left", "grad_right"], rtol=1e-6, atol=1e-7),
+        diagnoses=[_lemma_diagnoses],
+    )
+    return finish(result, fn, unified.lemma1_gradients)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 
 from .. import densities, vae
-from .harness import Exact, Property, finish, run_check
+from .harness import Exact, Property, Statistical, Verdict, finish, run_check
 
 
 def _vae_inputs(seed: int, B: int = 6, d: int = 4, D: int = 784):
@@ -201,3 +201,95 @@ def iwae_bound(fn: Callable) -> Callable:
         "iwae_bound", fn, vae.iwae_bound, cases, Exact(["bound"]), diagnoses=[_iwae_diagnoses]
     )
     return finish(result, fn, vae.iwae_bound)
+
+
+def _small_vaes(seed: int):
+    """Small VAEs on binary vectors, float64: (description, model, x, k)."""
+    cases = []
+    for i, (x_dim, hidden, z_dim, B, k) in enumerate(
+        ((12, (8,), 3, 5, 10), (20, (6, 6), 2, 4, 1), (9, (7,), 4, 3, 40))
+    ):
+        torch.manual_seed(seed + i)
+        model = vae.VAE(vae.VAEConfig(x_dim=x_dim, hidden=hidden, z_dim=z_dim)).double()
+        x = torch.bernoulli(torch.full((B, x_dim), 0.4, dtype=torch.float64))
+        cases.append(
+            (f"x of {x_dim} pixels, z of {z_dim} dims, a batch of {B}, k={k}", (model, x, k))
+        )
+    return cases
+
+
+def _iwae_loss_gradients(run, args) -> str | None:
+    model, x, k = args
+    out = run(*args)
+    if not torch.is_tensor(out) or out.shape != (len(x),):
+        got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+        return f"return one loss per example, shape ({len(x)},), got {got}."
+    grads = torch.autograd.grad(out.sum(), list(model.encoder.parameters()), allow_unused=True)
+    if all(g is None or (g == 0).all() for g in grads):
+        return (
+            "no gradient reaches the encoder: draw z with the reparameterization "
+            "z = mu + exp(log_var / 2) * eps (your reparameterize), not detached."
+        )
+    return None
+
+
+def _encoder_gradient(fn: Callable) -> Callable:
+    """``fn``'s loss turned into its gradient with respect to the encoder's weights."""
+
+    def gradient(model, x, k):
+        params = list(model.encoder.parameters())
+        grads = torch.autograd.grad(fn(model, x, k).sum(), params, allow_unused=True)
+        return torch.cat(
+            [(torch.zeros_like(p) if g is None else g).flatten() for g, p in zip(grads, params)]
+        )
+
+    return gradient
+
+
+def _same_encoder_gradient_on_average(name, student, reference, args, i, where):
+    """The encoder's gradient, averaged over many draws, must be the reparameterized one's."""
+    judge = Statistical(["encoder gradient"], draws=300, seed=72)
+    verdict = judge(name, _encoder_gradient(student), _encoder_gradient(reference), args, i, where)
+    if verdict.problem is None:
+        return verdict
+    return Verdict(
+        verdict.problem,
+        hint="the loss has the right values but the wrong gradient for the encoder: the "
+        "samples must be reparameterized, z = mu + exp(log_var / 2) * eps with gradients "
+        "flowing through mu and log_var (not detached, not drawn by torch.normal).",
+    )
+
+
+def _iwae_loss_diagnoses(args, out, ref) -> str | None:
+    model, x, k = args
+    if out is None or ref is None:
+        return None
+    slack = ref.z * ref.se
+    if out.near(-ref.mean, atol=slack):
+        return "wrong sign: the loss is -L_k, minus the bound."
+    torch.manual_seed(0)
+    with torch.no_grad():
+        elbo = model.log_weights(x, 4000).mean(0)  # E_q[log w]: the ELBO
+    if k > 1 and out.near(-elbo, atol=0.2):
+        return "that is the negative ELBO (mean log-weight); L_k is the log of the MEAN weight."
+    return None
+
+
+def iwae_loss(fn: Callable) -> Callable:
+    """Check ``fn(model, x, k) -> (B,)``: ``-L_k``, the IWAE loss of a VAE, built from its parts."""
+    result = run_check(
+        "iwae_loss",
+        fn,
+        lambda model, x, k: model.iwae_loss(x, k),
+        _small_vaes(70),
+        [
+            Property(_iwae_loss_gradients),
+            Statistical(["loss"], draws=200, seed=71),
+            _same_encoder_gradient_on_average,
+        ],
+        diagnoses=[_iwae_loss_diagnoses],
+        hint="with z_k = mu + sigma * eps_k (k samples, shape (k, B, d)): log w_k = "
+        "log p(x | z_k) + log N(z_k; 0, I) - log N(z_k; mu, sigma^2), every density summed "
+        "over its dimensions (log_var is log sigma^2); loss = -(logsumexp_k log w_k - log k).",
+    )
+    return finish(result, fn, vae.VAE.iwae_loss)

@@ -1,6 +1,6 @@
-"""Checks of lecture 02 (wake-sleep): the two phases' losses and the IS log-likelihood.
+"""Checks of lecture 02 (wake-sleep): the two phases' losses, the IS log-likelihood, RWS.
 
-All three exercises sample, so the checks are statistical: the student's function is
+All four exercises sample, so the checks are statistical: the student's function is
 called many times, with fresh noise every call, and its average must agree with the
 reference's within sampling error. An answer that draws its samples another way passes.
 """
@@ -159,3 +159,74 @@ def log_likelihood_estimate(fn: Callable) -> Callable:
         "and k fresh samples h ~ q(h | x) (model.log_weights(x, k) gives log w).",
     )
     return finish(result, fn, ws.log_likelihood_estimate)
+
+
+def _rws_shapes(run, args) -> str | None:
+    model, x, k, q_update = args
+    out = run(*args)
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        return "return the pair (theta_loss, phi_loss)."
+    for name, v in zip(("theta_loss", "phi_loss"), out):
+        if not torch.is_tensor(v) or v.shape != (len(x),):
+            got = tuple(v.shape) if torch.is_tensor(v) else type(v).__name__
+            return f"{name}: one loss per example, shape ({len(x)},), got {got}: no mean, no sum."
+        if not v.requires_grad:
+            return f"{name} carries no gradient: compute it from model.log_p / model.log_q."
+    return None
+
+
+def _rws_no_cross_gradients(run, args) -> str | None:
+    model = args[0]
+    theta_loss, phi_loss = run(*args)
+    if _grad_norm(theta_loss, model.recognition_parameters()) > 0:
+        return (
+            "theta_loss sends gradients into phi: the normalised weights must be constants "
+            "(softmax of the detached log-weights)."
+        )
+    if _grad_norm(phi_loss, model.generative_parameters()) > 0:
+        return (
+            "phi_loss sends gradients into theta: detach the log-weights before normalising "
+            "them (and draw the dreams with model.dream)."
+        )
+    return None
+
+
+def _rws_diagnoses(args, out, ref) -> str | None:
+    model, x, k, q_update = args
+    if out is None or ref is None:
+        return None
+    if out.near(-ref.mean, atol=ref.z * ref.se):
+        return "wrong sign: return the losses to MINIMISE, minus the weighted log-probabilities."
+    if q_update == "both" and out.near(2 * ref.mean, atol=2 * ref.z * ref.se):
+        return 'q_update="both" is HALF of each, the wake-phase and the sleep-phase q loss.'
+    if k > 1 and out.near(k * ref.mean, atol=k * ref.z * ref.se):
+        return "normalise the weights over the k samples of each example (they sum to 1)."
+    return None
+
+
+def rws_losses(fn: Callable) -> Callable:
+    """Check ``fn(model, x, k, q_update) -> (theta_loss, phi_loss)``, each (B,)."""
+    cases = []
+    for (description, model, x), k, q_update in zip(
+        _helmholtz_cases(60) + _helmholtz_cases(63, batches=(6, 11, 4)),
+        (5, 1, 8, 3, 5, 4),
+        ("wake", "wake", "wake", "sleep", "both", "both"),
+    ):
+        cases.append((f"{description}, k={k}, q_update={q_update!r}", (model, x, k, q_update)))
+    result = run_check(
+        "rws_losses",
+        fn,
+        ws.rws_losses,
+        cases,
+        [
+            Property(_rws_shapes),
+            Statistical(["theta_loss", "phi_loss"], draws=200, seed=61),
+            Property(_rws_no_cross_gradients),
+        ],
+        diagnoses=[_constant, _rws_diagnoses],
+        hint="with k samples h_k = model.sample_q(x, k): log w_k = log p(x, h_k) - "
+        "log q(h_k | x), w = softmax over k of the detached log w; theta_loss = -sum_k w_k "
+        "log p(x, h_k); the wake q loss -sum_k w_k log q(h_k | x); the sleep q loss "
+        "-log q(h | x) on len(x) dreams; 'both' is half of each.",
+    )
+    return finish(result, fn, ws.rws_losses)

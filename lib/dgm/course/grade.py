@@ -40,6 +40,7 @@ class Score:
     points: dict[str, float] = field(default_factory=dict)
     max_points: dict[str, float] = field(default_factory=dict)
     error: str = ""
+    written: dict[str, float] = field(default_factory=dict)  # to grade by hand: max points
 
     @property
     def total(self) -> float:
@@ -51,10 +52,24 @@ class Score:
 
 
 def _grade_cells(nb) -> dict[str, nbformat.NotebookNode]:
+    """The autograded cells: code cells with nbgrader's ``grade: true`` (the checks)."""
     return {
         c.metadata["nbgrader"]["grade_id"]: c
         for c in nb.cells
-        if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+        if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("grade")
+    }
+
+
+def written_answers(nb) -> dict[str, float]:
+    """The manually graded answers: markdown cells with ``grade`` and ``solution``, and points.
+
+    They are listed for the instructor, never scored here (nbgrader's "manually graded
+    answer" cells), and the student's text is never replaced.
+    """
+    return {
+        c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"].get("points", 0))
+        for c in nb.cells
+        if c.cell_type == "markdown" and c.get("metadata", {}).get("nbgrader", {}).get("grade")
     }
 
 
@@ -74,7 +89,7 @@ def grade_notebook(
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     reference = _grade_cells(release)
-    score = Score(student or path.stem, path.name)
+    score = Score(student or path.stem, path.name, written=written_answers(release))
     for grade_id, cell in reference.items():
         score.max_points[grade_id] = float(cell.metadata["nbgrader"].get("points", 0))
     submitted = _grade_cells(nb)
@@ -190,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scores = grade_folder(args.folder, args.release, args.timeout)
     print(table(scores))
+    written = {(s.notebook, g): p for s in scores for g, p in s.written.items()}
+    if written:
+        print("\nwritten answers, to grade by hand (not in the totals):")
+        for (notebook, grade_id), points in sorted(written.items()):
+            print(f"  {notebook} {grade_id} ({points:g} points)")
     for s in scores:
         if s.error:
             print(f"{s.student}/{s.notebook}: {s.error}", file=sys.stderr)
