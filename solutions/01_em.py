@@ -310,7 +310,7 @@ def em_fit(X, init, tol, max_iter):
     params = init
     history = [em.log_likelihood(X, *params).mean().item()]
     for _ in range(max_iter):
-        r = responsibilities(X, *params)  # E-step
+        r = responsibilities(X, *params)  # E-step: each point's posterior
         params = m_step(X, r)  # M-step
         history.append(em.log_likelihood(X, *params).mean().item())
         gain = history[-1] - history[-2]

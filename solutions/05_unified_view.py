@@ -398,7 +398,8 @@ def lemma1_gradients(theta0, logit_d, log_p_data, xs):
     kl, jsd = dgm.densities.kl_by_quadrature, dgm.densities.jsd_by_quadrature
 
     def log_gen(theta):
-        return dgm.densities.normal_log_prob(xs, theta[0], math.exp(theta[1]))
+        mu, log_s = theta
+        return dgm.densities.normal_log_prob(xs, mu, math.exp(log_s))
 
     log_qr0, log_qr1 = qr_posteriors(logit_d, log_gen(theta0), log_p_data, dx)  # held at theta0
 
