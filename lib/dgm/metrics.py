@@ -58,6 +58,23 @@ def importance_log_likelihood(
 
 
 @torch.no_grad()
+def _high_quality_counts(
+    fn: str, samples: torch.Tensor, centres: torch.Tensor, std: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(counts (K,), good (N,))``: high-quality samples nearest each centre, and which are."""
+    if samples.dim() != 2 or centres.dim() != 2 or samples.shape[1] != centres.shape[1]:
+        raise ValueError(
+            f"{fn}: samples (N, D) and centres (K, D) expected, got "
+            f"{tuple(samples.shape)} and {tuple(centres.shape)}"
+        )
+    if std <= 0:
+        raise ValueError(f"{fn}: std must be > 0, got {std}")
+    dist = torch.cdist(samples.float(), centres.float().to(samples.device))  # (N, K)
+    nearest_dist, nearest = dist.min(dim=1)
+    good = nearest_dist <= 3 * std  # (N,)
+    return torch.bincount(nearest[good], minlength=len(centres)), good  # (K,), (N,)
+
+
 def mode_shares(samples: torch.Tensor, centres: torch.Tensor, std: float) -> torch.Tensor:
     """The share of ``samples`` that are high quality and nearest each centre, (K,).
 
@@ -65,14 +82,8 @@ def mode_shares(samples: torch.Tensor, centres: torch.Tensor, std: float) -> tor
     sum to the high-quality share. For data mixed in unequal proportions, compare them with
     the mixing weights: a generator that drops a mode gives it a share of 0.
     """
-    if samples.dim() != 2 or centres.dim() != 2 or samples.shape[1] != centres.shape[1]:
-        raise ValueError(
-            f"mode_shares: samples (N, D) and centres (K, D) expected, got "
-            f"{tuple(samples.shape)} and {tuple(centres.shape)}"
-        )
-    dist, nearest = torch.cdist(samples, centres.to(samples)).min(dim=1)
-    good = dist <= 3 * std
-    return torch.bincount(nearest[good], minlength=len(centres)).float() / len(samples)
+    counts, _ = _high_quality_counts("mode_shares", samples, centres, std)
+    return counts.float() / len(samples)
 
 
 def mode_coverage(
@@ -92,19 +103,9 @@ def mode_coverage(
     high_quality : float
         Fraction of samples that are high quality, in [0, 1].
     """
-    if samples.dim() != 2 or centres.dim() != 2 or samples.shape[1] != centres.shape[1]:
-        raise ValueError(
-            f"mode_coverage: samples (N, D) and centres (K, D) expected, got "
-            f"{tuple(samples.shape)} and {tuple(centres.shape)}"
-        )
-    if std <= 0 or min_count < 1:
-        raise ValueError(
-            f"mode_coverage: std must be > 0 and min_count >= 1, got {std}, {min_count}"
-        )
-    dist = torch.cdist(samples.float(), centres.float().to(samples.device))  # (N, K)
-    nearest_dist, nearest = dist.min(dim=1)
-    good = nearest_dist <= 3 * std  # (N,)
-    counts = torch.bincount(nearest[good], minlength=len(centres))  # (K,)
+    if min_count < 1:
+        raise ValueError(f"mode_coverage: min_count must be >= 1, got {min_count}")
+    counts, good = _high_quality_counts("mode_coverage", samples, centres, std)
     return int((counts >= min_count).sum()), good.float().mean().item()
 
 
