@@ -12,6 +12,7 @@ and the standard deviation over seeds.
     python -m benchmarks.gan toy --steps 2000 --seeds 1 --datasets ring   # a quick look
     python -m benchmarks.gan toy --steps 6000 --g-depth 3 --g-hidden 128 --d-hidden 64
     python -m benchmarks.gan mnist --steps 3000    # DCGAN vs VAE vs real digits
+    python -m benchmarks.gan dcgan --steps 40000   # lecture 04's shipped DCGAN weights
     python -m benchmarks.gan toy --datasets grid --net mlp --batch-size 256 \
         --betas 0.5 0.9 --steps 15000                   # fits a CPU (below)
     python -m benchmarks.gan toy --datasets ring --net mlp --depth 2 --latent-dim 256 \
@@ -40,6 +41,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -145,7 +147,11 @@ def summarise(dataset, variant, runs, args, device) -> list[dict]:
 
 
 def mnist(args, device) -> list[dict]:
-    """DCGAN and VAE on MNIST, same steps; Fréchet distance and Inception score vs real data."""
+    """DCGAN and VAE on MNIST, same steps; Fréchet distance and Inception score vs real data.
+
+    The DCGAN here is the course's first one, without InfoGAN's fully connected layers (``z``
+    mapped linearly to the 7x7 feature maps): lecture 04 compares it with ``dcgan``'s.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -179,10 +185,13 @@ def mnist(args, device) -> list[dict]:
     timer["VAE"] = time.perf_counter() - t0
     samples = {
         "real test digits": x_test[:n],
-        "DCGAN": dcgan.sample(n),
+        "DCGAN (z linear to the 7x7 maps)": dcgan.sample(n),
         "VAE (pixel means)": vae_model.sample(n),
     }
-    batch = {"DCGAN": 64, "VAE (pixel means)": 100}  # digits per step; both train on the rest
+    batch = {
+        "DCGAN (z linear to the 7x7 maps)": 64,
+        "VAE (pixel means)": 100,
+    }  # digits per step; both train on the rest
     out = []
     for name, x in samples.items():
         scores = dgm.metrics.mnist_scores(x, reference)
@@ -214,9 +223,146 @@ def mnist(args, device) -> list[dict]:
     return out
 
 
+def save_dcgan_samples(model: gan.GAN, path: Path, steps: int) -> None:
+    """A grid of 100 samples of the shipped generator (the README shows it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    torch.manual_seed(2)
+    fig, ax = plt.subplots(figsize=(6, 6.3))
+    title = f"100 digits of lecture 04's shipped DCGAN ({steps} steps)"
+    dgm.plot.image_grid(model.sample(100).cpu(), nrow=10, ax=ax, title=title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+def dcgan(args, device) -> list[dict]:
+    """Train ``gan.PRETRAINED_DCGAN`` for ``args.steps``, score it as it goes, ship its weights.
+
+    InfoGAN's MNIST networks at half width (G: z -> 512 -> 64x7x7 -> 32x14x14 -> 28x28;
+    D: conv 32 -> conv 64 + BN -> 512 + BN -> logit), the DCGAN recipe (non-saturating
+    loss, Adam 2e-4, betas (0.5, 0.999), batch 64) and an exponential moving average of G
+    (decay 0.999); ``--lr-decay-steps N`` brings both learning rates linearly to 0 over the
+    last N steps. Resumable (``--checkpoint``, ``--minutes``), also into a longer run. At the
+    end the better of G and its average by Inception score is rounded to float16 and written
+    to ``lib/dgm/weights/dcgan_mnist.pt``; the scores recorded are those of the written file.
+    """
+    import copy
+
+    x_train, _ = dgm.data.load_mnist("train", device=device)
+    x_train = x_train.flatten(1)
+    n = min(args.n_score, 10_000)
+    reference, pool = x_train[-n:], x_train[:-n]  # scored against digits it never saw
+    cfg = gan.PRETRAINED_DCGAN
+    torch.manual_seed(0)
+    G = gan.DCGenerator(cfg["latent_dim"], channels=cfg["channels"], hidden=cfg["hidden"])
+    D = gan.DCDiscriminator(channels=cfg["channels"], hidden=cfg["hidden"], batch_norm=True)
+    model = gan.GAN(G, D, cfg["latent_dim"]).to(device)
+    ema = copy.deepcopy(model.G).eval().requires_grad_(False)
+    opt_d = torch.optim.Adam(model.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(model.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    g = torch.Generator(device=device).manual_seed(0)
+    z_score = torch.randn(min(n, 5000), cfg["latent_dim"], generator=g, device=device)
+
+    decay_from = args.steps - args.lr_decay_steps
+
+    def step(i):
+        if i >= decay_from:  # the last lr_decay_steps: linearly down to 0
+            for opt in (opt_d, opt_g):
+                opt.param_groups[0]["lr"] = 2e-4 * (args.steps - i) / args.lr_decay_steps
+        real = pool[torch.randint(len(pool), (64,), generator=g, device=device)]
+        d_loss, g_loss = gan.training_step(model, real, model.prior(64), opt_d, opt_g)
+        gan.update_ema(ema, model.G, 0.999)
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+    def scores(generator) -> dict:
+        with torch.no_grad():
+            return dgm.metrics.mnist_scores(generator.eval()(z_score), reference[: len(z_score)])
+
+    clock = records.stopwatch(device, Path(args.checkpoint))
+
+    def evaluate(i):
+        seconds = clock(i)["train_seconds"]  # before scoring: scoring is not training
+        s, e = scores(copy.deepcopy(model.G)), scores(ema)
+        print(
+            f"step {i}, {seconds / 60:.1f} min: G IS {s['inception']:.2f} FD {s['frechet']:.2f}"
+            f" | average IS {e['inception']:.2f} FD {e['frechet']:.2f}",
+            flush=True,
+        )
+        return {"train_seconds": seconds, "inception": s["inception"], "frechet": s["frechet"],
+                "ema_inception": e["inception"], "ema_frechet": e["frechet"]}  # fmt: skip
+
+    history = dgm.train.train(
+        step,
+        args.steps,
+        state={"gan": model, "ema": ema, "opt_d": opt_d, "opt_g": opt_g},
+        checkpoint=args.checkpoint,
+        save_every=1000,
+        evaluate=evaluate,
+        eval_every=max(args.steps // 8, 1),
+        log_every=200,
+        desc="DCGAN (InfoGAN's MNIST networks)",
+        time_limit=args.minutes * 60 if args.minutes else None,
+    )
+    if history.stopped_at is not None:
+        print(f"stopped at step {history.stopped_at}; run again to resume")
+        return []
+    last = {k: v[-1][1] for k, v in history.records.items() if k != "d_loss" and v}
+    use_ema = last["ema_inception"] >= last["inception"]
+    chosen = ema if use_ema else model.G
+    out_path = Path(args.weights)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in chosen.state_dict().items()}
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, out_path)
+    digest = dgm.pretrained.sha256(out_path)
+    print(f"wrote {out_path} ({out_path.stat().st_size / 1e6:.2f} MB), the "
+          f"{'average of G' if use_ema else 'last G'}")  # fmt: skip
+    print(f'DCGAN_SHA256 = "{digest}"  <- record this in lib/dgm/gan.py')
+    shipped = gan.pretrained_dcgan(device, path=out_path) if digest == gan.DCGAN_SHA256 else None
+    if shipped is None:  # scored from the same float16 numbers the file holds
+        G16 = gan.DCGenerator(cfg["latent_dim"], channels=cfg["channels"], hidden=cfg["hidden"])
+        G16.load_state_dict({k: v.half().float() if v.is_floating_point() else v
+                             for k, v in state.items()})  # fmt: skip
+        shipped = gan.GAN(G16.eval(), None, cfg["latent_dim"]).to(device)
+    torch.manual_seed(1)
+    final = dgm.metrics.mnist_scores(shipped.sample(n), reference)
+    save_dcgan_samples(shipped, records.results_dir(args) / "gan_dcgan_samples.png", args.steps)
+    train_seconds = last["train_seconds"]
+    out = []
+    for key, metric in (("frechet", "Fréchet distance"), ("inception", "Inception score")):
+        out.append(
+            records.make_record(
+                model="DCGAN, InfoGAN's networks, shipped weights, MNIST",
+                metric=f"{metric} (n={n})",
+                value=round(final[key], 2),
+                paper_value=None,
+                paper="-",
+                epochs=round(args.steps * 64 / len(pool), 2),
+                train_seconds=round(train_seconds, 1),
+                device=records.device_name(device),
+                steps=args.steps,
+                weights=f"{'EMA of G' if use_ema else 'G'}, float16, sha256 {digest[:12]}",
+                schedule=f"Adam 2e-4, linearly to 0 over the last {args.lr_decay_steps} steps"
+                if args.lr_decay_steps
+                else "Adam 2e-4",
+                trace=[[int(i), round(v, 3)] for i, v in history.records["inception"]],
+                trace_ema=[[int(i), round(v, 3)] for i, v in history.records["ema_inception"]],
+                trace_minutes=[
+                    [int(i), round(v / 60, 2)] for i, v in history.records["train_seconds"]
+                ],  # fmt: skip
+            )
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gan", description=__doc__)
-    parser.add_argument("command", choices=["toy", "mnist"])
+    parser.add_argument("command", choices=["toy", "mnist", "dcgan"])
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--seeds", type=int, default=5)
@@ -236,14 +382,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=100, help="toy: packs per step")
     parser.add_argument("--betas", type=float, nargs=2, default=[0.8, 0.999], help="toy: Adam")
     parser.add_argument("--n-score", type=int, default=10_000, help="mnist: samples scored")
+    parser.add_argument("--minutes", type=float, default=0, help="dcgan: stop (resumable)")
+    parser.add_argument(
+        "--checkpoint", default=str(records.CHECKPOINTS / "dcgan.pt"), help="dcgan: resume"
+    )
+    parser.add_argument("--weights", default=str(gan.DCGAN_WEIGHTS), help="dcgan: output")
+    parser.add_argument(
+        "--lr-decay-steps", type=int, default=0, help="dcgan: the last N steps decay lr to 0"
+    )
     parser.add_argument(
         "--results", default=None, help="results folder (default benchmarks/results)"
     )
     args = parser.parse_args(argv)
 
     device = dgm.device()
-    if args.command == "mnist":
-        recs = mnist(args, device)
+    if args.command in ("mnist", "dcgan"):
+        recs = (mnist if args.command == "mnist" else dcgan)(args, device)
         records.write("gan", recs, records.results_dir(args))
         records.print_table(recs)
         return 0

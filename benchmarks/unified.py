@@ -119,7 +119,7 @@ def run_iwgan_grid(args, seed: int, weights, device) -> dict:
     modes, hq = dgm.metrics.mode_coverage(model.sample(2500), grid, 0.05)
     with torch.no_grad():
         w = unified.iwgan_weights(model.logits(model.sample(256)))
-    ess = 100 / (w**2).sum().item() / 256
+    ess = 100 * unified.effective_sample_size(w) / 256
     return {"modes covered (of 25)": modes, "high-quality samples (%)": 100 * hq,
             "effective sample size (% of the batch)": ess, "seconds": seconds}  # fmt: skip
 

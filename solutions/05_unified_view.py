@@ -566,7 +566,7 @@ for name, model in mnist_gans.items():
 
 with torch.no_grad():
     w = iwgan_weights(mnist_gans["IWGAN"].logits(mnist_gans["IWGAN"].sample(64)))
-print(f"effective sample size of the weights on a batch of 64: {1 / (w**2).sum().item():.1f}")
+print(f"effective sample size of the weights on a batch of 64: {unified.effective_sample_size(w):.1f}")
 
 # %% [markdown]
 # The effective sample size $1 / \sum_i w_i^2$ says how many samples really carry the
@@ -605,7 +605,7 @@ for name, weights in [("GAN", None), ("IWGAN", unified.iwgan_weights)]:
         with torch.no_grad():
             w = unified.iwgan_weights(model.logits(model.sample(256)))
         modes, hq = dgm.metrics.mode_coverage(model.sample(2500).cpu(), grid, 0.05)
-        trace.append((step, 100 / (w**2).sum().item() / 256, modes, 100 * hq))
+        trace.append((step, 100 * unified.effective_sample_size(w) / 256, modes, 100 * hq))
         return {}
 
     gan.fit(model, lambda n: dgm.data.gaussian_grid(n, generator=g_iw, device=device), grid_iw_steps,

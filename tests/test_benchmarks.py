@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
+import dgm
 from benchmarks import records
 from dgm.course import records as build
 
@@ -136,7 +139,23 @@ def test_gan_mnist_benchmark_scores_real_gan_and_vae(tmp_path):
     assert "wrote" in out and (tmp_path / "gan_mnist_samples.png").exists()
     recs = json.loads((tmp_path / "gan.json").read_text())
     fd = {r["model"]: r["value"] for r in recs if r["metric"].startswith("Fréchet")}
-    assert fd["real test digits, MNIST"] < fd["DCGAN, MNIST"]  # real data is the floor
+    assert fd["real test digits, MNIST"] < fd["DCGAN (z linear to the 7x7 maps), MNIST"]
+
+
+def test_gan_dcgan_benchmark_resumes_writes_float16_weights_and_records_their_scores(tmp_path):
+    common = ["--steps", "6", "--n-score", "200", "--results", str(tmp_path), "--checkpoint",
+              str(tmp_path / "c.pt"), "--weights", str(tmp_path / "g.pt")]  # fmt: skip
+    out = run("benchmarks.gan", "dcgan", *common, "--minutes", "1e-6")  # stops after a step
+    assert "run again to resume" in out and not (tmp_path / "g.pt").exists()
+    out = run("benchmarks.gan", "dcgan", *common, "--lr-decay-steps", "3")  # resumes
+    assert "DCGAN_SHA256" in out and (tmp_path / "gan_dcgan_samples.png").exists()
+    state = torch.load(tmp_path / "g.pt", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    recs = json.loads((tmp_path / "gan.json").read_text())
+    assert {r["metric"] for r in recs} == {"Fréchet distance (n=200)", "Inception score (n=200)"}
+    r = recs[0]
+    assert r["steps"] == 6 and r["weights"].endswith(dgm.pretrained.sha256(tmp_path / "g.pt")[:12])
+    assert [i for i, _ in r["trace"]][-1] == 6 and "over the last 3 steps" in r["schedule"]
 
 
 def test_vae_speed_times_both_pipelines_and_records_the_ratio(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from dgm import classifier, data, metrics
+from dgm import classifier, data, metrics, pretrained
 
 
 def correlated(n, d, g, shift=0.0):
@@ -65,7 +65,7 @@ def test_inception_score_limits():
 
 def test_classifier_weights_are_small_and_match_the_recorded_hash():
     assert classifier.WEIGHTS.stat().st_size < 1_000_000
-    assert classifier.sha256(classifier.WEIGHTS) == classifier.SHA256
+    assert pretrained.sha256(classifier.WEIGHTS) == classifier.SHA256
 
 
 def test_classifier_refuses_weights_with_another_hash(tmp_path):

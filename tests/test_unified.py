@@ -84,6 +84,24 @@ def test_iwgan_weights_are_the_normalised_density_ratio_and_carry_no_gradient():
     assert not w.requires_grad and w.sum().item() == pytest.approx(1.0)
 
 
+def test_effective_sample_size_runs_from_one_to_n_and_counts_equal_shares():
+    assert unified.effective_sample_size(torch.full((64,), 1 / 64)) == pytest.approx(64)
+    assert unified.effective_sample_size(torch.tensor([1.0, 0.0, 0.0])) == pytest.approx(1)
+    # k equal weights among n: exactly k samples carry the average
+    w = torch.tensor([0.25, 0.25, 0.25, 0.25, 0.0, 0.0])
+    assert unified.effective_sample_size(w) == pytest.approx(4)
+    w = unified.iwgan_weights(torch.randn(256, generator=torch.Generator().manual_seed(0)) * 3)
+    assert 1 < unified.effective_sample_size(w) < 256
+
+
+@pytest.mark.parametrize(
+    "w", [torch.tensor([0.5, 0.6]), torch.tensor([1.5, -0.5]), torch.ones(2, 2) / 4]
+)
+def test_effective_sample_size_rejects_unnormalised_or_misshapen_weights(w):
+    with pytest.raises(ValueError, match="effective_sample_size: weights"):
+        unified.effective_sample_size(w)
+
+
 def test_iwgan_loss_with_equal_logits_is_the_nonsaturating_loss():
     logits = torch.full((8,), 0.7, requires_grad=True)
     per_pack = gan.generator_loss_nonsaturating(logits)

@@ -4,7 +4,8 @@ One module per lecture (``em``, ``wake_sleep``, ``vae``, ``gan``...) and a few s
 ``config`` (device, fast mode, seeds, paths), ``densities`` (the log-densities every
 lecture uses), ``data`` (MNIST and 2-D toy data as tensors on
 the device), ``train`` (training loop with checkpoints), ``metrics`` and ``classifier``
-(log-likelihood, mode coverage, Fréchet distance on MNIST), ``plot``,
+(log-likelihood, mode coverage, Fréchet distance on MNIST), ``pretrained`` (shipped,
+hash-checked weights), ``plot``,
 ``widgets``, ``checks`` (exercise self-checks) and ``grade`` (the autograder).
 """
 
@@ -19,6 +20,7 @@ from . import (
     metrics,
     nets,
     plot,
+    pretrained,
     train,
     vae,
     wake_sleep,
@@ -37,6 +39,7 @@ __all__ = [
     "metrics",
     "nets",
     "plot",
+    "pretrained",
     "train",
     "vae",
     "wake_sleep",

@@ -19,14 +19,15 @@ features do not depend on exact centring.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-WEIGHTS = Path(__file__).resolve().parent / "weights" / "mnist_classifier.pt"
+from . import pretrained
+
+WEIGHTS = pretrained.WEIGHTS_DIR / "mnist_classifier.pt"
 SHA256 = "a019cfc92e1324712f0a9b7bc9f16fa01714b47aec2600ffde898b99a355c2ec"
 FEATURES = 128  # the width of the feature layer the Fréchet distance compares
 
@@ -61,11 +62,6 @@ class MNISTClassifier(nn.Module):
         return self.head(self.features(x))
 
 
-def sha256(path: str | Path) -> str:
-    """The SHA-256 hex digest of a file."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 _loaded: dict[str, MNISTClassifier] = {}
 
 
@@ -90,20 +86,11 @@ def load(device: torch.device | str | None = None, path: str | Path | None = Non
     path = Path(path) if path is not None else WEIGHTS
     key = f"{path}:{device}"
     if key not in _loaded:
-        if not path.exists():
-            raise FileNotFoundError(
-                f"dgm.classifier: no weights at {path}; retrain with `python -m dgm.classifier "
-                f"train` (a few minutes on a CPU)"
-            )
-        digest = sha256(path)
-        if digest != SHA256:
-            raise ValueError(
-                f"dgm.classifier: {path} has SHA-256 {digest}, expected {SHA256}; the file "
-                f"changed, so scores would not be comparable. Restore it (git checkout) or, "
-                f"after retraining on purpose, record the new hash in dgm/classifier.py"
-            )
+        state = pretrained.load_state_dict(
+            path, SHA256, "dgm.classifier", "python -m dgm.classifier train"
+        )
         model = MNISTClassifier()
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        model.load_state_dict(state)
         model.eval().requires_grad_(False)
         _loaded[key] = model.to(device)
     return _loaded[key]
@@ -184,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, out)
         print(f"test accuracy {acc:.4f}; wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
-        print(f'SHA256 = "{sha256(out)}"  <- record this in lib/dgm/classifier.py')
+        print(f'SHA256 = "{pretrained.sha256(out)}"  <- record this in lib/dgm/classifier.py')
     else:
         print(f"test accuracy {accuracy(load(), x_test, y_test):.4f}")
     return 0

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import densities
+from . import densities, pretrained
 from .nets import Maxout, mlp
 
 
@@ -126,14 +126,22 @@ def toy_mlps(
 
 
 class DCGenerator(nn.Module):
-    """DCGAN-style MNIST generator: z -> 7x7 -> 14x14 -> 28x28, pixel intensities in (0, 1)."""
+    """DCGAN-style MNIST generator: z -> 7x7 -> 14x14 -> 28x28, pixel intensities in (0, 1).
 
-    def __init__(self, latent_dim: int = 64, channels: int = 64):
+    With ``hidden > 0`` a fully connected layer of ``hidden`` units comes first, as in
+    InfoGAN's MNIST generator (Chen et al. 2016): one more non-linearity between ``z`` and
+    the 7x7 feature map, which is what makes its digits legible within a CPU budget
+    (``PRETRAINED_DCGAN``; lecture 04, section 7).
+    """
+
+    def __init__(self, latent_dim: int = 64, channels: int = 64, hidden: int = 0):
         super().__init__()
         C = channels
-        self.fc = nn.Sequential(
-            nn.Linear(latent_dim, 2 * C * 49, bias=False), nn.BatchNorm1d(2 * C * 49), nn.ReLU()
-        )
+        fc: list[nn.Module] = []
+        if hidden:
+            fc += [nn.Linear(latent_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU()]
+        fc += [nn.Linear(hidden or latent_dim, 2 * C * 49, bias=False), nn.BatchNorm1d(2 * C * 49)]
+        self.fc = nn.Sequential(*fc, nn.ReLU())
         self.net = nn.Sequential(
             nn.ConvTranspose2d(2 * C, C, 4, stride=2, padding=1, bias=False),  # (B, C, 14, 14)
             nn.BatchNorm2d(C),
@@ -150,30 +158,46 @@ class DCGenerator(nn.Module):
 class DCDiscriminator(nn.Module):
     """DCGAN-style MNIST discriminator: two stride-2 convolutions with leaky ReLU, one logit.
 
-    With packing ``m`` the ``m`` images of a pack enter as ``m`` input channels.
+    With packing ``m`` the ``m`` images of a pack enter as ``m`` input channels. With
+    ``hidden > 0`` a fully connected layer of ``hidden`` units comes before the logit, and
+    ``batch_norm`` normalises the second convolution and that layer (InfoGAN's MNIST
+    discriminator).
     """
 
-    def __init__(self, pack: int = 1, channels: int = 64):
+    def __init__(self, pack: int = 1, channels: int = 64, hidden: int = 0, batch_norm=False):
         super().__init__()
         C = channels
         self.pack = pack
-        self.net = nn.Sequential(
+
+        def norm(n: int, dims: int) -> list[nn.Module]:
+            return [(nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d)(n)] if batch_norm else []
+
+        layers = [
             nn.Conv2d(pack, C, 4, stride=2, padding=1),  # (B, C, 14, 14)
             nn.LeakyReLU(0.2),
-            nn.Conv2d(C, 2 * C, 4, stride=2, padding=1),  # (B, 2C, 7, 7)
+            nn.Conv2d(C, 2 * C, 4, stride=2, padding=1, bias=not batch_norm),  # (B, 2C, 7, 7)
+            *norm(2 * C, 2),
             nn.LeakyReLU(0.2),
             nn.Flatten(),
-            nn.Linear(2 * C * 49, 1),
-        )
+        ]
+        if hidden:
+            layers += [nn.Linear(2 * C * 49, hidden, bias=not batch_norm), *norm(hidden, 1)]
+            layers += [nn.LeakyReLU(0.2)]
+        self.net = nn.Sequential(*layers, nn.Linear(hidden or 2 * C * 49, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.reshape(-1, self.pack, 28, 28)).squeeze(1)
 
 
 class GAN(nn.Module):
-    """A generator ``G``, a discriminator ``D`` on packs of ``pack`` samples, and ``p(z)``."""
+    """A generator ``G``, a discriminator ``D`` on packs of ``pack`` samples, and ``p(z)``.
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, latent_dim: int, pack=1):
+    ``D`` may be ``None`` for a generator that is only sampled (``pretrained_dcgan``).
+    """
+
+    def __init__(
+        self, generator: nn.Module, discriminator: nn.Module | None, latent_dim: int, pack=1
+    ):
         super().__init__()
         if not isinstance(pack, int) or pack < 1:
             raise ValueError(f"GAN: pack must be a positive int, got {pack!r}")
@@ -215,7 +239,49 @@ class GAN(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Discriminator logits of the packs in ``x``: (B, ...) -> (B / pack,)."""
+        if self.D is None:
+            raise ValueError("GAN.logits: this GAN has no discriminator (a pretrained generator)")
         return self.D(pack(x.reshape(x.shape[0], -1), self.pack))
+
+
+@torch.no_grad()
+def update_ema(average: nn.Module, model: nn.Module, decay: float = 0.999) -> None:
+    """``average <- decay * average + (1 - decay) * model``, parameter by parameter.
+
+    An exponential moving average of the generator's weights (Yazici et al. 2019) smooths
+    out the oscillation of the two-player game; batch-norm statistics are copied as they are.
+    """
+    if not 0 <= decay < 1:
+        raise ValueError(f"update_ema: decay must be in [0, 1), got {decay!r}")
+    for a, p in zip(average.parameters(), model.parameters()):
+        a.lerp_(p, 1 - decay)
+    for a, b in zip(average.buffers(), model.buffers()):
+        a.copy_(b)
+
+
+# InfoGAN's MNIST networks at half width: the lecture-04 generator that ships trained
+PRETRAINED_DCGAN = dict(latent_dim=64, channels=32, hidden=512)
+DCGAN_WEIGHTS = pretrained.WEIGHTS_DIR / "dcgan_mnist.pt"
+DCGAN_SHA256 = "adb07ab598a93b8dc72dffb851ed00ada3ee5b54d77fe4efee1be4f2fef550d8"
+DCGAN_REBUILD = "python -m benchmarks.gan dcgan"
+
+
+def pretrained_dcgan(device: torch.device | str | None = None, path=None) -> GAN:
+    """Lecture 04's DCGAN generator, trained by ``python -m benchmarks.gan dcgan``.
+
+    The weights ship with the library (float16, hash-checked like the classifier's); the
+    benchmark record in ``benchmarks/results/gan.json`` gives their training time, device and
+    scores. Returns a ``GAN`` without a discriminator, ready to ``sample``.
+    """
+    from . import config
+
+    device = torch.device(device) if device is not None else config.device()
+    path = DCGAN_WEIGHTS if path is None else path
+    state = pretrained.load_state_dict(path, DCGAN_SHA256, "dgm.gan", DCGAN_REBUILD)
+    cfg = PRETRAINED_DCGAN
+    G = DCGenerator(cfg["latent_dim"], channels=cfg["channels"], hidden=cfg["hidden"])
+    G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return GAN(G.eval().requires_grad_(False), None, cfg["latent_dim"]).to(device)
 
 
 def snapshot_callback(gan: GAN, z: torch.Tensor, store: list):

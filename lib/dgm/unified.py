@@ -267,6 +267,26 @@ def iwgan_weights(fake_logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(fake_logits.detach(), dim=0)
 
 
+def effective_sample_size(weights: torch.Tensor) -> float:
+    """Kish's effective sample size ``1 / sum_i w_i^2`` of normalised weights (``sum w = 1``).
+
+    It runs from 1 (one sample carries all the weight) to ``n`` (uniform weights): how many
+    samples an importance-weighted average really rests on. IWGAN can only differ from the
+    GAN when it is well below the batch size.
+    """
+    if weights.dim() != 1 or len(weights) == 0:
+        raise ValueError(
+            f"effective_sample_size: weights must be a non-empty 1-D tensor, "
+            f"got shape {tuple(weights.shape)}"
+        )
+    total = float(weights.sum())
+    if weights.min() < 0 or abs(total - 1) > 1e-4:
+        raise ValueError(
+            f"effective_sample_size: weights must be non-negative and sum to 1, got sum {total:.6g}"
+        )
+    return 1.0 / float((weights.double() ** 2).sum())
+
+
 # --------------------------------------------------------------------------- AA-VAE
 
 
