@@ -517,16 +517,17 @@ else:
 # - **The ring in Metz et al.'s set-up (section 4).** The plain GAN ended on a single mode
 #   on three of five seeds and smeared along the ring (all 8 modes, few good samples) on the
 #   other two; PacGAN4 held all 8 modes on every seed at about 73% high quality.
-# - **PacGAN's own networks at 6,000 steps (the untagged rows).** Here packing did **not**
-#   help: within those steps its generator was still spread between the modes (about 2% good
-#   samples, what an even spread over the square would score). The set-up, not packing,
-#   decided that result. (These rows were measured on 2026-11-23, when `GAN.sample` still
-#   normalised each batch of 2,500 with its own batch-norm statistics; it now samples in
-#   eval mode, which moves such numbers little, and the benchmark command reruns them.)
+# - **PacGAN's own networks at 6,000 steps (the untagged rows).** On the grid packing did
+#   **not** help here: within those steps its generator was still spread between the modes
+#   (about 2% good samples, what an even spread over the square would score) and covered
+#   fewer modes than the plain GAN. The set-up, not packing, decided that result: the same
+#   packing with the MLPs above, at a higher learning rate and more packs a step, covered all
+#   25. On the ring these networks did let packing cover more modes, with a good share no
+#   better than the plain GAN's.
 #
 # **Minimax against non-saturating.** On the grid the minimax generator covered *more* modes
-# than the non-saturating one, in both set-ups (about 20 against 15 with the MLPs, 21 against
-# 17 with PacGAN's networks), with fewer good samples on average and a far larger spread
+# than the non-saturating one, in both set-ups (about 20 against 15 with the MLPs, 20 against
+# 13 with PacGAN's networks), with fewer good samples on average and a far larger spread
 # between seeds. Both facts fit what each loss does with a sample, and what it minimises.
 # At $D^*$ the minimax generator minimises $2\,\mathrm{JSD}(p_\text{data} \,\|\, p_g)$, symmetric in the two
 # distributions; the non-saturating one follows $\mathrm{KL}(p_g \,\|\, p_\text{data}) - 2\,\mathrm{JSD}$ (section 3), whose KL
