@@ -1,0 +1,127 @@
+"""Lecture 06: the energy model's likelihood gradient, its penalty, and the MI estimators."""
+
+import math
+
+import pytest
+import torch
+
+from dgm import energy
+
+
+def grid_2d(half_width=6.0, n=241):
+    t = torch.linspace(-half_width, half_width, n, dtype=torch.float64)
+    xx, yy = torch.meshgrid(t, t, indexing="ij")
+    return torch.stack([xx.flatten(), yy.flatten()], 1), (t[1] - t[0]).item() ** 2
+
+
+class Quartic(torch.nn.Module):
+    """A non-Gaussian 2-D energy with parameters: U(x) = a.x + x'Bx/2 + c ||x||^4 / 4."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.tensor([0.3, -0.2], dtype=torch.float64))
+        self.L = torch.nn.Parameter(torch.tensor([[1.0, 0.0], [0.4, 0.8]], dtype=torch.float64))
+        self.c = torch.nn.Parameter(torch.tensor(0.05, dtype=torch.float64))
+
+    def forward(self, x):
+        B = self.L @ self.L.T
+        return x @ self.a + 0.5 * ((x @ B) * x).sum(1) + 0.25 * self.c * x.pow(2).sum(1) ** 2
+
+
+def test_the_exact_nll_gradient_is_the_positive_minus_the_negative_phase():
+    torch.manual_seed(0)
+    U = Quartic()
+    grid, cell = grid_2d()
+    data = torch.randn(500, 2, dtype=torch.float64) * 0.7 + torch.tensor([1.0, -0.5])
+    params = list(U.parameters())
+    exact = torch.autograd.grad(energy.nll_by_quadrature(U, data, grid, cell), params)
+    # positive phase: the mean of grad U over the data; negative: over q_theta (on the grid)
+    q = energy.model_weights_on_grid(U, grid).detach()
+    positive = torch.autograd.grad(U(data).mean(), params)
+    negative = torch.autograd.grad((q * U(grid)).sum(), params)
+    for g, p, n in zip(exact, positive, negative):
+        torch.testing.assert_close(g, p - n)
+    assert max(g.abs().max() for g in exact) > 0.05  # not trivially zero
+
+
+def test_log_partition_by_quadrature_matches_a_gaussians_normaliser():
+    grid, cell = grid_2d(8.0, 321)
+    S = torch.tensor([[1.0, 0.3], [0.3, 0.5]], dtype=torch.float64)
+    P = torch.linalg.inv(S)
+
+    def U(x):
+        return 0.5 * ((x @ P) * x).sum(1)
+
+    exact = math.log(2 * math.pi) + 0.5 * math.log(torch.linalg.det(S).item())
+    assert energy.log_partition_by_quadrature(U, grid, cell).item() == pytest.approx(
+        exact, abs=1e-6
+    )
+
+
+def test_contrastive_loss_with_the_models_own_samples_has_no_expected_gradient():
+    """If the negatives are drawn from q_theta itself and the data too, the two phases cancel."""
+    U = Quartic()
+    grid, _ = grid_2d()
+    q = energy.model_weights_on_grid(U, grid).detach()
+    g = torch.Generator().manual_seed(0)
+    a = grid[torch.multinomial(q, 200_000, replacement=True, generator=g)]
+    b = grid[torch.multinomial(q, 200_000, replacement=True, generator=g)]
+    grads = torch.autograd.grad(energy.contrastive_loss(U, a, b), list(U.parameters()))
+    assert max(gr.abs().max().item() for gr in grads) < 0.05
+
+
+def test_gradient_penalty_of_a_quadratic_energy_is_the_mean_squared_norm_and_trains_theta():
+    scale = torch.tensor(1.5, requires_grad=True)
+    x = torch.randn(64, 3)
+
+    def U(v):
+        return 0.5 * scale * v.pow(2).sum(1)
+
+    gp = energy.gradient_penalty(U, x)
+    torch.testing.assert_close(gp, (scale * x).pow(2).sum(1).mean())
+    (d,) = torch.autograd.grad(gp, scale)  # d/ds s^2 E||x||^2 = 2 s E||x||^2
+    torch.testing.assert_close(d, 2 * scale.detach() * x.pow(2).sum(1).mean())
+    assert not x.requires_grad
+
+
+def test_energy_loss_does_not_train_the_generator_and_rejects_a_negative_penalty():
+    G = torch.nn.Linear(2, 2)
+    fake = G(torch.randn(16, 2))
+    loss = energy.energy_loss(lambda v: v.pow(2).sum(1), torch.randn(16, 2), fake, penalty=0.1)
+    loss.backward()
+    assert G.weight.grad is None
+    with pytest.raises(ValueError, match="penalty must be >= 0"):
+        energy.energy_loss(lambda v: v.sum(1), torch.randn(4, 2), torch.randn(4, 2), penalty=-1)
+
+
+def test_energies_must_return_one_value_per_example():
+    with pytest.raises(ValueError, match=r"one value per example, shape \(4,\), got \(4, 2\)"):
+        energy.contrastive_loss(lambda v: v, torch.randn(4, 2), torch.randn(4, 2))
+
+
+def test_infogan_penalty_is_the_mean_squared_reconstruction_error_of_z():
+    z, z_hat = torch.zeros(4, 2), torch.tensor([[1.0, 0], [0, 2], [0, 0], [1, 1]])
+    assert energy.infogan_mi_penalty(z, z_hat).item() == pytest.approx((1 + 4 + 0 + 2) / 4)
+    with pytest.raises(ValueError, match="differ in shape"):
+        energy.infogan_mi_penalty(z, z_hat[:3])
+
+
+def test_jsd_mi_estimate_is_minus_log_4_at_a_constant_critic_and_higher_with_dependence():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(20_000, 1, generator=g)
+    assert energy.jsd_mi_estimate(lambda x, zz: torch.zeros(len(x)), z, z, g).item() == (
+        pytest.approx(-math.log(4), abs=1e-6)
+    )
+    rho = 0.9  # x = rho z + noise; T* = log p(x, z) / (p(x) p(z)), the optimal critic
+    x = rho * z + math.sqrt(1 - rho**2) * torch.randn(20_000, 1, generator=g)
+
+    def T(xx, zz):
+        xx, zz = xx[:, 0], zz[:, 0]
+        joint = -(xx**2 - 2 * rho * xx * zz + zz**2) / (2 * (1 - rho**2))
+        return -0.5 * math.log(1 - rho**2) + joint + (xx**2 + zz**2) / 2
+
+    dependent = energy.jsd_mi_estimate(T, x, z, g).item()
+    independent = energy.jsd_mi_estimate(T, x, z[torch.randperm(20_000, generator=g)], g).item()
+    assert dependent > -math.log(4) + 0.3  # 2 JSD - log 4, JSD about 0.22 nats here
+    assert independent < dependent - 0.3
+    assert independent < -math.log(4) + 0.05  # no dependence: the floor, whatever T is
