@@ -125,3 +125,58 @@ def test_jsd_mi_estimate_is_minus_log_4_at_a_constant_critic_and_higher_with_dep
     assert dependent > -math.log(4) + 0.3  # 2 JSD - log 4, JSD about 0.22 nats here
     assert independent < dependent - 0.3
     assert independent < -math.log(4) + 0.05  # no dependence: the floor, whatever T is
+
+
+def small_energy_gan(mi):
+    from dgm import nets
+
+    torch.manual_seed(0)
+    U, G = nets.mlp([2, 16, 1], "relu"), nets.mlp([2, 16, 2], "relu")
+    T = energy.StatisticsNetwork(2, 2, hidden=16, depth=1) if mi == "jsd" else None
+    E = nets.mlp([2, 16, 2], "relu") if mi == "infogan" else None
+    return energy.EnergyGAN(U, G, 2, mi=mi, T=T, encoder=E)
+
+
+def test_energy_gan_needs_the_network_of_its_mi_estimator():
+    from dgm import nets
+
+    U, G = nets.mlp([2, 8, 1]), nets.mlp([2, 8, 2])
+    with pytest.raises(ValueError, match="mi must be one of"):
+        energy.EnergyGAN(U, G, 2, mi="entropy")
+    with pytest.raises(ValueError, match="pass T exactly for mi='jsd'"):
+        energy.EnergyGAN(U, G, 2, mi="jsd")
+    with pytest.raises(ValueError, match="pass T exactly"):
+        energy.EnergyGAN(U, G, 2, mi=None, T=energy.StatisticsNetwork(2, 2))
+
+
+@pytest.mark.parametrize("mi", [None, "infogan", "jsd"])
+def test_a_training_step_moves_the_energy_the_generator_and_the_mi_network(mi):
+    model = small_energy_gan(mi)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    opt_u = torch.optim.Adam(model.U.parameters(), lr=1e-2)
+    opt_g = torch.optim.Adam(model.generator_parameters(), lr=1e-2)
+    energy.training_step(model, torch.randn(32, 2), model.prior(32), opt_u, opt_g)
+    after = model.state_dict()
+    moved = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    expected = (
+        {"U", "G"} | ({"T"} if mi == "jsd" else set()) | ({"encoder"} if mi == "infogan" else set())
+    )
+    assert moved == expected  # G_average moves only in fit
+
+
+def test_without_mi_the_generator_loss_is_the_mean_energy_of_its_samples():
+    model = small_energy_gan(None)
+    z = model.prior(64)
+    torch.testing.assert_close(
+        energy.generator_loss(model, z, 0.3), model.energy(model.G(z)).mean()
+    )
+
+
+def test_fit_keeps_the_weight_average_and_sample_uses_it():
+    model = small_energy_gan("jsd")
+    history = energy.fit(model, lambda n: torch.randn(n, 2) + 3, 20, batch_size=16,
+                         average_decay=0.5, progress=False, log_every=5)  # fmt: skip
+    assert len(history["energy_loss"]) == 20 and len(history["generator_loss"]) == 20
+    z = torch.randn(5, 2)
+    torch.testing.assert_close(model.sample(z=z), model.G_average(z))
+    assert not torch.allclose(model.sample(z=z), model.sample(z=z, average=False))

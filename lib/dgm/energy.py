@@ -131,3 +131,129 @@ def jsd_mi_estimate(
     perm = torch.randperm(z.shape[0], generator=generator, device=z.device)
     joint, marginal = T(x, z), T(x, z[perm])
     return (-F.softplus(-joint)).mean() - F.softplus(marginal).mean()
+
+
+# --------------------------------------------------------------------------- the energy GAN
+
+MI_ESTIMATORS = (None, "infogan", "jsd")
+
+
+class StatisticsNetwork(torch.nn.Module):
+    """``T(x, z)``: an MLP on the concatenated pair, one score per pair (Deep InfoMax's critic)."""
+
+    def __init__(self, x_dim: int, z_dim: int, hidden: int = 128, depth: int = 3):
+        super().__init__()
+        from .nets import mlp
+
+        self.net = mlp([x_dim + z_dim, *[hidden] * depth, 1], "relu")
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([x.flatten(1), z.flatten(1)], 1)).squeeze(1)
+
+
+class EnergyGAN(torch.nn.Module):
+    """An energy ``U``, a generator ``G`` and, for the MI term, ``T`` (jsd) or an encoder (infogan).
+
+    ``G_average`` is an exponential moving average of ``G``'s weights, what ``sample`` uses
+    unless told otherwise.
+    """
+
+    def __init__(self, U, G, latent_dim: int, mi: str | None = "jsd", T=None, encoder=None):
+        super().__init__()
+        import copy
+
+        if mi not in MI_ESTIMATORS:
+            raise ValueError(f"EnergyGAN: mi must be one of {MI_ESTIMATORS}, got {mi!r}")
+        if (mi == "jsd") != (T is not None) or (mi == "infogan") != (encoder is not None):
+            raise ValueError("EnergyGAN: pass T exactly for mi='jsd', encoder for mi='infogan'")
+        self.U, self.G, self.T, self.encoder = U, G, T, encoder
+        self.latent_dim, self.mi = latent_dim, mi
+        self.G_average = copy.deepcopy(G).requires_grad_(False)
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        return self.U(x).reshape(x.shape[0])
+
+    def prior(self, n: int) -> torch.Tensor:
+        p = next(self.G.parameters())
+        return torch.randn(n, self.latent_dim, device=p.device, dtype=p.dtype)
+
+    @torch.no_grad()
+    def sample(self, n: int | None = None, z: torch.Tensor | None = None, average: bool = True):
+        """``G(z)`` (the weight average by default) for ``n`` fresh ``z`` or the given ``z``."""
+        z = self.prior(n) if z is None else z
+        G = self.G_average if average else self.G
+        was = G.training
+        G.eval()
+        try:
+            return G(z)
+        finally:
+            G.train(was)
+
+    def generator_parameters(self) -> list[torch.nn.Parameter]:
+        """What the generator's optimiser trains: ``G``, and ``T`` or the encoder with it."""
+        extra = self.T if self.T is not None else self.encoder
+        return list(self.G.parameters()) + ([] if extra is None else list(extra.parameters()))
+
+
+def generator_loss(model: EnergyGAN, z: torch.Tensor, mi_weight: float) -> torch.Tensor:
+    """``E[U(G(z))] - mi_weight * I(X; Z)``, the MI by ``model.mi``'s estimator.
+
+    ``mi_weight`` plays a temperature: the generator's target is ``exp(-U / mi_weight)``.
+    """
+    x = model.G(z)
+    loss = model.energy(x).mean()
+    if model.mi == "jsd":
+        loss = loss - mi_weight * jsd_mi_estimate(model.T, x, z)
+    elif model.mi == "infogan":
+        loss = loss + mi_weight * infogan_mi_penalty(z, model.encoder(x))
+    return loss
+
+
+def training_step(model: EnergyGAN, real, z, opt_u, opt_g, penalty=0.1, mi_weight=0.3):
+    """One step of the energy on ``energy_loss``, then one of the generator (with ``T`` or
+    the encoder) on ``generator_loss`` under the updated energy. Returns both losses."""
+    u_loss = energy_loss(model.energy, real, model.G(z), penalty)
+    opt_u.zero_grad(set_to_none=True)
+    u_loss.backward()
+    opt_u.step()
+    g_loss = generator_loss(model, z, mi_weight)
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward(inputs=model.generator_parameters())
+    opt_g.step()
+    return u_loss.detach(), g_loss.detach()
+
+
+def fit(
+    model: EnergyGAN,
+    sample_real: Callable[[int], torch.Tensor],
+    steps: int,
+    *,
+    lr: float = 1e-3,
+    betas: tuple[float, float] = (0.5, 0.9),
+    batch_size: int = 256,
+    penalty: float = 0.1,
+    mi_weight: float = 0.3,
+    average_decay: float = 0.999,
+    **train_kwargs,
+):
+    """Train the energy GAN with Adam for ``steps`` steps; keeps ``G_average`` up to date.
+
+    Extra keyword arguments go to ``dgm.train.train``; returns its ``History``.
+    """
+    from . import gan, train
+
+    opt_u = torch.optim.Adam(model.U.parameters(), lr=lr, betas=betas)
+    opt_g = torch.optim.Adam(model.generator_parameters(), lr=lr, betas=betas)
+
+    def one_step(i):
+        real = sample_real(batch_size)
+        u_loss, g_loss = training_step(
+            model, real, model.prior(batch_size), opt_u, opt_g, penalty, mi_weight
+        )
+        gan.update_ema(model.G_average, model.G, average_decay)
+        return {"energy_loss": u_loss, "generator_loss": g_loss}
+
+    train_kwargs.setdefault("desc", f"energy GAN (MI: {model.mi})")
+    return train.train(
+        one_step, steps, state={"model": model, "opt_u": opt_u, "opt_g": opt_g}, **train_kwargs
+    )
