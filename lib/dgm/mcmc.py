@@ -1,0 +1,179 @@
+"""Lecture 07: sampling an energy with Markov chains: Metropolis-Hastings, Langevin, MALA.
+
+A target ``pi(x) ∝ exp(-U(x))`` known up to its normaliser. Every sampler here runs ``C``
+chains at once (``x`` of shape (C, D)) on whatever device ``x`` lives on, and takes any
+differentiable energy ``U: (C, D) -> (C,)``.
+
+- Metropolis-Hastings (``mh_step``): propose ``x' ~ N(x, s^2 I)``, accept with probability
+  ``min(1, pi(x') / pi(x))`` (the proposal is symmetric). Detailed balance,
+  ``pi(x) k(x -> x') = pi(x') k(x' -> x)``, makes ``pi`` stationary.
+- Unadjusted Langevin (``ula_step``): ``x' = x - eps grad U(x) + sqrt(2 eps) xi``. The noise
+  must be ``sqrt(2 eps)``: with ``sqrt(eps)`` the chain samples ``exp(-2U)`` in the small-step
+  limit. Even with the right noise a finite ``eps`` biases the stationary distribution.
+- MALA (``mala_step``): the Langevin move as a *proposal* ``q(x' | x) = N(x - eps grad U(x),
+  2 eps I)``, accepted with probability
+  ``min(1, pi(x') q(x | x') / (pi(x) q(x' | x)))``, which removes the bias at any step size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+Energy = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _energy(U: Energy, x: torch.Tensor, who: str) -> torch.Tensor:
+    u = U(x)
+    if u.shape != (x.shape[0],):
+        raise ValueError(
+            f"{who}: the energy must return one value per chain, shape ({x.shape[0]},), "
+            f"got {tuple(u.shape)}"
+        )
+    return u
+
+
+def energy_and_grad(U: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``U(x)`` (C,) and ``grad_x U(x)`` (C, D), both detached."""
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        u = _energy(U, x, "energy_and_grad")
+        (g,) = torch.autograd.grad(u.sum(), x)
+    return u.detach(), g.detach()
+
+
+def _check_step(step: float, who: str) -> None:
+    if not (isinstance(step, int | float) and step > 0):
+        raise ValueError(f"{who}: step must be a positive number, got {step!r}")
+
+
+def ula_step(U: Energy, x: torch.Tensor, step: float, generator=None) -> torch.Tensor:
+    """One unadjusted Langevin step ``x - step * grad U(x) + sqrt(2 step) * xi`` per chain."""
+    _check_step(step, "ula_step")
+    _, g = energy_and_grad(U, x)
+    xi = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return x - step * g + math.sqrt(2 * step) * xi
+
+
+def langevin_log_proposal(x_to, x_from, grad_from, step: float) -> torch.Tensor:
+    """``log q(x_to | x_from)`` of the Langevin proposal ``N(x_from - step grad, 2 step I)``,
+    up to a constant that cancels in the acceptance ratio; (C,)."""
+    mean = x_from - step * grad_from
+    return -(x_to - mean).pow(2).flatten(1).sum(1) / (4 * step)
+
+
+def _log_ratio(x, u, g, x_new, u_new, g_new, step: float) -> torch.Tensor:
+    # log pi(x') - log pi(x) + log q(x | x') - log q(x' | x): the proposal densities matter,
+    # because the Langevin proposal is not symmetric (its mean follows the gradient)
+    return (
+        -u_new
+        + u
+        + langevin_log_proposal(x, x_new, g_new, step)
+        - langevin_log_proposal(x_new, x, g, step)
+    )
+
+
+def mala_log_acceptance(U: Energy, x, x_new, step: float) -> torch.Tensor:
+    """``log [pi(x') q(x | x') / (pi(x) q(x' | x))]`` per chain, (C,): MALA's log ratio."""
+    _check_step(step, "mala_log_acceptance")
+    return _log_ratio(x, *energy_and_grad(U, x), x_new, *energy_and_grad(U, x_new), step)
+
+
+def mala_step(U: Energy, x: torch.Tensor, step: float, generator=None):
+    """One MALA step per chain: ``(x_next, accepted)``, ``accepted`` a (C,) bool tensor."""
+    _check_step(step, "mala_step")
+    u, g = energy_and_grad(U, x)
+    xi = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    proposal = x - step * g + math.sqrt(2 * step) * xi
+    log_ratio = _log_ratio(x, u, g, proposal, *energy_and_grad(U, proposal), step)
+    uniform = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
+    accepted = torch.log(uniform) < log_ratio
+    return torch.where(accepted.unsqueeze(1), proposal, x), accepted
+
+
+def mh_step(U: Energy, x: torch.Tensor, scale: float, generator=None):
+    """One random-walk Metropolis-Hastings step per chain: ``(x_next, accepted)``."""
+    _check_step(scale, "mh_step")
+    proposal = x + scale * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    with torch.no_grad():
+        log_ratio = _energy(U, x, "mh_step") - _energy(U, proposal, "mh_step")
+    uniform = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
+    accepted = torch.log(uniform) < log_ratio
+    return torch.where(accepted.unsqueeze(1), proposal, x), accepted
+
+
+SAMPLERS = {"ula": ula_step, "mala": mala_step, "mh": mh_step}
+
+
+def run_chains(U: Energy, x0: torch.Tensor, n_steps: int, step: float, sampler="mala",
+               generator=None, progress: bool = False):  # fmt: skip
+    """Run ``n_steps`` of ``sampler`` from ``x0`` (C, D): ``(trace, acceptance)``.
+
+    ``trace`` is (n_steps, C, D), the states after each step; ``acceptance`` is the share of
+    accepted proposals per chain (C,), all ones for ULA, which accepts everything.
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"run_chains: sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
+    if not isinstance(n_steps, int) or n_steps < 1:
+        raise ValueError(f"run_chains: n_steps must be a positive int, got {n_steps!r}")
+    x, trace = x0.detach(), []
+    accepted = torch.zeros(x0.shape[0], device=x0.device)
+    steps = range(n_steps)
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc=f"{sampler} chains")
+    for _ in steps:
+        if sampler == "ula":
+            x, acc = ula_step(U, x, step, generator), torch.ones(x.shape[0], dtype=torch.bool)
+        else:
+            x, acc = SAMPLERS[sampler](U, x, step, generator)
+        accepted += acc.to(accepted)
+        trace.append(x)
+    return torch.stack(trace), accepted / n_steps
+
+
+# --------------------------------------------------------------------------- diagnostics
+
+
+def autocorrelation(chain: torch.Tensor, max_lag: int) -> torch.Tensor:
+    """The normalised autocorrelation of a 1-D chain at lags ``0..max_lag``, (max_lag + 1,)."""
+    if chain.dim() != 1 or not 0 <= max_lag < len(chain):
+        raise ValueError(
+            f"autocorrelation: expected a 1-D chain longer than max_lag={max_lag}, "
+            f"got shape {tuple(chain.shape)}"
+        )
+    c = chain.double() - chain.double().mean()
+    var = (c * c).mean()
+    n = len(c)
+    return torch.stack([(c[: n - k] * c[k:]).mean() / var for k in range(max_lag + 1)])
+
+
+def effective_sample_size(chain: torch.Tensor) -> float:
+    """``n / (1 + 2 sum_k rho_k)``, summing autocorrelations until the first negative pair
+    (Geyer's initial positive sequence)."""
+    n = len(chain)
+    rho = autocorrelation(chain, min(n - 1, 1000))
+    total = 0.0
+    for k in range(1, len(rho) - 1, 2):
+        pair = float(rho[k] + rho[k + 1])
+        if pair < 0:
+            break
+        total += pair
+    return n / (1 + 2 * total)
+
+
+def r_hat(chains: torch.Tensor) -> float:
+    """Gelman-Rubin's potential scale reduction of (n_steps, C) draws of one coordinate:
+    about 1 when the C chains agree, well above 1 when they sit in different places."""
+    if chains.dim() != 2 or chains.shape[1] < 2:
+        raise ValueError(f"r_hat: expected (n_steps, chains >= 2), got {tuple(chains.shape)}")
+    n = chains.shape[0]
+    x = chains.double()
+    means = x.mean(0)
+    W = x.var(0, unbiased=True).mean()
+    B = n * means.var(unbiased=True)
+    var_plus = (n - 1) / n * W + B / n
+    return float(torch.sqrt(var_plus / W))

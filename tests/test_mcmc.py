@@ -1,0 +1,130 @@
+"""Lecture 07: samplers keep their targets (statistically), and the diagnostics are right."""
+
+import math
+
+import pytest
+import scipy.signal
+import torch
+
+from dgm import mcmc
+
+S = torch.tensor([[1.0, 0.8], [0.8, 1.0]], dtype=torch.float64)  # a correlated Gaussian
+P = torch.linalg.inv(S)
+
+
+def gaussian_energy(x):
+    return 0.5 * ((x @ P) * x).sum(1)
+
+
+def exact_gaussian(n, g):
+    return torch.randn(n, 2, generator=g, dtype=torch.float64) @ torch.linalg.cholesky(S).T
+
+
+def test_ula_stationary_variance_matches_its_closed_form_and_the_seeds_noise_halves_it():
+    """On U = x^2/2, x' = (1 - eps) x + sqrt(2 eps) xi has variance 1 / (1 - eps / 2);
+    with noise sqrt(eps) instead (the seed's slip) it is half that: exp(-2U)'s variance."""
+    g = torch.Generator().manual_seed(0)
+    eps = 0.5
+    x = torch.zeros(20_000, 1, dtype=torch.float64)
+    for _ in range(200):
+        x = mcmc.ula_step(lambda v: 0.5 * v.pow(2).sum(1), x, eps, g)
+    assert x.var().item() == pytest.approx(1 / (1 - eps / 2), rel=0.04)
+    y = torch.zeros(20_000, 1, dtype=torch.float64)
+    for _ in range(200):
+        y = (1 - eps) * y + math.sqrt(eps) * torch.randn(y.shape, generator=g, dtype=y.dtype)
+    assert y.var().item() == pytest.approx(0.5 / (1 - eps / 2), rel=0.04)
+
+
+@pytest.mark.parametrize("sampler,step", [("mala", 0.6), ("mh", 1.0)])
+def test_mala_and_mh_keep_a_correlated_gaussian_at_a_large_step(sampler, step):
+    g = torch.Generator().manual_seed(1)
+    x0 = exact_gaussian(20_000, g)
+    trace, acceptance = mcmc.run_chains(gaussian_energy, x0, 30, step, sampler, g)
+    x = trace[-1]
+    assert 0.1 < acceptance.mean().item() < 0.95
+    torch.testing.assert_close(torch.cov(x.T), S, atol=0.05, rtol=0)
+    assert x.mean(0).abs().max().item() < 0.03
+
+
+def test_ula_at_the_same_step_does_not_keep_it_but_mala_does():
+    g = torch.Generator().manual_seed(2)
+    x0 = exact_gaussian(20_000, g)
+    ula = mcmc.run_chains(gaussian_energy, x0, 60, 0.6, "ula", g)[0][-1]
+    mala = mcmc.run_chains(gaussian_energy, x0, 60, 0.6, "mala", g)[0][-1]
+    assert (torch.cov(ula.T) - S).abs().max().item() > 0.3  # ULA's discretisation bias
+    assert (torch.cov(mala.T) - S).abs().max().item() < 0.05
+
+
+def test_accepting_on_the_energy_difference_alone_biases_mala():
+    """The widely copied shortcut drops q(x | x') / q(x' | x): a wrong sampler the tests catch."""
+    g = torch.Generator().manual_seed(3)
+    x = exact_gaussian(20_000, g)
+    step = 0.6
+    for _ in range(60):
+        u, grad = mcmc.energy_and_grad(gaussian_energy, x)
+        prop = (
+            x - step * grad + math.sqrt(2 * step) * torch.randn(x.shape, generator=g, dtype=x.dtype)
+        )
+        log_ratio = u - gaussian_energy(prop)
+        keep = torch.log(torch.rand(len(x), generator=g, dtype=x.dtype)) < log_ratio
+        x = torch.where(keep.unsqueeze(1), prop, x)
+    assert (torch.cov(x.T) - S).abs().max().item() > 0.1
+
+
+def test_mala_log_acceptance_is_the_metropolis_hastings_ratio_with_full_densities():
+    g = torch.Generator().manual_seed(4)
+    x, x_new, step = exact_gaussian(7, g), exact_gaussian(7, g), 0.3
+    target = torch.distributions.MultivariateNormal(torch.zeros(2, dtype=torch.float64), S)
+    grad, grad_new = x @ P, x_new @ P
+
+    def log_q(to, frm, gr):
+        return torch.distributions.Normal(frm - step * gr, math.sqrt(2 * step)).log_prob(to).sum(1)
+
+    direct = (target.log_prob(x_new) + log_q(x, x_new, grad_new)
+              - target.log_prob(x) - log_q(x_new, x, grad))  # fmt: skip
+    torch.testing.assert_close(mcmc.mala_log_acceptance(gaussian_energy, x, x_new, step), direct)
+
+
+def test_mh_keeps_the_mode_weights_of_a_mixture():
+    means = torch.tensor([[-3.0, 0.0], [3.0, 0.0]], dtype=torch.float64)
+    w = torch.tensor([0.3, 0.7], dtype=torch.float64)
+
+    def U(x):
+        d = -0.5 * (x.unsqueeze(1) - means).pow(2).sum(2) + w.log()
+        return -torch.logsumexp(d, 1)
+
+    g = torch.Generator().manual_seed(5)
+    k = torch.multinomial(w, 20_000, replacement=True, generator=g)
+    x0 = means[k] + torch.randn(20_000, 2, generator=g, dtype=torch.float64)
+    x = mcmc.run_chains(U, x0, 40, 1.5, "mh", g)[0][-1]
+    assert (x[:, 0] > 0).double().mean().item() == pytest.approx(0.7, abs=0.015)
+
+
+def test_autocorrelation_and_ess_of_an_ar1_chain_follow_their_formulas():
+    g = torch.Generator().manual_seed(6)
+    phi, n = 0.8, 200_000
+    noise = torch.randn(n, generator=g, dtype=torch.float64)
+    # AR(1) by a linear filter: x_t = phi x_{t-1} + sqrt(1 - phi^2) e_t
+    x = torch.from_numpy(scipy.signal.lfilter([math.sqrt(1 - phi**2)], [1, -phi], noise.numpy()))
+    rho = mcmc.autocorrelation(x, 5)
+    torch.testing.assert_close(rho, phi ** torch.arange(6, dtype=torch.float64), atol=0.01, rtol=0)
+    assert mcmc.effective_sample_size(x) == pytest.approx(n * (1 - phi) / (1 + phi), rel=0.1)
+
+
+def test_r_hat_is_one_for_agreeing_chains_and_large_for_stuck_ones():
+    g = torch.Generator().manual_seed(7)
+    agree = torch.randn(2000, 4, generator=g)
+    assert mcmc.r_hat(agree) == pytest.approx(1.0, abs=0.01)
+    stuck = agree + torch.tensor([-3.0, -3.0, 3.0, 3.0])  # two chains in each of two modes
+    assert mcmc.r_hat(stuck) > 2
+
+
+def test_bad_input_is_refused_with_the_argument_named():
+    with pytest.raises(ValueError, match="mala_step: step must be a positive number"):
+        mcmc.mala_step(gaussian_energy, torch.zeros(3, 2, dtype=torch.float64), -0.1)
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        mcmc.run_chains(gaussian_energy, torch.zeros(3, 2), 5, 0.1, "hmc")
+    with pytest.raises(ValueError, match="one value per chain"):
+        mcmc.ula_step(lambda v: v, torch.zeros(3, 2), 0.1)
+    with pytest.raises(ValueError, match="r_hat: expected"):
+        mcmc.r_hat(torch.zeros(10, 1))
