@@ -180,3 +180,19 @@ def test_fit_keeps_the_weight_average_and_sample_uses_it():
     z = torch.randn(5, 2)
     torch.testing.assert_close(model.sample(z=z), model.G_average(z))
     assert not torch.allclose(model.sample(z=z), model.sample(z=z, average=False))
+
+
+def test_latent_energy_adds_the_prior_and_mala_on_a_flat_energy_samples_it():
+    from dgm import mcmc
+
+    G = torch.nn.Linear(2, 2)
+    flat = energy.latent_energy(lambda x: torch.zeros(len(x)), G)
+    z = torch.randn(5, 2)
+    torch.testing.assert_close(flat(z), 0.5 * z.pow(2).sum(1))
+    U = energy.latent_energy(lambda x: x.sum(1), G, temperature=2.0, prior=False)
+    torch.testing.assert_close(U(z), G(z).sum(1) / 2)
+    g = torch.Generator().manual_seed(0)
+    trace, acceptance = mcmc.run_chains(flat, torch.zeros(20_000, 2), 40, 0.5, "mala", g)
+    torch.testing.assert_close(torch.cov(trace[-1].T), torch.eye(2), atol=0.05, rtol=0)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        energy.latent_energy(U, G, temperature=0)

@@ -257,3 +257,22 @@ def fit(
     return train.train(
         one_step, steps, state={"model": model, "opt_u": opt_u, "opt_g": opt_g}, **train_kwargs
     )
+
+
+def latent_energy(U: Energy, G, temperature: float = 1.0, prior: bool = True) -> Energy:
+    """The energy of ``z`` whose chains lecture 07 runs: ``U(G(z)) / T + ||z||^2 / 2``.
+
+    The target ``exp(-U(G(z)) / T) N(z; 0, I)`` reweights the prior by how good ``G(z)``
+    looks. With ``prior=False`` the ``||z||^2 / 2`` term is dropped (as in the seed's note):
+    then the chains sample ``exp(-U(G(z)) / T)`` alone, which need not even be normalisable
+    and lets ``z`` drift where the generator was never trained.
+    """
+    if not temperature > 0:
+        raise ValueError(f"latent_energy: temperature must be > 0, got {temperature!r}")
+
+    def U_z(z: torch.Tensor) -> torch.Tensor:
+        x = G(z)
+        u = U(x).reshape(z.shape[0]) / temperature
+        return u + 0.5 * z.pow(2).flatten(1).sum(1) if prior else u
+
+    return U_z
