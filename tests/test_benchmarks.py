@@ -202,3 +202,17 @@ def test_toy_mlps_read_packs():
     G, D = gan.toy_mlps(pack=4, hidden=8)
     model = gan.GAN(G, D, 2, pack=4)
     assert model.sample(12).shape == (12, 2) and model.logits(torch.zeros(12, 2)).shape == (3,)
+
+
+def test_energy_benchmark_runs_every_variant_and_records_both_generators(tmp_path):
+    run("benchmarks.energy", "toy", "--steps", "3", "--seeds", "2", "--datasets", "grid",
+        "--results", str(tmp_path))  # fmt: skip
+    recs = json.loads((tmp_path / "energy.json").read_text())
+    assert {r["model"] for r in recs} == {
+        "energy GAN, no MI, grid",
+        "energy GAN, InfoGAN MI, grid",
+        "energy GAN, JSD MI, grid",
+    }
+    for r in recs:
+        assert set(records.FIELDS) <= set(r) and r["seeds"] == 2 and len(r["per_seed"]) == 2
+        assert "raw_generator" in r and r["steps"] == 3
