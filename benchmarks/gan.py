@@ -323,12 +323,8 @@ def dcgan(args, device) -> list[dict]:
     print(f"wrote {out_path} ({out_path.stat().st_size / 1e6:.2f} MB), the "
           f"{'average of G' if use_ema else 'last G'}")  # fmt: skip
     print(f'DCGAN_SHA256 = "{digest}"  <- record this in lib/dgm/gan.py')
-    shipped = gan.pretrained_dcgan(device, path=out_path) if digest == gan.DCGAN_SHA256 else None
-    if shipped is None:  # scored from the same float16 numbers the file holds
-        G16 = gan.DCGenerator(cfg["latent_dim"], channels=cfg["channels"], hidden=cfg["hidden"])
-        G16.load_state_dict({k: v.half().float() if v.is_floating_point() else v
-                             for k, v in state.items()})  # fmt: skip
-        shipped = gan.GAN(G16.eval(), None, cfg["latent_dim"]).to(device)
+    # scored from the same float16 numbers the file holds
+    shipped = gan.dcgan_from_state(torch.load(out_path, weights_only=True)).to(device)
     torch.manual_seed(1)
     final = dgm.metrics.mnist_scores(shipped.sample(n), reference)
     save_dcgan_samples(shipped, records.results_dir(args) / "gan_dcgan_samples.png", args.steps)

@@ -278,10 +278,16 @@ def pretrained_dcgan(device: torch.device | str | None = None, path=None) -> GAN
     device = torch.device(device) if device is not None else config.device()
     path = DCGAN_WEIGHTS if path is None else path
     state = pretrained.load_state_dict(path, DCGAN_SHA256, "dgm.gan", DCGAN_REBUILD)
+    return dcgan_from_state(state).to(device)
+
+
+def dcgan_from_state(state: dict) -> GAN:
+    """A sampling-only ``GAN`` around a ``PRETRAINED_DCGAN`` generator with the weights of
+    ``state`` (float16 or float32), in eval mode, on the CPU."""
     cfg = PRETRAINED_DCGAN
     G = DCGenerator(cfg["latent_dim"], channels=cfg["channels"], hidden=cfg["hidden"])
     G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    return GAN(G.eval().requires_grad_(False), None, cfg["latent_dim"]).to(device)
+    return GAN(G.eval().requires_grad_(False), None, cfg["latent_dim"])
 
 
 def snapshot_callback(gan: GAN, z: torch.Tensor, store: list):
