@@ -21,29 +21,21 @@ import torch
 
 import dgm
 from benchmarks import records
-from dgm import energy, nets
+from dgm import energy, mcmc
 
 DATASETS = {
     "ring": dict(sample=dgm.data.gaussian_ring, centres=dgm.data.ring_centres(), std=0.01),
     "grid": dict(sample=dgm.data.gaussian_grid, centres=dgm.data.grid_centres(), std=0.05),
 }
+MALA_STEPS, MALA_STEP = 200, 0.01  # z-space MALA at T = 1: acceptance about 0.9
 VARIANTS = {"no MI": None, "InfoGAN MI": "infogan", "JSD MI": "jsd"}
-
-
-def model(mi: str | None, hidden: int = 128) -> energy.EnergyGAN:
-    def net(n_in, n_out):
-        return nets.mlp([n_in, hidden, hidden, hidden, n_out], "relu")
-
-    T = energy.StatisticsNetwork(2, 2, hidden) if mi == "jsd" else None
-    E = net(2, 2) if mi == "infogan" else None
-    return energy.EnergyGAN(net(2, 1), net(2, 2), 2, mi=mi, T=T, encoder=E)
 
 
 def run_one(dataset: str, variant: str, seed: int, args, device) -> dict:
     spec = DATASETS[dataset]
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    m = model(VARIANTS[variant]).to(device)
+    m = energy.toy_model(VARIANTS[variant]).to(device)
     t0 = time.perf_counter()
     energy.fit(
         m,
@@ -51,6 +43,8 @@ def run_one(dataset: str, variant: str, seed: int, args, device) -> dict:
         args.steps,
         mi_weight=args.mi_weight,
         penalty=args.penalty,
+        average_decay=args.average_decay,
+        lr_decay_steps=args.lr_decay_steps,
         progress=False,
         log_every=500,
     )
@@ -61,6 +55,12 @@ def run_one(dataset: str, variant: str, seed: int, args, device) -> dict:
             m.sample(2500, average=average), spec["centres"], spec["std"]
         )
         out[f"{tag}modes"], out[f"{tag}high_quality"] = modes, 100 * hq
+    # lecture 07: exact z-space MALA on exp(-U(G(z))) N(z; 0, I), from the prior's draws
+    U_z = energy.latent_energy(m.energy, m.G_average, temperature=1.0)
+    trace, acceptance = mcmc.run_chains(U_z, m.prior(2500), MALA_STEPS, MALA_STEP, "mala")
+    modes, hq = dgm.metrics.mode_coverage(m.sample(z=trace[-1]), spec["centres"], spec["std"])
+    out["mala_modes"], out["mala_high_quality"] = modes, 100 * hq
+    out["mala_acceptance"] = acceptance.mean().item()
     return out
 
 
@@ -71,6 +71,7 @@ def summarise(dataset, variant, runs, args, device) -> list[dict]:
                         ("high_quality", "high-quality samples (%)")):  # fmt: skip
         values = [r[key] for r in runs]
         raw = [r[f"raw_{key}"] for r in runs]
+        mala = [r[f"mala_{key}"] for r in runs]
         out.append(
             records.make_record(
                 model=f"energy GAN, {variant}, {dataset}",
@@ -80,8 +81,18 @@ def summarise(dataset, variant, runs, args, device) -> list[dict]:
                 seeds=len(values),
                 per_seed=[round(v, 2) for v in values],
                 raw_generator=round(statistics.mean(raw), 2),
+                with_mala=round(statistics.mean(mala), 2),
+                with_mala_per_seed=[round(v, 2) for v in mala],
+                mala=f"{MALA_STEPS} exact MALA steps of {MALA_STEP} in z on U(G(z)) + |z|^2/2, "
+                f"acceptance {statistics.mean(r['mala_acceptance'] for r in runs):.2f}",
                 steps=args.steps,
-                network="U, G, T 3x128 ReLU MLPs; samples from an EMA (0.999) of G",
+                schedule="Adam 1e-3"
+                + (
+                    f", linearly to 0 over the last {args.lr_decay_steps} steps"
+                    if args.lr_decay_steps
+                    else ""
+                ),
+                network=f"U, G, T 3x128 ReLU MLPs; samples from an EMA ({args.average_decay}) of G",
                 mi_weight=args.mi_weight,
                 penalty=args.penalty,
                 paper_value=None,
@@ -103,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=15_000)
     parser.add_argument("--mi-weight", type=float, default=0.3)
     parser.add_argument("--penalty", type=float, default=0.1)
+    parser.add_argument("--average-decay", type=float, default=0.999)
+    parser.add_argument(
+        "--lr-decay-steps", type=int, default=0, help="the last N steps decay lr linearly to 0"
+    )
     parser.add_argument(
         "--results", default=None, help="results folder (default benchmarks/results)"
     )
@@ -118,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"{dataset} {variant:10s} seed {seed}: {r['modes']} modes, "
                     f"{r['high_quality']:.1f}% HQ (raw G {r['raw_modes']}, "
-                    f"{r['raw_high_quality']:.1f}%; {r['seconds']:.0f} s)",
+                    f"{r['raw_high_quality']:.1f}%; with MALA {r['mala_modes']}, "
+                    f"{r['mala_high_quality']:.1f}%; {r['seconds']:.0f} s)",
                     flush=True,
                 )
             recs = summarise(dataset, variant, runs, args, device)

@@ -6,6 +6,7 @@ import pytest
 import scipy.signal
 import torch
 
+import dgm
 from dgm import mcmc
 
 S = torch.tensor([[1.0, 0.8], [0.8, 1.0]], dtype=torch.float64)  # a correlated Gaussian
@@ -58,16 +59,8 @@ def test_ula_at_the_same_step_does_not_keep_it_but_mala_does():
 def test_accepting_on_the_energy_difference_alone_biases_mala():
     """The widely copied shortcut drops q(x | x') / q(x' | x): a wrong sampler the tests catch."""
     g = torch.Generator().manual_seed(3)
-    x = exact_gaussian(20_000, g)
-    step = 0.6
-    for _ in range(60):
-        u, grad = mcmc.energy_and_grad(gaussian_energy, x)
-        prop = (
-            x - step * grad + math.sqrt(2 * step) * torch.randn(x.shape, generator=g, dtype=x.dtype)
-        )
-        log_ratio = u - gaussian_energy(prop)
-        keep = torch.log(torch.rand(len(x), generator=g, dtype=x.dtype)) < log_ratio
-        x = torch.where(keep.unsqueeze(1), prop, x)
+    x0 = exact_gaussian(20_000, g)
+    x = mcmc.run_chains(gaussian_energy, x0, 60, 0.6, "mala_energy_difference", g)[0][-1]
     assert (torch.cov(x.T) - S).abs().max().item() > 0.1
 
 
@@ -128,3 +121,41 @@ def test_bad_input_is_refused_with_the_argument_named():
         mcmc.ula_step(lambda v: v, torch.zeros(3, 2), 0.1)
     with pytest.raises(ValueError, match="r_hat: expected"):
         mcmc.r_hat(torch.zeros(10, 1))
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.5, -0.5])
+def test_ess_follows_the_ar1_formula_for_independent_and_anticorrelated_chains(phi):
+    g = torch.Generator().manual_seed(8)
+    n = 100_000
+    noise = torch.randn(n, generator=g, dtype=torch.float64)
+    x = torch.from_numpy(scipy.signal.lfilter([math.sqrt(1 - phi**2)], [1, -phi], noise.numpy()))
+    # an anticorrelated chain (phi < 0) is worth more than n independent draws
+    assert mcmc.effective_sample_size(x) == pytest.approx(n * (1 - phi) / (1 + phi), rel=0.1)
+
+
+def test_replica_exchange_finds_the_weights_of_separated_modes_where_mala_sticks():
+    # modes 8 apart with unit width: a MALA chain never crosses, tempered replicas do
+    means = torch.tensor([[-4.0, 0.0], [4.0, 0.0]], dtype=torch.float64)
+
+    def U(x):
+        return -dgm.densities.isotropic_mixture_log_prob(x, [0.3, 0.7], means, 1.0)
+
+    g = torch.Generator().manual_seed(9)
+    x0 = means[0] + torch.randn(400, 2, generator=g, dtype=torch.float64)  # all in the left mode
+    stuck = mcmc.run_chains(U, x0, 300, 0.5, "mala", g)[0]
+    assert (stuck[-1][:, 0] > 0).double().mean().item() < 0.02
+    trace, swap_rate = mcmc.replica_exchange(U, x0, [1.0, 2.0, 4.0, 8.0, 16.0], 600, 0.5, g)
+    right = (trace[200:, :, 0] > 0).double().mean().item()
+    assert right == pytest.approx(0.7, abs=0.04)
+    assert (swap_rate > 0.2).all()
+    with pytest.raises(ValueError, match="temperatures must start at 1"):
+        mcmc.replica_exchange(U, x0, [2.0, 4.0], 5, 0.5)
+
+
+def test_the_energy_difference_shortcut_samples_exp_minus_2u_as_the_step_shrinks():
+    # its acceptance supplies a second drift -eps grad U on top of the proposal's: at small
+    # steps it samples exp(-2U), the same factor 2 as the sqrt(eps) noise slip
+    g = torch.Generator().manual_seed(10)
+    x0 = torch.randn(20_000, 1, generator=g, dtype=torch.float64)
+    x = mcmc.run_chains(lambda v: 0.5 * v.pow(2).sum(1), x0, 500, 0.01, "mala_energy_difference", g)
+    assert x[0][-1].var().item() == pytest.approx(0.5, abs=0.03)

@@ -102,6 +102,18 @@ def normal_mixture_log_prob(x: torch.Tensor, weights, means, stds) -> torch.Tens
     return torch.logsumexp(normal_log_prob(x[..., None], m, s) + w.log(), dim=-1)
 
 
+def isotropic_mixture_log_prob(x: torch.Tensor, weights, means, std) -> torch.Tensor:
+    """``log sum_k w_k N(x; m_k, std^2 I)`` for points ``x`` (N, D), means (K, D); (N,)."""
+    w, m = (torch.as_tensor(v, dtype=x.dtype, device=x.device) for v in (weights, means))
+    if x.dim() != 2 or m.dim() != 2 or m.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"isotropic_mixture_log_prob: expected x (N, D) and means (K, D), got "
+            f"{tuple(x.shape)} and {tuple(m.shape)}"
+        )
+    log_n = normal_log_prob(x.unsqueeze(1), m, std).sum(2)  # (N, K)
+    return torch.logsumexp(log_n + w.log(), dim=1)
+
+
 def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """``sum_d [x_d log sigmoid(l_d) + (1 - x_d) log sigmoid(-l_d)]`` over the last axis.
 

@@ -195,6 +195,19 @@ class EnergyGAN(torch.nn.Module):
         return list(self.G.parameters()) + ([] if extra is None else list(extra.parameters()))
 
 
+def toy_model(mi: str | None = "jsd", dim: int = 2, latent_dim: int = 2, hidden: int = 128):
+    """The 2-D experiments' energy GAN: ``U``, ``G`` (and ``T`` or the encoder) as 3-layer
+    ReLU MLPs of width ``hidden``, the set-up of Kumar et al.'s toy experiments."""
+    from .nets import mlp
+
+    def net(n_in, n_out):
+        return mlp([n_in, hidden, hidden, hidden, n_out], "relu")
+
+    T = StatisticsNetwork(dim, latent_dim, hidden) if mi == "jsd" else None
+    encoder = net(dim, latent_dim) if mi == "infogan" else None
+    return EnergyGAN(net(dim, 1), net(latent_dim, dim), latent_dim, mi=mi, T=T, encoder=encoder)
+
+
 def generator_loss(model: EnergyGAN, z: torch.Tensor, mi_weight: float) -> torch.Tensor:
     """``E[U(G(z))] - mi_weight * I(X; Z)``, the MI by ``model.mi``'s estimator.
 
@@ -234,9 +247,13 @@ def fit(
     penalty: float = 0.1,
     mi_weight: float = 0.3,
     average_decay: float = 0.999,
+    lr_decay_steps: int = 0,
     **train_kwargs,
 ):
     """Train the energy GAN with Adam for ``steps`` steps; keeps ``G_average`` up to date.
+
+    With ``lr_decay_steps`` both learning rates fall linearly to 0 over the last that many
+    steps.
 
     Extra keyword arguments go to ``dgm.train.train``; returns its ``History``.
     """
@@ -246,6 +263,10 @@ def fit(
     opt_g = torch.optim.Adam(model.generator_parameters(), lr=lr, betas=betas)
 
     def one_step(i):
+        left = steps - i
+        if lr_decay_steps and left <= lr_decay_steps:
+            for opt in (opt_u, opt_g):
+                opt.param_groups[0]["lr"] = lr * left / lr_decay_steps
         real = sample_real(batch_size)
         u_loss, g_loss = training_step(
             model, real, model.prior(batch_size), opt_u, opt_g, penalty, mi_weight

@@ -59,8 +59,10 @@ def ula_step(U: Energy, x: torch.Tensor, step: float, generator=None) -> torch.T
 
 def langevin_log_proposal(x_to, x_from, grad_from, step: float) -> torch.Tensor:
     """``log q(x_to | x_from)`` of the Langevin proposal ``N(x_from - step grad, 2 step I)``,
-    up to a constant that cancels in the acceptance ratio; (C,)."""
-    mean = x_from - step * grad_from
+    up to a constant that cancels in the acceptance ratio; (C,). ``step`` may be a (C,)
+    tensor, one step per chain."""
+    per_chain = step.reshape(-1, *[1] * (x_from.dim() - 1)) if torch.is_tensor(step) else step
+    mean = x_from - per_chain * grad_from
     return -(x_to - mean).pow(2).flatten(1).sum(1) / (4 * step)
 
 
@@ -84,13 +86,20 @@ def mala_log_acceptance(U: Energy, x, x_new, step: float) -> torch.Tensor:
 def mala_step(U: Energy, x: torch.Tensor, step: float, generator=None):
     """One MALA step per chain: ``(x_next, accepted)``, ``accepted`` a (C,) bool tensor."""
     _check_step(step, "mala_step")
+    return _mala_step_per_chain(U, x, step, generator, return_accepted=True)
+
+
+def _mala_step_per_chain(U, x, step, generator=None, return_accepted: bool = False):
+    # ``step`` is a number or a (C, 1) tensor of per-chain steps (replica exchange)
     u, g = energy_and_grad(U, x)
     xi = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    proposal = x - step * g + math.sqrt(2 * step) * xi
-    log_ratio = _log_ratio(x, u, g, proposal, *energy_and_grad(U, proposal), step)
+    proposal = x - step * g + (2 * step) ** 0.5 * xi
+    s = step if isinstance(step, float | int) else step.squeeze(1)
+    log_ratio = _log_ratio(x, u, g, proposal, *energy_and_grad(U, proposal), s)
     uniform = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
     accepted = torch.log(uniform) < log_ratio
-    return torch.where(accepted.unsqueeze(1), proposal, x), accepted
+    x_next = torch.where(accepted.unsqueeze(1), proposal, x)
+    return (x_next, accepted) if return_accepted else x_next
 
 
 def mh_step(U: Energy, x: torch.Tensor, scale: float, generator=None):
@@ -104,7 +113,31 @@ def mh_step(U: Energy, x: torch.Tensor, scale: float, generator=None):
     return torch.where(accepted.unsqueeze(1), proposal, x), accepted
 
 
-SAMPLERS = {"ula": ula_step, "mala": mala_step, "mh": mh_step}
+def energy_difference_mala_step(U: Energy, x: torch.Tensor, step: float, generator=None):
+    """A WRONG sampler, kept to show what it does: the Langevin proposal accepted with
+    ``min(1, exp(U(x) - U(x')))``, the proposal densities dropped.
+
+    A widely copied implementation of z-space MALA does this. The Langevin proposal is not
+    symmetric, so the chain no longer keeps ``exp(-U)``: it is biased at any step size,
+    more at larger steps.
+    """
+    _check_step(step, "energy_difference_mala_step")
+    u, g = energy_and_grad(U, x)
+    xi = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    proposal = x - step * g + math.sqrt(2 * step) * xi
+    with torch.no_grad():
+        log_ratio = u - _energy(U, proposal, "energy_difference_mala_step")
+    uniform = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
+    accepted = torch.log(uniform) < log_ratio
+    return torch.where(accepted.unsqueeze(1), proposal, x), accepted
+
+
+SAMPLERS = {
+    "ula": ula_step,
+    "mala": mala_step,
+    "mh": mh_step,
+    "mala_energy_difference": energy_difference_mala_step,  # wrong, for the lecture
+}
 
 
 def run_chains(U: Energy, x0: torch.Tensor, n_steps: int, step: float, sampler="mala",
@@ -135,6 +168,57 @@ def run_chains(U: Energy, x0: torch.Tensor, n_steps: int, step: float, sampler="
     return torch.stack(trace), accepted / n_steps
 
 
+def replica_exchange(U: Energy, x0: torch.Tensor, temperatures, n_steps: int, step: float,
+                     generator=None, progress: bool = False):  # fmt: skip
+    """Parallel tempering: MALA on ``U / T_k`` for each temperature, plus swaps between
+    neighbours, so that chains cross the barriers where ``U`` is flattened.
+
+    Every temperature runs ``C`` chains (the copies of ``x0`` (C, D)) with step
+    ``step * T_k``. After each round, neighbours ``(k, k+1)`` (even pairs, then odd pairs on
+    alternate rounds) exchange states with probability
+    ``min(1, exp((1/T_k - 1/T_{k+1}) (U(x_k) - U(x_{k+1}))))``, which keeps the product of
+    the tempered targets invariant. ``temperatures[0]`` must be 1: its chains sample
+    ``exp(-U)``. Returns ``(trace, swap_rate)``: the (n_steps, C, D) states at T = 1 and the
+    share of accepted swaps per neighbouring pair.
+    """
+    temps = [float(t) for t in temperatures]
+    if not temps or temps[0] != 1.0 or any(b <= a for a, b in zip(temps, temps[1:])):
+        raise ValueError(
+            f"replica_exchange: temperatures must start at 1 and increase, got {temperatures!r}"
+        )
+    K, (C, D) = len(temps), x0.shape
+    T = torch.tensor(temps, dtype=x0.dtype, device=x0.device).repeat_interleave(C)  # (K C,)
+    x = x0.detach().repeat(K, 1)  # replica k holds rows k C .. (k + 1) C - 1
+
+    def tempered(v):
+        return _energy(U, v, "replica_exchange") / T
+
+    swaps, trace = torch.zeros(max(K - 1, 1)), []
+    rounds = range(n_steps)
+    if progress:
+        from tqdm.auto import tqdm
+
+        rounds = tqdm(rounds, desc="replica exchange")
+    for t in rounds:
+        # a MALA step of size step * T_k for replica k: the same move in units of the
+        # tempered energy's scale, so every replica accepts at a similar rate
+        x = _mala_step_per_chain(tempered, x, step * T.unsqueeze(1), generator)
+        with torch.no_grad():
+            u = _energy(U, x, "replica_exchange").reshape(K, C)
+        xs = x.reshape(K, C, D).clone()
+        for k in range(t % 2, K - 1, 2):
+            log_a = (1 / temps[k] - 1 / temps[k + 1]) * (u[k] - u[k + 1])
+            uniform = torch.rand(C, generator=generator, device=x.device, dtype=x.dtype)
+            swap = torch.log(uniform) < log_a
+            a, b = xs[k].clone(), xs[k + 1].clone()
+            xs[k] = torch.where(swap.unsqueeze(1), b, a)
+            xs[k + 1] = torch.where(swap.unsqueeze(1), a, b)
+            swaps[k] += swap.double().mean().item()
+        x = xs.reshape(K * C, D)
+        trace.append(xs[0].clone())
+    return torch.stack(trace), swaps / max(1, n_steps // 2)
+
+
 # --------------------------------------------------------------------------- diagnostics
 
 
@@ -152,17 +236,22 @@ def autocorrelation(chain: torch.Tensor, max_lag: int) -> torch.Tensor:
 
 
 def effective_sample_size(chain: torch.Tensor) -> float:
-    """``n / (1 + 2 sum_k rho_k)``, summing autocorrelations until the first negative pair
-    (Geyer's initial positive sequence)."""
+    """``n / tau`` with the integrated autocorrelation time ``tau = 1 + 2 sum_{k>=1} rho_k``.
+
+    The sum is cut where the noise takes over, by Geyer's initial positive sequence: the
+    pairs ``Gamma_m = rho_{2m} + rho_{2m+1}`` (from lag 0) of a reversible chain are positive,
+    so they are added until the first negative one, and ``tau = -1 + 2 sum_m Gamma_m``. A
+    chain that anticorrelates (``rho_1 < 0``) gets ``tau < 1``: more than ``n`` effective draws.
+    """
     n = len(chain)
     rho = autocorrelation(chain, min(n - 1, 1000))
     total = 0.0
-    for k in range(1, len(rho) - 1, 2):
-        pair = float(rho[k] + rho[k + 1])
+    for m in range(0, len(rho) - 1, 2):
+        pair = float(rho[m] + rho[m + 1])
         if pair < 0:
             break
         total += pair
-    return n / (1 + 2 * total)
+    return n / (-1 + 2 * total)
 
 
 def r_hat(chains: torch.Tensor) -> float:
