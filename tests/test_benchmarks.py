@@ -215,4 +215,16 @@ def test_energy_benchmark_runs_every_variant_and_records_both_generators(tmp_pat
     }
     for r in recs:
         assert set(records.FIELDS) <= set(r) and r["seeds"] == 2 and len(r["per_seed"]) == 2
-        assert "raw_generator" in r and r["steps"] == 3
+        assert "raw_generator" in r and "with_mala" in r and r["steps"] == 3
+
+
+def test_mcmc_benchmark_records_every_sampler_and_the_tempering_comparison(tmp_path):
+    sizes = ("--seeds", "2", "--chains", "200", "--n-steps", "20")
+    run("benchmarks.mcmc", "samplers", "tempering", *sizes, "--results", str(tmp_path))
+    recs = json.loads((tmp_path / "mcmc.json").read_text())
+    models = {r["model"] for r in recs}
+    assert "MALA, step 0.4, 2-D mixture" in models
+    assert "replica exchange (T = 1, 2, 4, 8, 16), two modes 8 apart" in models
+    assert "energy difference only, step 0.01, unit Gaussian" in models
+    for r in recs:
+        assert set(records.FIELDS) <= set(r) and r["seeds"] == 2 and len(r["per_seed"]) == 2

@@ -262,11 +262,13 @@ def fit(
     opt_u = torch.optim.Adam(model.U.parameters(), lr=lr, betas=betas)
     opt_g = torch.optim.Adam(model.generator_parameters(), lr=lr, betas=betas)
 
+    decay = min(lr_decay_steps, steps)
+
     def one_step(i):
         left = steps - i
-        if lr_decay_steps and left <= lr_decay_steps:
+        if decay and left <= decay:
             for opt in (opt_u, opt_g):
-                opt.param_groups[0]["lr"] = lr * left / lr_decay_steps
+                opt.param_groups[0]["lr"] = lr * left / decay
         real = sample_real(batch_size)
         u_loss, g_loss = training_step(
             model, real, model.prior(batch_size), opt_u, opt_g, penalty, mi_weight

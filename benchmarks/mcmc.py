@@ -1,0 +1,182 @@
+"""Lecture 07 benchmark: the samplers' bias, acceptance and mixing on 2-D targets, 5 seeds.
+
+``samplers``: on the mixture 0.3 N((-1.5, 0), 0.8^2 I) + 0.7 N((1.5, 0.5), 0.8^2 I), 10,000
+chains started from exact draws, 300 steps of ULA, MALA and the energy-difference shortcut
+at steps 0.1, 0.4 and 1.2: the error of var(x_1) and of P(x_1 > 0) against quadrature, and
+the acceptance rate. On the unit Gaussian, the stationary variance of the seed's
+sqrt(eps)-noise step and of the shortcut at step 0.01 (both sample exp(-2U): 0.5).
+
+``tempering``: two modes 8 apart (weights 0.3, 0.7, unit width), 400 chains half in each
+mode, 1,500 steps: the right mode's share and R-hat from plain MALA and from replica
+exchange over temperatures 1, 2, 4, 8, 16.
+
+    python -m benchmarks.mcmc samplers tempering
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import torch
+
+import dgm
+from benchmarks import records
+from dgm import energy, mcmc
+
+MIX_W, MIX_MEANS, MIX_STD = [0.3, 0.7], [[-1.5, 0.0], [1.5, 0.5]], 0.8
+STEPS = (0.1, 0.4, 1.2)
+SAMPLERS = {"ULA": "ula", "MALA": "mala", "energy difference only": "mala_energy_difference"}
+
+
+def mixture_energy(x):
+    return -dgm.densities.isotropic_mixture_log_prob(x, MIX_W, MIX_MEANS, MIX_STD)
+
+
+def exact_moments() -> tuple[float, float]:
+    """var(x_1) and P(x_1 > 0) of the mixture, by quadrature."""
+    ticks = torch.linspace(-8, 8, 801, dtype=torch.float64)
+    pts = torch.cartesian_prod(ticks, ticks)
+    w = energy.model_weights_on_grid(mixture_energy, pts)
+    var = (w * pts[:, 0] ** 2).sum() - (w * pts[:, 0]).sum() ** 2
+    return var.item(), w[pts[:, 0] > 0].sum().item()
+
+
+def record(model, metric, values, seconds, exact=None, **extra) -> dict:
+    return records.make_record(
+        model=model,
+        metric=metric,
+        value=round(statistics.mean(values), 4),
+        spread=round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
+        seeds=len(values),
+        per_seed=[round(v, 4) for v in values],
+        exact=exact,
+        paper_value=None,
+        paper="-",
+        epochs=0,
+        train_seconds=round(seconds, 1),
+        device=records.device_name(torch.device("cpu")),
+        **extra,
+    )
+
+
+def samplers(seeds: int, chains: int = 10_000, n_steps: int = 300) -> list[dict]:
+    exact_var, exact_right = exact_moments()
+    out = []
+    for name, sampler in SAMPLERS.items():
+        for step in STEPS:
+            var_err, right_err, acc, t0 = [], [], [], time.perf_counter()
+            for seed in range(seeds):
+                g = torch.Generator().manual_seed(seed)
+                k = torch.multinomial(torch.tensor(MIX_W), chains, True, generator=g)
+                means = torch.tensor(MIX_MEANS, dtype=torch.float64)[k]
+                x0 = means + MIX_STD * torch.randn(chains, 2, generator=g, dtype=torch.float64)
+                trace, a = mcmc.run_chains(mixture_energy, x0, n_steps, step, sampler, g)
+                x = trace[-1]
+                var_err.append(x[:, 0].var().item() - exact_var)
+                right_err.append((x[:, 0] > 0).double().mean().item() - exact_right)
+                acc.append(a.mean().item())
+            seconds = (time.perf_counter() - t0) / seeds
+            out.append(
+                record(
+                    f"{name}, step {step}, 2-D mixture",
+                    f"error of var(x1) (exact {exact_var:.3f})",
+                    var_err,
+                    seconds,
+                    round(exact_var, 4),
+                    error_of_right_mass=round(statistics.mean(right_err), 4),
+                    error_of_right_mass_spread=round(statistics.stdev(right_err), 4)
+                    if seeds > 1
+                    else 0.0,
+                    exact_right_mass=round(exact_right, 4),
+                    acceptance=round(statistics.mean(acc), 4),
+                    chains=chains,
+                    steps=n_steps,
+                )
+            )
+    # the factor 2: the seed's sqrt(eps) noise and the shortcut both sample exp(-2U)
+    n_steps_gaussian = 5 * n_steps // 3  # 500 steps of 0.01 by default: 5 relaxation times
+    for name in ("ULA with the seed's sqrt(eps) noise", "energy difference only"):
+        values, t0 = [], time.perf_counter()
+        for seed in range(seeds):
+            g = torch.Generator().manual_seed(100 + seed)
+            x = torch.randn(chains, 1, generator=g, dtype=torch.float64)
+            eps = 0.01
+            if name.startswith("ULA"):
+                for _ in range(n_steps_gaussian):
+                    x = (
+                        x
+                        - eps * x
+                        + math.sqrt(eps) * torch.randn(x.shape, generator=g, dtype=x.dtype)
+                    )
+            else:
+                U = lambda v: 0.5 * v.pow(2).sum(1)  # noqa: E731
+                x = mcmc.run_chains(U, x, n_steps_gaussian, eps, "mala_energy_difference", g)[0][-1]
+            values.append(x.var().item())
+        seconds = (time.perf_counter() - t0) / seeds
+        out.append(
+            record(
+                f"{name}, step 0.01, unit Gaussian",
+                "stationary variance (target 1)",
+                values,
+                seconds,
+                1.0,
+            )  # fmt: skip
+        )
+    return out
+
+
+def tempering(seeds: int, chains: int = 400, n_steps: int = 1500) -> list[dict]:
+    means = torch.tensor([[-4.0, 0.0], [4.0, 0.0]], dtype=torch.float64)
+
+    def U(x):
+        return -dgm.densities.isotropic_mixture_log_prob(x, [0.3, 0.7], means, 1.0)
+
+    out = []
+    for name in ("MALA", "replica exchange (T = 1, 2, 4, 8, 16)"):
+        share, rhat, t0 = [], [], time.perf_counter()
+        for seed in range(seeds):
+            g = torch.Generator().manual_seed(seed)
+            half = chains // 2
+            noise = torch.randn(2 * half, 2, generator=g, dtype=torch.float64)
+            x0 = means.repeat_interleave(half, 0) + noise  # half the chains in each mode
+            if name == "MALA":
+                trace = mcmc.run_chains(U, x0, n_steps, 0.5, "mala", g)[0]
+            else:
+                trace = mcmc.replica_exchange(U, x0, [1, 2, 4, 8, 16], n_steps, 0.5, g)[0]
+            kept = trace[n_steps // 4 :]
+            share.append((kept[:, :, 0] > 0).double().mean().item())
+            rhat.append(mcmc.r_hat(kept[:, [0, 1, -2, -1], 0]))
+        seconds = (time.perf_counter() - t0) / seeds
+        model = f"{name}, two modes 8 apart"
+        out.append(record(model, "share in the right mode (exact 0.7)", share, seconds, 0.7))
+        out.append(record(model, "R-hat of x1, 2 chains per mode", rhat, seconds, 1.0))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.mcmc", description=__doc__)
+    parser.add_argument("commands", nargs="+", choices=["samplers", "tempering"])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--chains", type=int, default=None, help="override (smoke tests)")
+    parser.add_argument("--n-steps", type=int, default=None, help="override (smoke tests)")
+    parser.add_argument("--results", default=None, help="results folder")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    written = []
+    for command in args.commands:
+        kwargs = {} if args.chains is None else {"chains": args.chains}
+        if args.n_steps is not None:
+            kwargs["n_steps"] = args.n_steps
+        recs = (samplers if command == "samplers" else tempering)(args.seeds, **kwargs)
+        records.write("mcmc", recs, records.results_dir(args))
+        written += recs
+    for r in written:
+        print(f"{r['model']:58s} {r['metric']:36s} {r['value']:9.4f} ± {r['spread']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
