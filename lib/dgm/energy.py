@@ -248,12 +248,14 @@ def fit(
     mi_weight: float = 0.3,
     average_decay: float = 0.999,
     lr_decay_steps: int = 0,
+    energy_steps: int = 1,
     **train_kwargs,
 ):
     """Train the energy GAN with Adam for ``steps`` steps; keeps ``G_average`` up to date.
 
     With ``lr_decay_steps`` both learning rates fall linearly to 0 over the last that many
-    steps.
+    steps. ``energy_steps`` energy updates (each on a fresh batch) come before every
+    generator update, as in MEG's image experiments (5).
 
     Extra keyword arguments go to ``dgm.train.train``; returns its ``History``.
     """
@@ -269,6 +271,12 @@ def fit(
         if decay and left <= decay:
             for opt in (opt_u, opt_g):
                 opt.param_groups[0]["lr"] = lr * left / decay
+        for _ in range(energy_steps - 1):  # extra energy-only updates
+            real, fake = sample_real(batch_size), model.G(model.prior(batch_size))
+            loss = energy_loss(model.energy, real, fake, penalty)
+            opt_u.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_u.step()
         real = sample_real(batch_size)
         u_loss, g_loss = training_step(
             model, real, model.prior(batch_size), opt_u, opt_g, penalty, mi_weight

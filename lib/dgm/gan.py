@@ -131,10 +131,13 @@ class DCGenerator(nn.Module):
     With ``hidden > 0`` a fully connected layer of ``hidden`` units comes first, as in
     InfoGAN's MNIST generator (Chen et al. 2016): one more non-linearity between ``z`` and
     the 7x7 feature map, which is what makes its digits legible within a CPU budget
-    (``PRETRAINED_DCGAN``; lecture 04, section 7).
+    (``PRETRAINED_DCGAN``; lecture 04, section 7). ``out_channels=3`` makes StackedMNIST
+    images (lecture 06), flattened to (B, 3 * 784).
     """
 
-    def __init__(self, latent_dim: int = 64, channels: int = 64, hidden: int = 0):
+    def __init__(
+        self, latent_dim: int = 64, channels: int = 64, hidden: int = 0, out_channels: int = 1
+    ):
         super().__init__()
         C = channels
         fc: list[nn.Module] = []
@@ -146,13 +149,14 @@ class DCGenerator(nn.Module):
             nn.ConvTranspose2d(2 * C, C, 4, stride=2, padding=1, bias=False),  # (B, C, 14, 14)
             nn.BatchNorm2d(C),
             nn.ReLU(),
-            nn.ConvTranspose2d(C, 1, 4, stride=2, padding=1),  # (B, 1, 28, 28)
+            nn.ConvTranspose2d(C, out_channels, 4, stride=2, padding=1),  # (B, out, 28, 28)
             nn.Sigmoid(),
         )
-        self.C = C
+        self.C, self.out_channels = C, out_channels
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(self.fc(z).reshape(-1, 2 * self.C, 7, 7)).reshape(-1, 784)
+        x = self.net(self.fc(z).reshape(-1, 2 * self.C, 7, 7))
+        return x.reshape(-1, self.out_channels * 784)
 
 
 class DCDiscriminator(nn.Module):
