@@ -163,7 +163,10 @@ def run_stacked(args, device) -> list[dict]:
         train_seconds=round(seconds, 1), device=records.device_name(device),
         paper="Kumar et al. 2019 (MEG), Table 1, StackedMNIST",
     )  # fmt: skip
-    model_name = "energy GAN, JSD MI, StackedMNIST"
+    model_name = (
+        f"energy GAN, JSD MI, StackedMNIST (z {args.latent_dim}, {args.channels} channels, "
+        f"{args.energy_steps} energy step{'s' if args.energy_steps > 1 else ''} per G step)"
+    )
     return [
         records.make_record(model=model_name, metric="modes covered (of 1000)", value=covered,
                             paper_value=stacked.PUBLISHED["MEG"][0], **common),
