@@ -1,0 +1,564 @@
+# ---
+# jupyter:
+#   dgm:
+#     trains: an energy model by exact likelihood on a grid; the energy GAN without MI, with
+#       InfoGAN's bound and with the JSD estimator on the 25-grid; a reduced StackedMNIST run
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: dgm
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["setup"]
+# Set-up. On Colab this installs the course library `dgm` from the repository;
+# anywhere else it does nothing (run `make lab` from a clone instead).
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/dgm-course/deep-generative-models.git@main"],
+        check=True,
+    )
+
+# %% [markdown]
+# # Lecture 06 · A GAN as an energy model plus a sampler, with a mutual-information loss
+#
+# Lecture 04's discriminator judged samples; lecture 05 read GAN training as a divergence
+# between the generator and the data. This lecture reads the discriminator as something more
+# useful: an **energy** $U_\theta(x)$, low where data is, that defines a distribution
+# $q_\theta(x) = e^{-U_\theta(x)}/Z_\theta$. Training it by maximum likelihood needs samples of $q_\theta$, which
+# nobody can draw; a generator $G_\varphi$ can draw samples but has no density. The two fit
+# together: the generator supplies the samples, the energy tells it where to put them, and an
+# **entropy** term, estimated as a mutual information, keeps the generator from collapsing onto
+# the lowest point of the energy. This is the construction of Kumar, Ozair, Goyal, Courville and
+# Bengio (2019), *Maximum Entropy Generators for Energy-Based Models* (MEG), as derived in the
+# seed note on the energy view of GANs.
+#
+# **Learning goals.** After this notebook you can
+#
+# 1. derive the likelihood gradient of an energy model as a positive minus a negative phase, and check it exactly on a grid;
+# 2. write the energy's loss with the zero-centred gradient penalty, and say why the penalty is needed;
+# 3. derive the generator's objective $\mathrm{KL}(q_\varphi \,\|\, q_\theta) = -H(q_\varphi) + \mathbb{E}_{q_\varphi}[U_\theta] + \log Z_\theta$ and replace the entropy by a mutual information;
+# 4. implement two MI estimators (InfoGAN's bound and Deep InfoMax's Jensen-Shannon estimator) and compare them;
+# 5. measure, on the 25-grid, what the MI term does to modes covered and sample quality, and read the learned energy landscape;
+# 6. score a generator on StackedMNIST's 1,000 modes.
+#
+# **Exercises** (graded): `energy_loss`, `jsd_mi_estimate`, `generator_loss`, and a written question.
+
+# %%
+import json
+
+import matplotlib.pyplot as plt
+import torch
+from tqdm.auto import tqdm
+
+import dgm
+from dgm import energy, nets
+
+gen = dgm.config.setup(0)
+device = dgm.device()
+
+# %% [markdown]
+# ## 1. The energy model and its likelihood gradient
+#
+# Any function $U_\theta: \mathbb{R}^D \to \mathbb{R}$ defines a distribution
+#
+# $$
+# q_\theta(x) = \frac{e^{-U_\theta(x)}}{Z_\theta}, \qquad Z_\theta = \int e^{-U_\theta(x)}\, dx ,
+# $$
+#
+# as long as $Z_\theta$ is finite. Its average negative log-likelihood on data $p$ is
+# $\mathbb{E}_p[U_\theta(x)] + \log Z_\theta$, and since $\nabla_\theta \log Z_\theta = \frac{1}{Z_\theta}\int -\nabla_\theta U_\theta(x)\, e^{-U_\theta(x)} dx = -\mathbb{E}_{q_\theta}[\nabla_\theta U_\theta]$,
+#
+# $$
+# \nabla_\theta\, \mathbb{E}_p[-\log q_\theta(x)] = \underbrace{\mathbb{E}_{p}[\nabla_\theta U_\theta(x)]}_{\text{positive phase}} - \underbrace{\mathbb{E}_{q_\theta}[\nabla_\theta U_\theta(x)]}_{\text{negative phase}} .
+# $$
+#
+# Descending it pushes the energy of data down and the energy of the model's own samples up;
+# at the optimum the two averages agree. In two dimensions we can compute everything exactly:
+# $Z_\theta$ by quadrature on a grid (`energy.log_partition_by_quadrature`), and the negative phase
+# as a weighted sum over the grid points, weights $q_\theta(x_j)$ (`energy.model_weights_on_grid`).
+# Check the identity for a small MLP energy: autograd's gradient of the exact NLL against
+# positive minus negative phase.
+
+# %%
+torch.manual_seed(1)
+U_net = nets.mlp([2, 64, 64, 1], "tanh")
+
+
+def U_exact(x):
+    return U_net(x).squeeze(1)
+
+
+three = dgm.data.gaussian_ring(512, n_modes=3, radius=2.0, std=0.3, generator=gen)
+ticks = torch.linspace(-5, 5, 201)
+grid = torch.cartesian_prod(ticks, ticks)
+cell = (ticks[1] - ticks[0]).item() ** 2
+params = list(U_net.parameters())
+
+nll = energy.nll_by_quadrature(U_exact, three, grid, cell)
+autograd_grad = torch.autograd.grad(nll, params)
+w = energy.model_weights_on_grid(U_exact, grid).detach()
+positive = torch.autograd.grad(U_exact(three).mean(), params)
+negative = torch.autograd.grad((w * U_exact(grid)).sum(), params)  # sum_j q(x_j) grad U(x_j)
+gap = max((a - (p - n)).abs().max().item() for a, p, n in zip(autograd_grad, positive, negative))
+size = max(a.abs().max().item() for a in autograd_grad)
+print(f"exact NLL {nll.item():.4f}; largest gradient entry {size:.3g}; "
+      f"largest |autograd - (positive - negative)| {gap:.2e}")
+
+# %% [markdown]
+# They agree to float precision. Because the negative phase is exact here, we can also *train*
+# the energy by exact maximum likelihood, a reference for what a good energy looks like: low
+# in the three modes, rising steeply between them.
+
+# %%
+opt = torch.optim.Adam(U_net.parameters(), lr=1e-2)
+for step in tqdm(range(dgm.pick(full=600, fast=25)), desc="exact maximum likelihood"):
+    loss = energy.nll_by_quadrature(U_exact, three, grid, cell)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+print(f"exact NLL after training {loss.item():.3f} nats")
+fig, ax = plt.subplots(figsize=(5.5, 5))
+dgm.plot.density_2d(lambda x: -U_exact(x) - energy.log_partition_by_quadrature(U_exact, grid, cell),
+                    (-5, 5), (-5, 5), title="An energy trained by exact likelihood: $q_\\theta = e^{-U}/Z$",
+                    ax=ax, samples=three[:300])
+plt.show()
+
+# %% [markdown]
+# ## 2. The negative phase from a generator
+#
+# In more than a few dimensions the grid is gone, and the negative phase needs samples of
+# $q_\theta$, which MCMC (lecture 07) can draw only slowly. MEG's trade: a generator $x = G_\varphi(z)$,
+# $z \sim \mathcal{N}(0, I)$, is trained to *be* $q_\theta$, and its samples stand in for the negative phase.
+# With the generator's distribution $q_\varphi$, the energy's update becomes
+#
+# $$
+# \min_\theta\; \mathbb{E}_{x \sim p}[U_\theta(x)] - \mathbb{E}_{z}[U_\theta(G_\varphi(z))] + \lambda\, \mathbb{E}_{x \sim p}\|\nabla_x U_\theta(x)\|^2 .
+# $$
+#
+# The first two terms are lecture 04's critic with a sign convention: energy low on data,
+# high on fakes. Without the third, nothing bounds them: the loss falls forever by making $U$
+# steeper. The **zero-centred gradient penalty** on real data says that data should sit at
+# minima of the energy, where its gradient vanishes; it is what keeps $q_\theta$ a sensible density.
+#
+# ### Exercise 1: the energy's loss (2 points)
+#
+# Write `energy_loss(U, real, fake, penalty)`: the three terms above, `U` mapping `(B, D)` points
+# to `(B,)` energies. Detach `fake` (this step trains the energy only). The penalty's gradient
+# must itself carry a gradient to $\theta$: use `torch.autograd.grad(..., create_graph=True)` on a
+# copy of `real` that requires gradients.
+
+# %% nbgrader={"grade": false, "grade_id": "energy_loss", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def energy_loss(U, real, fake, penalty):
+    """E_real[U] - E_fake[U] + penalty * E_real ||grad_x U||^2, fake detached."""
+    ### BEGIN SOLUTION
+    x = real.detach().requires_grad_(True)
+    u_real = U(x)
+    (grad_x,) = torch.autograd.grad(u_real.sum(), x, create_graph=True)
+    return u_real.mean() - U(fake.detach()).mean() + penalty * grad_x.pow(2).sum(1).mean()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check_energy_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+energy_loss = dgm.checks.energy_loss(energy_loss)
+
+# %% [markdown]
+# ## 3. The generator's objective, and its entropy
+#
+# The generator should make $q_\varphi$ close to $q_\theta$. In the direction that needs only samples of
+# $q_\varphi$ (lecture 05: the model first),
+#
+# $$
+# \mathrm{KL}(q_\varphi \,\|\, q_\theta) = \mathbb{E}_{q_\varphi}[\log q_\varphi(x)] - \mathbb{E}_{q_\varphi}[\log q_\theta(x)] = -H(q_\varphi) + \mathbb{E}_{q_\varphi}[U_\theta(x)] + \log Z_\theta .
+# $$
+#
+# $\log Z_\theta$ does not depend on $\varphi$. $\mathbb{E}_{q_\varphi}[U_\theta]$ alone would be minimised by putting every
+# sample at the single lowest point of $U$: **mode collapse** is what the objective does
+# without its entropy term. But $H(q_\varphi)$ needs the density of a generator, which has none.
+#
+# **From entropy to mutual information.** Write $q_\varphi(x \mid z)$ for the generator's output
+# distribution given $z$ (a narrow Gaussian $\mathcal{N}(x; G_\varphi(z), \sigma^2 I)$, to keep densities finite). Then
+#
+# $$
+# I(X; Z) = \iint q_\varphi(x \mid z)\, q(z) \log \frac{q_\varphi(x \mid z)}{q_\varphi(x)}\, dx\, dz = H(X) - H(X \mid Z),
+# \qquad H(X \mid Z) = -\int q(z) \int q_\varphi(x \mid z) \log q_\varphi(x \mid z)\, dx\, dz .
+# $$
+#
+# (The seed note's version of the last integral carries a second $q(z)$ inside the inner
+# integral; there is one $q(z)$, outside.) For the Gaussian output noise,
+# $H(X \mid Z) = \tfrac{D}{2}\log(2\pi e \sigma^2)$, a constant in $\varphi$: maximising $I(X; Z)$ maximises $H(X)$. The generator's
+# loss becomes $\mathbb{E}_z[U_\theta(G_\varphi(z))] - \lambda_{\mathrm{MI}}\, I(X; Z)$, and we need an estimate of $I$ that gradients can flow through.
+#
+# **(a) InfoGAN's lower bound.** For any decoder $p(z \mid x)$, $I(X; Z) \ge \mathbb{E}[\log p(z \mid x)] + H(Z)$ (the gap is an
+# expected KL between the true posterior and $p$). With $p(z \mid x) = \mathcal{N}(z; E(x), \sigma^2 I)$ and an encoder $E$,
+# maximising the bound is minimising $\mathbb{E}\|z - E(G(z))\|^2$, which the generator and the encoder do
+# together (`energy.infogan_mi_penalty`).
+#
+# **(b) Deep InfoMax's Jensen-Shannon estimator**, used by MEG. A statistics network $T(x, z)$
+# learns to tell *joint* pairs $(G(z_i), z_i)$ from pairs with $z$ shuffled across the batch,
+# samples of $q(x)q(z)$:
+#
+# $$
+# \hat I_{\mathrm{JSD}} = \mathbb{E}_{\text{joint}}\big[-\mathrm{softplus}(-T(x, z))\big] - \mathbb{E}_{\text{shuffled}}\big[\mathrm{softplus}(T(x, z'))\big] .
+# $$
+#
+# Maximised over $T$ it equals $2\,\mathrm{JSD}(q(x,z) \,\|\, q(x)q(z)) - \log 4$: $-\log 4$ when $X$ and $Z$ are independent,
+# growing with their dependence. It is not the MI itself, but it moves with it, and its
+# gradients are better behaved than those of tighter bounds.
+#
+# ### Exercise 2: the JSD MI estimator (2 points)
+#
+# Write `jsd_mi_estimate(T, x, z)` for `B` pairs: `T(x, z)` returns `(B,)` scores. Shuffle `z` with
+# a fresh `torch.randperm(B)` on each call.
+
+# %% nbgrader={"grade": false, "grade_id": "jsd_mi_estimate", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def jsd_mi_estimate(T, x, z):
+    """E_joint[-softplus(-T)] - E_shuffled[softplus(T)], z shuffled across the batch."""
+    ### BEGIN SOLUTION
+    z_shuffled = z[torch.randperm(z.shape[0], device=z.device)]
+    joint, marginal = T(x, z), T(x, z_shuffled)
+    return (-torch.nn.functional.softplus(-joint)).mean() - torch.nn.functional.softplus(marginal).mean()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check_jsd_mi_estimate", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+jsd_mi_estimate = dgm.checks.jsd_mi_estimate(jsd_mi_estimate)
+
+# %% [markdown]
+# Does the estimate follow the MI? On Gaussian pairs $x = \rho z + \sqrt{1 - \rho^2}\,\epsilon$ in 2-D the MI is known,
+# $I = -\log(1 - \rho^2)$ (two coordinates, each $-\frac12\log(1-\rho^2)$). Train a fresh $T$ for each $\rho$ on
+# your estimator, and compare it with InfoGAN's bound (an encoder trained for the same
+# number of steps: the bound is $H(Z) - \frac{D}{2}\log(2\pi e\, \mathrm{mse}/D)$ with its fitted mean squared error).
+
+# %%
+import math
+
+rhos = [0.0, 0.5, 0.8, 0.95, 0.99]
+mi_steps = dgm.pick(full=800, fast=40)
+mi_rows = []
+for rho in rhos:
+    T = energy.StatisticsNetwork(2, 2, 64)
+    E = nets.mlp([2, 64, 64, 2], "relu")
+    opt = torch.optim.Adam(list(T.parameters()) + list(E.parameters()), lr=1e-3)
+    for _ in range(mi_steps):
+        z = torch.randn(256, 2, generator=gen)
+        x = rho * z + math.sqrt(1 - rho**2) * torch.randn(256, 2, generator=gen)
+        loss = -jsd_mi_estimate(T, x, z) + energy.infogan_mi_penalty(z, E(x))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        z = torch.randn(20_000, 2, generator=gen)
+        x = rho * z + math.sqrt(1 - rho**2) * torch.randn(20_000, 2, generator=gen)
+        jsd_value = jsd_mi_estimate(T, x, z).item()
+        mse = energy.infogan_mi_penalty(z, E(x)).item()
+        infogan_bound = math.log(2 * math.pi * math.e) - math.log(2 * math.pi * math.e * mse / 2)
+    mi_rows.append((rho, -math.log(1 - rho**2), jsd_value, infogan_bound))
+    print(f"rho {rho:4.2f}: true MI {mi_rows[-1][1]:5.2f} nats; JSD estimate {jsd_value:6.3f} "
+          f"(-log 4 = {-math.log(4):.3f} at independence); InfoGAN bound {infogan_bound:5.2f}")
+
+fig, ax = plt.subplots(figsize=(6, 4))
+true_mi = [r[1] for r in mi_rows]
+ax.plot(true_mi, true_mi, "k:", label="the true MI")
+ax.plot(true_mi, [r[3] for r in mi_rows], "s-", label="InfoGAN bound (encoder)")
+ax.plot(true_mi, [r[2] + math.log(4) for r in mi_rows], "o-", label=r"JSD estimate $+ \log 4$")
+ax.set(title="Both estimates grow with the MI; only InfoGAN's is in nats",
+       xlabel="true I(X; Z) (nats)", ylabel="estimate")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# InfoGAN's bound is a lower bound in nats and fairly tight for these Gaussian pairs (the
+# true posterior *is* Gaussian). The JSD estimate saturates: it cannot exceed $\log 4 - \log 4 = 0$,
+# whatever the MI, so it stops telling large dependences apart. For the generator that is a
+# feature: it asks for "more dependence" without rewarding extremes, and its gradients stay
+# bounded.
+#
+# ### Exercise 3: the generator's loss (3 points)
+#
+# Write `generator_loss(model, z, mi_weight)` for an `energy.EnergyGAN`: $\mathbb{E}_z[U(G(z))]$ (use `model.G`
+# and `model.energy`) plus the MI term of `model.mi`: nothing for `None`; for `"infogan"`,
+# `mi_weight` times the mean squared error $\|z - E(G(z))\|^2$ of `model.encoder` (summed over the
+# latent coordinates); for `"jsd"`, minus `mi_weight` times your `jsd_mi_estimate(model.T, x, z)`.
+# Compute $x = G(z)$ once: gradients must reach $G$ through both terms, and the encoder or $T$ too.
+
+# %% nbgrader={"grade": false, "grade_id": "generator_loss", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def generator_loss(model, z, mi_weight):
+    """E[U(G(z))] - mi_weight * I(X; Z), the MI by model.mi's estimator."""
+    ### BEGIN SOLUTION
+    x = model.G(z)
+    loss = model.energy(x).mean()  # E[U(G(z))]
+    if model.mi == "infogan":
+        # minus InfoGAN's bound, up to constants: the encoder's squared error
+        z_hat = model.encoder(x)
+        loss = loss + mi_weight * (z - z_hat).pow(2).sum(1).mean()
+    elif model.mi == "jsd":
+        # the JSD estimate of I(X; Z) is to be maximised: subtract it
+        mi = jsd_mi_estimate(model.T, x, z)
+        loss = loss - mi_weight * mi
+    elif model.mi is not None:
+        raise ValueError(f"generator_loss: unknown MI estimator {model.mi!r}")
+    return loss
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check_generator_loss", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+generator_loss = dgm.checks.generator_loss(generator_loss)
+
+# %% [markdown]
+# **The MI weight is a temperature.** With the exact entropy, $\mathbb{E}[U] - \lambda H$ is minimised by
+# $q_\varphi \propto e^{-U/\lambda}$: $\lambda = 1$ targets $q_\theta$ itself, and $\lambda < 1$ a sharper version of it. The
+# recipe below uses $\lambda = 0.3$ (see `../shared/CALIBRATION.md`: at $\lambda = 1$ the generator spreads
+# samples between the grid's modes).
+#
+# ## 4. The energy GAN on the 25-grid
+#
+# The 25-grid of lecture 04 (centres $\{-4, -2, 0, 2, 4\}^2$, std 0.05) with lecture 04's metrics: a
+# sample is of *high quality* when it lies within 3 std of its nearest centre, and a mode is
+# covered when it has one. Three runs with the same networks (3×128 ReLU MLPs for $U$, $G$, and
+# $T$ or $E$), Adam (1e-3, betas 0.5 and 0.9), 256 points a step, penalty $\lambda = 0.1$: without the MI
+# term, with InfoGAN's bound, with the JSD estimator. `energy.training_step` does one update of
+# each player with the library's versions of your three functions. Two things settle the end
+# of training: both learning rates fall linearly to 0 over the last third of the steps, and
+# the samples come from an exponential moving average of $G$'s weights (decay 0.999,
+# `model.G_average`), as for lecture 04's DCGAN.
+
+# %%
+grid_centres, grid_std = dgm.data.grid_centres(), 0.05
+variants = {"no MI": None, "InfoGAN MI": "infogan", "JSD MI": "jsd"}
+toy_steps = dgm.pick(full=15_000, fast=150)
+models, histories = {}, {}
+for name, mi in variants.items():
+    torch.manual_seed(0)
+    data_gen = torch.Generator().manual_seed(0)
+    models[name] = energy.toy_model(mi).to(device)
+    histories[name] = energy.fit(
+        models[name], lambda n: dgm.data.gaussian_grid(n, generator=data_gen, device=device),
+        toy_steps, lr_decay_steps=toy_steps // 3, log_every=100, desc=f"energy GAN, {name}",
+    )
+
+print(f"{'variant':12s} {'modes (EMA G)':>13s} {'HQ % (EMA G)':>12s} {'modes (raw G)':>13s} {'HQ % (raw G)':>12s}")
+toy_rows = {}
+for name, m in models.items():
+    ema = dgm.metrics.mode_coverage(m.sample(2500), grid_centres, grid_std)
+    raw = dgm.metrics.mode_coverage(m.sample(2500, average=False), grid_centres, grid_std)
+    toy_rows[name] = (ema, raw)
+    print(f"{name:12s} {ema[0]:13d} {100 * ema[1]:12.1f} {raw[0]:13d} {100 * raw[1]:12.1f}")
+
+fig, axes = plt.subplots(1, 3, figsize=(15, 5))
+for ax, (name, m) in zip(axes, models.items()):
+    (modes, hq), _ = toy_rows[name]
+    dgm.plot.scatter_2d(m.sample(2500).cpu(), title=f"{name}: {modes} modes, {100 * hq:.0f}% high quality",
+                        ax=ax, centres=grid_centres, lim=5.5)
+plt.suptitle("The energy GAN's samples (EMA of G) on the 25-grid, one seed each", y=1.02)
+plt.show()
+
+# %% [markdown]
+# ## 5. The learned energy landscape
+#
+# The energy is a function on the plane: draw it as a contour plot, with the data on top.
+# And since we are in 2-D, we can ask what distribution $q_\theta = e^{-U}/Z$ the energy *itself*
+# defines, by quadrature, and how much of its mass is of high quality.
+
+# %%
+m = models["JSD MI"]
+ticks = torch.linspace(-6, 6, 481)
+plane = torch.cartesian_prod(ticks, ticks).to(device)
+with torch.no_grad():
+    u_plane = m.energy(plane)
+near = torch.cdist(plane, grid_centres.to(device)).min(1).values <= 3 * grid_std
+for T in (1.0, 0.3, 0.1):
+    q = torch.softmax(-u_plane / T, 0)
+    print(f"q_theta at temperature {T}: {100 * q[near].sum().item():5.1f}% of its mass within 3 std of a centre")
+print(f"energy at the 25 centres: {m.energy(grid_centres.to(device)).min():.2f} to "
+      f"{m.energy(grid_centres.to(device)).max():.2f}; over the plane [-6, 6]^2: "
+      f"{u_plane.min():.2f} to {u_plane.max():.2f}")
+
+fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+U_img = u_plane.reshape(len(ticks), len(ticks)).T.cpu()
+cs = axes[0].contourf(ticks, ticks, U_img, levels=30, cmap="viridis")
+plt.colorbar(cs, ax=axes[0], label="U(x)")
+data = dgm.data.gaussian_grid(1000, generator=gen)
+axes[0].scatter(data[:, 0], data[:, 1], s=2, c="w", label="data")
+axes[0].set(title="Learned energy U(x), JSD MI: shallow wells at the data", xlabel="$x_1$", ylabel="$x_2$")
+axes[0].legend(loc="upper right")
+axes[0].set_aspect("equal")
+u_line = m.energy(torch.stack([torch.linspace(-6, 6, 601), torch.zeros(601)], 1).to(device)).detach().cpu()
+axes[1].plot(torch.linspace(-6, 6, 601), u_line, label="U(x_1, 0)")
+for c in (-4, -2, 0, 2, 4):
+    axes[1].axvline(c, color="k", ls=":", lw=0.8)
+axes[1].set(title="A slice at $x_2 = 0$: wells under a nat deep at the modes (dotted)", xlabel="$x_1$",
+            ylabel="U")
+axes[1].legend()
+plt.show()
+
+# %% [markdown]
+# The energy is a good *critic* and a poor *density*. Its wells sit on the modes, but the
+# whole landscape spans little more than a nat (the printout gives the range): between a
+# mode and the gap next to it $U$ changes by well under a nat, so $q_\theta = e^{-U}/Z$ itself
+# spreads its mass over the whole square and puts only a few percent within 3 std of a
+# centre at temperature 1 (under a tenth even at temperature 0.1). The generator does much better than the energy it is
+# trained on: it follows the *gradients* $U$ makes at its own samples, at temperature
+# $\lambda = 0.3$, and its samples are averaged over steps. This is worth remembering in lecture
+# 07, where MCMC samples the energy itself.
+#
+# ## 6. Over five seeds, against lecture 04's GANs
+#
+# `python -m benchmarks.energy toy` repeats section 4 over 5 seeds (and on the ring of 8)
+# and records modes covered and high-quality share, from the EMA generator, from the raw
+# generator, and after exact z-space MALA (lecture 07). Here are its records, with lecture
+# 04's non-saturating GAN on the same grid.
+
+# %%
+root = dgm.config.repo_root()
+rows = []
+if root is not None:
+    for lecture in ("energy", "gan"):
+        path = root / "benchmarks" / "results" / f"{lecture}.json"
+        if path.exists():
+            rows += [r for r in json.loads(path.read_text())
+                     if r.get("spread") is not None and (lecture == "energy" or r["model"].startswith("nonsaturating GAN,"))]
+if rows:
+    print(f"{'model':36s} {'metric':26s} {'mean ± sd (5 seeds)':>20s} {'raw G':>6s} {'+MALA':>6s}  steps")
+    for r in rows:
+        ours = f"{r['value']:.1f} ± {r['spread']:.1f}"
+        raw = f"{r['raw_generator']:.1f}" if "raw_generator" in r else ""
+        mala = f"{r['with_mala']:.1f}" if "with_mala" in r else ""
+        print(f"{r['model']:36s} {r['metric']:26s} {ours:>20s} {raw:>6s} {mala:>6s}  {r['steps']}")
+else:
+    print("No benchmark results here (on Colab, see the repository's README).")
+
+# %% [markdown]
+# How to read it. On the **grid**, the MI term is what makes the result reliable: with the
+# JSD estimator every seed kept all 25 modes at 88-94% high quality (the issue's target of
+# 90% is met on average, 91.6%), InfoGAN's bound was close behind, and without MI one seed
+# of five collapsed. Lecture 04's non-saturating GAN with the same 3×128 networks covered
+# about 15 modes. On the **ring**, whose 8 modes are far apart relative to their width, the
+# energy GAN kept all 8 modes with or without MI, and the MI term *lowered* the
+# high-quality share (97% without it, 83-87% with it, at MI weight 0.03): the entropy term
+# widens each mode, and nothing was collapsing that it needed to prevent. Exact z-space
+# MALA at $T = 1$ (the `+MALA` column; lecture 07) moved the MI variants' shares by about a
+# point; on the collapsed no-MI seed it made things worse (47% to 17% high quality), because
+# that run's energy rewards the wrong places.
+
+# %% [markdown]
+# ## 7. StackedMNIST: a thousand modes
+#
+# The 2-D mixtures have 8 or 25 modes we can see. VEEGAN, PacGAN and MEG also test on images
+# with a known, large number of modes: **StackedMNIST** puts three random MNIST digits into
+# the three channels of one image, so an image's mode is its triple of classes, one of
+# $10^3 = 1{,}000$. The course's classifier (lecture 04) reads each channel's class
+# (`stacked.modes`); a generator is scored by how many of the 1,000 modes its 26,000 samples
+# reach and by $\mathrm{KL}(\text{mode histogram} \,\|\, \text{uniform})$. MEG reports (Table 1) WGAN-GP 959 modes
+# with KL 0.73, PacGAN 1,000 and 0.06, and MEG 1,000 and 0.031, after long GPU runs with
+# larger networks and five energy updates per generator update.
+#
+# First the floor: real stacked digits, scored the same way. Then a reduced run that fits a
+# CPU: small DCGAN networks (z of 32, 16 channels, 256 fully connected units), one energy
+# update per generator update, a few thousand steps. `python -m benchmarks.energy stacked`
+# is the full recipe, for a GPU.
+
+# %%
+from dgm import stacked
+
+train_digits = dgm.data.load_mnist("train", device=device)[0].flatten(1)
+n_score = dgm.pick(full=26_000, fast=2000)
+real_stacked = stacked.stack(train_digits, n_score, gen)
+real_modes, real_kl = stacked.mode_statistics(stacked.modes(real_stacked))
+print(f"real StackedMNIST, {n_score} images: {real_modes} modes, KL to uniform {real_kl:.4f} "
+      f"(a uniform sampler's plug-in KL is about {stacked.uniform_kl_floor(n_score):.4f} at this n)")
+
+torch.manual_seed(0)
+stack_gen = torch.Generator().manual_seed(0)
+stacked_model = stacked.model(latent_dim=32, channels=16, hidden=256).to(device)
+stack_steps = dgm.pick(full=3000, fast=20)
+energy.fit(stacked_model, lambda n: stacked.stack(train_digits, n, stack_gen), stack_steps,
+           lr=5e-4, batch_size=64, penalty=10.0, mi_weight=1.0, lr_decay_steps=stack_steps // 3,
+           log_every=100, desc="energy GAN, StackedMNIST")
+print(f"\n{'':34s} {'modes (of 1000)':>15s} {'KL to uniform':>14s}")
+for average in (True, False):
+    fake_stacked = torch.cat([stacked_model.sample(1000, average=average) for _ in range(n_score // 1000)])
+    fake_ids = stacked.modes(fake_stacked)
+    fake_modes, fake_kl = stacked.mode_statistics(fake_ids)
+    which = "EMA of G" if average else "raw G"
+    print(f"{f'ours, CPU, {stack_steps} steps, {which}':34s} {fake_modes:15d} {fake_kl:14.4f}")
+print(f"{'real stacked digits':34s} {real_modes:15d} {real_kl:14.4f}")
+for name, (modes_, kl_) in stacked.PUBLISHED.items():
+    print(f"{name + ' (MEG, Table 1)':34s} {modes_:15.0f} {kl_:14.4f}")
+
+fig, axes = plt.subplots(1, 2, figsize=(14, 5), gridspec_kw={"width_ratios": [1.6, 1]})
+tiles = fake_stacked[:24].reshape(24, 3, 28, 28).permute(0, 2, 1, 3).reshape(24, 28, 84).cpu()
+dgm.plot.image_grid(tiles, nrow=4, ax=axes[0], labels=[f"{int(m):03d}" for m in fake_ids[:24]],
+                    title="Samples of the raw G, channels side by side (R, G, B), with the mode read")
+counts = torch.bincount(fake_ids.cpu(), minlength=1000).sort(descending=True).values
+axes[1].plot(counts.numpy(), label="our samples")
+axes[1].axhline(n_score / 1000, color="k", ls=":", label="uniform")
+axes[1].set(title="Sorted mode counts: far from uniform after a short CPU run",
+            xlabel="mode (sorted by count)", ylabel="samples")
+axes[1].legend()
+plt.show()
+
+# %% [markdown]
+# The reduced CPU run reaches most of the modes, but unevenly: its KL to uniform is about
+# twenty times MEG's and close to what MEG reports for WGAN-GP. A few thousand small steps
+# are not the paper's budget. Here the raw generator
+# scores better than its weight average, unlike on the grid: with a 0.999 decay the average
+# still remembers the first thousand steps of a run this short. The GPU command trains MEG's recipe at our scale and writes its figures
+# to `benchmarks/results/energy.json`.
+#
+# %% [markdown]
+# ### Written question (3 points)
+#
+# Using sections 3 to 6: (1) What does the generator's loss do without its MI term, and which
+# numbers above show it? (2) Why is the MI weight $\lambda$ a temperature, and what would you expect
+# at $\lambda = 1$? (3) The energy's own $q_\theta$ puts only a few percent of its mass near the modes,
+# yet the generator's samples are mostly of high quality. Reconcile the two.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "energy_written", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# 1. Without the entropy term the generator minimises $\mathbb{E}[U(G(z))]$ alone, whose minimiser is a point
+#    mass at the lowest energy: nothing rewards spreading. The energy's contrastive update
+#    pushes up where the fakes pile, so the generator chases a moving minimum, and whether it
+#    keeps every mode is luck. Over 5 seeds on the grid (section 6), one run without MI
+#    collapsed to 19 modes and 47% high quality; the mean is 78 ± 19% against 91.6 ± 2.3% with
+#    the JSD term, which kept all 25 modes on every seed.
+# 2. With the exact entropy, $\mathbb{E}_q[U] - \lambda H(q) = \lambda\, \mathrm{KL}(q \,\|\, e^{-U/\lambda}/Z_\lambda) + \text{const}$, minimised by $q \propto e^{-U/\lambda}$:
+#    $\lambda$ divides the energy like a temperature. At $\lambda = 1$ the generator targets $q_\theta$ itself, which
+#    (section 5) spreads over the whole square: expect all modes but far fewer high-quality
+#    samples (the calibration measured about 56%).
+# 3. The generator is not a sample of $q_\theta$. It is trained on $U$'s differences at temperature 0.3
+#    (which sharpens $q_\theta$ and shifts mass toward the wells), its MI term acts through a
+#    critic $T$ rather than an exact entropy, and its samples come from a weight average that
+#    smooths the training oscillation. The energy only has to rank fakes above data where the
+#    fakes are; it need not be a calibrated density anywhere else.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## Summary
+#
+# - An energy model's likelihood gradient is a positive phase on the data minus a negative phase on the model's samples; on a grid we computed both exactly and matched autograd to float precision.
+# - MEG replaces the negative phase's samples by a generator's, adds a zero-centred gradient penalty so the energy stays bounded, and trains the generator on $\mathrm{KL}(q_\varphi \,\|\, q_\theta) = -H + \mathbb{E}[U] + \log Z$.
+# - The entropy becomes a mutual information (they differ by a constant for a generator with small output noise); InfoGAN's encoder bound is in nats and tight on Gaussian pairs, Deep InfoMax's JSD estimate saturates but moves with the MI.
+# - On the 25-grid over 5 seeds, the energy GAN with the JSD MI term kept all 25 modes on every seed with 91.6 ± 2.3% high-quality samples (InfoGAN's bound: 25 modes, 89.1%); without the MI term one seed collapsed to 19 modes. Lecture 04's non-saturating GAN with the same networks reached 14.6 modes. On the ring of 8 the MI term was not needed and cost sample quality.
+# - On StackedMNIST a reduced CPU run (3,000 small steps, about 5 minutes) reached over 900 of the 1,000 modes, unevenly: KL to uniform about 0.6, against MEG's 0.031. The paper-scale run is a GPU benchmark (`python -m benchmarks.energy stacked`).
+# - The learned energy is a critic more than a density: its own $q_\theta$ is far more spread than the generator's samples. Lecture 07 samples it with MCMC, in $x$ and in the generator's $z$.
+#
+# **Further reading.** Kumar, Ozair, Goyal, Courville & Bengio (2019), *Maximum Entropy
+# Generators for Energy-Based Models*. Hjelm et al. (2019), *Learning deep representations by
+# mutual information estimation and maximization* (Deep InfoMax). Chen et al. (2016), *InfoGAN*.
+# Mescheder, Geiger & Nowozin (2018), *Which Training Methods for GANs do actually Converge?*
+# (the zero-centred gradient penalty). Zhao, Mathieu & LeCun (2017), *Energy-based GANs*.
+
+# %%
+dgm.checks.summary();
