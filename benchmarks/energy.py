@@ -134,8 +134,7 @@ def run_stacked(args, device) -> list[dict]:
     digits = dgm.data.load_mnist("train", device=device)[0].flatten(1)
 
     def sample_real(n):
-        idx = torch.randint(len(digits), (n, 3), generator=g, device=device)
-        return digits[idx].reshape(n, 3 * 784)
+        return stacked.stack(digits, n, g)
 
     m = stacked.model(args.latent_dim, args.channels, args.hidden).to(device)
     ckpt = Path(args.checkpoint or records.CHECKPOINTS / "energy_stacked.pt")

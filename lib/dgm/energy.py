@@ -222,18 +222,24 @@ def generator_loss(model: EnergyGAN, z: torch.Tensor, mi_weight: float) -> torch
     return loss
 
 
-def training_step(model: EnergyGAN, real, z, opt_u, opt_g, penalty=0.1, mi_weight=0.3):
-    """One step of the energy on ``energy_loss``, then one of the generator (with ``T`` or
-    the encoder) on ``generator_loss`` under the updated energy. Returns both losses."""
-    u_loss = energy_loss(model.energy, real, model.G(z), penalty)
+def energy_step(model: EnergyGAN, real, fake, opt_u, penalty=0.1) -> torch.Tensor:
+    """One Adam step of the energy on ``energy_loss``; returns the loss, detached."""
+    u_loss = energy_loss(model.energy, real, fake, penalty)
     opt_u.zero_grad(set_to_none=True)
     u_loss.backward()
     opt_u.step()
+    return u_loss.detach()
+
+
+def training_step(model: EnergyGAN, real, z, opt_u, opt_g, penalty=0.1, mi_weight=0.3):
+    """One step of the energy on ``energy_loss``, then one of the generator (with ``T`` or
+    the encoder) on ``generator_loss`` under the updated energy. Returns both losses."""
+    u_loss = energy_step(model, real, model.G(z), opt_u, penalty)
     g_loss = generator_loss(model, z, mi_weight)
     opt_g.zero_grad(set_to_none=True)
     g_loss.backward(inputs=model.generator_parameters())
     opt_g.step()
-    return u_loss.detach(), g_loss.detach()
+    return u_loss, g_loss.detach()
 
 
 def fit(
@@ -272,11 +278,8 @@ def fit(
             for opt in (opt_u, opt_g):
                 opt.param_groups[0]["lr"] = lr * left / decay
         for _ in range(energy_steps - 1):  # extra energy-only updates
-            real, fake = sample_real(batch_size), model.G(model.prior(batch_size))
-            loss = energy_loss(model.energy, real, fake, penalty)
-            opt_u.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_u.step()
+            energy_step(model, sample_real(batch_size), model.G(model.prior(batch_size)), opt_u,
+                        penalty)  # fmt: skip
         real = sample_real(batch_size)
         u_loss, g_loss = training_step(
             model, real, model.prior(batch_size), opt_u, opt_g, penalty, mi_weight

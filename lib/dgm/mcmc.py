@@ -53,8 +53,21 @@ def ula_step(U: Energy, x: torch.Tensor, step: float, generator=None) -> torch.T
     """One unadjusted Langevin step ``x - step * grad U(x) + sqrt(2 step) * xi`` per chain."""
     _check_step(step, "ula_step")
     _, g = energy_and_grad(U, x)
+    return _langevin_proposal(x, g, step, generator)
+
+
+def _langevin_proposal(x, g, step, generator=None) -> torch.Tensor:
+    # x - step grad U(x) + sqrt(2 step) xi; step a number or a (C, 1) tensor of per-chain steps
     xi = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return x - step * g + math.sqrt(2 * step) * xi
+    noise = (2 * step).sqrt() if torch.is_tensor(step) else math.sqrt(2 * step)
+    return x - step * g + noise * xi
+
+
+def _accept(x, proposal, log_ratio, generator=None):
+    """Metropolis-Hastings' rule per chain: keep ``proposal`` where ``log u < log_ratio``."""
+    uniform = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
+    accepted = torch.log(uniform) < log_ratio
+    return torch.where(accepted.unsqueeze(1), proposal, x), accepted
 
 
 def langevin_log_proposal(x_to, x_from, grad_from, step: float) -> torch.Tensor:
@@ -92,13 +105,10 @@ def mala_step(U: Energy, x: torch.Tensor, step: float, generator=None):
 def _mala_step_per_chain(U, x, step, generator=None, return_accepted: bool = False):
     # ``step`` is a number or a (C, 1) tensor of per-chain steps (replica exchange)
     u, g = energy_and_grad(U, x)
-    xi = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    proposal = x - step * g + (2 * step) ** 0.5 * xi
-    s = step if isinstance(step, float | int) else step.squeeze(1)
+    proposal = _langevin_proposal(x, g, step, generator)
+    s = step.squeeze(1) if torch.is_tensor(step) else step
     log_ratio = _log_ratio(x, u, g, proposal, *energy_and_grad(U, proposal), s)
-    uniform = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
-    accepted = torch.log(uniform) < log_ratio
-    x_next = torch.where(accepted.unsqueeze(1), proposal, x)
+    x_next, accepted = _accept(x, proposal, log_ratio, generator)
     return (x_next, accepted) if return_accepted else x_next
 
 
@@ -108,9 +118,7 @@ def mh_step(U: Energy, x: torch.Tensor, scale: float, generator=None):
     proposal = x + scale * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     with torch.no_grad():
         log_ratio = _energy(U, x, "mh_step") - _energy(U, proposal, "mh_step")
-    uniform = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
-    accepted = torch.log(uniform) < log_ratio
-    return torch.where(accepted.unsqueeze(1), proposal, x), accepted
+    return _accept(x, proposal, log_ratio, generator)
 
 
 def energy_difference_mala_step(U: Energy, x: torch.Tensor, step: float, generator=None):
@@ -123,13 +131,10 @@ def energy_difference_mala_step(U: Energy, x: torch.Tensor, step: float, generat
     """
     _check_step(step, "energy_difference_mala_step")
     u, g = energy_and_grad(U, x)
-    xi = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    proposal = x - step * g + math.sqrt(2 * step) * xi
+    proposal = _langevin_proposal(x, g, step, generator)
     with torch.no_grad():
         log_ratio = u - _energy(U, proposal, "energy_difference_mala_step")
-    uniform = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
-    accepted = torch.log(uniform) < log_ratio
-    return torch.where(accepted.unsqueeze(1), proposal, x), accepted
+    return _accept(x, proposal, log_ratio, generator)
 
 
 SAMPLERS = {

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from . import energy, gan
 
@@ -30,7 +29,9 @@ def stack(digits: torch.Tensor, n: int, generator: torch.Generator | None = None
     flat = digits.reshape(digits.shape[0], -1)
     if flat.shape[1] != 784:
         raise ValueError(f"stack: expected 28x28 digits, got shape {tuple(digits.shape)}")
-    idx = torch.randint(len(flat), (n, 3), generator=generator).to(flat.device)
+    # indices drawn where the generator lives (a CUDA generator draws on the GPU)
+    where = generator.device if generator is not None else flat.device
+    idx = torch.randint(len(flat), (n, 3), generator=generator, device=where).to(flat.device)
     return flat[idx].reshape(n, 3 * 784)
 
 
@@ -58,24 +59,14 @@ def mode_statistics(mode_ids: torch.Tensor) -> tuple[int, float]:
     return int((counts > 0).sum()), kl
 
 
-class Energy(nn.Module):
-    """The energy of a 3-channel 28x28 image: InfoGAN's MNIST discriminator on 3 input
-    channels (``gan.DCDiscriminator`` with the channels entering as its pack of 3)."""
-
-    def __init__(self, channels: int = 64, hidden: int = 1024):
-        super().__init__()
-        self.net = gan.DCDiscriminator(pack=3, channels=channels, hidden=hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.reshape(-1, 3 * 784))
-
-
 def model(latent_dim: int = 64, channels: int = 64, hidden: int = 1024) -> energy.EnergyGAN:
     """MEG's StackedMNIST energy GAN at our scale: DCGAN networks with InfoGAN's fully
     connected layers, 3 output channels, and an MLP statistics network on (x, z)."""
     G = gan.DCGenerator(latent_dim, channels, hidden, out_channels=3)
     T = energy.StatisticsNetwork(3 * 784, latent_dim, hidden=512, depth=2)
-    return energy.EnergyGAN(Energy(channels, hidden), G, latent_dim, mi="jsd", T=T)
+    # the energy: InfoGAN's MNIST discriminator, the 3 channels entering as its pack of 3
+    U = gan.DCDiscriminator(pack=3, channels=channels, hidden=hidden)
+    return energy.EnergyGAN(U, G, latent_dim, mi="jsd", T=T)
 
 
 def uniform_kl_floor(n_samples: int) -> float:

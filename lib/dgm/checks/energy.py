@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import energy, nets
-from .harness import Exact, Property, Statistical, finish, outputs, run_check
+from .harness import Exact, Property, Statistical, finish, outputs, record, run_check
 
 
 def _net(n_in: int, n_out: int, seed: int) -> torch.nn.Module:
@@ -299,7 +299,5 @@ def generator_loss(fn: Callable) -> Callable:
             )
         if result.passed:
             result.details = f"passed all {len(cases)} tests."
-    from .harness import record
-
     record(result)
     return finish(result, fn, energy.generator_loss)
