@@ -196,3 +196,20 @@ def test_latent_energy_adds_the_prior_and_mala_on_a_flat_energy_samples_it():
     torch.testing.assert_close(torch.cov(trace[-1].T), torch.eye(2), atol=0.05, rtol=0)
     with pytest.raises(ValueError, match="temperature must be > 0"):
         energy.latent_energy(U, G, temperature=0)
+
+
+def test_latent_energy_of_a_batch_normed_generator_is_per_chain():
+    # a chain's energy must not depend on the other chains in the batch: batch norm in
+    # training mode would mix them, and the chains would update the running statistics
+    G = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 2))
+    G.train()
+    with torch.no_grad():
+        G(torch.randn(64, 2) * 3 + 1)  # running statistics away from (0, 1)
+    buffers = [b.clone() for b in G.buffers()]
+    U = energy.latent_energy(lambda x: x.pow(2).sum(1), G)
+    z = torch.randn(10, 2)
+    torch.testing.assert_close(U(z)[:3], U(z[:3]))
+    torch.testing.assert_close(U(z[:1]), U(z)[:1])
+    assert G.training  # the mode is restored
+    for a, b in zip(buffers, G.buffers()):
+        torch.testing.assert_close(a, b)

@@ -181,13 +181,7 @@ class EnergyGAN(torch.nn.Module):
     def sample(self, n: int | None = None, z: torch.Tensor | None = None, average: bool = True):
         """``G(z)`` (the weight average by default) for ``n`` fresh ``z`` or the given ``z``."""
         z = self.prior(n) if z is None else z
-        G = self.G_average if average else self.G
-        was = G.training
-        G.eval()
-        try:
-            return G(z)
-        finally:
-            G.train(was)
+        return generate(self.G_average if average else self.G, z)
 
     def generator_parameters(self) -> list[torch.nn.Parameter]:
         """What the generator's optimiser trains: ``G``, and ``T`` or the encoder with it."""
@@ -293,6 +287,17 @@ def fit(
     )
 
 
+def generate(G: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """``G(z)`` in evaluation mode: batch norm uses its running statistics, so each sample
+    (and each chain of lecture 07) depends on its own ``z`` only, not on the rest of the batch."""
+    was = G.training
+    G.eval()
+    try:
+        return G(z)
+    finally:
+        G.train(was)
+
+
 def latent_energy(U: Energy, G, temperature: float = 1.0, prior: bool = True) -> Energy:
     """The energy of ``z`` whose chains lecture 07 runs: ``U(G(z)) / T + ||z||^2 / 2``.
 
@@ -305,7 +310,7 @@ def latent_energy(U: Energy, G, temperature: float = 1.0, prior: bool = True) ->
         raise ValueError(f"latent_energy: temperature must be > 0, got {temperature!r}")
 
     def U_z(z: torch.Tensor) -> torch.Tensor:
-        x = G(z)
+        x = generate(G, z)
         u = U(x).reshape(z.shape[0]) / temperature
         return u + 0.5 * z.pow(2).flatten(1).sum(1) if prior else u
 

@@ -73,3 +73,11 @@ def uniform_kl_floor(n_samples: int) -> float:
     """About what KL to uniform a perfect sampler shows with ``n_samples`` draws: the bias of
     the plug-in estimate, ``(1000 - 1) / (2 n)`` nats to first order."""
     return (N_MODES - 1) / (2 * n_samples) if n_samples > 0 else math.inf
+
+
+def channel_scores(images: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
+    """Fréchet distance and classifier score of the three channels read as MNIST digits:
+    ``dgm.metrics.mnist_scores`` on the (3N, 784) digits of (N, 2352) images."""
+    from . import metrics
+
+    return metrics.mnist_scores(images.reshape(-1, 784), reference.reshape(-1, 784))
