@@ -233,12 +233,31 @@ def test_mcmc_benchmark_records_every_sampler_and_the_tempering_comparison(tmp_p
 
 def test_stacked_mnist_benchmark_trains_resumes_and_scores_modes(tmp_path):
     tiny = ("--energy-steps", "2", "--latent-dim", "8", "--channels", "4", "--hidden", "16")
-    common = (*tiny, "--n-eval", "300", "--results", str(tmp_path))
+    mala = ("--mala-samples", "40", "--mala-steps", "2")
+    common = (*tiny, *mala, "--n-eval", "300", "--results", str(tmp_path))
     ckpt = tmp_path / "stacked.pt"
     run("benchmarks.energy", "stacked", "--steps", "3", *common, "--checkpoint", str(ckpt))
     run("benchmarks.energy", "stacked", "--steps", "5", *common, "--checkpoint", str(ckpt))
-    recs = {r["metric"]: r for r in json.loads((tmp_path / "energy.json").read_text())}
+    written = json.loads((tmp_path / "energy.json").read_text())
+    recs = {r["metric"]: r for r in written if "sampler" not in r}
+    chains = {(r["sampler"], r["metric"]) for r in written if "sampler" in r}
+    assert len(chains) == 12  # 3 samplers x (modes, KL, Frechet distance, classifier score)
+    shortcut = [r for r in written if r.get("sampler") == "energy-difference shortcut"]
+    assert shortcut[0]["n_samples"] == 40 and 0 <= shortcut[0]["acceptance"] <= 1
     modes, kl = recs["modes covered (of 1000)"], recs["KL(modes || uniform) (nats)"]
     assert modes["steps"] == 5 and modes["paper_value"] == 1000 and 1 <= modes["value"] <= 300
     assert "raw_generator" in modes and kl["paper_value"] == 0.0313
     assert 0 <= kl["value"] <= math.log(1000) + 1e-4  # rounded to 4 places
+
+
+def test_pixelcnn_benchmark_trains_evaluates_and_times_both_samplers(tmp_path):
+    common = ["--channels", "4", "--blocks", "1", "--results", str(tmp_path)]
+    ckpt = ["--checkpoint", str(tmp_path / "p.pt")]
+    run("benchmarks.pixelcnn", "train", "--max-steps", "5", "--n-eval", "20", *common, *ckpt)
+    run("benchmarks.pixelcnn", "sample", "--n-samples", "2", *common, *ckpt)
+    recs = {r["metric"]: r for r in json.loads((tmp_path / "pixelcnn.json").read_text())}
+    nll = recs["test NLL (nats, exact, first 20 test digits)"]
+    assert nll["paper_value"] is None and nll["bits_per_dim"] > 0 and nll["parameters"] > 0
+    speed = recs["speed-up over the naive sampler"]
+    assert speed["trained"] and speed["pixels_differing"] <= 2 and speed["pixels"] == 2 * 784
+    run("benchmarks.pixelcnn", "sample", "--model", "gated", "--n-samples", "1", *common)

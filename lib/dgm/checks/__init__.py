@@ -3,10 +3,10 @@
 ``harness`` holds the one ``run_check`` (exact, statistical or property comparisons), the
 ``CheckResult`` record, and the fallback to the reference. The lecture modules hold the
 checks: ``checks.em`` (01), ``checks.wake_sleep`` (02), ``checks.vae`` (03), ``checks.gan``
-(04), ``checks.unified`` (05), ``checks.energy`` (06), ``checks.mcmc`` (07). Every check is
-also importable as ``dgm.checks.<name>``, the name its notebook cell uses; a name that would
-mean different things in two lectures is kept qualified (``dgm.checks.<lecture>.<name>``)
-instead.
+(04), ``checks.unified`` (05), ``checks.energy`` (06), ``checks.mcmc`` (07),
+``checks.pixelcnn`` (08). Every check is also importable as ``dgm.checks.<name>``, the name
+its notebook cell uses; a name that would mean different things in two lectures is kept
+qualified (``dgm.checks.<lecture>.<name>``) instead.
 """
 
 from .em import bernoulli_m_step, elbo, em_fit, m_step, responsibilities
@@ -14,6 +14,7 @@ from .energy import energy_loss, generator_loss, jsd_mi_estimate
 from .gan import discriminator_loss, generator_loss_nonsaturating, mode_coverage, training_step
 from .harness import CheckFailure, CheckResult, results, run_check, summary
 from .mcmc import effective_sample_size, langevin_step, mala_log_acceptance
+from .pixelcnn import bits_per_dim, causal_mask, sample_pixels
 from .unified import (
     forward_kl_estimate,
     iwgan_weights,
@@ -66,4 +67,8 @@ __all__ = [
     "langevin_step",
     "mala_log_acceptance",
     "effective_sample_size",
+    # lecture 08
+    "causal_mask",
+    "sample_pixels",
+    "bits_per_dim",
 ]
