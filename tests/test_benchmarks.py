@@ -45,6 +45,28 @@ def test_vae_benchmark_trains_resumes_evaluates_and_writes_a_record(tmp_path):
     }
 
 
+def test_readme_likelihood_table_is_generated_and_names_each_estimator(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    assert build.likelihood_table() in readme
+    fake = [
+        records.make_record(model="m", metric="test NLL (nats, K=5000)", value=90.0,
+                            paper_value=None, paper="-", epochs=1, train_seconds=1, device="cpu"),
+        records.make_record(model="p", metric="test NLL (nats, exact, first 20 test digits)",
+                            value=100.0, paper_value=None, paper="-", epochs=1, train_seconds=1,
+                            device="cpu"),
+        records.make_record(model="p", metric="seconds to sample 100 digits", value=1.0,
+                            paper_value=None, paper="-", epochs=1, train_seconds=1, device="cpu"),
+    ]  # fmt: skip
+    records.write("vae", fake[:1], tmp_path)
+    records.write("pixelcnn", fake[1:], tmp_path)
+    rows = build.likelihood_rows(tmp_path)
+    assert [(r["lecture"], r["estimator"]) for r in rows] == [
+        ("03", "importance sampling, K=5000"),
+        ("08", "exact, first 20 test digits"),
+    ]
+    assert f"| {90 / (784 * math.log(2)):.4f} |" in build.likelihood_table(tmp_path)
+
+
 def test_records_need_every_field():
     import pytest
 
@@ -261,3 +283,12 @@ def test_pixelcnn_benchmark_trains_evaluates_and_times_both_samplers(tmp_path):
     speed = recs["speed-up over the naive sampler"]
     assert speed["trained"] and speed["pixels_differing"] <= 2 and speed["pixels"] == 2 * 784
     run("benchmarks.pixelcnn", "sample", "--model", "gated", "--n-samples", "1", *common)
+
+
+def test_em_benchmark_records_an_exact_nll_per_mixture(tmp_path):
+    run("benchmarks.em", "bernoulli", "--components", "2", "--iterations", "1",
+        "--results", str(tmp_path))  # fmt: skip
+    (rec,) = json.loads((tmp_path / "em.json").read_text())
+    assert rec["metric"] == "test NLL (nats, exact)" and 100 < rec["value"] < 400
+    assert rec["bits_per_dim"] == round(rec["value"] / (784 * math.log(2)), 4)
+    assert build.likelihood_rows(tmp_path)[0]["lecture"] == "01"

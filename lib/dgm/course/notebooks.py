@@ -33,6 +33,7 @@ SOLUTIONS, NOTEBOOKS = ROOT / "solutions", ROOT / "notebooks"
 README = ROOT / "README.md"
 TABLE_BEGIN, TABLE_END = "<!-- lectures:begin -->", "<!-- lectures:end -->"
 RESULTS_BEGIN, RESULTS_END = "<!-- results:begin -->", "<!-- results:end -->"
+LIKELIHOOD_BEGIN, LIKELIHOOD_END = "<!-- likelihood:begin -->", "<!-- likelihood:end -->"
 
 
 @functools.cache
@@ -165,6 +166,7 @@ def _replace_between(text: str, begin: str, end: str, body: str) -> str:
 def readme_with_table(text: str) -> str:
     """The README with its generated tables (lectures, benchmark results) brought up to date."""
     text = _replace_between(text, TABLE_BEGIN, TABLE_END, lecture_table())
+    text = _replace_between(text, LIKELIHOOD_BEGIN, LIKELIHOOD_END, records.likelihood_table())
     return _replace_between(text, RESULTS_BEGIN, RESULTS_END, records.results_table())
 
 

@@ -122,3 +122,44 @@ def results_table() -> str:
         "|---" * len(columns) + "|",
     ]
     return "\n".join(head + rows)
+
+
+LIKELIHOOD_LECTURES = {"em": "01", "wake_sleep": "02", "vae": "03", "pixelcnn": "08"}
+
+
+def likelihood_rows(results_dir: Path = RESULTS) -> list[dict]:
+    """Every test NLL the benchmarks recorded on the binarized MNIST test digits, with its
+    lecture and its estimator (exact, or importance sampling with K samples), lecture order."""
+    import re
+
+    rows = []
+    for stem, lecture in LIKELIHOOD_LECTURES.items():
+        path = Path(results_dir) / f"{stem}.json"
+        for r in json.loads(path.read_text()) if path.exists() else []:
+            found = re.match(r"test NLL \(nats, (exact|K=(\d+))(.*)\)$", r["metric"])
+            if not found:
+                continue
+            how = "exact" if found[1] == "exact" else f"importance sampling, K={found[2]}"
+            rows.append(dict(lecture=lecture, model=r["model"], estimator=how + found[3],
+                             nats=r["value"], epochs=r["epochs"], train_seconds=r["train_seconds"],
+                             device=r["device"], date=r["date"][:10]))  # fmt: skip
+    return rows
+
+
+def likelihood_table(results_dir: Path = RESULTS) -> str:
+    """The README's likelihood table: nats and bits per dimension side by side."""
+    import math
+
+    rows = likelihood_rows(results_dir)
+    if not rows:
+        return "No likelihood has been measured yet."
+    columns = "lecture|model|estimator|test NLL (nats)|bits/dim|epochs|train time|device|date"
+    head = "| " + columns.replace("|", " | ") + " |"
+    lines = [head, "|---" * 9 + "|"]
+    for r in rows:
+        bits = r["nats"] / (784 * math.log(2))
+        lines.append(
+            f"| {r['lecture']} | {r['model']} | {r['estimator']} | {r['nats']:.2f} | {bits:.4f} | "
+            f"{r['epochs']:g} | {r['train_seconds']:.0f} s | {r['device']} | {r['date']} |"
+        )
+    return "\n".join(lines)
