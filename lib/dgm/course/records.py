@@ -148,7 +148,7 @@ def likelihood_rows(results_dir: Path = RESULTS) -> list[dict]:
 
 def likelihood_table(results_dir: Path = RESULTS) -> str:
     """The README's likelihood table: nats and bits per dimension side by side."""
-    import math
+    from ..pixelcnn import bits_per_dim
 
     rows = likelihood_rows(results_dir)
     if not rows:
@@ -157,7 +157,7 @@ def likelihood_table(results_dir: Path = RESULTS) -> str:
     head = "| " + columns.replace("|", " | ") + " |"
     lines = [head, "|---" * 9 + "|"]
     for r in rows:
-        bits = r["nats"] / (784 * math.log(2))
+        bits = bits_per_dim(r["nats"])
         lines.append(
             f"| {r['lecture']} | {r['model']} | {r['estimator']} | {r['nats']:.2f} | {bits:.4f} | "
             f"{r['epochs']:g} | {r['train_seconds']:.0f} s | {r['device']} | {r['date']} |"
