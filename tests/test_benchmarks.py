@@ -65,6 +65,12 @@ def test_readme_likelihood_table_is_generated_and_names_each_estimator(tmp_path)
         ("08", "exact, first 20 test digits"),
     ]
     assert f"| {90 / (784 * math.log(2)):.4f} |" in build.likelihood_table(tmp_path)
+    more = [records.make_record(model=f"mixture of {k}", metric="test NLL (nats, exact)",
+                                value=v, paper_value=None, paper="-", epochs=1,
+                                train_seconds=1, device="cpu")
+            for k, v in [(10, 168.0), (100, 137.7), (50, 144.5)]]  # fmt: skip
+    records.write("em", more, tmp_path)
+    assert [r["nats"] for r in build.likelihood_rows(tmp_path)][:3] == [168.0, 144.5, 137.7]
 
 
 def test_records_need_every_field():
