@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 
 from .. import em
-from .harness import Exact, finish, outputs, run_check
+from .harness import Exact, exercise, finish, generator, outputs, run_check
 
 
 def _random_gmm(g: torch.Generator, N: int, D: int, K: int, spread: float = 3.0):
@@ -20,7 +20,7 @@ def _random_gmm(g: torch.Generator, N: int, D: int, K: int, spread: float = 3.0)
 
 
 def _em_cases(seed: int = 0):
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     cases = [
         ("N=50 points in D=2, K=3 components", _random_gmm(g, 50, 2, 3)),
         ("N=7 points in D=1, K=1 component", _random_gmm(g, 7, 1, 1)),
@@ -51,6 +51,7 @@ def _underflow(args, out, ref) -> str | None:
     return None
 
 
+@exercise(em.responsibilities)
 def responsibilities(fn: Callable) -> Callable:
     """Check ``fn(X, weights, means, covs) -> r`` (N, K), the E-step of a Gaussian mixture."""
     cases = [(d, args) for d, args in _em_cases(1)]
@@ -72,7 +73,7 @@ def _m_step_cases():
     for description, (X, w, mu, cov) in _em_cases(2):
         r = em.responsibilities(X, w, mu, cov)
         cases.append((f"{description}, soft responsibilities, reg_covar=0", (X, r, 0.0)))
-    g = torch.Generator().manual_seed(3)
+    g = generator(3)
     X = torch.randn(30, 2, generator=g, dtype=torch.float64)
     hard = torch.nn.functional.one_hot(torch.arange(30) % 3, 3).to(X)
     cases.append(("hard (one-hot) responsibilities, reg_covar=0", (X, hard, 0.0)))
@@ -108,6 +109,7 @@ def _m_step_which(args, out, ref) -> str | None:
     return None
 
 
+@exercise(em.m_step)
 def m_step(fn: Callable) -> Callable:
     """Check ``fn(X, r, reg_covar) -> (weights, means, covs)``, the Gaussian-mixture M-step."""
     result = run_check(
@@ -124,7 +126,7 @@ def m_step(fn: Callable) -> Callable:
 def _elbo_cases():
     cases = []
     for description, (X, w, mu, cov) in _em_cases(4):
-        g = torch.Generator().manual_seed(len(cases))
+        g = generator(len(cases))
         r = torch.softmax(torch.randn(X.shape[0], w.shape[0], generator=g, dtype=X.dtype), 1)
         cases.append((f"{description}, random q", (X, r, w, mu, cov)))
     X, w, mu, cov = _em_cases(5)[0][1]
@@ -158,6 +160,7 @@ def _elbo_diagnoses(args, out, ref) -> str | None:
     return "ELBO_n = sum_k r_nk [log pi_k + log N(x_n | mu_k, Sigma_k) - log r_nk]."
 
 
+@exercise(em.elbo)
 def elbo(fn: Callable) -> Callable:
     """Check ``fn(X, r, weights, means, covs) -> (N,)``, the per-point ELBO of a mixture."""
     result = run_check(
@@ -168,7 +171,7 @@ def elbo(fn: Callable) -> Callable:
 
 def _bernoulli_cases():
     cases = []
-    g = torch.Generator().manual_seed(6)
+    g = generator(6)
     for N, D, K in ((40, 16, 3), (10, 784, 5), (5, 4, 1)):
         X = torch.bernoulli(torch.full((N, D), 0.3, dtype=torch.float64), generator=g)
         r = torch.softmax(torch.randn(N, K, generator=g, dtype=torch.float64), 1)
@@ -194,6 +197,7 @@ def _bernoulli_diagnoses(args, out, ref) -> str | None:
     return None
 
 
+@exercise(em.bernoulli_m_step)
 def bernoulli_m_step(fn: Callable) -> Callable:
     """Check ``fn(X, r, alpha) -> (weights, probs)``, the Bernoulli-mixture M-step."""
     result = run_check(
@@ -209,7 +213,7 @@ def bernoulli_m_step(fn: Callable) -> Callable:
 
 
 def _fit_cases():
-    g = torch.Generator().manual_seed(11)
+    g = generator(11)
     cases = []
     for N, D, K, tol, max_iter in (
         (80, 2, 3, 1e-6, 200),
@@ -267,6 +271,7 @@ def _fit_diagnoses(args, out, ref) -> str | None:
     )
 
 
+@exercise(em.em_fit)
 def em_fit(fn: Callable) -> Callable:
     """Check ``fn(X, init, tol, max_iter) -> (params, history)``: EM until it converges."""
     result = run_check(

@@ -10,11 +10,22 @@ import torch
 import torch.nn.functional as F
 
 from .. import energy, nets
-from .harness import Exact, Property, Statistical, finish, outputs, record, run_check
+from .harness import (
+    Exact,
+    Property,
+    Statistical,
+    exercise,
+    finish,
+    generator,
+    outputs,
+    record,
+    run_check,
+    seeded,
+)
 
 
 def _net(n_in: int, n_out: int, seed: int) -> torch.nn.Module:
-    torch.manual_seed(seed)
+    torch.manual_seed(seeded(seed))
     return nets.mlp([n_in, 16, 16, n_out], "relu").double()
 
 
@@ -32,7 +43,7 @@ def _energy_net(D: int, seed: int):
 
 
 def _energy_cases():
-    g = torch.Generator().manual_seed(21)
+    g = generator(21)
     cases = []
     for D, B, penalty in ((2, 64, 0.1), (5, 16, 1.0), (2, 32, 0.0)):
         U = _energy_net(D, 30 + D)
@@ -96,6 +107,7 @@ def _energy_gradients(run, args) -> str | None:
     return None
 
 
+@exercise(energy.energy_loss)
 def energy_loss(fn: Callable) -> Callable:
     """Check ``fn(U, real, fake, penalty) -> scalar``: the energy's loss with the penalty."""
     result = run_check(
@@ -122,7 +134,7 @@ class _Critic(torch.nn.Module):
 
 
 def _jsd_cases():
-    g = torch.Generator().manual_seed(22)
+    g = generator(22)
     cases = []
     for x_dim, z_dim, B in ((2, 2, 64), (3, 1, 128)):
         z = torch.randn(B, z_dim, generator=g, dtype=torch.float64)
@@ -159,7 +171,7 @@ def _jsd_diagnoses(args, mine, theirs) -> str | None:
             "the same value on every call: the marginal pairs (x_i, z_j) need z shuffled "
             "across the batch, z[torch.randperm(B)], freshly on each call."
         )
-    g = torch.Generator().manual_seed(0)
+    g = generator(0)
     B = z.shape[0]
     with torch.no_grad():
         joint = T(x, z)
@@ -181,6 +193,7 @@ def _jsd_diagnoses(args, mine, theirs) -> str | None:
     )
 
 
+@exercise(energy.jsd_mi_estimate)
 def jsd_mi_estimate(fn: Callable) -> Callable:
     """Check ``fn(T, x, z) -> scalar``: Deep InfoMax's JSD estimate of I(X; Z).
 
@@ -215,7 +228,7 @@ def _toy_model(mi: str | None, seed: int) -> energy.EnergyGAN:
 
 
 def _generator_cases():
-    g = torch.Generator().manual_seed(23)
+    g = generator(23)
     return [
         (f"mi={mi!r}, {B} codes, mi_weight {w}",
          (_toy_model(mi, 50 + i), torch.randn(B, 2, generator=g, dtype=torch.float64), w))
@@ -273,6 +286,7 @@ def _generator_gradients(run, args) -> str | None:
     return None
 
 
+@exercise(energy.generator_loss)
 def generator_loss(fn: Callable) -> Callable:
     """Check ``fn(model, z, mi_weight) -> scalar``: ``E[U(G(z))]`` and the MI term of
     ``model.mi`` (exact for none and InfoGAN, statistical for the shuffled JSD estimate)."""

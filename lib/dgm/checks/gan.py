@@ -8,11 +8,11 @@ from collections.abc import Callable
 import torch
 
 from .. import data, gan, metrics
-from .harness import Exact, Property, StudentError, finish, run_check
+from .harness import Exact, Property, StudentError, exercise, finish, generator, run_check, seeded
 
 
 def _logit_cases():
-    g = torch.Generator().manual_seed(4)
+    g = generator(4)
     cases = [
         (
             f"B={B}, logits of scale {s}",
@@ -46,6 +46,7 @@ def _d_loss_diagnoses(args, out, ref) -> str | None:
     return "loss = -[log D(x) + log(1 - D(G(z)))] with D = sigmoid(logit)."
 
 
+@exercise(gan.discriminator_loss)
 def discriminator_loss(fn: Callable) -> Callable:
     """Check ``fn(real_logits, fake_logits) -> (B,)``: ``-[log D(x) + log(1 - D(G(z)))]``."""
     result = run_check(
@@ -77,6 +78,7 @@ def _g_loss_diagnoses(args, out, ref) -> str | None:
     return "loss = -log D(G(z)) = -log sigmoid(logit)."
 
 
+@exercise(gan.generator_loss_nonsaturating)
 def generator_loss_nonsaturating(fn: Callable) -> Callable:
     """Check ``fn(fake_logits) -> (B,)``: the non-saturating generator loss ``-log D(G(z))``."""
     cases = [(d, (f,)) for d, (_, f) in _logit_cases()]
@@ -92,7 +94,7 @@ def generator_loss_nonsaturating(fn: Callable) -> Callable:
 
 
 def _coverage_cases():
-    g = torch.Generator().manual_seed(5)
+    g = generator(5)
     ring, grid = data.ring_centres(), data.grid_centres()
     collapsed = ring[:3][torch.randint(3, (300,), generator=g)] + 0.01 * torch.randn(
         300, 2, generator=g
@@ -132,6 +134,7 @@ def _coverage_diagnoses(args, out, ref) -> str | None:
     )
 
 
+@exercise(metrics.mode_coverage)
 def mode_coverage(fn: Callable) -> Callable:
     """Check ``fn(samples, centres, std) -> (modes, high_quality)`` (``min_count = 1``)."""
 
@@ -206,7 +209,7 @@ def _step_cases():
 
 def _step_world(pack: int, seed: int):
     """A small GAN on 2-D points and its two Adam optimisers, the same for every caller."""
-    torch.manual_seed(seed)
+    torch.manual_seed(seeded(seed))
     if pack == 4:
         G = gan.toy_generator(hidden=16, depth=2)
         D = gan.toy_mlps(pack=pack, hidden=16, depth=2)[1]
@@ -221,7 +224,7 @@ def _step_world(pack: int, seed: int):
 def _run_steps(step, pack, n, seed, n_steps=2):
     """Two steps of ``step`` from the same start; the losses and parameters after each."""
     model, opt_d, opt_g = _step_world(pack, seed)
-    g = torch.Generator().manual_seed(100 + seed)
+    g = generator(100 + seed)
     trace = []
     for _ in range(n_steps):
         real = torch.randn(n, 2, generator=g, dtype=torch.float64) + 2
@@ -308,6 +311,7 @@ def _training_step_property(run, args) -> str | None:
     return None
 
 
+@exercise(gan.training_step)
 def training_step(fn: Callable) -> Callable:
     """Check ``fn(model, real, z, opt_d, opt_g) -> (d_loss, g_loss)``: one PacGAN step.
 

@@ -20,6 +20,12 @@ the likely mistake; ``finish`` returns the function the notebook should use from
 the student's own when it passes, else the reference (saying so), so a notebook keeps
 working while an exercise is unsolved. Under an autograder (``dgm.config.grading()``) a
 failed check raises ``CheckFailure``, an ``AssertionError``, so the check cell fails.
+
+Every check is declared with ``@exercise(reference, ...)``, naming the library functions
+that answer it, so the grader can refuse them to the answer it grades. Every seed a check
+uses goes through ``seeded`` (or ``generator``) and some sizes through ``size``: with
+``set_variant(v)``, v != 0, the same checks run on other inputs, sizes and seeds, the
+grader's hidden checks (``dgm.course.grade``).
 """
 
 from __future__ import annotations
@@ -36,6 +42,49 @@ from .. import config
 Diagnose = Callable[[tuple, object, object], "str | None"]
 
 PASSED, WRONG, NOT_IMPLEMENTED, ERROR = "passed", "wrong", "not implemented", "error"
+
+
+_variant = 0  # 0: the checks a student sees; any other int: the grader's hidden variant
+
+
+def set_variant(v: int) -> None:
+    """Run every check from now on with variant ``v`` (0: the visible checks)."""
+    global _variant
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise ValueError(f"set_variant: v must be an int >= 0, got {v!r}")
+    _variant = v
+
+
+def seeded(base: int) -> int:
+    """The seed a check uses where its code says ``base``: ``base`` itself when visible."""
+    return base if _variant == 0 else base + 7919 * _variant
+
+
+def generator(base: int) -> torch.Generator:
+    """A CPU generator seeded with ``seeded(base)``."""
+    return torch.Generator().manual_seed(seeded(base))
+
+
+def size(n: int) -> int:
+    """A test size: ``n`` in the visible checks, a little larger in a hidden variant."""
+    return n if _variant == 0 else n + 1 + _variant % 3
+
+
+def exercise(*references: Callable) -> Callable:
+    """Declare a check and the library functions that answer its exercise.
+
+    ``@exercise(em.responsibilities)`` on ``def responsibilities(fn)`` records the reference
+    as ``responsibilities.references``; the grader refuses those functions to the answer
+    while it grades that exercise (an answer that only calls them earns nothing).
+    """
+    if not references or not all(callable(r) for r in references):
+        raise TypeError("exercise: expected the reference functions of the exercise")
+
+    def declare(check: Callable) -> Callable:
+        check.references = references
+        return check
+
+    return declare
 
 
 class CheckFailure(AssertionError):
@@ -179,7 +228,7 @@ class Exact:
     seed: int | None = None
 
     def __call__(self, name, student, reference, args, i, where):
-        s = None if self.seed is None else self.seed + i
+        s = None if self.seed is None else seeded(self.seed + i)
         _reseed(s)
         out = call(name, student, args, where)
         _reseed(s)
@@ -228,7 +277,7 @@ class Statistical:
     seed: int = 0
 
     def __call__(self, name, student, reference, args, i, where):
-        torch.manual_seed(self.seed + i)
+        torch.manual_seed(seeded(self.seed + i))
         outs = [outputs(call(name, student, args, where)) for _ in range(self.draws)]
         refs = [outputs(reference(*args)) for _ in range(self.draws)]
         if len(outs[0]) != len(refs[0]):

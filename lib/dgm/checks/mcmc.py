@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from .. import densities, mcmc
-from .harness import Exact, Property, finish, run_check
+from .harness import Exact, Property, exercise, finish, generator, run_check, seeded
 
 # --------------------------------------------------------------------------- test energies
 
@@ -91,6 +91,7 @@ def _langevin_moments(run, args) -> str | None:
     return None
 
 
+@exercise(mcmc.ula_step)
 def langevin_step(fn: Callable) -> Callable:
     """Check ``fn(U, x, step) -> x'``: one unadjusted Langevin step on every chain.
 
@@ -102,7 +103,7 @@ def langevin_step(fn: Callable) -> Callable:
         (f"{name}, step {step}", (U, torch.linspace(-0.7, 1.1, D, dtype=d).unsqueeze(0), step))
         for (name, U, D), step in zip(_energies(), (0.1, 0.05, 0.2))
     ]
-    torch.manual_seed(0)
+    torch.manual_seed(seeded(0))
     result = run_check("langevin_step", fn, mcmc.ula_step, cases, [Property(_langevin_moments)])
     return finish(result, fn, mcmc.ula_step)
 
@@ -111,7 +112,7 @@ def langevin_step(fn: Callable) -> Callable:
 
 
 def _mala_cases():
-    g = torch.Generator().manual_seed(11)
+    g = generator(11)
     cases = []
     for (name, U, D), step in zip(_energies(), (0.3, 0.05, 0.5)):
         x = 1.5 * torch.randn(7, D, generator=g, dtype=torch.float64)
@@ -165,6 +166,7 @@ def _mala_diagnoses(args, out, ref) -> str | None:
     )
 
 
+@exercise(mcmc.mala_log_acceptance)
 def mala_log_acceptance(fn: Callable) -> Callable:
     """Check ``fn(U, x, x_new, step) -> (C,)``: the log Metropolis-Hastings ratio of MALA."""
     result = run_check(
@@ -184,7 +186,7 @@ def mala_log_acceptance(fn: Callable) -> Callable:
 def ar1_chain(phi: float, n: int, seed: int) -> torch.Tensor:
     """A stationary AR(1) chain ``x_t = phi x_{t-1} + sqrt(1 - phi^2) e_t``, ``x_0 ~ N(0, 1)``:
     its autocorrelations are ``phi^k`` and its ESS ``n (1 - phi) / (1 + phi)``."""
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     e = torch.randn(n, generator=g, dtype=torch.float64).tolist()
     scale, x = math.sqrt(1 - phi**2), [e[0]]
     for v in e[1:]:
@@ -215,6 +217,7 @@ def _ess_on_ar1(run, args) -> str | None:
     )
 
 
+@exercise(mcmc.effective_sample_size)
 def effective_sample_size(fn: Callable) -> Callable:
     """Check ``fn(chain) -> float``: the ESS of a 1-D chain, within 15% on AR(1) chains of
     known ESS (independent draws, and autocorrelations 0.5, 0.9 and 0.97)."""

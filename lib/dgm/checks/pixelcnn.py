@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from .. import pixelcnn
-from .harness import Exact, Property, finish, run_check
+from .harness import Exact, Property, exercise, finish, generator, run_check, seeded
 
 # --------------------------------------------------------------------------- causal_mask
 
@@ -44,6 +44,7 @@ def _mask_diagnoses(args, out, ref) -> str | None:
     return "1 for the rows above the centre and the centre row left of it; the centre for B."
 
 
+@exercise(pixelcnn.causal_mask)
 def causal_mask(fn: Callable) -> Callable:
     """Check ``fn(kernel_size, mask_type) -> (k, k)`` mask of types A and B, k = 1, 3, 5, 7."""
     cases = [(f"kernel {k}, type {t}", (k, t)) for k in (3, 1, 5, 7) for t in ("A", "B")]
@@ -64,7 +65,7 @@ def causal_mask(fn: Callable) -> Callable:
 def small_model(seed: int = 0) -> pixelcnn.PixelCNN:
     """A random PixelCNN of 8 channels and 2 blocks in float64, its output bias shifted so
     both pixel values are common."""
-    torch.manual_seed(seed)
+    torch.manual_seed(seeded(seed))
     model = pixelcnn.PixelCNN(8, 2).double().eval()
     with torch.no_grad():
         model.head[3].bias.fill_(-0.3)
@@ -97,6 +98,7 @@ def _sample_diagnoses(args, out, ref) -> str | None:
     )
 
 
+@exercise(pixelcnn.sample_naive, pixelcnn.sample_fast, pixelcnn.sample)
 def sample_pixels(fn: Callable) -> Callable:
     """Check ``fn(model, uniforms) -> (B, 1, 28, 28)``: the naive sampling loop, pixel ``i``
     being 1 when ``uniforms[:, i] < p(x_i = 1 | x_<i)``; two small random PixelCNNs.
@@ -106,7 +108,7 @@ def sample_pixels(fn: Callable) -> Callable:
     """
     cases = []
     for seed, n in ((0, 2), (1, 1)):
-        g = torch.Generator().manual_seed(50 + seed)
+        g = generator(50 + seed)
         u = torch.rand(n, pixelcnn.SIDE**2, generator=g, dtype=torch.float64)
         cases.append((f"a random 8-channel PixelCNN, {n} images", (small_model(seed), u)))
 
@@ -149,6 +151,7 @@ def _bits(run, args) -> str | None:
     return "bits per dimension = nats / (dims * ln 2)."
 
 
+@exercise(pixelcnn.bits_per_dim)
 def bits_per_dim(fn: Callable) -> Callable:
     """Check ``fn(nats, dims)``: nats per image to bits per dimension, for floats and tensors."""
     cases = [

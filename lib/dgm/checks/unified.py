@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from .. import densities, unified
-from .harness import Exact, Property, finish, outputs, run_check
+from .harness import Exact, Property, exercise, finish, generator, outputs, run_check, seeded
 
 
 def _kl_targets():
-    g = torch.Generator().manual_seed(6)
+    g = generator(6)
     cases = []
     for D in (1, 2, 5):
         mu, log_s = torch.randn(D, generator=g), 0.5 * torch.randn(D, generator=g)
@@ -92,6 +92,7 @@ def _kl_uses_n_fresh_samples(run, args) -> str | None:
     return None
 
 
+@exercise(unified.reverse_kl_estimate)
 def reverse_kl_estimate(fn: Callable) -> Callable:
     """Check ``fn(mu, log_s, log_p, n) -> scalar``: ``KL(q || p)`` by reparameterized samples.
 
@@ -100,7 +101,7 @@ def reverse_kl_estimate(fn: Callable) -> Callable:
     give the gradient), and the estimate uses ``n`` fresh samples on every call.
     """
     cases = [(desc, (mu, log_s, t_mu, t_s)) for desc, mu, log_s, t_mu, t_s in _kl_targets()]
-    torch.manual_seed(0)
+    torch.manual_seed(seeded(0))
     result = run_check(
         "reverse_kl_estimate",
         fn,
@@ -124,9 +125,10 @@ def _forward_kl_diagnoses(args, out, ref) -> str | None:
     )
 
 
+@exercise(unified.forward_kl_estimate)
 def forward_kl_estimate(fn: Callable) -> Callable:
     """Check ``fn(mu, log_s, samples_p) -> scalar``: ``-E_p[log q]`` from samples of ``p``."""
-    g = torch.Generator().manual_seed(7)
+    g = generator(7)
     cases = [
         (
             f"D={D}, {n} samples",
@@ -170,9 +172,10 @@ def _weights_are_constants(run, args) -> str | None:
     return None
 
 
+@exercise(unified.iwgan_weights)
 def iwgan_weights(fn: Callable) -> Callable:
     """Check ``fn(fake_logits) -> (B,)``: IWGAN's normalised weights, constants for autograd."""
-    g = torch.Generator().manual_seed(8)
+    g = generator(8)
     cases = [
         (f"B={B}, logits of scale {s}", (s * torch.randn(B, generator=g),))
         for B, s in ((8, 1.0), (1, 1.0), (64, 3.0))
@@ -190,7 +193,7 @@ def iwgan_weights(fn: Callable) -> Callable:
 
 
 def _qr_cases():
-    g = torch.Generator().manual_seed(9)
+    g = generator(9)
     cases = []
     for n, lo, hi in ((2001, -8.0, 8.0), (501, -5.0, 6.0)):
         xs = torch.linspace(lo, hi, n, dtype=torch.float64)
@@ -235,6 +238,7 @@ def _qr_diagnoses(args, out, ref) -> str | None:
     )
 
 
+@exercise(unified.qr_posteriors)
 def qr_posteriors(fn: Callable) -> Callable:
     """Check ``fn(logit_d, log_p_g0, log_p_data, dx) -> (log_qr0, log_qr1)``: Hu et al.'s
     posterior ``q^r(x | y) ∝ q^r(y | x) p_theta0(x)`` on a 1-D grid."""

@@ -8,11 +8,21 @@ from collections.abc import Callable
 import torch
 
 from .. import densities, vae
-from .harness import Exact, Property, Statistical, Verdict, finish, run_check
+from .harness import (
+    Exact,
+    Property,
+    Statistical,
+    Verdict,
+    exercise,
+    finish,
+    generator,
+    run_check,
+    seeded,
+)
 
 
 def _vae_inputs(seed: int, B: int = 6, d: int = 4, D: int = 784):
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     mu = torch.randn(B, d, generator=g, dtype=torch.float64)
     log_var = torch.randn(B, d, generator=g, dtype=torch.float64)
     x = torch.bernoulli(torch.full((B, D), 0.3, dtype=torch.float64), generator=g)
@@ -35,6 +45,7 @@ def _kl_diagnoses(args, out, ref) -> str | None:
     return "KL = 1/2 sum_j (mu_j^2 + exp(log_var_j) - log_var_j - 1)."
 
 
+@exercise(vae.gaussian_kl)
 def gaussian_kl(fn: Callable) -> Callable:
     """Check ``fn(mu, log_var) -> (B,)``: ``KL(N(mu, diag exp(log_var)) || N(0, I))``."""
     cases = [
@@ -98,6 +109,7 @@ def _sample_properties(run: Callable, args: tuple) -> str | None:
     return None
 
 
+@exercise(vae.reparameterize)
 def reparameterize(fn: Callable) -> Callable:
     """Check ``fn(mu, log_var) -> z``: fresh samples of ``N(mu, diag exp(log_var))`` that pass
     gradients to ``mu`` and ``log_var``. Statistical: moments over many rows, not draws."""
@@ -152,6 +164,7 @@ def _nelbo_diagnoses(args, out, ref) -> str | None:
     )
 
 
+@exercise(vae.negative_elbo)
 def negative_elbo(fn: Callable) -> Callable:
     """Check ``fn(x, logits, mu, log_var, beta) -> (B,)``, the beta-VAE loss per example."""
     cases = []
@@ -186,9 +199,10 @@ def _iwae_diagnoses(args, out, ref) -> str | None:
     return "L_K = log (1/K) sum_k exp(log_w_k) = logsumexp_k(log_w_k) - log K."
 
 
+@exercise(vae.iwae_bound)
 def iwae_bound(fn: Callable) -> Callable:
     """Check ``fn(log_w) -> (B,)``, the IWAE bound from log importance weights (K, B)."""
-    g = torch.Generator().manual_seed(30)
+    g = generator(30)
     cases = [
         ("K=5, B=4", (torch.randn(5, 4, generator=g, dtype=torch.float64),)),
         ("K=1 (the ELBO)", (torch.randn(1, 7, generator=g, dtype=torch.float64),)),
@@ -209,7 +223,7 @@ def _small_vaes(seed: int):
     for i, (x_dim, hidden, z_dim, B, k) in enumerate(
         ((12, (8,), 3, 5, 10), (20, (6, 6), 2, 4, 1), (9, (7,), 4, 3, 40))
     ):
-        torch.manual_seed(seed + i)
+        torch.manual_seed(seeded(seed + i))
         model = vae.VAE(vae.VAEConfig(x_dim=x_dim, hidden=hidden, z_dim=z_dim)).double()
         x = torch.bernoulli(torch.full((B, x_dim), 0.4, dtype=torch.float64))
         cases.append(
@@ -267,7 +281,7 @@ def _iwae_loss_diagnoses(args, out, ref) -> str | None:
     slack = ref.z * ref.se
     if out.near(-ref.mean, atol=slack):
         return "wrong sign: the loss is -L_k, minus the bound."
-    torch.manual_seed(0)
+    torch.manual_seed(seeded(0))
     with torch.no_grad():
         elbo = model.log_weights(x, 4000).mean(0)  # E_q[log w]: the ELBO
     if k > 1 and out.near(-elbo, atol=0.2):
@@ -275,6 +289,7 @@ def _iwae_loss_diagnoses(args, out, ref) -> str | None:
     return None
 
 
+@exercise(vae.VAE.iwae_loss)
 def iwae_loss(fn: Callable) -> Callable:
     """Check ``fn(model, x, k) -> (B,)``: ``-L_k``, the IWAE loss of a VAE, built from its parts."""
     result = run_check(

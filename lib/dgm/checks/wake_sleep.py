@@ -13,14 +13,14 @@ from collections.abc import Callable
 import torch
 
 from .. import wake_sleep as ws
-from .harness import Property, Statistical, finish, run_check
+from .harness import Property, Statistical, exercise, finish, run_check, seeded
 
 
 def _helmholtz_cases(seed: int, batches=(16, 5, 9)):
     """Small Helmholtz machines and binary batches, float64: (description, model, x)."""
     cases = []
     for i, (sizes, b) in enumerate(zip(((12, 6, 4), (20, 5), (9, 7, 5, 3)), batches)):
-        torch.manual_seed(seed + i)
+        torch.manual_seed(seeded(seed + i))
         model = ws.HelmholtzMachine(ws.HelmholtzConfig(sizes)).double()
         x = torch.bernoulli(torch.full((b, sizes[0]), 0.4, dtype=torch.float64))
         cases.append((f"layer sizes {sizes}, a batch of {b}", model, x))
@@ -91,6 +91,7 @@ def _phase_judges(count: Callable[[tuple], int], seed: int, other_net: str, samp
     ]
 
 
+@exercise(ws.wake_loss)
 def wake_loss(fn: Callable) -> Callable:
     """Check ``fn(model, x) -> (B,)``: the wake-phase loss for theta, one value per example."""
     cases = [(d, (model, x)) for d, model, x in _helmholtz_cases(40)]
@@ -107,6 +108,7 @@ def wake_loss(fn: Callable) -> Callable:
     return finish(result, fn, ws.wake_loss)
 
 
+@exercise(ws.sleep_loss)
 def sleep_loss(fn: Callable) -> Callable:
     """Check ``fn(model, n) -> (n,)``: the sleep-phase loss for phi on ``n`` dreams."""
     cases = [
@@ -141,6 +143,7 @@ def _log_likelihood_diagnoses(args, out, ref) -> str | None:
     return None
 
 
+@exercise(ws.log_likelihood_estimate)
 def log_likelihood_estimate(fn: Callable) -> Callable:
     """Check ``fn(model, x, k) -> (B,)``: the importance-sampled estimate of log p(x)."""
     cases = [
@@ -204,6 +207,7 @@ def _rws_diagnoses(args, out, ref) -> str | None:
     return None
 
 
+@exercise(ws.rws_losses)
 def rws_losses(fn: Callable) -> Callable:
     """Check ``fn(model, x, k, q_update) -> (theta_loss, phi_loss)``, each (B,)."""
     cases = []
