@@ -5,6 +5,7 @@
 #   make notebooks   regenerate notebooks/ (student versions) and the README tables from solutions/
 #   make solutions   execute every solution notebook in full mode (on a GPU if there is one)
 #   make grade DIR=submissions/   grade a folder of submitted notebooks
+#   make site        build the course website into build/site/ (offline)
 # Options:
 #   TORCH=cpu        install PyTorch without its CUDA libraries (a laptop with no NVIDIA GPU)
 #   LAB_ARGS=...     extra arguments for JupyterLab, e.g. LAB_ARGS="--no-browser --port 8888"
@@ -19,7 +20,7 @@ LAB_ARGS ?=
 # Your working copies of the notebooks: git-ignored, so `git pull` never touches your answers.
 WORK ?= work
 
-.PHONY: setup lab test notebooks solutions grade format
+.PHONY: setup lab test notebooks solutions grade site format
 
 $(VENV)/.created:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +61,9 @@ solutions: $(VENV)/.test
 
 grade: $(VENV)/.test
 	$(PY) -m dgm.grade $(DIR)
+
+site: $(VENV)/.test
+	$(PY) -m dgm.course site
 
 format: $(VENV)/.test
 	$(VENV)/bin/ruff format lib tests benchmarks

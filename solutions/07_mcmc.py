@@ -334,7 +334,7 @@ for eps in (0.1, 0.01):
 #
 # Write `effective_sample_size(chain)` for a 1-D chain (a tensor of `n` states). Use
 # `mcmc.autocorrelation(chain, max_lag)` for the $\rho_k$ and a stopping rule of your choice; the
-# check accepts any answer within 15% of the exact ESS of AR(1) chains with known ESS.
+# check accepts any answer within 30% of the exact ESS of AR(1) chains with known ESS.
 
 # %% nbgrader={"grade": false, "grade_id": "effective_sample_size", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def effective_sample_size(chain):
@@ -458,8 +458,11 @@ torch.set_default_dtype(torch.float32)
 torch.manual_seed(0)
 data_gen = torch.Generator().manual_seed(0)
 gan_model = energy.toy_model("jsd").to(device)
-energy.fit(gan_model, lambda n: dgm.data.gaussian_grid(n, generator=data_gen, device=device),
-           dgm.pick(full=15_000, fast=300), lr_decay_steps=dgm.pick(full=5000, fast=100), log_every=1000)
+history = energy.fit(
+    gan_model, lambda n: dgm.data.gaussian_grid(n, generator=data_gen, device=device),
+    dgm.pick(full=15_000, fast=300), lr_decay_steps=dgm.pick(full=5000, fast=100), log_every=1000,
+)
+print(history)
 
 # %%
 z0 = gan_model.prior(2500)

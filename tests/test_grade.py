@@ -1,60 +1,295 @@
-"""The autograder scores what the checks say, per exercise, and ignores edited checks."""
+"""The autograder, on real submission files: honest ones, wrong ones, tampering ones and
+faulty ones. Each must get exactly the score and reason expected, in bounded time, without
+changing another's score, any file outside its folder, or leaving a process behind."""
 
-import shutil
+import csv
+import hashlib
+import json
+import os
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from dgm.course import grade
+from dgm.course import grade, report, sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
+SOLUTION = nbformat.read(ROOT / "solutions" / "01_em.ipynb", as_version=4)
+RELEASE = nbformat.read(ROOT / "notebooks" / "01_em.ipynb", as_version=4)
+EXERCISES = ["elbo", "responsibilities", "m_step", "em_fit", "bernoulli_m_step"]
+
+WRONG_01 = {  # a plausible mistake for each exercise
+    "elbo": "def elbo(X, r, weights, means, covs):\n"
+    "    log_joint = weights.log() + dgm.densities.mvn_log_prob(X, means, covs)\n"
+    "    return (r * log_joint).sum(1)  # forgot the entropy\n",
+    "responsibilities": "def responsibilities(X, weights, means, covs):\n"
+    "    return torch.softmax(dgm.densities.mvn_log_prob(X, means, covs), dim=1)  # no pi\n",
+    "m_step": "def m_step(X, r, reg_covar=0.0):\n"
+    "    N_k = r.sum(0)\n"
+    "    means = (r.T @ X) / N_k[:, None]\n"
+    "    diff = X[None] - means[:, None]\n"
+    "    covs = torch.einsum('nk,knd,kne->kde', r, diff, diff) / N_k[:, None, None]\n"
+    "    return N_k, means, covs  # weights not normalised, no reg_covar\n",
+    "em_fit": "def em_fit(X, init, tol, max_iter):\n"
+    "    params, history = init, [em.log_likelihood(X, *init).mean().item()]\n"
+    "    for _ in range(max_iter):  # ignores tol\n"
+    "        params = m_step(X, responsibilities(X, *params))\n"
+    "        history.append(em.log_likelihood(X, *params).mean().item())\n"
+    "    return params, history\n",
+    "bernoulli_m_step": "def bernoulli_m_step(X, r, alpha=1.0):\n"
+    "    N_k = r.sum(0)\n"
+    "    return N_k / X.shape[0], (r.T @ X) / N_k[:, None]  # no smoothing\n",
+}
+
+
+def answer(nb, grade_id):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def made(base, answers=None, extra_cells=(), drop=()):
+    """A copy of ``base`` with some answer cells replaced, cells added at the top, dropped."""
+    nb = nbformat.from_dict(base)
+    for gid, src in (answers or {}).items():
+        answer(nb, gid).source = src
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in drop]
+    for src in extra_cells:
+        nb.cells.insert(2, nbformat.v4.new_code_cell(src))
+    return nbformat.writes(nb)
+
+
+FORGED = json.dumps({"event": "result", "grade_id": "elbo", "status": "passed",
+                     "details": "", "hint": "", "sig": "0" * 64}) + "\n"  # fmt: skip
+STUB = "def {0}(*args, **kwargs):\n    raise NotImplementedError()\n"
+
+
+def submissions(folder: Path) -> dict[str, dict[str, str]]:
+    """Write the lecture-01 submissions; return each one's expected reason per exercise."""
+    release = str(ROOT / "notebooks" / "01_em.ipynb")
+    alice = folder / "alice" / "01_em.ipynb"
+    passed = dict.fromkeys(EXERCISES, "passed")
+    unsolved = dict.fromkeys(EXERCISES, "not implemented")
+    cases = {
+        "alice": (made(SOLUTION), passed),
+        "wrong": (made(SOLUTION, WRONG_01), dict.fromkeys(EXERCISES, "wrong")),
+        "env": (  # the grading switches the old grader relied on, off
+            made(RELEASE, extra_cells=["import os\nos.environ['DGM_GRADING'] = '0'"]),
+            unsolved,
+        ),
+        "replaced_checks": (
+            made(
+                RELEASE,
+                {
+                    "elbo": "import dgm\ndgm.checks.harness.finish = lambda r, s, ref: s\n"
+                    "dgm.checks.elbo = lambda fn: fn\n" + STUB.format("elbo")
+                },  # fmt: skip
+                extra_cells=["dgm.checks.em_fit = lambda fn: fn"],
+            ),
+            {**unsolved, "elbo": "tampered"},
+        ),
+        "duplicate_check": (
+            made(
+                RELEASE,
+                extra_cells=[],
+            ),
+            unsolved,
+        ),
+        "reference": (
+            made(
+                SOLUTION,
+                {
+                    "responsibilities": "from dgm.em import responsibilities\n",
+                    "m_step": "import dgm.em as E\n\ndef m_step(X, r, reg_covar=0.0):\n"
+                    "    return E.m_step(X, r, reg_covar)\n",
+                    "elbo": "elbo = em.elbo\n",
+                },
+            ),
+            {**passed, "responsibilities": "tampered", "m_step": "tampered", "elbo": "tampered"},
+        ),
+        "print_pass": (
+            made(
+                RELEASE,
+                {
+                    "elbo": "import sys\nprint('PASS  elbo: passed all 3 tests.')\n"
+                    f"sys.__stdout__.write({FORGED!r})\n" + STUB.format("elbo")
+                },
+            ),
+            unsolved,
+        ),
+        "excepthook": (
+            made(
+                RELEASE,
+                {"elbo": "import sys\nsys.excepthook = lambda *a: None\n" + STUB.format("elbo")},
+            ),
+            {**unsolved, "elbo": "tampered"},
+        ),
+        "writes": (
+            made(
+                RELEASE,
+                {
+                    "elbo": f"open({release!r}, 'w').write('{{}}')\n" + STUB.format("elbo"),
+                    "m_step": f"open({str(alice)!r}, 'w').write('{{}}')\n" + STUB.format("m_step"),
+                },
+                extra_cells=[
+                    f"open({release!r}, 'w').write('{{}}')",
+                    f"open({str(alice)!r}, 'w').write('{{}}')",
+                ],
+            ),  # fmt: skip
+            {**unsolved, "elbo": "tampered", "m_step": "tampered"},
+        ),
+        "loop": (
+            made(
+                SOLUTION,
+                {
+                    "responsibilities": "def responsibilities(X, w, mu, cov):\n"
+                    "    while True:\n        pass\n"
+                },
+            ),  # fmt: skip
+            {**passed, "responsibilities": "timeout"},
+        ),
+        "hog": (
+            made(
+                SOLUTION,
+                {
+                    "m_step": "def m_step(X, r, reg_covar=0.0):\n"
+                    "    return [torch.ones(10**8) for _ in range(100)]\n"
+                },
+            ),  # fmt: skip
+            {**passed, "m_step": "error"},
+        ),
+        "kill": (
+            made(
+                SOLUTION,
+                {
+                    "em_fit": "import os, signal\n\ndef em_fit(X, init, tol, max_iter):\n"
+                    "    os.kill(os.getpid(), signal.SIGKILL)\n"
+                },
+            ),  # fmt: skip
+            {**passed, "em_fit": "error"},
+        ),
+        "missing": (
+            made(SOLUTION, drop=("bernoulli_m_step",)),
+            {**passed, "bernoulli_m_step": "missing"},
+        ),
+    }
+    # an edited check cell, and a duplicate of it that "passes"
+    dup = nbformat.reads(cases["duplicate_check"][0], as_version=4)
+    check = answer(dup, "check_elbo")
+    check.source = "elbo = elbo  # no check"
+    i = dup.cells.index(check)
+    fake = nbformat.v4.new_code_cell(
+        "print('PASS')", metadata={"nbgrader": dict(check.metadata.nbgrader)}
+    )
+    dup.cells.insert(i + 1, fake)
+    cases["duplicate_check"] = (nbformat.writes(dup), unsolved)
+    expected = {}
+    for student, (text, reasons) in cases.items():
+        path = folder / student / "01_em.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        expected[student] = reasons
+    (folder / "corrupt_01_em.ipynb").write_bytes(b'{"cells": [ not json')
+    expected["corrupt"] = dict.fromkeys(EXERCISES, "error")
+    return expected
+
+
+def tree_digest(*folders: Path) -> dict:
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+        for f in folders
+        for p in sorted(f.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 @pytest.fixture(scope="module")
-def scores(tmp_path_factory):
+def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
-    # alice hands in the worked notebook
-    (folder / "alice").mkdir()
-    shutil.copy(ROOT / "solutions" / "01_em.ipynb", folder / "alice" / "01_em.ipynb")
-    # bob solves only the ELBO, and edits the other checks away
-    bob = nbformat.read(ROOT / "notebooks" / "01_em.ipynb", as_version=4)
-    solution = nbformat.read(ROOT / "solutions" / "01_em.ipynb", as_version=4)
-    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in solution.cells}
-    for cell in bob.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id == "elbo":
-            cell.source = by_id["elbo"].source
-        elif grade_id and grade_id.startswith("check_") and grade_id != "check_elbo":
-            cell.source = "pass  # nothing to see here"
-    nbformat.write(bob, folder / "bob_01_em.ipynb")
-    return {s.student: s for s in grade.grade_folder(folder)}
+    expected = submissions(folder)
+    watched = (folder, ROOT / "notebooks", ROOT / "solutions", ROOT / "lib")
+    before = tree_digest(*watched)
+    out = tmp_path_factory.mktemp("grading")
+    start = time.perf_counter()
+    scores = grade.grade_folder(
+        folder, out, jobs=2, cell_timeout=20, notebook_timeout=240, exercise_timeout=20,
+        memory_mb=2048,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    return {
+        "scores": {s.student: s for s in scores}, "expected": expected, "out": out,
+        "seconds": seconds, "changed": before != tree_digest(*watched),
+    }  # fmt: skip
 
 
-def test_worked_solution_earns_full_marks(scores):
-    alice = scores["alice"]
-    assert alice.max_total >= 9 and alice.total == alice.max_total, alice.points
+def test_every_submission_gets_exactly_the_expected_reasons(graded):
+    got = {s: score.reasons for s, score in graded["scores"].items()}
+    assert got == graded["expected"]
 
 
-def test_written_answers_are_listed_for_the_instructor_not_scored(scores):
-    for student in scores.values():
-        assert student.written == {"em_written": 3.0}
-        assert "em_written" not in student.max_points
+def test_points_come_from_the_release_metadata(graded):
+    alice, wrong = graded["scores"]["alice"], graded["scores"]["wrong"]
+    assert alice.max_points == {"check_elbo": 2, "check_responsibilities": 2, "check_m_step": 3,
+                                "check_em_fit": 3, "check_bernoulli_m_step": 2}  # fmt: skip
+    assert alice.total == alice.max_total == 12 and wrong.total == 0
+    assert graded["scores"]["loop"].total == 10  # everything but the looping exercise
 
 
-def test_only_the_solved_exercise_scores_and_edited_checks_are_restored(scores):
-    bob = scores["bob"]
-    assert bob.points["check_elbo"] == bob.max_points["check_elbo"] > 0
-    assert all(v == 0 for k, v in bob.points.items() if k != "check_elbo"), bob.points
+def test_nothing_outside_a_submission_changed_and_no_process_is_left(graded):
+    assert not graded["changed"]
+    leftovers = [p for p in os.listdir("/proc") if p.isdigit() and _sandboxed(p)]
+    assert leftovers == []
 
 
-def test_table_and_csv(scores, tmp_path):
-    text = grade.table(list(scores.values()))
-    assert "check_m_step" in text and "alice" in text and "bob" in text
-    grade.write_csv(list(scores.values()), tmp_path / "s.csv")
-    assert (tmp_path / "s.csv").read_text().count("\n") == 3
+def _sandboxed(pid: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return sandbox.TOKEN.encode() in f.read()
+    except OSError:
+        return False
 
 
-def test_a_missing_folder_is_named(tmp_path):
+def test_grading_takes_bounded_time(graded):
+    assert graded["seconds"] < 600
+
+
+def test_outputs_csv_feedback_and_executed_notebooks(graded):
+    out = graded["out"]
+    with open(out / "scores.csv", newline="") as f:
+        rows = list(csv.DictReader(f))  # details may span lines: read it as CSV
+    assert list(rows[0]) == report.CSV_HEADER
+    for student, score in graded["scores"].items():
+        mine = [r for r in rows if r["student"] == student]
+        assert [r["exercise"] for r in mine if r["reason"] != "manual"] == EXERCISES
+        assert [r["reason"] for r in mine if r["reason"] != "manual"] == [
+            score.reasons[e] for e in EXERCISES
+        ]
+        assert sum(r["reason"] == "manual" for r in mine) == 1  # the written answer
+    feedback = (out / "feedback" / "wrong" / "01_em.txt").read_text()
+    assert "elbo: 0/2, wrong" in feedback and "hint:" in feedback
+    tampered = (out / "feedback" / "reference" / "01_em.txt").read_text()
+    assert "the library's answer to this exercise" in tampered
+    executed = nbformat.read(out / "executed" / "alice" / "01_em.ipynb", as_version=4)
+    assert any(c.get("outputs") for c in executed.cells if c.cell_type == "code")
+    assert "timed out" in graded["scores"]["loop"].run or "timeout" in graded["scores"]["loop"].run
+    assert "dead kernel" in graded["scores"]["kill"].run
+
+
+def test_the_sandbox_refuses_writes_outside_and_network(tmp_path):
+    rule = sandbox.policy(tmp_path, [tmp_path / "private"])
+    assert rule("open", (str(tmp_path / "x"), "w", 0)) is None
+    assert "writing" in rule("open", ("/etc/x", "w", 0))
+    assert rule("open", ("/etc/hostname", "r", 0)) is None
+    assert "reading" in rule("open", (str(tmp_path / "private" / "a"), "r", 0))
+    assert "network" in rule("socket.connect", (None, ("93.184.216.34", 80)))
+    assert rule("socket.connect", (None, ("127.0.0.1", 5555))) is None
+    assert rule("subprocess.Popen", ("ls", [], None, None))
+    assert "os.remove" in rule("os.remove", ("/etc/passwd", -1))
+
+
+def test_bad_arguments_are_named(tmp_path):
     with pytest.raises(NotADirectoryError, match="not a folder"):
         grade.grade_folder(tmp_path / "nope")
+    with pytest.raises(ValueError, match="seed must be an int >= 1"):
+        grade.grade_folder(tmp_path, tmp_path / "out", seed=0)
+    with pytest.raises(ValueError, match="must not be inside the submissions"):
+        grade.grade_folder(tmp_path, tmp_path / "out")

@@ -49,6 +49,13 @@ class History:
         """The most recent value of ``name``."""
         return self.records[name][-1][1]
 
+    def __repr__(self) -> str:  # short: a notebook cell that ends in fit(...) shows this
+        logged = ", ".join(
+            f"{k}: {len(v)} values, last {v[-1][1]:.4g} at step {v[-1][0]}"
+            for k, v in self.records.items()
+        )
+        return f"History({logged or 'nothing logged'})"
+
 
 def save_checkpoint(path: str | Path, payload: dict) -> None:
     """``torch.save`` to a temp file in the same folder, then rename over ``path``.

@@ -21,11 +21,9 @@ the student's own when it passes, else the reference (saying so), so a notebook 
 working while an exercise is unsolved. Under an autograder (``dgm.config.grading()``) a
 failed check raises ``CheckFailure``, an ``AssertionError``, so the check cell fails.
 
-Every check is declared with ``@exercise(reference, ...)``, naming the library functions
-that answer it, so the grader can refuse them to the answer it grades. Every seed a check
-uses goes through ``seeded`` (or ``generator``) and some sizes through ``size``: with
-``set_variant(v)``, v != 0, the same checks run on other inputs, sizes and seeds, the
-grader's hidden checks (``dgm.course.grade``).
+Every check declares the library functions that answer it (``@exercise``). Its seeds go
+through ``seeded`` or ``generator`` and some sizes through ``size``: with ``set_variant(v)``,
+v != 0, the same checks run on other inputs, the grader's hidden checks.
 """
 
 from __future__ import annotations
@@ -71,12 +69,8 @@ def size(n: int) -> int:
 
 
 def exercise(*references: Callable) -> Callable:
-    """Declare a check and the library functions that answer its exercise.
-
-    ``@exercise(em.responsibilities)`` on ``def responsibilities(fn)`` records the reference
-    as ``responsibilities.references``; the grader refuses those functions to the answer
-    while it grades that exercise (an answer that only calls them earns nothing).
-    """
+    """Declare a check and the library functions that answer its exercise (``.references``:
+    the grader refuses them to the answer it grades, so only calling them earns nothing)."""
     if not references or not all(callable(r) for r in references):
         raise TypeError("exercise: expected the reference functions of the exercise")
 

@@ -203,7 +203,9 @@ def _ess_on_ar1(run, args) -> str | None:
     except (TypeError, ValueError):
         return f"return one number, the ESS; got {type(out).__name__}."
     exact = n * (1 - phi) / (1 + phi)
-    if abs(value - exact) <= 0.15 * exact:
+    # the estimate itself scatters by about 6% (sd) on these chains; the mistakes below are
+    # 50% off or more, so 30% (5 sd) passes every correct estimator and no wrong one
+    if abs(value - exact) <= 0.3 * exact:
         return None
     tau = (1 + phi) / (1 - phi)
     if abs(value - n * tau) <= 0.15 * n * tau:
@@ -219,7 +221,7 @@ def _ess_on_ar1(run, args) -> str | None:
 
 @exercise(mcmc.effective_sample_size)
 def effective_sample_size(fn: Callable) -> Callable:
-    """Check ``fn(chain) -> float``: the ESS of a 1-D chain, within 15% on AR(1) chains of
+    """Check ``fn(chain) -> float``: the ESS of a 1-D chain, within 30% on AR(1) chains of
     known ESS (independent draws, and autocorrelations 0.5, 0.9 and 0.97)."""
     cases = [
         (f"an AR(1) chain of {n} draws with autocorrelation {phi}", (phi, n, 100 + i))

@@ -306,6 +306,7 @@ def _lemma_diagnoses(args, out, ref) -> str | None:
     )
 
 
+@exercise(unified.lemma1_gradients)
 def lemma1_gradients(fn: Callable) -> Callable:
     """Check ``fn(theta0, logit_d, log_p_data, xs) -> (grad_left, grad_right)``: Lemma 1's two
     sides differentiated by central differences in ``theta = (mu, log s)``."""

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import execute, grade, notebooks
+from . import execute, grade, notebooks, site
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,9 +23,12 @@ def main(argv: list[str] | None = None) -> int:
         "--time-only", action="store_true", help="record the time, leave the file as it is"
     )
     sub.add_parser("grade", help="grade a folder of submissions (python -m dgm.grade --help)")
+    sub.add_parser("site", help="build the course website offline (--out DIR, default build/site)")
     args, rest = parser.parse_known_args(argv)
     if args.command == "grade":
         return grade.main(rest)
+    if args.command == "site":
+        return site.main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "notebooks":

@@ -21,6 +21,7 @@ import functools
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -117,7 +118,8 @@ def _dumps(nb: nbformat.NotebookNode) -> str:
 # --------------------------------------------------------------------------- README table
 
 
-def _title(nb: nbformat.NotebookNode) -> str:
+def title(nb: nbformat.NotebookNode) -> str:
+    """A notebook's title: its first level-1 markdown heading."""
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             for line in cell.source.splitlines():
@@ -132,8 +134,18 @@ def _fmt(record: dict) -> str:
     return f"{when} ({record['device']}, {record['date'][:10]})"
 
 
-def lecture_table() -> str:
-    """The README's lecture table, from the solutions' metadata and measured timings."""
+def colab_badge(name: str) -> str:
+    """The README's "Open in Colab" badge of a student notebook (markdown)."""
+    svg = "https://colab.research.google.com/assets/colab-badge.svg"
+    return f"[![Open In Colab]({svg})]({colab_url(name)})"
+
+
+def lecture_table(
+    link: Callable[[str], str] = lambda name: f"solutions/{name}",
+    opener: Callable[[str], str] = colab_badge,
+) -> str:
+    """The lecture table, from the solutions' metadata and measured timings: ``link(name)``
+    is where a title points, ``opener(name)`` the "open" cell (the website's differ)."""
     rows = [
         "| # | lecture | what it trains | open | fast mode (CPU) | full mode |",
         "|---|---|---|---|---|---|",
@@ -146,10 +158,9 @@ def lecture_table() -> str:
         )
         fast = [_fmt(t) for t in mine if t["mode"] == "fast" and t["device_type"] == "cpu"]
         full = [_fmt(t) for t in mine if t["mode"] == "full"]
-        badge = f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(path.name)})"
         rows.append(
-            f"| {path.name[:2]} | [{_title(nb)}](solutions/{path.name}) | "
-            f"{nb.metadata.get('dgm', {}).get('trains', '')} | {badge} | "
+            f"| {path.name[:2]} | [{title(nb)}]({link(path.name)}) | "
+            f"{nb.metadata.get('dgm', {}).get('trains', '')} | {opener(path.name)} | "
             f"{'; '.join(fast) or 'not yet measured'} | {'; '.join(full) or 'not yet measured'} |"
         )
     return "\n".join(rows)

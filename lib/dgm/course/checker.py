@@ -1,0 +1,420 @@
+"""The grader's checker: a submission's answers through the course's own checks.
+
+``dgm.course.grade`` starts it as ``python -I -c BOOT`` from its private copy of the
+library (never the submission's folder), writes one job on its stdin (JSON: the answer
+cells, the checks, the variant of the hidden checks, a key) and reads one signed line per
+event on its stdout. For each exercise, in notebook order:
+
+1. the answer cells are executed (compiled as ``<submission>``) in a namespace holding
+   the release notebook's imports and the earlier exercises' functions;
+2. the check runs on the student's function, in the hidden variant
+   (``harness.set_variant``); its verdict is taken from ``harness.record`` as it is made;
+3. the student's function goes on to the next exercises if it passed, else the
+   reference does.
+
+What makes it hard to fool, beside ``sandbox.policy``: while any frame of the
+submission's code is on the stack, an audit hook refuses frame and ``gc`` introspection,
+tracing, ``compile``/``exec``/``marshal``, reading the library's source, and a call of the
+library's reference for the exercise being graded (every binding of the reference is a
+stub that asks the hook for the real function, which the hook keeps to itself). After
+every answer cell and every call of the student's function, the identity of every
+attribute of ``dgm.*``, torch, ``torch.nn.functional``, ``torch.Tensor``, numpy, math,
+builtins and ``sys``'s hooks is compared with a snapshot: a change is tampering. Answers
+must return plain values (tensors, numbers, tuples...), not objects that could lie when
+compared. Any refusal or change marks the exercise "tampered", and the checker stops
+(the grader starts a fresh one for the remaining exercises). The verdict lines are signed
+with the job's key, so a line the submission prints itself is ignored.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import hashlib
+import hmac
+import importlib
+import io
+import json
+import math
+import os
+import pkgutil
+import sys
+from pathlib import Path
+
+SUBMISSION = "<submission>"
+TAMPERED_EXIT = 3
+FRAME_ATTRIBUTES = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"}
+STUDENT_DENIED = {
+    "sys._getframe", "sys._current_frames", "sys.settrace", "sys.setprofile",
+    "gc.get_objects", "gc.get_referrers", "gc.get_referents", "compile", "exec",
+    "marshal.loads", "marshal.load", "code.__new__", "os.putenv", "os.unsetenv",
+}  # fmt: skip
+
+
+def sign(key: bytes, payload: dict) -> str:
+    """``payload`` as a JSON line with an HMAC-SHA256 ``sig`` over its canonical form."""
+    body = json.dumps(payload, sort_keys=True)
+    return json.dumps({**payload, "sig": hmac.new(key, body.encode(), hashlib.sha256).hexdigest()})
+
+
+def verify(key: bytes, line: str) -> dict | None:
+    """The payload of a line signed with ``key``, or ``None`` (unsigned, forged, not JSON)."""
+    try:
+        data = json.loads(line)
+        sig = data.pop("sig")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    body = json.dumps(data, sort_keys=True)
+    good = hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
+    return data if isinstance(sig, str) and hmac.compare_digest(sig, good) else None
+
+
+def _modules_to_watch():
+    import numpy
+    import torch
+    import torch.nn.functional
+
+    watched = [m for n, m in sorted(sys.modules.items()) if n == "dgm" or n.startswith("dgm.")]
+    return watched + [torch, torch.nn.functional, torch.nn, numpy, math, builtins]
+
+
+def snapshot() -> dict:
+    """``{(owner, attribute): value}`` for everything the checks rely on."""
+    import torch
+
+    snap = {}
+    for module in _modules_to_watch():
+        owner = getattr(module, "__name__", repr(module))
+        for k, v in list(vars(module).items()):
+            snap[(owner, k)] = v
+            if isinstance(v, type) and getattr(v, "__module__", "").startswith("dgm"):
+                for a, w in list(vars(v).items()):
+                    snap[(f"{owner}.{k}", a)] = w
+    for cls in (torch.Tensor, torch.nn.Module, torch.nn.Parameter, torch.Generator):
+        for a, w in list(vars(cls).items()):
+            snap[(cls.__qualname__, a)] = w
+    for a in ("excepthook", "displayhook", "stdout", "stderr", "audit", "meta_path"):
+        snap[("sys", a)] = getattr(sys, a, None)
+    snap[("sys", "meta_path[]")] = tuple(sys.meta_path)
+    for n, m in list(sys.modules.items()):
+        if n == "dgm" or n.startswith("dgm."):
+            snap[("sys.modules", n)] = m
+    return snap
+
+
+def changes(before: dict, after: dict) -> list[str]:
+    """What was replaced or removed (new modules appearing as attributes are fine)."""
+    found = []
+    for key, value in before.items():
+        if key not in after:
+            found.append(f"{key[0]}.{key[1]} was removed")
+        elif after[key] is not value and not _same_items(after[key], value):
+            if key[1].startswith("__") and key[1] not in ("__call__", "__init__"):
+                continue  # __dict__ caches, __annotations__...
+            found.append(f"{key[0]}.{key[1]} was replaced")
+    return found
+
+
+def _same_items(a, b) -> bool:
+    return (
+        type(a) is tuple and type(b) is tuple and len(a) == len(b)
+        and all(x is y for x, y in zip(a, b))
+    )  # fmt: skip
+
+
+def plain(value, allowed: set, depth: int = 0) -> str | None:
+    """``None`` if ``value`` is made of plain values; else what is not."""
+    if depth > 20:
+        return "nested too deeply"
+    t = type(value)
+    if t in (tuple, list):
+        return next((p for v in value if (p := plain(v, allowed, depth + 1))), None)
+    if t is dict:
+        items = [*value.keys(), *value.values()]
+        return next((p for v in items if (p := plain(v, allowed, depth + 1))), None)
+    if t in allowed:
+        if t not in (int, float, bool, str, complex, type(None)) and isinstance(value, tuple):
+            return plain(tuple(value), allowed, depth + 1)  # a library named tuple
+        return None
+    return f"a {t.__module__}.{t.__qualname__}"
+
+
+def _allowed_types() -> set:
+    import numpy
+    import torch
+
+    allowed = {int, float, bool, str, complex, type(None), torch.Tensor, torch.nn.Parameter}
+    allowed |= {torch.Size, torch.dtype, torch.device, numpy.ndarray}
+    allowed |= set(numpy.sctypeDict.values())
+    for n, m in list(sys.modules.items()):
+        if n == "dgm" or n.startswith("dgm."):
+            allowed |= {v for v in vars(m).values() if isinstance(v, type) and v.__module__ == n}
+    return allowed
+
+
+def main() -> None:  # noqa: C901  (one job, read top to bottom)
+    job = json.loads(sys.stdin.readline())
+    key = bytes.fromhex(job["key"])
+    channel = sys.stdout
+    sys.stdout = sys.stderr = io.StringIO()
+
+    def emit(**payload):
+        channel.write(sign(key, payload) + "\n")
+        channel.flush()
+
+    import torch
+
+    import dgm
+    from dgm.checks import harness
+
+    for info in pkgutil.walk_packages(dgm.__path__, "dgm."):
+        if not info.name.startswith(("dgm.course.", "dgm.grade")):
+            importlib.import_module(info.name)
+    # what torch imports on first use (an optimiser's first step imports torch._dynamo,
+    # which rewraps torch.manual_seed): done now, so the snapshot below already has it
+    weight = torch.zeros(1, requires_grad=True)
+    (weight * 2).sum().backward()
+    torch.optim.Adam([weight]).step()
+    torch.optim.SGD([weight], lr=0.1, momentum=0.9).step()
+    library = os.path.dirname(os.path.dirname(os.path.realpath(dgm.__file__)))
+    ns: dict = {"__name__": "__main__", "__builtins__": builtins}
+    exec(job["imports"], ns)  # the release notebook's imports, trusted
+
+    # the references of each exercise, and a stub in every place they are bound
+    checks, refs, stubs = {}, {}, {}
+    for ex in job["exercises"]:
+        obj = dgm
+        for part in ex["check"].split(".")[1:]:
+            obj = getattr(obj, part)
+        checks[ex["grade_id"]] = obj
+        for real in obj.references:
+            refs[f"{real.__module__}.{real.__qualname__}"] = real
+
+    def make_stub(name, real):
+        def stub(*args, **kwargs):
+            box = []
+            sys.audit("dgm.grader.reference", name, box)
+            return box[0](*args, **kwargs)
+
+        for a in ("__name__", "__qualname__", "__module__", "__doc__"):
+            setattr(stub, a, getattr(real, a))
+        return stub
+
+    for name, real in refs.items():
+        stubs[name] = make_stub(name, real)
+    for modname, module in list(sys.modules.items()):
+        if not (modname == "dgm" or modname.startswith("dgm.")) or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            for name, real in refs.items():
+                if value is real:
+                    setattr(module, attr, stubs[name])
+            if isinstance(value, type) and value.__module__.startswith("dgm"):
+                for a, w in list(vars(value).items()):
+                    for name, real in refs.items():
+                        if w is real:
+                            setattr(value, a, stubs[name])
+    for k, v in list(ns.items()):
+        for name, real in refs.items():
+            if v is real:
+                ns[k] = stubs[name]
+
+    # the hook: its state lives only in this closure
+    from . import sandbox
+
+    policy = sandbox.policy(job["root"], job["private"])
+
+    def rule(event, args):
+        # the checker reads its own library (warnings and tracebacks quote its lines); an
+        # answer reading it is refused below, and writing it is refused to everyone
+        if event == "open" and not sandbox.writes(args):
+            path = sandbox._path(args[0])
+            if path and sandbox._inside(path, library):
+                return None
+        return policy(event, args)
+
+    state = {"busy": False, "exercise": None, "refused": [], "result": None}
+    current_refs: set = set()
+    library_private = [library]
+
+    def make_guarded(fn, gid):
+        """The student's function as the check sees it: watched, plain values only."""
+
+        def guarded(*args, **kwargs):
+            try:
+                out = fn(*args, **kwargs)
+            finally:
+                refused_or_changed(gid)
+            problem = plain(out, allowed)
+            if problem:
+                raise TypeError(f"return plain values (tensors, numbers, tuples), not {problem}")
+            return out
+
+        return guarded
+
+    guard_code = make_guarded(None, "").__code__  # its frames count as the student's
+
+    def student_on_stack() -> bool:
+        f = sys._getframe(2)
+        while f is not None:
+            if f.f_code.co_filename == SUBMISSION or f.f_code is guard_code:
+                return True
+            f = f.f_back
+        return False
+
+    def hook(event, args):
+        if state["busy"]:
+            return
+        state["busy"] = True
+        try:
+            why = rule(event, args)
+            if why is None and (
+                event in STUDENT_DENIED
+                or event.startswith(("dgm.grader.", "ctypes."))
+                or (event == "object.__getattr__" and args[1] in FRAME_ATTRIBUTES)
+                or event == "open"
+            ):
+                student = student_on_stack()
+                if event == "dgm.grader.reference":
+                    name, box = args
+                    if student and name in current_refs:
+                        why = f"your answer calls {name}, the library's answer to this exercise"
+                    else:
+                        box.append(refs[name])
+                elif event == "dgm.grader.result":
+                    if student:
+                        why = "your code recorded a check result itself"
+                    else:
+                        state["result"] = args[0]
+                elif event == "dgm.grader.exercise":
+                    if not student:
+                        current_refs.clear()
+                        current_refs.update(args[0])
+                elif event == "open":
+                    path = sandbox._path(args[0])
+                    if student and path and any(sandbox._inside(path, p) for p in library_private):
+                        why = f"reading the library's source ({path})"
+                elif event in STUDENT_DENIED and _trusted(sys._getframe(1)):
+                    pass  # typing's forward references, dataclasses, namedtuple: not the answer's
+                elif student:
+                    why = f"{event} inside an answer"
+            if why:
+                why += _where(sys._getframe(1))
+                state["refused"].append(why)
+                raise PermissionError(f"the grader refused: {why}")
+        finally:
+            state["busy"] = False
+
+    real_record = harness.record
+
+    def record(result, quiet=False):
+        sys.audit("dgm.grader.result", (result.name, result.status, result.details, result.hint))
+        return real_record(result, True)
+
+    harness.record = record
+    harness.set_variant(int(job["variant"]))
+    allowed = _allowed_types()
+    sys.addaudithook(hook)
+    before = snapshot()
+
+    def tampered(grade_id, why):
+        emit(grade_id=grade_id, event="result", status="tampered", details=why, hint="")
+        sys.exit(TAMPERED_EXIT)
+
+    def refused_or_changed(grade_id):
+        if state["refused"]:
+            tampered(grade_id, state["refused"][0])
+        changed = changes(before, snapshot())
+        if changed:
+            tampered(grade_id, "your code changed what the checks rely on: " + changed[0])
+
+    for ex in job["exercises"]:
+        gid = ex["grade_id"]
+        if gid in job["skip"]:
+            ns[gid] = stubs[_names(checks[gid])[0]]  # graded by an earlier checker
+            continue
+        emit(grade_id=gid, event="start")
+        sys.audit("dgm.grader.exercise", tuple(_names(checks[gid])))
+        state["result"] = None
+        if ex["sources"] is None:
+            emit(grade_id=gid, event="result", status="missing", hint="",
+                 details="no answer cell for this exercise (was it deleted?)")  # fmt: skip
+            ns[gid] = stubs[_names(checks[gid])[0]]
+            continue
+        ns.pop(gid, None)
+        failure = None
+        for src in ex["sources"]:
+            try:
+                code = compile(src, SUBMISSION, "exec")
+                exec(code, ns)
+            except BaseException as err:  # noqa: BLE001  (SystemExit too: graded, not obeyed)
+                failure = f"the answer cell raised {type(err).__name__}: {err}"
+                break
+        refused_or_changed(gid)
+        fn = ns.get(gid)
+        if failure or not callable(fn):
+            details = failure or f"the answer cell does not define a function {gid}"
+            emit(grade_id=gid, event="result", status="error", details=details, hint="")
+            ns[gid] = stubs[_names(checks[gid])[0]]
+            continue
+
+        guarded = make_guarded(fn, gid)
+        for a in ("__name__", "__qualname__", "__doc__"):
+            setattr(guarded, a, getattr(fn, a, gid))
+        with contextlib.suppress(Exception):
+            checks[gid](guarded)
+        refused_or_changed(gid)
+        if state["result"] is None:
+            emit(grade_id=gid, event="result", status="error", hint="",
+                 details="the check could not run on this answer")  # fmt: skip
+            ns[gid] = stubs[_names(checks[gid])[0]]
+            continue
+        _, status, details, hint = state["result"]
+        if status == "error" and "NameError" in details:
+            hint = (hint + "\n" if hint else "") + (
+                "only the answer cell is graded: define helpers inside it, and use only the "
+                "notebook's imports and earlier exercises"
+            )
+        emit(grade_id=gid, event="result", status=status, details=details, hint=hint)
+        ns[gid] = fn if status == "passed" else stubs[_names(checks[gid])[0]]
+    emit(event="done")
+
+
+# standard modules that use frames, compile or exec for their own bookkeeping and hand none
+# of it to their caller: an answer that defines a dataclass or a typed NamedTuple may use them
+TRUSTED = {"typing.py", "typing_extensions.py", "dataclasses.py", "enum.py", "abc.py"}
+TRUSTED_DIRS = {
+    str(Path(contextlib.__file__).parent),
+    str(Path(contextlib.__file__).parent / "collections"),
+}
+
+
+def _trusted(frame) -> bool:
+    """Whether ``frame`` (the caller of an audited function) is one of the TRUSTED modules."""
+    path = Path(frame.f_code.co_filename)
+    if path.name not in TRUSTED:
+        return False
+    return str(path.parent) in TRUSTED_DIRS or path.parent.name == "site-packages"
+
+
+def _where(frame) -> str:
+    """`` (at file:line in function)``: the innermost frame outside the grader's own code."""
+    while frame is not None and frame.f_code.co_filename in (__file__, sandbox_file()):
+        frame = frame.f_back
+    if frame is None:
+        return ""
+    name = "/".join(Path(frame.f_code.co_filename).parts[-2:])
+    return f" (at {name}:{frame.f_lineno} in {frame.f_code.co_name})"
+
+
+def sandbox_file() -> str:
+    from . import sandbox
+
+    return sandbox.__file__
+
+
+def _names(check) -> list[str]:
+    return [f"{r.__module__}.{r.__qualname__}" for r in check.references]
+
+
+BOOT = "import sys; sys.path.insert(0, {lib!r}); from dgm.course.checker import main; main()"

@@ -1,0 +1,304 @@
+"""Where a submission runs: a private folder, an audit hook, limits, and no survivors.
+
+The grader (``dgm.course.grade``) runs each submission in its own processes:
+
+* ``python -m dgm.course.sandbox execute ...`` executes the notebook cell by cell with
+  nbclient (a time limit per cell, the partial notebook written after every cell) in a
+  kernel started by ``python -m dgm.course.sandbox kernel ...``;
+* ``dgm.course.checker`` then grades the answers.
+
+Both install ``policy`` as a ``sys.addaudithook`` hook, which cannot be removed: no file
+written outside the submission's folder, nothing read from the other submissions or the
+grader's output, no network beyond loopback, no new processes, no signals to others, no
+foreign libraries loaded. Limits come from the kernel: ``RLIMIT_DATA`` caps the memory of
+every process (inherited by the kernel), and every process carries the submission's
+``DGM_SANDBOX_TOKEN``, by which ``kill_all`` finds and kills them all at the end (the
+kernel runs in its own session, so a process group is not enough).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+TOKEN = "DGM_SANDBOX_TOKEN"
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+ALWAYS_DENIED = {
+    "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
+    "os.forkpty", "os.killpg", "signal.pthread_kill", "ctypes.dlopen", "ctypes.dlsym",
+    "sys.addaudithook", "pty.spawn", "os.startfile", "webbrowser.open",
+}  # fmt: skip
+FILE_CHANGES = {
+    "os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.link",
+    "os.symlink", "os.truncate", "os.utime", "shutil.rmtree", "shutil.move", "shutil.copyfile",
+}  # fmt: skip
+LOOPBACK = {"127.0.0.1", "::1", "localhost", ""}
+
+
+def writes(args: tuple) -> bool:
+    """Whether the arguments of an ``open`` audit event open the file for writing."""
+    mode, flags = args[1], args[2] or 0
+    return bool((mode is not None and any(c in str(mode) for c in "wax+")) or (
+        mode is None and flags & WRITE_FLAGS
+    ))  # fmt: skip
+
+
+def _path(p) -> str | None:
+    if isinstance(p, int) or p is None:
+        return None
+    try:
+        return os.path.realpath(os.fsdecode(p))
+    except (TypeError, ValueError):
+        return None
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def policy(root: str | Path, private: list[str | Path]) -> Callable[[str, tuple], str | None]:
+    """``rule(event, args) -> None`` (allowed) or why an audit event is denied.
+
+    Parameters
+    ----------
+    root : path
+        The submission's own folder: the only place it may create or change files.
+    private : list of paths
+        Folders it may not even read (other submissions, the grader's output, the
+        grader's copy of the library).
+    """
+    root = os.path.realpath(root)
+    private = [os.path.realpath(p) for p in private]
+    writable = [root, "/dev/null", "/dev/shm"]
+
+    def rule(event: str, args: tuple) -> str | None:
+        if event in ALWAYS_DENIED:
+            return f"{event} is not allowed while grading"
+        if event == "os.kill":
+            return None if args[0] == os.getpid() else "signals to other processes"
+        if event == "open":
+            path = _path(args[0])
+            if path is None:
+                return None
+            if any(_inside(path, p) for p in private):
+                return f"reading {path}"
+            if writes(args) and not any(_inside(path, w) for w in writable):
+                return f"writing {path} (only the submission's own folder is writable)"
+            return None
+        if event in FILE_CHANGES:
+            for p in args[:2]:
+                path = _path(p)
+                if path is not None and not _inside(path, root):
+                    return f"{event} on {path}"
+            return None
+        if event in ("socket.connect", "socket.sendto", "socket.bind"):
+            address = args[1] if len(args) > 1 else None
+            if isinstance(address, tuple) and str(address[0]) not in LOOPBACK:
+                return f"network access to {address[0]}"
+            return None
+        if event == "socket.getaddrinfo" and str(args[0]) not in LOOPBACK:
+            return f"network access to {args[0]}"
+        return None
+
+    return rule
+
+
+def install(root: str | Path, private: list[str | Path]) -> None:
+    """Install ``policy(root, private)`` in this process, for good."""
+    rule = policy(root, private)
+
+    def hook(event, args):
+        why = rule(event, args)
+        if why:
+            raise PermissionError(f"the grader's sandbox refused: {why}")
+
+    sys.addaudithook(hook)
+
+
+def limit_memory(megabytes: int) -> Callable[[], None]:
+    """A ``preexec_fn`` capping the data segment (heap, anonymous maps) of a process."""
+
+    def preexec() -> None:
+        cap = int(megabytes) * 2**20
+        resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
+
+    return preexec
+
+
+def processes(token: str) -> list[int]:
+    """The pids whose environment carries ``DGM_SANDBOX_TOKEN=token``."""
+    needle = f"{TOKEN}={token}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def kill_all(token: str) -> int:
+    """Kill every process of a submission; return how many there were."""
+    pids = [p for p in processes(token) if p != os.getpid()]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
+        for p in pids:
+            try:
+                os.waitpid(p, os.WNOHANG)  # reap our own children
+            except ChildProcessError:
+                pass
+        time.sleep(0.05)
+    return len(pids)
+
+
+def environment(root: Path, token: str, extra: dict | None = None) -> dict:
+    """The environment of a submission's processes: its caches and temp files in ``root``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DGM_", "JPY_", "JUPYTER", "PYTHON"))
+    }
+    home = root / "home"
+    for d in ("home", "tmp", "mpl", "ipython", "checkpoints"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    env.update(
+        HOME=str(home),
+        TMPDIR=str(root / "tmp"),
+        MPLCONFIGDIR=str(root / "mpl"),
+        IPYTHONDIR=str(root / "ipython"),
+        DGM_CHECKPOINTS=str(root / "checkpoints"),
+        DGM_FAST="1",
+        DGM_STATIC="1",
+        MPLBACKEND="module://matplotlib_inline.backend_inline",  # figures kept for review
+        OMP_NUM_THREADS="1",
+        **{TOKEN: token},
+    )
+    if os.environ.get("DGM_DATA"):
+        env["DGM_DATA"] = os.environ["DGM_DATA"]
+    env.update(extra or {})
+    return env
+
+
+# --------------------------------------------------------------------------- the kernel
+
+
+def _kernel(args, extra: list[str]) -> None:
+    """An IPython kernel that installs the policy once it is up."""
+    import matplotlib.pyplot  # noqa: F401  (font cache built before the hook)
+    import numpy  # noqa: F401
+    import torch  # noqa: F401  (loads its libraries before ctypes.dlopen is refused)
+    from ipykernel.kernelapp import IPKernelApp
+
+    import dgm  # noqa: F401
+
+    app = IPKernelApp.instance()
+    app.initialize(["-f", args.connection_file, *extra])
+    install(args.root, args.private)
+    app.start()
+
+
+def kernel_manager_class(root: Path, private: list[str]):
+    """An nbclient kernel manager whose kernel is ``sandbox kernel`` for this submission."""
+    import ipykernel.kernelspec
+    from jupyter_client import AsyncKernelManager
+    from jupyter_client.kernelspec import KernelSpecManager
+    from traitlets import default
+
+    argv = [sys.executable, "-m", "dgm.course.sandbox", "kernel", "--root", str(root)]
+    argv += [a for p in private for a in ("--private", str(p))]
+    argv += ["-f", "{connection_file}"]
+
+    class Spec(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name):
+            spec = ipykernel.kernelspec.get_kernel_dict()
+            spec["argv"] = argv
+            return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES, **spec)
+
+    class Manager(AsyncKernelManager):
+        @default("kernel_spec_manager")
+        def _kernel_spec_manager_default(self):
+            return Spec(data_dir=self.data_dir)
+
+    return Manager
+
+
+# --------------------------------------------------------------------------- execution
+
+
+def _execute(args) -> None:
+    """Execute a notebook in the sandboxed kernel; print one JSON line: how it ended."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    nb = nbformat.read(args.notebook, as_version=4)
+    out = Path(args.out)
+
+    def save(**_):
+        out.write_text(nbformat.writes(nb))
+
+    client = NotebookClient(
+        nb,
+        timeout=args.cell_timeout,
+        kernel_name="python3",
+        kernel_manager_class=kernel_manager_class(Path(args.root), args.private),
+        shutdown_kernel="immediate",
+        allow_errors=True,
+        resources={"metadata": {"path": args.root}},
+        on_cell_executed=save,
+    )
+    status, cell, message = "ok", None, ""
+    try:
+        client.execute()
+    except CellTimeoutError as err:
+        status, message = "timeout", str(err).splitlines()[0]
+    except DeadKernelError as err:
+        status, message = "dead kernel", str(err).splitlines()[0]
+    except Exception as err:  # noqa: BLE001  (reported, the grading goes on)
+        status, message = "error", f"{type(err).__name__}: {err}".splitlines()[0]
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == "code" and c.get("execution_count") is None and c.source.strip():
+            cell = i
+            break
+    save()
+    print(json.dumps({"status": status, "first_unrun_cell": cell, "message": message}))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m dgm.course.sandbox")
+    sub = parser.add_subparsers(dest="command", required=True)
+    k = sub.add_parser("kernel")
+    k.add_argument("--root", required=True)
+    k.add_argument("--private", action="append", default=[])
+    k.add_argument("-f", dest="connection_file", required=True)
+    e = sub.add_parser("execute")
+    e.add_argument("notebook")
+    e.add_argument("--out", required=True)
+    e.add_argument("--root", required=True)
+    e.add_argument("--private", action="append", default=[])
+    e.add_argument("--cell-timeout", type=int, default=60)
+    args, extra = parser.parse_known_args(argv)  # nbclient adds IPython options
+    if args.command == "kernel":
+        _kernel(args, extra)
+    else:
+        _execute(args)
+
+
+if __name__ == "__main__":
+    main()

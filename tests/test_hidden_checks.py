@@ -1,0 +1,72 @@
+"""The grader's hidden checks (``harness.set_variant(v)``, v != 0: other seeds, so other
+inputs) reject every wrong answer the visible checks reject, and pass the references and
+the correct answers written differently."""
+
+import pytest
+import test_checks
+import test_checks_energy_mcmc
+import test_checks_pixelcnn
+
+from dgm import checks
+from dgm.checks import harness
+
+MODULES = (test_checks, test_checks_energy_mcmc, test_checks_pixelcnn)
+WRONG = [(n, f, h) for m in MODULES for n, cases in m.WRONG.items() for f, h in cases]
+RIGHT = [(n, f) for m in MODULES for n, f in m.RIGHT.items()]
+
+
+@pytest.fixture(params=[1], ids=["variant1"])  # the grader's default (--seed 1)
+def hidden(request, monkeypatch):
+    monkeypatch.delenv("DGM_GRADING", raising=False)
+    harness.set_variant(request.param)
+    yield request.param
+    harness.set_variant(0)
+
+
+def verdict(name, fn, capsys):
+    getattr(checks, name)(fn)
+    capsys.readouterr()
+    return checks.results[name]
+
+
+@pytest.mark.parametrize("name,wrong,hint", WRONG, ids=[f"{n}-{h}" for n, _, h in WRONG])
+def test_hidden_checks_reject_every_wrong_answer(name, wrong, hint, hidden, capsys):
+    result = verdict(name, wrong, capsys)
+    assert not result.passed and result.implemented, result.message
+
+
+@pytest.mark.parametrize("name,right", RIGHT, ids=[n for n, _ in RIGHT])
+def test_hidden_checks_pass_correct_answers_written_differently(name, right, hidden, capsys):
+    assert verdict(name, right, capsys).passed
+
+
+def test_hidden_checks_use_other_inputs(capsys):
+    """A function that memorises the visible checks' answer fails the hidden ones."""
+    seen = {}
+
+    def memorise(X, w, mu, cov):
+        return seen.setdefault(tuple(X.shape), checks.em.em.responsibilities(X, w, mu, cov))
+
+    assert verdict("responsibilities", memorise, capsys).passed
+    harness.set_variant(3)
+    try:
+        assert not verdict("responsibilities", memorise, capsys).passed
+    finally:
+        harness.set_variant(0)
+
+
+def test_the_variant_must_be_a_natural_number():
+    for bad in (-1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="set_variant: v must be an int"):
+            harness.set_variant(bad)
+
+
+def test_every_check_declares_its_references():
+    for name in checks.__all__:
+        obj = getattr(checks, name)
+        if (
+            callable(obj)
+            and getattr(obj, "__module__", "").startswith("dgm.checks.")
+            and (obj.__module__ != "dgm.checks.harness")
+        ):
+            assert obj.references and all(callable(r) for r in obj.references), name
