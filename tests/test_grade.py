@@ -293,3 +293,13 @@ def test_bad_arguments_are_named(tmp_path):
         grade.grade_folder(tmp_path, tmp_path / "out", seed=0)
     with pytest.raises(ValueError, match="must not be inside the submissions"):
         grade.grade_folder(tmp_path, tmp_path / "out")
+
+
+def test_the_student_and_lecture_come_from_the_path(tmp_path):
+    names = ("student007_01_em.ipynb", "bob/02_wake_sleep.ipynb", "carol-03_vae.ipynb", "x.ipynb")
+    for rel in names:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("{}")
+    found = {(s, n) for s, n, _ in grade._submissions(tmp_path)}
+    assert found == {("student007", "01_em.ipynb"), ("bob", "02_wake_sleep.ipynb"),
+                     ("carol", "03_vae.ipynb")}  # fmt: skip

@@ -49,7 +49,7 @@ from .. import config
 from . import checker, sandbox
 from .report import Row, Score, table, write_csv, write_feedback
 
-LECTURE = re.compile(r"(\d\d_[A-Za-z0-9_]+?)\.ipynb$")
+LECTURE = re.compile(r"(\d\d_[A-Za-z][A-Za-z0-9_]*?)\.ipynb$")  # NN_topic: a letter after NN_
 REASONS = ("passed", "wrong", "not implemented", "error", "timeout", "missing", "tampered")
 
 
