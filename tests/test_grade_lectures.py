@@ -1,18 +1,43 @@
-"""The autograder on submissions made from every lecture (01 has the full set, with
-execution, in ``test_grade.py``): the solution, the blank release, a wrong answer to every
-exercise, answers that only call the library's reference, and a corrupt file. Scored by
-the checker alone (``execute=False``), as ``--no-execute`` does, to keep the suite short."""
+"""The autograder on submission files made from every lecture (lecture 01 has one file per
+fault, each executed, in ``test_grade.py``).
 
+For each lecture, executed in the sandbox as the grader does:
+
+- ``correct``: the solution. Every exercise passes, every cell runs without an error.
+- ``blank``: the released notebook. Every exercise is "not implemented", and the notebook
+  still runs to the end, each check falling back to the reference (this is also the test
+  that a student's unsolved notebook runs; for lecture 01 too).
+- ``tamper``: every tampering kind at once, in extra cells and in answer cells: grading
+  switches in the environment, the check functions and the harness replaced, the first
+  check cell edited and a duplicate of it that prints PASS, the exception hook replaced,
+  the release notebook and another student's file overwritten, "PASS" and a forged result
+  line printed, the library's reference used directly and through a wrapper.
+- ``faults``: a memory hog in a top cell (the kernel survives it), an exercise that loops
+  forever, one that allocates far too much, one whose answer cell is missing.
+
+Scored by the checker alone (``--no-execute``): ``wrong`` (a plausible mistake in every
+exercise), ``reference`` (every answer only calls the library's reference), ``corrupt``.
+
+Every reason must be exactly as expected, no file outside a submission's folder may change,
+no sandboxed process may be left, and the whole grading must end in bounded time.
+"""
+
+import hashlib
+import json
+import os
+import re
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from dgm import checks
-from dgm.course import grade
+from dgm.course import grade, sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
-LECTURES = sorted(p.name for p in (ROOT / "notebooks").glob("0*.ipynb") if p.name != "01_em.ipynb")
+ALL = sorted(p.name for p in (ROOT / "notebooks").glob("0*.ipynb"))
+LECTURES = [n for n in ALL if n != "01_em.ipynb"]
 
 NUDGE = '''
 import torch as _torch
@@ -52,66 +77,233 @@ WRONG = {
     ),
 }
 
+STUB = "def {0}(*args, **kwargs):\n    raise NotImplementedError()\n"
+LOOP = "def {0}(*args, **kwargs):\n    while True:\n        pass\n"
+HOG = "def {0}(*args, **kwargs):\n    return [torch.ones(10**8) for _ in range(100)]\n"
+FORGED = json.dumps({"event": "result", "grade_id": "{gid}", "status": "passed",
+                     "details": "", "hint": "", "sig": "0" * 64})  # fmt: skip
+
+
+def nbgrader(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
 
 def answer_cell(nb, gid):
-    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+    return next(c for c in nb.cells if nbgrader(c).get("grade_id") == gid)
 
 
-def made(base, sources: dict) -> str:
+def made(base, sources: dict, top=(), drop=()) -> nbformat.NotebookNode:
+    """``base`` with answer cells replaced, cells added after the set-up, cells dropped."""
     nb = nbformat.from_dict(base)
     for gid, src in sources.items():
         answer_cell(nb, gid).source = src
-    return nbformat.writes(nb)
+    nb.cells = [c for c in nb.cells if nbgrader(c).get("grade_id") not in drop]
+    at = next(i for i, c in enumerate(nb.cells) if re.search("^import dgm$", c.source, re.M)) + 1
+    nb.cells[at:at] = [nbformat.v4.new_code_cell(s) for s in top]
+    return nb
+
+
+def reference(exercise):
+    """The library's function that the check compares this exercise with."""
+    ref = getattr(checks, exercise["check"].rsplit(".", 1)[1]).references[0]
+    return ref.__module__, ref.__qualname__
 
 
 def calls_the_reference(exercise) -> str:
-    ref = getattr(checks, exercise["check"].rsplit(".", 1)[1]).references[0]
+    module, name = reference(exercise)
     return (
-        f"import {ref.__module__} as _lib\n\n_theirs = _lib.{ref.__qualname__}\n\n\n"
+        f"import {module} as _lib\n\n_theirs = _lib.{name}\n\n\n"
         f"def {exercise['grade_id']}(*args, **kwargs):\n    return _theirs(*args, **kwargs)\n"
     )
 
 
+def tampering(release, found, release_path: Path, victim: Path) -> nbformat.NotebookNode:
+    """Every tampering kind of the issue in one submission of this lecture."""
+    ids = [e["grade_id"] for e in found]
+    writes = "".join(f"open({str(p)!r}, 'w').write('{{}}')\n" for p in (release_path, victim))
+    replace = "import dgm\ndgm.checks.harness.finish = lambda *a, **k: True\n" + "".join(
+        f"dgm.checks.{e['check'].rsplit('.', 1)[1]} = lambda fn: fn\n" for e in found
+    )
+    module, name = reference(found[0])
+    sources = {
+        ids[0]: f"import {module} as _lib\n\n{ids[0]} = _lib.{name}\n",
+        ids[1]: "import sys\nprint('PASS: all tests passed')\n"
+        + f"sys.__stdout__.write({FORGED.replace('{gid}', ids[1])!r} + '\\n')\n"
+        + STUB.format(ids[1]),
+        # refused at its first write; the checker stops it there
+        ids[2]: writes + "import sys\nsys.excepthook = lambda *a: None\n" + replace
+        + calls_the_reference(found[2]),
+    }  # fmt: skip
+    top = [
+        "import os\nos.environ['DGM_GRADING'] = '0'\nos.environ['DGM_FAST'] = '1'",
+        replace,
+        "import sys\nsys.excepthook = lambda *a: None",
+        writes,
+    ]
+    nb = made(release, sources, top)
+    check = answer_cell(nb, found[0]["check_id"])
+    check.source = f"{ids[0]} = {ids[0]}  # no check"
+    fake = nbformat.v4.new_code_cell("print('PASS')", metadata={"nbgrader": dict(nbgrader(check))})
+    nb.cells.insert(nb.cells.index(check) + 1, fake)
+    return nb
+
+
+def tree_digest(*folders: Path) -> dict:
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+        for f in folders
+        for p in sorted(f.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def write(folder: Path, student: str, name: str, nb) -> Path:
+    path = folder / student / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(nb if isinstance(nb, str) else nbformat.writes(nb))
+    return path
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    folder, expected = tmp_path_factory.mktemp("submissions"), {}
-    for name in LECTURES:
-        release = nbformat.read(ROOT / "notebooks" / name, as_version=4)
-        solution = nbformat.read(ROOT / "solutions" / name, as_version=4)
+    executed = tmp_path_factory.mktemp("executed")  # one grading run per set of limits
+    faulty = tmp_path_factory.mktemp("faults")
+    scored = tmp_path_factory.mktemp("scored")
+    expected = {}
+    for name in ALL:
+        release_path = ROOT / "notebooks" / name
+        release = nbformat.read(release_path, as_version=4)
         found = grade.exercises(release)
         ids = [e["grade_id"] for e in found]
+        expected[("blank", name)] = dict.fromkeys(ids, "not implemented")
+        write(executed, "blank", name, release)
+        if name not in LECTURES:
+            continue
+        solution = nbformat.read(ROOT / "solutions" / name, as_version=4)
+        victim = write(executed, "correct", name, solution)
+        expected[("correct", name)] = dict.fromkeys(ids, "passed")
+        write(executed, "tamper", name, tampering(release, found, release_path, victim))
+        expected[("tamper", name)] = {
+            **dict.fromkeys(ids, "not implemented"), ids[0]: "tampered", ids[2]: "tampered"
+        }  # fmt: skip
+        hog = "import torch\n_hog = [torch.ones(10**8) for _ in range(100)]"
+        faults = made(release, {ids[0]: LOOP.format(ids[0]), ids[1]: HOG.format(ids[1])},
+                      top=[hog], drop=[ids[2]])  # fmt: skip
+        write(faulty, "faults", name, faults)
+        expected[("faults", name)] = {
+            **dict.fromkeys(ids, "not implemented"),
+            ids[0]: "timeout", ids[1]: "error", ids[2]: "missing",
+        }  # fmt: skip
         right = {g: answer_cell(solution, g).source for g in ids}
-        wrong = {
-            g: WRONG[g](right[g]) if g in WRONG else right[g] + NUDGE.format(gid=g) for g in ids
-        }
-        cases = {
-            "correct": (made(solution, {}), "passed"),
-            "blank": (nbformat.writes(release), "not implemented"),
-            "wrong": (made(solution, wrong), "wrong"),
-            "reference": (
-                made(solution, {e["grade_id"]: calls_the_reference(e) for e in found}),
-                "tampered",
-            ),  # fmt: skip
-        }
-        for student, (text, reason) in cases.items():
-            (folder / f"{student}_{name}").write_text(text)
-            expected[(student, name)] = dict.fromkeys(ids, reason)
-        (folder / f"corrupt_{name}").write_text('{"cells": [')
+        wrong = {g: WRONG.get(g, lambda s, g=g: s + NUDGE.format(gid=g))(right[g]) for g in ids}
+        write(scored, "wrong", name, made(solution, wrong))
+        expected[("wrong", name)] = dict.fromkeys(ids, "wrong")
+        refs = {e["grade_id"]: calls_the_reference(e) for e in found}
+        write(scored, "reference", name, made(solution, refs))
+        expected[("reference", name)] = dict.fromkeys(ids, "tampered")
+        write(scored, "corrupt", name, '{"cells": [ not json')
         expected[("corrupt", name)] = dict.fromkeys(ids, "error")
-    scores = grade.grade_folder(folder, tmp_path_factory.mktemp("out"), execute=False,
-                                exercise_timeout=120)  # fmt: skip
-    return {(s.student, s.notebook): s for s in scores}, expected
+    watched = (executed, faulty, scored, ROOT / "notebooks", ROOT / "solutions", ROOT / "lib")
+    before = tree_digest(*watched)
+    out = {k: tmp_path_factory.mktemp(f"out-{k}") for k in ("executed", "faults", "scored")}
+    start = time.perf_counter()
+    scores = grade.grade_folder(executed, out["executed"], cell_timeout=120, exercise_timeout=120)
+    scores += grade.grade_folder(faulty, out["faults"], cell_timeout=15,
+                                 exercise_timeout=15, memory_mb=2048)  # fmt: skip
+    scores += grade.grade_folder(scored, out["scored"], execute=False, exercise_timeout=120)
+    seconds = time.perf_counter() - start
+    return {
+        "scores": {(s.student, s.notebook): s for s in scores}, "expected": expected,
+        "out": out, "seconds": seconds, "changed": before != tree_digest(*watched),
+    }  # fmt: skip
+
+
+def executed_nb(graded, kind, student, name):
+    return nbformat.read(graded["out"][kind] / "executed" / student / name, as_version=4)
+
+
+def printed(nb) -> str:
+    return "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+
+
+def errors(nb) -> list[str]:
+    return [
+        f"{o.get('ename')}: {o.get('evalue')}"
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
 
 
 @pytest.mark.parametrize("name", LECTURES)
 def test_each_lecture_is_graded_exactly_as_expected(graded, name):
-    scores, expected = graded
-    for student in ("correct", "blank", "wrong", "reference", "corrupt"):
+    scores, expected = graded["scores"], graded["expected"]
+    for student in ("correct", "blank", "tamper", "faults", "wrong", "reference", "corrupt"):
         got = scores[(student, name)]
         assert got.reasons == expected[(student, name)], (student, [r.details for r in got.rows])
         if student == "correct":
             assert got.total == got.max_total > 0
         else:
             assert got.total == 0
-    feedback = scores[("reference", name)].rows[0].details
-    assert "library's answer" in feedback
+    assert "library's answer" in scores[("reference", name)].rows[0].details
+    tamper = scores[("tamper", name)].rows
+    assert "library's answer" in tamper[0].details
+    assert "only the submission's own folder is writable" in tamper[2].details
+
+
+@pytest.mark.parametrize("name", LECTURES)
+def test_the_solution_runs_in_the_sandbox_without_an_error(graded, name):
+    nb = executed_nb(graded, "executed", "correct", name)
+    assert graded["scores"][("correct", name)].run == "ok"
+    assert errors(nb) == []
+    code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+    assert all(c.execution_count is not None for c in code)
+    assert any(o.get("output_type") == "display_data" for c in code for o in c.outputs)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_the_unsolved_notebook_runs_to_the_end_on_the_references(graded, name):
+    """A student who has solved nothing yet still sees every experiment run."""
+    nb = executed_nb(graded, "executed", "blank", name)
+    assert graded["scores"][("blank", name)].run == "ok"
+    n_exercises = sum(bool(nbgrader(c).get("solution")) for c in nb.cells if c.cell_type == "code")
+    assert printed(nb).count("not implemented yet") == n_exercises
+    assert printed(nb).count("uses the reference") == n_exercises
+
+
+@pytest.mark.parametrize("name", LECTURES)
+def test_faults_in_the_kernel_end_the_execution_where_expected(graded, name):
+    nb = executed_nb(graded, "faults", "faults", name)
+    assert "timeout" in graded["scores"][("faults", name)].run
+    assert any("memory" in e.lower() for e in errors(nb))  # the top cell's hog: survived
+    first = grade.exercises(nbformat.read(ROOT / "notebooks" / name, as_version=4))[0]
+    loop = nb.cells.index(answer_cell(nb, first["check_id"]))
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
+    assert all(nb.cells[i].execution_count is not None for i in code if i < loop)
+    assert all(nb.cells[i].execution_count is None for i in code if i > loop)
+    # the tampering executed too, and was refused
+    tamper = printed(executed_nb(graded, "executed", "tamper", name))
+    assert graded["scores"][("tamper", name)].run == "ok"
+    assert "PermissionError" in "".join(errors(executed_nb(graded, "executed", "tamper", name)))
+    assert "PASS" in tamper
+
+
+def test_nothing_outside_a_submission_changed_and_no_process_is_left(graded):
+    assert not graded["changed"]
+    leftovers = [p for p in os.listdir("/proc") if p.isdigit() and _sandboxed(p)]
+    assert leftovers == []
+
+
+def _sandboxed(pid: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return sandbox.TOKEN.encode() in f.read()
+    except OSError:
+        return False
+
+
+def test_grading_every_lecture_takes_bounded_time(graded):
+    assert graded["seconds"] < 1200, graded["seconds"]

@@ -21,8 +21,14 @@ from .. import config
 from . import records
 
 
-def _current_env_kernel_manager():
-    """An ``AsyncKernelManager`` whose ``python3`` kernel runs ``sys.executable``.
+def kernel_manager_class(argv: list[str] | None = None):
+    """An ``AsyncKernelManager`` class whose ``python3`` kernel runs this environment.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The kernel's command line (with ``{connection_file}``); by default ipykernel's,
+        which runs ``sys.executable``. The grader passes its sandboxed kernel's.
 
     A machine-wide or user-level kernelspec named ``python3`` (another Python, other
     packages) must never leak in; this is what nbval's ``--nbval-current-env`` does too.
@@ -37,6 +43,8 @@ def _current_env_kernel_manager():
     class CurrentEnv(KernelSpecManager):
         def get_kernel_spec(self, kernel_name):
             spec = ipykernel.kernelspec.get_kernel_dict()  # argv: this sys.executable
+            if argv is not None:
+                spec["argv"] = list(argv)
             return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES, **spec)
 
     class CurrentEnvKernelManager(AsyncKernelManager):
@@ -47,7 +55,13 @@ def _current_env_kernel_manager():
     return CurrentEnvKernelManager
 
 
-def notebook_client(nb: nbformat.NotebookNode, cwd: str | Path, timeout: int = 600, **kwargs):
+def notebook_client(
+    nb: nbformat.NotebookNode,
+    cwd: str | Path,
+    timeout: int = 600,
+    argv: list[str] | None = None,
+    **kwargs,
+):
     """An nbclient ``NotebookClient`` for ``nb``, run in folder ``cwd``.
 
     Parameters
@@ -58,6 +72,8 @@ def notebook_client(nb: nbformat.NotebookNode, cwd: str | Path, timeout: int = 6
         The kernel's working directory.
     timeout : int
         Seconds a cell may run before it is interrupted (``CellTimeoutError``).
+    argv : list of str, optional
+        The kernel's command line (see ``kernel_manager_class``); the grader's sandbox.
     **kwargs
         Passed to ``NotebookClient`` (``allow_errors``...).
 
@@ -74,7 +90,7 @@ def notebook_client(nb: nbformat.NotebookNode, cwd: str | Path, timeout: int = 6
         nb,
         timeout=timeout,
         kernel_name="python3",
-        kernel_manager_class=_current_env_kernel_manager(),
+        kernel_manager_class=kernel_manager_class(argv),
         shutdown_kernel="immediate",
         resources={"metadata": {"path": str(cwd)}},
         **kwargs,

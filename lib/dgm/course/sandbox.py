@@ -213,29 +213,11 @@ def _kernel(args, extra: list[str]) -> None:
     app.start()
 
 
-def kernel_manager_class(root: Path, private: list[str]):
-    """An nbclient kernel manager whose kernel is ``sandbox kernel`` for this submission."""
-    import ipykernel.kernelspec
-    from jupyter_client import AsyncKernelManager
-    from jupyter_client.kernelspec import KernelSpecManager
-    from traitlets import default
-
+def kernel_argv(root: Path, private: list[str]) -> list[str]:
+    """The command line of this submission's kernel: ``sandbox kernel``, policy installed."""
     argv = [sys.executable, "-m", "dgm.course.sandbox", "kernel", "--root", str(root)]
     argv += [a for p in private for a in ("--private", str(p))]
-    argv += ["-f", "{connection_file}"]
-
-    class Spec(KernelSpecManager):
-        def get_kernel_spec(self, kernel_name):
-            spec = ipykernel.kernelspec.get_kernel_dict()
-            spec["argv"] = argv
-            return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES, **spec)
-
-    class Manager(AsyncKernelManager):
-        @default("kernel_spec_manager")
-        def _kernel_spec_manager_default(self):
-            return Spec(data_dir=self.data_dir)
-
-    return Manager
+    return argv + ["-f", "{connection_file}"]
 
 
 # --------------------------------------------------------------------------- execution
@@ -244,8 +226,9 @@ def kernel_manager_class(root: Path, private: list[str]):
 def _execute(args) -> None:
     """Execute a notebook in the sandboxed kernel; print one JSON line: how it ended."""
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    from . import execute
 
     nb = nbformat.read(args.notebook, as_version=4)
     out = Path(args.out)
@@ -253,16 +236,10 @@ def _execute(args) -> None:
     def save(**_):
         out.write_text(nbformat.writes(nb))
 
-    client = NotebookClient(
-        nb,
-        timeout=args.cell_timeout,
-        kernel_name="python3",
-        kernel_manager_class=kernel_manager_class(Path(args.root), args.private),
-        shutdown_kernel="immediate",
-        allow_errors=True,
-        resources={"metadata": {"path": args.root}},
-        on_cell_executed=save,
-    )
+    client = execute.notebook_client(
+        nb, args.root, args.cell_timeout, argv=kernel_argv(Path(args.root), args.private),
+        allow_errors=True, on_cell_executed=save,
+    )  # fmt: skip
     status, cell, message = "ok", None, ""
     try:
         client.execute()
