@@ -208,8 +208,8 @@ def graded(tmp_path_factory):
     out = {k: tmp_path_factory.mktemp(f"out-{k}") for k in ("executed", "faults", "scored")}
     start = time.perf_counter()
     scores = grade.grade_folder(executed, out["executed"], cell_timeout=120, exercise_timeout=120)
-    scores += grade.grade_folder(faulty, out["faults"], cell_timeout=15,
-                                 exercise_timeout=15, memory_mb=2048)  # fmt: skip
+    scores += grade.grade_folder(faulty, out["faults"], cell_timeout=30,
+                                 exercise_timeout=30, memory_mb=2048)  # fmt: skip
     scores += grade.grade_folder(scored, out["scored"], execute=False, exercise_timeout=120)
     seconds = time.perf_counter() - start
     return {

@@ -44,6 +44,31 @@ def test_every_lecture_has_a_page_with_its_figures(built):
     assert all(f'href="{p}"' in index for p in pages if p != "index.html")
 
 
+def test_contents_link_every_section_in_order():
+    sections, toc = site.contents(["<h1>T</h1><p>goals</p>", "<h2>1. A <em>b</em></h2>",
+                                   "<h3>not listed</h3><h2>Summary</h2>"])  # fmt: skip
+    assert sections[1] == '<h2 id="s1">1. A <em>b</em></h2>'
+    assert '<h2 id="s2">Summary</h2>' in sections[2] and "<h3>not listed</h3>" in sections[2]
+    assert toc == ('<nav class="contents"><ul><li><a href="#s1">1. A <em>b</em></a></li>'
+                   '<li><a href="#s2">Summary</a></li></ul></nav>')  # fmt: skip
+    assert site.contents(["<p>no sections</p>"]) == (["<p>no sections</p>"], "")
+
+
+def test_every_lecture_page_lists_its_sections_after_its_title(built):
+    out, _ = built
+    for path in notebooks.solution_paths():
+        nb = nbformat.read(path, as_version=4)
+        headings = [
+            line for c in nb.cells if c.cell_type == "markdown"
+            for line in c.source.splitlines() if line.startswith("## ")
+        ]  # fmt: skip
+        page = (out / f"{path.stem}.html").read_text()
+        links = re.findall(r'<li><a href="#(s\d+)">', page)
+        assert len(links) == len(headings) > 0, path.name
+        assert all(f'<h2 id="{a}">' in page for a in links)
+        assert page.index("</h1>") < page.index('<nav class="contents">') < page.index('id="s1"')
+
+
 def test_the_site_needs_nothing_from_the_network(built):
     out, pages = built
     for page in pages:

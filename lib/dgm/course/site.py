@@ -1,10 +1,11 @@
 """The course as a static website, built offline from ``solutions/`` and their outputs.
 
-``python -m dgm.course site [--out build/site]`` writes one page per lecture (its text with
-the math typeset, its code, printed output and figures), a landing page with the lecture
-table and the benchmark results, and the student notebooks to download. Nothing is
-fetched, at build time or when a page is read: the math renderer (KaTeX, MIT licence) is
-bundled in ``dgm/course/assets``, and every figure is a file beside the pages.
+``python -m dgm.course site [--out build/site]`` writes one page per lecture (a list of its
+sections, its text with the math typeset, its code, printed output and figures), a landing
+page with the lecture table and the benchmark results, and the student notebooks to
+download. Nothing is fetched, at build time or when a page is read: the math renderer
+(KaTeX, MIT licence) is bundled in ``dgm/course/assets``, and every figure is a file beside
+the pages.
 
 Math in the notebooks' markdown (``$...$``, ``$$...$$``) is taken out before the markdown
 is converted, so that ``_`` and ``*`` inside it are not read as emphasis, and put back as
@@ -88,6 +89,26 @@ def _outputs(cell, figures: Path, stem: str, index: int) -> list[str]:
     return parts
 
 
+_H2 = re.compile(r"<h2>(.*?)</h2>", re.S)
+
+
+def contents(sections: list[str]) -> tuple[list[str], str]:
+    """Give each section's ``<h2>`` an id; return the sections and a contents list.
+
+    The list links to every ``<h2>`` of the page in order (their inner HTML, math kept).
+    """
+    entries: list[str] = []
+
+    def anchor(m: re.Match) -> str:
+        entries.append(f'<li><a href="#s{len(entries) + 1}">{m[1]}</a></li>')
+        return f'<h2 id="s{len(entries)}">{m[1]}</h2>'
+
+    sections = [_H2.sub(anchor, s) for s in sections]
+    if not entries:
+        return sections, ""
+    return sections, f'<nav class="contents"><ul>{"".join(entries)}</ul></nav>'
+
+
 def _page(title: str, body: str, nav: str) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -126,6 +147,10 @@ def lecture_page(path: Path, out: Path, nav: str) -> tuple[str, int]:
         elif cell.cell_type == "code":
             parts.append(highlight(cell.source, PythonLexer(), formatter))
             parts += _outputs(cell, out / "figures", stem, i)
+    parts, toc = contents(parts)
+    if toc:  # after the title and the learning goals, before the first section
+        first = next(i for i, p in enumerate(parts) if 'h2 id="s1"' in p)
+        parts.insert(first, toc)
     (out / f"{stem}.html").write_text(_page(f"{title} · {COURSE}", "\n".join(parts), nav))
     return title, sum(p.startswith('<img class="figure"') for p in parts)
 
