@@ -132,16 +132,17 @@ def limit_memory(megabytes: int) -> Callable[[], None]:
     return preexec
 
 
-def processes(token: str) -> list[int]:
-    """The pids whose environment carries ``DGM_SANDBOX_TOKEN=token``."""
-    needle = f"{TOKEN}={token}".encode()
+def processes(token: str | None = None) -> list[int]:
+    """The pids whose environment carries ``DGM_SANDBOX_TOKEN=token`` (any token if None)."""
+    needle = f"{TOKEN}={token or ''}".encode()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/environ", "rb") as f:
-                if needle in f.read().split(b"\0"):
+                entries = f.read().split(b"\0")
+                if any(e == needle or (token is None and e.startswith(needle)) for e in entries):
                     found.append(int(entry))
         except OSError:
             continue
