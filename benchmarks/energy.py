@@ -247,6 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=["grid", "ring"])
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="toy: seeds first-seed ... (merge with records.merge_seeds)",
+    )
     parser.add_argument("--steps", type=int, default=None, help="toy 15,000; stacked 20,000")
     parser.add_argument("--energy-steps", type=int, default=5, help="stacked")
     parser.add_argument("--batch-size", type=int, default=64, help="stacked")
@@ -286,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     for dataset in args.datasets:
         for variant in args.variants:
             runs = []
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 r = run_one(dataset, variant, seed, args, device)
                 runs.append(r)
                 print(

@@ -53,10 +53,12 @@ DATASETS = {
     "ring": dict(sample=dgm.data.gaussian_ring, centres=dgm.data.ring_centres(), std=0.01),
     "grid": dict(sample=dgm.data.gaussian_grid, centres=dgm.data.grid_centres(), std=0.05),
 }
-VARIANTS = {  # name: (generator loss, packing)
-    "minimax": ("minimax", 1),
-    "nonsaturating": ("nonsaturating", 1),
-    "pacgan4": ("nonsaturating", 4),
+VARIANTS = {  # name: (generator loss, packing, batch multiplier)
+    "minimax": ("minimax", 1, 1),
+    "nonsaturating": ("nonsaturating", 1, 1),
+    "pacgan4": ("nonsaturating", 4, 1),
+    # PacGAN4's control: a plain discriminator that sees as many samples a step (4 per pack)
+    "nonsaturating-4x-batch": ("nonsaturating", 1, 4),
 }
 PAPER = {  # (modes, high-quality %) on the grid, from the PacGAN paper's Table 1
     ("grid", "nonsaturating"): (17.3, 94.8),
@@ -89,12 +91,17 @@ def networks(args, m: int):
 
 def model_name(variant: str, dataset: str, args) -> str:
     tag = f", {args.depth}x{args.hidden} MLPs{metz_tag(args)}" if args.net == "mlp" else ""
+    if VARIANTS[variant][2] != 1:
+        variant = (
+            f"nonsaturating GAN at {VARIANTS[variant][2]}x the batch (PacGAN4's samples a step),"
+        )
+        return f"{variant} {dataset}{tag}"
     return f"{variant} GAN, {dataset}{tag}"
 
 
 def run_one(dataset: str, variant: str, seed: int, args, device) -> dict:
     """Train one GAN and measure it: modes covered, high-quality share, seconds."""
-    spec, (loss, m) = DATASETS[dataset], VARIANTS[variant]
+    spec, (loss, m, times) = DATASETS[dataset], VARIANTS[variant]
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)  # data drawn on the CPU, then moved
     latent = args.latent_dim if args.net == "mlp" else 2
@@ -108,7 +115,7 @@ def run_one(dataset: str, variant: str, seed: int, args, device) -> dict:
         lr=args.lr,
         lr_d=args.lr_d,
         betas=tuple(args.betas),
-        batch_size=args.batch_size,
+        batch_size=args.batch_size * times,
         progress=False,
         log_every=500,
     )
@@ -132,9 +139,10 @@ def summarise(dataset, variant, runs, args, device) -> list[dict]:
                 value=round(statistics.mean(values), 2),
                 spread=round(statistics.stdev(values), 2) if len(values) > 1 else 0.0,
                 seeds=len(values),
+                per_seed=[round(v, 2) for v in values],
                 steps=args.steps,
                 network=network(args),
-                batch_size=args.batch_size,
+                batch_size=args.batch_size * VARIANTS[variant][2],
                 betas=list(args.betas),
                 paper_value=None if paper is None else paper[i],
                 paper=PAPER_NAME if paper else "-",

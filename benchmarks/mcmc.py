@@ -10,7 +10,14 @@ sqrt(eps)-noise step and of the shortcut at step 0.01 (both sample exp(-2U): 0.5
 mode, 1,500 steps: the right mode's share and R-hat from plain MALA and from replica
 exchange over temperatures 1, 2, 4, 8, 16.
 
-    python -m benchmarks.mcmc samplers tempering
+``slips``: on the unit Gaussian (stationary variance 1), 10,000 chains from exact draws,
+500 steps at steps 0.01 to 1.5: exact MALA against two wrong acceptance ratios found
+in the sources. The seed note's ratio evaluates the target in the denominator at the
+previous *proposal* instead of the current state; the MEG authors' public
+``MALA_corrected_sampler`` (``ritheshkumar95/energy_based_generative_models``,
+``scripts/sampler.py``) takes an unsquared norm in its log proposal densities.
+
+    python -m benchmarks.mcmc samplers tempering slips
 """
 
 from __future__ import annotations
@@ -128,6 +135,69 @@ def samplers(seeds: int, chains: int = 10_000, n_steps: int = 300) -> list[dict]
     return out
 
 
+SLIP_STEPS = (0.01, 0.1, 0.5, 1.0, 1.5)
+SLIPS = ("exact MALA", "the seed's ratio (target at the previous proposal)",
+         "MEG's corrected sampler (unsquared norm)")  # fmt: skip
+
+
+def slip_chain(kind: str, x: torch.Tensor, n_steps: int, step: float, g) -> torch.Tensor:
+    """``n_steps`` Langevin-proposal MH steps on U(x) = |x|^2 / 2 with the acceptance ratio
+    ``kind`` (one of ``SLIPS``); returns the final states."""
+
+    def U(v):
+        return 0.5 * v.pow(2).sum(1)
+
+    u, grad = mcmc.energy_and_grad(U, x)
+    u_previous_proposal = u.clone()  # the seed's ratio: the target at the last proposal
+    for _ in range(n_steps):
+        proposal = (
+            x - step * grad + math.sqrt(2 * step) * torch.randn(x.shape, generator=g, dtype=x.dtype)
+        )
+        u_new, grad_new = mcmc.energy_and_grad(U, proposal)
+        if kind == SLIPS[2]:  # log q(b | a) = -|b - a + step grad U(a)| / (4 step), unsquared
+
+            def log_q(b, a, ga):
+                return -(b - a + step * ga).norm(dim=1) / (4 * step)
+
+        else:
+
+            def log_q(b, a, ga):
+                return mcmc.langevin_log_proposal(b, a, ga, step)
+
+        u_current = u_previous_proposal if kind == SLIPS[1] else u
+        log_ratio = -u_new + u_current + log_q(x, proposal, grad_new) - log_q(proposal, x, grad)
+        accept = torch.log(torch.rand(len(x), generator=g, dtype=x.dtype)) < log_ratio
+        x = torch.where(accept[:, None], proposal, x)
+        u = torch.where(accept, u_new, u)
+        grad = torch.where(accept[:, None], grad_new, grad)
+        u_previous_proposal = u_new
+    return x
+
+
+def slips(seeds: int, chains: int = 10_000, n_steps: int = 500) -> list[dict]:
+    out = []
+    for kind in SLIPS:
+        for step in SLIP_STEPS:
+            values, t0 = [], time.perf_counter()
+            for seed in range(seeds):
+                g = torch.Generator().manual_seed(200 + seed)
+                x0 = torch.randn(chains, 1, generator=g, dtype=torch.float64)
+                values.append(slip_chain(kind, x0, n_steps, step, g).var().item())
+            seconds = (time.perf_counter() - t0) / seeds
+            out.append(
+                record(
+                    f"{kind}, step {step}, unit Gaussian",
+                    "stationary variance (target 1)",
+                    values,
+                    seconds,
+                    1.0,
+                    chains=chains,
+                    steps=n_steps,
+                )  # fmt: skip
+            )
+    return out
+
+
 def tempering(seeds: int, chains: int = 400, n_steps: int = 1500) -> list[dict]:
     means = torch.tensor([[-4.0, 0.0], [4.0, 0.0]], dtype=torch.float64)
 
@@ -158,7 +228,7 @@ def tempering(seeds: int, chains: int = 400, n_steps: int = 1500) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.mcmc", description=__doc__)
-    parser.add_argument("commands", nargs="+", choices=["samplers", "tempering"])
+    parser.add_argument("commands", nargs="+", choices=["samplers", "tempering", "slips"])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--chains", type=int, default=None, help="override (smoke tests)")
     parser.add_argument("--n-steps", type=int, default=None, help="override (smoke tests)")
@@ -170,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         kwargs = {} if args.chains is None else {"chains": args.chains}
         if args.n_steps is not None:
             kwargs["n_steps"] = args.n_steps
-        recs = (samplers if command == "samplers" else tempering)(args.seeds, **kwargs)
+        recs = {"samplers": samplers, "tempering": tempering, "slips": slips}[command](
+            args.seeds, **kwargs
+        )
         records.write("mcmc", recs, records.results_dir(args))
         written += recs
     for r in written:

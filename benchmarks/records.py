@@ -157,3 +157,31 @@ def report_nll(
     print_table([rec])
     print(f"wrote {write(lecture, [rec], results_dir(args))}")
     return rec
+
+
+def merge_seeds(old: dict, new: dict) -> dict:
+    """One record from two runs of the same benchmark on disjoint seeds (``old`` first).
+
+    Per-seed lists are concatenated and the mean and spread recomputed from them; other
+    numeric fields that average over seeds (``raw_generator``, ``with_mala``,
+    ``train_seconds``) are averaged with the seeds' weights. The recipes must agree.
+    """
+    import statistics
+
+    for key in ("model", "metric", "steps", "network", "schedule", "device"):
+        if old.get(key) != new.get(key):
+            raise ValueError(f"merge_seeds: {key} differs: {old.get(key)!r} and {new.get(key)!r}")
+    if "per_seed" not in old or "per_seed" not in new:
+        raise ValueError("merge_seeds: both records need per_seed values")
+    n, m = len(old["per_seed"]), len(new["per_seed"])
+    values = list(old["per_seed"]) + list(new["per_seed"])
+    merged = {**new, "per_seed": values, "seeds": n + m}
+    merged["value"] = round(statistics.mean(values), 2)
+    merged["spread"] = round(statistics.stdev(values), 2)
+    for key in ("raw_generator", "with_mala", "train_seconds"):
+        if key in old and key in new:
+            merged[key] = round((n * old[key] + m * new[key]) / (n + m), 2)
+    for key in [k for k in old if k.endswith("_per_seed") and k in new]:
+        merged[key] = list(old[key]) + list(new[key])
+    merged["date"], merged["commit"] = new["date"], new["commit"]
+    return merged

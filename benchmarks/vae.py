@@ -15,6 +15,11 @@ figure without retraining, re-estimate it from the checkpoint::
 
     python -m benchmarks.vae evaluate --model vae
 
+The VAE at the IWAE's budget, a row of its own (the likelihood table compares equal budgets)::
+
+    python -m benchmarks.vae train --model vae --epochs 40 --tag ", 40 epochs" \
+        --checkpoint benchmarks/checkpoints/vae40.pt
+
 The training data stay on the device and, on a GPU, the whole step (forward, backward,
 Adam) is one captured CUDA graph (``dgm.train.make_step``). ``speed`` times an epoch of
 this VAE against an epoch of the pytorch/examples VAE script's pipeline (a DataLoader over a
@@ -79,7 +84,7 @@ def evaluate(args) -> None:
         args,
         saved,
         device,
-        f"{args.model} (k={TRAIN_K[args.model]})",
+        f"{args.model} (k={TRAIN_K[args.model]}){args.tag}",
         nll,
         PAPER,
         PAPER_NLL[args.model] if protocol else None,
@@ -212,6 +217,12 @@ def main(argv=None) -> None:
         choices=["auto", "eager", "graph"],
         default="auto",
         help="training step: a captured CUDA graph (auto on a GPU) or eager PyTorch",
+    )
+    parser.add_argument(
+        "--tag",
+        default="",
+        help="appended to the record's model name: a second budget keeps its own row "
+        "(e.g. --epochs 40 --tag ', 40 epochs')",
     )
     parser.add_argument("--speed-epochs", type=int, default=3, help="speed: timed epochs")
     parser.add_argument(

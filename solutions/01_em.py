@@ -84,7 +84,9 @@ gen = dgm.config.setup(0)  # seeds everything; prints the device and the mode (f
 # with energy $-\log p(x, z)$. Two ways to raise the ELBO follow:
 #
 # - move $q$ towards the posterior (this shrinks the KL and leaves $\log p(x)$ alone);
-# - move $\theta$ (this raises $\log p(x)$, or the gap, or both).
+# - move $\theta$ with $q$ held fixed: the ELBO $= \log p_\theta(x) - \mathrm{KL}$ rises by raising $\log p(x)$, by
+#   shrinking the gap, or both. When the gap was 0 before the move (EM's E-step makes it so),
+#   $\log p(x)$ rises by at least the ELBO's gain; with an inexact $q$, $\log p(x)$ can even fall.
 #
 # For a Gaussian mixture, $z \in \{1, \dots, K\}$, $p(z = k) = \pi_k$ and
 # $p(x \mid z = k) = \mathcal{N}(x \mid \mu_k, \Sigma_k)$. We keep one distribution
@@ -593,8 +595,9 @@ print(f"  so the test NLL is {test_nll(*ml.final):.1f} nats (alpha = 1: {test_nl
 
 # %% [markdown]
 # How far can more prototypes go? Each extra component is one more memorised "style" of
-# digit. The curve flattens: a mixture with $K$ components can only ever describe $K$
-# kinds of digit, and it pays $\log K$ nats just to say which.
+# digit. The gain per doubling of $K$ shrinks (the printout below): a mixture with $K$
+# components describes every digit as one of $K$ prototypes with independent pixel noise,
+# and more prototypes only refine that picture.
 
 # %%
 Ks = dgm.pick(full=[5, 10, 20, 50, 100], fast=[2, 5, 10])

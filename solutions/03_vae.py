@@ -191,11 +191,15 @@ print(f"exact gradient {exact_grad.numpy().round(3)}; at S = 1 the score-functio
 
 # %% [markdown]
 # Both lines fall as $1/S$ (both are unbiased averages), but the score-function line sits
-# about an order of magnitude higher on this small model (the ratio is printed above), so it
-# needs about ten times the samples for the same accuracy. The score-function estimator
-# ignores the slope of $f$ and sees only its noisy values, which is why the gap grows with
-# the size of $f$'s swings. Wake-sleep (lecture 02) met the same problem and side-stepped it;
-# the VAE solves it.
+# higher on this small model (the ratio is printed above: an average over many repeated
+# estimates on one model; other models give other factors). That is the score function
+# *without* the baseline lecture 02 taught, which is not its fairest form: subtracting the
+# other samples' mean $f$ (`vae.elbo_gradient_estimates(..., "score-baseline")`) removes part of
+# its noise, and the library's tests check that it stays unbiased and noisier than
+# reparameterization on a model like this one; this notebook does not plot it yet. What no
+# baseline removes: the score-function estimator ignores the slope of $f$ and sees only its
+# noisy values, while reparameterization differentiates $f$ itself. Wake-sleep (lecture 02)
+# met the same problem and side-stepped it; the VAE solves it for continuous $z$.
 #
 # ## 3. The loss, and the identity checked exactly
 #
@@ -489,9 +493,11 @@ for name, m in (("VAE", beta_models[1.0]), ("IWAE, k = 5", iwae_model)):
 
 # %% [markdown]
 # On the same network, data and 5 epochs, the IWAE kept more latent dimensions active and
-# reached a lower test NLL than the VAE (the numbers above): the pattern of Burda et al.'s
-# Table 1, at a small fraction of their 3,280 epochs. Each IWAE step costs about $k$ times a
-# VAE step's decoder work, so at equal wall-clock time the comparison is closer.
+# reached a lower test NLL than the VAE in this run (the numbers above; one seed each). The
+# two arms differ in more than the bound: the IWAE draws $k$ samples per digit per step, and
+# about $k$ times the decoder work, where the VAE draws one. Burda et al.'s control, a VAE
+# trained with $k$ samples of the plain ELBO, is not run here, so these numbers do not say
+# how much of the gap is the tighter bound and how much the extra samples.
 
 # %% [markdown]
 # ## 7. Looking at the latent space
@@ -584,7 +590,7 @@ plt.show()
 # The cross-fade's middle images are both digits at once, each at partial strength: a 0
 # with a 1 drawn through it. The latent path's middle images are one shape that narrows
 # from the 0 into the 1: fainter and blurrier than a real digit (they are pixel means of a
-# 5-minute model), but a single shape, not two superposed. The decoder maps the straight
+# 30-epoch model), but a single shape, not two superposed. The decoder maps the straight
 # line in $z$ onto a path near the data; the straight line in pixel space leaves it.
 
 # %% [markdown]
@@ -649,7 +655,7 @@ for name, m in contenders.items():
 # ## Summary
 #
 # - The VAE keeps lecture 01's identity, $\log p(x) = \mathrm{ELBO} + \mathrm{KL}(q \,\|\, p(z \mid x))$, and replaces the exact E-step by an encoder $q_\phi(z \mid x)$ trained jointly with the decoder.
-# - The KL to the prior is exact; the reconstruction term is estimated with reparameterized samples, whose gradients were about an order of magnitude less noisy than the score-function estimator's on this model (the measured ratio is printed in that section).
+# - The KL to the prior is exact; the reconstruction term is estimated with reparameterized samples, whose gradients were less noisy than the score-function estimator's on this model (the measured ratio, against the estimator without a baseline, is printed in that section).
 # - On a linear-Gaussian model, ELBO + KL matched $\log p(x)$ to float64 precision, and a diagonal $q$ could not close the gap.
 # - IWAE's $\mathcal{L}_K$ rises from the ELBO to $\log p(x)$ as $K$ grows; with large $K$ it is how a VAE's test NLL is measured.
 # - $\beta$ trades reconstruction for a simpler code; dimensions whose posterior equals the prior are "collapsed".

@@ -452,8 +452,9 @@ training_step = dgm.checks.training_step(training_step)
 # %% [markdown]
 # Now three GANs with the same networks, data and budget: plain ReLU MLPs of 3 x 128 units
 # for both players (`gan.toy_mlps`), 256 (packs of) samples a step, Adam at $10^{-3}$ with
-# betas (0.5, 0.9), 15,000 steps. (PacGAN's own networks, a batch-norm generator and a maxout
-# discriminator, need far more steps than a CPU affords; the benchmark records both.)
+# betas (0.5, 0.9), 15,000 steps. (PacGAN's architecture, a batch-norm generator and a maxout
+# discriminator, needs far more steps than a CPU affords; the benchmark records a scaled-down
+# version of it too.)
 #
 # - **minimax**: the generator minimises $\log(1 - D(G(z)))$ (the library's step);
 # - **non-saturating**: it minimises $-\log D(G(z))$: your `training_step` with packs of 1;
@@ -509,26 +510,54 @@ else:
     print("No benchmark results here (on Colab, see the repository's README).")
 
 # %% [markdown]
-# How to read it, with PacGAN's 400,000 steps in mind (all our rows are CPU budgets):
+# How to read it, with PacGAN's 400,000 steps in mind (all our rows are CPU budgets). The
+# table above was printed when this notebook was last executed; since then the 3x128-MLP grid
+# rows of PacGAN4 and the non-saturating GAN were rerun over 10 seeds, and the lines below
+# come from those records.
 #
-# - **The 25-grid, 3x128 MLPs (this section's set-up).** PacGAN4 covered all 25 modes on every
-#   seed at about 84% high-quality samples; the non-saturating GAN about 15: the pattern of
-#   PacGAN's Table 1 (24.8 modes against 17.3), at a 27th of its steps.
-# - **The ring in Metz et al.'s set-up (section 4).** The plain GAN ended on a single mode
-#   on three of five seeds and smeared along the ring (all 8 modes, few good samples) on the
-#   other two; PacGAN4 held all 8 modes on every seed at about 73% high quality.
-# - **PacGAN's own networks at 6,000 steps (the untagged rows).** On the grid packing did
+# - **The 25-grid, 3x128 MLPs (this section's set-up).** PacGAN4's step draws 4 times the
+#   samples of the plain GAN's (256 packs of 4), so the control that separates packing from
+#   the batch size is a plain GAN that sees as many samples a step: 1,024. Over 10 seeds of
+#   each (`python -m benchmarks.gan toy --datasets grid --net mlp ... --seeds 10`):
+#
+#   <!-- claim 04.pacgan-vs-samples -->
+#   *Record:* modes covered (of 25): PacGAN4 24.2 ± 1 against the GAN at 4x the batch 17.5 ± 2.6 (10 and 10 seeds); Welch's one-sided t-test p < 0.001. The batch alone, modes covered (of 25): the GAN at 4x the batch 17.5 ± 2.6 against the GAN at 1x 15.2 ± 2.8 (10 and 10 seeds); Welch's one-sided t-test p = 0.037.
+#   <!-- /claim -->
+#
+#   Both effects are there, and packing is the larger: the plain GAN gained about two modes
+#   from the larger batch, PacGAN4 about seven more from packing. PacGAN4 paid for its modes
+#   with fewer high-quality samples than the plain GAN at the same batch (more of its
+#   samples sit between modes; the same 10 seeds):
+#
+#   <!-- claim 04.pacgan-quality -->
+#   *Record:* high-quality samples: the GAN at 4x the batch 83.78 ± 7.4% against PacGAN4 75.18 ± 11% (10 and 10 seeds); Welch's one-sided t-test p = 0.028.
+#   <!-- /claim -->
+#
+#   PacGAN's Table 1 shows the same order (24.8 modes against 17.3), at 27 times our steps.
+# - **The ring in Metz et al.'s set-up (section 4).** Over five seeds the plain GAN's modes
+#   varied widely from seed to seed (the table's spread), while PacGAN4 held all 8 on every
+#   seed. PacGAN4 also drew 4 times the samples a step here, and this set-up has no
+#   equal-samples control yet: read it as packing *with* a larger batch.
+#
+#   <!-- claim 04.ring -->
+#   *Record:* PacGAN4 8 modes on each of 5 seeds; the non-saturating GAN 3.8 ± 3.8 modes (mean ± sd; the record keeps no per-seed values).
+#   <!-- /claim -->
+# - **PacGAN's architecture, scaled down, at 6,000 steps (the untagged rows: a 3x128
+#   batch-norm generator and a 3x64 maxout discriminator, where the paper's are 4x400 and
+#   3x200, trained at $10^{-4}$ for 400,000 steps).** On the grid packing did
 #   **not** help here: within those steps its generator was still spread between the modes
 #   (about 2% good samples, what an even spread over the square would score) and covered
 #   fewer modes than the plain GAN. The set-up, not packing, decided that result: the same
-#   packing with the MLPs above, at a higher learning rate and more packs a step, covered all
-#   25. On the ring these networks did let packing cover more modes, with a good share no
+#   packing with the MLPs above, at a higher learning rate and more packs a step, covered
+#   about 24 of the 25. On the ring these networks did let packing cover more modes, with a good share no
 #   better than the plain GAN's.
 #
 # **Minimax against non-saturating.** On the grid the minimax generator covered *more* modes
-# than the non-saturating one, in both set-ups (about 20 against 15 with the MLPs, 20 against
-# 13 with PacGAN's networks), with fewer good samples on average and a far larger spread
-# between seeds. Both facts fit what each loss does with a sample, and what it minimises.
+# than the non-saturating one on average, in both set-ups (about 20 against 15 with the MLPs,
+# 20 against 13 with the scaled-down PacGAN networks), with fewer good samples on average and
+# a far larger spread between seeds. These are means of five seeds with wide spreads, not a
+# test; if the order holds up, it fits what each loss does with a sample, and what it
+# minimises.
 # At $D^*$ the minimax generator minimises $2\,\mathrm{JSD}(p_\text{data} \,\|\, p_g)$, symmetric in the two
 # distributions; the non-saturating one follows $\mathrm{KL}(p_g \,\|\, p_\text{data}) - 2\,\mathrm{JSD}$ (section 3), whose KL
 # term has the model first and barely charges for a missed mode: more mode seeking. And per
@@ -564,7 +593,7 @@ else:
 # 2. Real packs: $\frac{25 \cdot 24 \cdot 23 \cdot 22}{25^4} = 0.777$. The generator's:
 #    $\frac{12 \cdot 11 \cdot 10 \cdot 9}{12^4} = 0.573$.
 # 3. The packs differ in distribution *at the generator's own samples*: generated packs
-#    repeat a mode far more often (43% against 22%). A packed discriminator can learn to
+#    repeat a mode far more often ($1 - 0.573 = 0.43$ of them against $1 - 0.777 = 0.22$). A packed discriminator can learn to
 #    score packs with repeated modes as fake, and the generator's gradient then pushes
 #    members of such packs apart, toward other modes: a diversity signal a single-sample
 #    discriminator cannot give.
@@ -583,10 +612,12 @@ else:
 # training digits are the grey-level ones, not binarized. The slider shows the same 64 $z$
 # along training.
 #
-# The first fully connected layer matters more than its size suggests. Without it (z mapped
-# linearly straight to the feature maps, the course's first DCGAN) the same recipe and the
-# same 3,000 steps scored an Inception score of 4.5 (the `benchmarks.gan mnist` record,
-# printed in section 8): one non-linearity fewer between the noise and the shape of the digit.
+# The course's first DCGAN (the `benchmarks.gan mnist` record, printed in section 8) scored
+# an Inception score of 4.5 with the same optimiser and the same 3,000 steps. It differed in
+# more than one way: $z$ mapped linearly straight to the feature maps (no 512-unit layer),
+# twice the channels, and a discriminator without batch norm or a fully connected layer.
+# Which of these made its digits less legible we have not isolated; one run of each is not
+# an ablation.
 
 # %%
 x_train, y_train = dgm.data.load_mnist("train")
@@ -635,8 +666,8 @@ plt.show()
 #
 # Without a likelihood, how do we compare a GAN with a VAE? Two standard scores use a
 # classifier trained on real data (for natural images, Inception-v3; here the course's small
-# MNIST classifier, `dgm.classifier`, 99.3% test accuracy, weights shipped and hash-checked so
-# everyone's numbers agree):
+# MNIST classifier, `dgm.classifier`, its weights shipped and hash-checked so everyone's
+# numbers agree):
 #
 # - **Fréchet distance** (FID's formula, Heusel et al. 2017): fit a Gaussian to the classifier's
 #   128-d features of real and of generated images and compute
@@ -701,8 +732,8 @@ plt.show()
 #
 # - For a fixed generator the best discriminator is $p_\text{data} / (p_\text{data} + p_g)$; against it the game's value is $2\,\mathrm{JSD} - \log 4$, so the generator minimises a Jensen-Shannon divergence, which saturates at $\log 2$ when the supports do not overlap.
 # - The minimax generator loss has slope $-D$ in the logit: no signal when $D(G(z)) \approx 0$, early on. The non-saturating loss $-\log D(G(z))$ has slope $-(1 - D)$ there.
-# - The non-saturating generator, at $D^*$, follows $\mathrm{KL}(p_g \,\|\, p_\text{data}) - 2\,\mathrm{JSD}$: a KL with the model first (checked by finite differences), one root of mode seeking. The minimax generator covered more grid modes, with fewer good samples and more spread between seeds.
-# - On the ring, in Metz et al.'s set-up, a plain GAN sat on one mode at a time and hopped between them; a discriminator that sees packs of 4 (PacGAN4, your `training_step`) kept all 8 modes on 5 of 5 seeds, and all 25 on the grid, where the plain GAN covered about 15.
+# - The non-saturating generator, at $D^*$, follows $\mathrm{KL}(p_g \,\|\, p_\text{data}) - 2\,\mathrm{JSD}$: a KL with the model first (checked by finite differences), one root of mode seeking. On average over five seeds the minimax generator covered more grid modes, with fewer good samples and more spread between seeds (not yet a test).
+# - On the ring, in Metz et al.'s set-up, a plain GAN sat on one mode at a time and hopped between them; a discriminator that sees packs of 4 (PacGAN4, your `training_step`) kept all 8 modes on 5 of 5 seeds (drawing 4 times the samples a step). On the grid PacGAN4 covered more modes than a plain GAN given as many samples a step, over 10 seeds: packing, not the batch, made the difference (section 6's record).
 # - A DCGAN with InfoGAN's MNIST networks makes digit-like strokes within this notebook's few thousand steps; trained longer (`benchmarks.gan dcgan`, the shipped `gan.pretrained_dcgan()`), its digits are legible, with the scores printed in section 8 next to the real digits' floor. Fréchet distance and Inception score on a fixed classifier put numbers on sample quality where there is no likelihood, and show the VAE's means as blurry.
 #
 # Lecture 05 explains *why* GANs seek modes and VAEs cover them: they minimise KL divergences

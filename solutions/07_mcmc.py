@@ -132,6 +132,12 @@ plt.show()
 # $U(x) = x^2/2$ everything is in closed form: $x_{t+1} = (1 - \varepsilon) x_t + \sqrt{c\,\varepsilon}\,\xi_t$ has stationary
 # variance $c\varepsilon / (1 - (1 - \varepsilon)^2) = c / (2 - \varepsilon)$: $1 / (1 - \varepsilon/2)$ with $c = 2$, close to the target's 1 for
 # small steps but biased; and $1/(2 - \varepsilon) \approx 1/2$ with the seed's $c = 1$, wrong at every step.
+# Measured by `python -m benchmarks.mcmc samplers` (the energy-difference shortcut of section 3
+# beside it):
+#
+# <!-- claim 07.factor-two -->
+# *Record:* the seed's noise, stationary variance: 0.4977 ± 0.01 over 5 seeds (from 0.483 to 0.5107); between 0.45 and 0.55 on every seed. the shortcut, stationary variance: 0.4968 ± 0.0049 over 5 seeds (from 0.4932 to 0.5023); between 0.45 and 0.55 on every seed.
+# <!-- /claim -->
 #
 # ### Exercise 1: one Langevin step (2 points)
 #
@@ -208,7 +214,18 @@ for eps, a, b in zip(steps, var_right, var_seed):
 # $q(\tilde z_{t+1})\, q(z_t \mid \tilde z_{t+1}) / \big(q(\tilde z_t)\, q(\tilde z_{t+1} \mid z_t)\big)$: the denominator's target must be evaluated at the current state
 # $z_t$, not at $\tilde z_t$ (a proposal of the previous step, which may have been rejected). Its proposal
 # density has variance $\varepsilon$, matching its $\sqrt{\varepsilon}$ noise: that pair is a valid, if oddly scaled, MH
-# proposal; it is the unadjusted step with that noise that is wrong.
+# proposal; it is the unadjusted step with that noise that is wrong. The slip in the
+# denominator is not harmless: when most proposals are accepted, the previous proposal *is*
+# the current state and nothing changes, but at larger steps rejections make the two differ
+# and the chain drifts off the target. A second slip is in the sampler the MEG authors
+# published with their code (`MALA_corrected_sampler` in
+# `github.com/ritheshkumar95/energy_based_generative_models`, `scripts/sampler.py`): its log
+# proposal densities take the norm $\|x' - x + \varepsilon \nabla U(x)\|$ where the Gaussian needs its square.
+# `python -m benchmarks.mcmc slips` runs both beside exact MALA on the unit Gaussian:
+#
+# <!-- claim 07.ratio-slips -->
+# *Record:* stationary variance on the unit Gaussian (target 1) at steps 0.01, 0.1, 0.5, 1, 1.5, mean of 10 seeds: exact MALA 1, 0.997, 1, 1, 1; the seed's ratio 1, 0.998, 1.02, 1.16, 1.51; MEG's corrected sampler 43.6, 0.94, 0.735, 0.791, 0.879. Every exact MALA seed is within 0.05 of 1; every seed of the seed's ratio is above 1.1 at steps 1.0 and 1.5, more at the larger step (at small steps almost every proposal is accepted, and the previous proposal is the current state); every seed of MEG's corrected sampler is off by more than 0.03 at every step.
+# <!-- /claim -->
 #
 # ### Exercise 2: MALA's log acceptance ratio (3 points)
 #
@@ -241,8 +258,10 @@ mala_log_acceptance = dgm.checks.mala_log_acceptance(mala_log_acceptance)
 # 0.8), we measure two things we know exactly by quadrature: the variance of $x_1$ and the mass
 # of the right half-plane (the share of chains with $x_1 > 0$; the modes overlap a little, so it
 # is not quite 0.7). The chains start from exact draws, so only a sampler's bias can move them. A third sampler
-# is the shortcut found in a widely copied z-space MALA: the Langevin proposal accepted with
-# $\min(1, e^{U(x) - U(x')})$, the proposal densities dropped (`mcmc.energy_difference_mala_step`).
+# is the z-space sampler the MEG authors published with their code (`MALA_sampler` in
+# `github.com/ritheshkumar95/energy_based_generative_models`, `sampler.py`): the Langevin proposal
+# accepted with $\min(1, e^{U(x) - U(x')})$, the proposal densities dropped
+# (`mcmc.energy_difference_mala_step`).
 
 # %%
 mix_w, mix_means, mix_std = [0.3, 0.7], torch.tensor([[-1.5, 0.0], [1.5, 0.5]]), 0.8
@@ -298,7 +317,12 @@ for i, eps in enumerate(sweep):
 # corrects the discretisation. MALA's stays at the exact value for every step, as does the
 # share of the right half-plane: the Metropolis correction makes the chain exact whatever
 # $\varepsilon$, and the step only decides how *fast* it mixes. The energy-difference shortcut is wrong
-# at every step, and, unlike ULA, it does **not** get better as the step shrinks.
+# at every step, and, unlike ULA, it does **not** get better as the step shrinks. These panels
+# are one seed; the benchmark repeats them over five:
+#
+# <!-- claim 07.bias-table -->
+# *Record:* error of var(x1) at steps 0.1, 0.4, 1.2 (exact 2.53; 5 seeds): ULA 0.019 ± 0.02, 0.23 ± 0.03, 1.9 ± 0.06; MALA 0.0095 ± 0.04, -0.012 ± 0.02, 0.023 ± 0.03; shortcut -1 ± 0.02, -0.93 ± 0.03, -0.56 ± 0.02. ULA's error grows with the step on every seed; every MALA seed is within 0.06 (the Monte Carlo noise of 10,000 chains); every shortcut seed is below -0.5.
+# <!-- /claim -->
 #
 # Why: accept-on-$e^{U(x) - U(x')}$ is the random-walk Metropolis rule, and for small moves that
 # rule alone already turns a symmetric walk into Langevin dynamics (it rejects uphill moves
@@ -432,6 +456,11 @@ plt.show()
 # on the flattened targets $e^{-U/T}$ for $T = 1, 2, \dots, 16$ and lets neighbours swap states with
 # probability $\min\big(1, e^{(1/T_k - 1/T_{k+1})(U(x_k) - U(x_{k+1}))}\big)$, which keeps every tempered target
 # invariant: hot chains cross the barrier, and swaps carry their states down to $T = 1$.
+# Over five seeds (`python -m benchmarks.mcmc tempering`, the 30:70 target above):
+#
+# <!-- claim 07.tempering -->
+# *Record:* replica exchange, share in the right mode (exact 0.7): 0.7018 ± 0.0037 over 5 seeds (from 0.6972 to 0.7057); between 0.68 and 0.72 on every seed. plain MALA, share (stuck where it started): 0.5079 ± 0.0023 over 5 seeds (from 0.5058 to 0.5117); between 0.45 and 0.55 on every seed.
+# <!-- /claim -->
 #
 # ## 5. MCMC in the latent space of a generator
 #
@@ -447,6 +476,12 @@ plt.show()
 #
 # (`energy.latent_energy`). Without the $\frac12\|z\|^2$ the chains sample $e^{-U(G(z))}$ over all of
 # $\mathbb{R}^2$: nothing holds them where $G$ was trained, and $U(G(z))$ may stay low far out.
+#
+# Which distribution of *images* (here, points $x$) does this sample? Push $\pi$ through $G$: the
+# prior gives $G(z)$ the generator's own density $p_G(x)$, and the energy reweights it, so
+# $x = G(z)$ has density proportional to $p_G(x)\, e^{-U(x)/T}$. That is not the energy model
+# $q_\theta(x) \propto e^{-U(x)}$: the generator's density stays a factor. Exact z-space MALA *corrects* the
+# generator toward the energy; it can only move mass where $G$ already puts some.
 #
 # We train lecture 06's energy GAN with the JSD MI term (the recipe of `benchmarks.energy`;
 # about two minutes on a 2-core CPU), then run 200 MALA steps from the prior's draws with
@@ -514,9 +549,12 @@ plt.show()
 #   concentrates on the deepest wells. It happens to look good here; it has no stationary
 #   distribution you chose.
 #
-# The benchmark (`python -m benchmarks.energy toy`) repeats the exact-MALA row over 5 seeds:
-# on the grid, 91.6% high quality from the EMA generator and 92.3% after MALA (the README's
-# table, `with_mala` in `benchmarks/results/energy.json`), all 25 modes on every seed.
+# The benchmark (`python -m benchmarks.energy toy`) repeats the exact-MALA row over several
+# seeds (`with_mala` in `benchmarks/results/energy.json`):
+#
+# <!-- claim 07.mala-grid -->
+# *Record:* energy GAN with JSD MI on the grid, 5 seeds: high-quality share 91.58% from the EMA generator, 92.34% after exact MALA (per seed the change runs from +0.2 to +1.4 points); modes after MALA from 25 to 25 of 25.
+# <!-- /claim -->
 #
 # **On images.** The same comparison on StackedMNIST (lecture 06's reduced CPU model: the
 # benchmark `python -m benchmarks.energy stacked` runs it after training, 5,000 chains of 100

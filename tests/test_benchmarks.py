@@ -4,10 +4,12 @@ the README's results table is the one generated from the committed records."""
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 import dgm
@@ -144,6 +146,34 @@ def test_gan_benchmark_records_mean_and_spread_over_seeds(tmp_path):
     assert "± " in build.result_value(modes)
 
 
+def test_gan_benchmark_pacgans_control_sees_as_many_samples_a_step(tmp_path):
+    """The 4x-batch variant is the plain GAN with PacGAN4's samples per step, a row of its own,
+    and every toy record keeps its per-seed values (claims about seeds need them)."""
+    run("benchmarks.gan", "toy", "--steps", "3", "--seeds", "2", "--datasets", "grid", "--net",
+        "mlp", "--hidden", "8", "--batch-size", "16", "--variants", "nonsaturating",
+        "nonsaturating-4x-batch", "--results", str(tmp_path))  # fmt: skip
+    recs = {(r["model"], r["metric"]): r for r in json.loads((tmp_path / "gan.json").read_text())}
+    plain = recs[("nonsaturating GAN, grid, 3x8 MLPs", "modes covered (of 25)")]
+    wide = recs[("nonsaturating GAN at 4x the batch (PacGAN4's samples a step), grid, 3x8 MLPs",
+                 "modes covered (of 25)")]  # fmt: skip
+    assert plain["batch_size"] == 16 and wide["batch_size"] == 64
+    assert len(plain["per_seed"]) == len(wide["per_seed"]) == 2
+
+
+def test_merge_seeds_joins_two_runs_of_disjoint_seeds():
+    common = dict(model="m", metric="x", steps=5, network="n", schedule="s", device="cpu")
+    old = records.make_record(**common, value=2.0, spread=1.41, seeds=2, per_seed=[1.0, 3.0],
+                              with_mala=1.0, train_seconds=10.0, paper_value=None, paper="-",
+                              epochs=1)  # fmt: skip
+    new = {**old, "per_seed": [5.0, 7.0], "value": 6.0, "with_mala": 3.0, "train_seconds": 20.0}
+    merged = records.merge_seeds(old, new)
+    assert merged["per_seed"] == [1.0, 3.0, 5.0, 7.0] and merged["seeds"] == 4
+    assert merged["value"] == 4.0 and merged["spread"] == round(statistics.stdev([1, 3, 5, 7]), 2)
+    assert merged["with_mala"] == 2.0 and merged["train_seconds"] == 15.0
+    with pytest.raises(ValueError, match="steps differs"):
+        records.merge_seeds(old, {**new, "steps": 6})
+
+
 def test_unified_benchmark_pairs_each_transfer_with_its_base_model(tmp_path):
     run("benchmarks.unified", "aavae", "--steps", "3", "--seeds", "2", "--results", str(tmp_path))
     recs = {r["model"]: r for r in json.loads((tmp_path / "unified.json").read_text())}
@@ -257,6 +287,31 @@ def test_mcmc_benchmark_records_every_sampler_and_the_tempering_comparison(tmp_p
     assert "energy difference only, step 0.01, unit Gaussian" in models
     for r in recs:
         assert set(records.FIELDS) <= set(r) and r["seeds"] == 2 and len(r["per_seed"]) == 2
+
+
+def test_mcmc_benchmark_measures_the_two_ratio_slips_beside_exact_mala(tmp_path):
+    sizes = ("--seeds", "2", "--chains", "100", "--n-steps", "5")
+    run("benchmarks.mcmc", "slips", *sizes, "--results", str(tmp_path))
+    recs = json.loads((tmp_path / "mcmc.json").read_text())
+    models = {r["model"] for r in recs}
+    for kind in ("exact MALA", "the seed's ratio (target at the previous proposal)",
+                 "MEG's corrected sampler (unsquared norm)"):  # fmt: skip
+        assert f"{kind}, step 1.5, unit Gaussian" in models
+    assert len(recs) == 15 and all(len(r["per_seed"]) == 2 for r in recs)
+
+
+def test_the_seeds_ratio_slip_changes_nothing_while_every_proposal_is_accepted():
+    """With the target evaluated at the previous proposal, the chain differs from exact MALA
+    only after a rejection: from the same draws, the two agree until the first one."""
+    from benchmarks import mcmc as bench
+
+    x0 = torch.randn(500, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    runs = [bench.slip_chain(kind, x0, 1, 0.01, torch.Generator().manual_seed(1))
+            for kind in bench.SLIPS[:2]]  # fmt: skip
+    assert torch.equal(runs[0], runs[1])  # one step from the start: no earlier proposal
+    big = [bench.slip_chain(kind, x0, 200, 1.5, torch.Generator().manual_seed(1))
+           for kind in bench.SLIPS[:2]]  # fmt: skip
+    assert not torch.equal(big[0], big[1])
 
 
 def test_stacked_mnist_benchmark_trains_resumes_and_scores_modes(tmp_path):

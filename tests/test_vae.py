@@ -173,12 +173,18 @@ def test_both_gradient_estimators_are_unbiased_and_reparam_has_less_variance(mod
                 for _ in range(3000)
             ]
         )
-        for name in ("reparam", "score")
+        for name in ("reparam", "score", "score-baseline")
     }
     for name, g in est.items():
         stderr = g.std(0) / math.sqrt(len(g))
         assert ((g.mean(0) - exact[0]).abs() < 5 * stderr + 1e-9).all(), name
     assert (est["reparam"].var(0) < est["score"].var(0) / 10).all()
+    # the baseline removes most of the score function's noise, not all of it
+    assert (est["score-baseline"].var(0) < est["score"].var(0) / 2).all()
+    assert (est["reparam"].var(0) < est["score-baseline"].var(0)).all()
+    with pytest.raises(ValueError, match="n_samples >= 2"):
+        vae.elbo_gradient_estimates(lambda z: model.log_joint(x, z), mu[0], log_var[0], 1,
+                                    "score-baseline")  # fmt: skip
 
 
 @pytest.mark.parametrize("conv", [False, True])

@@ -155,14 +155,21 @@ def fit_vae_2d(
 
 
 def unequal_modes_models(
-    steps: int, seed: int = 0, n: int = 2500, device=None, progress: bool = True
+    steps: int,
+    seed: int = 0,
+    n: int = 2500,
+    device=None,
+    progress: bool = True,
+    minimax: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Lecture 05's 10:1 test: a GAN, a VAE and EM's Gaussian mixture on ``data.unequal_modes``.
 
-    Same data stream and number of steps for the two networks (lecture 04's 3x128 MLP GAN,
+    Same data stream and number of steps for the networks (lecture 04's 3x128 MLP GAN,
     non-saturating, Adam 1e-3 with betas (0.5, 0.9), 256 a step; ``VAE2D`` with Adam 1e-3,
     256 a step); EM fits two Gaussians to 10,000 points from a k-means++ start (100
-    iterations). Returns ``n`` samples of each, keyed by model name.
+    iterations). ``minimax`` adds the same GAN with the minimax generator loss ("minimax
+    GAN"), whose generator minimises a symmetric JSD at the optimal discriminator: the
+    control for the KL direction. Returns ``n`` samples of each, keyed by model name.
     """
     from . import data, em
 
@@ -174,6 +181,13 @@ def unequal_modes_models(
     model = gan_lib.GAN(*gan_lib.toy_mlps(), latent_dim=2).to(device)
     gan_lib.fit(model, stream(), steps, lr=1e-3, betas=(0.5, 0.9), batch_size=256,
                 desc="GAN, 10:1 modes", progress=progress)  # fmt: skip
+    out = {}
+    if minimax:
+        torch.manual_seed(seed)
+        other = gan_lib.GAN(*gan_lib.toy_mlps(), latent_dim=2).to(device)
+        gan_lib.fit(other, stream(), steps, loss="minimax", lr=1e-3, betas=(0.5, 0.9),
+                    batch_size=256, desc="minimax GAN, 10:1 modes", progress=progress)  # fmt: skip
+        out["minimax GAN"] = other.sample(n).cpu()
     torch.manual_seed(seed)
     vae_model = VAE2D().to(device)
     fit_vae_2d(vae_model, stream(), steps, desc="VAE, 10:1 modes", progress=progress)
@@ -183,6 +197,7 @@ def unequal_modes_models(
     gmm = em.sample_gmm(*fit.params[-1], n, generator=g)
     return {
         "GAN": model.sample(n).cpu(),
+        **out,
         "VAE": vae_model.sample(n).cpu(),
         "Gaussian mixture by EM": gmm.float(),
     }
@@ -338,7 +353,9 @@ def fit_aa_vae(
     """Train an AA-VAE on dynamically binarized images ``x``: each step, the model draws a
     batch of its own samples, the discriminator takes one Adam step on real vs generated,
     and the VAE one Adam step on ``aa_vae_loss``. ``weight = 0`` trains the plain VAE (the
-    discriminator still learns, but no longer acts). Returns ``dgm.train``'s ``History``.
+    discriminator still learns, but no longer acts). Returns ``dgm.train``'s ``History``,
+    with ``d_fake``, the mean ``D(x)`` of the generated batch after the step: the weight its
+    ``-ELBO`` carries against the real digits' weight of 1.
     """
     from . import data, train
 
@@ -358,7 +375,9 @@ def fit_aa_vae(
         d_loss.backward(inputs=list(discriminator.parameters()))
         opt.step()
         opt_d.step()
-        return {"loss": vae_loss, "d_loss": d_loss}
+        with torch.no_grad():  # the mean weight D(x) the generated digits' -ELBO received
+            d_fake = torch.sigmoid(discriminator(x_fake.flatten(1))).mean()
+        return {"loss": vae_loss, "d_loss": d_loss, "d_fake": d_fake}
 
     train_kwargs.setdefault("desc", f"AA-VAE (weight {weight:g})" if weight else "VAE")
     state = {"model": model, "discriminator": discriminator, "opt": opt, "opt_d": opt_d}

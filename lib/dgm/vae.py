@@ -283,10 +283,17 @@ def elbo_gradient_estimates(
 
     - ``"reparam"``: ``E_eps[ grad_mu f(mu + sigma eps) ]`` with ``f = log p(x, z) - log q(z)``;
     - ``"score"`` (REINFORCE): ``E_q[ f(z) grad_mu log q(z) ]``, which needs no gradient of f
-      but multiplies a noisy f by a noisy score.
+      but multiplies a noisy f by a noisy score;
+    - ``"score-baseline"``: the same with lecture 02's leave-one-out baseline, each sample's
+      ``f`` minus the mean ``f`` of the other samples (unbiased, since the baseline does not
+      depend on the sample it multiplies; needs ``n_samples >= 2``).
     """
-    if estimator not in ("reparam", "score"):
-        raise ValueError(f"estimator must be 'reparam' or 'score', got {estimator!r}")
+    if estimator not in ("reparam", "score", "score-baseline"):
+        raise ValueError(
+            f"estimator must be 'reparam', 'score' or 'score-baseline', got {estimator!r}"
+        )
+    if estimator == "score-baseline" and n_samples < 2:
+        raise ValueError(f"a leave-one-out baseline needs n_samples >= 2, got {n_samples}")
     mu = mu.detach().clone().requires_grad_(True)
     if estimator == "reparam":
         z = reparameterize(
@@ -300,6 +307,8 @@ def elbo_gradient_estimates(
             mu.expand(n_samples, -1), log_var.expand(n_samples, -1), generator=generator
         )
         f = log_joint(z) - densities.gaussian_log_prob(z, mu, log_var)  # (S,)
+        if estimator == "score-baseline":  # f_s - mean of the other samples' f
+            f = f - (f.sum() - f) / (n_samples - 1)
     log_q = densities.gaussian_log_prob(
         z, mu, log_var
     )  # gradient flows to mu through the density only

@@ -5,8 +5,9 @@
     from the repository URL in ``pyproject.toml``) as its first cell, then generate
     ``notebooks/NN_topic.ipynb`` with nbgrader's own preprocessors (``ClearSolutions``
     turns each ``### BEGIN SOLUTION`` / ``### END SOLUTION`` region into a
-    ``raise NotImplementedError()`` stub; ``ClearOutput`` drops outputs), and regenerate
-    the README's lecture table.
+    ``raise NotImplementedError()`` stub; ``ClearOutput`` drops outputs), write each claim's
+    verdict between its ``<!-- claim KEY -->`` markers (``claims``), and regenerate the
+    README's lecture table.
 ``python -m dgm.course check``
     Exit 1 if anything generated is out of date (the tests call ``problems()``).
 
@@ -27,7 +28,7 @@ from pathlib import Path
 import nbformat
 
 from .. import config
-from . import execute, records
+from . import claims, execute, records
 
 ROOT = config.repo_root() or Path.cwd()
 SOLUTIONS, NOTEBOOKS = ROOT / "solutions", ROOT / "notebooks"
@@ -35,6 +36,7 @@ README = ROOT / "README.md"
 TABLE_BEGIN, TABLE_END = "<!-- lectures:begin -->", "<!-- lectures:end -->"
 RESULTS_BEGIN, RESULTS_END = "<!-- results:begin -->", "<!-- results:end -->"
 LIKELIHOOD_BEGIN, LIKELIHOOD_END = "<!-- likelihood:begin -->", "<!-- likelihood:end -->"
+CLAIMS_BEGIN, CLAIMS_END = "<!-- claims:begin -->", "<!-- claims:end -->"
 
 
 @functools.cache
@@ -94,6 +96,20 @@ def with_setup_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     else:
         cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["setup"]})
         nb.cells.insert(0, cell)
+    return nb
+
+
+@functools.cache
+def claim_lines() -> dict[str, str]:
+    """Each registered claim's notebook line, from the committed records."""
+    return {c.key: claims.block_line(claims.evaluate(c)) for c in claims.registry().claims}
+
+
+def with_claims(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Rewrite every claim block of the markdown with its current verdict line."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and claims.cited(cell.source):
+            cell.source = claims.with_blocks(cell.source, claim_lines())
     return nb
 
 
@@ -178,6 +194,7 @@ def readme_with_table(text: str) -> str:
     """The README with its generated tables (lectures, benchmark results) brought up to date."""
     text = _replace_between(text, TABLE_BEGIN, TABLE_END, lecture_table())
     text = _replace_between(text, LIKELIHOOD_BEGIN, LIKELIHOOD_END, records.likelihood_table())
+    text = _replace_between(text, CLAIMS_BEGIN, CLAIMS_END, claims.claims_table())
     return _replace_between(text, RESULTS_BEGIN, RESULTS_END, records.results_table())
 
 
@@ -190,10 +207,11 @@ def build_notebooks() -> list[Path]:
     written = []
     for path in solution_paths():
         nb = nbformat.read(path, as_version=4)
-        text = _dumps(with_setup_cell(nb))
+        text = _dumps(with_claims(with_setup_cell(nb)))
         if path.read_text() != text:
             path.write_text(text)
             written.append(path)
+            _sync_twin(path)
         target = NOTEBOOKS / path.name
         student = _dumps(student_version(nb))
         if not target.exists() or target.read_text() != student:
@@ -213,6 +231,9 @@ def problems() -> list[str]:
         nb = nbformat.read(path, as_version=4)
         if nb.cells[0].source != setup_cell_source():
             found.append(f"{path.name}: first cell is not the standard set-up cell")
+        current = copy.deepcopy(nb)
+        if [c.source for c in with_claims(current).cells] != [c.source for c in nb.cells]:
+            found.append(f"{path.name}: a claim line differs from its verdict on the records")
         target = NOTEBOOKS / path.name
         if not target.exists():
             found.append(f"notebooks/{path.name} is missing")
@@ -221,8 +242,12 @@ def problems() -> list[str]:
     stray = {p.name for p in NOTEBOOKS.glob("*.ipynb")} - {p.name for p in solution_paths()}
     found += [f"notebooks/{name} has no solution notebook" for name in sorted(stray)]
     if README.read_text() != readme_with_table(README.read_text()):
-        found.append("README.md's generated tables (lectures, results) are out of date")
+        found.append("README.md's generated tables (lectures, results, claims) are out of date")
     return found
+
+
+def _sync_twin(path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "jupytext", "--quiet", "--sync", str(path)], check=True)
 
 
 def sync() -> None:
