@@ -33,12 +33,17 @@ def run(K: int, args, device) -> dict:
     nll = -torch.logsumexp(em.bernoulli_log_joint(x_test, weights, probs), 1).mean().item()
     return records.make_record(
         model=f"mixture of {K} Bernoullis (EM, {args.iterations} iterations)",
-        metric="test NLL (nats, exact)", value=round(nll, 3),
+        metric="test NLL (nats, exact)",
+        value=round(nll, 3),
         bits_per_dim=round(dgm.pixelcnn.bits_per_dim(nll), 4),
-        train_nll=round(-result.log_likelihood[-1], 3), alpha=args.alpha,
-        paper_value=None, paper="-", epochs=args.iterations, train_seconds=round(seconds, 1),
+        train_nll=round(-result.log_likelihood[-1], 3),
+        alpha=args.alpha,
+        paper_value=None,
+        paper="-",
+        epochs=args.iterations,
+        train_seconds=round(seconds, 1),
         device=records.device_name(device),
-    )  # fmt: skip
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ from benchmarks import records
 from dgm import energy, mcmc, stacked
 
 DATASETS = {
-    # the ring's modes are 5x narrower than the grid's: a lower MI weight (temperature) for it
+    # the ring's modes are 5x narrower than the grid's: a lower MI weight for it
     "ring": dict(
         sample=dgm.data.gaussian_ring, centres=dgm.data.ring_centres(), std=0.01, mi_weight=0.03
     ),
@@ -87,8 +87,10 @@ def run_one(dataset: str, variant: str, seed: int, args, device) -> dict:
 def summarise(dataset, variant, runs, args, device) -> list[dict]:
     n_modes = len(DATASETS[dataset]["centres"])
     out = []
-    for key, metric in (("modes", f"modes covered (of {n_modes})"),
-                        ("high_quality", "high-quality samples (%)")):  # fmt: skip
+    for key, metric in (
+        ("modes", f"modes covered (of {n_modes})"),
+        ("high_quality", "high-quality samples (%)"),
+    ):
         values = [r[key] for r in runs]
         raw = [r[f"raw_{key}"] for r in runs]
         mala = [r[f"mala_{key}"] for r in runs]
@@ -140,14 +142,23 @@ def run_stacked(args, device) -> list[dict]:
     ckpt = Path(args.checkpoint or records.CHECKPOINTS / "energy_stacked.pt")
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     history = energy.fit(
-        m, sample_real, args.steps, lr=args.lr, batch_size=args.batch_size,
+        m,
+        sample_real,
+        args.steps,
+        lr=args.lr,
+        batch_size=args.batch_size,
         penalty=args.penalty if args.penalty is not None else 10.0,
         mi_weight=args.mi_weight if args.mi_weight is not None else 1.0,
-        energy_steps=args.energy_steps, lr_decay_steps=min(args.lr_decay_steps, args.steps),
-        checkpoint=ckpt, save_every=500, evaluate=records.stopwatch(device, ckpt),
-        eval_every=500, log_every=100, time_limit=args.minutes * 60 if args.minutes else None,
+        energy_steps=args.energy_steps,
+        lr_decay_steps=min(args.lr_decay_steps, args.steps),
+        checkpoint=ckpt,
+        save_every=500,
+        evaluate=records.stopwatch(device, ckpt),
+        eval_every=500,
+        log_every=100,
+        time_limit=args.minutes * 60 if args.minutes else None,
         progress=False,
-    )  # fmt: skip
+    )
     if records.stopped_early(history):
         return []
     seconds = history.last("train_seconds")
@@ -159,27 +170,40 @@ def run_stacked(args, device) -> list[dict]:
         scores[average] = stacked.mode_statistics(stacked.modes(samples[: args.n_eval]))
     (covered, kl), (raw_covered, raw_kl) = scores[True], scores[False]
     common = dict(
-        steps=args.steps, energy_steps=args.energy_steps, batch_size=args.batch_size,
+        steps=args.steps,
+        energy_steps=args.energy_steps,
+        batch_size=args.batch_size,
         network=f"DCGAN with InfoGAN's FC layers (z {args.latent_dim}, {args.channels} "
         f"channels, {args.hidden} units); EMA (0.999) of G",
-        n_samples=args.n_eval, epochs=round(args.steps * args.batch_size / 60_000, 2),
-        train_seconds=round(seconds, 1), device=records.device_name(device),
+        n_samples=args.n_eval,
+        epochs=round(args.steps * args.batch_size / 60_000, 2),
+        train_seconds=round(seconds, 1),
+        device=records.device_name(device),
         paper="Kumar et al. 2019 (MEG), Table 1, StackedMNIST",
-    )  # fmt: skip
+    )
     model_name = (
         f"energy GAN, JSD MI, StackedMNIST (z {args.latent_dim}, {args.channels} channels, "
         f"{args.energy_steps} energy step{'s' if args.energy_steps > 1 else ''} per G step)"
     )
     out = [
-        records.make_record(model=model_name, metric="modes covered (of 1000)", value=covered,
-                            raw_generator=raw_covered, paper_value=stacked.PUBLISHED["MEG"][0],
-                            **common),
-        records.make_record(model=model_name, metric="KL(modes || uniform) (nats)",
-                            value=round(kl, 4), raw_generator=round(raw_kl, 4),
-                            paper_value=stacked.PUBLISHED["MEG"][1],
-                            uniform_sampler_kl=round(stacked.uniform_kl_floor(args.n_eval), 4),
-                            **common),
-    ]  # fmt: skip
+        records.make_record(
+            model=model_name,
+            metric="modes covered (of 1000)",
+            value=covered,
+            raw_generator=raw_covered,
+            paper_value=stacked.PUBLISHED["MEG"][0],
+            **common,
+        ),
+        records.make_record(
+            model=model_name,
+            metric="KL(modes || uniform) (nats)",
+            value=round(kl, 4),
+            raw_generator=round(raw_kl, 4),
+            paper_value=stacked.PUBLISHED["MEG"][1],
+            uniform_sampler_kl=round(stacked.uniform_kl_floor(args.n_eval), 4),
+            **common,
+        ),
+    ]
     if args.mala_samples:
         out += stacked_mala(m, model_name, args, common, device)
     return out
@@ -207,8 +231,11 @@ def stacked_mala(m, model_name, args, common, device) -> list[dict]:
     reference = dgm.data.load_mnist("test", device=device)[0].flatten(1)
     reference = reference[torch.randperm(len(reference), device=device)[: 3 * n]]
     out, common = [], dict(common, n_samples=n)
-    for label, sampler in (("G(z), z from the prior", None), ("exact z-space MALA", "mala"),
-                           ("energy-difference shortcut", "mala_energy_difference")):  # fmt: skip
+    for label, sampler in (
+        ("G(z), z from the prior", None),
+        ("exact z-space MALA", "mala"),
+        ("energy-difference shortcut", "mala_energy_difference"),
+    ):
         t0, z, accepted = time.perf_counter(), [], []
         for i in range(0, n, chunk):
             if sampler is None:
@@ -222,11 +249,13 @@ def stacked_mala(m, model_name, args, common, device) -> list[dict]:
         covered, kl = stacked.mode_statistics(stacked.modes(images))
         scores = stacked.channel_scores(images, reference)
         extra = dict(
-            sampler=label, mcmc_seconds=round(seconds, 1),
+            sampler=label,
+            mcmc_seconds=round(seconds, 1),
             chains=f"{args.mala_steps} steps of {step:g} in z on U(G(z)) + |z|^2/2 (T = 1)"
-            if sampler else "none",
+            if sampler
+            else "none",
             acceptance=round(torch.cat(accepted).mean().item(), 3) if sampler else None,
-        )  # fmt: skip
+        )
         name = f"{model_name}, {label}"
         for metric, value in (
             ("modes covered (of 1000)", covered),
@@ -234,10 +263,16 @@ def stacked_mala(m, model_name, args, common, device) -> list[dict]:
             ("Frechet distance per channel (classifier features)", round(scores["frechet"], 3)),
             ("classifier score per channel", round(scores["inception"], 3)),
         ):
-            out.append(records.make_record(model=name, metric=metric, value=value,
-                                           paper_value=None, **common, **extra))  # fmt: skip
-        print(f"{label}: {covered} modes, KL {kl:.3f}, FD {scores['frechet']:.2f}, "
-              f"score {scores['inception']:.2f}, {extra}", flush=True)  # fmt: skip
+            out.append(
+                records.make_record(
+                    model=name, metric=metric, value=value, paper_value=None, **common, **extra
+                )
+            )
+        print(
+            f"{label}: {covered} modes, KL {kl:.3f}, FD {scores['frechet']:.2f}, "
+            f"score {scores['inception']:.2f}, {extra}",
+            flush=True,
+        )
     return out
 
 

@@ -302,8 +302,13 @@ def dcgan(args, device) -> list[dict]:
             f" | average IS {e['inception']:.2f} FD {e['frechet']:.2f}",
             flush=True,
         )
-        return {"train_seconds": seconds, "inception": s["inception"], "frechet": s["frechet"],
-                "ema_inception": e["inception"], "ema_frechet": e["frechet"]}  # fmt: skip
+        return {
+            "train_seconds": seconds,
+            "inception": s["inception"],
+            "frechet": s["frechet"],
+            "ema_inception": e["inception"],
+            "ema_frechet": e["frechet"],
+        }
 
     history = dgm.train.train(
         step,
@@ -328,8 +333,10 @@ def dcgan(args, device) -> list[dict]:
     state = {k: v.detach().cpu() for k, v in chosen.state_dict().items()}
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, out_path)
     digest = dgm.pretrained.sha256(out_path)
-    print(f"wrote {out_path} ({out_path.stat().st_size / 1e6:.2f} MB), the "
-          f"{'average of G' if use_ema else 'last G'}")  # fmt: skip
+    print(
+        f"wrote {out_path} ({out_path.stat().st_size / 1e6:.2f} MB), the "
+        f"{'average of G' if use_ema else 'last G'}"
+    )
     print(f'DCGAN_SHA256 = "{digest}"  <- record this in lib/dgm/gan.py')
     # scored from the same float16 numbers the file holds
     shipped = gan.dcgan_from_state(torch.load(out_path, weights_only=True)).to(device)
@@ -358,7 +365,7 @@ def dcgan(args, device) -> list[dict]:
                 trace_ema=[[int(i), round(v, 3)] for i, v in history.records["ema_inception"]],
                 trace_minutes=[
                     [int(i), round(v / 60, 2)] for i, v in history.records["train_seconds"]
-                ],  # fmt: skip
+                ],
             )
         )
     return out

@@ -72,15 +72,28 @@ def main(argv: list[str] | None = None) -> None:
     if totals != expected:
         raise RuntimeError(f"benchmarks.grade: unexpected scores {sorted(set(totals))}")
     mode = "checks only" if args.no_execute else "executed and checked"
-    common = dict(paper_value=None, paper="-", epochs=0, train_seconds=round(seconds, 1),
-                  device=records.device_name(None), jobs=args.jobs)  # fmt: skip
+    common = dict(
+        paper_value=None,
+        paper="-",
+        epochs=0,
+        train_seconds=round(seconds, 1),
+        device=records.device_name(None),
+        jobs=args.jobs,
+    )
     found = [
-        records.make_record(model=f"autograder, {args.students} lecture-01 submissions ({mode})",
-                            metric="seconds in all", value=round(seconds, 1), **common),
-        records.make_record(model=f"autograder, {args.students} lecture-01 submissions ({mode})",
-                            metric="sandboxed processes alive at once (most)", value=peak[0],
-                            **common),
-    ]  # fmt: skip
+        records.make_record(
+            model=f"autograder, {args.students} lecture-01 submissions ({mode})",
+            metric="seconds in all",
+            value=round(seconds, 1),
+            **common,
+        ),
+        records.make_record(
+            model=f"autograder, {args.students} lecture-01 submissions ({mode})",
+            metric="sandboxed processes alive at once (most)",
+            value=peak[0],
+            **common,
+        ),
+    ]
     records.print_table(found)
     print(f"wrote {records.write('grade', found, args.results)}")
 

@@ -130,14 +130,17 @@ def samplers(seeds: int, chains: int = 10_000, n_steps: int = 300) -> list[dict]
                 values,
                 seconds,
                 1.0,
-            )  # fmt: skip
+            )
         )
     return out
 
 
 SLIP_STEPS = (0.01, 0.1, 0.5, 1.0, 1.5)
-SLIPS = ("exact MALA", "the seed's ratio (target at the previous proposal)",
-         "MEG's corrected sampler (unsquared norm)")  # fmt: skip
+SLIPS = (
+    "exact MALA",
+    "the seed's ratio (target at the previous proposal)",
+    "MEG's corrected sampler (unsquared norm)",
+)
 
 
 def slip_chain(kind: str, x: torch.Tensor, n_steps: int, step: float, g) -> torch.Tensor:
@@ -193,7 +196,7 @@ def slips(seeds: int, chains: int = 10_000, n_steps: int = 500) -> list[dict]:
                     1.0,
                     chains=chains,
                     steps=n_steps,
-                )  # fmt: skip
+                )
             )
     return out
 
@@ -204,8 +207,14 @@ def tempering(seeds: int, chains: int = 400, n_steps: int = 1500) -> list[dict]:
     def U(x):
         return -dgm.densities.isotropic_mixture_log_prob(x, [0.3, 0.7], means, 1.0)
 
+    temperatures = [1, 2, 4, 8, 16]
+    budget = len(temperatures) * n_steps  # replica exchange's gradient evaluations per chain
     out = []
-    for name in ("MALA", "replica exchange (T = 1, 2, 4, 8, 16)"):
+    for name in (
+        "MALA",
+        "MALA at replica exchange's gradient budget",
+        "replica exchange (T = 1, 2, 4, 8, 16)",
+    ):
         share, rhat, t0 = [], [], time.perf_counter()
         for seed in range(seeds):
             g = torch.Generator().manual_seed(seed)
@@ -214,15 +223,20 @@ def tempering(seeds: int, chains: int = 400, n_steps: int = 1500) -> list[dict]:
             x0 = means.repeat_interleave(half, 0) + noise  # half the chains in each mode
             if name == "MALA":
                 trace = mcmc.run_chains(U, x0, n_steps, 0.5, "mala", g)[0]
+            elif name.startswith("MALA at"):  # the control: as many gradients as 5 replicas
+                trace = mcmc.run_chains(U, x0, budget, 0.5, "mala", g)[0]
             else:
-                trace = mcmc.replica_exchange(U, x0, [1, 2, 4, 8, 16], n_steps, 0.5, g)[0]
-            kept = trace[n_steps // 4 :]
+                trace = mcmc.replica_exchange(U, x0, temperatures, n_steps, 0.5, g)[0]
+            kept = trace[len(trace) // 4 :]
             share.append((kept[:, :, 0] > 0).double().mean().item())
             rhat.append(mcmc.r_hat(kept[:, [0, 1, -2, -1], 0]))
         seconds = (time.perf_counter() - t0) / seeds
         model = f"{name}, two modes 8 apart"
-        out.append(record(model, "share in the right mode (exact 0.7)", share, seconds, 0.7))
-        out.append(record(model, "R-hat of x1, 2 chains per mode", rhat, seconds, 1.0))
+        steps = budget if name.startswith("MALA at") else n_steps
+        out.append(
+            record(model, "share in the right mode (exact 0.7)", share, seconds, 0.7, steps=steps)
+        )
+        out.append(record(model, "R-hat of x1, 2 chains per mode", rhat, seconds, 1.0, steps=steps))
     return out
 
 

@@ -7,7 +7,7 @@ Oord et al. 2016, Pixel Recurrent Neural Networks, MNIST table); pytorch-generat
 Resumable (``--minutes`` saves and stops; the same command continues)::
 
     python -m benchmarks.pixelcnn train --model pixelcnn --channels 32 --blocks 5 --epochs 8
-    python -m benchmarks.pixelcnn train --model gated --channels 32 --blocks 6 --epochs 8
+    python -m benchmarks.pixelcnn train --model gated --channels 16 --blocks 6 --epochs 8
     python -m benchmarks.pixelcnn evaluate --model pixelcnn --channels 32 --blocks 5
 
 ``sample`` times the naive sampler (784 network passes) against ``sample_fast`` (each
@@ -59,9 +59,14 @@ def train(args) -> None:
     model = build(args, device)
     args.checkpoint = str(checkpoint(args))
     history = pixelcnn.fit(
-        model, x_train.flatten(1), n_steps, lr=args.lr, batch_size=args.batch_size,
-        progress=False, **records.train_options(args, device, min(steps_per_epoch, n_steps)),
-    )  # fmt: skip
+        model,
+        x_train.flatten(1),
+        n_steps,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        progress=False,
+        **records.train_options(args, device, min(steps_per_epoch, n_steps)),
+    )
     if records.stopped_early(history):
         return
     evaluate(args)
@@ -75,14 +80,17 @@ def evaluate(args) -> dict:
     nats = pixelcnn.nll(model, x_test[: args.n_eval].flatten(1))
     digits = "" if args.n_eval >= 10_000 else f", first {args.n_eval} test digits"
     rec = records.make_record(
-        model=name(args), metric=f"test NLL (nats, exact{digits})", value=round(nats, 3),
+        model=name(args),
+        metric=f"test NLL (nats, exact{digits})",
+        value=round(nats, 3),
         bits_per_dim=round(pixelcnn.bits_per_dim(nats), 4),
         paper_value=PAPER_NLL[args.model] if args.n_eval >= 10_000 else None,
         paper=PAPER if args.model == "pixelcnn" else "-",
         parameters=sum(p.numel() for p in model.parameters()),
         epochs=round(saved["step"] / (60_000 // args.batch_size), 2),
-        train_seconds=round(records.trained_seconds(saved), 1), device=records.device_name(device),
-    )  # fmt: skip
+        train_seconds=round(records.trained_seconds(saved), 1),
+        device=records.device_name(device),
+    )
     records.print_table([rec])
     print(f"wrote {records.write('pixelcnn', [rec], records.results_dir(args))}")
     return rec
@@ -115,24 +123,35 @@ def sample(args) -> list[dict]:
         images[label], seconds[label] = _timed(lambda s=sampler: s(model, u), device)
         print(f"{label}: {seconds[label]:.2f} s for {args.n_samples} digits", flush=True)
     common = dict(
-        paper_value=None, paper="-", n_samples=args.n_samples, trained=trained,
+        paper_value=None,
+        paper="-",
+        n_samples=args.n_samples,
+        trained=trained,
         epochs=round(saved["step"] / (60_000 // args.batch_size), 2),
         train_seconds=round(records.trained_seconds(saved), 1) if trained else 0.0,
         device=records.device_name(device),
-    )  # fmt: skip
+    )
     out = [
-        records.make_record(model=f"{name(args)}, {label} sampler",
-                            metric=f"seconds to sample {args.n_samples} digits",
-                            value=round(seconds[label], 3), **common)
+        records.make_record(
+            model=f"{name(args)}, {label} sampler",
+            metric=f"seconds to sample {args.n_samples} digits",
+            value=round(seconds[label], 3),
+            **common,
+        )
         for label in samplers
-    ]  # fmt: skip
+    ]
     if "fast" in samplers:
         differ = (images["fast"] != images["naive"]).sum().item()
-        out.append(records.make_record(
-            model=f"{name(args)}, fast sampler", metric="speed-up over the naive sampler",
-            value=round(seconds["naive"] / seconds["fast"], 1), pixels_differing=int(differ),
-            pixels=images["naive"].numel(), **common,
-        ))  # fmt: skip
+        out.append(
+            records.make_record(
+                model=f"{name(args)}, fast sampler",
+                metric="speed-up over the naive sampler",
+                value=round(seconds["naive"] / seconds["fast"], 1),
+                pixels_differing=int(differ),
+                pixels=images["naive"].numel(),
+                **common,
+            )
+        )
     records.print_table(out)
     print(f"wrote {records.write('pixelcnn', out, records.results_dir(args))}")
     return out

@@ -95,8 +95,11 @@ def run_iwgan(args, seed: int, weights, device) -> dict:
     )
     seconds = time.perf_counter() - t0
     scores = dgm.metrics.mnist_scores(model.sample(args.n_score), x_test.flatten(1)[: args.n_score])
-    return {"Inception score": scores["inception"], "Fréchet distance": scores["frechet"],
-            "seconds": seconds}  # fmt: skip
+    return {
+        "Inception score": scores["inception"],
+        "Fréchet distance": scores["frechet"],
+        "seconds": seconds,
+    }
 
 
 def run_iwgan_grid(args, seed: int, weights, device) -> dict:
@@ -121,8 +124,12 @@ def run_iwgan_grid(args, seed: int, weights, device) -> dict:
     with torch.no_grad():
         w = unified.iwgan_weights(model.logits(model.sample(256)))
     ess = 100 * unified.effective_sample_size(w) / 256
-    return {"modes covered (of 25)": modes, "high-quality samples (%)": 100 * hq,
-            "effective sample size (% of the batch)": ess, "seconds": seconds}  # fmt: skip
+    return {
+        "modes covered (of 25)": modes,
+        "high-quality samples (%)": 100 * hq,
+        "effective sample size (% of the batch)": ess,
+        "seconds": seconds,
+    }
 
 
 def run_unequal(args, device) -> list[dict]:
@@ -140,8 +147,11 @@ def run_unequal(args, device) -> list[dict]:
         for name, x in samples.items():
             shares.setdefault(name, []).append(100 * dgm.metrics.mode_shares(x, centres, 0.1))
             big, small = shares[name][-1].tolist()
-            print(f"{name:24s} seed {seed}: {small:5.2f}% on the small mode, {big:5.2f}% on the "
-                  f"large one ({seconds:.0f} s for all)", flush=True)  # fmt: skip
+            print(
+                f"{name:24s} seed {seed}: {small:5.2f}% on the small mode, {big:5.2f}% on the "
+                f"large one ({seconds:.0f} s for all)",
+                flush=True,
+            )
     out = []
     for name, runs in shares.items():
         for j, (mode, truth) in enumerate((("large", 100 * 10 / 11), ("small", 100 / 11))):
@@ -216,8 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "iwgan-grid":
         pairs = [("GAN", None), ("IWGAN", unified.iwgan_weights)]
         run = run_iwgan_grid
-        metrics = ["modes covered (of 25)", "high-quality samples (%)",
-                   "effective sample size (% of the batch)"]  # fmt: skip
+        metrics = [
+            "modes covered (of 25)",
+            "high-quality samples (%)",
+            "effective sample size (% of the batch)",
+        ]
     else:
         pairs = [("GAN", None), ("IWGAN", unified.iwgan_weights)]
         run, metrics = run_iwgan, ["Inception score", "Fréchet distance"]

@@ -26,6 +26,13 @@ this VAE against an epoch of the pytorch/examples VAE script's pipeline (a DataL
 torchvision-style dataset, batch 128, 784-400-20 ReLU network, ``loss.item()`` every step)::
 
     python -m benchmarks.vae speed
+
+``estimators`` measures lecture 03's gradient estimators on linear-Gaussian models (8-D x,
+3-D z, one model and data point per seed), where the exact ELBO gradient is known: the mean
+squared error of the score-function estimator, with and without lecture 02's leave-one-out
+baseline, divided by the reparameterization estimator's, at S = 4, 16 and 64 samples::
+
+    python -m benchmarks.vae estimators --seeds 10
 """
 
 from __future__ import annotations
@@ -89,6 +96,68 @@ def evaluate(args) -> None:
         PAPER,
         PAPER_NLL[args.model] if protocol else None,
     )
+
+
+# --------------------------------------------------------------------------- estimators
+
+ESTIMATORS = {"score": "score function", "score-baseline": "score function with baseline"}
+ESTIMATOR_S = (4, 16, 64)
+
+
+def estimator_errors(seed: int, repeats: int) -> dict[tuple[str, int], float]:
+    """Mean squared error of each estimator of the ELBO's gradient in mu, per sample count,
+    on one linear-Gaussian model drawn from ``seed`` (the set-up of lecture 03, section 2)."""
+    gen = torch.Generator().manual_seed(seed)
+    f64 = torch.float64
+    lg = dgm.vae.LinearGaussian(
+        torch.randn(8, 3, generator=gen, dtype=f64), torch.randn(8, generator=gen, dtype=f64), 0.5
+    )
+    x0 = lg.b + lg.W @ torch.randn(3, generator=gen, dtype=f64)  # one data point (8,)
+    mu = torch.zeros(3, dtype=f64, requires_grad=True)
+    log_var = torch.full((3,), -1.0, dtype=f64)
+    (exact,) = torch.autograd.grad(lg.elbo(x0[None], mu[None], log_var[None]).sum(), mu)
+    errors = {}
+    for S in ESTIMATOR_S:
+        for name in ("reparam", *ESTIMATORS):
+            g = torch.stack(
+                [
+                    dgm.vae.elbo_gradient_estimates(
+                        lambda z: lg.log_joint(x0, z), mu, log_var, S, name, generator=gen
+                    )
+                    for _ in range(repeats)
+                ]
+            )  # (repeats, 3)
+            errors[name, S] = ((g - exact) ** 2).sum(1).mean().item()
+    return errors
+
+
+def estimators(args) -> None:
+    t0 = time.perf_counter()
+    runs = [estimator_errors(seed, args.repeats) for seed in range(args.seeds)]
+    seconds = (time.perf_counter() - t0) / args.seeds
+    out = []
+    for S in ESTIMATOR_S:
+        for name, label in ESTIMATORS.items():
+            ratios = [run[name, S] / run["reparam", S] for run in runs]
+            out.append(
+                records.make_record(
+                    model=f"{label}, linear-Gaussian 8x3, S = {S}",
+                    metric="squared error over reparameterization's",
+                    value=round(statistics.mean(ratios), 4),
+                    spread=round(statistics.stdev(ratios), 4) if len(ratios) > 1 else 0.0,
+                    seeds=len(ratios),
+                    per_seed=[round(r, 4) for r in ratios],
+                    repeats=args.repeats,
+                    paper_value=None,
+                    paper="-",
+                    epochs=0,
+                    train_seconds=round(seconds, 1),
+                    device=records.device_name(torch.device("cpu")),
+                )
+            )
+    for r in out:
+        print(f"{r['model']:52s} {r['value']:8.2f} ± {r['spread']:.2f} ({r['seeds']} seeds)")
+    print(f"wrote {records.write('vae', out, records.results_dir(args))}")
 
 
 # --------------------------------------------------------------------------- speed
@@ -210,7 +279,11 @@ def speed(args) -> None:
 
 def main(argv=None) -> None:
     parser = records.arguments(
-        "python -m benchmarks.vae", __doc__, sorted(PAPER_NLL), "vae", commands=("speed",)
+        "python -m benchmarks.vae",
+        __doc__,
+        sorted(PAPER_NLL),
+        "vae",
+        commands=("speed", "estimators"),
     )
     parser.add_argument(
         "--step",
@@ -228,8 +301,11 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--speed-images", type=int, default=60_000, help="speed: images per epoch (smoke tests)"
     )
+    parser.add_argument("--seeds", type=int, default=10, help="estimators: models (seeds)")
+    parser.add_argument("--repeats", type=int, default=400, help="estimators: estimates each")
     args = parser.parse_args(argv)
-    {"train": train, "evaluate": evaluate, "speed": speed}[args.command](args)
+    commands = {"train": train, "evaluate": evaluate, "speed": speed, "estimators": estimators}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -511,9 +511,8 @@ else:
 
 # %% [markdown]
 # How to read it, with PacGAN's 400,000 steps in mind (all our rows are CPU budgets). The
-# table above was printed when this notebook was last executed; since then the 3x128-MLP grid
-# rows of PacGAN4 and the non-saturating GAN were rerun over 10 seeds, and the lines below
-# come from those records.
+# 3x128-MLP grid rows of PacGAN4, the non-saturating GAN and the GAN at 4x the batch hold 10
+# seeds each, the other rows 5; the lines below are generated from the same records.
 #
 # - **The 25-grid, 3x128 MLPs (this section's set-up).** PacGAN4's step draws 4 times the
 #   samples of the plain GAN's (256 packs of 4), so the control that separates packing from

@@ -238,18 +238,21 @@ for ax, (name, model) in zip(axes, [("GAN", grid_gan), ("VAE", grid_vae)]):
     modes, hq = dgm.metrics.mode_coverage(x, grid, 0.05)
     dgm.plot.scatter_2d(x, ax=ax, centres=grid, lim=6,
                         title=f"{name}: {modes} of 25 modes, {100 * hq:.0f}% high quality")
-fig.suptitle(f"Same data, same {steps_grid} steps: the model first (GAN) or the data first (VAE)")
+fig.suptitle(f"Same data, same {steps_grid} steps, one seed: the GAN concentrates, the VAE spreads")
 plt.show()
 
 # %% [markdown]
-# The VAE's samples spread over the whole square: maximum likelihood must give every mode
-# mass, and a smooth decoder with Gaussian noise cannot avoid the space between them. Its
+# The VAE's samples spread over the whole square: its bound on the likelihood charges every
+# data point it misses, and a smooth decoder with Gaussian noise cannot avoid the space
+# between the modes. (One seed, and the two models differ in more than their loss: networks,
+# Adam's betas, and the VAE's samples carry its observation noise.) Its
 # high-quality share is low even where it covers many modes. The GAN's samples concentrate;
 # whatever it covers, it covers more sharply.
 #
 # ### A small mode: 10 to 1
 #
-# The seed notes offer a sharp test of the argument: data with two modes, one with ten times
+# A classic illustration (ten images of one style for each of another) makes a sharper test
+# of the argument: data with two modes, one with ten times
 # the mass of the other (`dgm.data.unequal_modes`: centres $(\mp 2, 0)$, std 0.1, weights 10:1,
 # so the small mode holds $1/11 = 9.1\%$). Reverse KL, with the model first, pays almost
 # nothing for ignoring a mode that holds 9% of the data; forward KL, with the data first,
@@ -267,7 +270,7 @@ for ax, (name, x) in zip(axes, unequal.items()):
     big, small = (100 * dgm.metrics.mode_shares(x, centres_10_1, 0.1)).tolist()
     dgm.plot.scatter_2d(x, ax=ax, centres=centres_10_1, lim=3.5,
                         title=f"{name}\n{small:.1f}% of samples on the small mode (data: 9.1%)")
-fig.suptitle("Two modes, 10:1: the GAN drops the small one; the likelihood-trained models keep it")
+fig.suptitle("Two modes, 10:1, one seed: the GAN drops the small one; EM keeps its share")
 fig.tight_layout()
 plt.show()
 
@@ -289,28 +292,33 @@ else:
 # %% [markdown]
 # The benchmark also trains the GAN with the **minimax** loss, whose generator at the optimal
 # discriminator minimises the *symmetric* Jensen-Shannon divergence: the control for the
-# KL's direction. If the direction of the KL were what drops the small mode, the minimax
-# GAN should keep some of it.
+# KL's direction, or so it seems. It cannot decide between the explanations: for a
+# generator too small to hold both modes the JSD's optimum also sits on the large mode, and
+# for a flexible generator every divergence's optimum is the data itself, so neither
+# direction predicts the drop.
 #
 # <!-- claim 05.small-mode -->
-# *Record:* the non-saturating GAN, samples on the small mode: 0% on each of 5 seeds. the minimax GAN, samples on the small mode: 0% on each of 5 seeds. EM: 8.656 ± 0.36% over 5 seeds (from 8.36 to 9.12%); between 7.5 and 10.5% on every seed. the VAE: 0.96 ± 0.65% over 5 seeds (from 0 to 1.48%); at most 9.09% on every seed.
+# *Record:* The non-saturating GAN, samples on the small mode: 0% on each of 5 seeds. The minimax GAN, samples on the small mode: 0% on each of 5 seeds. EM: 8.656 ± 0.36% over 5 seeds (from 8.36 to 9.12%); between 7.5 and 10.5% on every seed. The VAE: 0.96 ± 0.65% over 5 seeds (from 0 to 1.48%); at most 9.09% on every seed; it kept the small mode on 4 of 5 seeds.
 # <!-- /claim -->
 #
 # Both GANs put nothing on the small mode, on every seed, the minimax one included. So this
 # experiment does **not** show that the KL's direction is the cause: a symmetric divergence
 # drops the mode as well. What both GANs share is how they learn: the generator's gradient is
 # read only at its own samples (lecture 04's written question), and once none of them lands
-# near the small mode, no loss evaluated there can pull them back. EM's Gaussian mixture,
-# exact maximum likelihood, recovered the small mode's share within a fraction of a point. The
-# VAE kept the small mode, but at a fraction of its weight. That is a finding, not the
-# textbook picture: the VAE does not
+# near the small mode, little in the loss pulls them back (a hypothesis this experiment does
+# not test). EM's Gaussian mixture, exact maximum likelihood with the right family and a
+# centre started on each mode, recovered the small mode's share within a fraction of a point.
+# The VAE kept the small mode on 4 of 5 seeds, at a fraction of its weight, and dropped it on
+# one. That is a finding, not the textbook picture: the VAE does not
 # maximise the likelihood but the ELBO, $\log p_\theta(x) - \mathrm{KL}(q_\phi(z \mid x) \,\|\, p_\theta(z \mid x))$, and to
 # give the small mode its full weight its decoder must send a region of $z$ holding $1/11$ of
 # the prior's mass onto a distant point, with the boundary between the two regions costing
 # poor posteriors (and a blurred bridge of samples) for the points near it. The forward KL
 # says *cover*, the bound's gap says *cheaply*; with a 2-d latent and this budget the VAE
-# settled for a thin cover. The GANs, which never evaluate a likelihood, are not charged at
-# all for the missing 9%.
+# settled for a thin cover (a candidate reason; the budget, the latent size and the shared
+# decoder noise are untested rivals). The GANs, which never evaluate a likelihood, are
+# charged little for the missing 9%, and the charge reaches the generator only through the
+# discriminator's gradient at its own samples.
 #
 # ## 5. GAN training as inference (Hu et al. 2018)
 #
@@ -489,7 +497,7 @@ ax.plot(xs, log_g0.exp(), "C1", label="current generator $p_{g}$")
 ax.plot(xs, log_qr_star.exp(), "C0", lw=2, label="$q^r(x | y=0)$ at $D^*$ (= $p_{data}$)")
 ax.plot(xs, log_qr_sub.exp(), "C2", label="$q^r(x | y=0)$, sub-optimal $D$")
 ax.plot(xs, log_qr_wrong.exp(), "k--", lw=1, label="misreading: $D^* p_g$, normalised")
-ax.set(title="At D*, q^r is the data, both modes; the generator still ignores the one it misses",
+ax.set(title="At $D^*$, $q^r(x \\mid y{=}0)$ is the data, both modes; the generator misses one",
        xlabel="x", ylabel="density", xlim=(-5, 5))
 ax.legend(fontsize=8)
 plt.show()
@@ -631,15 +639,15 @@ for name, weights in [("GAN", None), ("IWGAN", unified.iwgan_weights)]:
             evaluate=probe, eval_every=max(grid_iw_steps // 12, 1))
     iw_traces[name] = trace
 
-fig, axes = plt.subplots(1, 3, figsize=(16, 4))
+fig, axes = plt.subplots(1, 3, figsize=(18, 4))
 for name, trace in iw_traces.items():
     steps_seen, ess, modes, hq = zip(*trace)
     axes[0].plot(steps_seen, ess, "o-", label=name)
     axes[1].plot(steps_seen, modes, "o-", label=name)
     axes[2].plot(steps_seen, hq, "o-", label=name)
-axes[0].set(title="Effective sample size: far below the batch on the grid", xlabel="step", ylabel="ESS (% of 256)")
-axes[1].set(title="Modes covered: IWGAN keeps more", xlabel="step", ylabel="modes (of 25)")
-axes[2].set(title="High-quality share", xlabel="step", ylabel="%")
+axes[0].set(title="Effective sample size (this run)", xlabel="step", ylabel="ESS (% of 256)")
+axes[1].set(title="Modes covered (this run)", xlabel="step", ylabel="modes (of 25)")
+axes[2].set(title="High-quality share (this run)", xlabel="step", ylabel="%")
 for ax in axes:
     ax.legend()
 plt.show()
@@ -648,20 +656,21 @@ for r in (json.loads(results_unified.read_text()) if results_unified is not None
         print(f"{r['model']:28s} {r['metric']:40s} {r['value']:6.1f} ± {r['spread']:4.1f}  ({r['seeds']} seeds)")
 
 # %% [markdown]
-# On the grid the weights are anything but uniform: the effective sample size is a small
-# share of the batch (the left panel; one run). Over 5 seeds (`benchmarks.unified
-# iwgan-grid`, the same MLPs, data, steps and batch for both):
+# The left panel is one run, and a single run can disagree with the record on every panel:
+# read the record. (The GAN's curve is the effective sample size its weights *would* have,
+# computed from its discriminator; it trains with equal weights.) Over 5 seeds
+# (`benchmarks.unified iwgan-grid`, the same MLPs, data, steps and batch for both):
 #
 # <!-- claim 05.iwgan-grid -->
 # *Record:* modes covered IWGAN 22.6 ± 1.8 against the GAN 15.2 ± 3.3 (mean ± sd over 5 seeds); high-quality share IWGAN 49.56 ± 18% against the GAN 59.86 ± 18% (mean ± sd over 5 seeds); IWGAN's effective sample size 9.7 ± 8.9% of the batch. The records keep means only: a difference in the means of five seeds, not a test.
 # <!-- /claim -->
 #
-# What reproduces, then: importance weighting changes a GAN when the discriminator's density
-# ratios vary across a batch, and then it moves the generator toward modes it under-covers;
-# on MNIST at this budget the logits barely differ within a batch, the weights are close to
-# uniform and IWGAN did no better than the GAN. What does not reproduce here: Hu et al.'s
-# Inception-score gain on MNIST (8.34 to 8.45), with their networks and budget; ours are far
-# from converged (the record above).
+# What the records support, then: on the grid IWGAN covered more modes than the GAN on
+# average over five seeds, with fewer high-quality samples (not a test; and "modes covered"
+# counts a mode with a single sample, so samples spread off the modes also raise it); on
+# MNIST at this budget IWGAN did no better than the GAN. What does not reproduce here: Hu et
+# al.'s Inception-score gain on MNIST (8.34 to 8.45), with their networks and budget; five
+# seeds could not detect a gain of that size, and ours are far from converged.
 #
 # ## 7. From GANs to VAEs: the adversary-activated VAE (AA-VAE)
 #
@@ -701,25 +710,30 @@ for name, weight in [("VAE", 0.0), ("AA-VAE", 1.0)]:
     model = vae.VAE().to(device)
     model.set_output_bias(x_small.mean(0))
     disc = dgm.nets.mlp([784, 256, 256, 1], activation="leaky_relu").to(device)
-    unified.fit_aa_vae(model, disc, x_small, aa_steps, weight=weight, desc=name)
+    history = unified.fit_aa_vae(model, disc, x_small, aa_steps, weight=weight, desc=name)
     torch.manual_seed(1)
     with torch.no_grad():  # model.loss is -ELBO per digit, one sample of q each
         total = sum(model.loss(xb).sum().item()
                     for (xb,) in dgm.data.batches(x_test_bin, batch_size=500, shuffle=False))
     test_elbo[name] = -total / len(x_test_bin)
-    print(f"{name:7s} test ELBO {test_elbo[name]:8.2f} nats")
+    late = [v for step, v in history["d_fake"] if step > 0.8 * aa_steps]  # the last fifth
+    print(f"{name:7s} test ELBO {test_elbo[name]:8.2f} nats; mean D(x) of its samples over the "
+          f"last fifth of training {sum(late) / len(late):.3f}")
 print(f"AA-VAE minus VAE: {test_elbo['AA-VAE'] - test_elbo['VAE']:+.2f} nats")
 
 # %% [markdown]
 # Why so little? One candidate is visible in the loss: each generated digit's $-\mathrm{ELBO}$ enters
 # with weight $D(x)$, and a discriminator that tells the VAE's blurry, binarized samples from
 # real digits easily gives them little weight, so the generated digits carry only a small
-# fraction of a real digit's weight in the loss. (`unified.fit_aa_vae` logs that weight as
-# `d_fake`; this notebook does not print it yet.) Over 5 seeds (`python -m benchmarks.unified
-# aavae`, the same networks, data and steps):
+# fraction of a real digit's weight in the loss. The printout gives that weight, the mean
+# $D(x)$ of the AA-VAE's samples over the last fifth of training (`unified.fit_aa_vae` logs it
+# as `d_fake`, after the discriminator's step on the same batch, so a little below the weight
+# the loss used; the VAE's line shows the same discriminator's verdict on a VAE that ignores
+# it). Whether that small weight is the cause, this notebook does not test. Over 5 seeds (`python -m benchmarks.unified
+# aavae`, the same networks and data, at 8,000 steps where this notebook runs 3,000):
 #
 # <!-- claim 05.aavae -->
-# *Record:* test ELBO AA-VAE -106.1 ± 0.26 nats against VAE -106.3 ± 0.24 nats (mean ± sd over 5 seeds): a difference of +0.21 nats, within one seed's spread, against the paper's 1.44 nats.
+# *Record:* test ELBO AA-VAE -106.1 ± 0.26 nats against VAE -106.3 ± 0.24 nats (mean ± sd over 5 seeds): a difference of +0.21 nats; Welch's one-sided test of a gain p = 0.11, not significant; of a gain below the paper's 1.44 nats p < 0.001 (from the records' means and spreads).
 # <!-- /claim -->
 
 # %% [markdown]
@@ -740,8 +754,9 @@ print(f"AA-VAE minus VAE: {test_elbo['AA-VAE'] - test_elbo['VAE']:+.2f} nats")
 #    expectation over the generator's own samples, $\mathbb{E}_{p_g}[\log p_g - \log p_\text{data}]$. That $q^r$ has mass on the
 #    missed mode does not matter: the KL is never evaluated there.
 # 2. With the model first, at most $\log 2 \approx 0.69$ nats (where $p_g$ sits, $p_\text{data}$ is at least half of
-#    that mode's density); in our example $\mathrm{KL}(p_g \,\|\, p_\text{data}) = 1.2$ nats, mostly from the generator's
-#    width. With the data first, $\mathrm{KL}(p_\text{data} \,\|\, p_g)$ is 4.6 nats here and grows without bound as the
+#    that mode's density); in our example $\mathrm{KL}(p_g \,\|\, p_\text{data}) = 1.2$ nats: the missed mode's
+#    part stays below that bound, and the rest comes from the generator's width and offset,
+#    which fit the covered mode imperfectly. With the data first, $\mathrm{KL}(p_\text{data} \,\|\, p_g)$ is 4.6 nats here and grows without bound as the
 #    generator's tail on the missed mode vanishes.
 # 3. A 10:1 small mode holds 9% of the data; dropping it costs the non-saturating generator's
 #    KL nearly nothing, and the generator's gradient is computed only at its own samples,

@@ -42,8 +42,9 @@ if "google.colab" in sys.modules:
 # together: the generator supplies the samples, the energy tells it where to put them, and an
 # **entropy** term, estimated as a mutual information, keeps the generator from collapsing onto
 # the lowest point of the energy. This is the construction of Kumar, Ozair, Goyal, Courville and
-# Bengio (2019), *Maximum Entropy Generators for Energy-Based Models* (MEG), as derived in the
-# seed note on the energy view of GANs.
+# Bengio (2019), *Maximum Entropy Generators for Energy-Based Models* (MEG), as derived in Su
+# Jianlin (2019), "GAN models from the energy viewpoint (2)" (kexue.fm/archives/6331), which
+# we call the seed note below.
 #
 # **Learning goals.** After this notebook you can
 #
@@ -132,7 +133,7 @@ for step in tqdm(range(dgm.pick(full=600, fast=25)), desc="exact maximum likelih
 print(f"exact NLL after training {loss.item():.3f} nats")
 fig, ax = plt.subplots(figsize=(5.5, 5))
 dgm.plot.density_2d(lambda x: -U_exact(x) - energy.log_partition_by_quadrature(U_exact, grid, cell),
-                    (-5, 5), (-5, 5), title="An energy trained by exact likelihood: $q_\\theta = e^{-U}/Z$",
+                    (-5, 5), (-5, 5), title="An energy trained by exact likelihood:\n$q_\\theta = e^{-U}/Z$",
                     ax=ax, samples=three[:300])
 plt.show()
 
@@ -145,13 +146,15 @@ plt.show()
 # With the generator's distribution $q_\varphi$, the energy's update becomes
 #
 # $$
-# \min_\theta\; \mathbb{E}_{x \sim p}[U_\theta(x)] - \mathbb{E}_{z}[U_\theta(G_\varphi(z))] + \lambda\, \mathbb{E}_{x \sim p}\|\nabla_x U_\theta(x)\|^2 .
+# \min_\theta\; \mathbb{E}_{x \sim p}[U_\theta(x)] - \mathbb{E}_{z}[U_\theta(G_\varphi(z))] + \gamma\, \mathbb{E}_{x \sim p}\|\nabla_x U_\theta(x)\|^2 .
 # $$
 #
 # The first two terms are lecture 04's critic with a sign convention: energy low on data,
 # high on fakes. Without the third, nothing bounds them: the loss falls forever by making $U$
 # steeper. The **zero-centred gradient penalty** on real data says that data should sit at
-# minima of the energy, where its gradient vanishes; it is what keeps $q_\theta$ a sensible density.
+# minima of the energy, where its gradient vanishes; it keeps the energy from growing without
+# bound near the data, so that the game can settle. It does not by itself make $q_\theta$ a good
+# density: section 5 shows how flat the trained one is.
 #
 # ### Exercise 1: the energy's loss (2 points)
 #
@@ -215,8 +218,12 @@ energy_loss = dgm.checks.energy_loss(energy_loss)
 # $$
 #
 # Maximised over $T$ it equals $2\,\mathrm{JSD}(q(x,z) \,\|\, q(x)q(z)) - \log 4$: $-\log 4$ when $X$ and $Z$ are independent,
-# growing with their dependence. It is not the MI itself, but it moves with it, and its
-# gradients are better behaved than those of tighter bounds.
+# growing with their dependence. It is not the MI itself, but it moves with it, and Hjelm et
+# al. (2019) prefer it to tighter bounds for its more stable gradients. One caveat: our $G$
+# adds no output noise, and for a deterministic, injective $G$ the joint and the shuffled
+# pairs do not overlap, so a perfect critic would give the same estimate for every such $G$.
+# The pressure to spread that the term exerts comes from a critic $T$ of finite capacity,
+# which cannot tell nearby codes apart.
 #
 # ### Exercise 2: the JSD MI estimator (2 points)
 #
@@ -322,7 +329,9 @@ generator_loss = dgm.checks.generator_loss(generator_loss)
 # entropy $H(q_\varphi)$ of the generator's samples, in nats, the loss would be
 # $\mathbb{E}_{q_\varphi}[U] - \lambda H(q_\varphi) = \lambda\, \mathrm{KL}\big(q_\varphi \,\|\, e^{-U/\lambda}/Z_\lambda\big) - \lambda \log Z_\lambda$, minimised by
 # $q_\varphi \propto e^{-U/\lambda}$: $\lambda$ would be a temperature, $\lambda = 1$ would target $q_\theta$ itself and $\lambda < 1$ a
-# sharper version of it. The JSD estimate is not that entropy: it is a bounded critic's score
+# sharper version of it. Neither of our estimators is that entropy. InfoGAN's term is a lower
+# bound on the MI whose slack depends on the encoder (and `generator_loss` uses it with a fixed
+# variance). The JSD estimate is a bounded critic's score
 # of how much $x$ tells about $z$, it saturates as the dependence grows (the table above), and
 # it has no unit of nats. In this recipe $\lambda$ is a *weight* that trades the energy against
 # spread, and nothing makes the generator sample $e^{-U/\lambda}$; section 5 measures how far the two
@@ -333,7 +342,7 @@ generator_loss = dgm.checks.generator_loss(generator_loss)
 # The 25-grid of lecture 04 (centres $\{-4, -2, 0, 2, 4\}^2$, std 0.05) with lecture 04's metrics: a
 # sample is of *high quality* when it lies within 3 std of its nearest centre, and a mode is
 # covered when it has one. Three runs with the same networks (3×128 ReLU MLPs for $U$, $G$, and
-# $T$ or $E$), Adam (1e-3, betas 0.5 and 0.9), 256 points a step, penalty $\lambda = 0.1$: without the MI
+# $T$ or $E$), Adam (1e-3, betas 0.5 and 0.9), 256 points a step, penalty weight $\gamma = 0.1$: without the MI
 # term, with InfoGAN's bound, with the JSD estimator. `energy.training_step` does one update of
 # each player with the library's versions of your three functions. Two things settle the end
 # of training: both learning rates fall linearly to 0 over the last third of the steps, and
@@ -387,6 +396,28 @@ near = torch.cdist(plane, grid_centres.to(device)).min(1).values <= 3 * grid_std
 for T in (1.0, 0.3, 0.1):
     q = torch.softmax(-u_plane / T, 0)
     print(f"q_theta at temperature {T}: {100 * q[near].sum().item():5.1f}% of its mass within 3 std of a centre")
+print(f"the floors: a uniform density on the square puts {100 * near.double().mean().item():.1f}% there, "
+      f"the data {100 * (1 - math.exp(-4.5)):.1f}% (a 2-D Gaussian within 3 std)")
+
+# When is the MI weight a temperature? With the *exact* entropy. A free density on the same
+# cells of the plane, trained on E_q[U] - lam * H(q) with H computed exactly, must end at
+# exp(-U / lam) / Z; the generator, trained with the JSD estimate in place of H, need not.
+lam = 0.3
+u_fixed = u_plane.detach().double()  # float64: the KL below is then not rounding noise
+logits = torch.zeros_like(u_fixed, requires_grad=True)
+opt_q = torch.optim.Adam([logits], lr=0.05)
+for _ in range(dgm.pick(full=1000, fast=100)):
+    log_q = torch.log_softmax(logits, 0)
+    free_energy = (log_q.exp() * (u_fixed + lam * log_q)).sum()  # E_q[U] - lam H(q)
+    opt_q.zero_grad()
+    free_energy.backward()
+    opt_q.step()
+with torch.no_grad():
+    log_q = torch.log_softmax(logits, 0)
+    kl = (log_q.exp() * (log_q - torch.log_softmax(-u_fixed / lam, 0))).sum()
+print(f"a free density trained on E_q[U] - {lam} H(q), exact entropy: KL to exp(-U/{lam})/Z = {kl:.1e} nats, "
+      f"{100 * log_q.exp()[near].sum().item():.1f}% of its mass within 3 std of a centre "
+      f"(exp(-U/{lam})/Z: {100 * torch.softmax(-u_fixed / lam, 0)[near].sum().item():.1f}%)")
 print(f"energy at the 25 centres: {m.energy(grid_centres.to(device)).min():.2f} to "
       f"{m.energy(grid_centres.to(device)).max():.2f}; over the plane [-6, 6]^2: "
       f"{u_plane.min():.2f} to {u_plane.max():.2f}")
@@ -397,7 +428,7 @@ cs = axes[0].contourf(ticks, ticks, U_img, levels=30, cmap="viridis")
 plt.colorbar(cs, ax=axes[0], label="U(x)")
 data = dgm.data.gaussian_grid(1000, generator=gen)
 axes[0].scatter(data[:, 0], data[:, 1], s=2, c="w", label="data")
-axes[0].set(title="Learned energy U(x), JSD MI: shallow wells at the data", xlabel="$x_1$", ylabel="$x_2$")
+axes[0].set(title="Learned energy U(x), JSD MI:\nshallow wells at the data", xlabel="$x_1$", ylabel="$x_2$")
 axes[0].legend(loc="upper right")
 axes[0].set_aspect("equal")
 u_line = m.energy(torch.stack([torch.linspace(-6, 6, 601), torch.zeros(601)], 1).to(device)).detach().cpu()
@@ -413,20 +444,27 @@ plt.show()
 # The energy is a good *critic* and a poor *density*. Its wells sit on the modes, but the
 # whole landscape spans little more than a nat (the printout gives the range): between a
 # mode and the gap next to it $U$ changes by well under a nat, so $q_\theta = e^{-U}/Z$ itself
-# spreads its mass over the whole square and puts only a few percent within 3 std of a
-# centre at temperature 1 (under a tenth even at temperature 0.1). The generator puts far
-# more of its samples there (section 4's table) than $e^{-U/0.3}$ would: it is not a sample of
-# the energy at temperature $\lambda$, which is what the JSD term's not being an entropy predicts.
-# It follows the *gradients* $U$ makes at its own samples, pulled apart by the MI term, and
-# its samples are averaged over steps. This is worth remembering in lecture 07, where MCMC
-# samples the energy itself.
+# spreads its mass over the whole square (normalised over $[-6, 6]^2$ only) and puts only a
+# few percent within 3 std of a centre at temperature 1, barely more than a uniform density
+# would (the printout gives both), and under a tenth even at temperature 0.1.
+#
+# When would the MI weight be a temperature? With the exact entropy: the free density trained
+# on $\mathbb{E}_q[U] - 0.3\, H(q)$ ends on $e^{-U/0.3}/Z$ (the printout's KL) and has exactly its
+# share near the centres. That is the identity of section 3 at work, and it needs an entropy
+# that can be computed, which a generator's samples do not give. The generator puts far more
+# of its samples near the centres (section 4's table) than $e^{-U/0.3}$ would. Two causes could
+# each explain that, and this notebook does not separate them: the JSD term is not an
+# entropy, and the generator never settles against this $U$ (it takes one step per energy
+# step while $U$ keeps moving, and we score a weight average). It follows the *gradients* $U$
+# makes at its own samples, pulled apart by the MI term, and its weights are averaged over
+# steps. This is worth remembering in lecture 07, where MCMC samples the energy itself.
 #
 # ## 6. Over five seeds, beside lecture 04's GANs
 #
 # `python -m benchmarks.energy toy` repeats section 4 over 5 seeds (and on the ring of 8)
 # and records modes covered and high-quality share, from the EMA generator, from the raw
 # generator, and after exact z-space MALA (lecture 07). Here are its records, with lecture
-# 04's non-saturating GAN on the same grid.
+# 04's non-saturating GAN and PacGAN4 on the same grid (their own records and seed counts).
 
 # %%
 root = dgm.config.repo_root()
@@ -436,14 +474,15 @@ if root is not None:
         path = root / "benchmarks" / "results" / f"{lecture}.json"
         if path.exists():
             rows += [r for r in json.loads(path.read_text())
-                     if r.get("spread") is not None and (lecture == "energy" or r["model"].startswith("nonsaturating GAN,"))]
+                     if r.get("spread") is not None and (lecture == "energy" or r["model"] in (
+                         "nonsaturating GAN, grid, 3x128 MLPs", "pacgan4 GAN, grid, 3x128 MLPs"))]
 if rows:
-    print(f"{'model':36s} {'metric':26s} {'mean ± sd (5 seeds)':>20s} {'raw G':>6s} {'+MALA':>6s}  steps")
+    print(f"{'model':36s} {'metric':26s} {'mean ± sd':>14s} {'seeds':>5s} {'raw G':>6s} {'+MALA':>6s}  steps")
     for r in rows:
         ours = f"{r['value']:.1f} ± {r['spread']:.1f}"
         raw = f"{r['raw_generator']:.1f}" if "raw_generator" in r else ""
         mala = f"{r['with_mala']:.1f}" if "with_mala" in r else ""
-        print(f"{r['model']:36s} {r['metric']:26s} {ours:>20s} {raw:>6s} {mala:>6s}  {r['steps']}")
+        print(f"{r['model']:36s} {r['metric']:26s} {ours:>14s} {r['seeds']:5d} {raw:>6s} {mala:>6s}  {r['steps']}")
 else:
     print("No benchmark results here (on Colab, see the repository's README).")
 
@@ -454,23 +493,33 @@ else:
 # *Record:* energy GAN with JSD MI, modes covered (of 25): 25 on each of 5 seeds.
 # <!-- /claim -->
 #
-# Without the MI term one seed of five lost modes, and the high-quality share varied far
-# more from seed to seed. Five seeds are not enough to say that the MI term raises the
+# Without the MI term one seed of five lost modes, and two of its five seeds scored far below
+# the rest in high-quality share. Five seeds are not enough to say that the MI term raises the
 # share on average, and the record does not say it:
 #
 # <!-- claim 06.no-mi-collapse -->
 # *Record:* Without MI 1 of 5 seeds lost modes (19 of 25; exact z-space MALA took its share from 47.08% to 16.6%). high-quality samples: JSD MI 91.58 ± 2.3% against no MI 77.94 ± 19% (5 and 5 seeds); the arms overlap: fewer than 10 seeds and not every seed in order.
 # <!-- /claim -->
 #
-# InfoGAN's bound also kept all 25 modes on every seed (the table). Your own run above is one
-# seed, and it can order the three variants differently. Lecture 04's GANs on the same grid
-# (the non-saturating GAN about 15 modes, PacGAN4 all 25) are in the table for scale, not as
-# a controlled comparison: the energy GAN's samples come from a weight average of $G$ and its
-# learning rates decay to 0, and lecture 04's GANs have neither.
+# InfoGAN's bound also kept all 25 modes on every seed:
+#
+# <!-- claim 06.infogan-every-seed -->
+# *Record:* energy GAN with InfoGAN MI, modes covered (of 25): 25 on each of 5 seeds.
+# <!-- /claim -->
+#
+# Your own run above is one seed, and it can order the three variants differently. Lecture
+# 04's GANs on the same grid (the non-saturating GAN and PacGAN4, the table's last rows) are
+# there for scale, not as a controlled comparison. Besides the loss (a linear contrastive
+# critic against the non-saturating log loss), the energy GAN differs in a weight average of
+# $G$ for sampling, learning rates that decay to 0, and a gradient penalty on the energy,
+# none of which lecture 04's GANs have; the seed counts differ too. The energy GAN *without*
+# MI already covers far more modes than the plain GAN, so the gap between the lectures is not
+# the MI term's doing.
 #
 # On the **ring**, whose 8 modes are far apart relative to their width, the energy GAN kept
-# all 8 modes with or without MI, and the MI term *lowered* the high-quality share on every
-# seed, at MI weight 0.03:
+# all 8 modes with or without MI, and with the MI term the high-quality share was lower:
+# every seed without MI scored above every seed with it, at MI weight 0.03 (the seeds are not
+# paired, and the MI arms also train the MI term's network):
 #
 # <!-- claim 06.ring-mi-lowers -->
 # *Record:* ring, high-quality samples: no MI 97.2 ± 0.73% against JSD MI 82.96 ± 12% (5 and 5 seeds); every seed of the first above every seed of the second. ring, high-quality samples: no MI 97.2 ± 0.73% against InfoGAN MI 86.81 ± 1.2% (5 and 5 seeds); every seed of the first above every seed of the second.
@@ -479,7 +528,7 @@ else:
 # A likely reason, not tested separately: the MI term pushes samples apart, which widens each
 # mode, and on the ring nothing was collapsing that it needed to prevent. Exact z-space MALA
 # at $T = 1$ (the `+MALA` column; lecture 07) changed the MI variants' shares on the grid by a
-# few points at most; without MI it moved them more, and on the collapsed seed it made
+# few points at most; without MI it moved them more, and on the seed that lost modes it made
 # things worse (the record above).
 
 # %% [markdown]
@@ -540,13 +589,16 @@ axes[1].legend()
 plt.show()
 
 # %% [markdown]
-# The reduced CPU run reaches most of the modes, but unevenly: its KL to uniform is about
-# twenty times MEG's and close to what MEG reports for WGAN-GP. A few thousand small steps
-# are not the paper's budget. Here the raw generator
-# scored better than its weight average, unlike on the grid (one run; a likely reason, not
-# tested here: with a 0.999 decay the average still remembers the first thousand steps of a
-# run this short). The GPU command trains MEG's recipe at our scale and writes its figures
-# to `benchmarks/results/energy.json`.
+# The reduced CPU run reaches most of the modes, but unevenly: its KL to uniform is many
+# times MEG's and close to what MEG reports for WGAN-GP (the printout; one run, and the
+# benchmark's own reduced run, whose recipe may differ, is in `benchmarks/results/energy.json`).
+# A few thousand small steps are not the paper's budget. Here the raw generator scored
+# better than its weight average (one run; on the grid the two differ by a point or two,
+# either way: section 4's table). Two possible reasons, neither tested here: with a 0.999
+# decay the average still remembers the first thousand steps of a run this short; and the
+# weight average takes the raw generator's batch-norm statistics, measured on other weights
+# (the grid's MLPs have no batch norm). The GPU command would train MEG's recipe at our scale
+# and write its figures to `benchmarks/results/energy.json`; it has not been run yet.
 #
 # %% [markdown]
 # ### Written question (3 points)
@@ -562,13 +614,16 @@ plt.show()
 # 1. Without the entropy term the generator minimises $\mathbb{E}[U(G(z))]$ alone, whose minimiser is a point
 #    mass at the lowest energy: nothing rewards spreading. The energy's contrastive update
 #    pushes up where the fakes pile, so the generator chases a moving minimum, and whether it
-#    keeps every mode is luck. Over 5 seeds on the grid (section 6), one run without MI
-#    collapsed to 19 modes and 47% high quality; the mean is 78 ± 19% against 91.6 ± 2.3% with
-#    the JSD term, which kept all 25 modes on every seed.
+#    keeps every mode is not guaranteed. The numbers are weaker than the theory: over 5
+#    seeds on the grid (section 6), one run without MI lost 6 of the 25 modes and the JSD term
+#    kept all 25 on every seed, but 4 of the 5 seeds without MI kept every mode too, five seeds
+#    do not establish a difference in high-quality share, and your own single run may rank
+#    the variant without MI first.
 # 2. With the exact entropy, $\mathbb{E}_q[U] - \lambda H(q) = \lambda\, \mathrm{KL}(q \,\|\, e^{-U/\lambda}/Z_\lambda) + \text{const}$, minimised by $q \propto e^{-U/\lambda}$:
 #    $\lambda$ divides the energy like a temperature. Our MI term is a JSD estimate, not an entropy
 #    in nats, so in this recipe $\lambda$ is only a weight (section 5: the generator is far sharper
-#    than $e^{-U/0.3}$). As a guide, a larger weight spreads the samples more: at $\lambda = 1$ expect all
+#    than $e^{-U/0.3}$, whether because the JSD term is not an entropy or because the generator
+#    never settles against a moving $U$; section 5 does not separate the two). As a guide, a larger weight spreads the samples more: at $\lambda = 1$ expect all
 #    modes and fewer high-quality samples, since the pull toward spread is stronger against
 #    the same energy.
 # 3. The generator is not a sample of $q_\theta$. It is trained on $U$'s gradients at its own samples,
@@ -584,8 +639,8 @@ plt.show()
 # - An energy model's likelihood gradient is a positive phase on the data minus a negative phase on the model's samples; on a grid we computed both exactly and matched autograd to float precision.
 # - MEG replaces the negative phase's samples by a generator's, adds a zero-centred gradient penalty so the energy stays bounded, and trains the generator on $\mathrm{KL}(q_\varphi \,\|\, q_\theta) = -H + \mathbb{E}[U] + \log Z$.
 # - The entropy becomes a mutual information (they differ by a constant for a generator with small output noise); InfoGAN's encoder bound is in nats and tight on Gaussian pairs, Deep InfoMax's JSD estimate saturates but moves with the MI.
-# - On the 25-grid over 5 seeds, the energy GAN with the JSD MI term kept all 25 modes on every seed with 91.6 ± 2.3% high-quality samples (InfoGAN's bound: 25 modes, 89.1%); without the MI term one seed collapsed to 19 modes. Lecture 04's non-saturating GAN with the same networks reached 14.6 modes. On the ring of 8 the MI term was not needed and cost sample quality.
-# - On StackedMNIST a reduced CPU run (3,000 small steps, about 5 minutes) reached over 900 of the 1,000 modes, unevenly: KL to uniform about 0.6, against MEG's 0.031. The paper-scale run is a GPU benchmark (`python -m benchmarks.energy stacked`).
+# - On the 25-grid over 5 seeds, the energy GAN with the JSD MI term kept all 25 modes on every seed with 91.6 ± 2.3% high-quality samples (InfoGAN's bound: 25 modes, 89.1%); without the MI term one seed of five lost 6 modes, too few seeds to say the term helps on average. Lecture 04's GANs on the same networks cover fewer modes, but they also lack the energy GAN's weight average, learning-rate decay and gradient penalty, so that gap is not a test of the MI term. On the ring of 8 the MI term was not needed and cost sample quality.
+# - On StackedMNIST a reduced CPU run (3,000 small steps) reached over 900 of the 1,000 modes, unevenly: KL to uniform about 0.6, against MEG's 0.031. The paper-scale run is a GPU benchmark (`python -m benchmarks.energy stacked`).
 # - The learned energy is a critic more than a density: its own $q_\theta$ is far more spread than the generator's samples. Lecture 07 samples it with MCMC, in $x$ and in the generator's $z$.
 #
 # **Further reading.** Kumar, Ozair, Goyal, Courville & Bengio (2019), *Maximum Entropy

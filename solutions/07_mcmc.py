@@ -43,7 +43,7 @@ if "google.colab" in sys.modules:
 # **Learning goals.** After this notebook you can
 #
 # 1. state detailed balance and why it makes a target stationary; derive the Metropolis-Hastings acceptance rule;
-# 2. write the unadjusted Langevin step with the right noise, $\sqrt{2\varepsilon}$, and show that the seed note's $\sqrt{\varepsilon}$ samples $e^{-2U}$;
+# 2. write the unadjusted Langevin step with the right noise, $\sqrt{2\varepsilon}$, and show that a popular derivation's $\sqrt{\varepsilon}$ samples $e^{-2U}$;
 # 3. write MALA's acceptance ratio with both proposal densities, and show that it removes Langevin's bias at every step size, while accepting on the energy difference alone does not;
 # 4. diagnose chains: acceptance rate, autocorrelation, effective sample size, $\hat R$; see chains stuck in one mode and fix it with tempering;
 # 5. sample $z$ for a trained generator from $e^{-U(G(z))}\,\mathcal{N}(z; 0, I)$ and say which target you sample.
@@ -127,7 +127,9 @@ plt.show()
 #
 # It is the Euler step of the diffusion $dX = -\nabla U(X)\, dt + \sqrt{2}\, dW$, whose stationary
 # density is $e^{-U}$ (set the Fokker-Planck flux $\pi \nabla U + \nabla \pi$ to zero). The factor 2
-# matters. The seed note writes the step with noise $\sqrt{\varepsilon}\,\alpha$: that is the Euler step of
+# matters. A popular derivation of MEG's sampler (Su Jianlin, 2019, "GAN models from the energy
+# viewpoint (2)", kexue.fm/archives/6331; "the seed note" below) writes the step with noise
+# $\sqrt{\varepsilon}\,\alpha$: that is the Euler step of
 # $dX = -\nabla U\, dt + dW$, whose stationary density is $e^{-2U}$, twice as sharp. On the Gaussian
 # $U(x) = x^2/2$ everything is in closed form: $x_{t+1} = (1 - \varepsilon) x_t + \sqrt{c\,\varepsilon}\,\xi_t$ has stationary
 # variance $c\varepsilon / (1 - (1 - \varepsilon)^2) = c / (2 - \varepsilon)$: $1 / (1 - \varepsilon/2)$ with $c = 2$, close to the target's 1 for
@@ -297,13 +299,14 @@ fig, axes = plt.subplots(1, 3, figsize=(15, 4))
 for name, style in zip(samplers, ["C0o-", "C2s-", "C3^--"]):
     axes[0].plot(sweep, bias[name]["var"], style, label=name)
     axes[1].plot(sweep, bias[name]["right"], style, label=name)
-    axes[2].plot(sweep, bias[name]["acc"], style, label=name)
+    if name != "ULA":  # ULA accepts every step: it has no accept step
+        axes[2].plot(sweep, bias[name]["acc"], style, label=name)
 axes[0].axhline(exact_var, color="k", ls=":", label="exact")
 axes[1].axhline(exact_right, color="k", ls=":", label="exact")
-axes[2].axhline(0.574, color="k", ls=":", label="0.574 (optimal for MALA, large D)")
+axes[2].axhline(0.574, color="k", ls=":", label="0.574 (MALA's large-D optimum; 2-D here)")
 axes[0].set(title="Variance of $x_1$: only MALA stays exact", xlabel=r"step $\varepsilon$", ylabel="var($x_1$)")
 axes[1].set(title="Mass of the right half-plane", xlabel=r"step $\varepsilon$", ylabel="share with $x_1 > 0$")
-axes[2].set(title="Acceptance rate falls with the step", xlabel=r"step $\varepsilon$", ylabel="acceptance")
+axes[2].set(title="MALA's acceptance rate falls with the step", xlabel=r"step $\varepsilon$", ylabel="acceptance")
 for ax in axes:
     ax.set_xscale("log")
     ax.legend(fontsize=8)
@@ -321,7 +324,7 @@ for i, eps in enumerate(sweep):
 # are one seed; the benchmark repeats them over five:
 #
 # <!-- claim 07.bias-table -->
-# *Record:* error of var(x1) at steps 0.1, 0.4, 1.2 (exact 2.53; 5 seeds): ULA 0.019 ± 0.02, 0.23 ± 0.03, 1.9 ± 0.06; MALA 0.0095 ± 0.04, -0.012 ± 0.02, 0.023 ± 0.03; shortcut -1 ± 0.02, -0.93 ± 0.03, -0.56 ± 0.02. ULA's error grows with the step on every seed; every MALA seed is within 0.06 (the Monte Carlo noise of 10,000 chains); every shortcut seed is below -0.5.
+# *Record:* error of var(x1) at steps 0.1, 0.4, 1.2 (exact 2.53; 5 seeds): ULA 0.019 ± 0.02, 0.23 ± 0.03, 1.9 ± 0.06; MALA 0.0095 ± 0.04, -0.012 ± 0.02, 0.023 ± 0.03; shortcut -1 ± 0.02, -0.93 ± 0.03, -0.56 ± 0.02. ULA's error grows with the step on every seed; every MALA seed is within 0.06 of the exact value (chains started from exact draws); every shortcut seed is below -0.5.
 # <!-- /claim -->
 #
 # Why: accept-on-$e^{U(x) - U(x')}$ is the random-walk Metropolis rule, and for small moves that
@@ -379,8 +382,10 @@ effective_sample_size = dgm.checks.effective_sample_size(effective_sample_size)
 # %% [markdown]
 # Which MALA step is best? A small step accepts nearly everything but crawls; a large one
 # jumps far but is rejected. The ESS per step, on the correlated Gaussian of section 1 in
-# 10 dimensions (10 independent copies of it, where the asymptotic theory applies better),
-# peaks at an acceptance rate near the theory's 0.574 (Roberts & Rosenthal, 1998).
+# 10 dimensions (5 independent copies of it; the asymptotic theory is for many dimensions),
+# is highest at moderate acceptance rates, around the theory's large-dimension optimum of 0.574
+# (Roberts & Rosenthal, 1998); one seed and 16 chains, so neighbouring steps whose ESS differs
+# in the third decimal are a tie.
 
 # %%
 def gaussian_energy_10d(x):
@@ -419,7 +424,9 @@ plt.show()
 # One chain cannot tell you it has missed a mode. Several chains started in different places
 # can: the potential scale reduction $\hat R$ (Gelman & Rubin) compares the variance between
 # chains with the variance within them, and is near 1 only when they agree. Here the two
-# modes sit 8 apart: a MALA chain never crosses the barrier of about $8^2/8 = 8$ nats.
+# modes sit 8 apart, behind a high energy barrier (the printout gives its height from each
+# mode): in 1,500 steps only a few MALA chains cross (the printout counts them), far too few
+# to move the mode weights from where the chains started.
 
 # %%
 far_means = torch.tensor([[-4.0, 0.0], [4.0, 0.0]])
@@ -432,19 +439,28 @@ def far_mixture_energy(x):
 n_chains, n_steps = 400, dgm.pick(full=1500, fast=300)
 x0 = torch.cat([far_means[0] + torch.randn(n_chains // 2, 2, generator=gen),
                 far_means[1] + torch.randn(n_chains // 2, 2, generator=gen)])
+line = torch.stack([torch.linspace(-4, 4, 801), torch.zeros(801)], 1)  # the x1 axis between the modes
+u_line = far_mixture_energy(line)
+top = u_line[300:500].max()  # the barrier between the modes, near x1 = 0
+print(f"energy barrier: {top - u_line[0]:.1f} nats from the light mode (x1 = -4), "
+      f"{top - u_line[-1]:.1f} from the heavy one (x1 = 4)")
 stuck, _ = mcmc.run_chains(far_mixture_energy, x0, n_steps, 0.5, "mala", gen)
 pt, swap_rate = mcmc.replica_exchange(far_mixture_energy, x0, [1.0, 2.0, 4.0, 8.0, 16.0], n_steps, 0.5, gen)
 burn = n_steps // 4
+side = stuck[:, :, 0] > 0  # (steps, chains): which mode each chain is in
+crossed = (side[1:] != side[:-1]).any(0).sum().item()
 print(f"plain MALA:       R-hat of x1 over 4 chains (2 per mode) {mcmc.r_hat(stuck[burn:, [0, 1, -2, -1], 0]):6.2f}; "
-      f"share in the right mode {(stuck[burn:, :, 0] > 0).double().mean():.3f} (target 0.7)")
+      f"share in the right mode {(stuck[burn:, :, 0] > 0).double().mean():.3f} (target 0.7); "
+      f"{crossed} of {n_chains} chains crossed at least once")
 print(f"replica exchange: R-hat {mcmc.r_hat(pt[burn:, [0, 1, -2, -1], 0]):6.2f}; "
       f"share in the right mode {(pt[burn:, :, 0] > 0).double().mean():.3f}; swap rates {swap_rate.numpy().round(2)}")
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), sharey=True)
 for ax, tr, title in ((axes[0], stuck, "MALA: each chain keeps its mode ($\\hat R \\gg 1$)"),
-                      (axes[1], pt, "Replica exchange: chains cross, $\\hat R \\approx 1$")):
+                      (axes[1], pt, "Replica exchange: swaps bring the other mode down to T = 1, $\\hat R \\approx 1$")):
     for c, col in zip([0, -1], ["C0", "C3"]):
-        ax.plot(tr[:, c, 0], col, lw=0.6, label=f"chain started at x1 = {x0[c, 0]:.1f}")
+        what = "chain" if tr is stuck else "T = 1 state of the ensemble"  # swaps move states between slots
+        ax.plot(tr[:, c, 0], col, lw=0.6, label=f"{what} started at x1 = {x0[c, 0]:.1f}")
     ax.set(title=title, xlabel="step", ylabel="$x_1$")
     ax.legend(fontsize=8, loc="lower right")
 plt.show()
@@ -453,20 +469,23 @@ plt.show()
 # Plain MALA reports the modes in the proportion the chains were *started* in (here
 # 50:50), not the target's 30:70, and nothing within one chain reveals it; $\hat R$ does.
 # **Replica exchange** (parallel tempering, `mcmc.replica_exchange`) runs copies of the chains
-# on the flattened targets $e^{-U/T}$ for $T = 1, 2, \dots, 16$ and lets neighbours swap states with
+# on the flattened targets $e^{-U/T}$ for $T = 1, 2, 4, 8, 16$ and lets neighbours swap states with
 # probability $\min\big(1, e^{(1/T_k - 1/T_{k+1})(U(x_k) - U(x_{k+1}))}\big)$, which keeps every tempered target
 # invariant: hot chains cross the barrier, and swaps carry their states down to $T = 1$.
-# Over five seeds (`python -m benchmarks.mcmc tempering`, the 30:70 target above):
+# Replica exchange spends five times the gradient evaluations of plain MALA (five
+# temperatures); plain MALA given that budget is the control. Over five seeds
+# (`python -m benchmarks.mcmc tempering`, the 30:70 target above):
 #
 # <!-- claim 07.tempering -->
-# *Record:* replica exchange, share in the right mode (exact 0.7): 0.7018 ± 0.0037 over 5 seeds (from 0.6972 to 0.7057); between 0.68 and 0.72 on every seed. plain MALA, share (stuck where it started): 0.5079 ± 0.0023 over 5 seeds (from 0.5058 to 0.5117); between 0.45 and 0.55 on every seed.
+# *Record:* replica exchange, share in the right mode (exact 0.7): 0.7018 ± 0.0037 over 5 seeds (from 0.6972 to 0.7057); between 0.68 and 0.72 on every seed. plain MALA, share (stuck where it started): 0.5079 ± 0.0023 over 5 seeds (from 0.5058 to 0.5117); between 0.45 and 0.55 on every seed. plain MALA at replica exchange's gradient budget, share: 0.5305 ± 0.012 over 5 seeds (from 0.5187 to 0.5493); between 0.45 and 0.6 on every seed.
 # <!-- /claim -->
 #
 # ## 5. MCMC in the latent space of a generator
 #
 # Lecture 06 trained an energy $U_\theta$ and a generator $G_\varphi$ on the 25-grid. A generator's
 # samples are $G(z)$, $z \sim \mathcal{N}(0, I)$; MALA on $z$ can reweight them by what the energy thinks
-# of $G(z)$. Which target? The seed note writes $q(z) \propto e^{-U(G(z))}$, dropping the prior. The
+# of $G(z)$. Which target? The seed note writes $q(z) \propto e^{-U(G(z))}$, dropping the prior (so do
+# both of the MEG authors' published samplers). The
 # target that keeps the generator's own distribution as the starting point and reweights it
 # by the energy is
 #
@@ -479,9 +498,14 @@ plt.show()
 #
 # Which distribution of *images* (here, points $x$) does this sample? Push $\pi$ through $G$: the
 # prior gives $G(z)$ the generator's own density $p_G(x)$, and the energy reweights it, so
-# $x = G(z)$ has density proportional to $p_G(x)\, e^{-U(x)/T}$. That is not the energy model
-# $q_\theta(x) \propto e^{-U(x)}$: the generator's density stays a factor. Exact z-space MALA *corrects* the
-# generator toward the energy; it can only move mass where $G$ already puts some.
+# $x = G(z)$ has density proportional to $p_G(x)\, e^{-U(x)/T}$ (for a 32-dimensional $z$ and
+# 3,072 pixels, read this as a reweighting of $p_G$: $G$'s samples have no density on pixel
+# space). That is not the energy model $q_\theta(x) \propto e^{-U(x)}$: the generator's density stays a
+# factor. Exact z-space MALA *reweights* the generator's samples by $e^{-U/T}$; it gives
+# $q_\theta$ only where $p_G$ is flat (if $G$ already sampled $q_\theta$, $T = 1$ would give
+# $q_\theta^2$), and it can only move mass where $G$ already puts some. Without the prior term,
+# for an invertible $G$, $x$ would have density $\propto e^{-U(x)} / |\det J_G(G^{-1}(x))|$, if
+# that is normalisable at all: the Jacobian of $G$, not its training, decides where mass goes.
 #
 # We train lecture 06's energy GAN with the JSD MI term (the recipe of `benchmarks.energy`;
 # about two minutes on a 2-core CPU), then run 200 MALA steps from the prior's draws with
@@ -527,7 +551,7 @@ for name, acc, modes, hq, zn in latent_rows:
 fig, axes = plt.subplots(2, 3, figsize=(15, 9.5))
 for col, name in enumerate(list(targets)[:3]):
     z, x = latent_samples[name]
-    dgm.plot.scatter_2d(z.cpu(), title=f"z: {name.split(':')[0]}", ax=axes[0, col], label="z", lim=4)
+    dgm.plot.scatter_2d(z.cpu(), title=f"z: {name.split(':')[0]}", ax=axes[0, col], lim=8)
     axes[0, col].set(xlabel="$z_1$", ylabel="$z_2$")
     dgm.plot.scatter_2d(x.cpu(), title=f"G(z): {name.split(':')[0]}", ax=axes[1, col],
                         centres=grid_centres, lim=5.5)
@@ -539,15 +563,18 @@ plt.show()
 # %% [markdown]
 # Read the table row by row (one seed, the numbers above).
 #
-# - **Exact MALA with the prior** keeps all 25 modes and changes the high-quality share by a
-#   fraction of a point. Lecture 06 explains why: the learned energy is nearly flat between
-#   the modes, so reweighting by $e^{-U(G(z))}$ at $T = 1$ barely prefers the good $z$.
+# - **Exact MALA with the prior** keeps all 25 modes and changes the high-quality share by
+#   less than a point in this run. Lecture 06 explains why it is mild: the learned energy is nearly flat
+#   between the modes, so reweighting by $e^{-U(G(z))}$ at $T = 1$ barely prefers the good $z$.
+#   Over five seeds the change was small but positive on every seed (the record below).
 # - **Without the prior** the chains drift: the mean $\|z\|$ roughly doubles, into regions $G$ never saw
-#   in training, and the high-quality share falls by about a third.
+#   in training, and the high-quality share falls by about a third (one seed, 200 steps).
 # - **The energy-difference shortcut** raises the share and pulls $z$ *inward*. That is not a
-#   better sampler: section 3 showed it samples about $e^{-2U}$, a colder target, which
-#   concentrates on the deepest wells. It happens to look good here; it has no stationary
-#   distribution you chose.
+#   better sampler. At small steps it samples about $e^{-2U_z}$ (section 3), which squares the
+#   prior as well as the energy: the prior alone then becomes $\mathcal{N}(0, I/2)$, whose mean
+#   $\|z\|$ is about 0.89 in 2-D. That pull toward $z = 0$, where this $G$ is best trained, may be
+#   all the gain; we have not measured what the squared energy adds. It happens to look good
+#   here (one seed); it has no stationary distribution you chose.
 #
 # The benchmark (`python -m benchmarks.energy toy`) repeats the exact-MALA row over several
 # seeds (`with_mala` in `benchmarks/results/energy.json`):
@@ -581,12 +608,15 @@ else:
     print("No benchmark results here (on Colab, see the repository's README).")
 
 # %% [markdown]
-# The images tell the grid's story. Exact MALA at $T = 1$ leaves every score where the
-# generator put it (within the noise of 5,000 samples): this energy barely prefers one $z$
-# over another, so the reweighting is mild. The shortcut, at the same step, accepts a small
-# fraction of its proposals and makes every score worse: fewer modes, a larger KL and Fréchet
-# distance, a lower classifier score. It samples a colder, biased target that concentrates
-# on a few deep wells, which costs a mode-coverage benchmark exactly what it measures.
+# One run on images, and it fits the grid's story. Exact MALA at $T = 1$ moved every score
+# only a little (we have not measured how much fresh draws of 5,000 samples vary, so read
+# small changes as no change): this energy barely prefers one $z$ over another. The shortcut,
+# at the same step, accepts a small fraction of its proposals and made every score worse:
+# fewer modes, a larger KL and Fréchet distance, a lower classifier score. At that acceptance
+# the small-step picture ($e^{-2U_z}$) does not apply; it samples some step-dependent target
+# that was not chosen, and it also squares the prior's pull toward $z = 0$, off the shell of
+# norms where a 32-dimensional $G$ was trained. Which of the two costs the modes, this run does
+# not separate.
 #
 # ### Written question (3 points)
 #
@@ -599,11 +629,14 @@ else:
 # ### BEGIN SOLUTION
 # Not the one they think. The shortcut drops $q(x \mid x') / q(x' \mid x)$, which breaks detailed
 # balance: in section 3 its variance missed the exact value at every step, and at small steps
-# it converged to $e^{-2U}$ (variance 0.5 on a unit Gaussian). A colder target *looks* sharper
-# but has the wrong mode weights: the deep wells gain, the shallow ones lose. Second, without
+# it converged to $e^{-2U}$ (variance 0.5 on a unit Gaussian), and at larger steps to other,
+# step-dependent targets (its error on the mixture changed with the step): at the classmate's
+# large step it samples neither $e^{-U}$ nor $e^{-2U}$. A sharper-looking target has the wrong
+# mode weights. (Their set-up, no prior and the shortcut, is what the MEG authors' published
+# `MALA_sampler` does.) Second, without
 # $\frac12\|z\|^2$ even exact MALA targets $e^{-U(G(z))}$, which lets $z$ drift away from where $G$ was
-# trained: in section 5 the mean $\|z\|$ grew and the high-quality share fell, the more so the
-# longer the chains run. The fix is exact MALA on $U(G(z))/T + \|z\|^2/2$, with $T = 1$ unless a
+# trained: in section 5 the mean $\|z\|$ roughly doubled in 200 steps and the high-quality
+# share fell, and nothing stops the drift in longer runs. The fix is exact MALA on $U(G(z))/T + \|z\|^2/2$, with $T = 1$ unless a
 # temperature is the point, checked by acceptance rate and modes covered.
 # ### END SOLUTION
 
@@ -613,8 +646,8 @@ else:
 # - Metropolis-Hastings makes any target with a computable ratio $\pi(x')/\pi(x)$ stationary, by detailed balance; the normaliser never appears.
 # - Langevin's step needs noise $\sqrt{2\varepsilon}$; the seed's $\sqrt{\varepsilon}$ halves the stationary variance (it samples $e^{-2U}$), measured against the closed forms. Even the right ULA is biased, by $1/(1 - \varepsilon/2)$ on a unit Gaussian.
 # - MALA keeps ULA's proposal and adds the MH correction with both proposal densities: on a mixture its variance and mode weight stayed exact at every step we tried, while ULA's did not. Accepting on the energy difference alone is biased at every step and, at small steps, samples $e^{-2U}$.
-# - Autocorrelation and ESS say what a chain is worth; the best MALA step accepts roughly half to three quarters of its proposals. $\hat R$ over chains from different starts reveals stuck chains; replica exchange fixed the mode weights of a mixture MALA could not cross.
-# - In latent space, exact MALA on $U(G(z))/T + \|z\|^2/2$ reweights a generator by its energy; dropping the prior sends chains where $G$ was never trained. On StackedMNIST images, exact MALA left modes and Fréchet distance as they were, while the energy-difference shortcut lost modes and raised the distance.
+# - Autocorrelation and ESS say what a chain is worth; the best MALA step accepted roughly half to two thirds of its proposals. $\hat R$ over chains from different starts reveals stuck chains; replica exchange fixed the mode weights of a mixture whose barrier MALA's chains almost never crossed.
+# - In latent space, exact MALA on $U(G(z))/T + \|z\|^2/2$ reweights a generator by its energy; dropping the prior sends chains where $G$ was never trained. On StackedMNIST images (one run), exact MALA moved modes and Fréchet distance little, while the energy-difference shortcut lost modes and raised the distance.
 #
 # **Further reading.** Roberts & Tweedie (1996), *Exponential convergence of Langevin
 # distributions and their discrete approximations*. Roberts & Rosenthal (1998), *Optimal

@@ -51,14 +51,37 @@ def test_readme_likelihood_table_is_generated_and_names_each_estimator(tmp_path)
     readme = (ROOT / "README.md").read_text()
     assert build.likelihood_table() in readme
     fake = [
-        records.make_record(model="m", metric="test NLL (nats, K=5000)", value=90.0,
-                            paper_value=None, paper="-", epochs=1, train_seconds=1, device="cpu"),
-        records.make_record(model="p", metric="test NLL (nats, exact, first 20 test digits)",
-                            value=100.0, paper_value=None, paper="-", epochs=1, train_seconds=1,
-                            device="cpu"),
-        records.make_record(model="p", metric="seconds to sample 100 digits", value=1.0,
-                            paper_value=None, paper="-", epochs=1, train_seconds=1, device="cpu"),
-    ]  # fmt: skip
+        records.make_record(
+            model="m",
+            metric="test NLL (nats, K=5000)",
+            value=90.0,
+            paper_value=None,
+            paper="-",
+            epochs=1,
+            train_seconds=1,
+            device="cpu",
+        ),
+        records.make_record(
+            model="p",
+            metric="test NLL (nats, exact, first 20 test digits)",
+            value=100.0,
+            paper_value=None,
+            paper="-",
+            epochs=1,
+            train_seconds=1,
+            device="cpu",
+        ),
+        records.make_record(
+            model="p",
+            metric="seconds to sample 100 digits",
+            value=1.0,
+            paper_value=None,
+            paper="-",
+            epochs=1,
+            train_seconds=1,
+            device="cpu",
+        ),
+    ]
     records.write("vae", fake[:1], tmp_path)
     records.write("pixelcnn", fake[1:], tmp_path)
     rows = build.likelihood_rows(tmp_path)
@@ -67,10 +90,19 @@ def test_readme_likelihood_table_is_generated_and_names_each_estimator(tmp_path)
         ("08", "exact, first 20 test digits"),
     ]
     assert f"| {90 / (784 * math.log(2)):.4f} |" in build.likelihood_table(tmp_path)
-    more = [records.make_record(model=f"mixture of {k}", metric="test NLL (nats, exact)",
-                                value=v, paper_value=None, paper="-", epochs=1,
-                                train_seconds=1, device="cpu")
-            for k, v in [(10, 168.0), (100, 137.7), (50, 144.5)]]  # fmt: skip
+    more = [
+        records.make_record(
+            model=f"mixture of {k}",
+            metric="test NLL (nats, exact)",
+            value=v,
+            paper_value=None,
+            paper="-",
+            epochs=1,
+            train_seconds=1,
+            device="cpu",
+        )
+        for k, v in [(10, 168.0), (100, 137.7), (50, 144.5)]
+    ]
     records.write("em", more, tmp_path)
     assert [r["nats"] for r in build.likelihood_rows(tmp_path)][:3] == [168.0, 144.5, 137.7]
 
@@ -149,22 +181,53 @@ def test_gan_benchmark_records_mean_and_spread_over_seeds(tmp_path):
 def test_gan_benchmark_pacgans_control_sees_as_many_samples_a_step(tmp_path):
     """The 4x-batch variant is the plain GAN with PacGAN4's samples per step, a row of its own,
     and every toy record keeps its per-seed values (claims about seeds need them)."""
-    run("benchmarks.gan", "toy", "--steps", "3", "--seeds", "2", "--datasets", "grid", "--net",
-        "mlp", "--hidden", "8", "--batch-size", "16", "--variants", "nonsaturating",
-        "nonsaturating-4x-batch", "--results", str(tmp_path))  # fmt: skip
+    run(
+        "benchmarks.gan",
+        "toy",
+        "--steps",
+        "3",
+        "--seeds",
+        "2",
+        "--datasets",
+        "grid",
+        "--net",
+        "mlp",
+        "--hidden",
+        "8",
+        "--batch-size",
+        "16",
+        "--variants",
+        "nonsaturating",
+        "nonsaturating-4x-batch",
+        "--results",
+        str(tmp_path),
+    )
     recs = {(r["model"], r["metric"]): r for r in json.loads((tmp_path / "gan.json").read_text())}
     plain = recs[("nonsaturating GAN, grid, 3x8 MLPs", "modes covered (of 25)")]
-    wide = recs[("nonsaturating GAN at 4x the batch (PacGAN4's samples a step), grid, 3x8 MLPs",
-                 "modes covered (of 25)")]  # fmt: skip
+    wide = recs[
+        (
+            "nonsaturating GAN at 4x the batch (PacGAN4's samples a step), grid, 3x8 MLPs",
+            "modes covered (of 25)",
+        )
+    ]
     assert plain["batch_size"] == 16 and wide["batch_size"] == 64
     assert len(plain["per_seed"]) == len(wide["per_seed"]) == 2
 
 
 def test_merge_seeds_joins_two_runs_of_disjoint_seeds():
     common = dict(model="m", metric="x", steps=5, network="n", schedule="s", device="cpu")
-    old = records.make_record(**common, value=2.0, spread=1.41, seeds=2, per_seed=[1.0, 3.0],
-                              with_mala=1.0, train_seconds=10.0, paper_value=None, paper="-",
-                              epochs=1)  # fmt: skip
+    old = records.make_record(
+        **common,
+        value=2.0,
+        spread=1.41,
+        seeds=2,
+        per_seed=[1.0, 3.0],
+        with_mala=1.0,
+        train_seconds=10.0,
+        paper_value=None,
+        paper="-",
+        epochs=1,
+    )
     new = {**old, "per_seed": [5.0, 7.0], "value": 6.0, "with_mala": 3.0, "train_seconds": 20.0}
     merged = records.merge_seeds(old, new)
     assert merged["per_seed"] == [1.0, 3.0, 5.0, 7.0] and merged["seeds"] == 4
@@ -183,8 +246,18 @@ def test_unified_benchmark_pairs_each_transfer_with_its_base_model(tmp_path):
     assert recs["AA-VAE (MNIST, 0.1 of the data)"]["paper_value"] == -103.05
     assert recs["VAE (MNIST, 0.1 of the data)"]["epochs"] == round(3 * 100 / 6000, 2)
     # all the digits: the label says so, and the paper's all-data figures come with it
-    run("benchmarks.unified", "aavae", "--steps", "2", "--seeds", "1", "--fraction", "1",
-        "--results", str(tmp_path))  # fmt: skip
+    run(
+        "benchmarks.unified",
+        "aavae",
+        "--steps",
+        "2",
+        "--seeds",
+        "1",
+        "--fraction",
+        "1",
+        "--results",
+        str(tmp_path),
+    )
     recs = {r["model"]: r for r in json.loads((tmp_path / "unified.json").read_text())}
     assert recs["VAE (MNIST, all of the data)"]["paper_value"] == -92.53
     assert recs["AA-VAE (MNIST, all of the data)"]["paper_value"] == -92.42
@@ -202,8 +275,18 @@ def test_gan_mnist_benchmark_scores_real_gan_and_vae(tmp_path):
 
 
 def test_gan_dcgan_benchmark_resumes_writes_float16_weights_and_records_their_scores(tmp_path):
-    common = ["--steps", "6", "--n-score", "200", "--results", str(tmp_path), "--checkpoint",
-              str(tmp_path / "c.pt"), "--weights", str(tmp_path / "g.pt")]  # fmt: skip
+    common = [
+        "--steps",
+        "6",
+        "--n-score",
+        "200",
+        "--results",
+        str(tmp_path),
+        "--checkpoint",
+        str(tmp_path / "c.pt"),
+        "--weights",
+        str(tmp_path / "g.pt"),
+    ]
     out = run("benchmarks.gan", "dcgan", *common, "--minutes", "1e-6")  # stops after a step
     assert "run again to resume" in out and not (tmp_path / "g.pt").exists()
     out = run("benchmarks.gan", "dcgan", *common, "--lr-decay-steps", "3")  # resumes
@@ -238,6 +321,34 @@ def test_vae_speed_times_both_pipelines_and_records_the_ratio(tmp_path):
     assert ratio["value"] == round(theirs["value"] / ours["value"], 1)
 
 
+def test_vae_estimators_records_per_seed_error_ratios_that_match_a_direct_computation(tmp_path):
+    from benchmarks import vae as bench
+
+    run(
+        "benchmarks.vae",
+        "estimators",
+        "--seeds",
+        "2",
+        "--repeats",
+        "30",
+        "--results",
+        str(tmp_path),
+    )
+    rows = json.loads((tmp_path / "vae.json").read_text())
+    assert len(rows) == 2 * len(bench.ESTIMATOR_S)
+    assert all(set(records.FIELDS) <= set(r) and len(r["per_seed"]) == 2 for r in rows)
+    # the record is the ratio of two mean squared errors, seed by seed, recomputed here
+    errors = bench.estimator_errors(1, 30)
+    (row,) = [
+        r for r in rows if r["model"] == "score function with baseline, linear-Gaussian 8x3, S = 16"
+    ]
+    assert row["metric"] == "squared error over reparameterization's"
+    assert row["per_seed"][1] == round(errors["score-baseline", 16] / errors["reparam", 16], 4)
+    # the estimators are unbiased, so each error is a variance: positive, falling with S
+    assert all(v > 0 for v in errors.values())
+    assert errors["reparam", 64] < errors["reparam", 4] and errors["score", 64] < errors["score", 4]
+
+
 def test_gan_benchmark_trains_plain_mlps_with_the_options_it_records(tmp_path):
     run(
         "benchmarks.gan",
@@ -264,8 +375,18 @@ def test_toy_mlps_read_packs():
 
 
 def test_energy_benchmark_runs_every_variant_and_records_both_generators(tmp_path):
-    run("benchmarks.energy", "toy", "--steps", "3", "--seeds", "2", "--datasets", "grid",
-        "--results", str(tmp_path))  # fmt: skip
+    run(
+        "benchmarks.energy",
+        "toy",
+        "--steps",
+        "3",
+        "--seeds",
+        "2",
+        "--datasets",
+        "grid",
+        "--results",
+        str(tmp_path),
+    )
     recs = json.loads((tmp_path / "energy.json").read_text())
     assert {r["model"] for r in recs} == {
         "energy GAN, no MI, grid",
@@ -284,6 +405,15 @@ def test_mcmc_benchmark_records_every_sampler_and_the_tempering_comparison(tmp_p
     models = {r["model"] for r in recs}
     assert "MALA, step 0.4, 2-D mixture" in models
     assert "replica exchange (T = 1, 2, 4, 8, 16), two modes 8 apart" in models
+    # the control: plain MALA given replica exchange's gradient budget (5 temperatures)
+    budget = "MALA at replica exchange's gradient budget, two modes 8 apart"
+    (ctrl,) = [r for r in recs if r["model"] == budget and r["metric"].startswith("share")]
+    (short,) = [
+        r
+        for r in recs
+        if r["model"] == "MALA, two modes 8 apart" and r["metric"].startswith("share")
+    ]
+    assert ctrl["steps"] == 5 * short["steps"] == 5 * 20
     assert "energy difference only, step 0.01, unit Gaussian" in models
     for r in recs:
         assert set(records.FIELDS) <= set(r) and r["seeds"] == 2 and len(r["per_seed"]) == 2
@@ -294,8 +424,11 @@ def test_mcmc_benchmark_measures_the_two_ratio_slips_beside_exact_mala(tmp_path)
     run("benchmarks.mcmc", "slips", *sizes, "--results", str(tmp_path))
     recs = json.loads((tmp_path / "mcmc.json").read_text())
     models = {r["model"] for r in recs}
-    for kind in ("exact MALA", "the seed's ratio (target at the previous proposal)",
-                 "MEG's corrected sampler (unsquared norm)"):  # fmt: skip
+    for kind in (
+        "exact MALA",
+        "the seed's ratio (target at the previous proposal)",
+        "MEG's corrected sampler (unsquared norm)",
+    ):
         assert f"{kind}, step 1.5, unit Gaussian" in models
     assert len(recs) == 15 and all(len(r["per_seed"]) == 2 for r in recs)
 
@@ -306,11 +439,15 @@ def test_the_seeds_ratio_slip_changes_nothing_while_every_proposal_is_accepted()
     from benchmarks import mcmc as bench
 
     x0 = torch.randn(500, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    runs = [bench.slip_chain(kind, x0, 1, 0.01, torch.Generator().manual_seed(1))
-            for kind in bench.SLIPS[:2]]  # fmt: skip
+    runs = [
+        bench.slip_chain(kind, x0, 1, 0.01, torch.Generator().manual_seed(1))
+        for kind in bench.SLIPS[:2]
+    ]
     assert torch.equal(runs[0], runs[1])  # one step from the start: no earlier proposal
-    big = [bench.slip_chain(kind, x0, 200, 1.5, torch.Generator().manual_seed(1))
-           for kind in bench.SLIPS[:2]]  # fmt: skip
+    big = [
+        bench.slip_chain(kind, x0, 200, 1.5, torch.Generator().manual_seed(1))
+        for kind in bench.SLIPS[:2]
+    ]
     assert not torch.equal(big[0], big[1])
 
 
@@ -347,8 +484,16 @@ def test_pixelcnn_benchmark_trains_evaluates_and_times_both_samplers(tmp_path):
 
 
 def test_em_benchmark_records_an_exact_nll_per_mixture(tmp_path):
-    run("benchmarks.em", "bernoulli", "--components", "2", "--iterations", "1",
-        "--results", str(tmp_path))  # fmt: skip
+    run(
+        "benchmarks.em",
+        "bernoulli",
+        "--components",
+        "2",
+        "--iterations",
+        "1",
+        "--results",
+        str(tmp_path),
+    )
     (rec,) = json.loads((tmp_path / "em.json").read_text())
     assert rec["metric"] == "test NLL (nats, exact)" and 100 < rec["value"] < 400
     assert rec["bits_per_dim"] == round(rec["value"] / (784 * math.log(2)), 4)

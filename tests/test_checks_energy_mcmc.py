@@ -63,12 +63,13 @@ def jsd(T, x, z, roles="right", shuffle=True):
     return F.logsigmoid(joint).mean() + F.logsigmoid(-marginal).mean()
 
 
-def generator_loss_variant(mi_sign=1.0, detach_encoder=False):
+def generator_loss_variant(mi_sign=1.0, detach_encoder=False, detach_jsd=False):
     def loss_fn(model, z, w):
         x = model.G(z)
         loss = model.energy(x).mean()
         if model.mi == "jsd":
-            loss = loss - mi_sign * w * energy.jsd_mi_estimate(model.T, x, z)
+            x_in = x.detach() if detach_jsd else x  # then G gets no MI gradient at all
+            loss = loss - mi_sign * w * energy.jsd_mi_estimate(model.T, x_in, z)
         elif model.mi == "infogan":
             x_in = x.detach() if detach_encoder else x
             loss = loss + mi_sign * w * energy.infogan_mi_penalty(z, model.encoder(x_in))
@@ -129,7 +130,7 @@ WRONG = {
             lambda U, r, f, p: energy.contrastive_loss(U, r, f) + p * energy.gradient_penalty(U, r),
             "detach them",
         ),
-    ],  # fmt: skip
+    ],
     "jsd_mi_estimate": [
         (lambda T, x, z: jsd(T, x, z, shuffle=False), "torch.randperm"),
         (lambda T, x, z: jsd(T, x, z, roles="swapped"), "roles are swapped"),
@@ -139,11 +140,12 @@ WRONG = {
             ),
             "constant critic",
         ),
-    ],  # fmt: skip
+    ],
     "generator_loss": [
         (generator_loss_variant(mi_sign=-1.0), "InfoGAN term's sign"),
         (lambda m, z, w: m.energy(m.G(z)).mean(), "MI term is missing"),
         (generator_loss_variant(detach_encoder=True), "gradient"),
+        (generator_loss_variant(detach_jsd=True), "sends G no gradient"),
     ],
     "langevin_step": [
         (langevin(noise=1.0), "exp(-2U)"),
@@ -157,7 +159,7 @@ WRONG = {
         ),
         (lambda U, x, xn, s: mala_by_distributions(U, x, xn, s, var=1.0), "variance 2 eps"),
         (lambda U, x, xn, s: -mala_by_distributions(U, x, xn, s), "upside down"),
-    ],  # fmt: skip
+    ],
     "effective_sample_size": [
         (lambda c: ess_first_negative(c, invert=True), "n / tau"),
         (lambda c: ess_first_negative(c, factor=1.0), "counts each lag twice"),
@@ -177,7 +179,7 @@ RIGHT = {
             if m.mi == "infogan"
             else -w * jsd(m.T, m.G(z), z)
         )
-    ),  # fmt: skip
+    ),
     "langevin_step": lambda U, x, s: (
         x
         - s * mcmc.energy_and_grad(U, x)[1]

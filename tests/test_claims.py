@@ -51,6 +51,24 @@ def test_each_claim_is_shown_in_the_cell_that_states_it(key):
     assert any(c.cell in s for s in showing), f"{key}: {c.cell!r} is not in the cell showing it"
 
 
+@pytest.mark.parametrize("key", [c.key for c in REGISTRY.exact_claims])
+def test_each_exact_claim_names_existing_tests_and_is_stated_in_its_lecture(key):
+    (c,) = [c for c in REGISTRY.exact_claims if c.key == key]
+    markdown = [x.source for x in solution(c.lecture).cells if x.cell_type == "markdown"]
+    assert claims.exact_problems(c, markdown, ROOT) == []
+
+
+def test_an_exact_claim_with_a_renamed_test_or_a_lost_sentence_fails():
+    c = claims.ExactClaim(
+        "01.x", "text", "the gap closes", ("tests/test_em.py::test_that_was_renamed",)
+    )
+    found = claims.exact_problems(c, ["the gap stays open"], ROOT)
+    assert any("defines no test_that_was_renamed" in p for p in found)
+    assert any("'the gap closes' is in no markdown cell" in p for p in found)
+    with pytest.raises(ValueError, match="file::test"):
+        claims.Registry().exact("01.y", text="t", cell="c", tests=("tests/test_em.py",))
+
+
 def test_every_block_in_the_notebooks_names_a_registered_claim():
     for path in SOLUTIONS:
         for cell in read(path).cells:
@@ -72,19 +90,28 @@ def perturbed(tmp_path, stem, who, what, **change) -> claims.Records:
 def test_a_record_that_stops_supporting_a_claim_fails_it(tmp_path):
     """The GAN keeping the small mode on one seed breaks 05's "dropped it on every seed"; the
     fast sampler differing in one pixel breaks 08's "same images"."""
-    recs = perturbed(tmp_path, "unified", "GAN, 10:1 modes", "samples on the small mode (%)",
-                     value=0.4, spread=0.9, per_seed=[0, 0, 0, 0, 2.0])  # fmt: skip
+    recs = perturbed(
+        tmp_path,
+        "unified",
+        "GAN, 10:1 modes",
+        "samples on the small mode (%)",
+        value=0.4,
+        spread=0.9,
+        per_seed=[0, 0, 0, 0, 2.0],
+    )
     assert not claims.evaluate(REGISTRY.by_key("05.small-mode"), recs).holds
     assert claims.evaluate(REGISTRY.by_key("05.small-mode")).holds
     model = "PixelCNN (32 channels, 5 residual blocks), fast sampler"
-    recs = perturbed(tmp_path / "b", "pixelcnn", model, "speed-up over the naive sampler",
-                     pixels_differing=1)  # fmt: skip
+    recs = perturbed(
+        tmp_path / "b", "pixelcnn", model, "speed-up over the naive sampler", pixels_differing=1
+    )
     assert not claims.evaluate(REGISTRY.by_key("08.fast-sampler"), recs).holds
 
 
 def test_a_missing_record_is_an_error_not_a_pass(tmp_path):
-    recs = perturbed(tmp_path, "energy", "energy GAN, JSD MI, grid", "modes covered (of 25)",
-                     model="renamed")  # fmt: skip
+    recs = perturbed(
+        tmp_path, "energy", "energy GAN, JSD MI, grid", "modes covered (of 25)", model="renamed"
+    )
     with pytest.raises(KeyError, match="0 records"):
         claims.evaluate(REGISTRY.by_key("06.jsd-every-seed"), recs)
 

@@ -174,8 +174,15 @@ def test_without_mi_the_generator_loss_is_the_mean_energy_of_its_samples():
 
 def test_fit_keeps_the_weight_average_and_sample_uses_it():
     model = small_energy_gan("jsd")
-    history = energy.fit(model, lambda n: torch.randn(n, 2) + 3, 20, batch_size=16,
-                         average_decay=0.5, progress=False, log_every=5)  # fmt: skip
+    history = energy.fit(
+        model,
+        lambda n: torch.randn(n, 2) + 3,
+        20,
+        batch_size=16,
+        average_decay=0.5,
+        progress=False,
+        log_every=5,
+    )
     assert len(history["energy_loss"]) == 20 and len(history["generator_loss"]) == 20
     z = torch.randn(5, 2)
     torch.testing.assert_close(model.sample(z=z), model.G_average(z))

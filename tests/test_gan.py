@@ -191,8 +191,15 @@ def test_snapshot_callback_keeps_the_generator_output_on_fixed_noise():
     torch.manual_seed(0)
     toy = gan.GAN(gan.toy_generator(hidden=8, depth=1), gan.toy_discriminator(hidden=8), 2)
     z, store = torch.randn(5, 2), []
-    gan.fit(toy, lambda n: torch.randn(n, 2), 6, evaluate=gan.snapshot_callback(toy, z, store),
-            eval_every=3, batch_size=8, progress=False)  # fmt: skip
+    gan.fit(
+        toy,
+        lambda n: torch.randn(n, 2),
+        6,
+        evaluate=gan.snapshot_callback(toy, z, store),
+        eval_every=3,
+        batch_size=8,
+        progress=False,
+    )
     assert [s for s, _ in store] == [3, 6]
     torch.testing.assert_close(store[-1][1], toy.sample(z=z))
 
@@ -229,10 +236,13 @@ def test_sample_rejects_bad_arguments():
 def test_infogan_layers_are_optional_and_the_plain_networks_keep_their_parameter_names():
     plain_g, plain_d = gan.DCGenerator(8, channels=4), gan.DCDiscriminator(channels=4)
     assert list(plain_g.state_dict()) == [
-        "fc.0.weight", *[f"fc.1.{k}" for k in ("weight", "bias", "running_mean",
-                                               "running_var", "num_batches_tracked")],
+        "fc.0.weight",
+        *[
+            f"fc.1.{k}"
+            for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+        ],
         *[k for k in plain_g.state_dict() if k.startswith("net.")],
-    ]  # fmt: skip
+    ]
     assert [k for k in plain_d.state_dict()] == [
         "net.0.weight",
         "net.0.bias",

@@ -60,8 +60,19 @@ def made(base, answers=None, extra_cells=(), drop=()):
     return nbformat.writes(nb)
 
 
-FORGED = json.dumps({"event": "result", "grade_id": "elbo", "status": "passed",
-                     "details": "", "hint": "", "sig": "0" * 64}) + "\n"  # fmt: skip
+FORGED = (
+    json.dumps(
+        {
+            "event": "result",
+            "grade_id": "elbo",
+            "status": "passed",
+            "details": "",
+            "hint": "",
+            "sig": "0" * 64,
+        }
+    )
+    + "\n"
+)
 STUB = "def {0}(*args, **kwargs):\n    raise NotImplementedError()\n"
 
 
@@ -84,7 +95,7 @@ def submissions(folder: Path) -> dict[str, dict[str, str]]:
                 {
                     "elbo": "import dgm\ndgm.checks.harness.finish = lambda r, s, ref: s\n"
                     "dgm.checks.elbo = lambda fn: fn\n" + STUB.format("elbo")
-                },  # fmt: skip
+                },
                 extra_cells=["dgm.checks.em_fit = lambda fn: fn"],
             ),
             {**unsolved, "elbo": "tampered"},
@@ -136,7 +147,7 @@ def submissions(folder: Path) -> dict[str, dict[str, str]]:
                     f"open({release!r}, 'w').write('{{}}')",
                     f"open({str(alice)!r}, 'w').write('{{}}')",
                 ],
-            ),  # fmt: skip
+            ),
             {**unsolved, "elbo": "tampered", "m_step": "tampered"},
         ),
         "loop": (
@@ -146,7 +157,7 @@ def submissions(folder: Path) -> dict[str, dict[str, str]]:
                     "responsibilities": "def responsibilities(X, w, mu, cov):\n"
                     "    while True:\n        pass\n"
                 },
-            ),  # fmt: skip
+            ),
             {**passed, "responsibilities": "timeout"},
         ),
         "hog": (
@@ -156,7 +167,7 @@ def submissions(folder: Path) -> dict[str, dict[str, str]]:
                     "m_step": "def m_step(X, r, reg_covar=0.0):\n"
                     "    return [torch.ones(10**8) for _ in range(100)]\n"
                 },
-            ),  # fmt: skip
+            ),
             {**passed, "m_step": "error"},
         ),
         "kill": (
@@ -166,7 +177,7 @@ def submissions(folder: Path) -> dict[str, dict[str, str]]:
                     "em_fit": "import os, signal\n\ndef em_fit(X, init, tol, max_iter):\n"
                     "    os.kill(os.getpid(), signal.SIGKILL)\n"
                 },
-            ),  # fmt: skip
+            ),
             {**passed, "em_fit": "error"},
         ),
         "missing": (
@@ -213,14 +224,22 @@ def graded(tmp_path_factory):
     out = tmp_path_factory.mktemp("grading")
     start = time.perf_counter()
     scores = grade.grade_folder(
-        folder, out, jobs=2, cell_timeout=20, notebook_timeout=240, exercise_timeout=20,
+        folder,
+        out,
+        jobs=2,
+        cell_timeout=20,
+        notebook_timeout=240,
+        exercise_timeout=20,
         memory_mb=2048,
-    )  # fmt: skip
+    )
     seconds = time.perf_counter() - start
     return {
-        "scores": {s.student: s for s in scores}, "expected": expected, "out": out,
-        "seconds": seconds, "changed": before != tree_digest(*watched),
-    }  # fmt: skip
+        "scores": {s.student: s for s in scores},
+        "expected": expected,
+        "out": out,
+        "seconds": seconds,
+        "changed": before != tree_digest(*watched),
+    }
 
 
 def test_every_submission_gets_exactly_the_expected_reasons(graded):
@@ -230,8 +249,13 @@ def test_every_submission_gets_exactly_the_expected_reasons(graded):
 
 def test_points_come_from_the_release_metadata(graded):
     alice, wrong = graded["scores"]["alice"], graded["scores"]["wrong"]
-    assert alice.max_points == {"check_elbo": 2, "check_responsibilities": 2, "check_m_step": 3,
-                                "check_em_fit": 3, "check_bernoulli_m_step": 2}  # fmt: skip
+    assert alice.max_points == {
+        "check_elbo": 2,
+        "check_responsibilities": 2,
+        "check_m_step": 3,
+        "check_em_fit": 3,
+        "check_bernoulli_m_step": 2,
+    }
     assert alice.total == alice.max_total == 12 and wrong.total == 0
     assert graded["scores"]["loop"].total == 10  # everything but the looping exercise
 
@@ -308,5 +332,8 @@ def test_the_student_and_lecture_come_from_the_path(tmp_path):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("{}")
     found = {(s, n) for s, n, _ in grade._submissions(tmp_path)}
-    assert found == {("student007", "01_em.ipynb"), ("bob", "02_wake_sleep.ipynb"),
-                     ("carol", "03_vae.ipynb")}  # fmt: skip
+    assert found == {
+        ("student007", "01_em.ipynb"),
+        ("bob", "02_wake_sleep.ipynb"),
+        ("carol", "03_vae.ipynb"),
+    }

@@ -78,8 +78,16 @@ WRONG = {
 
 LOOP = "def {0}(*args, **kwargs):\n    while True:\n        pass\n"
 HOG = "def {0}(*args, **kwargs):\n    return [torch.ones(10**8) for _ in range(100)]\n"
-FORGED = json.dumps({"event": "result", "grade_id": "{gid}", "status": "passed",
-                     "details": "", "hint": "", "sig": "0" * 64})  # fmt: skip
+FORGED = json.dumps(
+    {
+        "event": "result",
+        "grade_id": "{gid}",
+        "status": "passed",
+        "details": "",
+        "hint": "",
+        "sig": "0" * 64,
+    }
+)
 
 
 def nbgrader(cell) -> dict:
@@ -129,9 +137,11 @@ def tampering(release, found, release_path: Path, victim: Path) -> nbformat.Note
         + f"sys.__stdout__.write({FORGED.replace('{gid}', ids[1])!r} + '\\n')\n"
         + STUB.format(ids[1]),
         # refused at its first write; the checker stops it there
-        ids[2]: writes + "import sys\nsys.excepthook = lambda *a: None\n" + replace
+        ids[2]: writes
+        + "import sys\nsys.excepthook = lambda *a: None\n"
+        + replace
         + calls_the_reference(found[2]),
-    }  # fmt: skip
+    }
     top = [
         "import os\nos.environ['DGM_GRADING'] = '0'\nos.environ['DGM_FAST'] = '1'",
         replace,
@@ -173,16 +183,24 @@ def graded(tmp_path_factory):
         expected[("correct", name)] = dict.fromkeys(ids, "passed")
         write(executed, "tamper", name, tampering(release, found, release_path, victim))
         expected[("tamper", name)] = {
-            **dict.fromkeys(ids, "not implemented"), ids[0]: "tampered", ids[2]: "tampered"
-        }  # fmt: skip
+            **dict.fromkeys(ids, "not implemented"),
+            ids[0]: "tampered",
+            ids[2]: "tampered",
+        }
         hog = "import torch\n_hog = [torch.ones(10**8) for _ in range(100)]"
-        faults = made(release, {ids[0]: LOOP.format(ids[0]), ids[1]: HOG.format(ids[1])},
-                      top=[hog], drop=[ids[2]])  # fmt: skip
+        faults = made(
+            release,
+            {ids[0]: LOOP.format(ids[0]), ids[1]: HOG.format(ids[1])},
+            top=[hog],
+            drop=[ids[2]],
+        )
         write(faulty, "faults", name, faults)
         expected[("faults", name)] = {
             **dict.fromkeys(ids, "not implemented"),
-            ids[0]: "timeout", ids[1]: "error", ids[2]: "missing",
-        }  # fmt: skip
+            ids[0]: "timeout",
+            ids[1]: "error",
+            ids[2]: "missing",
+        }
         right = {g: answer_cell(solution, g).source for g in ids}
         wrong = {g: WRONG.get(g, lambda s, g=g: s + NUDGE.format(gid=g))(right[g]) for g in ids}
         write(scored, "wrong", name, made(solution, wrong))
@@ -197,14 +215,18 @@ def graded(tmp_path_factory):
     out = {k: tmp_path_factory.mktemp(f"out-{k}") for k in ("executed", "faults", "scored")}
     start = time.perf_counter()
     scores = grade.grade_folder(executed, out["executed"], cell_timeout=120, exercise_timeout=120)
-    scores += grade.grade_folder(faulty, out["faults"], cell_timeout=30,
-                                 exercise_timeout=30, memory_mb=2048)  # fmt: skip
+    scores += grade.grade_folder(
+        faulty, out["faults"], cell_timeout=30, exercise_timeout=30, memory_mb=2048
+    )
     scores += grade.grade_folder(scored, out["scored"], execute=False, exercise_timeout=120)
     seconds = time.perf_counter() - start
     return {
-        "scores": {(s.student, s.notebook): s for s in scores}, "expected": expected,
-        "out": out, "seconds": seconds, "changed": before != tree_digest(*watched),
-    }  # fmt: skip
+        "scores": {(s.student, s.notebook): s for s in scores},
+        "expected": expected,
+        "out": out,
+        "seconds": seconds,
+        "changed": before != tree_digest(*watched),
+    }
 
 
 def executed_nb(graded, kind, student, name):

@@ -73,8 +73,12 @@ def test_mala_log_acceptance_is_the_metropolis_hastings_ratio_with_full_densitie
     def log_q(to, frm, gr):
         return torch.distributions.Normal(frm - step * gr, math.sqrt(2 * step)).log_prob(to).sum(1)
 
-    direct = (target.log_prob(x_new) + log_q(x, x_new, grad_new)
-              - target.log_prob(x) - log_q(x_new, x, grad))  # fmt: skip
+    direct = (
+        target.log_prob(x_new)
+        + log_q(x, x_new, grad_new)
+        - target.log_prob(x)
+        - log_q(x_new, x, grad)
+    )
     torch.testing.assert_close(mcmc.mala_log_acceptance(gaussian_energy, x, x_new, step), direct)
 
 

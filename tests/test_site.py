@@ -45,12 +45,19 @@ def test_every_lecture_has_a_page_with_its_figures(built):
 
 
 def test_contents_link_every_section_in_order():
-    sections, toc = site.contents(["<h1>T</h1><p>goals</p>", "<h2>1. A <em>b</em></h2>",
-                                   "<h3>not listed</h3><h2>Summary</h2>"])  # fmt: skip
+    sections, toc = site.contents(
+        [
+            "<h1>T</h1><p>goals</p>",
+            "<h2>1. A <em>b</em></h2>",
+            "<h3>not listed</h3><h2>Summary</h2>",
+        ]
+    )
     assert sections[1] == '<h2 id="s1">1. A <em>b</em></h2>'
     assert '<h2 id="s2">Summary</h2>' in sections[2] and "<h3>not listed</h3>" in sections[2]
-    assert toc == ('<nav class="contents"><ul><li><a href="#s1">1. A <em>b</em></a></li>'
-                   '<li><a href="#s2">Summary</a></li></ul></nav>')  # fmt: skip
+    assert toc == (
+        '<nav class="contents"><ul><li><a href="#s1">1. A <em>b</em></a></li>'
+        '<li><a href="#s2">Summary</a></li></ul></nav>'
+    )
     assert site.contents(["<p>no sections</p>"]) == (["<p>no sections</p>"], "")
 
 
@@ -59,9 +66,12 @@ def test_every_lecture_page_lists_its_sections_after_its_title(built):
     for path in notebooks.solution_paths():
         nb = nbformat.read(path, as_version=4)
         headings = [
-            line for c in nb.cells if c.cell_type == "markdown"
-            for line in c.source.splitlines() if line.startswith("## ")
-        ]  # fmt: skip
+            line
+            for c in nb.cells
+            if c.cell_type == "markdown"
+            for line in c.source.splitlines()
+            if line.startswith("## ")
+        ]
         page = (out / f"{path.stem}.html").read_text()
         links = re.findall(r'<li><a href="#(s\d+)">', page)
         assert len(links) == len(headings) > 0, path.name
@@ -113,8 +123,14 @@ def test_every_page_renders_in_chromium(built):
     out, pages = built
     sync_playwright = _browser()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+    flags = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
         for name, expected in pages.items():

@@ -183,8 +183,9 @@ def test_both_gradient_estimators_are_unbiased_and_reparam_has_less_variance(mod
     assert (est["score-baseline"].var(0) < est["score"].var(0) / 2).all()
     assert (est["reparam"].var(0) < est["score-baseline"].var(0)).all()
     with pytest.raises(ValueError, match="n_samples >= 2"):
-        vae.elbo_gradient_estimates(lambda z: model.log_joint(x, z), mu[0], log_var[0], 1,
-                                    "score-baseline")  # fmt: skip
+        vae.elbo_gradient_estimates(
+            lambda z: model.log_joint(x, z), mu[0], log_var[0], 1, "score-baseline"
+        )
 
 
 @pytest.mark.parametrize("conv", [False, True])

@@ -205,7 +205,9 @@ def toy_model(mi: str | None = "jsd", dim: int = 2, latent_dim: int = 2, hidden:
 def generator_loss(model: EnergyGAN, z: torch.Tensor, mi_weight: float) -> torch.Tensor:
     """``E[U(G(z))] - mi_weight * I(X; Z)``, the MI by ``model.mi``'s estimator.
 
-    ``mi_weight`` plays a temperature: the generator's target is ``exp(-U / mi_weight)``.
+    ``mi_weight`` weighs the MI estimate against the energy. It would be a temperature (the
+    generator's target ``exp(-U / mi_weight)``) only if the estimate were the generator's
+    exact entropy in nats; neither estimator here is.
     """
     x = model.G(z)
     loss = model.energy(x).mean()
@@ -272,8 +274,9 @@ def fit(
             for opt in (opt_u, opt_g):
                 opt.param_groups[0]["lr"] = lr * left / decay
         for _ in range(energy_steps - 1):  # extra energy-only updates
-            energy_step(model, sample_real(batch_size), model.G(model.prior(batch_size)), opt_u,
-                        penalty)  # fmt: skip
+            energy_step(
+                model, sample_real(batch_size), model.G(model.prior(batch_size)), opt_u, penalty
+            )
         real = sample_real(batch_size)
         u_loss, g_loss = training_step(
             model, real, model.prior(batch_size), opt_u, opt_g, penalty, mi_weight
@@ -302,7 +305,8 @@ def latent_energy(U: Energy, G, temperature: float = 1.0, prior: bool = True) ->
     """The energy of ``z`` whose chains lecture 07 runs: ``U(G(z)) / T + ||z||^2 / 2``.
 
     The target ``exp(-U(G(z)) / T) N(z; 0, I)`` reweights the prior by how good ``G(z)``
-    looks. With ``prior=False`` the ``||z||^2 / 2`` term is dropped (as in the seed's note):
+    looks. With ``prior=False`` the ``||z||^2 / 2`` term is dropped (as in Su Jianlin's 2019
+    derivation, kexue.fm/archives/6331, and the MEG authors' samplers):
     then the chains sample ``exp(-U(G(z)) / T)`` alone, which need not even be normalisable
     and lets ``z`` drift where the generator was never trained.
     """

@@ -125,9 +125,10 @@ def energy_difference_mala_step(U: Energy, x: torch.Tensor, step: float, generat
     """A WRONG sampler, kept to show what it does: the Langevin proposal accepted with
     ``min(1, exp(U(x) - U(x')))``, the proposal densities dropped.
 
-    A widely copied implementation of z-space MALA does this. The Langevin proposal is not
-    symmetric, so the chain no longer keeps ``exp(-U)``: it is biased at any step size,
-    more at larger steps.
+    The MEG authors' published z-space sampler (``MALA_sampler``) does this. The Langevin
+    proposal is not symmetric, so the chain no longer keeps ``exp(-U)``: it is biased at any
+    step size. At small steps it samples ``exp(-2U)`` (the drift is counted twice); at larger
+    steps it samples another, step-dependent target.
     """
     _check_step(step, "energy_difference_mala_step")
     u, g = energy_and_grad(U, x)
@@ -145,8 +146,15 @@ SAMPLERS = {
 }
 
 
-def run_chains(U: Energy, x0: torch.Tensor, n_steps: int, step: float, sampler="mala",
-               generator=None, progress: bool = False):  # fmt: skip
+def run_chains(
+    U: Energy,
+    x0: torch.Tensor,
+    n_steps: int,
+    step: float,
+    sampler="mala",
+    generator=None,
+    progress: bool = False,
+):
     """Run ``n_steps`` of ``sampler`` from ``x0`` (C, D): ``(trace, acceptance)``.
 
     ``trace`` is (n_steps, C, D), the states after each step; ``acceptance`` is the share of
@@ -173,8 +181,15 @@ def run_chains(U: Energy, x0: torch.Tensor, n_steps: int, step: float, sampler="
     return torch.stack(trace), accepted / n_steps
 
 
-def replica_exchange(U: Energy, x0: torch.Tensor, temperatures, n_steps: int, step: float,
-                     generator=None, progress: bool = False):  # fmt: skip
+def replica_exchange(
+    U: Energy,
+    x0: torch.Tensor,
+    temperatures,
+    n_steps: int,
+    step: float,
+    generator=None,
+    progress: bool = False,
+):
     """Parallel tempering: MALA on ``U / T_k`` for each temperature, plus swaps between
     neighbours, so that chains cross the barriers where ``U`` is flattened.
 

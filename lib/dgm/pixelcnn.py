@@ -139,8 +139,9 @@ class GatedLayer(nn.Module):
     def forward(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         p = self.k // 2
         v_conv = self.vertical(F.pad(v, (p, p, p, 0)))  # rows i - p .. i
-        h_conv = F.conv2d(F.pad(h, (p, 0, 0, 0)), self.horizontal.weight * self.hmask,
-                          self.horizontal.bias)  # fmt: skip
+        h_conv = F.conv2d(
+            F.pad(h, (p, 0, 0, 0)), self.horizontal.weight * self.hmask, self.horizontal.bias
+        )
         down = F.pad(v_conv, (0, 0, 1, 0))[:, :, :-1]  # row i gets row i - 1: strictly above
         h_new = self.h_out(self.gate(h_conv + self.v_to_h(down)))
         return self.gate(v_conv), h_new if self.first else h + h_new
@@ -187,8 +188,10 @@ def nll(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> float:
     was = model.training
     model.eval()
     try:
-        total = sum(-log_prob(model, x[i : i + batch_size]).sum().item()
-                    for i in range(0, len(x), batch_size))  # fmt: skip
+        total = sum(
+            -log_prob(model, x[i : i + batch_size]).sum().item()
+            for i in range(0, len(x), batch_size)
+        )
     finally:
         model.train(was)
     return total / len(x)
@@ -249,8 +252,9 @@ def _start(given, start: int, B: int, like: torch.Tensor) -> torch.Tensor:
             raise ValueError(f"sample: start must be in [0, 784], got {start!r}")
         given = _check_images("sample", given)
         if len(given) != B:
-            raise ValueError(f"sample: given must hold {B} images (one per row of uniforms), "
-                             f"got {len(given)}")  # fmt: skip
+            raise ValueError(
+                f"sample: given must hold {B} images (one per row of uniforms), got {len(given)}"
+            )
         x.view(B, -1)[:, :start] = given.reshape(B, -1)[:, :start].to(x)
     return x
 
@@ -335,8 +339,15 @@ def sample(model: nn.Module, n: int, given=None, start: int = 0, generator=None)
 # --------------------------------------------------------------------------- training
 
 
-def fit(model: nn.Module, x: torch.Tensor, steps: int, lr: float = 1e-3, batch_size: int = 64,
-        decay_from: float = 2 / 3, **train_kwargs):  # fmt: skip
+def fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    steps: int,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    decay_from: float = 2 / 3,
+    **train_kwargs,
+):
     """Maximum likelihood on dynamically binarized images ``x`` (N, 784) in [0, 1], Adam at
     ``lr``, cosine-decayed to 0 over the steps after ``decay_from * steps``.
 

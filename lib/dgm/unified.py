@@ -179,14 +179,31 @@ def unequal_modes_models(
 
     torch.manual_seed(seed)
     model = gan_lib.GAN(*gan_lib.toy_mlps(), latent_dim=2).to(device)
-    gan_lib.fit(model, stream(), steps, lr=1e-3, betas=(0.5, 0.9), batch_size=256,
-                desc="GAN, 10:1 modes", progress=progress)  # fmt: skip
+    gan_lib.fit(
+        model,
+        stream(),
+        steps,
+        lr=1e-3,
+        betas=(0.5, 0.9),
+        batch_size=256,
+        desc="GAN, 10:1 modes",
+        progress=progress,
+    )
     out = {}
     if minimax:
         torch.manual_seed(seed)
         other = gan_lib.GAN(*gan_lib.toy_mlps(), latent_dim=2).to(device)
-        gan_lib.fit(other, stream(), steps, loss="minimax", lr=1e-3, betas=(0.5, 0.9),
-                    batch_size=256, desc="minimax GAN, 10:1 modes", progress=progress)  # fmt: skip
+        gan_lib.fit(
+            other,
+            stream(),
+            steps,
+            loss="minimax",
+            lr=1e-3,
+            betas=(0.5, 0.9),
+            batch_size=256,
+            desc="minimax GAN, 10:1 modes",
+            progress=progress,
+        )
         out["minimax GAN"] = other.sample(n).cpu()
     torch.manual_seed(seed)
     vae_model = VAE2D().to(device)

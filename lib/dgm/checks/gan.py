@@ -292,11 +292,17 @@ def _training_step_property(run, args) -> str | None:
             )
         if not _same(g_mine, g_ref):
             for mistake, hint in (
-                ("minimax", "that is the minimax generator loss log(1 - D(G(z))); use the "
-                 "non-saturating -log D(G(z))."),
-                ("g_first", "the generator moved before the discriminator: first D's step, "
-                 "then G's step against the *updated* D."),
-            ):  # fmt: skip
+                (
+                    "minimax",
+                    "that is the minimax generator loss log(1 - D(G(z))); use the "
+                    "non-saturating -log D(G(z)).",
+                ),
+                (
+                    "g_first",
+                    "the generator moved before the discriminator: first D's step, "
+                    "then G's step against the *updated* D.",
+                ),
+            ):
                 variant = _run_steps(
                     lambda *a, m=mistake: _step_variant(*a, **{m: True}), pack, n, seed
                 )

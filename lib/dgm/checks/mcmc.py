@@ -33,12 +33,18 @@ def _mixture_energy(x: torch.Tensor) -> torch.Tensor:
 def _energies():
     d = torch.float64
     return [
-        ("a 1-D Gaussian N(1, 0.5^2)", _gaussian_energy(torch.tensor([1.0], dtype=d),
-                                                        torch.tensor([0.5], dtype=d)), 1),
-        ("a 3-D Gaussian with scales (1, 2, 0.3)",
-         _gaussian_energy(torch.zeros(3, dtype=d), torch.tensor([1.0, 2.0, 0.3], dtype=d)), 3),
+        (
+            "a 1-D Gaussian N(1, 0.5^2)",
+            _gaussian_energy(torch.tensor([1.0], dtype=d), torch.tensor([0.5], dtype=d)),
+            1,
+        ),
+        (
+            "a 3-D Gaussian with scales (1, 2, 0.3)",
+            _gaussian_energy(torch.zeros(3, dtype=d), torch.tensor([1.0, 2.0, 0.3], dtype=d)),
+            3,
+        ),
         ("a 2-D mixture of two Gaussians", _mixture_energy, 2),
-    ]  # fmt: skip
+    ]
 
 
 # --------------------------------------------------------------------------- langevin_step

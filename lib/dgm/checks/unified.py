@@ -264,9 +264,11 @@ def _lemma_cases():
         log_g0 = densities.normal_log_prob(xs, theta0[0], math.exp(theta0[1]))
         for name, logit in (("the optimal", log_pd - log_g0), ("a logistic", 0.3 + 0.7 * xs)):
             cases.append(
-                (f"theta0 = ({theta0[0]:g}, {theta0[1]:.3g}), {name} discriminator, {n} points",
-                 (theta0, logit, log_pd, xs))
-            )  # fmt: skip
+                (
+                    f"theta0 = ({theta0[0]:g}, {theta0[1]:.3g}), {name} discriminator, {n} points",
+                    (theta0, logit, log_pd, xs),
+                )
+            )
     return cases
 
 

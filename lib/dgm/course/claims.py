@@ -124,8 +124,9 @@ def compare(
     Welch's one-sided t-test at level ``alpha``, with fewer only if every seed of ``better``
     beats every seed of ``worse``."""
     if len(better) < 2 or len(worse) < 2:
-        raise ValueError(f"compare: each arm needs per-seed values, got {len(better)} and "
-                         f"{len(worse)}")  # fmt: skip
+        raise ValueError(
+            f"compare: each arm needs per-seed values, got {len(better)} and {len(worse)}"
+        )
     sign = -1.0 if lower_is_better else 1.0
     a, b = [sign * v for v in better], [sign * v for v in worse]
     (ma, sa), (mb, sb) = _mean_sd(better), _mean_sd(worse)
@@ -140,8 +141,11 @@ def compare(
         test = f"Welch's one-sided t-test {shown}" + ("" if holds else ", not significant")
     else:
         holds = min(a) > max(b)
-        test = "every seed of the first above every seed of the second" if holds else (
-            "the arms overlap: fewer than 10 seeds and not every seed in order")  # fmt: skip
+        test = (
+            "every seed of the first above every seed of the second"
+            if holds
+            else ("the arms overlap: fewer than 10 seeds and not every seed in order")
+        )
     return Verdict(holds, f"{what}: {arms}; {test}.")
 
 
@@ -207,16 +211,43 @@ class PaperFigure:
     source: str
 
 
+@dataclass(frozen=True)
+class ExactClaim:
+    """A sentence that holds exactly (an identity, a parity to floating-point precision, an
+    invariant of an algorithm): no seed can overturn it, and the evidence is a test of the
+    library that checks it, ``tests``: ``"tests/test_x.py::test_name"``."""
+
+    key: str
+    text: str
+    cell: str
+    tests: tuple[str, ...]
+
+    @property
+    def lecture(self) -> str:
+        return self.key[:2]
+
+
 @dataclass
 class Registry:
     claims: list[Claim] = field(default_factory=list)
     papers: list[PaperFigure] = field(default_factory=list)
+    exact_claims: list[ExactClaim] = field(default_factory=list)
 
     def claim(self, key: str, **kwargs) -> Claim:
-        if any(c.key == key for c in self.claims):
+        if any(c.key == key for c in [*self.claims, *self.exact_claims]):
             raise ValueError(f"claim key {key!r} registered twice")
         c = Claim(key=key, **kwargs)
         self.claims.append(c)
+        return c
+
+    def exact(self, key: str, *, text: str, cell: str, tests: tuple[str, ...]) -> ExactClaim:
+        """Register a claim that a library test checks exactly (no records, no seeds)."""
+        if any(c.key == key for c in [*self.claims, *self.exact_claims]):
+            raise ValueError(f"claim key {key!r} registered twice")
+        if not tests or any("::" not in t for t in tests):
+            raise ValueError(f"exact claim {key!r}: tests must name 'file::test', got {tests!r}")
+        c = ExactClaim(key, text, cell, tuple(tests))
+        self.exact_claims.append(c)
         return c
 
     def paper(self, lecture: str, figure: str, source: str) -> None:
@@ -234,6 +265,28 @@ class Registry:
             if c.key == key:
                 return c
         raise KeyError(f"no claim {key!r} in the registry")
+
+
+def exact_problems(claim: ExactClaim, markdown: Sequence[str], root: Path) -> list[str]:
+    """What is wrong with an exact claim: a named test that does not exist under ``root``,
+    or a ``cell`` phrase found in none of the lecture's ``markdown`` cells."""
+    import ast
+
+    problems = []
+    for ref in claim.tests:
+        file, name = ref.split("::")
+        path = Path(root) / file
+        if not path.exists():
+            problems.append(f"{claim.key}: no test file {file}")
+            continue
+        defined = {
+            n.name for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.FunctionDef)
+        }
+        if name not in defined:
+            problems.append(f"{claim.key}: {file} defines no {name}")
+    if not any(claim.cell in text for text in markdown):
+        problems.append(f"{claim.key}: {claim.cell!r} is in no markdown cell of its lecture")
+    return problems
 
 
 def evaluate(claim: Claim, records: Records | None = None) -> Verdict:
@@ -261,6 +314,10 @@ def claims_table(reg: Registry | None = None, records: Records | None = None) ->
         v = evaluate(c, records)
         mark = "" if v.holds else " **(does not hold)**"
         cells = (c.lecture, c.text + mark, c.control, v.line)
+        rows.append("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
+    for c in sorted(reg.exact_claims, key=lambda c: c.key):
+        tests = ", ".join(f"`{t.split('::')[1]}`" for t in c.tests)
+        cells = (c.lecture, c.text, "exact: no seed or budget enters", f"checked by {tests}")
         rows.append("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
     return "\n".join(rows)
 

@@ -141,9 +141,18 @@ def likelihood_rows(results_dir: Path = RESULTS) -> list[dict]:
             if not found:
                 continue
             how = "exact" if found[1] == "exact" else f"importance sampling, K={found[2]}"
-            rows.append(dict(lecture=lecture, model=r["model"], estimator=how + found[3],
-                             nats=r["value"], epochs=r["epochs"], train_seconds=r["train_seconds"],
-                             device=r["device"], date=r["date"][:10]))  # fmt: skip
+            rows.append(
+                dict(
+                    lecture=lecture,
+                    model=r["model"],
+                    estimator=how + found[3],
+                    nats=r["value"],
+                    epochs=r["epochs"],
+                    train_seconds=r["train_seconds"],
+                    device=r["device"],
+                    date=r["date"][:10],
+                )
+            )
     return sorted(rows, key=lambda r: (r["lecture"], -r["nats"]))
 
 

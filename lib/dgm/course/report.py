@@ -90,11 +90,31 @@ def write_csv(scores: list[Score], path: str | Path) -> None:
         writer.writerow(CSV_HEADER)
         for s in scores:
             for r in s.rows:
-                writer.writerow([s.student, s.notebook, r.exercise, r.grade_id, r.points,
-                                 r.max_points, r.reason, r.details])  # fmt: skip
+                writer.writerow(
+                    [
+                        s.student,
+                        s.notebook,
+                        r.exercise,
+                        r.grade_id,
+                        r.points,
+                        r.max_points,
+                        r.reason,
+                        r.details,
+                    ]
+                )
             for gid, points in s.written.items():
-                writer.writerow([s.student, s.notebook, gid, gid, "", points, "manual",
-                                 "a written answer: graded by hand"])  # fmt: skip
+                writer.writerow(
+                    [
+                        s.student,
+                        s.notebook,
+                        gid,
+                        gid,
+                        "",
+                        points,
+                        "manual",
+                        "a written answer: graded by hand",
+                    ]
+                )
 
 
 def write_feedback(scores: list[Score], folder: Path) -> None:

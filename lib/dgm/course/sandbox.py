@@ -31,23 +31,47 @@ from pathlib import Path
 TOKEN = "DGM_SANDBOX_TOKEN"
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 ALWAYS_DENIED = {
-    "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
-    "os.forkpty", "os.killpg", "signal.pthread_kill", "ctypes.dlopen", "ctypes.dlsym",
-    "sys.addaudithook", "pty.spawn", "os.startfile", "webbrowser.open",
-}  # fmt: skip
+    "subprocess.Popen",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.fork",
+    "os.forkpty",
+    "os.killpg",
+    "signal.pthread_kill",
+    "ctypes.dlopen",
+    "ctypes.dlsym",
+    "sys.addaudithook",
+    "pty.spawn",
+    "os.startfile",
+    "webbrowser.open",
+}
 FILE_CHANGES = {
-    "os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.link",
-    "os.symlink", "os.truncate", "os.utime", "shutil.rmtree", "shutil.move", "shutil.copyfile",
-}  # fmt: skip
+    "os.remove",
+    "os.rename",
+    "os.rmdir",
+    "os.mkdir",
+    "os.chmod",
+    "os.chown",
+    "os.link",
+    "os.symlink",
+    "os.truncate",
+    "os.utime",
+    "shutil.rmtree",
+    "shutil.move",
+    "shutil.copyfile",
+}
 LOOPBACK = {"127.0.0.1", "::1", "localhost", ""}
 
 
 def writes(args: tuple) -> bool:
     """Whether the arguments of an ``open`` audit event open the file for writing."""
     mode, flags = args[1], args[2] or 0
-    return bool((mode is not None and any(c in str(mode) for c in "wax+")) or (
-        mode is None and flags & WRITE_FLAGS
-    ))  # fmt: skip
+    return bool(
+        (mode is not None and any(c in str(mode) for c in "wax+"))
+        or (mode is None and flags & WRITE_FLAGS)
+    )
 
 
 def _path(p) -> str | None:
@@ -238,9 +262,13 @@ def _execute(args) -> None:
         out.write_text(nbformat.writes(nb))
 
     client = execute.notebook_client(
-        nb, args.root, args.cell_timeout, argv=kernel_argv(Path(args.root), args.private),
-        allow_errors=True, on_cell_executed=save,
-    )  # fmt: skip
+        nb,
+        args.root,
+        args.cell_timeout,
+        argv=kernel_argv(Path(args.root), args.private),
+        allow_errors=True,
+        on_cell_executed=save,
+    )
     status, cell, message = "ok", None, ""
     try:
         client.execute()

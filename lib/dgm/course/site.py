@@ -160,19 +160,24 @@ def _landing(pages: dict[str, str]) -> str:
         link=lambda name: name.replace(".ipynb", ".html"),
         opener=lambda name: f"[download](notebooks/{name}) · [Colab]({notebooks.colab_url(name)})",
     )
-    return "\n".join([
-        f"<h1>{COURSE}</h1>",
-        "<p>EM, wake-sleep, VAEs, GANs, the KL view of both, energy-based GANs with a "
-        "mutual-information loss, MCMC and PixelCNN: each lecture a notebook that derives "
-        "the method, trains it for real and asks you to write its key pieces. Each page "
-        "below is a lecture's solution with its outputs; download the student notebook "
-        "to work through it yourself.</p>",
-        "<h2>Lectures</h2>", markdown(table),
-        "<h2>The likelihood table</h2>",
-        "<p>Test NLL of binarized MNIST digits, in nats and bits per dimension, from this "
-        "course's own models.</p>", markdown(records.likelihood_table()),
-        "<h2>Benchmark results</h2>", markdown(records.results_table()),
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"<h1>{COURSE}</h1>",
+            "<p>EM, wake-sleep, VAEs, GANs, the KL view of both, energy-based GANs with a "
+            "mutual-information loss, MCMC and PixelCNN: each lecture a notebook that derives "
+            "the method, trains it for real and asks you to write its key pieces. Each page "
+            "below is a lecture's solution with its outputs; download the student notebook "
+            "to work through it yourself.</p>",
+            "<h2>Lectures</h2>",
+            markdown(table),
+            "<h2>The likelihood table</h2>",
+            "<p>Test NLL of binarized MNIST digits, in nats and bits per dimension, from this "
+            "course's own models.</p>",
+            markdown(records.likelihood_table()),
+            "<h2>Benchmark results</h2>",
+            markdown(records.results_table()),
+        ]
+    )
 
 
 def build(out: Path | str = DEFAULT_OUT) -> dict[str, dict]:
