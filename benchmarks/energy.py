@@ -98,10 +98,7 @@ def summarise(dataset, variant, runs, args, device) -> list[dict]:
             records.make_record(
                 model=f"energy GAN, {variant}, {dataset}",
                 metric=metric,
-                value=round(statistics.mean(values), 2),
-                spread=round(statistics.stdev(values), 2) if len(values) > 1 else 0.0,
-                seeds=len(values),
-                per_seed=[round(v, 2) for v in values],
+                **records.seed_fields(values, 2),
                 raw_generator=round(statistics.mean(raw), 2),
                 with_mala=round(statistics.mean(mala), 2),
                 with_mala_per_seed=[round(v, 2) for v in mala],

@@ -55,10 +55,7 @@ def record(model, metric, values, seconds, exact=None, **extra) -> dict:
     return records.make_record(
         model=model,
         metric=metric,
-        value=round(statistics.mean(values), 4),
-        spread=round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
-        seeds=len(values),
-        per_seed=[round(v, 4) for v in values],
+        **records.seed_fields(values, 4),
         exact=exact,
         paper_value=None,
         paper="-",

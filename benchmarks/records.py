@@ -5,6 +5,7 @@ file per lecture in ``benchmarks/results/``), from which the README's table is g
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import torch
@@ -159,6 +160,21 @@ def report_nll(
     return rec
 
 
+def seed_fields(values, digits: int = 2) -> dict:
+    """A multi-seed record's value fields: the mean, the sample sd, the count and every seed.
+
+    The per-seed values are what lets a claim run a test on the record
+    (``dgm.course.claims.per_seed``); the mean and sd are what tables print.
+    """
+    values = list(values)
+    return dict(
+        value=round(statistics.mean(values), digits),
+        spread=round(statistics.stdev(values), digits) if len(values) > 1 else 0.0,
+        seeds=len(values),
+        per_seed=[round(v, digits) for v in values],
+    )
+
+
 def merge_seeds(old: dict, new: dict) -> dict:
     """One record from two runs of the same benchmark on disjoint seeds (``old`` first).
 
@@ -166,18 +182,13 @@ def merge_seeds(old: dict, new: dict) -> dict:
     numeric fields that average over seeds (``raw_generator``, ``with_mala``,
     ``train_seconds``) are averaged with the seeds' weights. The recipes must agree.
     """
-    import statistics
-
     for key in ("model", "metric", "steps", "network", "schedule", "device"):
         if old.get(key) != new.get(key):
             raise ValueError(f"merge_seeds: {key} differs: {old.get(key)!r} and {new.get(key)!r}")
     if "per_seed" not in old or "per_seed" not in new:
         raise ValueError("merge_seeds: both records need per_seed values")
     n, m = len(old["per_seed"]), len(new["per_seed"])
-    values = list(old["per_seed"]) + list(new["per_seed"])
-    merged = {**new, "per_seed": values, "seeds": n + m}
-    merged["value"] = round(statistics.mean(values), 2)
-    merged["spread"] = round(statistics.stdev(values), 2)
+    merged = {**new, **seed_fields(list(old["per_seed"]) + list(new["per_seed"]))}
     for key in ("raw_generator", "with_mala", "train_seconds"):
         if key in old and key in new:
             merged[key] = round((n * old[key] + m * new[key]) / (n + m), 2)

@@ -11,8 +11,10 @@
 
 - ``iwgan-grid``: the same pair on lecture 04's 25-grid with its 3x128 MLPs (Adam 1e-3,
   betas (0.5, 0.9), 256 a step), where the discriminator's logits spread over several nats
-  within a batch, so the weights carry information: modes covered, high-quality share and
-  the effective sample size (as a share of the batch) at the end.
+  within a batch, so the weights carry information: modes covered (by one sample, and by
+  20 of 2,500, a fifth of a mode's fair share), the high-quality share, the KL of the
+  mode histogram to uniform and the effective sample size (as a share of the batch) at the
+  end; the same scores of 2,500 draws of the data itself are the floor (model ``data``).
 - ``unequal``: the seed notes' test of mode seeking: 2-D data with two modes weighted
   10:1 (``dgm.data.unequal_modes``), a GAN (non-saturating, and minimax as the control for
   the KL direction), a VAE and EM's two-Gaussian mixture
@@ -23,7 +25,7 @@ Each runs over ``--seeds`` seeds; records hold the mean and standard deviation.
 
     python -m benchmarks.unified aavae --steps 2000 --seeds 5 --fraction 0.1
     python -m benchmarks.unified iwgan --steps 3000 --seeds 5
-    python -m benchmarks.unified iwgan-grid --steps 6000 --seeds 5
+    python -m benchmarks.unified iwgan-grid --steps 6000 --seeds 10
     python -m benchmarks.unified unequal --steps 5000 --seeds 10
 """
 
@@ -120,16 +122,37 @@ def run_iwgan_grid(args, seed: int, weights, device) -> dict:
         log_every=500,
     )
     seconds = time.perf_counter() - t0
-    modes, hq = dgm.metrics.mode_coverage(model.sample(2500), grid, 0.05)
     with torch.no_grad():
         w = unified.iwgan_weights(model.logits(model.sample(256)))
-    ess = 100 * unified.effective_sample_size(w) / 256
     return {
-        "modes covered (of 25)": modes,
-        "high-quality samples (%)": 100 * hq,
-        "effective sample size (% of the batch)": ess,
+        **grid_scores(model.sample(2500), grid),
+        "effective sample size (% of the batch)": 100 * unified.effective_sample_size(w) / 256,
         "seconds": seconds,
     }
+
+
+def grid_scores(samples: torch.Tensor, grid: torch.Tensor) -> dict:
+    """Modes covered (by 1 and by 20 of 2,500 samples), high-quality share, and the KL of the
+    high-quality samples' mode histogram to uniform (0 when every mode gets its fair share)."""
+    modes, hq = dgm.metrics.mode_coverage(samples, grid, 0.05)
+    # a fifth of a mode's fair share (100 of 2,500): one stray sample no longer covers a mode
+    strict, _ = dgm.metrics.mode_coverage(samples, grid, 0.05, min_count=20)
+    p = dgm.metrics.mode_shares(samples, grid, 0.05)
+    # no high-quality sample at all: no histogram, so no KL (nan, not a perfect 0)
+    p = p[p > 0] / p.sum() if p.sum() > 0 else torch.tensor([float("nan")])
+    return {
+        "modes covered (of 25)": modes,
+        "modes with 20 or more of 2,500 samples (of 25)": strict,
+        "high-quality samples (%)": 100 * hq,
+        "KL(mode histogram || uniform) (nats)": (p * (p * len(grid)).log()).sum().item(),
+    }
+
+
+def run_grid_data(args, seed: int, _weights, device) -> dict:
+    """The data's own scores: 2,500 draws of the grid itself (the floor a model is held to)."""
+    g = torch.Generator().manual_seed(seed)
+    x = dgm.data.gaussian_grid(2500, generator=g, device=device)
+    return {**grid_scores(x, dgm.data.grid_centres()), "seconds": 0.0}
 
 
 def run_unequal(args, device) -> list[dict]:
@@ -160,10 +183,7 @@ def run_unequal(args, device) -> list[dict]:
                 records.make_record(
                     model=f"{name}, 10:1 modes",
                     metric=f"samples on the {mode} mode (%)",
-                    value=round(statistics.mean(values), 2),
-                    spread=round(statistics.stdev(values), 2) if len(values) > 1 else 0.0,
-                    seeds=len(values),
-                    per_seed=[round(v, 2) for v in values],
+                    **records.seed_fields(values, 2),
                     steps=0 if name.startswith("Gaussian") else args.steps,
                     paper_value=round(truth, 2),
                     paper="the data's own share (the seed notes' 10:1 example)",
@@ -181,14 +201,13 @@ def summarise(name: str, metric: str, runs: list[dict], args, device, paper_valu
     suffix = f", {share} of the data" if args.command == "aavae" else ""
     where = "25-grid, 3x128 MLPs" if args.command == "iwgan-grid" else f"MNIST{suffix}"
     named = args.command in ("aavae", "iwgan-grid")
+    if name == "data":
+        where = "25-grid, 2,500 draws"
     return records.make_record(
         model=f"{name} ({where})",
         metric=metric if named else f"{metric} (n={args.n_score})",
-        value=round(statistics.mean(values), 2),
-        spread=round(statistics.stdev(values), 2) if len(values) > 1 else 0.0,
-        seeds=len(values),
-        per_seed=[round(v, 2) for v in values],
-        steps=args.steps,
+        **records.seed_fields(values, 2),
+        steps=0 if name == "data" else args.steps,
         paper_value=paper_value,
         paper=PAPER if paper_value is not None else "-",
         epochs=0  # the grid is a distribution, not a data set: no epochs
@@ -224,11 +243,13 @@ def main(argv: list[str] | None = None) -> int:
         pairs = [("VAE", 0.0), ("AA-VAE", 1.0)]
         run, metrics = run_aavae, ["test ELBO"]
     elif args.command == "iwgan-grid":
-        pairs = [("GAN", None), ("IWGAN", unified.iwgan_weights)]
+        pairs = [("GAN", None), ("IWGAN", unified.iwgan_weights), ("data", None)]
         run = run_iwgan_grid
         metrics = [
             "modes covered (of 25)",
+            "modes with 20 or more of 2,500 samples (of 25)",
             "high-quality samples (%)",
+            "KL(mode histogram || uniform) (nats)",
             "effective sample size (% of the batch)",
         ]
     else:
@@ -238,10 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, option in pairs:
         runs = []
         for seed in range(args.seeds):
-            runs.append(run(args, seed, option, device))
-            shown = ", ".join(f"{m} {runs[-1][m]:.2f}" for m in metrics)
+            runs.append((run_grid_data if name == "data" else run)(args, seed, option, device))
+            shown = ", ".join(f"{m} {runs[-1][m]:.2f}" for m in metrics if m in runs[-1])
             print(f"{name:7s} seed {seed}: {shown} ({runs[-1]['seconds']:.0f} s)", flush=True)
         for metric in metrics:
+            if metric not in runs[0]:
+                continue  # the data has no discriminator, so no effective sample size
             key = (name, args.fraction if args.command == "aavae" else metric)
             paper = None if args.command == "iwgan-grid" else PAPER_VALUES.get(key)
             out.append(summarise(name, metric, runs, args, device, paper))

@@ -143,10 +143,7 @@ def estimators(args) -> None:
                 records.make_record(
                     model=f"{label}, linear-Gaussian 8x3, S = {S}",
                     metric="squared error over reparameterization's",
-                    value=round(statistics.mean(ratios), 4),
-                    spread=round(statistics.stdev(ratios), 4) if len(ratios) > 1 else 0.0,
-                    seeds=len(ratios),
-                    per_seed=[round(r, 4) for r in ratios],
+                    **records.seed_fields(ratios, 4),
                     repeats=args.repeats,
                     paper_value=None,
                     paper="-",

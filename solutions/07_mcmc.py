@@ -456,8 +456,8 @@ print(f"replica exchange: R-hat {mcmc.r_hat(pt[burn:, [0, 1, -2, -1], 0]):6.2f};
       f"share in the right mode {(pt[burn:, :, 0] > 0).double().mean():.3f}; swap rates {swap_rate.numpy().round(2)}")
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), sharey=True)
-for ax, tr, title in ((axes[0], stuck, "MALA: each chain keeps its mode ($\\hat R \\gg 1$)"),
-                      (axes[1], pt, "Replica exchange: swaps bring the other mode down to T = 1, $\\hat R \\approx 1$")):
+for ax, tr, title in ((axes[0], stuck, "MALA: each chain keeps its mode\n($\\hat R \\gg 1$)"),
+                      (axes[1], pt, "Replica exchange: swaps bring the other mode\ndown to T = 1 ($\\hat R \\approx 1$)")):
     for c, col in zip([0, -1], ["C0", "C3"]):
         what = "chain" if tr is stuck else "T = 1 state of the ensemble"  # swaps move states between slots
         ax.plot(tr[:, c, 0], col, lw=0.6, label=f"{what} started at x1 = {x0[c, 0]:.1f}")
@@ -566,7 +566,7 @@ plt.show()
 # - **Exact MALA with the prior** keeps all 25 modes and changes the high-quality share by
 #   less than a point in this run. Lecture 06 explains why it is mild: the learned energy is nearly flat
 #   between the modes, so reweighting by $e^{-U(G(z))}$ at $T = 1$ barely prefers the good $z$.
-#   Over five seeds the change was small but positive on every seed (the record below).
+#   Over ten seeds the change was small either way, a few points at most (the record below).
 # - **Without the prior** the chains drift: the mean $\|z\|$ roughly doubles, into regions $G$ never saw
 #   in training, and the high-quality share falls by about a third (one seed, 200 steps).
 # - **The energy-difference shortcut** raises the share and pulls $z$ *inward*. That is not a
@@ -580,7 +580,7 @@ plt.show()
 # seeds (`with_mala` in `benchmarks/results/energy.json`):
 #
 # <!-- claim 07.mala-grid -->
-# *Record:* energy GAN with JSD MI on the grid, 5 seeds: high-quality share 91.58% from the EMA generator, 92.34% after exact MALA (per seed the change runs from +0.2 to +1.4 points); modes after MALA from 25 to 25 of 25.
+# *Record:* energy GAN with JSD MI on the grid, 10 seeds: high-quality share 91.24% from the EMA generator, 92.23% after exact MALA (per seed the change runs from -0.8 to +2.1 points); modes after MALA from 25 to 25 of 25.
 # <!-- /claim -->
 #
 # **On images.** The same comparison on StackedMNIST (lecture 06's reduced CPU model: the

@@ -50,37 +50,23 @@ def test_vae_benchmark_trains_resumes_evaluates_and_writes_a_record(tmp_path):
 def test_readme_likelihood_table_is_generated_and_names_each_estimator(tmp_path):
     readme = (ROOT / "README.md").read_text()
     assert build.likelihood_table() in readme
+
+    def row(model, metric, value):
+        return records.make_record(
+            model=model,
+            metric=metric,
+            value=value,
+            paper_value=None,
+            paper="-",
+            epochs=1,
+            train_seconds=1,
+            device="cpu",
+        )
+
     fake = [
-        records.make_record(
-            model="m",
-            metric="test NLL (nats, K=5000)",
-            value=90.0,
-            paper_value=None,
-            paper="-",
-            epochs=1,
-            train_seconds=1,
-            device="cpu",
-        ),
-        records.make_record(
-            model="p",
-            metric="test NLL (nats, exact, first 20 test digits)",
-            value=100.0,
-            paper_value=None,
-            paper="-",
-            epochs=1,
-            train_seconds=1,
-            device="cpu",
-        ),
-        records.make_record(
-            model="p",
-            metric="seconds to sample 100 digits",
-            value=1.0,
-            paper_value=None,
-            paper="-",
-            epochs=1,
-            train_seconds=1,
-            device="cpu",
-        ),
+        row("m", "test NLL (nats, K=5000)", 90.0),
+        row("p", "test NLL (nats, exact, first 20 test digits)", 100.0),
+        row("p", "seconds to sample 100 digits", 1.0),
     ]
     records.write("vae", fake[:1], tmp_path)
     records.write("pixelcnn", fake[1:], tmp_path)
@@ -507,3 +493,33 @@ def test_grade_benchmark_grades_a_class_and_records_time_and_processes(tmp_path)
     assert all(set(records.FIELDS) <= set(r) for r in rec.values())
     assert rec["seconds in all"]["value"] > 0
     assert 1 <= rec["sandboxed processes alive at once (most)"]["value"] <= 2 * 2  # jobs=2
+
+
+def test_grid_scores_hold_a_smear_to_the_strict_count_and_the_data_to_its_floor():
+    """The iwgan-grid scores: the data itself covers every mode by both rules with 98.9% good
+    samples and a KL of 0 to uniform; a thin smear touches modes by one sample but not by 20;
+    a generator with no good sample has no histogram (KL nan, not a perfect 0)."""
+    from benchmarks.unified import grid_scores
+
+    grid = dgm.data.grid_centres()
+    g = torch.Generator().manual_seed(0)
+    data = grid_scores(dgm.data.gaussian_grid(2500, generator=g), grid)
+    assert data["modes covered (of 25)"] == 25
+    assert data["modes with 20 or more of 2,500 samples (of 25)"] == 25
+    assert abs(data["high-quality samples (%)"] - 100 * (1 - math.exp(-4.5))) < 0.6
+    assert abs(data["KL(mode histogram || uniform) (nats)"]) < 0.02
+    # all mass on 5 modes, plus one stray sample on each of the other 20
+    on = grid[:5][torch.arange(2480) % 5] + 0.01 * torch.randn(2480, 2, generator=g)
+    smear = torch.cat([on, grid[5:]])
+    s = grid_scores(smear, grid)
+    assert (
+        s["modes covered (of 25)"] == 25
+        and s["modes with 20 or more of 2,500 samples (of 25)"] == 5
+    )
+    # 5 modes with 496 of 2,500 samples each, 20 with 1: KL to uniform over 25 by hand
+    kl = 5 * (496 / 2500) * math.log(25 * 496 / 2500) + 20 * (1 / 2500) * math.log(25 / 2500)
+    assert s["KL(mode histogram || uniform) (nats)"] == pytest.approx(kl, rel=1e-5)
+    far = grid_scores(torch.full((100, 2), 10.0), grid)
+    assert far["modes covered (of 25)"] == 0 and math.isnan(
+        far["KL(mode histogram || uniform) (nats)"]
+    )

@@ -45,3 +45,36 @@ def test_interactive_is_off_outside_a_kernel_and_when_static(monkeypatch):
     assert config.interactive() is False  # pytest is no IPython kernel
     monkeypatch.setenv("DGM_STATIC", "1")
     assert config.interactive() is False
+
+
+def test_a_headless_progress_bar_prints_one_final_line_and_nothing_live(monkeypatch, capsys):
+    """Executed solutions keep a bar's last state (its count, time and postfix), never the
+    frozen "0%" frame of a live bar; a bar with leave=False leaves nothing."""
+    monkeypatch.setenv("DGM_STATIC", "1")
+    bar = config.progress_bar(total=5, desc="train")
+    for _ in range(5):
+        bar.update(1)
+    bar.set_postfix({"loss": "0.25"})
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""  # silent while it runs
+    bar.close()
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    assert len(lines) == 1 and out.err == ""
+    assert lines[0].startswith("train: 100%") and "5/5" in lines[0] and "loss=0.25" in lines[0]
+    assert list(config.progress_bar(range(3), desc="EM", leave=False)) == [0, 1, 2]
+    assert capsys.readouterr().out == ""
+    monkeypatch.delenv("DGM_STATIC")
+    from tqdm.auto import tqdm
+
+    live = config.progress_bar(range(2), desc="live", disable=True)
+    assert isinstance(live, tqdm)
+
+
+def test_training_with_a_headless_bar_ends_with_the_run_in_one_line(monkeypatch, capsys):
+    from dgm import train
+
+    monkeypatch.setenv("DGM_STATIC", "1")
+    train.train(lambda i: {"loss": torch.tensor(1.0 / (i + 1))}, 20, desc="toy", log_every=5)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("toy: 100%") and "20/20" in lines[0]

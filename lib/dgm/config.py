@@ -12,6 +12,7 @@ once, so that notebooks and library code never test the environment themselves.
 - ``grading()``: ``True`` under an autograder (``DGM_GRADING=1``).
 - ``interactive()``: whether ipywidgets views should be shown (a live Jupyter front end)
   or replaced by static figures (``DGM_STATIC=1``, or no IPython kernel).
+- ``progress_bar(...)``: tqdm's bar, live; headless (``DGM_STATIC=1``) one line at the end.
 """
 
 from __future__ import annotations
@@ -126,6 +127,35 @@ def interactive() -> bool:
         return False
     shell = get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def progress_bar(iterable=None, **kwargs):
+    """A progress bar: ``tqdm.auto``'s (a widget in Jupyter, text in a terminal).
+
+    Headless (``DGM_STATIC=1``: executed solutions, the grader) a live bar would be saved
+    as its first frame, a "0%" that never moves, so the bar stays silent and prints one
+    line when it closes: what ran, how long it took and the last values shown beside it.
+    A bar with ``leave=False`` prints nothing. Arguments are tqdm's.
+    """
+    if not _flag("DGM_STATIC"):
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, **kwargs)
+    import io
+
+    from tqdm.std import tqdm as text_tqdm
+
+    class OneLine(text_tqdm):
+        def close(self):
+            if self.disable:
+                return
+            line = self.format_meter(**self.format_dict) if self.leave else None
+            super().close()
+            if line:
+                print(line, flush=True)
+
+    kwargs.update(file=io.StringIO(), mininterval=60.0)  # nothing live, nothing to keep
+    return OneLine(iterable, **kwargs)
 
 
 def describe() -> str:

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import torch
 
-from . import densities
+from . import config, densities
 
 # --------------------------------------------------------------------------- Gaussian mixture
 
@@ -209,9 +209,7 @@ def em(
     result = EMResult()
     steps = range(n_iter + 1)
     if progress:
-        from tqdm.auto import tqdm
-
-        steps = tqdm(steps, desc="EM", leave=False)
+        steps = config.progress_bar(steps, desc="EM", leave=False)
     for t in steps:
         lj = log_joint_fn(X, *params)  # (N, K)
         result.params.append(params)

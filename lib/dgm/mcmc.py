@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 import torch
 
+from . import config
+
 Energy = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -168,9 +170,7 @@ def run_chains(
     accepted = torch.zeros(x0.shape[0], device=x0.device)
     steps = range(n_steps)
     if progress:
-        from tqdm.auto import tqdm
-
-        steps = tqdm(steps, desc=f"{sampler} chains")
+        steps = config.progress_bar(steps, desc=f"{sampler} chains")
     for _ in steps:
         if sampler == "ula":
             x, acc = ula_step(U, x, step, generator), torch.ones(x.shape[0], dtype=torch.bool)
@@ -216,9 +216,7 @@ def replica_exchange(
     swaps, trace = torch.zeros(max(K - 1, 1)), []
     rounds = range(n_steps)
     if progress:
-        from tqdm.auto import tqdm
-
-        rounds = tqdm(rounds, desc="replica exchange")
+        rounds = config.progress_bar(rounds, desc="replica exchange")
     for t in rounds:
         # a MALA step of size step * T_k for replica k: the same move in units of the
         # tempered energy's scale, so every replica accepts at a similar rate

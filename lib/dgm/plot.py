@@ -78,9 +78,11 @@ def scatter_2d(
     s: float = 4,
     alpha: float = 0.5,
     lim: float | None = None,
+    legend: bool = True,
 ) -> Axes:
     """2-D points, optionally with the true mode ``centres`` marked; ``lim`` fixes the view
-    to the square ``[-lim, lim]^2`` (the same for every panel of a comparison)."""
+    to the square ``[-lim, lim]^2`` (the same for every panel of a comparison). In a row of
+    panels, ``legend=False`` on all but one keeps the legends off the data."""
     x = _np(x)
     ax = _axes(ax)
     ax.scatter(x[:, 0], x[:, 1], s=s, alpha=alpha, c=color, label=label)
@@ -96,7 +98,8 @@ def scatter_2d(
         ax.set_aspect("equal", adjustable="box")
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
-    ax.legend(loc="upper right", fontsize=8)
+    if legend:
+        ax.legend(loc="upper right", fontsize=8)
     return ax
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from . import config
+
 Metrics = Mapping[str, "float | torch.Tensor"]
 
 
@@ -157,9 +159,7 @@ def train(
 
     bar = None
     if progress and n_steps > start:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_steps, initial=start, desc=desc, leave=True)
+        bar = config.progress_bar(total=n_steps, initial=start, desc=desc, leave=True)
     pending: list[tuple[int, Metrics]] = []  # values not yet read back from the device
 
     def flush() -> None:
