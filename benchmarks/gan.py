@@ -17,6 +17,9 @@ records hold the mean, the standard deviation and every seed's value.
         --betas 0.5 0.9 --steps 15000 --seeds 10        # fits a CPU (the 04 claims)
     python -m benchmarks.gan toy --datasets ring --net mlp --depth 2 --latent-dim 256 \
         --lr-d 1e-4 --batch-size 512 --betas 0.5 0.999 --steps 12000   # Metz et al.'s ring
+    python -m benchmarks.gan toy --datasets grid --net mlp --batch-size 256 \
+        --betas 0.5 0.9 --steps 15000 --seeds 10 --variants nonsaturating pacgan4 \
+        --average-decay 0.999 --lr-decay-steps 5000 --penalty 0.1   # lecture 06's control
 
 The ``mnist`` command trains lecture 04's DCGAN and lecture 03's VAE for the same number of
 steps and scores 10,000 samples of each, and 10,000 real test digits, against 10,000 real
@@ -31,7 +34,10 @@ at 1e-3, about 2 minutes a run on one core: the set-up where packing pays on a C
 The ring command is the set-up of the unrolled-GAN paper (Metz et al. 2017): 2x128 ReLU
 MLPs, z in R^256, the generator at 1e-3 and the discriminator at 1e-4, 512 samples a step,
 where a plain GAN collapses onto one mode at a time and hops between them (lecture 04,
-section 4); about 90 s a run on one core, PacGAN4 about twice that.
+section 4); about 90 s a run on one core, PacGAN4 about twice that. The last command adds
+lecture 06's stabilisers to the 04 set-up (an EMA of G for sampling, learning rates linearly
+to 0 over the last 5,000 steps, a zero-centred gradient penalty of 0.1 on D at the data):
+with them, lecture 04's GANs differ from lecture 06's energy GAN without MI only in the loss.
 Each record says its ``network``, ``steps`` and ``batch_size``; ``epochs`` counts PacGAN's
 epochs of 1,000 steps.
 """
@@ -89,8 +95,21 @@ def networks(args, m: int):
     return G, gan.toy_discriminator(pack=m, hidden=args.d_hidden, depth=args.d_depth)
 
 
+def stabilisers(args) -> str:
+    """Lecture 06's energy-GAN stabilisers, when a run uses them (its controlled comparison)."""
+    parts = []
+    if args.average_decay is not None:
+        parts.append(f"EMA {args.average_decay:g}")
+    if args.lr_decay_steps:
+        parts.append(f"lr to 0 over the last {args.lr_decay_steps}")
+    if args.penalty:
+        parts.append(f"penalty {args.penalty:g}")
+    return f", {', '.join(parts)}" if parts else ""
+
+
 def model_name(variant: str, dataset: str, args) -> str:
     tag = f", {args.depth}x{args.hidden} MLPs{metz_tag(args)}" if args.net == "mlp" else ""
+    tag += stabilisers(args)
     if VARIANTS[variant][2] != 1:
         variant = (
             f"nonsaturating GAN at {VARIANTS[variant][2]}x the batch (PacGAN4's samples a step),"
@@ -116,31 +135,53 @@ def run_one(dataset: str, variant: str, seed: int, args, device) -> dict:
         lr_d=args.lr_d,
         betas=tuple(args.betas),
         batch_size=args.batch_size * times,
+        penalty=args.penalty,
+        average_decay=args.average_decay,
+        lr_decay_steps=args.lr_decay_steps,
         progress=False,
         log_every=500,
     )
     seconds = time.perf_counter() - t0
-    modes, hq = dgm.metrics.mode_coverage(model.sample(2500), spec["centres"], spec["std"])
-    return {"modes": modes, "high_quality": 100 * hq, "seconds": seconds}
+    out = {"seconds": seconds}
+    for tag, average in (("", True), ("raw_", False)):  # the same without an average
+        modes, hq = dgm.metrics.mode_coverage(
+            model.sample(2500, average=average), spec["centres"], spec["std"]
+        )
+        out[f"{tag}modes"], out[f"{tag}high_quality"] = modes, 100 * hq
+    return out
 
 
 def summarise(dataset, variant, runs, args, device) -> list[dict]:
     out = []
     n_modes = len(DATASETS[dataset]["centres"])
-    paper = PAPER.get((dataset, variant))
+    # PacGAN's Table 1 used none of lecture 06's stabilisers: no paper figure beside those runs
+    paper = None if stabilisers(args) else PAPER.get((dataset, variant))
     for i, (key, metric) in enumerate(
         (("modes", f"modes covered (of {n_modes})"), ("high_quality", "high-quality samples (%)"))
     ):
         values = [r[key] for r in runs]
+        extra = {}
+        if args.average_decay is not None:  # the figures from the weight average; and G's
+            raw = [r[f"raw_{key}"] for r in runs]
+            extra = dict(
+                raw_generator=round(statistics.mean(raw), 2),
+                raw_per_seed=[round(v, 2) for v in raw],
+            )
         out.append(
             records.make_record(
                 model=model_name(variant, dataset, args),
                 metric=metric,
                 **records.seed_fields(values, 2),
+                **extra,
                 steps=args.steps,
                 network=network(args),
                 batch_size=args.batch_size * VARIANTS[variant][2],
                 betas=list(args.betas),
+                lr=args.lr,
+                lr_d=args.lr if args.lr_d is None else args.lr_d,
+                average_decay=args.average_decay,
+                lr_decay_steps=args.lr_decay_steps,
+                penalty=args.penalty,
                 paper_value=None if paper is None else paper[i],
                 paper=PAPER_NAME if paper else "-",
                 epochs=round(args.steps / 1000, 2),  # PacGAN's epoch: 1,000 batches of 100
@@ -396,7 +437,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--weights", default=str(gan.DCGAN_WEIGHTS), help="dcgan: output")
     parser.add_argument(
-        "--lr-decay-steps", type=int, default=0, help="dcgan: the last N steps decay lr to 0"
+        "--lr-decay-steps", type=int, default=0, help="toy, dcgan: the last N steps decay lr to 0"
+    )
+    parser.add_argument(
+        "--average-decay", type=float, default=None, help="toy: sample from an EMA of G"
+    )
+    parser.add_argument(
+        "--penalty", type=float, default=0.0, help="toy: gradient penalty on D at the data"
     )
     parser.add_argument(
         "--results", default=None, help="results folder (default benchmarks/results)"

@@ -1,10 +1,11 @@
 """Lecture 07 benchmark: the samplers' bias, acceptance and mixing on 2-D targets, 5 seeds.
 
 ``samplers``: on the mixture 0.3 N((-1.5, 0), 0.8^2 I) + 0.7 N((1.5, 0.5), 0.8^2 I), 10,000
-chains started from exact draws, 300 steps of ULA, MALA and the energy-difference shortcut
-at steps 0.1, 0.4 and 1.2: the error of var(x_1) and of P(x_1 > 0) against quadrature, and
-the acceptance rate. On the unit Gaussian, the stationary variance of the seed's
-sqrt(eps)-noise step and of the shortcut at step 0.01 (both sample exp(-2U): 0.5).
+chains started from exact draws (``bad-start``: all at (-3, 0)), 300 steps of ULA, MALA and
+the energy-difference shortcut at steps 0.1, 0.4 and 1.2: the error of var(x_1) and of
+P(x_1 > 0) against quadrature, and the acceptance rate. On the unit Gaussian, the
+stationary variance of the seed's sqrt(eps)-noise step and of the shortcut at step 0.01
+(both sample exp(-2U): 0.5).
 
 ``tempering``: two modes 8 apart (weights 0.3, 0.7, unit width), 400 chains half in each
 mode, 1,500 steps: the right mode's share and R-hat from plain MALA and from replica
@@ -17,7 +18,7 @@ previous *proposal* instead of the current state; the MEG authors' public
 ``MALA_corrected_sampler`` (``ritheshkumar95/energy_based_generative_models``,
 ``scripts/sampler.py``) takes an unsquared norm in its log proposal densities.
 
-    python -m benchmarks.mcmc samplers tempering slips
+    python -m benchmarks.mcmc samplers bad-start tempering slips
 """
 
 from __future__ import annotations
@@ -66,9 +67,17 @@ def record(model, metric, values, seconds, exact=None, **extra) -> dict:
     )
 
 
-def samplers(seeds: int, chains: int = 10_000, n_steps: int = 300) -> list[dict]:
+BAD_START = (-3.0, 0.0)  # beyond the small mode, on the far side from the large one
+
+
+def samplers(
+    seeds: int, chains: int = 10_000, n_steps: int = 300, bad_start: bool = False
+) -> list[dict]:
+    """The bias table; with ``bad_start`` every chain starts at ``BAD_START`` instead of at
+    an exact draw, so a sampler that barely moves cannot pass for an exact one."""
     exact_var, exact_right = exact_moments()
     out = []
+    where = f", from {BAD_START}" if bad_start else ""
     for name, sampler in SAMPLERS.items():
         for step in STEPS:
             var_err, right_err, acc, t0 = [], [], [], time.perf_counter()
@@ -77,6 +86,8 @@ def samplers(seeds: int, chains: int = 10_000, n_steps: int = 300) -> list[dict]
                 k = torch.multinomial(torch.tensor(MIX_W), chains, True, generator=g)
                 means = torch.tensor(MIX_MEANS, dtype=torch.float64)[k]
                 x0 = means + MIX_STD * torch.randn(chains, 2, generator=g, dtype=torch.float64)
+                if bad_start:
+                    x0 = torch.tensor(BAD_START, dtype=torch.float64).expand(chains, 2).clone()
                 trace, a = mcmc.run_chains(mixture_energy, x0, n_steps, step, sampler, g)
                 x = trace[-1]
                 var_err.append(x[:, 0].var().item() - exact_var)
@@ -85,7 +96,7 @@ def samplers(seeds: int, chains: int = 10_000, n_steps: int = 300) -> list[dict]
             seconds = (time.perf_counter() - t0) / seeds
             out.append(
                 record(
-                    f"{name}, step {step}, 2-D mixture",
+                    f"{name}, step {step}, 2-D mixture{where}",
                     f"error of var(x1) (exact {exact_var:.3f})",
                     var_err,
                     seconds,
@@ -100,6 +111,8 @@ def samplers(seeds: int, chains: int = 10_000, n_steps: int = 300) -> list[dict]
                     steps=n_steps,
                 )
             )
+    if bad_start:
+        return out
     # the factor 2: the seed's sqrt(eps) noise and the shortcut both sample exp(-2U)
     n_steps_gaussian = 5 * n_steps // 3  # 500 steps of 0.01 by default: 5 relaxation times
     for name in ("ULA with the seed's sqrt(eps) noise", "energy difference only"):
@@ -239,7 +252,9 @@ def tempering(seeds: int, chains: int = 400, n_steps: int = 1500) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.mcmc", description=__doc__)
-    parser.add_argument("commands", nargs="+", choices=["samplers", "tempering", "slips"])
+    parser.add_argument(
+        "commands", nargs="+", choices=["samplers", "bad-start", "tempering", "slips"]
+    )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--chains", type=int, default=None, help="override (smoke tests)")
     parser.add_argument("--n-steps", type=int, default=None, help="override (smoke tests)")
@@ -251,9 +266,12 @@ def main(argv: list[str] | None = None) -> int:
         kwargs = {} if args.chains is None else {"chains": args.chains}
         if args.n_steps is not None:
             kwargs["n_steps"] = args.n_steps
-        recs = {"samplers": samplers, "tempering": tempering, "slips": slips}[command](
-            args.seeds, **kwargs
-        )
+        if command == "bad-start":
+            recs = samplers(args.seeds, bad_start=True, **kwargs)
+        else:
+            recs = {"samplers": samplers, "tempering": tempering, "slips": slips}[command](
+                args.seeds, **kwargs
+            )
         records.write("mcmc", recs, records.results_dir(args))
         written += recs
     for r in written:

@@ -21,12 +21,13 @@
   (``dgm.unified.unequal_modes_models``); the share of 2,500 samples on the small mode
   (high quality, within 3 std of it) against its true share, 1/11 = 9.09%.
 
-Each runs over ``--seeds`` seeds; records hold the mean and standard deviation.
+Each runs over ``--seeds`` seeds; records hold the mean and standard deviation. The
+commands that made the committed records:
 
-    python -m benchmarks.unified aavae --steps 2000 --seeds 5 --fraction 0.1
-    python -m benchmarks.unified iwgan --steps 3000 --seeds 5
+    python -m benchmarks.unified aavae --steps 8000 --seeds 5 --fraction 0.1
+    python -m benchmarks.unified iwgan --steps 2000 --seeds 5
     python -m benchmarks.unified iwgan-grid --steps 6000 --seeds 10
-    python -m benchmarks.unified unequal --steps 5000 --seeds 10
+    python -m benchmarks.unified unequal --steps 5000 --seeds 5
 """
 
 from __future__ import annotations

@@ -346,8 +346,9 @@ else:
 # = \nabla_\theta \Big[\mathbb{E}_{p(y)}\, \mathrm{KL}\big(p_\theta(x \mid y) \,\big\|\, q^r(x \mid y)\big) - \mathrm{JSD}\big(p_\theta(x \mid y{=}0) \,\big\|\, p_\theta(x \mid y{=}1)\big)\Big]_{\theta_0}.
 # $$
 #
-# *Why.* Take logs in the definition: $\log q^r_{\phi_0}(0 \mid x) = \log q^r(x \mid 0) - \log p_{\theta_0}(x) + \text{const}$. So
-# $-\mathbb{E}_{p_g}\log q^r_{\phi_0}(0 \mid x) = \mathrm{KL}(p_g \,\|\, q^r(\cdot \mid 0)) - \mathrm{KL}(p_g \,\|\, p_{\theta_0}) + \text{const}$, and the
+# *Why.* Take logs in the definition: $\log q^r_{\phi_0}(0 \mid x) = \log q^r(x \mid 0) - \log p_{\theta_0}(x) + \text{const}$. The
+# $y = 0$ half of the expectation carries $p(y{=}0) = \tfrac12$, so
+# $-\tfrac12\mathbb{E}_{p_g}\log q^r_{\phi_0}(0 \mid x) = \tfrac12\mathrm{KL}(p_g \,\|\, q^r(\cdot \mid 0)) - \tfrac12\mathrm{KL}(p_g \,\|\, p_{\theta_0}) + \text{const}$, and the
 # gradient of $\tfrac12 \mathrm{KL}(p_g \,\|\, p_{\theta_0})$ at $\theta_0$ is the gradient of $\mathrm{JSD}(p_g \,\|\, p_\text{data})$ (the JSD's
 # mixture is exactly $p_{\theta_0}$ there, and the terms from the mixture's own dependence on
 # $\theta$ cancel). The $y = 1$ terms do not depend on $\theta$.
@@ -518,13 +519,19 @@ print(f"KL(p_g || p_data) = {dgm.densities.kl_by_quadrature(log_g0, log_pd, dx):
 #
 # **The symmetric view, through wake-sleep** (lecture 02). Wake-sleep already used both directions, one per phase:
 #
-# | phase | trained | on | divergence | model's position | descendant |
+# | phase | trained | on | divergence | the trained distribution sits | descendant |
 # |---|---|---|---|---|---|
-# | wake | generative $\theta$ | real $x$, $z \sim q_\phi(z \mid x)$ | $\mathrm{KL}(q_\phi(z \mid x)\, p_\text{data}(x) \,\|\, p_\theta(z, x))$ | $p_\theta$ second | VAE (which also trains $q$ with this KL) |
-# | sleep | recognition $\phi$ | dreams $(z, x) \sim p_\theta$ | $\mathrm{KL}(p_\theta(z, x) \,\|\, q_\phi(z \mid x)\, p_\theta(x))$ | $p_\theta$ first | GAN: its discriminator, an inference model for $y$, learns from generated samples, and its generator is trained through the same reversed direction |
+# | wake | generative $\theta$ | real $x$, $z \sim q_\phi(z \mid x)$ | $\mathrm{KL}(q_\phi(z \mid x)\, p_\text{data}(x) \,\|\, p_\theta(z, x))$ | second ($p_\theta$) | VAE (which also trains $q$ with this KL) |
+# | sleep | recognition $\phi$ | dreams $(z, x) \sim p_\theta$ | $\mathrm{KL}(p_\theta(z, x) \,\|\, q_\phi(z \mid x)\, p_\theta(x))$ | second ($q_\phi$) | GAN's discriminator: an inference model for $y$, trained on samples the generator makes |
 #
 # Hu et al. call VAEs an extension of the wake phase and GANs an extension of the sleep
-# phase. The point of writing both in one language is that techniques can cross over.
+# phase. Their analogy is about *which samples train the inference model*: the sleep phase's
+# $q_\phi$ learns from the model's dreams, as the discriminator learns from generated samples
+# (beside real ones). It is not about the direction of the generator's KL: by section 1's
+# rule both phases cover mass for the distribution they train (it sits second), while the
+# GAN's generator (above in this section) follows $\mathrm{KL}(p_g \,\|\, p_\text{data})$ with its
+# own distribution **first**. The point of writing both in one language is that techniques
+# can cross over.
 #
 # ## 6. From VAEs to GANs: importance weighting (IWGAN)
 #

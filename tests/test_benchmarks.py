@@ -386,10 +386,12 @@ def test_energy_benchmark_runs_every_variant_and_records_both_generators(tmp_pat
 
 def test_mcmc_benchmark_records_every_sampler_and_the_tempering_comparison(tmp_path):
     sizes = ("--seeds", "2", "--chains", "200", "--n-steps", "20")
-    run("benchmarks.mcmc", "samplers", "tempering", *sizes, "--results", str(tmp_path))
+    run("benchmarks.mcmc", "samplers", "bad-start", "tempering", *sizes, "--results", str(tmp_path))
     recs = json.loads((tmp_path / "mcmc.json").read_text())
     models = {r["model"] for r in recs}
     assert "MALA, step 0.4, 2-D mixture" in models
+    # the bad-start arm: every chain from (-3, 0), recorded beside the exact-start arm
+    assert "MALA, step 0.4, 2-D mixture, from (-3.0, 0.0)" in models
     assert "replica exchange (T = 1, 2, 4, 8, 16), two modes 8 apart" in models
     # the control: plain MALA given replica exchange's gradient budget (5 temperatures)
     budget = "MALA at replica exchange's gradient budget, two modes 8 apart"
@@ -523,3 +525,35 @@ def test_grid_scores_hold_a_smear_to_the_strict_count_and_the_data_to_its_floor(
     assert far["modes covered (of 25)"] == 0 and math.isnan(
         far["KL(mode histogram || uniform) (nats)"]
     )
+
+
+def test_a_record_made_from_uncommitted_code_says_so(tmp_path, monkeypatch):
+    """``commit()`` appends ``+dirty`` when the library or the benchmarks' code differ from
+    the commit, but not for results files (a sweep writes them as it goes)."""
+    import subprocess
+
+    from dgm.course import records as course_records
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "lib" / "m.py").write_text("x = 1\n")
+    (tmp_path / "benchmarks" / "results" / "r.json").write_text("[]\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    monkeypatch.setattr(course_records, "ROOT", tmp_path)
+
+    def stamp():
+        course_records.commit.cache_clear()
+        return course_records.commit()
+
+    clean = stamp()
+    assert clean != "unknown" and not clean.endswith("+dirty")
+    (tmp_path / "benchmarks" / "results" / "r.json").write_text("[1]\n")
+    assert stamp() == clean
+    (tmp_path / "lib" / "m.py").write_text("x = 2\n")
+    assert stamp() == f"{clean}+dirty"
+    course_records.commit.cache_clear()

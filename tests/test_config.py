@@ -78,3 +78,14 @@ def test_training_with_a_headless_bar_ends_with_the_run_in_one_line(monkeypatch,
     train.train(lambda i: {"loss": torch.tensor(1.0 / (i + 1))}, 20, desc="toy", log_every=5)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and lines[0].startswith("toy: 100%") and "20/20" in lines[0]
+
+
+def test_the_banner_names_the_data_folder_by_its_source_not_by_this_machine_path(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setenv("DGM_DATA", str(tmp_path / "secret" / "place"))
+    line = config.describe()
+    assert "data=$DGM_DATA" in line and str(tmp_path) not in line
+    monkeypatch.delenv("DGM_DATA")
+    expected = "data=<repo>/data" if config.repo_root() is not None else "data=~/.cache/dgm"
+    assert config.describe().endswith(expected)

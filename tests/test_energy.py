@@ -220,3 +220,33 @@ def test_latent_energy_of_a_batch_normed_generator_is_per_chain():
     assert G.training  # the mode is restored
     for a, b in zip(buffers, G.buffers()):
         torch.testing.assert_close(a, b)
+
+
+def test_a_resumed_energy_fit_continues_the_average_and_the_learning_rate_decay(tmp_path):
+    """Stopped after one step and resumed from its checkpoint in a fresh model, the fit (with
+    its weight average and learning-rate decay) ends bit for bit where an uninterrupted one
+    does; without the decay it ends elsewhere."""
+
+    def run(path=None, lr_decay_steps=6, **kw):
+        torch.manual_seed(0)
+        model = energy.toy_model("jsd", hidden=8)
+        energy.fit(
+            model,
+            lambda n: torch.randn(n, 2),
+            12,
+            batch_size=8,
+            lr_decay_steps=lr_decay_steps,
+            checkpoint=path,
+            progress=False,
+            **kw,
+        )
+        return model
+
+    path = tmp_path / "energy.pt"
+    straight = run()
+    run(path, time_limit=0.0)  # saves after its first step and stops
+    resumed = run(path)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    undecayed = run(lr_decay_steps=0)
+    assert not torch.equal(undecayed.G_average[0].weight, straight.G_average[0].weight)

@@ -159,6 +159,99 @@ def test_one_fit_step_is_a_discriminator_step_then_a_generator_step():
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("m", [1, 3])
+def test_the_gradient_penalty_is_the_squared_norm_of_d_gradient_on_each_real_pack(m):
+    """A linear D, ``l(x) = w . x`` on a pack of m points: its gradient is w whatever the
+    pack, so each pack's penalty is ``||w||^2``, and the penalty's gradient in w is ``2 w``."""
+    torch.manual_seed(0)
+    D = torch.nn.Sequential(torch.nn.Linear(2 * m, 1, bias=False), torch.nn.Flatten(0))
+    model = gan.GAN(gan.toy_generator(hidden=4, depth=1), D, 2, pack=m)
+    w = D[0].weight
+    r = gan.gradient_penalty(model, torch.randn(6 * m, 2))
+    assert r.shape == (6,)
+    torch.testing.assert_close(r, w.pow(2).sum().expand(6))
+    r.mean().backward()
+    torch.testing.assert_close(w.grad, 2 * w.detach())
+
+
+def test_a_penalised_step_adds_the_penalty_to_d_loss_only():
+    """Replay a step with ``penalty`` by hand; G's update is the same as without it."""
+    import copy
+
+    torch.manual_seed(0)
+    model = gan.GAN(*gan.toy_mlps(pack=2, hidden=8, depth=2), 2, pack=2)
+    manual = copy.deepcopy(model)
+    real = torch.randn(16, 2)
+    torch.manual_seed(1)
+    gan.fit(model, lambda n: real[:n], 1, lr=0.01, batch_size=8, penalty=0.5, progress=False)
+
+    torch.manual_seed(1)
+    opt_d = torch.optim.Adam(manual.D.parameters(), lr=0.01, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(manual.G.parameters(), lr=0.01, betas=(0.5, 0.999))
+    fake = manual.generate(16)
+    d_loss = gan.discriminator_loss(manual.logits(real), manual.logits(fake.detach())).mean()
+    (d_loss + 0.5 * gan.gradient_penalty(manual, real).mean()).backward()
+    opt_d.step()
+    manual.G.zero_grad()
+    gan.generator_loss_nonsaturating(manual.logits(fake)).mean().backward()
+    opt_g.step()
+    for a, b in zip(model.parameters(), manual.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_fit_keeps_a_weight_average_that_sample_draws_from():
+    torch.manual_seed(0)
+    model = gan.GAN(*gan.toy_mlps(hidden=8, depth=2), 2)
+    assert model.G_average is None
+    gan.fit(model, lambda n: torch.randn(n, 2) + 3, 20, lr=0.01, average_decay=0.9, progress=False)
+    z = model.prior(50)
+    with torch.no_grad():
+        assert torch.equal(model.sample(z=z), model.G_average(z))
+        assert torch.equal(model.sample(z=z, average=False), model.G(z))
+        assert not torch.allclose(model.G_average(z), model.G(z))
+    # decay 0: the "average" is the last G
+    gan.fit(model, lambda n: torch.randn(n, 2) + 3, 3, lr=0.01, average_decay=0.0, progress=False)
+    torch.testing.assert_close(model.sample(z=z), model.sample(z=z, average=False))
+    # trained on without an average, the old one is dropped rather than left stale
+    gan.fit(model, lambda n: torch.randn(n, 2) + 3, 3, lr=0.01, progress=False)
+    assert model.G_average is None
+    torch.testing.assert_close(model.sample(z=z), model.G(z).detach())
+    with pytest.raises(ValueError, match="average_decay"):
+        gan.fit(model, lambda n: torch.randn(n, 2), 1, average_decay=1.0, progress=False)
+    with pytest.raises(ValueError, match="lr_decay_steps"):
+        gan.fit(model, lambda n: torch.randn(n, 2), 1, lr_decay_steps=-1, progress=False)
+
+
+def test_a_resumed_fit_continues_the_average_and_the_learning_rate_decay(tmp_path):
+    """Stopped after one step and resumed from its checkpoint in a fresh GAN, a fit with
+    every stabiliser ends bit for bit where an uninterrupted one does."""
+
+    def run(path=None, **kw):
+        torch.manual_seed(0)
+        model = gan.GAN(*gan.toy_mlps(hidden=8, depth=2), 2)
+        gan.fit(
+            model,
+            lambda n: torch.randn(n, 2) + 3,
+            12,
+            lr=0.01,
+            batch_size=8,
+            penalty=0.1,
+            average_decay=0.9,
+            lr_decay_steps=6,
+            checkpoint=path,
+            progress=False,
+            **kw,
+        )
+        return model
+
+    path = tmp_path / "gan.pt"
+    straight = run()
+    run(path, time_limit=0.0)  # saves after its first step and stops
+    resumed = run(path)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_fit_rejects_an_unknown_loss():
     toy = gan.GAN(gan.toy_generator(hidden=8, depth=1), gan.toy_discriminator(hidden=8), 2)
     with pytest.raises(ValueError, match="minimax"):

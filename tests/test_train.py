@@ -224,3 +224,25 @@ def test_graph_mode_refuses_an_optimizer_that_is_not_capturable():
     _, opt, loss_fn, _ = regression("cuda", capturable=False)
     with pytest.raises(ValueError, match="capturable=True"):
         T.make_step(loss_fn, opt, mode="graph")
+
+
+def test_linear_decay_holds_then_falls_linearly_to_one_step_above_zero():
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([w], lr=0.2)
+    schedule = T.linear_decay(opt, steps=10, decay_steps=4)
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        schedule.step()
+    assert lrs == pytest.approx([0.2] * 7 + [0.15, 0.1, 0.05])
+
+
+@pytest.mark.parametrize(
+    "steps, decay, match",
+    [(0, 1, "steps"), (5, 0, "decay_steps"), (5, 6, "exceeds"), (5, 2.0, "decay_steps")],
+)
+def test_linear_decay_rejects_bad_lengths(steps, decay, match):
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    with pytest.raises(ValueError, match=match):
+        T.linear_decay(opt, steps, decay)

@@ -158,12 +158,27 @@ def progress_bar(iterable=None, **kwargs):
     return OneLine(iterable, **kwargs)
 
 
+def _data_dir_name() -> str:
+    """``data_dir()`` as a reader's notebook should show it: by where it comes from, not as
+    this machine's absolute path (``$DGM_DATA``, ``<repo>/data`` or ``~/...``)."""
+    if os.environ.get("DGM_DATA"):
+        return "$DGM_DATA"
+    path, root = data_dir(), repo_root()
+    if root is not None and path.is_relative_to(root):
+        return f"<repo>/{path.relative_to(root).as_posix()}"
+    if path.is_relative_to(Path.home()):
+        return f"~/{path.relative_to(Path.home()).as_posix()}"
+    return str(path)
+
+
 def describe() -> str:
-    """One line saying where and how this notebook runs."""
+    """One line saying where and how this notebook runs (``dgm.config.data_dir()`` gives the
+    data folder's full path)."""
     dev = device()
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
     return (
-        f"dgm: device={dev} ({name}), mode={mode()}, torch={torch.__version__}, data={data_dir()}"
+        f"dgm: device={dev} ({name}), mode={mode()}, torch={torch.__version__}, "
+        f"data={_data_dir_name()}"
     )
 
 

@@ -266,13 +266,14 @@ def fit(
     opt_u = torch.optim.Adam(model.U.parameters(), lr=lr, betas=betas)
     opt_g = torch.optim.Adam(model.generator_parameters(), lr=lr, betas=betas)
 
-    decay = min(lr_decay_steps, steps)
+    state = {"model": model, "opt_u": opt_u, "opt_g": opt_g}
+    schedules = []
+    if lr_decay_steps and steps:
+        decay = min(lr_decay_steps, steps)
+        schedules = [train.linear_decay(opt, steps, decay) for opt in (opt_u, opt_g)]
+        state.update(schedule_u=schedules[0], schedule_g=schedules[1])
 
     def one_step(i):
-        left = steps - i
-        if decay and left <= decay:
-            for opt in (opt_u, opt_g):
-                opt.param_groups[0]["lr"] = lr * left / decay
         for _ in range(energy_steps - 1):  # extra energy-only updates
             energy_step(
                 model, sample_real(batch_size), model.G(model.prior(batch_size)), opt_u, penalty
@@ -282,12 +283,12 @@ def fit(
             model, real, model.prior(batch_size), opt_u, opt_g, penalty, mi_weight
         )
         gan.update_ema(model.G_average, model.G, average_decay)
+        for schedule in schedules:
+            schedule.step()
         return {"energy_loss": u_loss, "generator_loss": g_loss}
 
     train_kwargs.setdefault("desc", f"energy GAN (MI: {model.mi})")
-    return train.train(
-        one_step, steps, state={"model": model, "opt_u": opt_u, "opt_g": opt_g}, **train_kwargs
-    )
+    return train.train(one_step, steps, state=state, **train_kwargs)
 
 
 def generate(G: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:

@@ -206,6 +206,7 @@ class GAN(nn.Module):
         if not isinstance(pack, int) or pack < 1:
             raise ValueError(f"GAN: pack must be a positive int, got {pack!r}")
         self.G, self.D, self.latent_dim, self.pack = generator, discriminator, latent_dim, pack
+        self.G_average: nn.Module | None = None  # set by fit(average_decay=...)
 
     def prior(self, n: int) -> torch.Tensor:
         """``z ~ N(0, I)``, (n, latent_dim), on the generator's device and in its dtype."""
@@ -218,13 +219,19 @@ class GAN(nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, n: int | None = None, batch_size: int = 2500, z: torch.Tensor | None = None
+        self,
+        n: int | None = None,
+        batch_size: int = 2500,
+        z: torch.Tensor | None = None,
+        average: bool = True,
     ) -> torch.Tensor:
         """``G(z)`` for evaluation and plots, for ``n`` fresh ``z`` or for the given ``z``.
 
         The generator runs in eval mode, so batch norm uses its running statistics and each
         sample depends on its own ``z`` only (not on the rest of the batch): the same ``z``
-        always gives the same sample. The generator's mode is restored afterwards.
+        always gives the same sample. The generator's mode is restored afterwards. When
+        ``fit`` kept a weight average of ``G`` (``average_decay``), it draws from the average
+        unless ``average=False``.
         """
         if z is None:
             if not isinstance(n, int) or n < 1:
@@ -234,12 +241,13 @@ class GAN(nn.Module):
             raise ValueError(
                 f"GAN.sample: z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}"
             )
-        was_training = self.G.training
-        self.G.eval()
+        G = self.G_average if average and self.G_average is not None else self.G
+        was_training = G.training
+        G.eval()
         try:
-            return torch.cat([self.G(z[i : i + batch_size]) for i in range(0, len(z), batch_size)])
+            return torch.cat([G(z[i : i + batch_size]) for i in range(0, len(z), batch_size)])
         finally:
-            self.G.train(was_training)
+            G.train(was_training)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Discriminator logits of the packs in ``x``: (B, ...) -> (B / pack,)."""
@@ -308,6 +316,18 @@ def snapshot_callback(gan: GAN, z: torch.Tensor, store: list):
     return record
 
 
+def gradient_penalty(gan: GAN, real: torch.Tensor) -> torch.Tensor:
+    """``||grad_x D(x)||^2`` at each real pack ``x``, (B,) -> (B / pack,): the zero-centred
+    penalty of Mescheder et al. (2018), R1, differentiable in D's parameters.
+
+    The same penalty as lecture 06's on the energy (``energy.gradient_penalty``): it keeps
+    the discriminator flat on the data, where a perfect one would be free to be steep.
+    """
+    x = real.detach().reshape(real.shape[0], -1).requires_grad_(True)
+    (grad,) = torch.autograd.grad(gan.logits(x).sum(), x, create_graph=True)  # (B, d)
+    return pack(grad, gan.pack).pow(2).sum(1)  # one squared norm per pack
+
+
 def training_step(
     gan: GAN,
     real: torch.Tensor,
@@ -316,18 +336,24 @@ def training_step(
     opt_g: torch.optim.Optimizer,
     generator_loss: Callable[[torch.Tensor], torch.Tensor] = generator_loss_nonsaturating,
     weights: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    penalty: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One step of each player on ``B`` real examples and noise ``z`` (B, latent_dim).
 
     The samples are packed ``gan.pack`` at a time (``B / pack`` packs of each kind), the
-    discriminator takes one step on ``discriminator_loss`` averaged over the packs, then the
+    discriminator takes one step on ``discriminator_loss`` averaged over the packs (plus
+    ``penalty`` times the mean ``gradient_penalty`` on the real packs, if given), then the
     generator one step on ``sum_i w_i generator_loss(l_i)`` over its packs' logits ``l_i``
     under the *updated* discriminator (``w_i = weights(l)``, or ``1 / (B / pack)``).
     Returns the two losses, detached.
     """
+    if penalty < 0:
+        raise ValueError(f"training_step: penalty must be >= 0, got {penalty!r}")
     fake = gan.G(z)
     # 1. D learns to tell real from generated packs; detach() holds G fixed for this step
     d_loss = discriminator_loss(gan.logits(real), gan.logits(fake.detach())).mean()
+    if penalty:
+        d_loss = d_loss + penalty * gradient_penalty(gan, real).mean()
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     opt_d.step()
@@ -353,6 +379,9 @@ def fit(
     betas: tuple[float, float] = (0.5, 0.999),
     batch_size: int = 64,
     step: Callable | None = None,
+    penalty: float = 0.0,
+    average_decay: float | None = None,
+    lr_decay_steps: int = 0,
     **train_kwargs,
 ):
     """Alternate one discriminator step and one generator step, ``steps`` times, with Adam.
@@ -365,17 +394,44 @@ def fit(
     and without it every ``w_i = 1/B``, the mean. ``lr`` is the generator's learning rate and,
     unless ``lr_d`` is given, the discriminator's too. ``step(gan, real, z, opt_d, opt_g)``
     replaces ``training_step`` (lecture 04's exercise; with the default ``loss`` and no
-    ``weights``). Extra keyword arguments go to ``dgm.train.train`` (``checkpoint``,
-    ``evaluate``, ``desc``...); returns the ``History``.
+    ``weights``).
+
+    Lecture 06's stabilisers, off by default: ``penalty`` adds that multiple of the mean
+    ``gradient_penalty`` to D's loss; ``average_decay`` keeps ``gan.G_average``, an
+    exponential moving average of G's weights (``update_ema``) that ``gan.sample`` then
+    draws from (its batch-norm statistics are G's, copied by ``update_ema``); ``lr_decay_steps``
+    brings both learning rates linearly to 0 over the last that many steps
+    (``train.linear_decay``). A run resumed from a checkpoint needs the same stabilisers as the
+    run that wrote it. Extra keyword arguments go to
+    ``dgm.train.train`` (``checkpoint``, ``evaluate``, ``desc``...); returns the ``History``.
     """
+    import copy
+
     from . import train
 
     if not callable(loss) and loss not in GENERATOR_LOSSES:
         raise ValueError(f"fit: loss must be one of {sorted(GENERATOR_LOSSES)}, got {loss!r}")
-    if step is not None and (loss != "nonsaturating" or weights is not None):
-        raise ValueError("fit: a custom step brings its own generator loss; drop loss/weights")
+    if step is not None and (loss != "nonsaturating" or weights is not None or penalty):
+        raise ValueError(
+            "fit: a custom step brings its own generator loss; drop loss/weights/penalty"
+        )
+    if not isinstance(lr_decay_steps, int) or lr_decay_steps < 0:
+        raise ValueError(f"fit: lr_decay_steps must be an int >= 0, got {lr_decay_steps!r}")
     opt_d = torch.optim.Adam(gan.D.parameters(), lr=lr if lr_d is None else lr_d, betas=betas)
     opt_g = torch.optim.Adam(gan.G.parameters(), lr=lr, betas=betas)
+    state = {"gan": gan, "opt_d": opt_d, "opt_g": opt_g}
+    if average_decay is not None:
+        if not 0 <= average_decay < 1:
+            raise ValueError(f"fit: average_decay must be in [0, 1), got {average_decay!r}")
+        if gan.G_average is None:  # a resumed or continued run keeps its average
+            gan.G_average = copy.deepcopy(gan.G).requires_grad_(False)
+    else:
+        gan.G_average = None  # training on without it would leave a stale average to sample
+    schedules = []
+    if lr_decay_steps and steps:
+        decay = min(lr_decay_steps, steps)
+        schedules = [train.linear_decay(opt, steps, decay) for opt in (opt_d, opt_g)]
+        state.update(schedule_d=schedules[0], schedule_g=schedules[1])
 
     generator_loss = loss if callable(loss) else GENERATOR_LOSSES[loss]
     name = getattr(loss, "__name__", loss)
@@ -384,14 +440,16 @@ def fit(
     if step is None:
 
         def step(gan, real, z, opt_d, opt_g):
-            return training_step(gan, real, z, opt_d, opt_g, generator_loss, weights)
+            return training_step(gan, real, z, opt_d, opt_g, generator_loss, weights, penalty)
 
     def one_step(i):
         real = sample_real(batch_size * gan.pack)
         d_loss, g_loss = step(gan, real, gan.prior(batch_size * gan.pack), opt_d, opt_g)
+        if average_decay is not None:
+            update_ema(gan.G_average, gan.G, average_decay)
+        for schedule in schedules:
+            schedule.step()
         return {"d_loss": d_loss, "g_loss": g_loss}
 
     train_kwargs.setdefault("desc", f"GAN ({name}, pack={gan.pack})")
-    return train.train(
-        one_step, steps, state={"gan": gan, "opt_d": opt_d, "opt_g": opt_g}, **train_kwargs
-    )
+    return train.train(one_step, steps, state=state, **train_kwargs)

@@ -311,3 +311,22 @@ def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
             group["lr"].fill_(lr)
         else:
             group["lr"] = lr
+
+
+def linear_decay(
+    opt: torch.optim.Optimizer, steps: int, decay_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Keep ``opt``'s learning rates for ``steps - decay_steps`` steps, then bring them
+    linearly toward 0 over the last ``decay_steps``.
+
+    Before step ``i`` (counting from 0) each rate is its base value times
+    ``min(1, (steps - i) / decay_steps)``: the last step runs at ``1 / decay_steps`` of it.
+    Call the returned scheduler's ``step()`` after every optimiser step, and keep it in the
+    checkpointed state so that a resumed run continues the schedule.
+    """
+    for name, value in (("steps", steps), ("decay_steps", decay_steps)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"linear_decay: {name} must be a positive int, got {value!r}")
+    if decay_steps > steps:
+        raise ValueError(f"linear_decay: decay_steps ({decay_steps}) exceeds steps ({steps})")
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, (steps - i) / decay_steps))

@@ -45,10 +45,21 @@ SUBMISSION = "<submission>"
 TAMPERED_EXIT = 3
 FRAME_ATTRIBUTES = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"}
 STUDENT_DENIED = {
-    "sys._getframe", "sys._current_frames", "sys.settrace", "sys.setprofile",
-    "gc.get_objects", "gc.get_referrers", "gc.get_referents", "compile", "exec",
-    "marshal.loads", "marshal.load", "code.__new__", "os.putenv", "os.unsetenv",
-}  # fmt: skip
+    "sys._getframe",
+    "sys._current_frames",
+    "sys.settrace",
+    "sys.setprofile",
+    "gc.get_objects",
+    "gc.get_referrers",
+    "gc.get_referents",
+    "compile",
+    "exec",
+    "marshal.loads",
+    "marshal.load",
+    "code.__new__",
+    "os.putenv",
+    "os.unsetenv",
+}
 
 
 def sign(key: bytes, payload: dict) -> str:
@@ -117,9 +128,11 @@ def changes(before: dict, after: dict) -> list[str]:
 
 def _same_items(a, b) -> bool:
     return (
-        type(a) is tuple and type(b) is tuple and len(a) == len(b)
+        type(a) is tuple
+        and type(b) is tuple
+        and len(a) == len(b)
         and all(x is y for x, y in zip(a, b))
-    )  # fmt: skip
+    )
 
 
 def plain(value, allowed: set, depth: int = 0) -> str | None:
@@ -337,8 +350,13 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
         sys.audit("dgm.grader.exercise", tuple(_names(checks[gid])))
         state["result"] = None
         if ex["sources"] is None:
-            emit(grade_id=gid, event="result", status="missing", hint="",
-                 details="no answer cell for this exercise (was it deleted?)")  # fmt: skip
+            emit(
+                grade_id=gid,
+                event="result",
+                status="missing",
+                hint="",
+                details="no answer cell for this exercise (was it deleted?)",
+            )
             ns[gid] = stubs[_names(checks[gid])[0]]
             continue
         ns.pop(gid, None)
@@ -365,8 +383,13 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
             checks[gid](guarded)
         refused_or_changed(gid)
         if state["result"] is None:
-            emit(grade_id=gid, event="result", status="error", hint="",
-                 details="the check could not run on this answer")  # fmt: skip
+            emit(
+                grade_id=gid,
+                event="result",
+                status="error",
+                hint="",
+                details="the check could not run on this answer",
+            )
             ns[gid] = stubs[_names(checks[gid])[0]]
             continue
         _, status, details, hint = state["result"]

@@ -153,10 +153,15 @@ def _execute(nb, folder: Path, token: str, name: str, opt: Options) -> tuple[str
     cmd += ["--root", str(folder), "--cell-timeout", str(opt.cell_timeout)]
     cmd += [a for p in opt.private for a in ("--private", p)]
     proc = subprocess.Popen(
-        cmd, cwd=folder, env=sandbox.environment(folder, token), stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True, preexec_fn=sandbox.limit_memory(opt.memory_mb),
+        cmd,
+        cwd=folder,
+        env=sandbox.environment(folder, token),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=sandbox.limit_memory(opt.memory_mb),
         start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         stdout, _ = proc.communicate(timeout=opt.notebook_timeout)
 
@@ -189,10 +194,14 @@ def _check(nb, release, folder: Path, token: str, opt: Options) -> dict[str, dic
     key = secrets.token_bytes(32)
     while len(verdicts) < len(jobs):
         job = {
-            "key": key.hex(), "variant": opt.seed, "root": str(folder), "private": opt.private,
-            "imports": imports(release), "skip": list(verdicts),
+            "key": key.hex(),
+            "variant": opt.seed,
+            "root": str(folder),
+            "private": opt.private,
+            "imports": imports(release),
+            "skip": list(verdicts),
             "exercises": [{k: ex[k] for k in ("grade_id", "check", "sources")} for ex in jobs],
-        }  # fmt: skip
+        }
         verdicts.update(_one_checker(job, key, folder, token, opt, verdicts))
     return verdicts
 
@@ -202,10 +211,15 @@ def _one_checker(job, key, folder, token, opt, done) -> dict[str, dict]:
     errors = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(
         [sys.executable, "-I", "-c", checker.BOOT.format(lib=str(opt.library))],
-        cwd=folder, env=sandbox.environment(folder, token), stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=errors, text=True,
-        preexec_fn=sandbox.limit_memory(opt.memory_mb), start_new_session=True,
-    )  # fmt: skip
+        cwd=folder,
+        env=sandbox.environment(folder, token),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        text=True,
+        preexec_fn=sandbox.limit_memory(opt.memory_mb),
+        start_new_session=True,
+    )
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout] + [lines.put(None)]).start()
     proc.stdin.write(json.dumps(job) + "\n")
@@ -218,9 +232,10 @@ def _one_checker(job, key, folder, token, opt, done) -> dict[str, dict]:
             except queue.Empty:
                 if current:
                     found[current] = {
-                        "status": "timeout", "hint": "",
+                        "status": "timeout",
+                        "hint": "",
                         "details": f"still running after {opt.exercise_timeout} s",
-                    }  # fmt: skip
+                    }
                 break
             if line is None:
                 break
@@ -313,9 +328,11 @@ def _submissions(folder: Path) -> list[tuple[str, str, Path]]:
             print(f"skipped {path}: its name names no lecture (NN_topic.ipynb)", file=sys.stderr)
             continue
         relative = path.relative_to(folder)
-        student = relative.parts[0] if len(relative.parts) > 1 else (
-            path.name[: match.start()].rstrip("_-") or path.stem
-        )  # fmt: skip
+        student = (
+            relative.parts[0]
+            if len(relative.parts) > 1
+            else (path.name[: match.start()].rstrip("_-") or path.stem)
+        )
         found.append((student, match.group(1) + ".ipynb", path))
     return found
 
@@ -328,9 +345,13 @@ def _library_digest(root: Path) -> str:
 
 
 def grade_folder(
-    folder: str | Path, out: str | Path | None = None, release_dir: str | Path | None = None,
-    seed: int = 1, jobs: int = 2, **limits,
-) -> list[Score]:  # fmt: skip
+    folder: str | Path,
+    out: str | Path | None = None,
+    release_dir: str | Path | None = None,
+    seed: int = 1,
+    jobs: int = 2,
+    **limits,
+) -> list[Score]:
     """Grade every submission under ``folder``; write ``out`` (CSV, feedback, executed)."""
     folder = Path(folder).resolve()
     if not folder.is_dir():
@@ -384,10 +405,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-execute", action="store_true", help="score only, no executed copy")
     a = parser.parse_args(argv)
     scores = grade_folder(
-        a.folder, a.out, a.release, a.seed, a.jobs, cell_timeout=a.cell_timeout,
-        notebook_timeout=a.notebook_timeout, exercise_timeout=a.exercise_timeout,
-        memory_mb=a.memory, execute=not a.no_execute,
-    )  # fmt: skip
+        a.folder,
+        a.out,
+        a.release,
+        a.seed,
+        a.jobs,
+        cell_timeout=a.cell_timeout,
+        notebook_timeout=a.notebook_timeout,
+        exercise_timeout=a.exercise_timeout,
+        memory_mb=a.memory,
+        execute=not a.no_execute,
+    )
     print(table(scores))
     written = {(s.notebook, g): p for s in scores for g, p in s.written.items()}
     if written:

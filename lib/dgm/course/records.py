@@ -48,14 +48,25 @@ def device_name(device: torch.device | None = None) -> str:
 
 @functools.cache
 def commit() -> str:
-    """The checkout's short git commit (``"unknown"`` outside git); computed once."""
+    """The checkout's short git commit (``"unknown"`` outside git), with ``+dirty`` when the
+    library or the benchmarks' code differ from it (the commit alone would not reproduce the
+    record); computed once."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
         )
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "lib", "benchmarks", ":!benchmarks/results"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
     except OSError:
         return "unknown"
-    return out.stdout.strip() or "unknown"
+    sha = out.stdout.strip()
+    if not sha:
+        return "unknown"
+    return f"{sha}+dirty" if changed.stdout.strip() else sha
 
 
 def make_record(**fields) -> dict:
