@@ -151,7 +151,7 @@ def test_replica_exchange_finds_the_weights_of_separated_modes_where_mala_sticks
     trace, swap_rate = mcmc.replica_exchange(U, x0, [1.0, 2.0, 4.0, 8.0, 16.0], 600, 0.5, g)
     right = (trace[200:, :, 0] > 0).double().mean().item()
     assert right == pytest.approx(0.7, abs=0.04)
-    assert (swap_rate > 0.2).all()
+    assert (swap_rate > 0.2).all() and (swap_rate <= 1).all()
     with pytest.raises(ValueError, match="temperatures must start at 1"):
         mcmc.replica_exchange(U, x0, [2.0, 4.0], 5, 0.5)
 
@@ -163,3 +163,25 @@ def test_the_energy_difference_shortcut_samples_exp_minus_2u_as_the_step_shrinks
     x0 = torch.randn(20_000, 1, generator=g, dtype=torch.float64)
     x = mcmc.run_chains(lambda v: 0.5 * v.pow(2).sum(1), x0, 500, 0.01, "mala_energy_difference", g)
     assert x[0][-1].var().item() == pytest.approx(0.5, abs=0.03)
+
+
+@pytest.mark.parametrize("n_steps", [1, 2, 3, 4, 7])
+def test_replica_exchange_swap_rates_are_proportions_of_the_swaps_tried(n_steps):
+    """On a flat energy every swap is accepted, so each pair's rate is exactly 1, whatever
+    the parity of the number of rounds (the even pair is tried on rounds 0, 2, ..., the odd
+    one on 1, 3, ...; a pair never tried reports 0)."""
+    flat = lambda x: 0.0 * x.sum(1)  # noqa: E731  (depends on x, for autograd)
+    x0 = torch.zeros(5, 2, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    _, rate = mcmc.replica_exchange(flat, x0, [1.0, 2.0, 4.0], n_steps, 0.1, g)
+    expected = [1.0, 1.0 if n_steps > 1 else 0.0]
+    assert rate.tolist() == expected
+
+
+def test_the_samplers_accept_an_int_or_a_float_step_and_refuse_the_rest():
+    U = lambda x: 0.5 * x.pow(2).sum(1)  # noqa: E731
+    x = torch.zeros(3, 2)
+    assert mcmc.ula_step(U, x, 1).shape == mcmc.ula_step(U, x, 0.1).shape == (3, 2)
+    for bad in (0, -0.1, "0.1", None):
+        with pytest.raises(ValueError, match="step must be a positive number"):
+            mcmc.ula_step(U, x, bad)

@@ -47,7 +47,7 @@ def energy_and_grad(U: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 
 def _check_step(step: float, who: str) -> None:
-    if not (isinstance(step, int | float) and step > 0):
+    if not (isinstance(step, (int, float)) and step > 0):  # not int | float: Python 3.9
         raise ValueError(f"{who}: step must be a positive number, got {step!r}")
 
 
@@ -213,7 +213,7 @@ def replica_exchange(
     def tempered(v):
         return _energy(U, v, "replica_exchange") / T
 
-    swaps, trace = torch.zeros(max(K - 1, 1)), []
+    swaps, tries, trace = torch.zeros(max(K - 1, 1)), torch.zeros(max(K - 1, 1)), []
     rounds = range(n_steps)
     if progress:
         rounds = config.progress_bar(rounds, desc="replica exchange")
@@ -232,9 +232,10 @@ def replica_exchange(
             xs[k] = torch.where(swap.unsqueeze(1), b, a)
             xs[k + 1] = torch.where(swap.unsqueeze(1), a, b)
             swaps[k] += swap.double().mean().item()
+            tries[k] += 1  # even pairs on even rounds, odd pairs on odd ones: counts differ
         x = xs.reshape(K * C, D)
         trace.append(xs[0].clone())
-    return torch.stack(trace), swaps / max(1, n_steps // 2)
+    return torch.stack(trace), swaps / tries.clamp(min=1)
 
 
 # --------------------------------------------------------------------------- diagnostics
