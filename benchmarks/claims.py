@@ -604,26 +604,23 @@ def _ordered(a: dict, b: dict, names: tuple[str, str]) -> str:
 
 
 def _loss_at_equal_stabilisers(gan, jsd, none) -> Verdict:
+    arms = (
+        (jsd, "the energy GAN with JSD MI", "the JSD arm"),
+        (none, "the energy GAN without MI", "the no-MI arm"),
+    )
     v = _both(
-        compare(
-            per_seed(gan),
-            per_seed(jsd),
-            names=("lecture 04's GAN", "the energy GAN with JSD MI"),
-            what="High-quality samples at the same stabilisers",
-            unit="%",
-        ),
-        compare(
-            per_seed(gan),
-            per_seed(none),
-            names=("lecture 04's GAN", "the energy GAN without MI"),
-            what="High-quality samples at the same stabilisers",
-            unit="%",
-        ),
+        *(
+            compare(
+                per_seed(gan),
+                per_seed(other),
+                names=("lecture 04's GAN", name),
+                what="High-quality samples at the same stabilisers",
+                unit="%",
+            )
+            for other, name, _ in arms
+        )
     )
-    order = " ".join(
-        _ordered(gan, other, ("lecture 04's GAN", name))
-        for other, name in ((jsd, "the JSD arm"), (none, "the no-MI arm"))
-    )
+    order = " ".join(_ordered(gan, other, ("lecture 04's GAN", short)) for other, _, short in arms)
     return Verdict(v.holds, f"{v.line} {order}")
 
 
