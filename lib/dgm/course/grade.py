@@ -30,26 +30,30 @@ import argparse
 import ast
 import hashlib
 import json
+import os
 import queue
 import re
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import nbformat
 
 from .. import config
-from . import checker, sandbox
+from . import checker, confine, sandbox
 from .report import Row, Score, table, write_csv, write_feedback
 
 LECTURE = re.compile(r"(\d\d_[A-Za-z][A-Za-z0-9_]*?)\.ipynb$")  # NN_topic: a letter after NN_
+MAX_NOTEBOOK = 64 * 2**20  # an executed notebook larger than this is not kept
 REASONS = ("passed", "wrong", "not implemented", "error", "timeout", "missing", "tampered")
 
 
@@ -144,6 +148,92 @@ class Options:
     exercise_timeout: int = 60
     memory_mb: int = 4096
     execute: bool = True
+    confined: bool = True  # bubblewrap around every process that runs student code
+    readable: tuple = ()  # what a confined process may read beside Python and dgm (MNIST)
+    library_changed: Callable[[], bool] = lambda: False  # checked after each submission
+
+    @property
+    def limits(self) -> confine.Limits:
+        return confine.Limits(memory_mb=self.memory_mb)
+
+
+class Lines:
+    """The lines a child writes on a pipe, read by a daemon thread, within bounds.
+
+    A line longer than ``line_max`` bytes is dropped; after ``total_max`` bytes the reading
+    stops (``overflow``), so no output can fill the grader's memory, and a process that
+    keeps the pipe open (a detached child) cannot keep the grader waiting on this thread.
+    """
+
+    def __init__(self, stream, line_max: int = 2**16, total_max: int = 2**24):
+        self.queue: queue.Queue = queue.Queue()
+        self.overflow = False
+        self._args = (stream.fileno(), line_max, total_max)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        fd, line_max, total_max = self._args
+        buf, total, skipping = b"", 0, False
+        try:
+            while chunk := os.read(fd, 2**16):
+                total += len(chunk)
+                buf += chunk
+                *complete, buf = buf.split(b"\n")
+                for line in complete:
+                    if not skipping and len(line) <= line_max:
+                        self.queue.put(line.decode("utf-8", "replace"))
+                    skipping = False
+                if len(buf) > line_max:
+                    buf, skipping = b"", True
+                if total > total_max:
+                    self.overflow = True
+                    break
+        except OSError:
+            pass
+        self.queue.put(None)
+
+    def get(self, timeout: float) -> str | None:
+        """The next line (``None`` at the end); ``queue.Empty`` after ``timeout`` s."""
+        return self.queue.get(timeout=max(0.01, timeout))
+
+
+def _start(argv, folder: Path, token: str, opt: Options, readable=(), **popen):
+    """Start ``argv`` for a submission: confined (unless unsafe), limited, in ``folder``."""
+    groups = None
+    if opt.confined:
+        groups = confine.Cgroups(f"{token}-{secrets.token_hex(4)}", opt.limits)
+        argv = confine.command(argv, folder, [*opt.readable, *readable], opt.limits)
+    proc = subprocess.Popen(
+        argv,
+        cwd=folder,
+        env=sandbox.environment(folder, token),
+        preexec_fn=confine.preexec(opt.limits, groups),
+        start_new_session=True,
+        **popen,
+    )
+    return proc, groups
+
+
+def _stop(proc, groups, token: str) -> None:
+    """Kill a submission's process and everything it started; remove its cgroups."""
+    proc.kill()
+    proc.wait()
+    sandbox.kill_all(token)  # the unconfined case: found by the token in their environment
+    if groups is not None:
+        groups.close()
+
+
+def read_regular(path: Path, max_bytes: int) -> bytes | None:
+    """A plain file written by a submission (no symlink followed), if at most ``max_bytes``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+            return None
+        return f.read(max_bytes + 1)[:max_bytes]
 
 
 def _execute(nb, folder: Path, token: str, name: str, opt: Options) -> tuple[str, object]:
@@ -152,34 +242,38 @@ def _execute(nb, folder: Path, token: str, name: str, opt: Options) -> tuple[str
     cmd = [sys.executable, "-m", "dgm.course.sandbox", "execute", str(path), "--out", str(out)]
     cmd += ["--root", str(folder), "--cell-timeout", str(opt.cell_timeout)]
     cmd += [a for p in opt.private for a in ("--private", p)]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=folder,
-        env=sandbox.environment(folder, token),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        preexec_fn=sandbox.limit_memory(opt.memory_mb),
-        start_new_session=True,
+    proc, groups = _start(
+        cmd, folder, token, opt, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
+    lines, last = Lines(proc.stdout), ""
+    deadline = time.monotonic() + opt.notebook_timeout
+    status = None
     try:
-        stdout, _ = proc.communicate(timeout=opt.notebook_timeout)
-
-        run = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else {}
-        status = run.get("status", f"the execution ended with code {proc.returncode}")
-        if run.get("message"):
-            status += f": {run['message']}"
-    except subprocess.TimeoutExpired:
-        status = f"stopped after the notebook's limit of {opt.notebook_timeout} s"
-    except ValueError:
-        status = "the execution ended without a report"
+        while True:
+            try:
+                line = lines.get(deadline - time.monotonic())
+            except queue.Empty:
+                status = f"stopped after the notebook's limit of {opt.notebook_timeout} s"
+                break
+            if line is None:
+                break
+            last = line if line.strip() else last
     finally:
-        proc.kill()
-        sandbox.kill_all(token)
-    executed = None
-    if out.exists():
+        _stop(proc, groups, token)
+    if status is None:
         try:
-            executed = nbformat.reads(out.read_text(), as_version=4)
+            run = json.loads(last) if last else {}
+            status = run.get("status", f"the execution ended with code {proc.returncode}")
+            if run.get("message"):
+                status += f": {run['message']}"
+        except (ValueError, AttributeError):
+            status = "the execution ended without a report"
+    executed, data = None, read_regular(out, MAX_NOTEBOOK)
+    if data is None and out.exists():
+        status += f" (the executed notebook was not kept: over {MAX_NOTEBOOK // 2**20} MB)"
+    if data is not None:
+        try:
+            executed = nbformat.reads(data.decode("utf-8"), as_version=4)
         except Exception:  # noqa: BLE001  (a notebook the kernel mangled is not kept)
             executed = None
     return status, executed
@@ -207,28 +301,28 @@ def _check(nb, release, folder: Path, token: str, opt: Options) -> dict[str, dic
 
 
 def _one_checker(job, key, folder, token, opt, done) -> dict[str, dict]:
-
-    errors = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen(
+    errors = tempfile.TemporaryFile()  # its size is capped by the checker's RLIMIT_FSIZE
+    proc, groups = _start(
         [sys.executable, "-I", "-c", checker.BOOT.format(lib=str(opt.library))],
-        cwd=folder,
-        env=sandbox.environment(folder, token),
+        folder,
+        token,
+        opt,
+        readable=[opt.library],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=errors,
-        text=True,
-        preexec_fn=sandbox.limit_memory(opt.memory_mb),
-        start_new_session=True,
     )
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout] + [lines.put(None)]).start()
-    proc.stdin.write(json.dumps(job) + "\n")
-    proc.stdin.close()
+    lines = Lines(proc.stdout)
+    try:
+        proc.stdin.write((json.dumps(job) + "\n").encode())
+        proc.stdin.close()
+    except OSError:
+        pass  # it died at once: said below
     found, current, deadline = {}, None, time.monotonic() + 120  # start-up: import torch
     try:
         while True:
             try:
-                line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+                line = lines.get(deadline - time.monotonic())
             except queue.Empty:
                 if current:
                     found[current] = {
@@ -250,26 +344,28 @@ def _one_checker(job, key, folder, token, opt, done) -> dict[str, dict]:
             elif msg["event"] == "done":
                 break
     finally:
-        proc.kill()
-        proc.wait()
+        _stop(proc, groups, token)
     if current and current not in found:
         code = proc.returncode
         why = "it ran out of memory or was killed" if code and code < 0 else f"exit code {code}"
+        if lines.overflow:
+            why = f"it wrote more than {2**24 // 2**20} MB"
         found[current] = {
             "status": "error",
             "hint": "",
             "details": f"the grader's process died ({why})",
         }
     if not found:  # the checker failed before any exercise: say why, once for all
-        errors.seek(0)
-        tail = errors.read().strip().splitlines()[-1:] or ["no message"]
+        errors.seek(max(0, os.fstat(errors.fileno()).st_size - 4096))
+        tail = errors.read().decode("utf-8", "replace").strip().splitlines()[-1:]
         for ex in job["exercises"]:
             if ex["grade_id"] not in done:
                 found[ex["grade_id"]] = {
                     "status": "error",
                     "hint": "",
-                    "details": f"the checker failed: {tail[0]}",
+                    "details": f"the checker failed: {(tail or ['no message'])[0]}",
                 }
+    errors.close()
     return found
 
 
@@ -282,9 +378,7 @@ def grade_submission(student: str, name: str, data: bytes, opt: Options) -> Scor
         nb.cells  # noqa: B018  (a JSON file that is no notebook fails here)
     except Exception as err:  # noqa: BLE001
         why = f"not a valid notebook: {type(err).__name__}: {str(err)[:120]}"
-        for ex in exercises(release):
-            score.rows.append(Row(ex["grade_id"], ex["check_id"], 0.0, ex["points"], "error", why))
-        return score
+        return _all_rows(score, release, "error", why)
     folder = Path(tempfile.mkdtemp(prefix="dgm-submission-"))
     token = secrets.token_hex(12)
     try:
@@ -301,6 +395,9 @@ def grade_submission(student: str, name: str, data: bytes, opt: Options) -> Scor
     finally:
         sandbox.kill_all(token)
         shutil.rmtree(folder, ignore_errors=True)
+    if opt.library_changed():
+        why = "the grader's copy of the library changed while this submission was graded"
+        return _all_rows(score, release, "tampered", why)
     for ex in exercises(release):
         v = verdicts[ex["grade_id"]]
         points = ex["points"] if v["status"] == "passed" else 0.0
@@ -318,6 +415,12 @@ def grade_submission(student: str, name: str, data: bytes, opt: Options) -> Scor
     return score
 
 
+def _all_rows(score: Score, release, status: str, why: str) -> Score:
+    for ex in exercises(release):
+        score.rows.append(Row(ex["grade_id"], ex["check_id"], 0.0, ex["points"], status, why))
+    return score
+
+
 def _submissions(folder: Path) -> list[tuple[str, str, Path]]:
     found = []
     for path in sorted(folder.rglob("*.ipynb")):
@@ -326,6 +429,9 @@ def _submissions(folder: Path) -> list[tuple[str, str, Path]]:
         match = LECTURE.search(path.name)
         if not match:
             print(f"skipped {path}: its name names no lecture (NN_topic.ipynb)", file=sys.stderr)
+            continue
+        if path.is_symlink() or not sandbox._inside(str(path.resolve()), str(folder.resolve())):
+            print(f"skipped {path}: a link, not a submitted file", file=sys.stderr)
             continue
         relative = path.relative_to(folder)
         student = (
@@ -337,56 +443,149 @@ def _submissions(folder: Path) -> list[tuple[str, str, Path]]:
     return found
 
 
-def _library_digest(root: Path) -> str:
+def library_digest(root: Path) -> str:
+    """A SHA-256 over every file under ``root`` (names and bytes), ``__pycache__`` aside."""
     h = hashlib.sha256()
-    for p in sorted(root.rglob("*.py")):
-        h.update(str(p.relative_to(root)).encode() + p.read_bytes())
+    for p in sorted(root.rglob("*")):
+        if "__pycache__" in p.parts or p.is_dir():
+            continue
+        h.update(str(p.relative_to(root)).encode() + b"\0")
+        h.update(p.readlink().as_posix().encode() if p.is_symlink() else p.read_bytes())
     return h.hexdigest()
+
+
+class PrivateLibrary:
+    """The grader's copy of ``dgm`` that the checker runs, verified after each submission.
+
+    A copy found changed marks the submission graded while it changed (``tampered``) and is
+    made again, so one submission's tampering stops no other's grading.
+    """
+
+    def __init__(self, package: Path):
+        self.package = package
+        self.root = Path(tempfile.mkdtemp(prefix="dgm-grader-"))
+        self.lib = self.root / "lib"
+        self.lock = threading.Lock()
+        self._copy()
+
+    def _copy(self) -> None:
+        shutil.rmtree(self.lib, ignore_errors=True)
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(self.package, self.lib / "dgm", ignore=ignore, symlinks=True)
+        self.digest = library_digest(self.lib)
+
+    def changed(self) -> bool:
+        """Whether the copy changed since it was made (it is then made again)."""
+        with self.lock:
+            if library_digest(self.lib) == self.digest:
+                return False
+            self._copy()
+            return True
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def grade_folder(
     folder: str | Path,
     out: str | Path | None = None,
     release_dir: str | Path | None = None,
-    seed: int = 1,
+    seed: int | None = None,
     jobs: int = 2,
+    unsafe_no_sandbox: bool = False,
     **limits,
 ) -> list[Score]:
-    """Grade every submission under ``folder``; write ``out`` (CSV, feedback, executed)."""
+    """Grade every submission under ``folder``; write ``out`` (CSV, feedback, executed).
+
+    Parameters
+    ----------
+    folder : path
+        The submitted notebooks (``alice/01_em.ipynb`` or ``alice_01_em.ipynb``).
+    out : path, optional
+        Where the results go (default ``grading/``); not inside ``folder``.
+    release_dir : path, optional
+        The released notebooks (default the repository's ``notebooks/``).
+    seed : int, optional
+        The hidden checks' variant (>= 1). Default: a secret random one, written in
+        ``OUT/grading.json`` so the grading can be repeated.
+    jobs : int
+        Submissions graded at once.
+    unsafe_no_sandbox : bool
+        Grade even where bubblewrap cannot confine the student code (macOS, no user
+        namespaces), with only the Python-level checks: a hostile submission can then read
+        and change what the grader can. Said in ``grading.json`` and the printed report.
+    **limits
+        ``cell_timeout``, ``notebook_timeout``, ``exercise_timeout`` (s), ``memory_mb``,
+        ``execute`` (False: scores only).
+    """
     folder = Path(folder).resolve()
     if not folder.is_dir():
         raise NotADirectoryError(f"grade: {folder} is not a folder of submissions")
-    if not isinstance(seed, int) or seed < 1:
+    if seed is None:
+        seed = secrets.randbelow(2**31 - 2) + 1
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 1:
         raise ValueError(f"grade: seed must be an int >= 1 (0 is the visible checks), got {seed!r}")
     out = Path(out or Path.cwd() / "grading").resolve()
     if sandbox._inside(str(out), str(folder)):
         raise ValueError(f"grade: out ({out}) must not be inside the submissions ({folder})")
+    why = confine.unavailable()
+    if why and not unsafe_no_sandbox:
+        raise RuntimeError(
+            f"grade: student code cannot be confined on this machine: {why}. Grade on Linux "
+            "with bubblewrap, or pass --unsafe-no-sandbox (unsafe_no_sandbox=True) to grade "
+            "with the Python-level checks only, where a hostile submission can read and "
+            "change any file the grader can."
+        )
     release_dir = Path(release_dir or (config.repo_root() or Path.cwd()) / "notebooks").resolve()
     found = _submissions(folder)
-    data = {path: path.read_bytes() for _, _, path in found}  # all read before any runs
+    data = {path: _read_submission(path) for _, _, path in found}  # all read before any runs
     release = {}
     for name in {n for _, n, _ in found}:
         if not (release_dir / name).exists():
             raise FileNotFoundError(f"grade: no released notebook {release_dir / name}")
         release[name] = nbformat.read(release_dir / name, as_version=4)
-    private = Path(tempfile.mkdtemp(prefix="dgm-grader-"))
     package = Path(checker.__file__).resolve().parents[1]  # .../dgm
-    shutil.copytree(package, private / "lib" / "dgm", ignore=shutil.ignore_patterns("__pycache__"))
-    digest = _library_digest(package)
+    digest = library_digest(package)
+    library = PrivateLibrary(package)
     out.mkdir(parents=True, exist_ok=True)
+    readable = [config.data_dir()] if config.data_dir().is_dir() else []
     opt = Options(
-        release, out, private / "lib", [str(folder), str(out), str(private)], seed, **limits
+        release,
+        out,
+        library.lib,
+        [str(folder), str(out), str(library.root)],
+        seed,
+        confined=why is None,
+        readable=tuple(readable),
+        library_changed=library.changed,
+        **limits,
     )
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             scores = list(pool.map(lambda s: grade_submission(s[0], s[1], data[s[2]], opt), found))
     finally:
-        shutil.rmtree(private, ignore_errors=True)
-    if _library_digest(package) != digest:
-        raise RuntimeError(f"grade: the course library {package} changed during grading")
+        library.remove()
     write_csv(scores, out / "scores.csv")
     write_feedback(scores, out / "feedback")
+    manifest = {
+        "seed": seed,
+        "sandbox": confine.version() if why is None else f"none (--unsafe-no-sandbox: {why})",
+        "limits": asdict(opt.limits),
+        "submissions": len(found),
+        "library_changed": library_digest(package) != digest,
+    }
+    (out / "grading.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    if manifest["library_changed"]:
+        print(
+            f"grade: WARNING: the course library {package} changed during grading", file=sys.stderr
+        )
     return scores
+
+
+def _read_submission(path: Path) -> bytes:
+    """A submitted file's bytes, not following a link put there after it was listed."""
+    data = read_regular(path, MAX_NOTEBOOK)
+    return b"" if data is None else data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -396,13 +595,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--release", type=Path, default=None, help="released notebooks (default notebooks/)"
     )
-    parser.add_argument("--seed", type=int, default=1, help="the hidden checks' variant (>= 1)")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="the hidden checks' variant (>= 1; default secret)"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="submissions graded at once")
     parser.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell")
     parser.add_argument("--notebook-timeout", type=int, default=600, help="seconds per notebook")
     parser.add_argument("--exercise-timeout", type=int, default=60, help="seconds per check")
     parser.add_argument("--memory", type=int, default=4096, help="MB per process")
     parser.add_argument("--no-execute", action="store_true", help="score only, no executed copy")
+    parser.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="grade where bubblewrap cannot confine student code (Python-level checks only)",
+    )
     a = parser.parse_args(argv)
     scores = grade_folder(
         a.folder,
@@ -410,6 +616,7 @@ def main(argv: list[str] | None = None) -> int:
         a.release,
         a.seed,
         a.jobs,
+        unsafe_no_sandbox=a.unsafe_no_sandbox,
         cell_timeout=a.cell_timeout,
         notebook_timeout=a.notebook_timeout,
         exercise_timeout=a.exercise_timeout,
@@ -422,7 +629,10 @@ def main(argv: list[str] | None = None) -> int:
         print("\nwritten answers, to grade by hand (not in the totals):")
         for (notebook, grade_id), points in sorted(written.items()):
             print(f"  {notebook} {grade_id} ({points:g} points)")
-    print(f"\nscores, feedback and executed notebooks in {(a.out or Path('grading')).resolve()}")
+    where = (a.out or Path("grading")).resolve()
+    manifest = json.loads((where / "grading.json").read_text())
+    print(f"\nhidden variant: --seed {manifest['seed']}; sandbox: {manifest['sandbox']}")
+    print(f"scores, feedback and executed notebooks in {where}")
     return 0
 
 

