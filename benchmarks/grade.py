@@ -1,16 +1,23 @@
-"""The autograder's own benchmark: a class of N lecture-01 submissions graded on this machine.
+"""The autograder's own benchmark: a class of N submissions of one lecture graded here.
 
-A third of the class is correct, a third has one wrong answer, a third is the blank release;
-every submission is executed in its sandbox (fast mode, as the grader does) unless
-``--no-execute``, then checked. Records the wall time, the time per submission and the most
-sandboxed processes alive at once (kernels and checkers), sampled every 0.2 s::
+Lecture 01 (the default): a third of the class is correct, a third has one wrong answer, a
+third is the blank release; any other lecture: half solutions, half blank. Every submission
+is executed in its sandbox (fast mode, as the grader does) unless ``--no-execute``, then
+checked. ``--attacks`` adds every hostile submission of ``benchmarks/attacks.py`` (lecture
+01 only); the honest scores must still be exact. ``--unsafe-no-sandbox`` grades without
+the operating-system layer, for its cost. Records the wall time, the time per submission
+and the most sandboxed processes alive at once (kernels and checkers), sampled every
+0.2 s::
 
-    python -m benchmarks.grade --students 200 --jobs 2
+    python -m benchmarks.grade --students 50 --attacks
+    python -m benchmarks.grade --students 50 --unsafe-no-sandbox
+    python -m benchmarks.grade --lecture 03_vae --students 4
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import tempfile
 import threading
 import time
@@ -18,8 +25,8 @@ from pathlib import Path
 
 import nbformat
 
-from benchmarks import records
-from dgm.course import grade, sandbox
+from benchmarks import attacks, records
+from dgm.course import confine, grade, sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 WRONG_ELBO = (
@@ -29,31 +36,71 @@ WRONG_ELBO = (
 )
 
 
-def make_class(folder: Path, n: int) -> None:
-    """``n`` submissions of lecture 01 under ``folder``: correct, one wrong answer, blank."""
-    solution = nbformat.read(ROOT / "solutions" / "01_em.ipynb", as_version=4)
-    release = nbformat.read(ROOT / "notebooks" / "01_em.ipynb", as_version=4)
-    wrong = nbformat.from_dict(solution)
-    cell = next(c for c in wrong.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "elbo")
-    cell.source = WRONG_ELBO
-    kinds = [nbformat.writes(solution), nbformat.writes(wrong), nbformat.writes(release)]
+def make_class(folder: Path, n: int, lecture: str = "01_em") -> list[float]:
+    """``n`` submissions of ``lecture`` under ``folder``; return their expected totals."""
+    solution = nbformat.read(ROOT / "solutions" / f"{lecture}.ipynb", as_version=4)
+    release = nbformat.read(ROOT / "notebooks" / f"{lecture}.ipynb", as_version=4)
+    top = sum(e["points"] for e in grade.exercises(release))
+    if lecture == "01_em":
+        wrong = nbformat.from_dict(solution)
+        cell = next(
+            c for c in wrong.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "elbo"
+        )
+        cell.source = WRONG_ELBO
+        kinds = [(solution, top), (wrong, top - 2), (release, 0.0)]
+    else:
+        kinds = [(solution, top), (release, 0.0)]
+    expected = []
     for i in range(n):
-        (folder / f"student{i:03d}_01_em.ipynb").write_text(kinds[i % 3])
+        nb, total = kinds[i % len(kinds)]
+        (folder / f"student{i:03d}_{lecture}.ipynb").write_text(nbformat.writes(nb))
+        expected.append(total)
+    return expected
+
+
+def add_attacks(folder: Path, tmp: Path, bystander: int, listeners) -> dict:
+    """Every attack of ``benchmarks/attacks.py`` in lecture 01; ``{student: reason}``."""
+    release = nbformat.read(ROOT / "notebooks" / "01_em.ipynb", as_version=4)
+    honest = folder / "student000_01_em.ipynb"
+    targets = attacks.host_targets(tmp, listeners, bystander, honest)
+    reasons = {}
+    for name, (_, reason) in attacks.ATTACKS.items():
+        nb = nbformat.from_dict(release)
+        cell = next(
+            c
+            for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade_id") == "responsibilities"
+        )
+        cell.source = attacks.attack_source(name, targets)
+        (folder / f"attack-{name}_01_em.ipynb").write_text(nbformat.writes(nb))
+        reasons[f"attack-{name}"] = reason
+    return reasons
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.grade", description=__doc__)
     parser.add_argument("--students", type=int, default=200)
+    parser.add_argument("--lecture", default="01_em", help="NN_topic (default 01_em)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--no-execute", action="store_true")
+    parser.add_argument("--attacks", action="store_true", help="add the hostile submissions")
+    parser.add_argument("--unsafe-no-sandbox", action="store_true")
     parser.add_argument("--results", type=Path, default=records.RESULTS)
     args = parser.parse_args(argv)
     if args.students < 3:
         raise ValueError(f"--students must be at least 3, got {args.students}")
+    if not (ROOT / "solutions" / f"{args.lecture}.ipynb").exists():
+        raise ValueError(f"--lecture must name a lecture like 01_em, got {args.lecture!r}")
+    if args.attacks and (args.lecture != "01_em" or args.unsafe_no_sandbox):
+        raise ValueError("--attacks needs --lecture 01_em and the sandbox")
     with tempfile.TemporaryDirectory() as tmp:
         folder, out = Path(tmp) / "class", Path(tmp) / "grading"
         folder.mkdir()
-        make_class(folder, args.students)
+        expected = make_class(folder, args.students, args.lecture)
+        hostile, bystander, listeners = {}, None, None
+        if args.attacks:
+            bystander, listeners = subprocess.Popen(["sleep", "3600"]), attacks.Listeners()
+            hostile = add_attacks(folder, Path(tmp), bystander.pid, listeners)
         peak, done = [0], threading.Event()
 
         def sample():
@@ -63,15 +110,38 @@ def main(argv: list[str] | None = None) -> None:
         watcher = threading.Thread(target=sample, daemon=True)
         watcher.start()
         start = time.perf_counter()
-        scores = grade.grade_folder(folder, out, jobs=args.jobs, execute=not args.no_execute)
-        seconds = time.perf_counter() - start
-        done.set()
-        watcher.join()
-    totals = [s.total for s in scores]
-    expected = [12.0, 10.0, 0.0] * (args.students // 3) + [12.0, 10.0][: args.students % 3]
+        try:
+            scores = grade.grade_folder(
+                folder,
+                out,
+                seed=1,
+                jobs=args.jobs,
+                execute=not args.no_execute,
+                unsafe_no_sandbox=args.unsafe_no_sandbox,
+            )
+        finally:
+            seconds = time.perf_counter() - start
+            done.set()
+            watcher.join()
+            if bystander is not None:
+                alive = bystander.poll() is None
+                bystander.kill()
+                listeners.close()
+                attacks.kill_marked("59.5")
+    by_student = {s.student: s for s in scores}
+    totals = [by_student[f"student{i:03d}"].total for i in range(args.students)]
     if totals != expected:
         raise RuntimeError(f"benchmarks.grade: unexpected scores {sorted(set(totals))}")
+    for student, reason in hostile.items():
+        got = by_student[student].rows
+        if by_student[student].total != 0 or got[1].reason != reason:
+            raise RuntimeError(f"benchmarks.grade: {student} got {got[1]}")
+    if hostile and (not alive or listeners.received):
+        raise RuntimeError("benchmarks.grade: an attack reached outside its sandbox")
     mode = "checks only" if args.no_execute else "executed and checked"
+    where = "no OS sandbox" if args.unsafe_no_sandbox else "bubblewrap"
+    extra = f" + {len(hostile)} attacks" if hostile else ""
+    model = f"autograder, {args.students} {args.lecture} submissions{extra} ({mode}, {where})"
     common = dict(
         paper_value=None,
         paper="-",
@@ -79,16 +149,20 @@ def main(argv: list[str] | None = None) -> None:
         train_seconds=round(seconds, 1),
         device=records.device_name(None),
         jobs=args.jobs,
+        sandbox="none" if args.unsafe_no_sandbox else confine.version(),
     )
     found = [
         records.make_record(
-            model=f"autograder, {args.students} lecture-01 submissions ({mode})",
-            metric="seconds in all",
-            value=round(seconds, 1),
+            model=model, metric="seconds in all", value=round(seconds, 1), **common
+        ),
+        records.make_record(
+            model=model,
+            metric="seconds per submission",
+            value=round(seconds / len(scores), 2),
             **common,
         ),
         records.make_record(
-            model=f"autograder, {args.students} lecture-01 submissions ({mode})",
+            model=model,
             metric="sandboxed processes alive at once (most)",
             value=peak[0],
             **common,

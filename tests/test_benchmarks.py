@@ -491,7 +491,12 @@ def test_em_benchmark_records_an_exact_nll_per_mixture(tmp_path):
 def test_grade_benchmark_grades_a_class_and_records_time_and_processes(tmp_path):
     run("benchmarks.grade", "--students", "4", "--no-execute", "--results", str(tmp_path))
     rec = {r["metric"]: r for r in json.loads((tmp_path / "grade.json").read_text())}
-    assert set(rec) == {"seconds in all", "sandboxed processes alive at once (most)"}
+    assert set(rec) == {
+        "seconds in all",
+        "seconds per submission",
+        "sandboxed processes alive at once (most)",
+    }
+    assert rec["seconds in all"]["model"].endswith("(checks only, bubblewrap)")
     assert all(set(records.FIELDS) <= set(r) for r in rec.values())
     assert rec["seconds in all"]["value"] > 0
     assert 1 <= rec["sandboxed processes alive at once (most)"]["value"] <= 2 * 2  # jobs=2

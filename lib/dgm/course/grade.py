@@ -1,12 +1,14 @@
 """The autograder: a score, a reason and feedback per exercise for a folder of submissions.
 
-``python -m dgm.grade SUBMISSIONS [--out grading/] [--seed 1] [--jobs 2]``
+``python -m dgm.grade SUBMISSIONS [--out grading/] [--seed N] [--jobs 2]``
 
 Submissions are ``.ipynb`` files under the folder, matched to a lecture by file name
-(``alice/01_em.ipynb`` or ``alice_01_em.ipynb``). Every file is read into memory first,
-so nothing a submission does can change what is graded after it. Then, for each one, in
-its own temporary folder (``dgm.course.sandbox``: limits, no network, nothing writable
-outside that folder):
+(``alice/01_em.ipynb`` or ``alice_01_em.ipynb``); links are skipped. Every file is read
+into memory first, so nothing a submission does can change what is graded after it. Then,
+for each one, in its own temporary folder, every process that runs its code confined by
+the operating system (``dgm.course.confine``: bubblewrap namespaces, limits set from
+outside; the grader refuses to run without it unless ``--unsafe-no-sandbox``) and watched
+by an audit hook (``dgm.course.sandbox``):
 
 1. **Execution, for review.** The check cells are restored from the release notebook
    (edited ones put back, duplicates and invented ones dropped), and the notebook is
@@ -14,14 +16,16 @@ outside that folder):
    notebook is kept under ``OUT/executed/``; it earns nothing by itself.
 2. **Scores.** The answer cells (nbgrader ``solution`` cells, ``grade_id`` = the function's
    name) go to ``dgm.course.checker``, a fresh process running the course's own checks
-   from a private copy of the library, in a hidden variant (other seeds, hence other
-   inputs, ``--seed``) with a time limit per exercise. Points come from the release's
+   from a private copy of the library (verified after each submission), in a hidden
+   variant (other seeds, hence other inputs; ``--seed``, secret and random by default)
+   with a time limit per exercise. Points come from the release's
    nbgrader metadata (``points`` of each ``check_<name>`` cell).
 
 Each exercise gets a reason: passed, wrong, not implemented, error, timeout, missing or
 tampered. Written answers (manually graded nbgrader cells) are listed as "manual" rows,
 not scored. Output: ``OUT/scores.csv`` (one row per student, notebook and exercise),
-``OUT/feedback/<student>/<notebook>.txt`` and the table printed.
+``OUT/feedback/<student>/<notebook>.txt``, ``OUT/grading.json`` (the seed, the sandbox
+and its limits) and the table printed.
 """
 
 from __future__ import annotations
@@ -226,14 +230,17 @@ def _stop(proc, groups, token: str) -> None:
 def read_regular(path: Path, max_bytes: int) -> bytes | None:
     """A plain file written by a submission (no symlink followed), if at most ``max_bytes``."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO: no wait
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
             return None
-        return f.read(max_bytes + 1)[:max_bytes]
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read(max_bytes + 1)[:max_bytes]
+    finally:
+        os.close(fd)
 
 
 def _execute(nb, folder: Path, token: str, name: str, opt: Options) -> tuple[str, object]:
@@ -269,8 +276,9 @@ def _execute(nb, folder: Path, token: str, name: str, opt: Options) -> tuple[str
         except (ValueError, AttributeError):
             status = "the execution ended without a report"
     executed, data = None, read_regular(out, MAX_NOTEBOOK)
-    if data is None and out.exists():
-        status += f" (the executed notebook was not kept: over {MAX_NOTEBOOK // 2**20} MB)"
+    if data is None and os.path.lexists(out):
+        size = MAX_NOTEBOOK // 2**20
+        status += f" (the executed notebook was not kept: not a plain file of at most {size} MB)"
     if data is not None:
         try:
             executed = nbformat.reads(data.decode("utf-8"), as_version=4)

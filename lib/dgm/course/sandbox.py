@@ -1,19 +1,21 @@
-"""Where a submission runs: a private folder, an audit hook, limits, and no survivors.
+"""Where a submission runs: its processes, its environment, and the audit-hook layer.
 
-The grader (``dgm.course.grade``) runs each submission in its own processes:
+The grader (``dgm.course.grade``) runs each submission in its own processes, each confined
+by the operating system first (``dgm.course.confine``: bubblewrap, limits):
 
 * ``python -m dgm.course.sandbox execute ...`` executes the notebook cell by cell with
-  nbclient (a time limit per cell, the partial notebook written after every cell) in a
-  kernel started by ``python -m dgm.course.sandbox kernel ...``;
+  nbclient (a time limit per cell, the partial notebook written after every cell, text
+  outputs cut to 1 MB) in a kernel started by ``python -m dgm.course.sandbox kernel ...``;
 * ``dgm.course.checker`` then grades the answers.
 
-Both install ``policy`` as a ``sys.addaudithook`` hook, which cannot be removed: no file
-written outside the submission's folder, nothing read from the other submissions or the
-grader's output, no network beyond loopback, no new processes, no signals to others, no
-foreign libraries loaded. Limits come from the kernel: ``RLIMIT_DATA`` caps the memory of
-every process (inherited by the kernel), and every process carries the submission's
-``DGM_SANDBOX_TOKEN``, by which ``kill_all`` finds and kills them all at the end (the
-kernel runs in its own session, so a process group is not enough).
+The kernel and the checker also install ``policy`` as a ``sys.addaudithook`` hook, which
+cannot be removed: no file written outside the submission's folder, nothing read from the
+other submissions or the grader's output, no network beyond loopback, no new processes, no
+signals to others, no foreign libraries loaded. It is the second layer: CPython's audit
+hooks are no sandbox (``tests/test_grade_attacks.py`` shows attacks that pass it), but it
+gives a student a clear refusal where the first layer would give an obscure error. Every
+process carries the submission's ``DGM_SANDBOX_TOKEN``, by which ``kill_all`` finds them
+when the grader runs without the first layer.
 """
 
 from __future__ import annotations

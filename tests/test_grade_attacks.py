@@ -1,0 +1,342 @@
+"""Hostile submissions against the grader's sandbox (``../shared/GRADER-ATTACKS.md``).
+
+The attacks are in ``benchmarks/attacks.py``. Each is the answer cell of a lecture-01
+submission (one exercise, ``responsibilities``), so it runs twice: in the notebook's kernel
+and in the checker. All are graded in one run with two honest submissions, which must
+score exactly what they score alone; then nothing outside may have changed: no file
+planted, read into the results, removed or moved; no process signalled, limited or left
+running; nothing received by the listeners; nothing left in ``/dev/shm``.
+
+``test_the_attack_gets_past_the_audit_hook_alone`` runs the same code against the old
+layer only (``sandbox.install``, the Python audit hook), in a process aimed at harmless
+targets: the attack succeeds there, so this suite can see it succeed. Attacks that need the
+grader's own behaviour (its reading of output, links and files) have their old-layer
+effect stated beside them instead.
+
+Two attacks on the checker are not stopped yet, and are marked ``xfail(strict=True)``
+(they succeed, reliably): a thread that finds the job's signing key, and a torch function
+mode that makes comparisons lenient. Both need the judges out of every process that runs
+student code (issue 32's second stage).
+"""
+
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from benchmarks.attacks import (
+    ATTACKS,
+    MARK,
+    ROOT,
+    SECRET,
+    Listeners,
+    attack_source,
+    host_targets,
+    kill_marked,
+    leftovers,
+    solved,
+    tiny,
+    tree_digest,
+)
+from dgm.course import confine, grade, sandbox
+
+pytestmark = pytest.mark.skipif(
+    confine.unavailable() is not None, reason=f"no OS sandbox: {confine.unavailable()}"
+)
+
+
+@pytest.fixture(scope="module")
+def bystander():
+    proc = subprocess.Popen(["sleep", "600"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture(scope="module")
+def listeners():
+    ears = Listeners()
+    yield ears
+    ears.close()
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory, bystander, listeners):
+    tmp = tmp_path_factory.mktemp("attacks")
+    folder, out, release = tmp / "class", tmp / "grading", tmp / "release"
+    for d in (folder, release):
+        d.mkdir()
+    nbformat.write(tiny(), release / "01_em.ipynb")
+    honest = folder / "aaa_honest" / "01_em.ipynb"
+    honest.parent.mkdir()
+    nbformat.write(solved(), honest)
+    honest2 = folder / "zzz_honest" / "01_em.ipynb"
+    honest2.parent.mkdir()
+    nbformat.write(solved(), honest2)
+    targets = host_targets(tmp, listeners, bystander.pid, honest)
+    targets["plant"] += [
+        str(release / "planted"),
+        str(out / "planted"),
+        str(ROOT / "lib" / "dgm" / "planted.py"),
+    ]
+    for name in ATTACKS:
+        path = folder / name / "01_em.ipynb"
+        path.parent.mkdir()
+        nbformat.write(tiny(attack_source(name, targets)), path)
+    (folder / "linked_01_em.ipynb").symlink_to(targets["secret"])  # a link, not a submission
+    limit_before = resource.prlimit(bystander.pid, resource.RLIMIT_CPU)
+    watched = (folder, release, ROOT / "lib", ROOT / "notebooks", tmp / "victim")
+    before = tree_digest(*watched)
+    scores = grade.grade_folder(
+        folder,
+        out,
+        release,
+        seed=1,
+        jobs=2,
+        cell_timeout=60,
+        notebook_timeout=240,
+        exercise_timeout=60,
+        memory_mb=2048,
+    )
+    return {
+        "scores": {s.student: s for s in scores},
+        "out": out,
+        "tmp": tmp,
+        "targets": targets,
+        "before": before,
+        "after": tree_digest(*watched),
+        "limit_before": limit_before,
+    }
+
+
+def everything_reported(out: Path) -> str:
+    """The text of the results a student or instructor reads: the executed notebooks'
+    outputs (not their sources, which hold the attack's code), feedback, scores."""
+    texts = []
+    for p in out.rglob("*"):
+        if p.suffix == ".ipynb":
+            nb = nbformat.read(p, as_version=4)
+            texts += [str(c.get("outputs", "")) for c in nb.cells]
+        elif p.is_file():
+            texts.append(p.read_text(errors="replace"))
+    return "".join(texts)
+
+
+def test_the_honest_submissions_score_exactly_as_alone(attacked):
+    for student in ("aaa_honest", "zzz_honest"):
+        score = attacked["scores"][student]
+        assert score.reasons == {"responsibilities": "passed"}, score.rows
+        assert score.total == score.max_total == 2
+        assert score.run == "ok"
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_every_attack_is_stopped_and_earns_nothing(attacked, name):
+    score = attacked["scores"][name]
+    assert score.total == 0
+    assert score.reasons == {"responsibilities": ATTACKS[name][1]}, score.rows
+    assert MARK not in score.rows[0].details
+
+
+def test_no_breach_and_no_secret_reaches_the_results(attacked):
+    text = everything_reported(attacked["out"])
+    assert MARK not in text
+    assert SECRET not in text
+    assert "linked" not in attacked["scores"]  # the symlinked submission was not graded
+
+
+def test_nothing_outside_changed(attacked):
+    before, after = attacked["before"], attacked["after"]
+    assert [k for k in before.keys() | after.keys() if before.get(k) != after.get(k)] == []
+    victim = attacked["tmp"] / "victim"
+    assert sorted(p.name for p in victim.iterdir()) == ["canary", "canary2", "secret.txt"]
+    assert not (attacked["out"] / "planted").exists()
+
+
+def test_no_signal_limit_or_packet_reached_outside(attacked, bystander, listeners):
+    import resource
+
+    assert bystander.poll() is None  # alive
+    assert resource.prlimit(bystander.pid, resource.RLIMIT_CPU) == attacked["limit_before"]
+    assert listeners.received == []
+
+
+def test_no_process_or_shared_memory_is_left(attacked):
+    t = attacked["targets"]
+    assert leftovers(t["sleep"], t["bomb_sleep"]) == []
+    assert sandbox.processes() == []
+    assert not Path(t["shm"]).exists()
+    assert not [d for d in Path("/sys/fs/cgroup/pids").glob("dgm-*")]
+
+
+def test_oversized_output_is_cut_and_not_kept(attacked):
+    score = attacked["scores"]["output"]
+    assert "wrote more than" in score.rows[0].details
+    executed = attacked["out"] / "executed" / "output" / "01_em.ipynb"
+    assert not executed.exists() or executed.stat().st_size < grade.MAX_NOTEBOOK
+
+
+# --------------------------------------------------------------------------- the old layer
+
+OLD_LAYER = {  # what the graded attacks needed of the grader; demonstrated elsewhere
+    "output": "the checker's stdout was read whole (a 1.5 GB line took 3.8 GB)",
+    "executed_link": "the grader read the executed copy through the link",
+    "detached": "kill_all finds processes by the token in their environment; env={} hides it",
+}
+
+
+def _old_layer(tmp: Path, name: str, listeners: Listeners, victim_pid: int) -> tuple[str, dict]:
+    root = tmp / "submission"
+    root.mkdir()
+    targets = host_targets(tmp, listeners, victim_pid, tmp / "victim" / "canary")
+    targets["grader"] = victim_pid
+    boot = (
+        "import sys\nfrom dgm.course import sandbox\n"
+        f"sandbox.install({str(root)!r}, [{str(tmp / 'private')!r}])\n"
+        "exec(sys.stdin.read())\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", boot],
+        input=attack_source(name, targets).replace("raise RuntimeError", "pass  # "),
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=120,
+    )
+    return run.stdout + run.stderr, targets
+
+
+def _can_raise_limits() -> bool:
+    status = Path("/proc/self/status").read_text()
+    effective = int(status.split("CapEff:")[1].split()[0], 16)
+    return bool(effective >> 24 & 1)  # CAP_SYS_RESOURCE
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(ATTACKS) if n not in OLD_LAYER])
+def test_the_attack_gets_past_the_audit_hook_alone(tmp_path, listeners, name):
+    """The same code, against the Python-level layer only: it breaches (so the graded test
+    above would see it), and the host shows the effect."""
+    if name == "rlimit" and not _can_raise_limits():
+        pytest.skip("this machine's root lacks CAP_SYS_RESOURCE: the kernel refuses anyway")
+    victim = subprocess.Popen(["sleep", "600"])
+    try:
+        output, targets = _old_layer(tmp_path, name, listeners, victim.pid)
+        if name == "signals":
+            victim.wait(timeout=10)
+            assert victim.returncode == -9
+        elif name == "shm":
+            assert Path(targets["shm"]).exists()  # shared with every other process
+            os.remove(targets["shm"])
+        elif name == "network":
+            assert listeners.received  # at least the UDP datagram or the TCP connection
+            listeners.received.clear()
+        else:
+            assert MARK in output, output[-2000:]
+        if name == "spawn":
+            assert Path(targets["spawned"]).exists()
+            listeners.received.clear()
+    finally:
+        victim.kill()
+        victim.wait()
+        kill_marked("59.5")  # the bomb's processes
+
+
+def test_raising_a_limit_is_refused_inside_the_sandbox(tmp_path):
+    """The old layer left a limit to the kernel's capability check: a grader holding
+    CAP_SYS_RESOURCE (root on most machines, not in this container) let its children raise
+    their limits. Inside bubblewrap every capability is dropped."""
+    probe = (
+        "import resource\n"
+        "try:\n"
+        "    resource.setrlimit(resource.RLIMIT_DATA, (resource.RLIM_INFINITY,) * 2)\n"
+        "    print('raised')\n"
+        "except (OSError, ValueError):\n"
+        "    print('refused')\n"
+    )
+    limits = confine.Limits(memory_mb=1024)
+    argv = confine.command([sys.executable, "-I", "-c", probe], tmp_path, limits=limits)
+    run = subprocess.run(argv, capture_output=True, text=True, preexec_fn=confine.preexec(limits))
+    assert run.stdout.strip() == "refused", run.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="the judges still run beside student code (stage 2)")
+def test_a_thread_that_steals_the_signing_key_earns_nothing(tmp_path):
+    """The checker's hook skips every event while it is busy with one (``state["busy"]``),
+    and only looks at the calling thread's frames: a thread retrying ``gc.get_objects``
+    while the answer keeps the hook busy finds the job, signs "passed" and "done"."""
+    steal = textwrap.dedent(
+        """
+        import gc, hashlib, hmac, json, sys, threading
+
+        won = []
+
+        def forge():
+            while not won:
+                try:
+                    objects = gc.get_objects()
+                except PermissionError:
+                    continue
+                for o in objects:
+                    if type(o) is dict and "key" in o and "exercises" in o:
+                        key = bytes.fromhex(o["key"])
+                        for body in (
+                            {"event": "result", "grade_id": "responsibilities",
+                             "status": "passed", "details": "", "hint": ""},
+                            {"event": "done"},
+                        ):
+                            sig = hmac.new(key, json.dumps(body, sort_keys=True).encode(),
+                                           hashlib.sha256).hexdigest()
+                            sys.__stdout__.write(json.dumps({**body, "sig": sig}) + "\\n")
+                        sys.__stdout__.flush()
+                        won.append(True)
+                        return
+
+        threading.Thread(target=forge, daemon=True).start()
+        for _ in range(10**7):
+            if won:
+                break
+            sys.audit("busy")
+
+        def responsibilities(X, weights, means, covs):
+            raise NotImplementedError
+        """
+    )
+    _graded_alone(tmp_path, steal)
+
+
+@pytest.mark.xfail(strict=True, reason="the judges still run beside student code (stage 2)")
+def test_a_torch_function_mode_that_makes_comparisons_lenient_earns_nothing(tmp_path):
+    mode = textwrap.dedent(
+        """
+        import torch
+        from torch.overrides import TorchFunctionMode
+
+        class Lenient(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                if func in (torch.allclose, torch.Tensor.allclose):
+                    return True
+                return func(*args, **(kwargs or {}))
+
+        Lenient().__enter__()
+
+        def responsibilities(X, weights, means, covs):
+            return torch.full((X.shape[0], weights.shape[0]), 1.0 / weights.shape[0],
+                              dtype=X.dtype)
+        """
+    )
+    _graded_alone(tmp_path, mode)
+
+
+def _graded_alone(tmp: Path, source: str) -> None:
+    folder, release = tmp / "class", tmp / "release"
+    for d in (folder, release):
+        d.mkdir()
+    nbformat.write(tiny(), release / "01_em.ipynb")
+    nbformat.write(tiny(source), folder / "mallory_01_em.ipynb")
+    [score] = grade.grade_folder(folder, tmp / "out", release, seed=1, execute=False)
+    assert score.total == 0, score.rows
