@@ -131,7 +131,12 @@ def main(argv: list[str] | None = None) -> None:
     by_student = {s.student: s for s in scores}
     totals = [by_student[f"student{i:03d}"].total for i in range(args.students)]
     if totals != expected:
-        raise RuntimeError(f"benchmarks.grade: unexpected scores {sorted(set(totals))}")
+        wrong = [
+            f"student{i:03d}: {got} (expected {want}): {by_student[f'student{i:03d}'].reasons}"
+            for i, (got, want) in enumerate(zip(totals, expected))
+            if got != want
+        ]
+        raise RuntimeError("benchmarks.grade: unexpected scores:\n" + "\n".join(wrong))
     for student, reason in hostile.items():
         got = by_student[student].rows
         if by_student[student].total != 0 or got[1].reason != reason:
