@@ -75,8 +75,14 @@ FORGED = (
 STUB = "def {0}(*args, **kwargs):\n    raise NotImplementedError()\n"
 
 
-def submissions(folder: Path) -> dict[str, dict[str, str]]:
-    """Write the lecture-01 submissions; return each one's expected reason per exercise."""
+# faults of the answers alone: scored without executing the notebook (the others are
+# executed too: their kernel does the tampering, loops or dies)
+SCORED_ONLY = {"wrong", "reference", "print_pass", "excepthook", "hog", "missing", "corrupt"}
+
+
+def submissions(folder: Path, scored: Path) -> dict[str, dict[str, str]]:
+    """Write the lecture-01 submissions (those in SCORED_ONLY under ``scored``); return each
+    one's expected reason per exercise."""
     release = str(ROOT / "notebooks" / "01_em.ipynb")
     alice = folder / "alice" / "01_em.ipynb"
     passed = dict.fromkeys(EXERCISES, "passed")
@@ -196,11 +202,11 @@ def submissions(folder: Path) -> dict[str, dict[str, str]]:
     cases["duplicate_check"] = (nbformat.writes(dup), unsolved)
     expected = {}
     for student, (text, reasons) in cases.items():
-        path = folder / student / "01_em.ipynb"
+        path = (scored if student in SCORED_ONLY else folder) / student / "01_em.ipynb"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         expected[student] = reasons
-    (folder / "corrupt_01_em.ipynb").write_bytes(b'{"cells": [ not json')
+    (scored / "corrupt_01_em.ipynb").write_bytes(b'{"cells": [ not json')
     expected["corrupt"] = dict.fromkeys(EXERCISES, "error")
     return expected
 
@@ -217,24 +223,19 @@ def tree_digest(*folders: Path) -> dict:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
-    expected = submissions(folder)
-    watched = (folder, ROOT / "notebooks", ROOT / "solutions", ROOT / "lib")
+    scored = tmp_path_factory.mktemp("scored")
+    expected = submissions(folder, scored)
+    watched = (folder, scored, ROOT / "notebooks", ROOT / "solutions", ROOT / "lib")
     before = tree_digest(*watched)
-    out = tmp_path_factory.mktemp("grading")
-    scores = grade.grade_folder(
-        folder,
-        out,
-        seed=1,
-        jobs=2,
-        cell_timeout=20,
-        notebook_timeout=240,
-        exercise_timeout=20,
-        memory_mb=2048,
-    )
+    out, scored_out = tmp_path_factory.mktemp("grading"), tmp_path_factory.mktemp("scored-out")
+    limits = dict(seed=1, jobs=2, exercise_timeout=20, memory_mb=2048)
+    scores = grade.grade_folder(folder, out, cell_timeout=20, notebook_timeout=240, **limits)
+    scores += grade.grade_folder(scored, scored_out, execute=False, **limits)
     return {
         "scores": {s.student: s for s in scores},
         "expected": expected,
         "out": out,
+        "scored_out": scored_out,
         "changed": before != tree_digest(*watched),
     }
 
@@ -263,9 +264,11 @@ def test_nothing_outside_a_submission_changed_and_no_process_is_left(graded):
 
 
 def test_outputs_csv_feedback_and_executed_notebooks(graded):
-    out = graded["out"]
-    with open(out / "scores.csv", newline="") as f:
-        rows = list(csv.DictReader(f))  # details may span lines: read it as CSV
+    out, scored_out = graded["out"], graded["scored_out"]
+    rows = []
+    for where in (out, scored_out):
+        with open(where / "scores.csv", newline="") as f:
+            rows += list(csv.DictReader(f))  # details may span lines: read it as CSV
     assert list(rows[0]) == report.CSV_HEADER
     for student, score in graded["scores"].items():
         mine = [r for r in rows if r["student"] == student]
@@ -274,12 +277,15 @@ def test_outputs_csv_feedback_and_executed_notebooks(graded):
             score.reasons[e] for e in EXERCISES
         ]
         assert sum(r["reason"] == "manual" for r in mine) == 1  # the written answer
-    feedback = (out / "feedback" / "wrong" / "01_em.txt").read_text()
+    feedback = (scored_out / "feedback" / "wrong" / "01_em.txt").read_text()
     assert "elbo: 0/2, wrong" in feedback and "hint:" in feedback
-    tampered = (out / "feedback" / "reference" / "01_em.txt").read_text()
+    tampered = (scored_out / "feedback" / "reference" / "01_em.txt").read_text()
     assert "the library's answer to this exercise" in tampered
     executed = nbformat.read(out / "executed" / "alice" / "01_em.ipynb", as_version=4)
-    assert any(c.get("outputs") for c in executed.cells if c.cell_type == "code")
+    code = [c for c in executed.cells if c.cell_type == "code" and c.source.strip()]
+    assert all(c.execution_count is not None for c in code)  # the solution ran to the end
+    assert not [o for c in code for o in c.outputs if o.get("output_type") == "error"]
+    assert graded["scores"]["alice"].run == "ok"
     assert "timed out" in graded["scores"]["loop"].run or "timeout" in graded["scores"]["loop"].run
     assert "dead kernel" in graded["scores"]["kill"].run
 

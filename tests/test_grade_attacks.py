@@ -13,10 +13,11 @@ targets: the attack succeeds there, so this suite can see it succeed. Attacks th
 grader's own behaviour (its reading of output, links and files) have their old-layer
 effect stated beside them instead.
 
-Two attacks on the checker are not stopped yet, and are marked ``xfail(strict=True)``
-(they succeed, reliably): a thread that finds the job's signing key, and a torch function
-mode that makes comparisons lenient. Both need the judges out of every process that runs
-student code (issue 32's second stage).
+Two attacks aim at the judging itself: a thread that finds the results' signing key (there
+was one while the checks' judges ran beside the answer) and a torch function mode that
+makes comparisons lenient. Against the old grader both earned points (12/12 and 9/12 in
+``GRADER-ATTACKS.md``, and here as strict xfails before the split); the judges now run in a
+process that never runs student code (``dgm.course.judge``), so both earn nothing.
 """
 
 import os
@@ -175,8 +176,8 @@ def test_no_process_or_shared_memory_is_left(attacked):
 
 
 def test_oversized_output_is_cut_and_not_kept(attacked):
-    score = attacked["scores"]["output"]
-    assert "wrote more than" in score.rows[0].details
+    score = attacked["scores"]["output"]  # its frames to the judge broken: its own error
+    assert "wire:" in score.rows[0].details or "ended" in score.rows[0].details
     executed = attacked["out"] / "executed" / "output" / "01_em.ipynb"
     assert not executed.exists() or executed.stat().st_size < grade.MAX_NOTEBOOK
 
@@ -264,11 +265,12 @@ def test_raising_a_limit_is_refused_inside_the_sandbox(tmp_path):
     assert run.stdout.strip() == "refused", run.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="the judges still run beside student code (stage 2)")
 def test_a_thread_that_steals_the_signing_key_earns_nothing(tmp_path):
-    """The checker's hook skips every event while it is busy with one (``state["busy"]``),
-    and only looks at the calling thread's frames: a thread retrying ``gc.get_objects``
-    while the answer keeps the hook busy finds the job, signs "passed" and "done"."""
+    """The answers process's hook skips every event while it is busy with one, and only
+    looks at the calling thread's frames: a thread retrying ``gc.get_objects`` while the
+    answer keeps the hook busy found the job and its signing key, and printed signed
+    "passed" and "done" lines (12/12 before the split). Now the job holds no key and the
+    process's output is only what the judge replays."""
     steal = textwrap.dedent(
         """
         import gc, hashlib, hmac, json, sys, threading
@@ -297,7 +299,7 @@ def test_a_thread_that_steals_the_signing_key_earns_nothing(tmp_path):
                         return
 
         threading.Thread(target=forge, daemon=True).start()
-        for _ in range(10**7):
+        for _ in range(2 * 10**6):
             if won:
                 break
             sys.audit("busy")
@@ -309,7 +311,6 @@ def test_a_thread_that_steals_the_signing_key_earns_nothing(tmp_path):
     _graded_alone(tmp_path, steal)
 
 
-@pytest.mark.xfail(strict=True, reason="the judges still run beside student code (stage 2)")
 def test_a_torch_function_mode_that_makes_comparisons_lenient_earns_nothing(tmp_path):
     mode = textwrap.dedent(
         """
@@ -329,10 +330,11 @@ def test_a_torch_function_mode_that_makes_comparisons_lenient_earns_nothing(tmp_
                               dtype=X.dtype)
         """
     )
-    _graded_alone(tmp_path, mode)
+    score = _graded_alone(tmp_path, mode)
+    assert score.reasons == {"responsibilities": "wrong"}  # judged, in the judge's process
 
 
-def _graded_alone(tmp: Path, source: str) -> None:
+def _graded_alone(tmp: Path, source: str):
     folder, release = tmp / "class", tmp / "release"
     for d in (folder, release):
         d.mkdir()
@@ -340,3 +342,4 @@ def _graded_alone(tmp: Path, source: str) -> None:
     nbformat.write(tiny(source), folder / "mallory_01_em.ipynb")
     [score] = grade.grade_folder(folder, tmp / "out", release, seed=1, execute=False)
     assert score.total == 0, score.rows
+    return score

@@ -1,37 +1,36 @@
-"""The grader's checker: a submission's answers through the course's own checks.
+"""The answers process: a submission's answers run through the course's checks, recorded.
 
-``dgm.course.grade`` starts it as ``python -I -c BOOT`` from its private copy of the
-library (never the submission's folder), writes one job on its stdin (JSON: the answer
-cells, the checks, the variant of the hidden checks, a key) and reads one signed line per
-event on its stdout. For each exercise, in notebook order:
+``dgm.course.grade`` starts it confined (``dgm.course.confine``) as ``python -I -c BOOT``
+from its private copy of the library (never the submission's folder), beside the judge
+(``dgm.course.judge``), which sends it one job on its stdin (JSON: the answer cells, the
+checks, the variant of the hidden checks) and reads its frames (``dgm.course.wire``) on its
+stdout. For each exercise, in notebook order:
 
 1. the answer cells are executed (compiled as ``<submission>``) in a namespace holding
    the release notebook's imports and the earlier exercises' functions;
-2. the check runs on the student's function, in the hidden variant
-   (``harness.set_variant``); its verdict is taken from ``harness.record`` as it is made;
-3. the student's function goes on to the next exercises if it passed, else the
-   reference does.
+2. the check runs on the student's function, in the hidden variant, and every call of it
+   is recorded for the judge (``dgm.course.replay.Recorder``). The verdict is the judge's,
+   from its own run of the check on the recorded results: nothing here decides a score;
+3. the judge says whether the student's function goes on to the next exercises (it
+   passed) or the reference does.
 
-What makes it hard to fool, beside ``sandbox.policy``: while any frame of the
-submission's code is on the stack, an audit hook refuses frame and ``gc`` introspection,
-tracing, ``compile``/``exec``/``marshal``, reading the library's source, and a call of the
-library's reference for the exercise being graded (every binding of the reference is a
-stub that asks the hook for the real function, which the hook keeps to itself). After
-every answer cell and every call of the student's function, the identity of every
-attribute of ``dgm.*``, torch, ``torch.nn.functional``, ``torch.Tensor``, numpy, math,
-builtins and ``sys``'s hooks is compared with a snapshot: a change is tampering. Answers
-must return plain values (tensors, numbers, tuples...), not objects that could lie when
-compared. Any refusal or change marks the exercise "tampered", and the checker stops
-(the grader starts a fresh one for the remaining exercises). The verdict lines are signed
-with the job's key, so a line the submission prints itself is ignored.
+What this process still refuses, as a second layer behind the operating system: while any
+frame of the submission's code is on the stack, an audit hook refuses frame and ``gc``
+introspection, tracing, ``compile``/``exec``/``marshal``, reading the library's source,
+and a call of the library's reference for the exercise being graded (every binding of the
+reference is a stub that asks the hook for the real function). After every answer cell and
+every call of the student's function, the identity of every attribute of ``dgm.*``, torch,
+``torch.nn.functional``, ``torch.Tensor``, numpy, math, builtins and ``sys``'s hooks is
+compared with a snapshot. Any refusal or change marks the exercise "tampered", and the
+process stops (the grader starts a fresh one for the remaining exercises). These keep an
+honest student's answer honest (calling the reference earns nothing, and says why); they
+are not what keeps the score right, which the judge does.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import hashlib
-import hmac
 import importlib
 import io
 import json
@@ -60,24 +59,6 @@ STUDENT_DENIED = {
     "os.putenv",
     "os.unsetenv",
 }
-
-
-def sign(key: bytes, payload: dict) -> str:
-    """``payload`` as a JSON line with an HMAC-SHA256 ``sig`` over its canonical form."""
-    body = json.dumps(payload, sort_keys=True)
-    return json.dumps({**payload, "sig": hmac.new(key, body.encode(), hashlib.sha256).hexdigest()})
-
-
-def verify(key: bytes, line: str) -> dict | None:
-    """The payload of a line signed with ``key``, or ``None`` (unsigned, forged, not JSON)."""
-    try:
-        data = json.loads(line)
-        sig = data.pop("sig")
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
-    body = json.dumps(data, sort_keys=True)
-    good = hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
-    return data if isinstance(sig, str) and hmac.compare_digest(sig, good) else None
 
 
 def _modules_to_watch():
@@ -167,13 +148,22 @@ def _allowed_types() -> set:
 
 def main() -> None:  # noqa: C901  (one job, read top to bottom)
     job = json.loads(sys.stdin.readline())
-    key = bytes.fromhex(job["key"])
-    channel = sys.stdout
+    channel = os.dup(1)  # the frames to the judge; fd 1 itself goes nowhere
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     sys.stdout = sys.stderr = io.StringIO()
 
+    from . import replay, wire
+
     def emit(**payload):
-        channel.write(sign(key, payload) + "\n")
-        channel.flush()
+        wire.write_frame(channel, wire.encode(payload))
+
+    def verdict_of_judge() -> bool:
+        """Whether the judge passed the exercise (its student function goes on)."""
+        line = sys.stdin.readline()
+        try:
+            return json.loads(line).get("use") == "student"
+        except (ValueError, AttributeError):
+            return False
 
     import torch
 
@@ -246,7 +236,7 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
                 return None
         return policy(event, args)
 
-    state = {"busy": False, "exercise": None, "refused": [], "result": None}
+    state = {"busy": False, "exercise": None, "refused": []}
     current_refs: set = set()
     library_private = [library]
 
@@ -294,11 +284,6 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
                         why = f"your answer calls {name}, the library's answer to this exercise"
                     else:
                         box.append(refs[name])
-                elif event == "dgm.grader.result":
-                    if student:
-                        why = "your code recorded a check result itself"
-                    else:
-                        state["result"] = args[0]
                 elif event == "dgm.grader.exercise":
                     if not student:
                         current_refs.clear()
@@ -319,20 +304,15 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
             state["busy"] = False
 
     real_record = harness.record
-
-    def record(result, quiet=False):
-        sys.audit("dgm.grader.result", (result.name, result.status, result.details, result.hint))
-        return real_record(result, True)
-
-    harness.record = record
+    harness.record = lambda result, quiet=False: real_record(result, True)  # no verdict here
     harness.set_variant(int(job["variant"]))
     allowed = _allowed_types()
     sys.addaudithook(hook)
     before = snapshot()
 
     def tampered(grade_id, why):
-        emit(grade_id=grade_id, event="result", status="tampered", details=why, hint="")
-        sys.exit(TAMPERED_EXIT)
+        emit(grade_id=grade_id, event="end", status="tampered", details=why)
+        os._exit(TAMPERED_EXIT)  # at once: nothing of the answer runs after this
 
     def refused_or_changed(grade_id):
         if state["refused"]:
@@ -341,23 +321,21 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
         if changed:
             tampered(grade_id, "your code changed what the checks rely on: " + changed[0])
 
+    def write_record(record):
+        emit(**record)
+
     for ex in job["exercises"]:
         gid = ex["grade_id"]
+        reference = stubs[_names(checks[gid])[0]]
         if gid in job["skip"]:
-            ns[gid] = stubs[_names(checks[gid])[0]]  # graded by an earlier checker
+            ns[gid] = reference  # graded by an earlier process
             continue
         emit(grade_id=gid, event="start")
         sys.audit("dgm.grader.exercise", tuple(_names(checks[gid])))
-        state["result"] = None
         if ex["sources"] is None:
-            emit(
-                grade_id=gid,
-                event="result",
-                status="missing",
-                hint="",
-                details="no answer cell for this exercise (was it deleted?)",
-            )
-            ns[gid] = stubs[_names(checks[gid])[0]]
+            details = "no answer cell for this exercise (was it deleted?)"
+            emit(grade_id=gid, event="end", status="missing", details=details)
+            ns[gid] = reference
             continue
         ns.pop(gid, None)
         failure = None
@@ -372,34 +350,21 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
         fn = ns.get(gid)
         if failure or not callable(fn):
             details = failure or f"the answer cell does not define a function {gid}"
-            emit(grade_id=gid, event="result", status="error", details=details, hint="")
-            ns[gid] = stubs[_names(checks[gid])[0]]
+            emit(grade_id=gid, event="end", status="error", details=details)
+            ns[gid] = reference
             continue
 
         guarded = make_guarded(fn, gid)
+        recorded = replay.Recorder(guarded, write_record, lambda out: None)
         for a in ("__name__", "__qualname__", "__doc__"):
-            setattr(guarded, a, getattr(fn, a, gid))
+            setattr(recorded, a, getattr(fn, a, gid))
+        emit(grade_id=gid, event="defined")
+        torch.manual_seed(harness.seeded(0))  # the judge starts its run from the same state
         with contextlib.suppress(Exception):
-            checks[gid](guarded)
+            checks[gid](recorded)
         refused_or_changed(gid)
-        if state["result"] is None:
-            emit(
-                grade_id=gid,
-                event="result",
-                status="error",
-                hint="",
-                details="the check could not run on this answer",
-            )
-            ns[gid] = stubs[_names(checks[gid])[0]]
-            continue
-        _, status, details, hint = state["result"]
-        if status == "error" and "NameError" in details:
-            hint = (hint + "\n" if hint else "") + (
-                "only the answer cell is graded: define helpers inside it, and use only the "
-                "notebook's imports and earlier exercises"
-            )
-        emit(grade_id=gid, event="result", status=status, details=details, hint=hint)
-        ns[gid] = fn if status == "passed" else stubs[_names(checks[gid])[0]]
+        emit(grade_id=gid, event="end", status="checked", details="")
+        ns[gid] = fn if verdict_of_judge() else reference
     emit(event="done")
 
 

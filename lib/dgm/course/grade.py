@@ -16,10 +16,12 @@ by an audit hook (``dgm.course.sandbox``):
    notebook is kept under ``OUT/executed/``; it earns nothing by itself.
 2. **Scores.** The answer cells (nbgrader ``solution`` cells, ``grade_id`` = the function's
    name) go to ``dgm.course.checker``, a fresh process running the course's own checks
-   from a private copy of the library (verified after each submission), in a hidden
-   variant (other seeds, hence other inputs; ``--seed``, secret and random by default)
-   with a time limit per exercise. Points come from the release's
-   nbgrader metadata (``points`` of each ``check_<name>`` cell).
+   on them in a hidden variant (other seeds, hence other inputs; ``--seed``, secret and
+   random by default) with a time limit per exercise, and recording every call of the
+   student's function; ``dgm.course.judge``, a process that never runs student code,
+   replays the recording through the same checks and gives the verdict. Both load the
+   library from a private copy (verified after each submission). Points come from the
+   release's nbgrader metadata (``points`` of each ``check_<name>`` cell).
 
 Each exercise gets a reason: passed, wrong, not implemented, error, timeout, missing or
 tampered. Written answers (manually graded nbgrader cells) are listed as "manual" rows,
@@ -53,7 +55,7 @@ from pathlib import Path
 import nbformat
 
 from .. import config
-from . import checker, confine, sandbox
+from . import checker, confine, judge, sandbox
 from .report import Row, Score, table, write_csv, write_feedback
 
 LECTURE = re.compile(r"(\d\d_[A-Za-z][A-Za-z0-9_]*?)\.ipynb$")  # NN_topic: a letter after NN_
@@ -288,42 +290,69 @@ def _execute(nb, folder: Path, token: str, name: str, opt: Options) -> tuple[str
 
 
 def _check(nb, release, folder: Path, token: str, opt: Options) -> dict[str, dict]:
-    """Run the checker until every exercise has a verdict; ``{grade_id: verdict}``."""
+    """Run the answers and the judge until every exercise has a verdict; ``{grade_id: ...}``."""
     jobs = exercises(release)
     for ex in jobs:
         ex["sources"] = answers(nb, ex["grade_id"])
     verdicts: dict[str, dict] = {}
-    key = secrets.token_bytes(32)
     while len(verdicts) < len(jobs):
         job = {
-            "key": key.hex(),
             "variant": opt.seed,
-            "root": str(folder),
-            "private": opt.private,
-            "imports": imports(release),
             "skip": list(verdicts),
-            "exercises": [{k: ex[k] for k in ("grade_id", "check", "sources")} for ex in jobs],
+            "exercises": [{k: ex[k] for k in ("grade_id", "check")} for ex in jobs],
+            "answers": {  # passed on by the judge to the process that runs the answers
+                "variant": opt.seed,
+                "root": str(folder),
+                "private": opt.private,
+                "imports": imports(release),
+                "skip": list(verdicts),
+                "exercises": [{k: ex[k] for k in ("grade_id", "check", "sources")} for ex in jobs],
+            },
         }
-        verdicts.update(_one_checker(job, key, folder, token, opt, verdicts))
+        verdicts.update(_one_pair(job, folder, token, opt, verdicts))
     return verdicts
 
 
-def _one_checker(job, key, folder, token, opt, done) -> dict[str, dict]:
-    errors = tempfile.TemporaryFile()  # its size is capped by the checker's RLIMIT_FSIZE
-    proc, groups = _start(
-        [sys.executable, "-I", "-c", checker.BOOT.format(lib=str(opt.library))],
+def _one_pair(job, folder, token, opt, done) -> dict[str, dict]:
+    """One answers process and its judge, until they stop; the verdicts they gave."""
+    to_answers_r, to_answers_w = os.pipe()
+    from_answers_r, from_answers_w = os.pipe()
+    errors = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]  # capped by RLIMIT_FSIZE
+    boot = [sys.executable, "-I", "-c"]
+    answers, answer_groups = _start(
+        [*boot, checker.BOOT.format(lib=str(opt.library))],
         folder,
         token,
         opt,
         readable=[opt.library],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=errors,
+        stdin=to_answers_r,
+        stdout=from_answers_w,
+        stderr=errors[0],
     )
-    lines = Lines(proc.stdout)
+    os.close(to_answers_r)
+    os.close(from_answers_w)
+    bench = Path(f"{folder}-judge")
+    bench.mkdir(exist_ok=True)
     try:
-        proc.stdin.write((json.dumps(job) + "\n").encode())
-        proc.stdin.close()
+        judge_proc, judge_groups = _start(
+            [*boot, judge.BOOT.format(lib=str(opt.library))],
+            bench,
+            token,
+            opt,
+            readable=[opt.library],
+            pass_fds=(to_answers_w, from_answers_r),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors[1],
+        )
+    finally:
+        os.close(to_answers_w)
+        os.close(from_answers_r)
+    lines = Lines(judge_proc.stdout)
+    try:
+        job = {**job, "to_answers": to_answers_w, "from_answers": from_answers_r}
+        judge_proc.stdin.write((json.dumps(job) + "\n").encode())
+        judge_proc.stdin.close()
     except OSError:
         pass  # it died at once: said below
     found, current, deadline = {}, None, time.monotonic() + 120  # start-up: import torch
@@ -341,31 +370,34 @@ def _one_checker(job, key, folder, token, opt, done) -> dict[str, dict]:
                 break
             if line is None:
                 break
-            msg = checker.verify(key, line)
-            if msg is None:
-                continue  # printed by the submission, or forged
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
             if msg["event"] == "start":
                 current, deadline = msg["grade_id"], time.monotonic() + opt.exercise_timeout
             elif msg["event"] == "result":
-                found[msg["grade_id"]] = msg
+                found[msg["grade_id"]] = {k: msg[k] for k in ("status", "details", "hint")}
                 current, deadline = None, time.monotonic() + opt.exercise_timeout
             elif msg["event"] == "done":
                 break
     finally:
-        _stop(proc, groups, token)
+        _stop(judge_proc, judge_groups, token)
+        _stop(answers, answer_groups, token)
+        shutil.rmtree(bench, ignore_errors=True)
     if current and current not in found:
-        code = proc.returncode
+        code = judge_proc.returncode
         why = "it ran out of memory or was killed" if code and code < 0 else f"exit code {code}"
-        if lines.overflow:
-            why = f"it wrote more than {2**24 // 2**20} MB"
         found[current] = {
             "status": "error",
             "hint": "",
             "details": f"the grader's process died ({why})",
         }
-    if not found:  # the checker failed before any exercise: say why, once for all
-        errors.seek(max(0, os.fstat(errors.fileno()).st_size - 4096))
-        tail = errors.read().decode("utf-8", "replace").strip().splitlines()[-1:]
+    if not found:  # the pair failed before any exercise: say why, once for all
+        tail = []
+        for f in reversed(errors):
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+            tail = tail or f.read().decode("utf-8", "replace").strip().splitlines()[-1:]
         for ex in job["exercises"]:
             if ex["grade_id"] not in done:
                 found[ex["grade_id"]] = {
@@ -373,7 +405,8 @@ def _one_checker(job, key, folder, token, opt, done) -> dict[str, dict]:
                     "hint": "",
                     "details": f"the checker failed: {(tail or ['no message'])[0]}",
                 }
-    errors.close()
+    for f in errors:
+        f.close()
     return found
 
 
