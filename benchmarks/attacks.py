@@ -260,7 +260,7 @@ os.path.exists("big") and os.remove("big")
     "output": (
         """
 if "ipykernel" in sys.modules:
-    print("y" * 10**8)  # 100 MB into the executed notebook
+    print("y" * 10**9)  # 1 GB into the executed notebook
 else:
     for fd in range(1, 30):  # every descriptor: 300 MB each, no newline, no frame
         try:
@@ -268,6 +268,7 @@ else:
                 os.write(fd, b"x" * 2**20)
         except OSError:
             pass
+    print("y" * 10**9)  # 1 GB, into the process's own memory
 """,
         "error",
     ),
