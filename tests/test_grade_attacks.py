@@ -343,3 +343,26 @@ def _graded_alone(tmp: Path, source: str):
     [score] = grade.grade_folder(folder, tmp / "out", release, seed=1, execute=False)
     assert score.total == 0, score.rows
     return score
+
+
+def test_a_confined_process_sees_what_it_may_read_and_nothing_else(tmp_path):
+    """Read-only paths under /tmp (a library copy, a virtual environment in a clone) stay
+    visible over the private /tmp; a sibling folder does not; the folder is writable."""
+    readable, sibling, folder = tmp_path / "lib", tmp_path / "other", tmp_path / "folder"
+    for d in (readable, sibling, folder):
+        d.mkdir()
+    (readable / "a.txt").write_text("readable")
+    (sibling / "b.txt").write_text("hidden")
+    probe = (
+        "import os, sys\n"
+        f"print(open({str(readable / 'a.txt')!r}).read())\n"
+        f"print(os.path.exists({str(sibling / 'b.txt')!r}))\n"
+        f"open({str(folder / 'c.txt')!r}, 'w').write('written')\n"
+        f"try:\n    open({str(readable / 'd.txt')!r}, 'w')\nexcept OSError:\n    print('ro')\n"
+        "print(sys.prefix)\n"
+    )
+    limits = confine.Limits(memory_mb=1024)
+    argv = confine.command([sys.executable, "-I", "-c", probe], folder, [readable], limits)
+    run = subprocess.run(argv, capture_output=True, text=True, preexec_fn=confine.preexec(limits))
+    assert run.stdout.split("\n")[:4] == ["readable", "False", "ro", sys.prefix], run.stderr
+    assert (folder / "c.txt").read_text() == "written"

@@ -174,10 +174,11 @@ def command(
     args = [bwrap() or "bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
     args += ["--cap-drop", "ALL", "--hostname", "sandbox"]
     args += _system_binds()
-    for p in [*python_paths(), *map(Path, readable)]:
-        args += ["--ro-bind", str(p), str(p)]
     args += ["--proc", "/proc", "--dev", "/dev"]
     args += ["--size", tmp, "--tmpfs", "/dev/shm", "--size", tmp, "--tmpfs", "/tmp"]
+    # after the private /tmp: a virtual environment or library copy under /tmp stays visible
+    for p in [*python_paths(), *map(Path, readable)]:
+        args += ["--ro-bind", str(p), str(p)]
     folder = Path(folder).resolve()
     args += ["--bind", str(folder), str(folder), "--chdir", str(folder)]
     return args + ["--", *argv]
