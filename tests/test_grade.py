@@ -35,7 +35,7 @@ WRONG_01 = {  # a plausible mistake for each exercise
     "em_fit": "def em_fit(X, init, tol, max_iter):\n"
     "    params, history = init, [em.log_likelihood(X, *init).mean().item()]\n"
     "    for _ in range(max_iter):  # ignores tol\n"
-    "        params = m_step(X, responsibilities(X, *params))\n"
+    "        params = m_step(X, responsibilities(X, *params), 1e-6)\n"
     "        history.append(em.log_likelihood(X, *params).mean().item())\n"
     "    return params, history\n",
     "bernoulli_m_step": "def bernoulli_m_step(X, r, alpha=1.0):\n"
@@ -430,3 +430,17 @@ def test_limits_must_be_positive_ints():
         grade.confine.Limits(memory_mb=0)
     with pytest.raises(ValueError, match="processes must be an int >= 1, got 2.5"):
         grade.confine.Limits(processes=2.5)
+
+
+def test_each_submission_has_its_own_hidden_variant_from_the_seed():
+    """The answers process learns its own variant, never the grading's seed: one student's
+    variant tells nothing of another's."""
+    a = grade.variant(12345, "alice", "01_em.ipynb")
+    assert a == grade.variant(12345, "alice", "01_em.ipynb")  # a grading can be repeated
+    others = {
+        grade.variant(12345, "bob", "01_em.ipynb"),
+        grade.variant(12345, "alice", "02_wake_sleep.ipynb"),
+        grade.variant(12346, "alice", "01_em.ipynb"),
+    }
+    assert a not in others and len(others) == 3
+    assert all(1 <= v < 2**31 for v in others | {a})

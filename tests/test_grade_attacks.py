@@ -366,3 +366,38 @@ def test_a_confined_process_sees_what_it_may_read_and_nothing_else(tmp_path):
     run = subprocess.run(argv, capture_output=True, text=True, preexec_fn=confine.preexec(limits))
     assert run.stdout.split("\n")[:4] == ["readable", "False", "ro", sys.prefix], run.stderr
     assert (folder / "c.txt").read_text() == "written"
+
+
+def test_an_answer_that_makes_the_question_easy_in_place_earns_nothing(tmp_path):
+    """The reference runs on the same objects after the answer: an answer that sets every
+    weight, mean and covariance equal makes uniform responsibilities right for both (found
+    by a hostile review of the judge split). The judges refuse a changed input."""
+    easy = textwrap.dedent(
+        """
+        import torch
+
+        def responsibilities(X, weights, means, covs):
+            weights.fill_(1 / weights.shape[0])
+            means.zero_()
+            covs.copy_(torch.eye(X.shape[1], dtype=X.dtype).expand_as(covs))
+            return torch.full((X.shape[0], weights.shape[0]), 1 / weights.shape[0], dtype=X.dtype)
+        """
+    )
+    score = _graded_alone(tmp_path, easy)
+    assert score.reasons == {"responsibilities": "wrong"}
+    assert "changed its inputs in place" in score.rows[0].details
+
+
+def test_the_reference_kept_by_the_check_is_refused_too(tmp_path):
+    """``check.references`` held the real functions, past the stubs."""
+    through_check = textwrap.dedent(
+        """
+        import dgm
+
+        def responsibilities(X, weights, means, covs):
+            return dgm.checks.em.responsibilities.references[0](X, weights, means, covs)
+        """
+    )
+    score = _graded_alone(tmp_path, through_check)
+    assert score.reasons == {"responsibilities": "tampered"}
+    assert "the library's answer" in score.rows[0].details

@@ -220,9 +220,16 @@ def _fit_cases():
         (40, 1, 2, 1e-3, 200),
         (60, 2, 2, 1e-9, 4),
     ):
-        centres = 4 * torch.randn(K, D, generator=g, dtype=torch.float64)
-        X = centres[torch.arange(N) % K] + torch.randn(N, D, generator=g, dtype=torch.float64)
-        init = em.gmm_with_data_covariance(X, X[torch.randperm(N, generator=g)[:K]])
+        for _ in range(20):  # a draw where EM collapses a component is no test: draw again
+            centres = 4 * torch.randn(K, D, generator=g, dtype=torch.float64)
+            X = centres[torch.arange(N) % K]
+            X = X + torch.randn(N, D, generator=g, dtype=torch.float64)
+            init = em.gmm_with_data_covariance(X, X[torch.randperm(N, generator=g)[:K]])
+            try:
+                em.fit_gmm(X, init, max_iter, tol=tol)
+                break
+            except ValueError:
+                continue
         stop = "stops at max_iter" if max_iter < 10 else f"tol={tol:g}"
         cases.append((f"N={N} points in D={D}, K={K}, {stop}", (X, init, tol, max_iter)))
     return cases

@@ -184,6 +184,51 @@ def _shape_problem(name: str, o, r) -> str | None:
     return None
 
 
+def _held(value, depth: int = 0) -> list[torch.Tensor]:
+    """The tensors an argument holds: itself, a module's parameters and buffers, what a
+    function keeps in its attributes and closure (a check may pass ``U`` with ``U.net``)."""
+    if depth > 4:
+        return []
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, torch.nn.Module):
+        return [*value.parameters(), *value.buffers()]
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in _held(v, depth + 1)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _held(v, depth + 1)]
+    if callable(value) and not isinstance(value, type):
+        inner = list(getattr(value, "__dict__", {}).values())
+        for cell in getattr(value, "__closure__", None) or ():
+            try:
+                inner.append(cell.cell_contents)
+            except ValueError:
+                pass
+        return [t for v in inner for t in _held(v, depth + 1)]
+    return []
+
+
+def unchanged(args) -> Callable[[], str | None]:
+    """A snapshot of the arguments; calling it says which one changed since (or ``None``).
+
+    An answer that changes its inputs in place would change the reference's inputs too
+    (the reference runs on the same objects after it): it could make the question easy
+    and then answer it. The judges refuse it, with what to do instead."""
+    held = [(t, t.detach().clone()) for t in _held(args)]
+
+    def check() -> str | None:
+        for t, before in held:
+            now = t.detach()
+            if now.shape != before.shape or not torch.equal(now, before):
+                return (
+                    "your function changed its inputs in place; leave them as they are "
+                    "(work on a copy: x = x.clone(), or ops that return new tensors)"
+                )
+        return None
+
+    return check
+
+
 def _reseed(seed: int | None) -> None:
     if seed is not None:
         torch.manual_seed(seed)
@@ -224,7 +269,10 @@ class Exact:
     def __call__(self, name, student, reference, args, i, where):
         s = None if self.seed is None else seeded(self.seed + i)
         _reseed(s)
+        same = unchanged(args)
         out = call(name, student, args, where)
+        if changed := same():
+            return Verdict(changed, hint=changed)
         _reseed(s)
         ref = reference(*args)
         problem = compare(out, ref, self.names, self.rtol, self.atol)
@@ -272,7 +320,11 @@ class Statistical:
 
     def __call__(self, name, student, reference, args, i, where):
         torch.manual_seed(seeded(self.seed + i))
+        same = unchanged(args)
         outs = [outputs(call(name, student, args, where)) for _ in range(self.draws)]
+        if changed := same():
+            return Verdict(changed, hint=changed)
+        torch.manual_seed(seeded(self.seed + i) + 1)  # not the state the answer left
         refs = [outputs(reference(*args)) for _ in range(self.draws)]
         if len(outs[0]) != len(refs[0]):
             return Verdict(f"expected {len(refs[0])} outputs, got {len(outs[0])}")
@@ -379,13 +431,22 @@ def _judge_case(name, student, reference, judges, diagnoses, hint, args, i, desc
         if verdict.hint is not None:
             hints = [verdict.hint]
         else:
-            targeted = [h for d in diagnoses if (h := d(args, verdict.out, verdict.ref))]
+            targeted = [h for d in diagnoses if (h := _diagnose(d, args, verdict))]
             hints = targeted or ([hint] if hint else [])
         details = f"wrong answer on the test case: {description}"
         if verdict.problem:
             details += f"\n  {verdict.problem}"
         return CheckResult(name, WRONG, details, "\n".join(hints))
     return None
+
+
+def _diagnose(d: Diagnose, args, verdict: Verdict) -> str | None:
+    """A diagnosis's hint, or ``None`` when it does not apply, or fails on this answer's
+    outputs (a diagnosis guesses at a mistake; the verdict is already made)."""
+    try:
+        return d(args, verdict.out, verdict.ref)
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def record(result: CheckResult, quiet: bool = False) -> CheckResult:

@@ -221,6 +221,10 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
         for name, real in refs.items():
             if v is real:
                 ns[k] = stubs[name]
+    for check in checks.values():  # check.references holds them too
+        check.references = tuple(
+            stubs[f"{r.__module__}.{r.__qualname__}"] for r in check.references
+        )
 
     # the hook: its state lives only in this closure
     from . import sandbox
@@ -359,7 +363,10 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
         for a in ("__name__", "__qualname__", "__doc__"):
             setattr(recorded, a, getattr(fn, a, gid))
         emit(grade_id=gid, event="defined")
-        torch.manual_seed(harness.seeded(0))  # the judge starts its run from the same state
+        # the judge starts its run from the same state: an answer cell may have changed these
+        torch.manual_seed(harness.seeded(0))
+        torch.set_default_dtype(torch.float32)
+        torch.set_grad_enabled(True)
         with contextlib.suppress(Exception):
             checks[gid](recorded)
         refused_or_changed(gid)

@@ -58,6 +58,7 @@ class Limits:
     tmp_mb: int = 256  # its private /tmp and /dev/shm, each
     processes: int = 128  # cgroup pids.max, or RLIMIT_NPROC for a non-root grader
     cpu_seconds: int = 1800  # per process (RLIMIT_CPU): a backstop behind the wall clock
+    cpus: int = 1  # cores the whole tree may use at once (cgroup cpu quota)
     open_files: int = 1024
 
     def __post_init__(self):
@@ -198,9 +199,14 @@ class Cgroups:
         self.dirs: list[Path] = []
         self.kind = "none"
         memory = 2 * limits.memory_mb * 2**20
-        v1 = {"pids": ("pids.max", limits.processes), "memory": ("memory.limit_in_bytes", memory)}
+        quota = limits.cpus * 100_000  # per 100 ms period: a submission cannot starve another
+        v1 = {
+            "pids": ("pids.max", limits.processes),
+            "memory": ("memory.limit_in_bytes", memory),
+            "cpu": ("cpu.cfs_quota_us", quota),
+        }
         if (CGROUP / "cgroup.controllers").exists():  # v2, unified
-            self._v2(name, limits.processes, memory)
+            self._v2(name, limits.processes, memory, quota)
             return
         for controller, (setting, value) in v1.items():
             base = CGROUP / controller
@@ -215,13 +221,13 @@ class Cgroups:
         if any(d.parent.name == "pids" for d in self.dirs):
             self.kind = "cgroup v1"
 
-    def _v2(self, name: str, processes: int, memory: int) -> None:
+    def _v2(self, name: str, processes: int, memory: int, quota: int) -> None:
         control = CGROUP / "cgroup.subtree_control"
         if not os.access(control, os.W_OK):
             return
         try:
             enabled = control.read_text().split()
-            for c in ("pids", "memory"):
+            for c in ("pids", "memory", "cpu"):
                 if c not in enabled:
                     control.write_text(f"+{c}")
             group = CGROUP / f"dgm-{name}"
@@ -229,8 +235,9 @@ class Cgroups:
             self.dirs.append(group)
             (group / "pids.max").write_text(str(processes))
             (group / "memory.max").write_text(str(memory))
+            (group / "cpu.max").write_text(f"{quota} 100000")
             self.kind = "cgroup v2"
-        except OSError:
+        except OSError:  # a container whose root cgroup has processes: EBUSY
             return
 
     def join(self) -> None:
@@ -254,6 +261,17 @@ class Cgroups:
                         break
                     time.sleep(0.05)
         self.dirs = []
+
+
+def process_cap(limits: Limits) -> str:
+    """What caps a confined tree's processes on this machine (``none``: nothing does)."""
+    groups = Cgroups(f"probe-{os.getpid()}", limits)
+    try:
+        if groups.kind != "none":
+            return f"{groups.kind}: pids, memory and cpu of each tree"
+        return "RLIMIT_NPROC (per user)" if os.getuid() != 0 else "none"
+    finally:
+        groups.close()
 
 
 def _own_processes() -> int:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
+import hmac
 import json
 import os
 import queue
@@ -289,7 +290,14 @@ def _execute(nb, folder: Path, token: str, name: str, opt: Options) -> tuple[str
     return status, executed
 
 
-def _check(nb, release, folder: Path, token: str, opt: Options) -> dict[str, dict]:
+def variant(seed: int, student: str, name: str) -> int:
+    """The hidden variant of one submission: from the grading's seed, the student and the
+    lecture, so the process that runs a submission learns its own variant, never the seed."""
+    digest = hmac.new(str(seed).encode(), f"{student}/{name}".encode(), hashlib.sha256)
+    return 1 + int.from_bytes(digest.digest()[:8], "big") % (2**31 - 2)
+
+
+def _check(nb, release, folder: Path, token: str, opt: Options, variant: int) -> dict[str, dict]:
     """Run the answers and the judge until every exercise has a verdict; ``{grade_id: ...}``."""
     jobs = exercises(release)
     for ex in jobs:
@@ -297,11 +305,11 @@ def _check(nb, release, folder: Path, token: str, opt: Options) -> dict[str, dic
     verdicts: dict[str, dict] = {}
     while len(verdicts) < len(jobs):
         job = {
-            "variant": opt.seed,
+            "variant": variant,
             "skip": list(verdicts),
             "exercises": [{k: ex[k] for k in ("grade_id", "check")} for ex in jobs],
             "answers": {  # passed on by the judge to the process that runs the answers
-                "variant": opt.seed,
+                "variant": variant,
                 "root": str(folder),
                 "private": opt.private,
                 "imports": imports(release),
@@ -432,7 +440,7 @@ def grade_submission(student: str, name: str, data: bytes, opt: Options) -> Scor
                 target = opt.out / "executed" / student / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(nbformat.writes(executed))
-        verdicts = _check(nb, release, folder, token, opt)
+        verdicts = _check(nb, release, folder, token, opt, variant(opt.seed, student, name))
     finally:
         sandbox.kill_all(token)
         shutil.rmtree(folder, ignore_errors=True)
@@ -612,10 +620,18 @@ def grade_folder(
         "seed": seed,
         "sandbox": confine.version() if why is None else f"none (--unsafe-no-sandbox: {why})",
         "limits": asdict(opt.limits),
+        "process_cap": confine.process_cap(opt.limits) if why is None else "none",
         "submissions": len(found),
         "library_changed": library_digest(package) != digest,
     }
     (out / "grading.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    if manifest["process_cap"] == "none":
+        print(
+            "grade: WARNING: nothing capped the processes, memory and CPU of each submission "
+            "as a whole here (no writable cgroup, and root ignores RLIMIT_NPROC): a "
+            "submission could slow the others",
+            file=sys.stderr,
+        )
     if manifest["library_changed"]:
         print(
             f"grade: WARNING: the course library {package} changed during grading", file=sys.stderr

@@ -131,6 +131,8 @@ def _judge(gid, check, read, emit, harness, replay, torch) -> dict:
 
     student.__name__ = student.__qualname__ = gid
     torch.manual_seed(harness.seeded(0))  # the state the answers process started from
+    torch.set_default_dtype(torch.float32)
+    torch.set_grad_enabled(True)
     results: list = []
     real = harness.record
     harness.record = lambda result, quiet=False: results.append(result) or result

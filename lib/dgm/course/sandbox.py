@@ -183,13 +183,16 @@ def kill_all(token: str) -> int:
     return len(pids)
 
 
+PASSED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM")
+
+
 def environment(root: Path, token: str, extra: dict | None = None) -> dict:
-    """The environment of a submission's processes: its caches and temp files in ``root``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DGM_", "JPY_", "JUPYTER", "PYTHON"))
-    }
+    """The environment of a submission's processes: its caches and temp files in ``root``.
+
+    Only the few variables listed in ``PASSED`` come from the grader's environment: a token
+    or key there (``GITHUB_TOKEN``, a cloud credential) must not reach a submission, which
+    could print it into its own feedback."""
+    env = {k: os.environ[k] for k in PASSED if k in os.environ}
     home = root / "home"
     for d in ("home", "tmp", "mpl", "ipython", "checkpoints"):
         (root / d).mkdir(parents=True, exist_ok=True)
