@@ -17,6 +17,8 @@ judges), sampled every 0.2 s::
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import subprocess
 import tempfile
 import threading
@@ -36,15 +38,35 @@ WRONG_ELBO = (
 )
 
 
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def _dying(pid: int) -> bool:
+    """Whether ``pid`` has a SIGKILL pending: killed with its sandbox, not yet gone."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    masks = [line.split()[1] for line in status.splitlines() if line[:6] in ("SigPnd", "ShdPnd")]
+    return any(int(m, 16) >> (signal.SIGKILL - 1) & 1 for m in masks)
+
+
 def running_python() -> list[int]:
-    """The sandboxed processes that run Python (kernels, executors, answers, judges): the
-    bubblewrap processes around them carry the same token but run nothing of the course."""
+    """This grading's sandboxed processes that run Python (executors, kernels, answers,
+    judges): the bubblewrap processes around them carry the same token but run nothing of
+    the course, processes already killed are on their way out, and another grading's
+    processes on the machine are not this one's."""
     found = []
     for pid in sandbox.processes():
         try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() != "bwrap":
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            if not comm.startswith("python") or _dying(pid):
+                continue  # bwrap, or a helper such as matplotlib's fc-list
+            ancestor = pid
+            while ancestor > 1 and ancestor != os.getpid():
+                ancestor = _parent(ancestor)
+            if ancestor == os.getpid():
                 found.append(pid)
-        except OSError:
+        except (OSError, ValueError, IndexError):
             pass
     return found
 

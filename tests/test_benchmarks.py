@@ -499,7 +499,9 @@ def test_grade_benchmark_grades_a_class_and_records_time_and_processes(tmp_path)
     assert rec["seconds in all"]["model"].endswith("(checks only, bubblewrap)")
     assert all(set(records.FIELDS) <= set(r) for r in rec.values())
     assert rec["seconds in all"]["value"] > 0
-    assert 1 <= rec["sandboxed processes alive at once (most)"]["value"] <= 2 * 2  # jobs=2
+    # jobs=2, two processes per submission (answers and judge); a pair on its way out may
+    # still be seen beside the next one, but nothing piles up with the class (4 students)
+    assert 1 <= rec["sandboxed processes alive at once (most)"]["value"] <= 2 * 2 + 2
 
 
 def test_grid_scores_hold_a_smear_to_the_strict_count_and_the_data_to_its_floor():
