@@ -3,7 +3,6 @@ faulty ones. Each must get exactly the score and reason expected, without
 changing another's score, any file outside its folder, or leaving a process behind."""
 
 import csv
-import hashlib
 import json
 import os
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from benchmarks.attacks import tree_digest  # noqa: F401  (test_grade_lectures uses it too)
 from dgm.course import grade, report, sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,15 +209,6 @@ def submissions(folder: Path, scored: Path) -> dict[str, dict[str, str]]:
     (scored / "corrupt_01_em.ipynb").write_bytes(b'{"cells": [ not json')
     expected["corrupt"] = dict.fromkeys(EXERCISES, "error")
     return expected
-
-
-def tree_digest(*folders: Path) -> dict:
-    return {
-        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
-        for f in folders
-        for p in sorted(f.rglob("*"))
-        if p.is_file() and "__pycache__" not in p.parts
-    }
 
 
 @pytest.fixture(scope="module")
