@@ -70,40 +70,46 @@ def _modules_to_watch():
     return watched + [torch, torch.nn.functional, torch.nn, numpy, math, builtins]
 
 
-def snapshot() -> dict:
-    """``{(owner, attribute): value}`` for everything the checks rely on."""
+def snapshot() -> list[tuple]:
+    """``(where, attribute, value, owner)`` for everything the checks rely on: ``where`` is
+    the live namespace the attribute is read from (a module's or class's ``__dict__``,
+    ``sys.modules``), so a later look needs no copy of it."""
     import torch
 
-    snap = {}
+    spaces = []
     for module in _modules_to_watch():
         owner = getattr(module, "__name__", repr(module))
+        spaces.append((owner, vars(module), None))
         for k, v in list(vars(module).items()):
-            snap[(owner, k)] = v
             if isinstance(v, type) and getattr(v, "__module__", "").startswith("dgm"):
-                for a, w in list(vars(v).items()):
-                    snap[(f"{owner}.{k}", a)] = w
+                spaces.append((f"{owner}.{k}", vars(v), None))
     for cls in (torch.Tensor, torch.nn.Module, torch.nn.Parameter, torch.Generator):
-        for a, w in list(vars(cls).items()):
-            snap[(cls.__qualname__, a)] = w
-    for a in ("excepthook", "displayhook", "stdout", "stderr", "audit", "meta_path"):
-        snap[("sys", a)] = getattr(sys, a, None)
-    snap[("sys", "meta_path[]")] = tuple(sys.meta_path)
-    for n, m in list(sys.modules.items()):
-        if n == "dgm" or n.startswith("dgm."):
-            snap[("sys.modules", n)] = m
+        spaces.append((cls.__qualname__, vars(cls), None))
+    hooks = ("excepthook", "displayhook", "stdout", "stderr", "audit", "meta_path")
+    spaces.append(("sys", vars(sys), hooks))
+    dgm = [n for n in sys.modules if n == "dgm" or n.startswith("dgm.")]
+    spaces.append(("sys.modules", sys.modules, dgm))
+    snap = []
+    for owner, where, names in spaces:
+        for k in list(where) if names is None else names:
+            if k.startswith("__") and k not in ("__call__", "__init__"):
+                continue  # __dict__ caches, __annotations__...
+            snap.append((where, k, where.get(k, MISSING), owner))
+    snap.append((None, "meta_path[]", tuple(sys.meta_path), "sys"))
     return snap
 
 
-def changes(before: dict, after: dict) -> list[str]:
-    """What was replaced or removed (new modules appearing as attributes are fine)."""
+MISSING = object()
+
+
+def changes(before: list[tuple]) -> list[str]:
+    """What of ``snapshot()`` was replaced or removed since (new attributes are fine)."""
     found = []
-    for key, value in before.items():
-        if key not in after:
-            found.append(f"{key[0]}.{key[1]} was removed")
-        elif after[key] is not value and not _same_items(after[key], value):
-            if key[1].startswith("__") and key[1] not in ("__call__", "__init__"):
-                continue  # __dict__ caches, __annotations__...
-            found.append(f"{key[0]}.{key[1]} was replaced")
+    for where, key, value, owner in before:
+        now = tuple(sys.meta_path) if where is None else where.get(key, MISSING)
+        if now is value or _same_items(now, value):
+            continue
+        found.append(f"{owner}.{key} was " + ("removed" if now is MISSING else "replaced"))
     return found
 
 
@@ -321,7 +327,7 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
     def refused_or_changed(grade_id):
         if state["refused"]:
             tampered(grade_id, state["refused"][0])
-        changed = changes(before, snapshot())
+        changed = changes(before)
         if changed:
             tampered(grade_id, "your code changed what the checks rely on: " + changed[0])
 

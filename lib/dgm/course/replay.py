@@ -93,9 +93,9 @@ def reach(value) -> list:
 def _canonical(obj):
     """A plain description of ``obj`` for its digest: values, not identities."""
     if isinstance(obj, torch.nn.Module):
-        return ("module", type(obj).__qualname__, state(obj))
+        return ("module", type(obj).__qualname__, state(obj, copy=False))
     if isinstance(obj, torch.optim.Optimizer):
-        return ("optimizer", type(obj).__qualname__, state(obj))
+        return ("optimizer", type(obj).__qualname__, state(obj, copy=False))
     if isinstance(obj, torch.Generator):
         return ("generator", obj.get_state())
     if isinstance(obj, torch.Tensor):
@@ -105,18 +105,45 @@ def _canonical(obj):
     return ("value", obj)
 
 
-def _encoded(obj) -> bytes:
+def _feed(h, v, depth: int = 0) -> None:
+    """Hash ``v`` (a ``_canonical`` description) into ``h``: each container's kind and
+    length, each number or string by its ``repr``, each tensor's dtype, shape and raw bytes
+    (read in place, never copied into a message), any other value as the wire writes it."""
+    t = type(v)
+    if depth > 50:
+        raise TypeError("replay: nested too deeply")
+    if v is None or t in (bool, int, float, str):
+        h.update(f"{t.__name__}{v!r}|".encode())
+    elif isinstance(v, torch.Tensor):
+        x = v.detach()
+        h.update(f"T{x.dtype}{tuple(x.shape)}{v.requires_grad}|".encode())
+        if x.numel():
+            h.update(x.cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    elif t in (tuple, list):
+        h.update(f"{t.__name__}{len(v)}|".encode())
+        for x in v:
+            _feed(h, x, depth + 1)
+    elif t is dict:
+        h.update(f"dict{len(v)}|".encode())
+        for k, x in v.items():
+            _feed(h, k, depth + 1)
+            _feed(h, x, depth + 1)
+    else:
+        h.update(wire.encode(v))
+
+
+def _into(h, obj) -> None:
     try:
-        return wire.encode(_canonical(obj))
+        _feed(h, _canonical(obj))
     except TypeError:  # an object the wire does not carry: its kind only
-        return wire.encode(("object", type(obj).__qualname__))
+        h.update(wire.encode(("object", type(obj).__qualname__)))
 
 
 def digest(value) -> str:
     """SHA-256 of what ``value``'s objects hold (the same in both processes, or not)."""
     h = hashlib.sha256()
     for obj in flatten(value):
-        h.update(_encoded(obj))
+        _into(h, obj)
     return h.hexdigest()
 
 
@@ -124,15 +151,18 @@ def rng_digest() -> str:
     return hashlib.sha256(torch.get_rng_state().numpy().tobytes()).hexdigest()
 
 
-def state(obj):
-    """The state of a mutable argument, as plain values."""
+def state(obj, copy: bool = True):
+    """The state of a mutable argument, as plain values (``copy=False``: its tensors not
+    copied, to be read at once, as a digest does)."""
+
+    def value(t):
+        return t.detach().clone() if copy else t.detach()
+
     if isinstance(obj, torch.nn.Module):
         params = dict(obj.named_parameters())
         return {
-            "values": {k: v.detach().clone() for k, v in obj.state_dict().items()},
-            "grads": {
-                k: None if p.grad is None else p.grad.detach().clone() for k, p in params.items()
-            },
+            "values": {k: value(v) for k, v in obj.state_dict().items()},
+            "grads": {k: None if p.grad is None else value(p.grad) for k, p in params.items()},
             "requires_grad": {k: p.requires_grad for k, p in params.items()},
             "training": [m.training for m in obj.modules()],
         }
@@ -142,7 +172,7 @@ def state(obj):
     if isinstance(obj, torch.Generator):
         return obj.get_state()
     if isinstance(obj, torch.Tensor):
-        return (obj.detach().clone(), None if obj.grad is None else obj.grad.detach().clone())
+        return (value(obj), None if obj.grad is None else value(obj.grad))
     return None
 
 
@@ -168,7 +198,9 @@ def apply(obj, new) -> None:
 
 
 def _state_digest(obj) -> str:
-    return hashlib.sha256(_encoded(obj)).hexdigest()
+    h = hashlib.sha256()
+    _into(h, obj)
+    return h.hexdigest()
 
 
 def leaves(args) -> list[torch.Tensor]:

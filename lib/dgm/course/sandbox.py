@@ -173,7 +173,7 @@ def kill_all(token: str) -> int:
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
+    while time.monotonic() < deadline and any(map(_alive, pids)):
         for p in pids:
             try:
                 os.waitpid(p, os.WNOHANG)  # reap our own children
@@ -181,6 +181,17 @@ def kill_all(token: str) -> int:
                 pass
         time.sleep(0.05)
     return len(pids)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs: a zombie has ended (its reaper, perhaps not us, may be
+    slow to collect it)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
 
 
 PASSED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM")
