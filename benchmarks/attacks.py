@@ -257,6 +257,23 @@ os.path.exists("big") and os.remove("big")
 """,
         "not implemented",
     ),
+    "files": (
+        """
+# many files, each far below the largest file allowed, together more than the private space
+written = 0
+try:
+    for i in range(450):
+        with open(f"fill-{i}", "wb") as f:
+            written += f.write(b"x" * 2**20)
+except OSError:
+    pass
+if written > 400 * 2**20:
+    breaches.append(f"wrote {written >> 20} MB in many files")
+for i in range(450):
+    os.path.exists(f"fill-{i}") and os.remove(f"fill-{i}")
+""",
+        "not implemented",
+    ),
     "output": (
         """
 if "ipykernel" in sys.modules:

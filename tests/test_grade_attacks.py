@@ -347,25 +347,45 @@ def _graded_alone(tmp: Path, source: str):
 
 def test_a_confined_process_sees_what_it_may_read_and_nothing_else(tmp_path):
     """Read-only paths under /tmp (a library copy, a virtual environment in a clone) stay
-    visible over the private /tmp; a sibling folder does not; the folder is writable."""
+    visible over the private /tmp; a sibling folder does not; of its own folder, a private
+    memory file system of bounded size, only the passed file reaches the host."""
     readable, sibling, folder = tmp_path / "lib", tmp_path / "other", tmp_path / "folder"
     for d in (readable, sibling, folder):
         d.mkdir()
     (readable / "a.txt").write_text("readable")
     (sibling / "b.txt").write_text("hidden")
+    (folder / "c.txt").touch()
+    (folder / "hidden.txt").write_text("host")
     probe = (
         "import os, sys\n"
         f"print(open({str(readable / 'a.txt')!r}).read())\n"
         f"print(os.path.exists({str(sibling / 'b.txt')!r}))\n"
-        f"open({str(folder / 'c.txt')!r}, 'w').write('written')\n"
         f"try:\n    open({str(readable / 'd.txt')!r}, 'w')\nexcept OSError:\n    print('ro')\n"
         "print(sys.prefix)\n"
+        "open('c.txt', 'w').write('written')\n"
+        "print(os.path.exists('hidden.txt'), sorted(os.listdir('.')))\n"
+        "open('e.txt', 'w').write('private')\n"
+        "try:\n    open('f.bin', 'wb').write(bytes(3 * 2**20))\nexcept OSError as err:\n"
+        "    print(err.strerror)\n"
     )
-    limits = confine.Limits(memory_mb=1024)
-    argv = confine.command([sys.executable, "-I", "-c", probe], folder, [readable], limits)
+    limits = confine.Limits(memory_mb=1024, tmp_mb=2)
+    argv = confine.command(
+        [sys.executable, "-I", "-c", probe], folder, [readable], limits, ["c.txt"]
+    )
     run = subprocess.run(argv, capture_output=True, text=True, preexec_fn=confine.preexec(limits))
-    assert run.stdout.split("\n")[:4] == ["readable", "False", "ro", sys.prefix], run.stderr
+    work = sorted([*sandbox.WORK, "c.txt"])
+    assert run.stdout.split("\n")[:6] == [
+        "readable",
+        "False",
+        "ro",
+        sys.prefix,
+        f"False {work}",
+        "No space left on device",
+    ], run.stderr
     assert (folder / "c.txt").read_text() == "written"
+    assert sorted(p.name for p in folder.iterdir()) == ["c.txt", "hidden.txt"]
+    with pytest.raises(ValueError, match="passed must hold file names"):
+        confine.command(["true"], folder, passed=["../x"])
 
 
 def test_an_answer_that_makes_the_question_easy_in_place_earns_nothing(tmp_path):

@@ -1,26 +1,30 @@
 """The autograder on submission files made from every lecture (lecture 01 has one file per
 fault, each executed, in ``test_grade.py``).
 
-For each lecture, executed in the sandbox as the grader does (``tamper`` and ``faults`` for
-one lecture, ``KERNEL``; scored by the checker alone for the others):
+Executed in the sandbox as the grader does, then scored:
 
-- ``correct``: the solution. Every exercise passes, every cell runs without an error.
-- ``blank``: the released notebook. Every exercise is "not implemented", and the notebook
-  still runs to the end, each check falling back to the reference (this is also the test
-  that a student's unsolved notebook runs; for lecture 01 too).
-- ``tamper``: every tampering kind at once, in extra cells and in answer cells: grading
-  switches in the environment, the check functions and the harness replaced, the first
-  check cell edited and a duplicate of it that prints PASS, the exception hook replaced,
-  the release notebook and another student's file overwritten, "PASS" and a forged result
-  line printed, the library's reference used directly and through a wrapper.
-- ``faults``: a memory hog in a top cell (the kernel survives it), an exercise that loops
-  forever, one that allocates far too much, one whose answer cell is missing.
+- ``half``, every lecture: the solution with every other exercise left as released. The
+  solved exercises pass, the others are "not implemented", each of those checks falls back
+  to the reference, and every cell runs without an error: one execution shows both that a
+  solved notebook runs and that a student's unsolved one still runs to the end;
+- ``tamper`` and ``faults``, one lecture (``KERNEL``; what a kernel does with them does not
+  depend on the lecture). ``tamper``: every tampering kind at once, in extra cells and in
+  answer cells: grading switches in the environment, the check functions and the harness
+  replaced, the first check cell edited and a duplicate of it that prints PASS, the
+  exception hook replaced, the release notebook and another student's file overwritten,
+  "PASS" and a forged result line printed, the library's reference used directly and
+  through a wrapper. ``faults``: a memory hog in a top cell (the kernel survives it), an
+  exercise that loops forever, one that allocates far too much, one whose answer cell is
+  missing.
 
-Scored by the checker alone (``--no-execute``): ``wrong`` (a plausible mistake in every
-exercise), ``reference`` (every answer only calls the library's reference), ``corrupt``.
+Scored by the checker alone (``--no-execute``; the reasons depend on the lecture's
+exercises): ``correct`` (the solution), ``wrong`` (a plausible mistake in every exercise),
+``reference`` (every answer only calls the library's reference), ``corrupt``, and the other
+lectures' ``tamper`` and ``faults``.
 
 Every reason must be exactly as expected, no file outside a submission's folder may change,
 no sandboxed process may be left (the grading time is recorded by ``benchmarks.grade``).
+The gradings with different limits run at once, as an instructor may run them.
 """
 
 import json
@@ -29,7 +33,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_grade import STUB, tree_digest
+from test_grade import STUB, at_once, tree_digest
 
 from dgm import checks
 from dgm.course import grade, sandbox
@@ -80,7 +84,9 @@ WRONG = {
     ),
 }
 
-LOOP = "def {0}(*args, **kwargs):\n    while True:\n        pass\n"
+# loops forever without holding a core (what is tested is the time limit; test_grade.py's
+# "loop" is the busy one)
+LOOP = "import time\n\n\ndef {0}(*args, **kwargs):\n    while True:\n        time.sleep(1)\n"
 HOG = "def {0}(*args, **kwargs):\n    return [torch.ones(10**8) for _ in range(100)]\n"
 FORGED = json.dumps(
     {
@@ -167,24 +173,32 @@ def write(folder: Path, student: str, name: str, nb) -> Path:
     return path
 
 
+def half(solution, release, ids) -> tuple[nbformat.NotebookNode, list[str]]:
+    """The solution with every other exercise (the 2nd, the 4th, ...) left as released."""
+    unsolved = ids[1::2]
+    return made(solution, {g: answer_cell(release, g).source for g in unsolved}), unsolved
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    executed = tmp_path_factory.mktemp("executed")  # one grading run per set of limits
-    faulty = tmp_path_factory.mktemp("faults")
-    scored = tmp_path_factory.mktemp("scored")
-    scored_faults = tmp_path_factory.mktemp("scored-faults")
-    expected = {}
+    kinds = ("executed", "faults", "scored", "scored-faults")
+    folders = {k: tmp_path_factory.mktemp(k) for k in kinds}
+    executed, faulty, scored, scored_faults = (folders[k] for k in kinds)
+    expected, unsolved = {}, {}
     for name in ALL:
         release_path = ROOT / "notebooks" / name
         release = nbformat.read(release_path, as_version=4)
+        solution = nbformat.read(ROOT / "solutions" / name, as_version=4)
         found = grade.exercises(release)
         ids = [e["grade_id"] for e in found]
-        expected[("blank", name)] = dict.fromkeys(ids, "not implemented")
-        write(executed, "blank", name, release)
+        nb, unsolved[name] = half(solution, release, ids)
+        victim = write(executed, "half", name, nb)
+        expected[("half", name)] = {
+            g: "not implemented" if g in unsolved[name] else "passed" for g in ids
+        }
         if name not in LECTURES:
             continue
-        solution = nbformat.read(ROOT / "solutions" / name, as_version=4)
-        victim = write(executed, "correct", name, solution)
+        write(scored, "correct", name, solution)
         expected[("correct", name)] = dict.fromkeys(ids, "passed")
         tamper = tampering(release, found, release_path, victim)
         write(executed if name == KERNEL else scored, "tamper", name, tamper)
@@ -216,29 +230,24 @@ def graded(tmp_path_factory):
         expected[("reference", name)] = dict.fromkeys(ids, "tampered")
         write(scored, "corrupt", name, '{"cells": [ not json')
         expected[("corrupt", name)] = dict.fromkeys(ids, "error")
-    watched = (executed, faulty, scored, scored_faults)
-    watched += (ROOT / "notebooks", ROOT / "solutions", ROOT / "lib")
+    watched = (*folders.values(), ROOT / "notebooks", ROOT / "solutions", ROOT / "lib")
     before = tree_digest(*watched)
-    kinds = ("executed", "faults", "scored", "scored-faults")
     out = {k: tmp_path_factory.mktemp(f"out-{k}") for k in kinds}
-    scores = grade.grade_folder(
-        executed, out["executed"], seed=1, cell_timeout=120, exercise_timeout=120
-    )
-    scores += grade.grade_folder(
-        faulty, out["faults"], seed=1, cell_timeout=30, exercise_timeout=30, memory_mb=2048
-    )
-    scores += grade.grade_folder(scored, out["scored"], seed=1, execute=False, exercise_timeout=120)
-    scores += grade.grade_folder(
-        scored_faults,
-        out["scored-faults"],
-        seed=1,
-        execute=False,
-        exercise_timeout=15,
-        memory_mb=2048,
+    # the faults mostly wait for their time limits: graded beside the rest, not after it
+    limits = {
+        "executed": dict(cell_timeout=120, exercise_timeout=120),
+        "scored": dict(execute=False, exercise_timeout=120),
+        "faults": dict(cell_timeout=30, exercise_timeout=30, memory_mb=2048),
+        "scored-faults": dict(execute=False, exercise_timeout=15, memory_mb=2048),
+    }
+    runs = [("executed", "scored"), ("faults", "scored-faults")]
+    scores = at_once(
+        *[[((folders[k], out[k]), dict(seed=1, **limits[k])) for k in r] for r in runs]
     )
     return {
         "scores": {(s.student, s.notebook): s for s in scores},
         "expected": expected,
+        "unsolved": unsolved,
         "out": out,
         "changed": before != tree_digest(*watched),
     }
@@ -264,40 +273,41 @@ def errors(nb) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("name", LECTURES)
+@pytest.mark.parametrize("name", ALL)
 def test_each_lecture_is_graded_exactly_as_expected(graded, name):
     scores, expected = graded["scores"], graded["expected"]
-    for student in ("correct", "blank", "tamper", "faults", "wrong", "reference", "corrupt"):
+    students = ("half",)
+    if name in LECTURES:
+        students += ("correct", "tamper", "faults", "wrong", "reference", "corrupt")
+    for student in students:
         got = scores[(student, name)]
         assert got.reasons == expected[(student, name)], (student, [r.details for r in got.rows])
-        if student == "correct":
-            assert got.total == got.max_total > 0
-        else:
-            assert got.total == 0
-    assert "library's answer" in scores[("reference", name)].rows[0].details
-    tamper = scores[("tamper", name)].rows
-    assert "library's answer" in tamper[0].details
-    assert "only the submission's own folder is writable" in tamper[2].details
+        passed = sum(r.max_points for r in got.rows if r.reason == "passed")
+        assert got.total == passed
+        assert (
+            (got.total == got.max_total > 0) if student == "correct" else got.total < got.max_total
+        )
+    if name in LECTURES:
+        assert "library's answer" in scores[("reference", name)].rows[0].details
+        tamper = scores[("tamper", name)].rows
+        assert "library's answer" in tamper[0].details
+        assert "only the submission's own folder is writable" in tamper[2].details
 
 
-@pytest.mark.parametrize("name", LECTURES)
-def test_the_solution_runs_in_the_sandbox_without_an_error(graded, name):
-    nb = executed_nb(graded, "executed", "correct", name)
-    assert graded["scores"][("correct", name)].run == "ok"
+@pytest.mark.parametrize("name", ALL)
+def test_a_half_solved_notebook_runs_in_the_sandbox_without_an_error(graded, name):
+    """The solved exercises run in the experiments; each unsolved one falls back to the
+    reference, so a student who has solved nothing yet still sees every experiment run."""
+    nb = executed_nb(graded, "executed", "half", name)
+    assert graded["scores"][("half", name)].run == "ok"
     assert errors(nb) == []
     code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
     assert all(c.execution_count is not None for c in code)
     assert any(o.get("output_type") == "display_data" for c in code for o in c.outputs)
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_the_unsolved_notebook_runs_to_the_end_on_the_references(graded, name):
-    """A student who has solved nothing yet still sees every experiment run."""
-    nb = executed_nb(graded, "executed", "blank", name)
-    assert graded["scores"][("blank", name)].run == "ok"
-    n_exercises = sum(bool(nbgrader(c).get("solution")) for c in nb.cells if c.cell_type == "code")
-    assert printed(nb).count("not implemented yet") == n_exercises
-    assert printed(nb).count("uses the reference") == n_exercises
+    n_unsolved = len(graded["unsolved"][name])
+    assert 0 < n_unsolved < len(grade.exercises(nb))
+    assert printed(nb).count("not implemented yet") == n_unsolved
+    assert printed(nb).count("uses the reference") == n_unsolved
 
 
 @pytest.mark.parametrize("name", [KERNEL])

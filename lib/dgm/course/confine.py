@@ -7,9 +7,10 @@ wheel the ``instructor`` extra installs), around the notebook's executor and ker
 around the checker:
 
 * **its own mount view**: ``/usr``, the Python installation and the course library
-  read-only, the submission's temporary folder the only thing writable, a private ``/tmp``,
-  ``/dev`` and ``/dev/shm`` of bounded size; nothing of the other submissions, the
-  solutions, the grader's output or its home is mounted at all;
+  read-only; the submission's working folder, ``/tmp`` and ``/dev/shm`` private memory
+  file systems of bounded size, and of the host's disk only the one or two files that must
+  cross (the notebook to run, its executed copy), each of bounded size; nothing of the
+  other submissions, the solutions, the grader's output or its home is mounted at all;
 * **its own PID, network, IPC and user namespaces**: it sees and signals only its own
   processes, which all die with it (and with the grader); only a loopback interface;
 * **no capabilities, no new privileges** (``--cap-drop ALL``; bwrap sets
@@ -34,6 +35,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from .sandbox import WORK
 
 CGROUP = Path("/sys/fs/cgroup")
 ETC = (
@@ -95,12 +98,13 @@ def unavailable() -> str | None:
         )
     with tempfile.TemporaryDirectory(prefix="dgm-probe-") as tmp:
         probe = "import os; open('x', 'w').write('ok'); print(os.getpid())"
-        argv = command([sys.executable, "-I", "-c", probe], Path(tmp))
+        (Path(tmp) / "x").touch()
+        argv = command([sys.executable, "-I", "-c", probe], Path(tmp), passed=["x"])
         try:
             run = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as err:
             return f"{binary} could not start: {err}"
-        if run.returncode != 0 or not (Path(tmp) / "x").exists():
+        if run.returncode != 0 or (Path(tmp) / "x").read_text() != "ok":
             return f"{binary} failed: {(run.stderr.strip().splitlines() or ['no message'])[-1]}"
         if run.stdout.strip() == str(os.getpid()):
             return f"{binary} ran without a PID namespace"
@@ -156,19 +160,27 @@ def command(
     folder: Path,
     readable: list[Path] = (),
     limits: Limits | None = None,
+    passed: list[str] = (),
 ) -> list[str]:
-    """``argv`` confined: run by bwrap with only ``folder`` writable, ``readable`` read-only.
+    """``argv`` confined: run by bwrap in a private ``folder``, ``readable`` read-only.
 
     Parameters
     ----------
     argv : list of str
         The command (its program must be under ``/usr`` or ``python_paths()``).
     folder : Path
-        The submission's temporary folder: the working directory, the only writable place.
+        The submission's temporary folder: its working directory. Inside, it is a private
+        memory file system of ``limits.tmp_mb`` (so no number of files fills the host's
+        disk), holding the subfolders of ``sandbox.WORK`` and the ``passed`` files.
     readable : list of Path
         More read-only paths it needs (the MNIST folder, the grader's library copy).
     limits : Limits
-        Sizes of the private ``/tmp`` and ``/dev/shm``; the rest is set by ``preexec``.
+        Sizes of the private folder, ``/tmp`` and ``/dev/shm``; the rest is set by
+        ``preexec``.
+    passed : list of str
+        Names of files in ``folder`` that cross between the host and the sandbox (the
+        notebook to run, the executed copy): bound from the host's folder, writable, each
+        at most ``limits.file_mb`` (``RLIMIT_FSIZE``). They must exist.
     """
     limits = limits or Limits()
     tmp = str(limits.tmp_mb * 2**20)
@@ -181,7 +193,14 @@ def command(
     for p in [*python_paths(), *map(Path, readable)]:
         args += ["--ro-bind", str(p), str(p)]
     folder = Path(folder).resolve()
-    args += ["--bind", str(folder), str(folder), "--chdir", str(folder)]
+    args += ["--size", tmp, "--tmpfs", str(folder)]
+    for d in WORK:
+        args += ["--dir", str(folder / d)]
+    for name in passed:
+        if Path(name).name != name:
+            raise ValueError(f"command: passed must hold file names in folder, got {name!r}")
+        args += ["--bind", str(folder / name), str(folder / name)]
+    args += ["--chdir", str(folder)]
     return args + ["--", *argv]
 
 

@@ -204,12 +204,13 @@ class Lines:
         return self.queue.get(timeout=max(0.01, timeout))
 
 
-def _start(argv, folder: Path, token: str, opt: Options, readable=(), **popen):
-    """Start ``argv`` for a submission: confined (unless unsafe), limited, in ``folder``."""
+def _start(argv, folder: Path, token: str, opt: Options, readable=(), passed=(), **popen):
+    """Start ``argv`` for a submission: confined (unless unsafe), limited, in ``folder``
+    (of which only the ``passed`` files are shared with the host)."""
     groups = None
     if opt.confined:
         groups = confine.Cgroups(f"{token}-{secrets.token_hex(4)}", opt.limits)
-        argv = confine.command(argv, folder, [*opt.readable, *readable], opt.limits)
+        argv = confine.command(argv, folder, [*opt.readable, *readable], opt.limits, passed)
     proc = subprocess.Popen(
         argv,
         cwd=folder,
@@ -249,11 +250,18 @@ def read_regular(path: Path, max_bytes: int) -> bytes | None:
 def _execute(nb, folder: Path, token: str, name: str, opt: Options) -> tuple[str, object]:
     path, out = folder / name, folder / f"executed-{name}"
     path.write_text(nbformat.writes(nb))
+    out.touch()  # bound into the sandbox: the only file it writes on the host
     cmd = [sys.executable, "-m", "dgm.course.sandbox", "execute", str(path), "--out", str(out)]
     cmd += ["--root", str(folder), "--cell-timeout", str(opt.cell_timeout)]
     cmd += [a for p in opt.private for a in ("--private", p)]
     proc, groups = _start(
-        cmd, folder, token, opt, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        cmd,
+        folder,
+        token,
+        opt,
+        passed=[path.name, out.name],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     lines, last = Lines(proc.stdout), ""
     deadline = time.monotonic() + opt.notebook_timeout
