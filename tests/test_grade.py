@@ -78,12 +78,14 @@ STUB = "def {0}(*args, **kwargs):\n    raise NotImplementedError()\n"
 
 # faults of the answers alone: scored without executing the notebook (the others are
 # executed too: their kernel does the tampering or dies; test_grade_lectures.py executes a
-# kernel's endless loop)
+# kernel's endless loop, and writes and replaced checks in a kernel)
 SCORED_ONLY = {
     "wrong",
     "reference",
     "print_pass",
     "excepthook",
+    "writes",
+    "replaced_checks",
     "loop",
     "hog",
     "missing",

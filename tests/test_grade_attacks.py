@@ -261,7 +261,7 @@ def test_raising_a_limit_is_refused_inside_the_sandbox(tmp_path):
     )
     limits = confine.Limits(memory_mb=1024)
     argv = confine.command([sys.executable, "-I", "-c", probe], tmp_path, limits=limits)
-    run = subprocess.run(argv, capture_output=True, text=True, preexec_fn=confine.preexec(limits))
+    run = subprocess.run(confine.launch(argv, limits), capture_output=True, text=True)
     assert run.stdout.strip() == "refused", run.stderr
 
 
@@ -372,7 +372,7 @@ def test_a_confined_process_sees_what_it_may_read_and_nothing_else(tmp_path):
     argv = confine.command(
         [sys.executable, "-I", "-c", probe], folder, [readable], limits, ["c.txt"]
     )
-    run = subprocess.run(argv, capture_output=True, text=True, preexec_fn=confine.preexec(limits))
+    run = subprocess.run(confine.launch(argv, limits), capture_output=True, text=True)
     work = sorted([*sandbox.WORK, "c.txt"])
     assert run.stdout.split("\n")[:6] == [
         "readable",
@@ -419,5 +419,23 @@ def test_the_reference_kept_by_the_check_is_refused_too(tmp_path):
         """
     )
     score = _graded_alone(tmp_path, through_check)
+    assert score.reasons == {"responsibilities": "tampered"}
+    assert "the library's answer" in score.rows[0].details
+
+
+def test_the_reference_called_from_a_thread_of_the_answer_is_refused(tmp_path):
+    """A thread whose target is the library's function has no frame of the answer on its
+    stack (found by a hostile review); the checks run on the main thread only."""
+    threaded = textwrap.dedent(
+        """
+        from concurrent.futures import ThreadPoolExecutor
+        import dgm
+
+        def responsibilities(X, weights, means, covs):
+            with ThreadPoolExecutor(1) as pool:
+                return pool.submit(dgm.em.responsibilities, X, weights, means, covs).result()
+        """
+    )
+    score = _graded_alone(tmp_path, threaded)
     assert score.reasons == {"responsibilities": "tampered"}
     assert "the library's answer" in score.rows[0].details

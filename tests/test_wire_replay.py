@@ -101,11 +101,17 @@ def test_the_wire_carries_no_other_objects():
         b'{"T": 0, "dtype": "no_such_dtype", "shape": [1], "grad": false}',
         b'{"zz": 1}',
         b"[" * 100_000 + b"]" * 100_000,
+        # a header that would have the reader allocate what the message did not bring
+        b'{"T": 0, "dtype": "float32", "shape": [100000, 100000, 100000], "grad": false}',
+        b'{"T": 0, "dtype": "float32", "shape": [-1, -4], "grad": false}',
+        b'{"N": 0, "dtype": "<f8", "shape": [100000, 100000]}',
+        b'[{"T": 0, "dtype": "float32", "shape": [1], "grad": false}, {"T": 0, "dtype": "float32", "shape": [1], "grad": false}]',  # noqa: E501  (one blob, read twice)
     ],
 )
 def test_a_forged_message_is_refused_not_obeyed(header):
-    sizes = b"[4]" if b'"T"' in header else b"[]"
-    body = b"\0\0\0\0" if b'"T"' in header else b""
+    blob = b'"T"' in header or b'"N"' in header
+    sizes = b"[4]" if blob else b"[]"
+    body = b"\0\0\0\0" if blob else b""
     message = wire.MAGIC + wire.LENGTH.pack(len(header)) + header
     message += wire.LENGTH.pack(len(sizes)) + sizes + body
     with pytest.raises(wire.WireError):

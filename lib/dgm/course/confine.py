@@ -25,14 +25,13 @@ around the checker:
 from __future__ import annotations
 
 import functools
+import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,7 +175,7 @@ def command(
         More read-only paths it needs (the MNIST folder, the grader's library copy).
     limits : Limits
         Sizes of the private folder, ``/tmp`` and ``/dev/shm``; the rest is set by
-        ``preexec``.
+        ``launch``.
     passed : list of str
         Names of files in ``folder`` that cross between the host and the sandbox (the
         notebook to run, the executed copy): bound from the host's folder, writable, each
@@ -210,8 +209,8 @@ def command(
 class Cgroups:
     """A cgroup (v1 ``pids`` and ``memory``, or v2) for one confined tree, where allowed.
 
-    ``Cgroups(name, limits).join`` goes in ``preexec`` (the child joins before bwrap runs,
-    so everything it starts is counted); ``close()`` removes the groups once it is gone.
+    ``launch`` has the child join them before bwrap runs, so everything it starts is
+    counted; ``close()`` removes the groups once it is gone.
     """
 
     def __init__(self, name: str, limits: Limits):
@@ -259,12 +258,6 @@ class Cgroups:
         except OSError:  # a container whose root cgroup has processes: EBUSY
             return
 
-    def join(self) -> None:
-        """Move the calling process into the groups (run in the child, before exec)."""
-        for d in self.dirs:
-            with open(d / "cgroup.procs", "w") as f:
-                f.write("0")
-
     def close(self, wait: float = 5.0) -> None:
         """Remove the groups, waiting up to ``wait`` s for their processes to be gone."""
         deadline = time.monotonic() + wait
@@ -293,38 +286,49 @@ def process_cap(limits: Limits) -> str:
         groups.close()
 
 
-def _own_processes() -> int:
+def _own_tasks() -> int:
+    """How many tasks (threads, which ``RLIMIT_NPROC`` counts) this user runs now."""
     uid, n = os.getuid(), 0
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                n += os.stat(f"/proc/{entry}").st_uid == uid
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    n += len(os.listdir(f"/proc/{entry}/task"))
             except OSError:
                 pass
     return n
 
 
-def preexec(limits: Limits, groups: Cgroups | None = None) -> Callable[[], None]:
-    """A ``preexec_fn``: join the cgroups, set the limits (soft = hard, so no raising)."""
-    nproc = None
+# run by a fresh interpreter between fork and bwrap: subprocess's preexec_fn is not safe in
+# a grader that starts processes from several threads (a lock another thread held at the
+# fork stays held in the child)
+LAUNCH = """\
+import json, os, resource, sys
+spec = json.loads(sys.argv[1])
+for path in spec["join"]:
+    with open(path, "w") as f:
+        f.write("0")
+for name, cap in spec["limits"].items():
+    which = getattr(resource, name)
+    hard = resource.getrlimit(which)[1]
+    cap = cap if hard == resource.RLIM_INFINITY else min(cap, hard)
+    resource.setrlimit(which, (cap, cap))
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
+
+def launch(argv: list[str], limits: Limits, groups: Cgroups | None = None) -> list[str]:
+    """``argv`` started in the cgroups ``groups`` with the limits ``limits`` set (soft =
+    hard, so nothing in it raises them): a small launcher joins and sets them, then execs."""
+    caps = {
+        "RLIMIT_DATA": limits.memory_mb * 2**20,
+        "RLIMIT_FSIZE": limits.file_mb * 2**20,
+        "RLIMIT_CPU": limits.cpu_seconds,
+        "RLIMIT_NOFILE": limits.open_files,
+        "RLIMIT_CORE": 0,
+    }
     if (groups is None or groups.kind == "none") and os.getuid() != 0:
-        nproc = _own_processes() + limits.processes  # root ignores RLIMIT_NPROC
-
-    def run() -> None:
-        if groups is not None:
-            groups.join()
-        caps = {
-            resource.RLIMIT_DATA: limits.memory_mb * 2**20,
-            resource.RLIMIT_FSIZE: limits.file_mb * 2**20,
-            resource.RLIMIT_CPU: limits.cpu_seconds,
-            resource.RLIMIT_NOFILE: limits.open_files,
-            resource.RLIMIT_CORE: 0,
-        }
-        if nproc is not None:
-            caps[resource.RLIMIT_NPROC] = nproc
-        for which, cap in caps.items():
-            hard = resource.getrlimit(which)[1]
-            cap = cap if hard == resource.RLIM_INFINITY else min(cap, hard)
-            resource.setrlimit(which, (cap, cap))
-
-    return run
+        caps["RLIMIT_NPROC"] = _own_tasks() + limits.processes  # root ignores RLIMIT_NPROC
+    join = [str(d / "cgroup.procs") for d in (groups.dirs if groups else [])]
+    spec = json.dumps({"join": join, "limits": caps})
+    return [sys.executable, "-I", "-S", "-c", LAUNCH, spec, *argv]

@@ -212,10 +212,9 @@ def _start(argv, folder: Path, token: str, opt: Options, readable=(), passed=(),
         groups = confine.Cgroups(f"{token}-{secrets.token_hex(4)}", opt.limits)
         argv = confine.command(argv, folder, [*opt.readable, *readable], opt.limits, passed)
     proc = subprocess.Popen(
-        argv,
+        confine.launch(argv, opt.limits, groups),
         cwd=folder,
         env=sandbox.environment(folder, token),
-        preexec_fn=confine.preexec(opt.limits, groups),
         start_new_session=True,
         **popen,
     )

@@ -139,6 +139,24 @@ def decode(data: bytes):
         raise WireError(f"wire: malformed message ({type(err).__name__}: {err})") from None
 
 
+def _blob(blobs: list, i, shape: list[int], itemsize: int) -> bytes:
+    """Blob ``i``, once, if it holds exactly ``shape``'s values: a header cannot make the
+    reader allocate more than the message brought."""
+    if type(i) is not int or not 0 <= i < len(blobs) or blobs[i] is None:
+        raise WireError(f"wire: blob {i!r} is missing or used twice")
+    raw, blobs[i] = blobs[i], None
+    n = 1
+    for s in shape:
+        if s < 0:
+            raise WireError(f"wire: a negative size in shape {shape}")
+        n *= s
+    if n * itemsize != len(raw):
+        raise WireError(
+            f"wire: shape {shape} needs {n * itemsize} bytes, the message has {len(raw)}"
+        )
+    return raw
+
+
 def _value(h, blobs):  # noqa: C901
     if h is None or type(h) in (bool, int, str):
         return h
@@ -165,7 +183,7 @@ def _value(h, blobs):  # noqa: C901
     if "T" in h:
         dtype = DTYPES[h["dtype"]]
         shape = [int(s) for s in h["shape"]]
-        raw = blobs[h["T"]]
+        raw = _blob(blobs, h["T"], shape, torch.empty((), dtype=dtype).element_size())
         if raw:
             t = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape)
         else:
@@ -181,7 +199,8 @@ def _value(h, blobs):  # noqa: C901
         dtype = np.dtype(h["dtype"])
         if dtype.hasobject:
             raise WireError("wire: a numpy array of Python objects")
-        return np.frombuffer(blobs[h["N"]], dtype=dtype).reshape(h["shape"]).copy()
+        raw = _blob(blobs, h["N"], [int(s) for s in h["shape"]], dtype.itemsize)
+        return np.frombuffer(raw, dtype=dtype).reshape(h["shape"]).copy()
     if "n" in h:
         dtype = np.dtype(h["n"])
         if dtype.hasobject:
