@@ -56,7 +56,7 @@ def running_python() -> list[int]:
     the course, processes already killed are on their way out, and another grading's
     processes on the machine are not this one's."""
     found = []
-    for pid in sandbox.processes():
+    for pid in sandbox.processes(grader=os.getpid()):
         try:
             comm = Path(f"/proc/{pid}/comm").read_text().strip()
             if not comm.startswith("python") or _dying(pid):

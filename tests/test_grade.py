@@ -277,7 +277,7 @@ def test_points_come_from_the_release_metadata(graded):
 
 def test_nothing_outside_a_submission_changed_and_no_process_is_left(graded):
     assert not graded["changed"]
-    assert sandbox.processes() == []
+    assert sandbox.processes(grader=os.getpid()) == []  # another worker's are not ours
 
 
 def test_outputs_csv_feedback_and_executed_notebooks(graded):
@@ -318,14 +318,18 @@ def test_the_sandbox_refuses_writes_outside_and_network(tmp_path):
     assert "os.remove" in rule("os.remove", ("/etc/passwd", -1))
 
 
-def test_processes_are_found_by_their_token_or_any_token():
-    env = {**os.environ, sandbox.TOKEN: "abc123"}
+def test_processes_are_found_by_their_token_their_grader_or_any_token():
+    token = sandbox.token()
+    assert token.startswith(f"{os.getpid()}-") and token != sandbox.token()
+    env = {**os.environ, sandbox.TOKEN: token}
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env=env)
     try:
-        assert child.pid in sandbox.processes("abc123")
+        assert child.pid in sandbox.processes(token)
         assert child.pid in sandbox.processes()
-        assert child.pid not in sandbox.processes("abc")  # a prefix is another token
-        assert sandbox.kill_all("abc123") == 1
+        assert child.pid in sandbox.processes(grader=os.getpid())
+        assert child.pid not in sandbox.processes(grader=os.getpid() + 1)
+        assert child.pid not in sandbox.processes(token[:-1])  # a prefix is another token
+        assert sandbox.kill_all(token) == 1
     finally:
         child.kill()
         child.wait()

@@ -436,7 +436,7 @@ def grade_submission(student: str, name: str, data: bytes, opt: Options) -> Scor
         why = f"not a valid notebook: {type(err).__name__}: {str(err)[:120]}"
         return _all_rows(score, release, "error", why)
     folder = Path(tempfile.mkdtemp(prefix="dgm-submission-"))
-    token = secrets.token_hex(12)
+    token = sandbox.token()
     try:
         if opt.execute:
             status, executed = _execute(
