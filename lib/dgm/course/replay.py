@@ -197,12 +197,6 @@ def apply(obj, new) -> None:
         obj.grad = grad
 
 
-def _state_digest(obj) -> str:
-    h = hashlib.sha256()
-    _into(h, obj)
-    return h.hexdigest()
-
-
 def leaves(args) -> list[torch.Tensor]:
     """What gradients may flow to: tensors needing them, and the parameters of modules."""
     found: list[torch.Tensor] = []
@@ -276,7 +270,7 @@ class Recorder:
         self.calls += 1
         inputs = (args, kwargs)
         mutable = [o for o in reach(inputs) if isinstance(o, MUTABLE)]
-        before = [_state_digest(o) for o in mutable]
+        before = [digest(o) for o in mutable]
         record = {"kind": "call", "call": call, "inputs": digest(inputs), "rng": rng_digest()}
         dtype, grad_mode = torch.get_default_dtype(), torch.is_grad_enabled()
         try:
@@ -315,7 +309,7 @@ class Recorder:
     def _finish(self, record, mutable, before) -> None:
         record["rng_after"] = torch.get_rng_state()
         record["changed"] = {
-            i: state(o) for i, (o, d) in enumerate(zip(mutable, before)) if _state_digest(o) != d
+            i: state(o) for i, (o, d) in enumerate(zip(mutable, before)) if digest(o) != d
         }
         self.write(record)
 

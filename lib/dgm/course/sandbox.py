@@ -150,7 +150,7 @@ def install(root: str | Path, private: list[str | Path]) -> None:
 
 def processes(token: str | None = None, grader: int | None = None) -> list[int]:
     """The pids whose environment carries ``DGM_SANDBOX_TOKEN=token`` (any token if None;
-    with ``grader``, any token of the grader with that pid: ``token(grader)`` makes them)."""
+    with ``grader``, any token that the grader with that pid made with ``token()``)."""
     if token is None and grader is not None:
         token, prefix = f"{grader}-", True
     else:
