@@ -7,20 +7,22 @@ Executed in the sandbox as the grader does, then scored:
   solved exercises pass, the others are "not implemented", each of those checks falls back
   to the reference, and every cell runs without an error: one execution shows both that a
   solved notebook runs and that a student's unsolved one still runs to the end;
-- ``tamper`` and ``faults``, one lecture (``KERNEL``; what a kernel does with them does not
-  depend on the lecture). ``tamper``: every tampering kind at once, in extra cells and in
-  answer cells: grading switches in the environment, the check functions and the harness
-  replaced, the first check cell edited and a duplicate of it that prints PASS, the
+- ``tamper`` and ``faults``, one lecture (``KERNEL``: what the grader does with them
+  does not depend on the lecture). ``tamper``: every tampering kind at once, in extra cells
+  and in answer cells: grading switches in the environment, the check functions and the
+  harness replaced, the first check cell edited and a duplicate of it that prints PASS, the
   exception hook replaced, the release notebook and another student's file overwritten,
   "PASS" and a forged result line printed, the library's reference used directly and
   through a wrapper. ``faults``: a memory hog in a top cell (the kernel survives it), an
   exercise that loops forever, one that allocates far too much, one whose answer cell is
   missing.
 
-Scored by the checker alone (``--no-execute``; the reasons depend on the lecture's
-exercises): ``correct`` (the solution), ``wrong`` (a plausible mistake in every exercise),
-``reference`` (every answer only calls the library's reference), ``corrupt``, and the other
-lectures' ``tamper`` and ``faults``.
+Scored by the checker alone (``--no-execute``), every lecture, since the reasons depend on
+the lecture's exercises: ``correct`` (the solution), ``wrong`` (a plausible mistake in every
+exercise) and ``corrupt``; and ``KERNEL``'s ``reference`` (every answer only calls the
+library's reference). That each other lecture's references are refused too is what
+``test_hidden_checks.py`` proves without a grading: no binding an answer can reach holds a
+real reference once the answers process has bound its stubs.
 
 Every reason must be exactly as expected, no file outside a submission's folder may change,
 no sandboxed process may be left (the grading time is recorded by ``benchmarks.grade``).
@@ -42,9 +44,9 @@ from dgm.course import grade, sandbox
 ROOT = Path(__file__).resolve().parents[1]
 ALL = sorted(p.name for p in (ROOT / "notebooks").glob("0*.ipynb"))
 LECTURES = [n for n in ALL if n != "01_em.ipynb"]
-# the lecture whose tampering and faults also run in a kernel: what a kernel does with them
-# does not depend on the lecture, and each execution costs a minute; the other lectures'
-# are scored by the checker alone (their reasons do depend on the lecture's exercises)
+# the lecture whose tampering, faults and reference calls are graded: what the grader does
+# with them does not depend on the lecture, and each costs a restart of the checker's
+# processes per exercise (about 5 s of two cores) or a minute's execution
 KERNEL = LECTURES[0]
 
 NUDGE = '''
@@ -182,9 +184,9 @@ def half(solution, release, ids) -> tuple[nbformat.NotebookNode, list[str]]:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    kinds = ("executed", "faults", "scored", "scored-faults", "scored-refs")
+    kinds = ("executed", "faults", "scored")
     folders = {k: tmp_path_factory.mktemp(k) for k in kinds}
-    executed, faulty, scored, scored_faults, scored_refs = (folders[k] for k in kinds)
+    executed, faulty, scored = (folders[k] for k in kinds)
     expected, unsolved = {}, {}
     for name in ALL:
         release_path = ROOT / "notebooks" / name
@@ -201,8 +203,15 @@ def graded(tmp_path_factory):
             continue
         write(scored, "correct", name, solution)
         expected[("correct", name)] = dict.fromkeys(ids, "passed")
-        tamper = tampering(release, found, release_path, victim)
-        write(executed if name == KERNEL else scored, "tamper", name, tamper)
+        right = {g: answer_cell(solution, g).source for g in ids}
+        wrong = {g: WRONG.get(g, lambda s, g=g: s + NUDGE.format(gid=g))(right[g]) for g in ids}
+        write(scored, "wrong", name, made(solution, wrong))
+        expected[("wrong", name)] = dict.fromkeys(ids, "wrong")
+        write(scored, "corrupt", name, '{"cells": [ not json')
+        expected[("corrupt", name)] = dict.fromkeys(ids, "error")
+        if name != KERNEL:
+            continue
+        write(executed, "tamper", name, tampering(release, found, release_path, victim))
         expected[("tamper", name)] = {
             **dict.fromkeys(ids, "not implemented"),
             ids[0]: "tampered",
@@ -215,22 +224,16 @@ def graded(tmp_path_factory):
             top=[hog],
             drop=[ids[2]],
         )
-        write(faulty if name == KERNEL else scored_faults, "faults", name, faults)
+        write(faulty, "faults", name, faults)
         expected[("faults", name)] = {
             **dict.fromkeys(ids, "not implemented"),
             ids[0]: "timeout",
             ids[1]: "error",
             ids[2]: "missing",
         }
-        right = {g: answer_cell(solution, g).source for g in ids}
-        wrong = {g: WRONG.get(g, lambda s, g=g: s + NUDGE.format(gid=g))(right[g]) for g in ids}
-        write(scored, "wrong", name, made(solution, wrong))
-        expected[("wrong", name)] = dict.fromkeys(ids, "wrong")
         refs = {e["grade_id"]: calls_the_reference(e) for e in found}
-        write(scored_refs, "reference", name, made(solution, refs))
+        write(scored, "reference", name, made(solution, refs))
         expected[("reference", name)] = dict.fromkeys(ids, "tampered")
-        write(scored, "corrupt", name, '{"cells": [ not json')
-        expected[("corrupt", name)] = dict.fromkeys(ids, "error")
     watched = (*folders.values(), ROOT / "notebooks", ROOT / "solutions", ROOT / "lib")
     before = tree_digest(*watched)
     out = {k: tmp_path_factory.mktemp(f"out-{k}") for k in kinds}
@@ -238,12 +241,10 @@ def graded(tmp_path_factory):
     # only slows each down on two cores)
     limits = {
         "executed": dict(cell_timeout=120, exercise_timeout=120),
-        "scored": dict(execute=False, exercise_timeout=120),
-        "scored-refs": dict(execute=False, exercise_timeout=120),
         "faults": dict(cell_timeout=30, exercise_timeout=30, memory_mb=2048),
-        "scored-faults": dict(execute=False, exercise_timeout=15, memory_mb=2048),
+        "scored": dict(execute=False, exercise_timeout=120),
     }
-    runs = [("executed", "scored", "scored-refs"), ("faults", "scored-faults")]
+    runs = [("executed",), ("faults", "scored")]
     scores = at_once(
         *[[((folders[k], out[k]), dict(seed=1, **limits[k])) for k in r] for r in runs]
     )
@@ -281,7 +282,9 @@ def test_each_lecture_is_graded_exactly_as_expected(graded, name):
     scores, expected = graded["scores"], graded["expected"]
     students = ("half",)
     if name in LECTURES:
-        students += ("correct", "tamper", "faults", "wrong", "reference", "corrupt")
+        students += ("correct", "wrong", "corrupt")
+    if name == KERNEL:
+        students += ("tamper", "faults", "reference")
     for student in students:
         got = scores[(student, name)]
         assert got.reasons == expected[(student, name)], (student, [r.details for r in got.rows])
@@ -290,7 +293,7 @@ def test_each_lecture_is_graded_exactly_as_expected(graded, name):
         assert (
             (got.total == got.max_total > 0) if student == "correct" else got.total < got.max_total
         )
-    if name in LECTURES:
+    if name == KERNEL:
         assert "library's answer" in scores[("reference", name)].rows[0].details
         tamper = scores[("tamper", name)].rows
         assert "library's answer" in tamper[0].details

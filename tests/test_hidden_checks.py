@@ -89,3 +89,84 @@ def test_every_reference_passes_in_any_hidden_variant(name, capsys, monkeypatch)
             assert verdict(name, check.references[0], capsys).passed, (v, checks.results[name])
     finally:
         harness.set_variant(0)
+
+
+# run in a process of its own (binding the stubs rebinds the library's modules), which
+# forks a child per lecture from one import of the library
+HOLDERS = """
+import builtins, functools, gc, importlib, json, os, pkgutil, sys, types
+import nbformat
+import dgm
+from dgm.course import checker, grade
+
+for info in pkgutil.walk_packages(dgm.__path__, "dgm."):  # as the answers process does
+    if not info.name.startswith(("dgm.course.", "dgm.grade")):
+        importlib.import_module(info.name)
+
+
+def described(holder, real):
+    if isinstance(holder, dict):
+        keys = [k for k in holder if holder[k] is real]
+        return f"dict of {holder.get('__name__', '?')}: {keys}"
+    return type(holder).__name__
+
+
+def holders(path):
+    release = nbformat.read(path, as_version=4)
+    ns = {"__name__": "__main__", "__builtins__": builtins}
+    exec(grade.imports(release), ns)
+    found = [
+        functools.reduce(getattr, ex["check"].split(".")[1:], dgm)
+        for ex in grade.exercises(release)
+    ]
+    refs = {}
+    for check in found:
+        for real in check.references:
+            refs[f"{real.__module__}.{real.__qualname__}"] = real
+    checker.bind_stubs(refs, ns, found)
+    gc.collect()
+    out = {}
+    for name in refs:
+        others = [
+            described(h, refs[name])
+            for h in gc.get_referrers(refs[name])
+            if h is not refs and not isinstance(h, types.FrameType)
+        ]
+        out[name] = others
+    return out
+
+
+for path in sys.argv[1:]:
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.write(w, json.dumps(holders(path)).encode())
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        print(json.dumps({os.path.basename(path): json.loads(f.read())}))
+    os.wait()
+"""
+
+
+def test_every_binding_of_every_lectures_references_is_a_stub():
+    """What the answers process does before any answer runs (``checker.bind_stubs``) leaves
+    the real reference functions held by one dict, the hook's, and nothing an answer can
+    reach: ``gc.get_referrers`` finds no module, class, registry, namespace or check that
+    still holds one. (Found by this test: ``gan.GENERATOR_LOSSES["nonsaturating"]`` and
+    ``mcmc.SAMPLERS["ula"]`` held the real functions, so an answer that called them through
+    the registry was not refused.)"""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    lectures = sorted(str(p) for p in (root / "notebooks").glob("0*.ipynb"))
+    run = subprocess.run(
+        [sys.executable, "-c", HOLDERS, *lectures], capture_output=True, text=True, check=True
+    )
+    found = {k: v for line in run.stdout.splitlines() for k, v in json.loads(line).items()}
+    assert sorted(found) == sorted(Path(p).name for p in lectures)
+    assert all(refs for refs in found.values())  # every lecture has references
+    held = {(lec, name): h for lec, refs in found.items() for name, h in refs.items() if h}
+    assert held == {}

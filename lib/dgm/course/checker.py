@@ -39,6 +39,7 @@ import os
 import pkgutil
 import sys
 import threading
+import types
 from pathlib import Path
 
 SUBMISSION = "<submission>"
@@ -191,7 +192,7 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
     exec(job["imports"], ns)  # the release notebook's imports, trusted
 
     # the references of each exercise, and a stub in every place they are bound
-    checks, refs, stubs = {}, {}, {}
+    checks, refs = {}, {}
     for ex in job["exercises"]:
         obj = dgm
         for part in ex["check"].split(".")[1:]:
@@ -200,38 +201,7 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
         for real in obj.references:
             refs[f"{real.__module__}.{real.__qualname__}"] = real
 
-    def make_stub(name, real):
-        def stub(*args, **kwargs):
-            box = []
-            sys.audit("dgm.grader.reference", name, box)
-            return box[0](*args, **kwargs)
-
-        for a in ("__name__", "__qualname__", "__module__", "__doc__"):
-            setattr(stub, a, getattr(real, a))
-        return stub
-
-    for name, real in refs.items():
-        stubs[name] = make_stub(name, real)
-    for modname, module in list(sys.modules.items()):
-        if not (modname == "dgm" or modname.startswith("dgm.")) or module is None:
-            continue
-        for attr, value in list(vars(module).items()):
-            for name, real in refs.items():
-                if value is real:
-                    setattr(module, attr, stubs[name])
-            if isinstance(value, type) and value.__module__.startswith("dgm"):
-                for a, w in list(vars(value).items()):
-                    for name, real in refs.items():
-                        if w is real:
-                            setattr(value, a, stubs[name])
-    for k, v in list(ns.items()):
-        for name, real in refs.items():
-            if v is real:
-                ns[k] = stubs[name]
-    for check in checks.values():  # check.references holds them too
-        check.references = tuple(
-            stubs[f"{r.__module__}.{r.__qualname__}"] for r in check.references
-        )
+    stubs = bind_stubs(refs, ns, checks.values())
 
     # the hook: its state lives only in this closure
     from . import sandbox
@@ -384,6 +354,64 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
         emit(grade_id=gid, event="end", status="checked", details="")
         ns[gid] = fn if verdict_of_judge() else reference
     emit(event="done")
+
+
+def _stub(name: str, real):
+    """What the answers process binds in place of the reference ``real``: a call asks the
+    audit hook for the real function, and the hook refuses it to an answer."""
+
+    def stub(*args, **kwargs):
+        box = []
+        sys.audit("dgm.grader.reference", name, box)
+        return box[0](*args, **kwargs)
+
+    for a in ("__name__", "__qualname__", "__module__", "__doc__"):
+        setattr(stub, a, getattr(real, a))
+    return stub
+
+
+def bind_stubs(refs: dict, ns: dict, checks) -> dict:
+    """Replace every binding of each reference (``{"module.qualname": function}``) by its
+    stub: the attributes of every ``dgm`` module and of its classes, the values of the dicts
+    those modules hold (registries such as ``gan.GENERATOR_LOSSES``), their functions'
+    default arguments, the values of ``ns`` (the release notebook's imports) and each
+    check's ``references``. Returns the stubs, ``{"module.qualname": stub}``. ``refs`` is
+    then the only holder of the real functions (``tests/test_hidden_checks.py`` looks for
+    any other with ``gc.get_referrers``)."""
+    stubs = {name: _stub(name, real) for name, real in refs.items()}
+    by_id = {id(real): stubs[name] for name, real in refs.items()}  # refs keeps them alive
+    seen: set[int] = set()  # the dicts walked (alive: each is held by a module)
+
+    def rebind(space, setter) -> None:
+        if type(space) is dict:  # a dict may hold itself, or be held twice
+            if id(space) in seen:
+                return
+            seen.add(id(space))
+        for key, value in list(space.items()):
+            if id(value) in by_id:
+                setter(key, by_id[id(value)])
+            elif type(value) is dict:  # a registry
+                rebind(value, value.__setitem__)
+            elif isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            if isinstance(value, types.FunctionType):  # def f(loss=reference)
+                defaults = value.__defaults__ or ()
+                if any(id(d) in by_id for d in defaults):
+                    value.__defaults__ = tuple(by_id.get(id(d), d) for d in defaults)
+                if value.__kwdefaults__:
+                    rebind(value.__kwdefaults__, value.__kwdefaults__.__setitem__)
+
+    for modname, module in list(sys.modules.items()):
+        if not (modname == "dgm" or modname.startswith("dgm.")) or module is None:
+            continue
+        rebind(vars(module), lambda k, v, m=module: setattr(m, k, v))
+        for value in list(vars(module).values()):
+            if isinstance(value, type) and value.__module__.startswith("dgm"):
+                rebind(vars(value), lambda k, v, c=value: setattr(c, k, v))
+    rebind(ns, ns.__setitem__)
+    for check in checks:  # check.references holds them too
+        check.references = tuple(by_id[id(r)] for r in check.references)
+    return stubs
 
 
 # standard modules that use frames, compile or exec for their own bookkeeping and hand none
