@@ -206,14 +206,14 @@ def run_stacked(args, device) -> list[dict]:
     return out
 
 
-def _tuned_step(U_z, z0, target=(0.45, 0.75), step=0.01, tries=10):
-    """An exact-MALA step whose acceptance over 20 pilot steps lies in ``target``."""
+def _tuned_step_size(U_z, z0, target=(0.45, 0.75), step_size=0.01, tries=10):
+    """An exact-MALA step size whose acceptance over 20 pilot steps lies in ``target``."""
     for _ in range(tries):
-        acceptance = mcmc.run_chains(U_z, z0, 20, step, "mala")[1].mean().item()
+        acceptance = mcmc.run_chains(U_z, z0, 20, step_size, "mala")[1].mean().item()
         if target[0] <= acceptance <= target[1]:
             break
-        step *= 2.0 if acceptance > target[1] else 0.5
-    return step
+        step_size *= 2.0 if acceptance > target[1] else 0.5
+    return step_size
 
 
 def stacked_mala(m, model_name, args, common, device) -> list[dict]:
@@ -224,7 +224,7 @@ def stacked_mala(m, model_name, args, common, device) -> list[dict]:
     n, chunk = args.mala_samples, 1000
     z0 = m.prior(n)
     U_z = energy.latent_energy(m.energy, m.G_average, temperature=1.0)
-    step = _tuned_step(U_z, z0[:500])
+    step_size = _tuned_step_size(U_z, z0[:500])
     reference = dgm.data.load_mnist("test", device=device)[0].flatten(1)
     reference = reference[torch.randperm(len(reference), device=device)[: 3 * n]]
     out, common = [], dict(common, n_samples=n)
@@ -238,7 +238,9 @@ def stacked_mala(m, model_name, args, common, device) -> list[dict]:
             if sampler is None:
                 z.append(z0[i : i + chunk])
                 continue
-            trace, acc = mcmc.run_chains(U_z, z0[i : i + chunk], args.mala_steps, step, sampler)
+            trace, acc = mcmc.run_chains(
+                U_z, z0[i : i + chunk], args.mala_steps, step_size, sampler
+            )
             z.append(trace[-1])
             accepted.append(acc)
         seconds = time.perf_counter() - t0
@@ -248,7 +250,7 @@ def stacked_mala(m, model_name, args, common, device) -> list[dict]:
         extra = dict(
             sampler=label,
             mcmc_seconds=round(seconds, 1),
-            chains=f"{args.mala_steps} steps of {step:g} in z on U(G(z)) + |z|^2/2 (T = 1)"
+            chains=f"{args.mala_steps} steps of {step_size:g} in z on U(G(z)) + |z|^2/2 (T = 1)"
             if sampler
             else "none",
             acceptance=round(torch.cat(accepted).mean().item(), 3) if sampler else None,

@@ -48,7 +48,7 @@ if "google.colab" in sys.modules:
 # 4. diagnose chains: acceptance rate, autocorrelation, effective sample size, $\hat R$; see chains stuck in one mode and fix it with tempering;
 # 5. sample $z$ for a trained generator from $e^{-U(G(z))}\,\mathcal{N}(z; 0, I)$ and say which target you sample.
 #
-# **Exercises** (graded): `langevin_step`, `mala_log_acceptance`, `effective_sample_size`, and
+# **Exercises** (graded): `ula_step`, `mala_log_acceptance`, `effective_sample_size`, and
 # a written question.
 
 # %%
@@ -143,23 +143,25 @@ plt.show()
 #
 # ### Exercise 1: one Langevin step (2 points)
 #
-# Write `langevin_step(U, x, step)` for `C` chains `x` of shape `(C, D)`: compute $\nabla_x U$ by
-# autograd (`U` returns one energy per chain, `(C,)`) and return $x - \varepsilon \nabla U(x) + \sqrt{2\varepsilon}\,\xi$.
+# Write `ula_step(U, x, step_size)` for `C` chains `x` of shape `(C, D)`: compute $\nabla_x U$ by
+# autograd (`U` returns one energy per chain, `(C,)`) and return $x - \varepsilon \nabla U(x) + \sqrt{2\varepsilon}\,\xi$,
+# with $\varepsilon$ = `step_size` (the argument's name in `dgm.mcmc.ula_step`, the library's version).
 # Do not change `x` in place. The check judges the mean and variance of 20,000 chains
 # started from one point, so any correct way of drawing the noise passes.
 
-# %% nbgrader={"grade": false, "grade_id": "langevin_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def langevin_step(U, x, step):
-    """x - step * grad U(x) + sqrt(2 step) * xi, for chains x (C, D)."""
+# %% nbgrader={"grade": false, "grade_id": "ula_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def ula_step(U, x, step_size):
+    """x - eps * grad U(x) + sqrt(2 eps) * xi (eps: the step size), for chains x (C, D)."""
     ### BEGIN SOLUTION
+    eps = step_size
     x = x.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(U(x).sum(), x)
-    return (x - step * grad + math.sqrt(2 * step) * torch.randn_like(x)).detach()
+    return (x - eps * grad + math.sqrt(2 * eps) * torch.randn_like(x)).detach()
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_langevin_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-langevin_step = dgm.checks.langevin_step(langevin_step)
+# %% nbgrader={"grade": true, "grade_id": "check_ula_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+ula_step = dgm.checks.ula_step(ula_step)
 
 # %% [markdown]
 # Now the stationary variance on $U = x^2/2$ for a range of steps, with the right noise and the
@@ -176,7 +178,7 @@ var_right, var_seed = [], []
 for eps in steps:
     x_right = x_seed = torch.randn(n_chains, 1, generator=gen)
     for _ in range(n_steps):
-        x_right = langevin_step(standard_energy, x_right, eps)
+        x_right = ula_step(standard_energy, x_right, eps)
         # the seed's step: the same drift, noise sqrt(eps) instead of sqrt(2 eps)
         x_seed = x_seed - eps * x_seed + math.sqrt(eps) * torch.randn(x_seed.shape, generator=gen)
     var_right.append(x_right.var().item())
@@ -231,22 +233,23 @@ for eps, a, b in zip(steps, var_right, var_seed):
 #
 # ### Exercise 2: MALA's log acceptance ratio (3 points)
 #
-# Write `mala_log_acceptance(U, x, x_new, step)`: the log ratio above for each chain, shape
+# Write `mala_log_acceptance(U, x, x_new, step_size)` ($\varepsilon$ = `step_size`): the log ratio above for each chain, shape
 # `(C,)`. You need $U$ and $\nabla U$ at both `x` and `x_new`.
 
 # %% nbgrader={"grade": false, "grade_id": "mala_log_acceptance", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def mala_log_acceptance(U, x, x_new, step):
+def mala_log_acceptance(U, x, x_new, step_size):
     """log[pi(x') q(x | x') / (pi(x) q(x' | x))] per chain, q the Langevin proposal."""
     ### BEGIN SOLUTION
+    eps = step_size
     x = x.detach().requires_grad_(True)
     u = U(x)
     (g,) = torch.autograd.grad(u.sum(), x)
     x_new = x_new.detach().requires_grad_(True)
     u_new = U(x_new)
     (g_new,) = torch.autograd.grad(u_new.sum(), x_new)
-    # log q(b | a) of the proposal N(a - step grad U(a), 2 step I), constants dropped
-    log_q_forward = -(x_new - x + step * g).pow(2).sum(1) / (4 * step)
-    log_q_backward = -(x - x_new + step * g_new).pow(2).sum(1) / (4 * step)
+    # log q(b | a) of the proposal N(a - eps grad U(a), 2 eps I), constants dropped
+    log_q_forward = -(x_new - x + eps * g).pow(2).sum(1) / (4 * eps)
+    log_q_backward = -(x - x_new + eps * g_new).pow(2).sum(1) / (4 * eps)
     return (u - u_new + log_q_backward - log_q_forward).detach()
     ### END SOLUTION
 

@@ -47,7 +47,7 @@ if "google.colab" in sys.modules:
 # 4. train both on binarized MNIST, sample and complete digits, and make sampling fast by computing each activation once;
 # 5. read the course's likelihood table, in nats and bits per dimension, knowing which figures are exact and which are estimates.
 #
-# **Exercises** (graded): `causal_mask`, `sample_pixels` (the sampling loop), `bits_per_dim`,
+# **Exercises** (graded): `causal_mask`, `sample_naive` (the sampling loop), `bits_per_dim`,
 # and a written question.
 
 # %%
@@ -260,12 +260,12 @@ plt.show()
 # $u_i < \sigma(\ell_i)$, $u_i \sim \mathcal{U}(0, 1)$, so two samplers given the same uniforms must return
 # the same images.
 #
-# Write `sample_pixels(model, uniforms)`: `uniforms` is `(B, 784)`; start from a blank `(B, 1, 28, 28)`
+# Write `sample_naive(model, uniforms)`: `uniforms` is `(B, 784)`; start from a blank `(B, 1, 28, 28)`
 # canvas (zeros, of the uniforms' dtype), and for each pixel in raster order set it from the
 # model's logit at that position. No autograd is needed (`torch.no_grad()`).
 
-# %% nbgrader={"grade": false, "grade_id": "sample_pixels", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def sample_pixels(model, uniforms):
+# %% nbgrader={"grade": false, "grade_id": "sample_naive", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def sample_naive(model, uniforms):
     """Images (B, 1, 28, 28): pixel i is 1 when uniforms[:, i] < p(x_i = 1 | x_<i)."""
     ### BEGIN SOLUTION
     B = uniforms.shape[0]
@@ -281,8 +281,8 @@ def sample_pixels(model, uniforms):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_sample_pixels", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-sample_pixels = dgm.checks.sample_pixels(sample_pixels)
+# %% nbgrader={"grade": true, "grade_id": "check_sample_naive", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+sample_naive = dgm.checks.sample_naive(sample_naive)
 
 # %% [markdown]
 # **Computing each activation once.** In a causal network the activation of *any* layer at
@@ -297,7 +297,7 @@ sample_pixels = dgm.checks.sample_pixels(sample_pixels)
 plain.eval()
 u = torch.rand(dgm.pick(full=8, fast=2), 784, generator=gen).to(device)
 t0 = time.perf_counter()
-naive = sample_pixels(plain, u)
+naive = sample_naive(plain, u)
 t_naive = time.perf_counter() - t0
 t0 = time.perf_counter()
 fast = pixelcnn.sample_fast(plain, u)

@@ -13,7 +13,7 @@ CHECKS = {
     "energy_loss": energy.energy_loss,
     "jsd_mi_estimate": energy.jsd_mi_estimate,
     "generator_loss": energy.generator_loss,
-    "langevin_step": mcmc.ula_step,
+    "ula_step": mcmc.ula_step,
     "mala_log_acceptance": mcmc.mala_log_acceptance,
     "effective_sample_size": mcmc.effective_sample_size,
 }
@@ -147,7 +147,7 @@ WRONG = {
         (generator_loss_variant(detach_encoder=True), "gradient"),
         (generator_loss_variant(detach_jsd=True), "sends G no gradient"),
     ],
-    "langevin_step": [
+    "ula_step": [
         (langevin(noise=1.0), "exp(-2U)"),
         (langevin(sign=1.0), "uphill"),
         (langevin(noise=0.0), "no noise"),
@@ -180,7 +180,7 @@ RIGHT = {
             else -w * jsd(m.T, m.G(z), z)
         )
     ),
-    "langevin_step": lambda U, x, s: (
+    "ula_step": lambda U, x, s: (
         x
         - s * mcmc.energy_and_grad(U, x)[1]
         + torch.normal(0.0, math.sqrt(2 * s), x.shape, dtype=x.dtype)

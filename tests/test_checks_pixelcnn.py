@@ -10,7 +10,7 @@ from dgm import checks, pixelcnn
 
 CHECKS = {
     "causal_mask": pixelcnn.causal_mask,
-    "sample_pixels": pixelcnn.sample_naive,
+    "sample_naive": pixelcnn.sample_naive,
     "bits_per_dim": pixelcnn.bits_per_dim,
 }
 
@@ -71,7 +71,7 @@ WRONG = {
         (lambda k, t: pixelcnn.causal_mask(k, t).T, "column order"),
         (mask_with_centre_row, "reads pixels after the centre"),
     ],
-    "sample_pixels": [
+    "sample_naive": [
         (lambda m, u: loop(m, u, redraw=False), "blank canvas"),
         (lambda m, u: loop(m, u, compare="greater"), "raster order"),
         (lambda m, u: loop(m, u, order="columns"), "raster order"),
@@ -89,7 +89,7 @@ RIGHT = {
         (torch.arange(k * k).reshape(k, k) < k * k // 2)
         | ((torch.arange(k * k).reshape(k, k) == k * k // 2) & (t == "B"))
     ),
-    "sample_pixels": loop_differently,
+    "sample_naive": loop_differently,
     "bits_per_dim": lambda nats, dims: nats * math.log2(math.e) / dims,
 }
 

@@ -77,8 +77,9 @@ STUB = "def {0}(*args, **kwargs):\n    raise NotImplementedError()\n"
 
 
 # faults of the answers alone: scored without executing the notebook (the others are
-# executed too: their kernel does the tampering or dies; test_grade_lectures.py executes a
-# kernel's endless loop, and writes and replaced checks in a kernel)
+# executed too: their kernel dies, or a solved one runs to the end). What tampering does in a
+# kernel (grading switches in the environment, writes, replaced checks, an edited check cell
+# and a duplicate that prints PASS) and a kernel's endless loop: test_grade_lectures.py
 SCORED_ONLY = {
     "wrong",
     "reference",
@@ -114,28 +115,6 @@ def submissions(folder: Path, scored: Path) -> dict[str, dict[str, str]]:
     cases = {
         "alice": (made(SOLUTION), passed),
         "wrong": (made(SOLUTION, WRONG_01), dict.fromkeys(EXERCISES, "wrong")),
-        "env": (  # the grading switches the old grader relied on, off
-            made(RELEASE, extra_cells=["import os\nos.environ['DGM_GRADING'] = '0'"]),
-            unsolved,
-        ),
-        "replaced_checks": (
-            made(
-                RELEASE,
-                {
-                    "elbo": "import dgm\ndgm.checks.harness.finish = lambda r, s, ref: s\n"
-                    "dgm.checks.elbo = lambda fn: fn\n" + STUB.format("elbo")
-                },
-                extra_cells=["dgm.checks.em_fit = lambda fn: fn"],
-            ),
-            {**unsolved, "elbo": "tampered"},
-        ),
-        "duplicate_check": (
-            made(
-                RELEASE,
-                extra_cells=[],
-            ),
-            unsolved,
-        ),
         "reference": (
             made(
                 SOLUTION,
@@ -214,16 +193,6 @@ def submissions(folder: Path, scored: Path) -> dict[str, dict[str, str]]:
             {**passed, "bernoulli_m_step": "missing"},
         ),
     }
-    # an edited check cell, and a duplicate of it that "passes"
-    dup = nbformat.reads(cases["duplicate_check"][0], as_version=4)
-    check = answer(dup, "check_elbo")
-    check.source = "elbo = elbo  # no check"
-    i = dup.cells.index(check)
-    fake = nbformat.v4.new_code_cell(
-        "print('PASS')", metadata={"nbgrader": dict(check.metadata.nbgrader)}
-    )
-    dup.cells.insert(i + 1, fake)
-    cases["duplicate_check"] = (nbformat.writes(dup), unsolved)
     expected = {}
     for student, (text, reasons) in cases.items():
         path = (scored if student in SCORED_ONLY else folder) / student / "01_em.ipynb"

@@ -265,14 +265,23 @@ def test_raising_a_limit_is_refused_inside_the_sandbox(tmp_path):
     assert run.stdout.strip() == "refused", run.stderr
 
 
-def test_a_thread_that_steals_the_signing_key_earns_nothing(tmp_path):
+def test_a_thread_that_steals_the_signing_key_earns_nothing(alone):
     """The answers process's hook skips every event while it is busy with one, and only
     looks at the calling thread's frames: a thread retrying ``gc.get_objects`` while the
     answer keeps the hook busy found the job and its signing key, and printed signed
     "passed" and "done" lines (12/12 before the split). Now the job holds no key and the
     process's output is only what the judge replays."""
-    steal = textwrap.dedent(
-        """
+    assert alone["steal"].total == 0
+
+
+def test_a_torch_function_mode_that_makes_comparisons_lenient_earns_nothing(alone):
+    score = alone["mode"]
+    assert score.reasons == {"responsibilities": "wrong"}  # judged, in the judge's process
+
+
+# answers graded without their notebook (each runs only in the answers process), in one run
+ALONE = {
+    "steal": """
         import gc, hashlib, hmac, json, sys, threading
 
         won = []
@@ -306,14 +315,8 @@ def test_a_thread_that_steals_the_signing_key_earns_nothing(tmp_path):
 
         def responsibilities(X, weights, means, covs):
             raise NotImplementedError
-        """
-    )
-    _graded_alone(tmp_path, steal)
-
-
-def test_a_torch_function_mode_that_makes_comparisons_lenient_earns_nothing(tmp_path):
-    mode = textwrap.dedent(
-        """
+""",
+    "mode": """
         import torch
         from torch.overrides import TorchFunctionMode
 
@@ -328,21 +331,49 @@ def test_a_torch_function_mode_that_makes_comparisons_lenient_earns_nothing(tmp_
         def responsibilities(X, weights, means, covs):
             return torch.full((X.shape[0], weights.shape[0]), 1.0 / weights.shape[0],
                               dtype=X.dtype)
-        """
-    )
-    score = _graded_alone(tmp_path, mode)
-    assert score.reasons == {"responsibilities": "wrong"}  # judged, in the judge's process
+""",
+    "easy": """
+        import torch
+
+        def responsibilities(X, weights, means, covs):
+            weights.fill_(1 / weights.shape[0])
+            means.zero_()
+            covs.copy_(torch.eye(X.shape[1], dtype=X.dtype).expand_as(covs))
+            return torch.full((X.shape[0], weights.shape[0]), 1 / weights.shape[0], dtype=X.dtype)
+""",
+    "through_check": """
+        import dgm
+
+        def responsibilities(X, weights, means, covs):
+            return dgm.checks.em.responsibilities.references[0](X, weights, means, covs)
+""",
+    "threaded": """
+        from concurrent.futures import ThreadPoolExecutor
+        import dgm
+
+        def responsibilities(X, weights, means, covs):
+            with ThreadPoolExecutor(1) as pool:
+                return pool.submit(dgm.em.responsibilities, X, weights, means, covs).result()
+""",
+}
 
 
-def _graded_alone(tmp: Path, source: str):
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory):
+    """Each of ALONE as the answer of its own submission, all graded in one run; each must
+    earn nothing."""
+    tmp = tmp_path_factory.mktemp("alone")
     folder, release = tmp / "class", tmp / "release"
     for d in (folder, release):
         d.mkdir()
     nbformat.write(tiny(), release / "01_em.ipynb")
-    nbformat.write(tiny(source), folder / "mallory_01_em.ipynb")
-    [score] = grade.grade_folder(folder, tmp / "out", release, seed=1, execute=False)
-    assert score.total == 0, score.rows
-    return score
+    for name, source in ALONE.items():
+        nbformat.write(tiny(textwrap.dedent(source)), folder / f"{name}_01_em.ipynb")
+    scores = grade.grade_folder(folder, tmp / "out", release, seed=1, execute=False)
+    assert sorted(s.student for s in scores) == sorted(ALONE)
+    for score in scores:
+        assert score.total == 0, (score.student, score.rows)
+    return {s.student: s for s in scores}
 
 
 def test_a_confined_process_sees_what_it_may_read_and_nothing_else(tmp_path):
@@ -388,54 +419,25 @@ def test_a_confined_process_sees_what_it_may_read_and_nothing_else(tmp_path):
         confine.command(["true"], folder, passed=["../x"])
 
 
-def test_an_answer_that_makes_the_question_easy_in_place_earns_nothing(tmp_path):
+def test_an_answer_that_makes_the_question_easy_in_place_earns_nothing(alone):
     """The reference runs on the same objects after the answer: an answer that sets every
     weight, mean and covariance equal makes uniform responsibilities right for both (found
     by a hostile review of the judge split). The judges refuse a changed input."""
-    easy = textwrap.dedent(
-        """
-        import torch
-
-        def responsibilities(X, weights, means, covs):
-            weights.fill_(1 / weights.shape[0])
-            means.zero_()
-            covs.copy_(torch.eye(X.shape[1], dtype=X.dtype).expand_as(covs))
-            return torch.full((X.shape[0], weights.shape[0]), 1 / weights.shape[0], dtype=X.dtype)
-        """
-    )
-    score = _graded_alone(tmp_path, easy)
+    score = alone["easy"]
     assert score.reasons == {"responsibilities": "wrong"}
     assert "changed its inputs in place" in score.rows[0].details
 
 
-def test_the_reference_kept_by_the_check_is_refused_too(tmp_path):
+def test_the_reference_kept_by_the_check_is_refused_too(alone):
     """``check.references`` held the real functions, past the stubs."""
-    through_check = textwrap.dedent(
-        """
-        import dgm
-
-        def responsibilities(X, weights, means, covs):
-            return dgm.checks.em.responsibilities.references[0](X, weights, means, covs)
-        """
-    )
-    score = _graded_alone(tmp_path, through_check)
+    score = alone["through_check"]
     assert score.reasons == {"responsibilities": "tampered"}
     assert "the library's answer" in score.rows[0].details
 
 
-def test_the_reference_called_from_a_thread_of_the_answer_is_refused(tmp_path):
+def test_the_reference_called_from_a_thread_of_the_answer_is_refused(alone):
     """A thread whose target is the library's function has no frame of the answer on its
     stack (found by a hostile review); the checks run on the main thread only."""
-    threaded = textwrap.dedent(
-        """
-        from concurrent.futures import ThreadPoolExecutor
-        import dgm
-
-        def responsibilities(X, weights, means, covs):
-            with ThreadPoolExecutor(1) as pool:
-                return pool.submit(dgm.em.responsibilities, X, weights, means, covs).result()
-        """
-    )
-    score = _graded_alone(tmp_path, threaded)
+    score = alone["threaded"]
     assert score.reasons == {"responsibilities": "tampered"}
     assert "the library's answer" in score.rows[0].details

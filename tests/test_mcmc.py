@@ -117,7 +117,7 @@ def test_r_hat_is_one_for_agreeing_chains_and_large_for_stuck_ones():
 
 
 def test_bad_input_is_refused_with_the_argument_named():
-    with pytest.raises(ValueError, match="mala_step: step must be a positive number"):
+    with pytest.raises(ValueError, match="mala_step: step_size must be a positive number"):
         mcmc.mala_step(gaussian_energy, torch.zeros(3, 2, dtype=torch.float64), -0.1)
     with pytest.raises(ValueError, match="sampler must be one of"):
         mcmc.run_chains(gaussian_energy, torch.zeros(3, 2), 5, 0.1, "hmc")
@@ -178,10 +178,12 @@ def test_replica_exchange_swap_rates_are_proportions_of_the_swaps_tried(n_steps)
     assert rate.tolist() == expected
 
 
-def test_the_samplers_accept_an_int_or_a_float_step_and_refuse_the_rest():
+def test_the_samplers_accept_an_int_or_a_float_step_size_and_refuse_the_rest():
     U = lambda x: 0.5 * x.pow(2).sum(1)  # noqa: E731
     x = torch.zeros(3, 2)
     assert mcmc.ula_step(U, x, 1).shape == mcmc.ula_step(U, x, 0.1).shape == (3, 2)
     for bad in (0, -0.1, "0.1", None):
-        with pytest.raises(ValueError, match="step must be a positive number"):
+        with pytest.raises(ValueError, match="ula_step: step_size must be a positive number"):
             mcmc.ula_step(U, x, bad)
+        with pytest.raises(ValueError, match="mh_step: scale must be a positive number"):
+            mcmc.mh_step(U, x, bad)

@@ -46,23 +46,24 @@ def energy_and_grad(U: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return u.detach(), g.detach()
 
 
-def _check_step(step: float, who: str) -> None:
-    if not (isinstance(step, (int, float)) and step > 0):  # not int | float: Python 3.9
-        raise ValueError(f"{who}: step must be a positive number, got {step!r}")
+def _check_positive(value: float, name: str, who: str) -> None:
+    if not (isinstance(value, (int, float)) and value > 0):
+        raise ValueError(f"{who}: {name} must be a positive number, got {value!r}")
 
 
-def ula_step(U: Energy, x: torch.Tensor, step: float, generator=None) -> torch.Tensor:
-    """One unadjusted Langevin step ``x - step * grad U(x) + sqrt(2 step) * xi`` per chain."""
-    _check_step(step, "ula_step")
+def ula_step(U: Energy, x: torch.Tensor, step_size: float, generator=None) -> torch.Tensor:
+    """One unadjusted Langevin step ``x - eps grad U(x) + sqrt(2 eps) xi`` per chain, with
+    ``eps = step_size``."""
+    _check_positive(step_size, "step_size", "ula_step")
     _, g = energy_and_grad(U, x)
-    return _langevin_proposal(x, g, step, generator)
+    return _langevin_proposal(x, g, step_size, generator)
 
 
-def _langevin_proposal(x, g, step, generator=None) -> torch.Tensor:
-    # x - step grad U(x) + sqrt(2 step) xi; step a number or a (C, 1) tensor of per-chain steps
+def _langevin_proposal(x, g, eps, generator=None) -> torch.Tensor:
+    # x - eps grad U(x) + sqrt(2 eps) xi; eps a number or a (C, 1) tensor, one per chain
     xi = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    noise = (2 * step).sqrt() if torch.is_tensor(step) else math.sqrt(2 * step)
-    return x - step * g + noise * xi
+    noise = (2 * eps).sqrt() if torch.is_tensor(eps) else math.sqrt(2 * eps)
+    return x - eps * g + noise * xi
 
 
 def _accept(x, proposal, log_ratio, generator=None):
@@ -72,43 +73,44 @@ def _accept(x, proposal, log_ratio, generator=None):
     return torch.where(accepted.unsqueeze(1), proposal, x), accepted
 
 
-def langevin_log_proposal(x_to, x_from, grad_from, step: float) -> torch.Tensor:
-    """``log q(x_to | x_from)`` of the Langevin proposal ``N(x_from - step grad, 2 step I)``,
-    up to a constant that cancels in the acceptance ratio; (C,). ``step`` may be a (C,)
-    tensor, one step per chain."""
-    per_chain = step.reshape(-1, *[1] * (x_from.dim() - 1)) if torch.is_tensor(step) else step
+def langevin_log_proposal(x_to, x_from, grad_from, step_size: float) -> torch.Tensor:
+    """``log q(x_to | x_from)`` of the Langevin proposal ``N(x_from - eps grad, 2 eps I)``
+    with ``eps = step_size``, up to a constant that cancels in the acceptance ratio; (C,).
+    ``step_size`` may be a (C,) tensor, one per chain."""
+    eps = step_size
+    per_chain = eps.reshape(-1, *[1] * (x_from.dim() - 1)) if torch.is_tensor(eps) else eps
     mean = x_from - per_chain * grad_from
-    return -(x_to - mean).pow(2).flatten(1).sum(1) / (4 * step)
+    return -(x_to - mean).pow(2).flatten(1).sum(1) / (4 * eps)
 
 
-def _log_ratio(x, u, g, x_new, u_new, g_new, step: float) -> torch.Tensor:
+def _log_ratio(x, u, g, x_new, u_new, g_new, eps: float) -> torch.Tensor:
     # log pi(x') - log pi(x) + log q(x | x') - log q(x' | x): the proposal densities matter,
     # because the Langevin proposal is not symmetric (its mean follows the gradient)
     return (
         -u_new
         + u
-        + langevin_log_proposal(x, x_new, g_new, step)
-        - langevin_log_proposal(x_new, x, g, step)
+        + langevin_log_proposal(x, x_new, g_new, eps)
+        - langevin_log_proposal(x_new, x, g, eps)
     )
 
 
-def mala_log_acceptance(U: Energy, x, x_new, step: float) -> torch.Tensor:
+def mala_log_acceptance(U: Energy, x, x_new, step_size: float) -> torch.Tensor:
     """``log [pi(x') q(x | x') / (pi(x) q(x' | x))]`` per chain, (C,): MALA's log ratio."""
-    _check_step(step, "mala_log_acceptance")
-    return _log_ratio(x, *energy_and_grad(U, x), x_new, *energy_and_grad(U, x_new), step)
+    _check_positive(step_size, "step_size", "mala_log_acceptance")
+    return _log_ratio(x, *energy_and_grad(U, x), x_new, *energy_and_grad(U, x_new), step_size)
 
 
-def mala_step(U: Energy, x: torch.Tensor, step: float, generator=None):
+def mala_step(U: Energy, x: torch.Tensor, step_size: float, generator=None):
     """One MALA step per chain: ``(x_next, accepted)``, ``accepted`` a (C,) bool tensor."""
-    _check_step(step, "mala_step")
-    return _mala_step_per_chain(U, x, step, generator, return_accepted=True)
+    _check_positive(step_size, "step_size", "mala_step")
+    return _mala_step_per_chain(U, x, step_size, generator, return_accepted=True)
 
 
-def _mala_step_per_chain(U, x, step, generator=None, return_accepted: bool = False):
-    # ``step`` is a number or a (C, 1) tensor of per-chain steps (replica exchange)
+def _mala_step_per_chain(U, x, eps, generator=None, return_accepted: bool = False):
+    # ``eps`` is a number or a (C, 1) tensor of per-chain step sizes (replica exchange)
     u, g = energy_and_grad(U, x)
-    proposal = _langevin_proposal(x, g, step, generator)
-    s = step.squeeze(1) if torch.is_tensor(step) else step
+    proposal = _langevin_proposal(x, g, eps, generator)
+    s = eps.squeeze(1) if torch.is_tensor(eps) else eps
     log_ratio = _log_ratio(x, u, g, proposal, *energy_and_grad(U, proposal), s)
     x_next, accepted = _accept(x, proposal, log_ratio, generator)
     return (x_next, accepted) if return_accepted else x_next
@@ -116,14 +118,14 @@ def _mala_step_per_chain(U, x, step, generator=None, return_accepted: bool = Fal
 
 def mh_step(U: Energy, x: torch.Tensor, scale: float, generator=None):
     """One random-walk Metropolis-Hastings step per chain: ``(x_next, accepted)``."""
-    _check_step(scale, "mh_step")
+    _check_positive(scale, "scale", "mh_step")
     proposal = x + scale * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     with torch.no_grad():
         log_ratio = _energy(U, x, "mh_step") - _energy(U, proposal, "mh_step")
     return _accept(x, proposal, log_ratio, generator)
 
 
-def energy_difference_mala_step(U: Energy, x: torch.Tensor, step: float, generator=None):
+def energy_difference_mala_step(U: Energy, x: torch.Tensor, step_size: float, generator=None):
     """A WRONG sampler, kept to show what it does: the Langevin proposal accepted with
     ``min(1, exp(U(x) - U(x')))``, the proposal densities dropped.
 
@@ -132,9 +134,9 @@ def energy_difference_mala_step(U: Energy, x: torch.Tensor, step: float, generat
     step size. At small steps it samples ``exp(-2U)`` (the drift is counted twice); at larger
     steps it samples another, step-dependent target.
     """
-    _check_step(step, "energy_difference_mala_step")
+    _check_positive(step_size, "step_size", "energy_difference_mala_step")
     u, g = energy_and_grad(U, x)
-    proposal = _langevin_proposal(x, g, step, generator)
+    proposal = _langevin_proposal(x, g, step_size, generator)
     with torch.no_grad():
         log_ratio = u - _energy(U, proposal, "energy_difference_mala_step")
     return _accept(x, proposal, log_ratio, generator)
@@ -152,12 +154,13 @@ def run_chains(
     U: Energy,
     x0: torch.Tensor,
     n_steps: int,
-    step: float,
+    step_size: float,
     sampler="mala",
     generator=None,
     progress: bool = False,
 ):
     """Run ``n_steps`` of ``sampler`` from ``x0`` (C, D): ``(trace, acceptance)``.
+    ``step_size`` is the Langevin samplers' ``eps`` and the random walk's ``scale``.
 
     ``trace`` is (n_steps, C, D), the states after each step; ``acceptance`` is the share of
     accepted proposals per chain (C,), all ones for ULA, which accepts everything.
@@ -173,9 +176,10 @@ def run_chains(
         steps = config.progress_bar(steps, desc=f"{sampler} chains")
     for _ in steps:
         if sampler == "ula":
-            x, acc = ula_step(U, x, step, generator), torch.ones(x.shape[0], dtype=torch.bool)
+            x = ula_step(U, x, step_size, generator)
+            acc = torch.ones(x.shape[0], dtype=torch.bool)
         else:
-            x, acc = SAMPLERS[sampler](U, x, step, generator)
+            x, acc = SAMPLERS[sampler](U, x, step_size, generator)
         accepted += acc.to(accepted)
         trace.append(x)
     return torch.stack(trace), accepted / n_steps
@@ -186,15 +190,15 @@ def replica_exchange(
     x0: torch.Tensor,
     temperatures,
     n_steps: int,
-    step: float,
+    step_size: float,
     generator=None,
     progress: bool = False,
 ):
     """Parallel tempering: MALA on ``U / T_k`` for each temperature, plus swaps between
     neighbours, so that chains cross the barriers where ``U`` is flattened.
 
-    Every temperature runs ``C`` chains (the copies of ``x0`` (C, D)) with step
-    ``step * T_k``. After each round, neighbours ``(k, k+1)`` (even pairs, then odd pairs on
+    Every temperature runs ``C`` chains (the copies of ``x0`` (C, D)) with step size
+    ``step_size * T_k``. After each round, neighbours ``(k, k+1)`` (even pairs, then odd pairs on
     alternate rounds) exchange states with probability
     ``min(1, exp((1/T_k - 1/T_{k+1}) (U(x_k) - U(x_{k+1}))))``, which keeps the product of
     the tempered targets invariant. ``temperatures[0]`` must be 1: its chains sample
@@ -207,20 +211,21 @@ def replica_exchange(
             f"replica_exchange: temperatures must start at 1 and increase, got {temperatures!r}"
         )
     K, (C, D) = len(temps), x0.shape
-    T = torch.tensor(temps, dtype=x0.dtype, device=x0.device).repeat_interleave(C)  # (K C,)
+    temperature = torch.tensor(temps, dtype=x0.dtype, device=x0.device)
+    temperature = temperature.repeat_interleave(C)  # (K C,): T_k for each of replica k's chains
     x = x0.detach().repeat(K, 1)  # replica k holds rows k C .. (k + 1) C - 1
 
     def tempered(v):
-        return _energy(U, v, "replica_exchange") / T
+        return _energy(U, v, "replica_exchange") / temperature
 
     swaps, tries, trace = torch.zeros(max(K - 1, 1)), torch.zeros(max(K - 1, 1)), []
     rounds = range(n_steps)
     if progress:
         rounds = config.progress_bar(rounds, desc="replica exchange")
     for t in rounds:
-        # a MALA step of size step * T_k for replica k: the same move in units of the
+        # a MALA step of size step_size * T_k for replica k: the same move in units of the
         # tempered energy's scale, so every replica accepts at a similar rate
-        x = _mala_step_per_chain(tempered, x, step * T.unsqueeze(1), generator)
+        x = _mala_step_per_chain(tempered, x, step_size * temperature.unsqueeze(1), generator)
         with torch.no_grad():
             u = _energy(U, x, "replica_exchange").reshape(K, C)
         xs = x.reshape(K, C, D).clone()

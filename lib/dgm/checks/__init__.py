@@ -13,8 +13,8 @@ from .em import bernoulli_m_step, elbo, em_fit, m_step, responsibilities
 from .energy import energy_loss, generator_loss, jsd_mi_estimate
 from .gan import discriminator_loss, generator_loss_nonsaturating, mode_coverage, training_step
 from .harness import CheckFailure, CheckResult, results, run_check, summary
-from .mcmc import effective_sample_size, langevin_step, mala_log_acceptance
-from .pixelcnn import bits_per_dim, causal_mask, sample_pixels
+from .mcmc import effective_sample_size, mala_log_acceptance, ula_step
+from .pixelcnn import bits_per_dim, causal_mask, sample_naive
 from .unified import (
     forward_kl_estimate,
     iwgan_weights,
@@ -64,11 +64,11 @@ __all__ = [
     "jsd_mi_estimate",
     "generator_loss",
     # lecture 07
-    "langevin_step",
+    "ula_step",
     "mala_log_acceptance",
     "effective_sample_size",
     # lecture 08
     "causal_mask",
-    "sample_pixels",
+    "sample_naive",
     "bits_per_dim",
 ]

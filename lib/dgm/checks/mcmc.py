@@ -47,7 +47,7 @@ def _energies():
     ]
 
 
-# --------------------------------------------------------------------------- langevin_step
+# --------------------------------------------------------------------------- ula_step
 
 _CHAINS = 20_000
 
@@ -55,25 +55,25 @@ _CHAINS = 20_000
 def _langevin_moments(run, args) -> str | None:
     """From one point x0 repeated over many chains, x' - (x0 - eps grad U(x0)) must be
     N(0, 2 eps I): mean zero and variance 2 eps, fresh on every call."""
-    U, x0, step = args
+    U, x0, eps = args
     x = x0.expand(_CHAINS, -1).clone()
     before = x.clone()
-    out = run(U, x, step)
+    out = run(U, x, eps)
     if not torch.is_tensor(out) or out.shape != x.shape:
         got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
         return f"return the chains' next states, shape {tuple(x.shape)}; got {got}."
     if not torch.equal(x, before):
         return "do not change x in place: return a new tensor."
     _, g = mcmc.energy_and_grad(U, x[:1])
-    r = out.detach().double() - (x0 - step * g).double()
+    r = out.detach().double() - (x0 - eps * g).double()
     mean, var = r.mean(0), r.var(0)
     se = (var / _CHAINS).sqrt()
     if (var < 1e-12).all():
         shift = r.mean(0)
-        if torch.allclose(shift, 2 * step * g[0].double(), atol=1e-9):
+        if torch.allclose(shift, 2 * eps * g[0].double(), atol=1e-9):
             return "no noise, and the gradient has the wrong sign: step downhill, x - eps grad U."
         return "no noise: add sqrt(2 eps) * xi, xi ~ N(0, I), fresh on every call."
-    if ((mean - 2 * step * g[0]).abs() < 5 * se + 1e-9).all() and g.abs().max() > 0.1:
+    if ((mean - 2 * eps * g[0]).abs() < 5 * se + 1e-9).all() and g.abs().max() > 0.1:
         return (
             "the chains move uphill: the drift is -eps * grad U(x) (energy goes down, "
             "probability up)."
@@ -83,7 +83,7 @@ def _langevin_moments(run, args) -> str | None:
             "the mean of x' is not x - eps * grad_x U(x): compute the gradient of the energy "
             "by autograd (or dgm.mcmc.energy_and_grad) at x, and scale it by eps."
         )
-    ratio = (var / (2 * step)).mean().item()
+    ratio = (var / (2 * eps)).mean().item()
     if abs(ratio - 0.5) < 0.05:
         return (
             "the noise has variance eps: it must be 2 eps (sqrt(2 eps) * xi). With sqrt(eps) "
@@ -91,26 +91,27 @@ def _langevin_moments(run, args) -> str | None:
         )
     if abs(ratio - 1) > 0.05:
         return f"the noise variance is {ratio:.2f} x 2 eps: it must be exactly 2 eps."
-    again = run(U, x, step)
+    again = run(U, x, eps)
     if torch.equal(again, out):
         return "the same draw on every call: use fresh noise (torch.randn), not a fixed seed."
     return None
 
 
 @exercise(mcmc.ula_step)
-def langevin_step(fn: Callable) -> Callable:
-    """Check ``fn(U, x, step) -> x'``: one unadjusted Langevin step on every chain.
+def ula_step(fn: Callable) -> Callable:
+    """Check ``fn(U, x, step_size) -> x'``: one unadjusted Langevin step on every chain.
 
-    ``x' = x - step * grad_x U(x) + sqrt(2 step) * xi``; judged by the mean and variance of
-    20,000 chains started from one point on Gaussian and mixture energies.
+    ``x' = x - eps * grad_x U(x) + sqrt(2 eps) * xi`` with ``eps = step_size``; judged by the
+    mean and variance of 20,000 chains started from one point on Gaussian and mixture
+    energies.
     """
     d = torch.float64
     cases = [
-        (f"{name}, step {step}", (U, torch.linspace(-0.7, 1.1, D, dtype=d).unsqueeze(0), step))
-        for (name, U, D), step in zip(_energies(), (0.1, 0.05, 0.2))
+        (f"{name}, eps {eps}", (U, torch.linspace(-0.7, 1.1, D, dtype=d).unsqueeze(0), eps))
+        for (name, U, D), eps in zip(_energies(), (0.1, 0.05, 0.2))
     ]
     torch.manual_seed(seeded(0))
-    result = run_check("langevin_step", fn, mcmc.ula_step, cases, [Property(_langevin_moments)])
+    result = run_check("ula_step", fn, mcmc.ula_step, cases, [Property(_langevin_moments)])
     return finish(result, fn, mcmc.ula_step)
 
 
@@ -120,31 +121,31 @@ def langevin_step(fn: Callable) -> Callable:
 def _mala_cases():
     g = generator(11)
     cases = []
-    for (name, U, D), step in zip(_energies(), (0.3, 0.05, 0.5)):
+    for (name, U, D), eps in zip(_energies(), (0.3, 0.05, 0.5)):
         x = 1.5 * torch.randn(7, D, generator=g, dtype=torch.float64)
         _, grad = mcmc.energy_and_grad(U, x)
         # proposals as MALA makes them, so the ratios are of the size a sampler sees
         xi = torch.randn(x.shape, generator=g, dtype=torch.float64)
-        x_new = x - step * grad + math.sqrt(2 * step) * xi
-        cases.append((f"{name}, 7 chains, step {step}", (U, x, x_new, step)))
+        x_new = x - eps * grad + math.sqrt(2 * eps) * xi
+        cases.append((f"{name}, 7 chains, eps {eps}", (U, x, x_new, eps)))
     return cases
 
 
 def _mala_diagnoses(args, out, ref) -> str | None:
-    U, x, x_new, step = args
+    U, x, x_new, eps = args
     if not torch.is_tensor(out) or out.shape != ref.shape:
         return f"return one log ratio per chain, shape {tuple(ref.shape)}."
     out = out.detach().double()
     u, g = mcmc.energy_and_grad(U, x)
     u_new, g_new = mcmc.energy_and_grad(U, x_new)
 
-    def log_q(to, frm, grad, var):  # log N(to; frm - step grad, var I) up to a constant
-        return -(to - frm + step * grad).pow(2).sum(1) / (2 * var)
+    def log_q(to, frm, grad, var):  # log N(to; frm - eps grad, var I) up to a constant
+        return -(to - frm + eps * grad).pow(2).sum(1) / (2 * var)
 
     def close(candidate):
         return torch.allclose(out, candidate, rtol=1e-5, atol=1e-6)
 
-    forward, backward = log_q(x_new, x, g, 2 * step), log_q(x, x_new, g_new, 2 * step)
+    forward, backward = log_q(x_new, x, g, 2 * eps), log_q(x, x_new, g_new, 2 * eps)
     if close(u - u_new):
         return (
             "that is the energy difference alone, right only for a symmetric proposal: the "
@@ -154,16 +155,16 @@ def _mala_diagnoses(args, out, ref) -> str | None:
         return "the ratio is upside down: pi(x') q(x | x') over pi(x) q(x' | x)."
     if close(u - u_new + forward - backward):
         return "the proposal terms are swapped: + log q(x | x') - log q(x' | x)."
-    if close(u - u_new + log_q(x, x_new, g_new, step) - log_q(x_new, x, g, step)):
+    if close(u - u_new + log_q(x, x_new, g_new, eps) - log_q(x_new, x, g, eps)):
         return "the proposal N(x - eps grad U(x), 2 eps I) has variance 2 eps, not eps."
     if close(backward - forward):
         return (
             "the target's part is missing (log pi(x') - log pi(x) = U(x) - U(x')), as when "
             "the seed's ratio evaluates the denominator's target at the proposal."
         )
-    plus = -(x - x_new - step * g_new).pow(2).sum(1) / (4 * step) + (x_new - x - step * g).pow(
-        2
-    ).sum(1) / (4 * step)
+    plus = -(x - x_new - eps * g_new).pow(2).sum(1) / (4 * eps) + (x_new - x - eps * g).pow(2).sum(
+        1
+    ) / (4 * eps)
     if close(u - u_new + plus):
         return "the proposal's mean is x - eps grad U(x): the drift goes downhill."
     return (
@@ -174,7 +175,7 @@ def _mala_diagnoses(args, out, ref) -> str | None:
 
 @exercise(mcmc.mala_log_acceptance)
 def mala_log_acceptance(fn: Callable) -> Callable:
-    """Check ``fn(U, x, x_new, step) -> (C,)``: the log Metropolis-Hastings ratio of MALA."""
+    """Check ``fn(U, x, x_new, step_size) -> (C,)``: the log Metropolis-Hastings ratio of MALA."""
     result = run_check(
         "mala_log_acceptance",
         fn,

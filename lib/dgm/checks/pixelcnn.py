@@ -59,7 +59,7 @@ def causal_mask(fn: Callable) -> Callable:
     return finish(result, fn, pixelcnn.causal_mask)
 
 
-# --------------------------------------------------------------------------- sample_pixels
+# --------------------------------------------------------------------------- sample_naive
 
 
 def small_model(seed: int = 0) -> pixelcnn.PixelCNN:
@@ -99,7 +99,7 @@ def _sample_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(pixelcnn.sample_naive, pixelcnn.sample_fast, pixelcnn.sample)
-def sample_pixels(fn: Callable) -> Callable:
+def sample_naive(fn: Callable) -> Callable:
     """Check ``fn(model, uniforms) -> (B, 1, 28, 28)``: the naive sampling loop, pixel ``i``
     being 1 when ``uniforms[:, i] < p(x_i = 1 | x_<i)``; two small random PixelCNNs.
 
@@ -117,7 +117,7 @@ def sample_pixels(fn: Callable) -> Callable:
             return fn(model, u)
 
     result = run_check(
-        "sample_pixels",
+        "sample_naive",
         without_autograd,
         pixelcnn.sample_fast,
         cases,
