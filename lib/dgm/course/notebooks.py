@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import copy
 import functools
-import re
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI (the instructor extra installs it)
+    import tomli as tomllib
 
 from .. import config
 from . import claims, execute, records
@@ -40,25 +44,21 @@ CLAIMS_BEGIN, CLAIMS_END = "<!-- claims:begin -->", "<!-- claims:end -->"
 
 
 @functools.cache
-def _pyproject() -> str:
-    return (ROOT / "pyproject.toml").read_text()
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
 def repository_url() -> str:
     """The repository's address, kept in one place: ``[project.urls] Repository``."""
-    text = _pyproject()
-    match = re.search(r'^Repository\s*=\s*"([^"]+)"', text, flags=re.M)
-    if not match:
+    url = _pyproject().get("project", {}).get("urls", {}).get("Repository")
+    if not url:
         raise RuntimeError("pyproject.toml has no [project.urls] Repository entry")
-    return match.group(1).rstrip("/")
+    return url.rstrip("/")
 
 
 def branch() -> str:
     """The branch the Colab links and installs use: ``[tool.dgm] branch``, else ``main``."""
-    text = _pyproject()
-    section = re.search(r"^\[tool\.dgm\]\s*$(.*?)(?=^\[|\Z)", text, flags=re.M | re.S)
-    match = section and re.search(r'^branch\s*=\s*"([^"]+)"', section.group(1), flags=re.M)
-    return match.group(1) if match else "main"
+    return _pyproject().get("tool", {}).get("dgm", {}).get("branch", "main")
 
 
 def setup_cell_source(url: str | None = None) -> str:
