@@ -322,23 +322,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.steps = 15_000 if args.steps is None else args.steps
     args.penalty = 0.1 if args.penalty is None else args.penalty
-    written = []
-    for dataset in args.datasets:
-        for variant in args.variants:
-            runs = []
-            for seed in range(args.first_seed, args.first_seed + args.seeds):
-                r = run_one(dataset, variant, seed, args, device)
-                runs.append(r)
-                print(
-                    f"{dataset} {variant:10s} seed {seed}: {r['modes']} modes, "
-                    f"{r['high_quality']:.1f}% HQ (raw G {r['raw_modes']}, "
-                    f"{r['raw_high_quality']:.1f}%; with MALA {r['mala_modes']}, "
-                    f"{r['mala_high_quality']:.1f}%; {r['seconds']:.0f} s)",
-                    flush=True,
-                )
-            recs = summarise(dataset, variant, runs, args, device)
-            records.write("energy", recs, records.results_dir(args))
-            written += recs
+
+    def report(dataset, variant, seed, r):
+        print(
+            f"{dataset} {variant:10s} seed {seed}: {r['modes']} modes, "
+            f"{r['high_quality']:.1f}% HQ (raw G {r['raw_modes']}, "
+            f"{r['raw_high_quality']:.1f}%; with MALA {r['mala_modes']}, "
+            f"{r['mala_high_quality']:.1f}%; {r['seconds']:.0f} s)",
+            flush=True,
+        )
+
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    written = records.sweep("energy", args, device, run_one, summarise, report, seeds)
     records.print_table(written)
     return 0
 

@@ -456,21 +456,16 @@ def main(argv: list[str] | None = None) -> int:
         records.write("gan", recs, records.results_dir(args))
         records.print_table(recs)
         return 0
-    written = []
-    for dataset in args.datasets:
-        for variant in args.variants:
-            runs = []
-            for seed in range(args.seeds):
-                runs.append(run_one(dataset, variant, seed, args, device))
-                r = runs[-1]
-                print(
-                    f"{dataset:4s} {variant:13s} seed {seed}: {r['modes']:2d} modes, "
-                    f"{r['high_quality']:5.1f}% high quality ({r['seconds']:.0f} s)",
-                    flush=True,
-                )
-            recs = summarise(dataset, variant, runs, args, device)
-            records.write("gan", recs, records.results_dir(args))
-            written += recs
+
+    def report(dataset, variant, seed, r):
+        print(
+            f"{dataset:4s} {variant:13s} seed {seed}: {r['modes']:2d} modes, "
+            f"{r['high_quality']:5.1f}% high quality ({r['seconds']:.0f} s)",
+            flush=True,
+        )
+
+    seeds = range(args.seeds)
+    written = records.sweep("gan", args, device, run_one, summarise, report, seeds)
     records.print_table(written)
     return 0
 

@@ -5,6 +5,7 @@ file per lecture in ``benchmarks/results/``), from which the README's table is g
 
 from __future__ import annotations
 
+import functools
 import statistics
 from pathlib import Path
 
@@ -44,6 +45,49 @@ def arguments(prog: str, doc: str, models: list[str], default: str, commands: tu
         "--results", default=None, help="results folder (default benchmarks/results)"
     )
     return parser
+
+
+def sweep(lecture: str, args, device, run_one, summarise, report, seeds) -> list[dict]:
+    """Every dataset and variant of ``args`` over ``seeds``: ``run_one(dataset, variant, seed,
+    args, device)`` for each seed, ``summarise(dataset, variant, runs, args, device)`` into
+    records, written to ``lecture``'s file after each variant. Each seed's result is kept as
+    it finishes (``per_seed``), so a sweep stopped at seed 4 keeps seeds 0-3 and goes on from
+    4 when run again with the same arguments at the same commit. ``report(dataset, variant,
+    seed, run)`` prints a line per seed. Returns the records written."""
+    written = []
+    for dataset in args.datasets:
+        for variant in args.variants:
+            runs = []
+            for seed in seeds:
+                key = {"lecture": lecture, "dataset": dataset, "variant": variant, "seed": seed}
+                one = functools.partial(run_one, dataset, variant, seed, args, device)
+                runs.append(per_seed(args, key, one))
+                report(dataset, variant, seed, runs[-1])
+            recs = summarise(dataset, variant, runs, args, device)
+            write(lecture, recs, results_dir(args))
+            written += recs
+    return written
+
+
+def per_seed(args, key: dict, run) -> dict:
+    """``run()``'s result, kept in ``<results>/.seeds/`` (git-ignored) under a name made of
+    ``key``, the command line and the commit: found there, it is read back instead of run.
+    In a checkout with uncommitted changes to the code nothing is kept (the commit would not
+    say which code made it)."""
+    import hashlib
+    import json
+
+    commit = course_records.commit()
+    if commit.endswith("+dirty") or commit == "unknown":
+        return run()
+    what = {**key, "args": vars(args), "commit": commit}
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
+    path = results_dir(args) / ".seeds" / f"{key['lecture']}-{digest[:16]}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    result = run()
+    course_records.write_json(path, result)
+    return result
 
 
 def checkpoint_path(args) -> Path:

@@ -93,6 +93,78 @@ def test_readme_likelihood_table_is_generated_and_names_each_estimator(tmp_path)
     assert [r["nats"] for r in build.likelihood_rows(tmp_path)][:3] == [168.0, 144.5, 137.7]
 
 
+def test_a_record_file_is_replaced_whole_or_not_at_all(tmp_path):
+    """A write that fails half-way (here: a value JSON cannot hold) leaves the old file as it
+    was and no temporary file beside it."""
+    import json
+
+    import pytest
+
+    from dgm.course.records import write_json
+
+    path = tmp_path / "vae.json"
+    write_json(path, [{"value": 1.0}])
+    with pytest.raises(TypeError):
+        write_json(path, [{"value": object()}])
+    assert json.loads(path.read_text()) == [{"value": 1.0}]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vae.json"]
+    write_json(path, [{"value": 2.0}])
+    assert json.loads(path.read_text()) == [{"value": 2.0}]
+
+
+def test_a_sweep_stopped_at_a_seed_goes_on_from_there(tmp_path, monkeypatch):
+    """Seeds 0-1 finish, seed 2 fails: run again, the sweep trains seeds 2-3 only, and
+    writes one record from all four. At another commit, or with other arguments, it trains
+    all again; in a checkout with uncommitted code, nothing is kept."""
+    import argparse
+
+    import pytest
+
+    from dgm.course import records as course_records
+
+    monkeypatch.setattr(course_records, "commit", lambda: "abc1234")
+    args = argparse.Namespace(datasets=["ring"], variants=["gan"], results=str(tmp_path), lr=1)
+    trained, fail_at = [], [2]
+
+    def run_one(dataset, variant, seed, args, device):
+        if seed in fail_at:
+            fail_at.clear()
+            raise RuntimeError("killed")
+        trained.append(seed)
+        return {"value": float(seed)}
+
+    def summarise(dataset, variant, runs, args, device):
+        return [
+            records.make_record(
+                model=dataset,
+                metric=variant,
+                value=sum(r["value"] for r in runs),
+                paper_value=None,
+                paper="-",
+                epochs=1,
+                train_seconds=1,
+                device="cpu",
+            )
+        ]
+
+    def sweep():
+        return records.sweep("gan", args, "cpu", run_one, summarise, lambda *a: None, range(4))
+
+    with pytest.raises(RuntimeError, match="killed"):
+        sweep()
+    assert trained == [0, 1]
+    [rec] = sweep()
+    assert trained == [0, 1, 2, 3] and rec["value"] == 6.0
+    sweep()
+    assert trained == [0, 1, 2, 3]  # all four kept
+    args.lr = 2
+    sweep()
+    assert trained[4:] == [0, 1, 2, 3]  # other arguments: trained again
+    monkeypatch.setattr(course_records, "commit", lambda: "abc1234+dirty")
+    sweep()
+    assert trained[8:] == [0, 1, 2, 3]
+
+
 def test_records_need_every_field():
     import pytest
 

@@ -17,12 +17,14 @@ Executed in the sandbox as the grader does, then scored:
   exercise that loops forever, one that allocates far too much, one whose answer cell is
   missing.
 
-Scored by the checker alone (``--no-execute``), every lecture, since the reasons depend on
-the lecture's exercises: ``correct`` (the solution), ``wrong`` (a plausible mistake in every
-exercise) and ``corrupt``; and ``KERNEL``'s ``reference`` (every answer only calls the
-library's reference). That each other lecture's references are refused too is what
-``test_hidden_checks.py`` proves without a grading: no binding an answer can reach holds a
-real reference once the answers process has bound its stubs.
+Scored by the checker alone (``--no-execute``): every lecture's ``correct`` (the solution:
+every exercise passes through the sandbox and the judge, with the lecture's points) and
+``corrupt``; ``KERNEL``'s ``wrong`` (a plausible mistake in every exercise) and
+``reference`` (every answer only calls the library's reference). What the other lectures'
+wrong answers and reference calls get is proven without a grading, for every check:
+``test_wire_replay.py`` replays each check on a nudged answer (the judge's verdict is the
+in-process one) and ``test_hidden_checks.py`` finds no binding an answer can reach that
+holds a real reference once the answers process has bound its stubs.
 
 Every reason must be exactly as expected, no file outside a submission's folder may change,
 no sandboxed process may be left (the grading time is recorded by ``benchmarks.grade``).
@@ -203,14 +205,14 @@ def graded(tmp_path_factory):
             continue
         write(scored, "correct", name, solution)
         expected[("correct", name)] = dict.fromkeys(ids, "passed")
-        right = {g: answer_cell(solution, g).source for g in ids}
-        wrong = {g: WRONG.get(g, lambda s, g=g: s + NUDGE.format(gid=g))(right[g]) for g in ids}
-        write(scored, "wrong", name, made(solution, wrong))
-        expected[("wrong", name)] = dict.fromkeys(ids, "wrong")
         write(scored, "corrupt", name, '{"cells": [ not json')
         expected[("corrupt", name)] = dict.fromkeys(ids, "error")
         if name != KERNEL:
             continue
+        right = {g: answer_cell(solution, g).source for g in ids}
+        wrong = {g: WRONG.get(g, lambda s, g=g: s + NUDGE.format(gid=g))(right[g]) for g in ids}
+        write(scored, "wrong", name, made(solution, wrong))
+        expected[("wrong", name)] = dict.fromkeys(ids, "wrong")
         write(executed, "tamper", name, tampering(release, found, release_path, victim))
         expected[("tamper", name)] = {
             **dict.fromkeys(ids, "not implemented"),
@@ -282,9 +284,9 @@ def test_each_lecture_is_graded_exactly_as_expected(graded, name):
     scores, expected = graded["scores"], graded["expected"]
     students = ("half",)
     if name in LECTURES:
-        students += ("correct", "wrong", "corrupt")
+        students += ("correct", "corrupt")
     if name == KERNEL:
-        students += ("tamper", "faults", "reference")
+        students += ("wrong", "tamper", "faults", "reference")
     for student in students:
         got = scores[(student, name)]
         assert got.reasons == expected[(student, name)], (student, [r.details for r in got.rows])

@@ -246,6 +246,23 @@ def test_mlp_rejects_bad_sizes():
         nets.mlp([2, 2], activation="swish")
 
 
+def test_evaluating_uses_running_statistics_and_restores_the_mode():
+    """Inside the block a batch-norm network maps each input alone (its running statistics,
+    not the batch's); after it, even when the block raises, the model's own mode is back."""
+    from dgm import nets
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    x = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+    with nets.evaluating(net):
+        assert not net.training
+        torch.testing.assert_close(net(x)[:2], net(x[:2]))  # no dependence on the batch
+    assert net.training
+    net.eval()
+    with pytest.raises(RuntimeError), nets.evaluating(net):
+        raise RuntimeError("inside")
+    assert not net.training  # an eval-mode model stays in eval mode
+
+
 def test_fit_lowers_the_vae_and_iwae_losses(gen):
     x = torch.rand(400, 1, 28, 28, generator=gen) * (torch.rand(1, 1, 28, 28, generator=gen) > 0.5)
     for k in (1, 3):

@@ -148,6 +148,7 @@ class StatisticsNetwork(torch.nn.Module):
         self.net = mlp([x_dim + z_dim, *[hidden] * depth, 1], "relu")
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        # x: (B, x_dim), z: (B, z_dim) -> (B,), one score per pair
         return self.net(torch.cat([x.flatten(1), z.flatten(1)], 1)).squeeze(1)
 
 
@@ -294,12 +295,10 @@ def fit(
 def generate(G: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
     """``G(z)`` in evaluation mode: batch norm uses its running statistics, so each sample
     (and each chain of lecture 07) depends on its own ``z`` only, not on the rest of the batch."""
-    was = G.training
-    G.eval()
-    try:
+    from .nets import evaluating
+
+    with evaluating(G):
         return G(z)
-    finally:
-        G.train(was)
 
 
 def latent_energy(U: Energy, G, temperature: float = 1.0, prior: bool = True) -> Energy:

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import densities, pretrained
-from .nets import Maxout, mlp
+from .nets import Maxout, evaluating, mlp
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -155,7 +155,8 @@ class DCGenerator(nn.Module):
         self.C, self.out_channels = C, out_channels
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.net(self.fc(z).reshape(-1, 2 * self.C, 7, 7))
+        # z: (B, latent_dim) -> images (B, out_channels * 784) in [0, 1]
+        x = self.net(self.fc(z).reshape(-1, 2 * self.C, 7, 7))  # (B, out_channels, 28, 28)
         return x.reshape(-1, self.out_channels * 784)
 
 
@@ -190,6 +191,7 @@ class DCDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers, nn.Linear(hidden or 2 * C * 49, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B * pack, 784) -> (B,), one logit per pack of ``pack`` images (channels)
         return self.net(x.reshape(-1, self.pack, 28, 28)).squeeze(1)
 
 
@@ -242,12 +244,8 @@ class GAN(nn.Module):
                 f"GAN.sample: z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}"
             )
         G = self.G_average if average and self.G_average is not None else self.G
-        was_training = G.training
-        G.eval()
-        try:
+        with evaluating(G):  # each sample depends on its own z only
             return torch.cat([G(z[i : i + batch_size]) for i in range(0, len(z), batch_size)])
-        finally:
-            G.train(was_training)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Discriminator logits of the packs in ``x``: (B, ...) -> (B / pack,)."""

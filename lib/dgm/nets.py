@@ -1,11 +1,27 @@
-"""Network building blocks shared by the lectures: MLPs and small conv stacks for MNIST."""
+"""Network building blocks shared by the lectures: MLPs and small conv stacks for MNIST, and
+evaluation mode for a block of code."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in evaluation mode inside the block, its own mode restored after: batch
+    norm uses its running statistics (and dropout is off), so each output depends on its own
+    input only, not on the rest of the batch. What sampling and evaluation use."""
+    was = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was)
+
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}
 
@@ -43,6 +59,7 @@ class ConvEncoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, 784) or (B, 1, 28, 28) -> (B, out_dim)
         return self.net(x.reshape(-1, 1, 28, 28))
 
 
@@ -63,6 +80,7 @@ class ConvDecoder(nn.Module):
         self.pixel_bias = nn.Parameter(torch.zeros(784))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        # z: (..., in_dim) -> logits (..., 784); any leading dimensions (IWAE's samples)
         lead = z.shape[:-1]
         h = self.fc(z.reshape(-1, z.shape[-1])).reshape(-1, 2 * self.channels, 7, 7)
         return self.net(h).reshape(*lead, 784) + self.pixel_bias
@@ -78,4 +96,5 @@ class Maxout(nn.Module):
         self.linear = nn.Linear(n_in, n_out * pieces)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (..., n_in) -> (..., n_out): the largest of each unit's pieces
         return self.linear(x).reshape(*x.shape[:-1], self.n_out, self.pieces).amax(-1)

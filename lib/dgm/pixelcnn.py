@@ -57,6 +57,7 @@ class MaskedConv2d(nn.Conv2d):
         self.register_buffer("mask", causal_mask(kernel_size, mask_type))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, c_in, H, W) -> (B, c_out, H, W); the masked weights see no later pixel
         return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
 
 
@@ -72,7 +73,8 @@ class ResidualBlock(nn.Module):
         self.conv_out = nn.Conv2d(h, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t = F.relu(self.conv_in(F.relu(x)))
+        # x: (B, C, 28, 28) -> (B, C, 28, 28); 1x1 to C/2, masked 3x3 (type B), 1x1 back to C
+        t = F.relu(self.conv_in(F.relu(x)))  # (B, C/2, 28, 28)
         return x + self.conv_out(F.relu(self.conv(t)))
 
 
@@ -102,10 +104,10 @@ class PixelCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (B, 1, 28, 28) of ``p(x_i = 1 | x_<i)`` for binary images ``x``."""
-        a = self.first(_check_images("PixelCNN", x).to(self.first.weight.dtype))
+        a = self.first(_check_images("PixelCNN", x).to(self.first.weight.dtype))  # (B, C, 28, 28)
         for block in self.blocks:
-            a = block(a)
-        return self.head(a)
+            a = block(a)  # (B, C, 28, 28)
+        return self.head(a)  # (B, 1, 28, 28)
 
 
 class GatedLayer(nn.Module):
@@ -137,6 +139,7 @@ class GatedLayer(nn.Module):
         return torch.tanh(value) * torch.sigmoid(gate)
 
     def forward(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # v, h: (B, C_in, 28, 28), the vertical and horizontal stacks -> two (B, C, 28, 28)
         p = self.k // 2
         v_conv = self.vertical(F.pad(v, (p, p, p, 0)))  # rows i - p .. i
         h_conv = F.conv2d(
@@ -164,10 +167,10 @@ class GatedPixelCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (B, 1, 28, 28) of ``p(x_i = 1 | x_<i)`` for binary images ``x``."""
         x = _check_images("GatedPixelCNN", x).to(self.head[1].weight.dtype)
-        v = h = x
+        v = h = x  # (B, 1, 28, 28)
         for layer in self.layers:
-            v, h = layer(v, h)
-        return self.head(h)
+            v, h = layer(v, h)  # (B, C, 28, 28) each
+        return self.head(h)  # (B, 1, 28, 28)
 
 
 # --------------------------------------------------------------------------- likelihood
@@ -185,15 +188,13 @@ def log_prob(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def nll(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> float:
     """Mean negative log-likelihood (nats per image) of binary images ``x``, exactly."""
-    was = model.training
-    model.eval()
-    try:
+    from .nets import evaluating
+
+    with evaluating(model):
         total = sum(
             -log_prob(model, x[i : i + batch_size]).sum().item()
             for i in range(0, len(x), batch_size)
         )
-    finally:
-        model.train(was)
     return total / len(x)
 
 

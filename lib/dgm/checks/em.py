@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 
 from .. import em
-from .harness import Exact, exercise, finish, generator, outputs, run_check
+from .harness import Exact, Judging, exercise, generator, outputs
 
 
 def _random_gmm(g: torch.Generator, N: int, D: int, K: int, spread: float = 3.0):
@@ -52,20 +52,16 @@ def _underflow(args, out, ref) -> str | None:
 
 
 @exercise(em.responsibilities)
-def responsibilities(fn: Callable) -> Callable:
+def responsibilities(fn: Callable) -> Judging:
     """Check ``fn(X, weights, means, covs) -> r`` (N, K), the E-step of a Gaussian mixture."""
     cases = [(d, args) for d, args in _em_cases(1)]
-    result = run_check(
-        "responsibilities",
-        fn,
-        em.responsibilities,
+    return Judging(
         cases,
         Exact(["r"]),
         diagnoses=[_underflow, _rows_not_normalised],
         hint="r_nk = pi_k N(x_n | mu_k, Sigma_k) / sum_j pi_j N(x_n | mu_j, Sigma_j); "
         "dgm.densities.mvn_log_prob(X, means, covs) gives log N as an (N, K) tensor.",
     )
-    return finish(result, fn, em.responsibilities)
 
 
 def _m_step_cases():
@@ -110,17 +106,9 @@ def _m_step_which(args, out, ref) -> str | None:
 
 
 @exercise(em.m_step)
-def m_step(fn: Callable) -> Callable:
+def m_step(fn: Callable) -> Judging:
     """Check ``fn(X, r, reg_covar) -> (weights, means, covs)``, the Gaussian-mixture M-step."""
-    result = run_check(
-        "m_step",
-        fn,
-        em.m_step,
-        _m_step_cases(),
-        Exact(["weights", "means", "covs"]),
-        diagnoses=[_m_step_which],
-    )
-    return finish(result, fn, em.m_step)
+    return Judging(_m_step_cases(), Exact(["weights", "means", "covs"]), diagnoses=[_m_step_which])
 
 
 def _elbo_cases():
@@ -161,12 +149,9 @@ def _elbo_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(em.elbo)
-def elbo(fn: Callable) -> Callable:
+def elbo(fn: Callable) -> Judging:
     """Check ``fn(X, r, weights, means, covs) -> (N,)``, the per-point ELBO of a mixture."""
-    result = run_check(
-        "elbo", fn, em.elbo, _elbo_cases(), Exact(["elbo"]), diagnoses=[_elbo_diagnoses]
-    )
-    return finish(result, fn, em.elbo)
+    return Judging(_elbo_cases(), Exact(["elbo"]), diagnoses=[_elbo_diagnoses])
 
 
 def _bernoulli_cases():
@@ -198,18 +183,14 @@ def _bernoulli_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(em.bernoulli_m_step)
-def bernoulli_m_step(fn: Callable) -> Callable:
+def bernoulli_m_step(fn: Callable) -> Judging:
     """Check ``fn(X, r, alpha) -> (weights, probs)``, the Bernoulli-mixture M-step."""
-    result = run_check(
-        "bernoulli_m_step",
-        fn,
-        em.bernoulli_m_step,
+    return Judging(
         _bernoulli_cases(),
         Exact(["weights", "probs"]),
         diagnoses=[_bernoulli_diagnoses],
         hint="pi_k = N_k / N.",
     )
-    return finish(result, fn, em.bernoulli_m_step)
 
 
 def _fit_cases():
@@ -279,15 +260,12 @@ def _fit_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(em.em_fit)
-def em_fit(fn: Callable) -> Callable:
+def em_fit(fn: Callable) -> Judging:
     """Check ``fn(X, init, tol, max_iter) -> (params, history)``: EM until it converges."""
-    result = run_check(
-        "em_fit",
-        _as_outputs(fn),
-        _fit_reference,
+    return Judging(
         _fit_cases(),
         Exact(["weights", "means", "covs", "history"], rtol=1e-6, atol=1e-8),
         diagnoses=[_fit_diagnoses],
+        student=_as_outputs(fn),
+        reference=_fit_reference,
     )
-
-    return finish(result, fn, em.em_fit)

@@ -11,11 +11,12 @@ import torch.nn.functional as F
 
 from .. import energy, nets
 from .harness import (
+    CheckResult,
     Exact,
+    Judging,
     Property,
     Statistical,
     exercise,
-    finish,
     generator,
     outputs,
     record,
@@ -115,17 +116,13 @@ def _energy_gradients(run, args) -> str | None:
 
 
 @exercise(energy.energy_loss)
-def energy_loss(fn: Callable) -> Callable:
+def energy_loss(fn: Callable) -> Judging:
     """Check ``fn(U, real, fake, penalty) -> scalar``: the energy's loss with the penalty."""
-    result = run_check(
-        "energy_loss",
-        fn,
-        energy.energy_loss,
+    return Judging(
         _energy_cases(),
         [Exact(["loss"], rtol=1e-5, atol=1e-7), Property(_energy_gradients)],
         diagnoses=[_energy_diagnoses],
     )
-    return finish(result, fn, energy.energy_loss)
 
 
 # --------------------------------------------------------------------------- jsd_mi_estimate
@@ -205,7 +202,7 @@ def _jsd_diagnoses(args, mine, theirs) -> str | None:
 
 
 @exercise(energy.jsd_mi_estimate)
-def jsd_mi_estimate(fn: Callable) -> Callable:
+def jsd_mi_estimate(fn: Callable) -> CheckResult:
     """Check ``fn(T, x, z) -> scalar``: Deep InfoMax's JSD estimate of I(X; Z).
 
     Statistical: averaged over 200 calls (each with its own shuffle) it must agree with the
@@ -224,7 +221,7 @@ def jsd_mi_estimate(fn: Callable) -> Callable:
             [Property(_jsd_constant_critic), Statistical(["mi"], draws=200)],
             diagnoses=[_jsd_diagnoses],
         )
-    return finish(result, fn, energy.jsd_mi_estimate)
+    return result
 
 
 # --------------------------------------------------------------------------- generator_loss
@@ -315,7 +312,7 @@ def _same(g: torch.Tensor | None, r: torch.Tensor | None) -> bool:
 
 
 @exercise(energy.generator_loss)
-def generator_loss(fn: Callable) -> Callable:
+def generator_loss(fn: Callable) -> CheckResult:
     """Check ``fn(model, z, mi_weight) -> scalar``: ``E[U(G(z))]`` and the MI term of
     ``model.mi`` (exact for none and InfoGAN, statistical for the shuffled JSD estimate)."""
     cases = _generator_cases()
@@ -351,4 +348,4 @@ def generator_loss(fn: Callable) -> Callable:
         if result.passed:
             result.details = f"passed all {len(cases)} tests."
     record(result)
-    return finish(result, fn, energy.generator_loss)
+    return result

@@ -8,7 +8,15 @@ from collections.abc import Callable
 import torch
 
 from .. import data, gan, metrics
-from .harness import Exact, Property, StudentError, exercise, finish, generator, run_check, seeded
+from .harness import (
+    Exact,
+    Judging,
+    Property,
+    StudentError,
+    exercise,
+    generator,
+    seeded,
+)
 
 
 def _logit_cases():
@@ -47,17 +55,9 @@ def _d_loss_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(gan.discriminator_loss)
-def discriminator_loss(fn: Callable) -> Callable:
+def discriminator_loss(fn: Callable) -> Judging:
     """Check ``fn(real_logits, fake_logits) -> (B,)``: ``-[log D(x) + log(1 - D(G(z)))]``."""
-    result = run_check(
-        "discriminator_loss",
-        fn,
-        gan.discriminator_loss,
-        _logit_cases(),
-        Exact(["loss"]),
-        diagnoses=[_d_loss_diagnoses],
-    )
-    return finish(result, fn, gan.discriminator_loss)
+    return Judging(_logit_cases(), Exact(["loss"]), diagnoses=[_d_loss_diagnoses])
 
 
 def _g_loss_diagnoses(args, out, ref) -> str | None:
@@ -79,18 +79,10 @@ def _g_loss_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(gan.generator_loss_nonsaturating)
-def generator_loss_nonsaturating(fn: Callable) -> Callable:
+def generator_loss_nonsaturating(fn: Callable) -> Judging:
     """Check ``fn(fake_logits) -> (B,)``: the non-saturating generator loss ``-log D(G(z))``."""
     cases = [(d, (f,)) for d, (_, f) in _logit_cases()]
-    result = run_check(
-        "generator_loss_nonsaturating",
-        fn,
-        gan.generator_loss_nonsaturating,
-        cases,
-        Exact(["loss"]),
-        diagnoses=[_g_loss_diagnoses],
-    )
-    return finish(result, fn, gan.generator_loss_nonsaturating)
+    return Judging(cases, Exact(["loss"]), diagnoses=[_g_loss_diagnoses])
 
 
 def _coverage_cases():
@@ -135,7 +127,7 @@ def _coverage_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(metrics.mode_coverage)
-def mode_coverage(fn: Callable) -> Callable:
+def mode_coverage(fn: Callable) -> Judging:
     """Check ``fn(samples, centres, std) -> (modes, high_quality)`` (``min_count = 1``)."""
 
     def reference(samples, centres, std):
@@ -152,15 +144,13 @@ def mode_coverage(fn: Callable) -> Callable:
 
         return wrapped
 
-    result = run_check(
-        "mode_coverage",
-        as_tensors(fn),
-        as_tensors(reference),
+    return Judging(
         _coverage_cases(),
         Exact(["modes", "high_quality"], atol=1e-6),
         diagnoses=[lambda a, o, r: _coverage_diagnoses(a, _untensor(o), _untensor(r))],
+        student=as_tensors(fn),
+        reference=as_tensors(reference),
     )
-    return finish(result, fn, metrics.mode_coverage)
 
 
 def _untensor(out):
@@ -318,7 +308,7 @@ def _training_step_property(run, args) -> str | None:
 
 
 @exercise(gan.training_step)
-def training_step(fn: Callable) -> Callable:
+def training_step(fn: Callable) -> Judging:
     """Check ``fn(model, real, z, opt_d, opt_g) -> (d_loss, g_loss)``: one PacGAN step.
 
     Two steps from the same start as ``gan.training_step``, with packs of 1, 2 and 4 (the
@@ -330,11 +320,4 @@ def training_step(fn: Callable) -> Callable:
         return gan.training_step(model, real, z, opt_d, opt_g)
 
     reference.__name__, reference.__module__ = "training_step", gan.__name__
-    result = run_check(
-        "training_step",
-        fn,
-        reference,
-        _step_cases(),
-        Property(_training_step_property),
-    )
-    return finish(result, fn, gan.training_step)
+    return Judging(_step_cases(), Property(_training_step_property), reference=reference)

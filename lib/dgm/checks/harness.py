@@ -15,19 +15,23 @@ student's function with the library's reference:
 - ``Property``: a function that tests what must hold (moments, gradients, shapes) and
   returns a hint when it does not.
 
-``run_check`` returns a ``CheckResult`` record and prints PASS or FAIL with a hint aimed at
-the likely mistake; ``finish`` returns the function the notebook should use from then on:
-the student's own when it passes, else the reference (saying so), so a notebook keeps
-working while an exercise is unsolved. Under an autograder (``dgm.config.grading()``) a
-failed check raises ``CheckFailure``, an ``AssertionError``, so the check cell fails.
+A check states only that: ``@exercise(reference, ...)`` on a function that returns a
+``Judging`` (its cases, judges, diagnoses and hint). The decorator runs it under the
+exercise's name with ``run_check``, which returns a ``CheckResult`` and prints PASS or FAIL
+with a hint aimed at the likely mistake, then ``finish``, which returns the function the
+notebook should use from then on: the student's own when it passes, else the reference
+(saying so), so a notebook keeps working while an exercise is unsolved. Under an
+autograder (``dgm.config.grading()``) a failed check raises ``CheckFailure``, an
+``AssertionError``, so the check cell fails.
 
-Every check declares the library functions that answer it (``@exercise``). Its seeds go
-through ``seeded`` or ``generator`` and some sizes through ``size``: with ``set_variant(v)``,
-v != 0, the same checks run on other inputs, the grader's hidden checks.
+The references it declares are also what the grader refuses to the answer. A check's seeds
+go through ``seeded`` or ``generator`` and some sizes through ``size``: with
+``set_variant(v)``, v != 0, the same checks run on other inputs, the grader's hidden checks.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -68,13 +72,56 @@ def size(n: int) -> int:
     return n if _variant == 0 else n + 1 + _variant % 3
 
 
+@dataclass
+class Judging:
+    """What a check states: its test cases and how each is judged (``run_check``'s
+    arguments). ``student`` is the answer as judged (a wrapper of it, e.g. one that adapts its
+    outputs) and ``reference`` what it is compared with; by default the answer itself and the
+    exercise's first reference."""
+
+    cases: Sequence[tuple[str, tuple]]
+    judges: Sequence[Callable] | Callable | None = None
+    diagnoses: Sequence[Diagnose] = ()
+    hint: str = ""
+    student: Callable | None = None
+    reference: Callable | None = None
+
+
 def exercise(*references: Callable) -> Callable:
-    """Declare a check and the library functions that answer its exercise (``.references``:
-    the grader refuses them to the answer it grades, so only calling them earns nothing)."""
+    """Make a check from a function that states its ``Judging``.
+
+    ``references`` are the library functions that answer the exercise (``.references``: the
+    grader refuses them to the answer it grades, so only calling them earns nothing); the
+    first is what a failed answer is replaced by. The decorated function ``judging(fn)``
+    returns a ``Judging`` (or, for a check judged in stages, the ``CheckResult`` of its own
+    ``run_check`` calls). The check ``check(fn)`` runs it under the function's name, the
+    exercise's, and returns ``finish``'s function: ``fn`` when it passed, else the reference.
+    """
     if not references or not all(callable(r) for r in references):
         raise TypeError("exercise: expected the reference functions of the exercise")
 
-    def declare(check: Callable) -> Callable:
+    def declare(judging: Callable) -> Callable:
+        name = judging.__name__
+
+        @functools.wraps(judging)
+        def check(fn: Callable) -> Callable:
+            if not callable(fn):
+                raise TypeError(f"checks.{name}: expected your function, got {type(fn).__name__}")
+            reference = check.references[0]  # read here: the grader rebinds .references
+            spec = judging(fn)
+            if isinstance(spec, Judging):
+                spec = run_check(
+                    name,
+                    spec.student or fn,
+                    spec.reference or reference,
+                    spec.cases,
+                    spec.judges,
+                    spec.diagnoses,
+                    spec.hint,
+                )
+            return finish(spec, fn, reference)
+
+        check.__annotations__ = {"fn": "Callable", "return": "Callable"}
         check.references = references
         return check
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from .. import densities, mcmc
-from .harness import Exact, Property, exercise, finish, generator, run_check, seeded
+from .harness import Exact, Judging, Property, exercise, generator, seeded
 
 # --------------------------------------------------------------------------- test energies
 
@@ -98,7 +98,7 @@ def _langevin_moments(run, args) -> str | None:
 
 
 @exercise(mcmc.ula_step)
-def ula_step(fn: Callable) -> Callable:
+def ula_step(fn: Callable) -> Judging:
     """Check ``fn(U, x, step_size) -> x'``: one unadjusted Langevin step on every chain.
 
     ``x' = x - eps * grad_x U(x) + sqrt(2 eps) * xi`` with ``eps = step_size``; judged by the
@@ -111,8 +111,7 @@ def ula_step(fn: Callable) -> Callable:
         for (name, U, D), eps in zip(_energies(), (0.1, 0.05, 0.2))
     ]
     torch.manual_seed(seeded(0))
-    result = run_check("ula_step", fn, mcmc.ula_step, cases, [Property(_langevin_moments)])
-    return finish(result, fn, mcmc.ula_step)
+    return Judging(cases, [Property(_langevin_moments)])
 
 
 # --------------------------------------------------------------------------- mala_log_acceptance
@@ -174,17 +173,11 @@ def _mala_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(mcmc.mala_log_acceptance)
-def mala_log_acceptance(fn: Callable) -> Callable:
+def mala_log_acceptance(fn: Callable) -> Judging:
     """Check ``fn(U, x, x_new, step_size) -> (C,)``: the log Metropolis-Hastings ratio of MALA."""
-    result = run_check(
-        "mala_log_acceptance",
-        fn,
-        mcmc.mala_log_acceptance,
-        _mala_cases(),
-        Exact(["log_ratio"], rtol=1e-5, atol=1e-6),
-        diagnoses=[_mala_diagnoses],
+    return Judging(
+        _mala_cases(), Exact(["log_ratio"], rtol=1e-5, atol=1e-6), diagnoses=[_mala_diagnoses]
     )
-    return finish(result, fn, mcmc.mala_log_acceptance)
 
 
 # --------------------------------------------------------------------------- effective_sample_size
@@ -227,14 +220,11 @@ def _ess_on_ar1(run, args) -> str | None:
 
 
 @exercise(mcmc.effective_sample_size)
-def effective_sample_size(fn: Callable) -> Callable:
+def effective_sample_size(fn: Callable) -> Judging:
     """Check ``fn(chain) -> float``: the ESS of a 1-D chain, within 30% on AR(1) chains of
     known ESS (independent draws, and autocorrelations 0.5, 0.9 and 0.97)."""
     cases = [
         (f"an AR(1) chain of {n} draws with autocorrelation {phi}", (phi, n, 100 + i))
         for i, (phi, n) in enumerate(((0.0, 5000), (0.5, 20_000), (0.9, 50_000), (0.97, 100_000)))
     ]
-    result = run_check(
-        "effective_sample_size", fn, mcmc.effective_sample_size, cases, [Property(_ess_on_ar1)]
-    )
-    return finish(result, fn, mcmc.effective_sample_size)
+    return Judging(cases, [Property(_ess_on_ar1)])

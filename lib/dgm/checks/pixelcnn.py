@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from .. import pixelcnn
-from .harness import Exact, Property, exercise, finish, generator, run_check, seeded
+from .harness import Exact, Judging, Property, exercise, generator, seeded
 
 # --------------------------------------------------------------------------- causal_mask
 
@@ -45,18 +45,10 @@ def _mask_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(pixelcnn.causal_mask)
-def causal_mask(fn: Callable) -> Callable:
+def causal_mask(fn: Callable) -> Judging:
     """Check ``fn(kernel_size, mask_type) -> (k, k)`` mask of types A and B, k = 1, 3, 5, 7."""
     cases = [(f"kernel {k}, type {t}", (k, t)) for k in (3, 1, 5, 7) for t in ("A", "B")]
-    result = run_check(
-        "causal_mask",
-        fn,
-        pixelcnn.causal_mask,
-        cases,
-        Exact(["mask"], rtol=0, atol=0),
-        diagnoses=[_mask_diagnoses],
-    )
-    return finish(result, fn, pixelcnn.causal_mask)
+    return Judging(cases, Exact(["mask"], rtol=0, atol=0), diagnoses=[_mask_diagnoses])
 
 
 # --------------------------------------------------------------------------- sample_naive
@@ -99,7 +91,7 @@ def _sample_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(pixelcnn.sample_naive, pixelcnn.sample_fast, pixelcnn.sample)
-def sample_naive(fn: Callable) -> Callable:
+def sample_naive(fn: Callable) -> Judging:
     """Check ``fn(model, uniforms) -> (B, 1, 28, 28)``: the naive sampling loop, pixel ``i``
     being 1 when ``uniforms[:, i] < p(x_i = 1 | x_<i)``; two small random PixelCNNs.
 
@@ -116,15 +108,13 @@ def sample_naive(fn: Callable) -> Callable:
         with torch.no_grad():
             return fn(model, u)
 
-    result = run_check(
-        "sample_naive",
-        without_autograd,
-        pixelcnn.sample_fast,
+    return Judging(
         cases,
         Exact(["images"], rtol=0, atol=0),
         diagnoses=[_sample_diagnoses],
+        student=without_autograd,
+        reference=pixelcnn.sample_fast,
     )
-    return finish(result, fn, pixelcnn.sample_naive)
 
 
 # --------------------------------------------------------------------------- bits_per_dim
@@ -152,12 +142,11 @@ def _bits(run, args) -> str | None:
 
 
 @exercise(pixelcnn.bits_per_dim)
-def bits_per_dim(fn: Callable) -> Callable:
+def bits_per_dim(fn: Callable) -> Judging:
     """Check ``fn(nats, dims)``: nats per image to bits per dimension, for floats and tensors."""
     cases = [
         ("81.3 nats for a 28x28 image", (81.3, 784)),
         ("a tensor of three NLLs, 784 pixels", (torch.tensor([80.0, 95.5, 120.0]), 784)),
         ("6,000 nats for a 32x32x3 image", (6000.0, 3072)),
     ]
-    result = run_check("bits_per_dim", fn, pixelcnn.bits_per_dim, cases, [Property(_bits)])
-    return finish(result, fn, pixelcnn.bits_per_dim)
+    return Judging(cases, [Property(_bits)])

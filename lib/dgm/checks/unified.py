@@ -9,7 +9,15 @@ import torch
 import torch.nn.functional as F
 
 from .. import densities, unified
-from .harness import Exact, Property, exercise, finish, generator, outputs, run_check, seeded
+from .harness import (
+    Exact,
+    Judging,
+    Property,
+    exercise,
+    generator,
+    outputs,
+    seeded,
+)
 
 
 def _kl_targets():
@@ -93,7 +101,7 @@ def _kl_uses_n_fresh_samples(run, args) -> str | None:
 
 
 @exercise(unified.reverse_kl_estimate)
-def reverse_kl_estimate(fn: Callable) -> Callable:
+def reverse_kl_estimate(fn: Callable) -> Judging:
     """Check ``fn(mu, log_s, log_p, n) -> scalar``: ``KL(q || p)`` by reparameterized samples.
 
     Statistical, not draw for draw: with many samples the value and its gradient in ``mu``
@@ -102,14 +110,7 @@ def reverse_kl_estimate(fn: Callable) -> Callable:
     """
     cases = [(desc, (mu, log_s, t_mu, t_s)) for desc, mu, log_s, t_mu, t_s in _kl_targets()]
     torch.manual_seed(seeded(0))
-    result = run_check(
-        "reverse_kl_estimate",
-        fn,
-        unified.reverse_kl_estimate,
-        cases,
-        [Property(_kl_value_and_gradient), Property(_kl_uses_n_fresh_samples)],
-    )
-    return finish(result, fn, unified.reverse_kl_estimate)
+    return Judging(cases, [Property(_kl_value_and_gradient), Property(_kl_uses_n_fresh_samples)])
 
 
 def _forward_kl_diagnoses(args, out, ref) -> str | None:
@@ -126,7 +127,7 @@ def _forward_kl_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(unified.forward_kl_estimate)
-def forward_kl_estimate(fn: Callable) -> Callable:
+def forward_kl_estimate(fn: Callable) -> Judging:
     """Check ``fn(mu, log_s, samples_p) -> scalar``: ``-E_p[log q]`` from samples of ``p``."""
     g = generator(7)
     cases = [
@@ -140,15 +141,11 @@ def forward_kl_estimate(fn: Callable) -> Callable:
         )
         for D, n in ((1, 50), (2, 500), (6, 10))
     ]
-    result = run_check(
-        "forward_kl_estimate",
-        fn,
-        unified.forward_kl_estimate,
+    return Judging(
         cases,
         Exact(["kl_up_to_a_constant"], rtol=1e-4, atol=1e-5),
         diagnoses=[_forward_kl_diagnoses],
     )
-    return finish(result, fn, unified.forward_kl_estimate)
 
 
 def _iwgan_diagnoses(args, out, ref) -> str | None:
@@ -173,7 +170,7 @@ def _weights_are_constants(run, args) -> str | None:
 
 
 @exercise(unified.iwgan_weights)
-def iwgan_weights(fn: Callable) -> Callable:
+def iwgan_weights(fn: Callable) -> Judging:
     """Check ``fn(fake_logits) -> (B,)``: IWGAN's normalised weights, constants for autograd."""
     g = generator(8)
     cases = [
@@ -181,15 +178,11 @@ def iwgan_weights(fn: Callable) -> Callable:
         for B, s in ((8, 1.0), (1, 1.0), (64, 3.0))
     ]
     cases.append(("confident logits up to 100", (torch.tensor([-100.0, 0.0, 50.0, 100.0]),)))
-    result = run_check(
-        "iwgan_weights",
-        fn,
-        unified.iwgan_weights,
+    return Judging(
         cases,
         [Exact(["weights"], rtol=1e-4, atol=1e-6), Property(_weights_are_constants)],
         diagnoses=[_iwgan_diagnoses],
     )
-    return finish(result, fn, unified.iwgan_weights)
 
 
 def _qr_cases():
@@ -239,18 +232,12 @@ def _qr_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(unified.qr_posteriors)
-def qr_posteriors(fn: Callable) -> Callable:
+def qr_posteriors(fn: Callable) -> Judging:
     """Check ``fn(logit_d, log_p_g0, log_p_data, dx) -> (log_qr0, log_qr1)``: Hu et al.'s
     posterior ``q^r(x | y) ∝ q^r(y | x) p_theta0(x)`` on a 1-D grid."""
-    result = run_check(
-        "qr_posteriors",
-        fn,
-        unified.qr_posteriors,
-        _qr_cases(),
-        Exact(["log_qr0", "log_qr1"], rtol=1e-6, atol=1e-6),
-        diagnoses=[_qr_diagnoses],
+    return Judging(
+        _qr_cases(), Exact(["log_qr0", "log_qr1"], rtol=1e-6, atol=1e-6), diagnoses=[_qr_diagnoses]
     )
-    return finish(result, fn, unified.qr_posteriors)
 
 
 def _lemma_cases():
@@ -309,15 +296,11 @@ def _lemma_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(unified.lemma1_gradients)
-def lemma1_gradients(fn: Callable) -> Callable:
+def lemma1_gradients(fn: Callable) -> Judging:
     """Check ``fn(theta0, logit_d, log_p_data, xs) -> (grad_left, grad_right)``: Lemma 1's two
     sides differentiated by central differences in ``theta = (mu, log s)``."""
-    result = run_check(
-        "lemma1_gradients",
-        fn,
-        unified.lemma1_gradients,
+    return Judging(
         _lemma_cases(),
         Exact(["grad_left", "grad_right"], rtol=1e-6, atol=1e-7),
         diagnoses=[_lemma_diagnoses],
     )
-    return finish(result, fn, unified.lemma1_gradients)

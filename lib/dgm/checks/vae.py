@@ -10,13 +10,12 @@ import torch
 from .. import densities, vae
 from .harness import (
     Exact,
+    Judging,
     Property,
     Statistical,
     Verdict,
     exercise,
-    finish,
     generator,
-    run_check,
     seeded,
 )
 
@@ -46,17 +45,14 @@ def _kl_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(vae.gaussian_kl)
-def gaussian_kl(fn: Callable) -> Callable:
+def gaussian_kl(fn: Callable) -> Judging:
     """Check ``fn(mu, log_var) -> (B,)``: ``KL(N(mu, diag exp(log_var)) || N(0, I))``."""
     cases = [
         (f"B={B}, d={d}", _vae_inputs(i, B, d)[2:])
         for i, (B, d) in enumerate(((6, 4), (1, 1), (30, 50)))
     ]
     cases.append(("q equal to the prior (KL = 0)", (torch.zeros(3, 5, dtype=torch.float64),) * 2))
-    result = run_check(
-        "gaussian_kl", fn, vae.gaussian_kl, cases, Exact(["kl"]), diagnoses=[_kl_diagnoses]
-    )
-    return finish(result, fn, vae.gaussian_kl)
+    return Judging(cases, Exact(["kl"]), diagnoses=[_kl_diagnoses])
 
 
 def _sample_properties(run: Callable, args: tuple) -> str | None:
@@ -110,7 +106,7 @@ def _sample_properties(run: Callable, args: tuple) -> str | None:
 
 
 @exercise(vae.reparameterize)
-def reparameterize(fn: Callable) -> Callable:
+def reparameterize(fn: Callable) -> Judging:
     """Check ``fn(mu, log_var) -> z``: fresh samples of ``N(mu, diag exp(log_var))`` that pass
     gradients to ``mu`` and ``log_var``. Statistical: moments over many rows, not draws."""
     f64 = torch.float64
@@ -132,10 +128,7 @@ def reparameterize(fn: Callable) -> Callable:
             ),
         ),
     ]
-    result = run_check(
-        "reparameterize", fn, vae.reparameterize, cases, Property(_sample_properties)
-    )
-    return finish(result, fn, vae.reparameterize)
+    return Judging(cases, Property(_sample_properties))
 
 
 def _nelbo_diagnoses(args, out, ref) -> str | None:
@@ -165,7 +158,7 @@ def _nelbo_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(vae.negative_elbo)
-def negative_elbo(fn: Callable) -> Callable:
+def negative_elbo(fn: Callable) -> Judging:
     """Check ``fn(x, logits, mu, log_var, beta) -> (B,)``, the beta-VAE loss per example."""
     cases = []
     for i, beta in enumerate((1.0, 0.5, 4.0)):
@@ -174,15 +167,7 @@ def negative_elbo(fn: Callable) -> Callable:
     cases.append(
         ("very confident decoder logits (|logit| up to 100)", (x, 30 * logits, mu, log_var, 1.0))
     )
-    result = run_check(
-        "negative_elbo",
-        fn,
-        vae.negative_elbo,
-        cases,
-        Exact(["negative_elbo"]),
-        diagnoses=[_nelbo_diagnoses],
-    )
-    return finish(result, fn, vae.negative_elbo)
+    return Judging(cases, Exact(["negative_elbo"]), diagnoses=[_nelbo_diagnoses])
 
 
 def _iwae_diagnoses(args, out, ref) -> str | None:
@@ -200,7 +185,7 @@ def _iwae_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(vae.iwae_bound)
-def iwae_bound(fn: Callable) -> Callable:
+def iwae_bound(fn: Callable) -> Judging:
     """Check ``fn(log_w) -> (B,)``, the IWAE bound from log importance weights (K, B)."""
     g = generator(30)
     cases = [
@@ -211,10 +196,7 @@ def iwae_bound(fn: Callable) -> Callable:
             (torch.randn(50, 3, generator=g, dtype=torch.float64) - 800,),
         ),
     ]
-    result = run_check(
-        "iwae_bound", fn, vae.iwae_bound, cases, Exact(["bound"]), diagnoses=[_iwae_diagnoses]
-    )
-    return finish(result, fn, vae.iwae_bound)
+    return Judging(cases, Exact(["bound"]), diagnoses=[_iwae_diagnoses])
 
 
 def _small_vaes(seed: int):
@@ -290,12 +272,9 @@ def _iwae_loss_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(vae.VAE.iwae_loss)
-def iwae_loss(fn: Callable) -> Callable:
+def iwae_loss(fn: Callable) -> Judging:
     """Check ``fn(model, x, k) -> (B,)``: ``-L_k``, the IWAE loss of a VAE, built from its parts."""
-    result = run_check(
-        "iwae_loss",
-        fn,
-        lambda model, x, k: model.iwae_loss(x, k),
+    return Judging(
         _small_vaes(70),
         [
             Property(_iwae_loss_gradients),
@@ -306,5 +285,5 @@ def iwae_loss(fn: Callable) -> Callable:
         hint="with z_k = mu + sigma * eps_k (k samples, shape (k, B, d)): log w_k = "
         "log p(x | z_k) + log N(z_k; 0, I) - log N(z_k; mu, sigma^2), every density summed "
         "over its dimensions (log_var is log sigma^2); loss = -(logsumexp_k log w_k - log k).",
+        reference=lambda model, x, k: model.iwae_loss(x, k),
     )
-    return finish(result, fn, vae.VAE.iwae_loss)

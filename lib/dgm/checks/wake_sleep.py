@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from .. import wake_sleep as ws
-from .harness import Property, Statistical, exercise, finish, run_check, seeded
+from .harness import Judging, Property, Statistical, exercise, seeded
 
 
 def _helmholtz_cases(seed: int, batches=(16, 5, 9)):
@@ -92,40 +92,32 @@ def _phase_judges(count: Callable[[tuple], int], seed: int, other_net: str, samp
 
 
 @exercise(ws.wake_loss)
-def wake_loss(fn: Callable) -> Callable:
+def wake_loss(fn: Callable) -> Judging:
     """Check ``fn(model, x) -> (B,)``: the wake-phase loss for theta, one value per example."""
     cases = [(d, (model, x)) for d, model, x in _helmholtz_cases(40)]
-    result = run_check(
-        "wake_loss",
-        fn,
-        ws.wake_loss,
+    return Judging(
         cases,
         _phase_judges(lambda args: len(args[1]), seed=41, other_net="phi", sampler="sample_q"),
         diagnoses=[_constant, _sign],
         hint="the wake loss is -log p(x_n, h_n) with ONE sample h_n = model.sample_q(x) per "
         "example, drawn once; theta appears only in log p, so log q is not part of it.",
     )
-    return finish(result, fn, ws.wake_loss)
 
 
 @exercise(ws.sleep_loss)
-def sleep_loss(fn: Callable) -> Callable:
+def sleep_loss(fn: Callable) -> Judging:
     """Check ``fn(model, n) -> (n,)``: the sleep-phase loss for phi on ``n`` dreams."""
     cases = [
         (f"{d}, n={n} dreams", (model, n))
         for (d, model, _), n in zip(_helmholtz_cases(44), (32, 7, 12))
     ]
-    result = run_check(
-        "sleep_loss",
-        fn,
-        ws.sleep_loss,
+    return Judging(
         cases,
         _phase_judges(lambda args: args[1], seed=45, other_net="theta", sampler="dream"),
         diagnoses=[_constant, _sign],
         hint="the sleep loss is -log q(h | x) on (x, h) = model.dream(n), drawn once: "
         "phi learns to invert the generative model on its own dreams.",
     )
-    return finish(result, fn, ws.sleep_loss)
 
 
 def _log_likelihood_diagnoses(args, out, ref) -> str | None:
@@ -144,24 +136,20 @@ def _log_likelihood_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(ws.log_likelihood_estimate)
-def log_likelihood_estimate(fn: Callable) -> Callable:
+def log_likelihood_estimate(fn: Callable) -> Judging:
     """Check ``fn(model, x, k) -> (B,)``: the importance-sampled estimate of log p(x)."""
     cases = [
         (f"{description}, k={k}", (model, x, k))
         for (description, model, x), k in zip(_helmholtz_cases(50), (20, 1, 5))
     ]
     cases += [(f"{cases[0][0][:-5]}, k=200", (*cases[0][1][:2], 200))]
-    result = run_check(
-        "log_likelihood_estimate",
-        fn,
-        ws.log_likelihood_estimate,
+    return Judging(
         cases,
         Statistical(["log_px"], draws=200, seed=51),
         diagnoses=[_constant, _log_likelihood_diagnoses],
         hint="log p(x) ~= logsumexp_k(log w_k) - log k, with log w = log p(x, h) - log q(h | x) "
         "and k fresh samples h ~ q(h | x) (model.log_weights(x, k) gives log w).",
     )
-    return finish(result, fn, ws.log_likelihood_estimate)
 
 
 def _rws_shapes(run, args) -> str | None:
@@ -208,7 +196,7 @@ def _rws_diagnoses(args, out, ref) -> str | None:
 
 
 @exercise(ws.rws_losses)
-def rws_losses(fn: Callable) -> Callable:
+def rws_losses(fn: Callable) -> Judging:
     """Check ``fn(model, x, k, q_update) -> (theta_loss, phi_loss)``, each (B,)."""
     cases = []
     for (description, model, x), k, q_update in zip(
@@ -217,10 +205,7 @@ def rws_losses(fn: Callable) -> Callable:
         ("wake", "wake", "wake", "sleep", "both", "both"),
     ):
         cases.append((f"{description}, k={k}, q_update={q_update!r}", (model, x, k, q_update)))
-    result = run_check(
-        "rws_losses",
-        fn,
-        ws.rws_losses,
+    return Judging(
         cases,
         [
             Property(_rws_shapes),
@@ -233,4 +218,3 @@ def rws_losses(fn: Callable) -> Callable:
         "log p(x, h_k); the wake q loss -sum_k w_k log q(h_k | x); the sleep q loss "
         "-log q(h | x) on len(x) dreams; 'both' is half of each.",
     )
-    return finish(result, fn, ws.rws_losses)

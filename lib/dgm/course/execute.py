@@ -135,6 +135,5 @@ def execute(paths: list[Path], fast: bool = False, write: bool = True, timeout: 
         key = ("notebook", "mode", "device_type")
         found = [r for r in found if any(r[k] != record[k] for k in key)] + [record]
         found.sort(key=lambda r: (r["notebook"], r["mode"], r["device_type"]))
-        records.TIMINGS.parent.mkdir(parents=True, exist_ok=True)
-        records.TIMINGS.write_text(json.dumps(found, indent=2) + "\n")  # after each notebook
+        records.write_json(records.TIMINGS, found)  # after each notebook
         print(f"{path.name}: {record['mode']} mode on {device} in {seconds:.1f} s")

@@ -79,15 +79,24 @@ def make_record(**fields) -> dict:
     return fields
 
 
+def write_json(path: Path, data) -> None:
+    """``data`` as indented JSON in ``path``, atomically: a temporary file in the same folder,
+    then a rename over ``path``, so a run killed while writing leaves the old file whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
 def write(lecture: str, new: list[dict], results_dir: Path = RESULTS) -> Path:
     """Merge ``new`` into ``results_dir/<lecture>.json``, replacing same (model, metric)."""
     path = Path(results_dir) / f"{lecture}.json"
     old = json.loads(path.read_text()) if path.exists() else []
     keys = {(r["model"], r["metric"]) for r in new}
     merged = [r for r in old if (r["model"], r["metric"]) not in keys] + list(new)
-    path.parent.mkdir(parents=True, exist_ok=True)
     merged.sort(key=lambda r: (r["model"], r["metric"]))
-    path.write_text(json.dumps(merged, indent=2) + "\n")
+    write_json(path, merged)
     return path
 
 
