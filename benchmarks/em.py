@@ -10,7 +10,6 @@ of the 60,000 training digits, from ``init_bernoulli_mixture``; the test NLL is 
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
@@ -47,12 +46,11 @@ def run(K: int, args, device) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.em", description=__doc__)
+    parser = records.parser("python -m benchmarks.em", __doc__)
     parser.add_argument("command", choices=["bernoulli"])
     parser.add_argument("--components", type=int, nargs="+", default=[10, 50, 100])
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--alpha", type=float, default=1.0)
-    parser.add_argument("--results", default=None, help="results folder")
     args = parser.parse_args(argv)
     device = dgm.device()
     recs = [run(K, args, device) for K in args.components]

@@ -23,7 +23,6 @@ course's classifier. Resumable: ``--minutes`` saves and stops, the same command 
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import time
@@ -126,7 +125,6 @@ def summarise(dataset, variant, runs, args, device) -> list[dict]:
 
 def run_stacked(args, device) -> list[dict]:
     """Train (or resume) the StackedMNIST energy GAN and score its EMA generator."""
-    from pathlib import Path
 
     torch.manual_seed(args.seed)
     g = torch.Generator(device=device).manual_seed(args.seed)
@@ -136,7 +134,7 @@ def run_stacked(args, device) -> list[dict]:
         return stacked.stack(digits, n, g)
 
     m = stacked.model(args.latent_dim, args.channels, args.hidden).to(device)
-    ckpt = Path(args.checkpoint or records.CHECKPOINTS / "energy_stacked.pt")
+    ckpt = records.checkpoint_path(args, "energy_stacked")
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     history = energy.fit(
         m,
@@ -276,7 +274,7 @@ def stacked_mala(m, model_name, args, common, device) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.energy", description=__doc__)
+    parser = records.parser("python -m benchmarks.energy", __doc__)
     parser.add_argument("command", choices=["toy", "stacked"])
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=["grid", "ring"])
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
@@ -307,9 +305,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--average-decay", type=float, default=0.999)
     parser.add_argument(
         "--lr-decay-steps", type=int, default=5000, help="the last N steps decay lr linearly to 0"
-    )
-    parser.add_argument(
-        "--results", default=None, help="results folder (default benchmarks/results)"
     )
     args = parser.parse_args(argv)
     device = dgm.device()

@@ -44,7 +44,6 @@ epochs of 1,000 steps.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from pathlib import Path
@@ -330,7 +329,8 @@ def dcgan(args, device) -> list[dict]:
         with torch.no_grad():
             return dgm.metrics.mnist_scores(generator.eval()(z_score), reference[: len(z_score)])
 
-    clock = records.stopwatch(device, Path(args.checkpoint))
+    ckpt = records.checkpoint_path(args, "dcgan")
+    clock = records.stopwatch(device, ckpt)
 
     def evaluate(i):
         seconds = clock(i)["train_seconds"]  # before scoring: scoring is not training
@@ -352,7 +352,7 @@ def dcgan(args, device) -> list[dict]:
         step,
         args.steps,
         state={"gan": model, "ema": ema, "opt_d": opt_d, "opt_g": opt_g},
-        checkpoint=args.checkpoint,
+        checkpoint=ckpt,
         save_every=1000,
         evaluate=evaluate,
         eval_every=max(args.steps // 8, 1),
@@ -410,7 +410,7 @@ def dcgan(args, device) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.gan", description=__doc__)
+    parser = records.parser("python -m benchmarks.gan", __doc__)
     parser.add_argument("command", choices=["toy", "mnist", "dcgan"])
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
@@ -433,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-score", type=int, default=10_000, help="mnist: samples scored")
     parser.add_argument("--minutes", type=float, default=0, help="dcgan: stop (resumable)")
     parser.add_argument(
-        "--checkpoint", default=str(records.CHECKPOINTS / "dcgan.pt"), help="dcgan: resume"
+        "--checkpoint", default=None, help="dcgan: resume (default checkpoints/dcgan.pt)"
     )
     parser.add_argument("--weights", default=str(gan.DCGAN_WEIGHTS), help="dcgan: output")
     parser.add_argument(
@@ -444,9 +444,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--penalty", type=float, default=0.0, help="toy: gradient penalty on D at the data"
-    )
-    parser.add_argument(
-        "--results", default=None, help="results folder (default benchmarks/results)"
     )
     args = parser.parse_args(argv)
 

@@ -16,7 +16,6 @@ judges), sampled every 0.2 s::
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import subprocess
@@ -113,14 +112,13 @@ def add_attacks(folder: Path, tmp: Path, bystander: int, listeners) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.grade", description=__doc__)
+    parser = records.parser("python -m benchmarks.grade", __doc__)
     parser.add_argument("--students", type=int, default=200)
     parser.add_argument("--lecture", default="01_em", help="NN_topic (default 01_em)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--no-execute", action="store_true")
     parser.add_argument("--attacks", action="store_true", help="add the hostile submissions")
     parser.add_argument("--unsafe-no-sandbox", action="store_true")
-    parser.add_argument("--results", type=Path, default=records.RESULTS)
     args = parser.parse_args(argv)
     if args.students < 3:
         raise ValueError(f"--students must be at least 3, got {args.students}")
@@ -209,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         ),
     ]
     records.print_table(found)
-    print(f"wrote {records.write('grade', found, args.results)}")
+    print(f"wrote {records.write('grade', found, records.results_dir(args))}")
 
 
 if __name__ == "__main__":

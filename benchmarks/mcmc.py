@@ -23,7 +23,6 @@ previous *proposal* instead of the current state; the MEG authors' public
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import time
@@ -251,14 +250,13 @@ def tempering(seeds: int, chains: int = 400, n_steps: int = 1500) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.mcmc", description=__doc__)
+    parser = records.parser("python -m benchmarks.mcmc", __doc__)
     parser.add_argument(
         "commands", nargs="+", choices=["samplers", "bad-start", "tempering", "slips"]
     )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--chains", type=int, default=None, help="override (smoke tests)")
     parser.add_argument("--n-steps", type=int, default=None, help="override (smoke tests)")
-    parser.add_argument("--results", default=None, help="results folder")
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     written = []

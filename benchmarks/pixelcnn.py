@@ -46,9 +46,7 @@ def name(args) -> str:
 
 
 def checkpoint(args) -> Path:
-    return Path(
-        args.checkpoint or records.CHECKPOINTS / f"{args.model}_{args.channels}x{args.blocks}.pt"
-    )
+    return records.checkpoint_path(args, f"{args.model}_{args.channels}x{args.blocks}")
 
 
 def train(args) -> None:

@@ -23,28 +23,34 @@ write = course_records.write
 print_table = course_records.print_table
 
 
-def arguments(prog: str, doc: str, models: list[str], default: str, commands: tuple[str, ...] = ()):
-    """The command line every benchmark shares: ``train`` or ``evaluate`` (or one of
-    ``commands``), sizes, paths."""
+def parser(prog: str, doc: str):
+    """The command line of every benchmark: ``python -m benchmarks.<name>``, described by
+    the first paragraph of its module's docstring, with ``--results`` (where the records
+    go: ``results_dir``). Each benchmark adds its own command and options."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
-    parser.add_argument("command", choices=["train", "evaluate", *commands])
-    parser.add_argument("--model", choices=models, default=default)
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument(
+    cli = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
+    cli.add_argument("--results", default=None, help="results folder (default benchmarks/results)")
+    return cli
+
+
+def arguments(prog: str, doc: str, models: list[str], default: str, commands: tuple[str, ...] = ()):
+    """The command line of the benchmarks that train one model (``parser``'s and more):
+    ``train`` or ``evaluate`` (or one of ``commands``), sizes, paths."""
+    cli = parser(prog, doc)
+    cli.add_argument("command", choices=["train", "evaluate", *commands])
+    cli.add_argument("--model", choices=models, default=default)
+    cli.add_argument("--epochs", type=int, default=100)
+    cli.add_argument(
         "--max-steps", type=int, default=0, help="override the step count (smoke tests)"
     )
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--minutes", type=float, default=0, help="save and stop after this long")
-    parser.add_argument("--k-eval", type=int, default=5000)
-    parser.add_argument("--n-eval", type=int, default=10_000)
-    parser.add_argument("--checkpoint", default=None)
-    parser.add_argument(
-        "--results", default=None, help="results folder (default benchmarks/results)"
-    )
-    return parser
+    cli.add_argument("--batch-size", type=int, default=100)
+    cli.add_argument("--lr", type=float, default=1e-3)
+    cli.add_argument("--minutes", type=float, default=0, help="save and stop after this long")
+    cli.add_argument("--k-eval", type=int, default=5000)
+    cli.add_argument("--n-eval", type=int, default=10_000)
+    cli.add_argument("--checkpoint", default=None)
+    return cli
 
 
 def sweep(lecture: str, args, device, run_one, summarise, report, seeds) -> list[dict]:
@@ -90,8 +96,10 @@ def per_seed(args, key: dict, run) -> dict:
     return result
 
 
-def checkpoint_path(args) -> Path:
-    return Path(args.checkpoint or CHECKPOINTS / f"{args.model}.pt")
+def checkpoint_path(args, name: str | None = None) -> Path:
+    """Where a benchmark's checkpoint goes: ``--checkpoint``, else ``CHECKPOINTS/<name>.pt``
+    (``name`` by default the ``--model``)."""
+    return Path(args.checkpoint or CHECKPOINTS / f"{name or args.model}.pt")
 
 
 def results_dir(args) -> Path:

@@ -32,7 +32,6 @@ commands that made the committed records:
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
@@ -220,15 +219,12 @@ def summarise(name: str, metric: str, runs: list[dict], args, device, paper_valu
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.unified", description=__doc__)
+    parser = records.parser("python -m benchmarks.unified", __doc__)
     parser.add_argument("command", choices=["iwgan", "iwgan-grid", "aavae", "unequal"])
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--fraction", type=float, default=0.1, help="aavae: share of train data")
     parser.add_argument("--n-score", type=int, default=10_000, help="iwgan: samples scored")
-    parser.add_argument(
-        "--results", default=None, help="results folder (default benchmarks/results)"
-    )
     args = parser.parse_args(argv)
     args.batch = 100 if args.command == "aavae" else 64
     if args.command == "iwgan":

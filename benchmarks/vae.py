@@ -229,7 +229,7 @@ def speed(args) -> None:
     steps_per_epoch = len(x_train) // args.batch_size
     model = build(args.model, device)
     model.set_output_bias(x_train.mean(0))
-    _, step, mode = dgm.vae.training_step(model, x_train, 10**9, fit_config(args))
+    _, step, mode = dgm.vae.fit_step(model, x_train, 10**9, fit_config(args))
     i = 0
 
     def our_epoch():

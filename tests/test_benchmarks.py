@@ -165,6 +165,33 @@ def test_a_sweep_stopped_at_a_seed_goes_on_from_there(tmp_path, monkeypatch):
     assert trained[8:] == [0, 1, 2, 3]
 
 
+def test_every_field_of_every_record_is_declared():
+    """What a committed record holds is either required or declared with its meaning; a
+    field that is neither is refused when a record is made."""
+    import pytest
+
+    from dgm.course.records import FIELDS, OPTIONAL_FIELDS
+
+    for path in sorted(records.RESULTS.glob("*.json")):
+        if path.name == "notebooks.json":
+            continue
+        for r in json.loads(path.read_text()):
+            assert set(FIELDS) <= set(r), (path.name, r["model"])
+            assert set(r) - set(FIELDS) <= set(OPTIONAL_FIELDS), (path.name, set(r) - set(FIELDS))
+    with pytest.raises(ValueError, match=r"fields \['colour'\] are not declared"):
+        records.make_record(
+            model="m",
+            metric="x",
+            value=1.0,
+            paper_value=None,
+            paper="-",
+            epochs=1,
+            train_seconds=1,
+            device="cpu",
+            colour="red",
+        )
+
+
 def test_records_need_every_field():
     import pytest
 

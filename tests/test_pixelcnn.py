@@ -118,6 +118,19 @@ def test_sample_picks_a_sampler_and_bad_input_is_named():
         P.sample_naive(small(), torch.rand(2, 784), given=torch.zeros(3, 784), start=10)
 
 
+def test_training_step_is_one_update_on_the_mean_nll():
+    torch.manual_seed(0)
+    model = P.PixelCNN(8, 1)
+    x = (torch.rand(4, 784) < 0.3).float()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    expected = -P.log_prob(model, x).mean()
+    got = P.training_step(model, x, opt)
+    assert not got.requires_grad
+    torch.testing.assert_close(got, expected.detach())
+    assert all(int(s["step"]) == 1 for s in opt.state.values())
+    assert -P.log_prob(model, x).mean() < expected  # a step downhill on this batch
+
+
 def test_fit_lowers_the_nll():
     from dgm import data
 

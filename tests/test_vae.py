@@ -221,11 +221,29 @@ def test_set_output_bias_starts_the_decoder_at_the_mean_image(conv):
         model.set_output_bias(torch.zeros(10))
 
 
+def test_training_step_is_one_update_on_the_batch_loss():
+    """It returns the batch's mean loss before the update, detached, and Adam has taken
+    exactly one step; the IWAE's loss when the config says k > 1."""
+    torch.manual_seed(0)
+    model = vae.VAE(vae.VAEConfig(x_dim=784, hidden=(8,), z_dim=2))
+    x = (torch.rand(20, 784) < 0.3).float()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    before = [p.detach().clone() for p in model.parameters()]
+    torch.manual_seed(1)
+    expected = vae.batch_loss(model, x, vae.FitConfig(k=3))
+    torch.manual_seed(1)
+    got = vae.training_step(model, x, opt, vae.FitConfig(k=3))
+    assert not got.requires_grad and got.shape == ()
+    torch.testing.assert_close(got, expected.detach())
+    assert all(int(s["step"]) == 1 for s in opt.state.values())
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
+
+
 def test_fit_takes_the_recipe_from_its_config_and_overrides_by_keyword():
     torch.manual_seed(0)
     model = vae.VAE(vae.VAEConfig(x_dim=784, hidden=(8,), z_dim=2))
     x = torch.rand(300, 784)
-    opt, step, mode = vae.training_step(model, x, 10, vae.FitConfig(lr=1e-2, final_lr=0.1))
+    opt, step, mode = vae.fit_step(model, x, 10, vae.FitConfig(lr=1e-2, final_lr=0.1))
     assert mode == "eager" and opt.param_groups[0]["eps"] == 1e-4
     step(0)
     assert opt.param_groups[0]["lr"] == pytest.approx(1e-2)

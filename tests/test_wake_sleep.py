@@ -207,6 +207,27 @@ def test_bad_sizes_are_named():
         ws.HelmholtzMachine(ws.HelmholtzConfig((784,)))
 
 
+@pytest.mark.parametrize("method", ["ws", "rws"])
+def test_training_step_is_one_update_on_the_mean_losses(method):
+    """It returns the two batch-mean losses before the update, detached, after exactly one
+    Adam step on both (wake-sleep's two phases, or RWS's)."""
+    torch.manual_seed(0)
+    x = (torch.rand(30, 16) < 0.4).float()
+    model = ws.HelmholtzMachine(ws.HelmholtzConfig((16, 8, 4)))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    torch.manual_seed(1)
+    if method == "ws":
+        expected = (ws.wake_loss(model, x).mean(), ws.sleep_loss(model, len(x)).mean())
+    else:
+        expected = tuple(v.mean() for v in ws.rws_losses(model, x, 3, "wake"))
+    torch.manual_seed(1)
+    got = ws.training_step(model, x, opt, method, k=3)
+    for g, e in zip(got, expected):
+        assert not g.requires_grad
+        torch.testing.assert_close(g, e.detach())
+    assert all(int(s["step"]) == 1 for s in opt.state.values())
+
+
 @pytest.mark.parametrize("method,q_update", [("ws", "wake"), ("rws", "wake"), ("rws", "both")])
 def test_fit_lowers_the_theta_loss(method, q_update):
     torch.manual_seed(0)

@@ -340,6 +340,16 @@ def sample(model: nn.Module, n: int, given=None, start: int = 0, generator=None)
 # --------------------------------------------------------------------------- training
 
 
+def training_step(model: nn.Module, x: torch.Tensor, opt: torch.optim.Optimizer) -> torch.Tensor:
+    """One update of ``opt`` on the mean NLL (nats per image) of the binary images ``x``;
+    returns it, detached. The step ``fit`` repeats (on a GPU, captured as one CUDA graph)."""
+    nll = -log_prob(model, x).mean()
+    opt.zero_grad(set_to_none=True)
+    nll.backward()
+    opt.step()
+    return nll.detach()
+
+
 def fit(
     model: nn.Module,
     x: torch.Tensor,
@@ -362,7 +372,13 @@ def fit(
     opt = torch.optim.Adam(
         model.parameters(), lr=torch.tensor(lr, device=device) if graph else lr, capturable=graph
     )
-    update = train.make_step(lambda xb: -log_prob(model, xb).mean(), opt)
+    if graph:
+        update = train.make_step(lambda xb: -log_prob(model, xb).mean(), opt, mode="graph")
+    else:
+
+        def update(xb):
+            return training_step(model, xb, opt)
+
     stream = data.binarized_stream(x.reshape(len(x), -1), batch_size)
     start = int(decay_from * steps)
 

@@ -339,18 +339,49 @@ class FitConfig:
     step: str = "auto"
 
 
+def batch_loss(
+    model: VAE,
+    x: torch.Tensor,
+    cfg: FitConfig | None = None,
+    loss: Callable[[VAE, torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """What ``fit`` minimises on a batch ``x`` (B, 784): the mean over the batch of the
+    (beta-)VAE's loss, the IWAE's (``cfg.k > 1``) or ``loss(model, x)`` (one value per
+    example, e.g. a student's own)."""
+    cfg = cfg or FitConfig()
+    if loss is not None:
+        return loss(model, x).mean()
+    return (model.loss(x, cfg.beta) if cfg.k == 1 else model.iwae_loss(x, cfg.k)).mean()
+
+
 def training_step(
+    model: VAE,
+    x: torch.Tensor,
+    opt: torch.optim.Optimizer,
+    cfg: FitConfig | None = None,
+    loss: Callable[[VAE, torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """One update of ``opt`` on ``batch_loss`` of the batch ``x``; returns it, detached.
+    The step ``fit`` repeats (on a GPU, the same step captured as one CUDA graph)."""
+    value = batch_loss(model, x, cfg, loss)
+    opt.zero_grad(set_to_none=True)
+    value.backward()
+    opt.step()
+    return value.detach()
+
+
+def fit_step(
     model: VAE,
     x: torch.Tensor,
     steps: int,
     cfg: FitConfig | None = None,
     loss: Callable[[VAE, torch.Tensor], torch.Tensor] | None = None,
 ):
-    """The recipe of ``fit``: ``(optimizer, step, mode)`` with ``step(i) -> {"loss": ...}``.
+    """What ``fit`` runs: ``(optimizer, step, mode)`` with ``step(i) -> {"loss": ...}``, one
+    ``training_step`` on the next batch at step ``i``'s learning rate.
 
     ``steps`` is the run's length, over which the learning rate decays. Used by ``fit`` and
-    by the benchmark's speed test, so both time and train the same step. ``loss(model, xb)``
-    (one value per example) replaces the VAE's or IWAE's loss, e.g. a student's own.
+    by the benchmark's speed test, so both time and train the same step.
     """
     from . import data, train
 
@@ -362,13 +393,13 @@ def training_step(
     graph = mode == "graph"  # a captured step reads its lr from a tensor, and Adam's counter too
     lr = torch.tensor(cfg.lr, device=device) if graph else cfg.lr
     opt = torch.optim.Adam(model.parameters(), lr=lr, eps=cfg.adam_eps, capturable=graph)
+    if graph:
+        update = train.make_step(lambda xb: batch_loss(model, xb, cfg, loss), opt, mode=mode)
+    else:
 
-    def mean_loss(xb):
-        if loss is not None:
-            return loss(model, xb).mean()
-        return (model.loss(xb, cfg.beta) if cfg.k == 1 else model.iwae_loss(xb, cfg.k)).mean()
+        def update(xb):
+            return training_step(model, xb, opt, cfg, loss)
 
-    update = train.make_step(mean_loss, opt, mode=mode)
     stream = data.binarized_stream(x, cfg.batch_size)
 
     def step(i):
@@ -395,7 +426,7 @@ def fit(
 
     The settings come from ``cfg`` (a ``FitConfig``); a keyword argument that names one of
     its fields overrides it (``fit(model, x, 1000, beta=4.0)``). ``loss(model, xb)``
-    replaces the model's own loss (``training_step``). The other keyword arguments go to
+    replaces the model's own loss (``batch_loss``). The other keyword arguments go to
     ``dgm.train.train`` (``checkpoint``, ``evaluate``, ``desc``...), which returns the
     ``History``.
     """
@@ -403,6 +434,6 @@ def fit(
 
     names = {f.name for f in dataclasses.fields(FitConfig)}
     cfg = dataclasses.replace(cfg or FitConfig(), **{n: kwargs.pop(n) for n in names & set(kwargs)})
-    opt, step, mode = training_step(model, x, steps, cfg, loss)
+    opt, step, mode = fit_step(model, x, steps, cfg, loss)
     kwargs.setdefault("desc", ("VAE" if cfg.k == 1 else f"IWAE (k={cfg.k})") + f", {mode} step")
     return train.train(step, steps, state={"model": model, "opt": opt}, **kwargs)

@@ -195,6 +195,33 @@ def log_likelihood_estimate(model: HelmholtzMachine, x: torch.Tensor, k: int) ->
     return torch.logsumexp(log_w, dim=0) - math.log(k)
 
 
+def training_step(
+    model: HelmholtzMachine,
+    x: torch.Tensor,
+    opt: torch.optim.Optimizer,
+    method: str = "ws",
+    k: int = 5,
+    q_update: str = "wake",
+    wake=None,
+    sleep=None,
+    rws=None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One update of ``opt`` on a batch ``x`` (B, D) of binary examples: the theta loss
+    (wake: ``-log p(x, h)``, ``h ~ q(h | x)``) and the phi loss (sleep, on ``B`` dreams), or
+    RWS's two losses with ``k`` samples, each averaged over its examples. Returns both,
+    detached. ``wake``, ``sleep`` and ``rws`` replace the library's losses."""
+    wake, sleep, rws = wake or wake_loss, sleep or sleep_loss, rws or rws_losses
+    if method == "ws":
+        theta_loss, phi_loss = wake(model, x), sleep(model, len(x))
+    else:
+        theta_loss, phi_loss = rws(model, x, k, q_update)
+    theta_loss, phi_loss = theta_loss.mean(), phi_loss.mean()
+    opt.zero_grad(set_to_none=True)
+    (theta_loss + phi_loss).backward()  # disjoint parameters: one Adam is the same as two
+    opt.step()
+    return theta_loss.detach(), phi_loss.detach()
+
+
 def fit(
     model: HelmholtzMachine,
     x: torch.Tensor,
@@ -226,20 +253,12 @@ def fit(
         raise ValueError(f"fit: method must be 'ws' or 'rws', got {method!r}")
     if q_update not in Q_UPDATES:
         raise ValueError(f"fit: q_update must be one of {Q_UPDATES}, got {q_update!r}")
-    wake, sleep, rws = wake or wake_loss, sleep or sleep_loss, rws or rws_losses
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     stream = data.binarized_stream(x, batch_size)
 
     def step(i):
         xb = next(stream).flatten(1)
-        if method == "ws":
-            theta_loss, phi_loss = wake(model, xb), sleep(model, len(xb))
-        else:
-            theta_loss, phi_loss = rws(model, xb, k, q_update)
-        theta_loss, phi_loss = theta_loss.mean(), phi_loss.mean()
-        opt.zero_grad(set_to_none=True)
-        (theta_loss + phi_loss).backward()
-        opt.step()
+        theta_loss, phi_loss = training_step(model, xb, opt, method, k, q_update, wake, sleep, rws)
         return {"theta loss": theta_loss, "phi loss": phi_loss}
 
     train_kwargs.setdefault("desc", method if method == "ws" else f"rws, q update: {q_update}")

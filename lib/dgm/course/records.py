@@ -2,9 +2,10 @@
 
 A benchmark writes its records to ``benchmarks/results/<lecture>.json``: a list of dicts
 with the fields ``FIELDS`` (``model``, ``metric``, ``value``, ``paper_value``, ``paper``,
-``epochs``, ``train_seconds``, ``device``, ``date``, ``commit``; a record that averages seeds
-adds ``spread`` and ``seeds``). Notebook run times go to ``notebooks.json``. The README's
-tables are generated from these files, never typed by hand.
+``epochs``, ``train_seconds``, ``device``, ``date``, ``commit``) and any of
+``OPTIONAL_FIELDS`` (a record that averages seeds adds ``spread``, ``seeds``,
+``per_seed``). Notebook run times go to ``notebooks.json``. The README's tables are
+generated from these files, never typed by hand.
 """
 
 from __future__ import annotations
@@ -35,6 +36,58 @@ FIELDS = (
     "date",
     "commit",
 )
+# what a record may hold besides FIELDS: the settings that made it and the figures beside it
+OPTIONAL_FIELDS = {
+    # over seeds (``benchmarks.records.seed_fields``): value is the mean
+    "spread": "standard deviation of the value over the seeds",
+    "seeds": "how many seeds the value averages",
+    "per_seed": "the value of each seed",
+    # the recipe
+    "steps": "training (or sampling) steps",
+    "batch_size": "examples per step",
+    "lr": "learning rate",
+    "lr_d": "the discriminator's learning rate",
+    "betas": "Adam's betas",
+    "schedule": "the optimiser and its learning-rate schedule, in words",
+    "lr_decay_steps": "the last steps over which the learning rate falls linearly to 0",
+    "average_decay": "the decay of the exponential moving average of G's weights sampled from",
+    "penalty": "weight of the gradient penalty",
+    "mi_weight": "weight of the mutual-information term",
+    "energy_steps": "energy updates before each generator update",
+    "network": "the networks, in words",
+    "parameters": "the model's parameter count",
+    "alpha": "the Beta prior's smoothing of the pixel probabilities (EM)",
+    "weights": "what weights: shipped file and digest, or the estimator's weights",
+    "trained": "whether the model was trained in this run (else loaded)",
+    "repeats": "estimates per seed",
+    # sampling and MCMC
+    "n_samples": "samples the value is measured on",
+    "sampler": "which sampler drew the samples",
+    "chains": "the chains run, in words",
+    "mala": "the MALA chains run, in words",
+    "acceptance": "mean acceptance rate of the chains",
+    "mcmc_seconds": "seconds the chains took",
+    "exact": "the exact value the metric is an error from",
+    "exact_right_mass": "the exact mass of the right mode",
+    "error_of_right_mass": "mean error of the right mode's sampled mass",
+    "error_of_right_mass_spread": "its standard deviation over the seeds",
+    "pixels": "pixels compared",
+    "pixels_differing": "pixels that differ between the two samplers",
+    "uniform_sampler_kl": "the KL to uniform of a perfect uniform sampler at this sample count",
+    # other figures of the same run
+    "raw_generator": "the value from G itself, not its weight average",
+    "raw_per_seed": "that, per seed",
+    "with_mala": "the value after z-space MALA",
+    "with_mala_per_seed": "that, per seed",
+    "bits_per_dim": "the value in bits per dimension",
+    "train_nll": "the training NLL (nats)",
+    "trace": "(step, value) during training",
+    "trace_ema": "(step, value) of the weight average during training",
+    "trace_minutes": "(step, minutes of training)",
+    # grading
+    "jobs": "submissions graded at once",
+    "sandbox": "the sandbox the grader ran them in",
+}
 
 
 @functools.cache
@@ -70,12 +123,18 @@ def commit() -> str:
 
 
 def make_record(**fields) -> dict:
-    """A record with the date and commit filled in; every field of ``FIELDS`` is required."""
+    """A record with the date and commit filled in; every field of ``FIELDS`` is required,
+    and any other must be one of ``OPTIONAL_FIELDS`` (declared, so a reader knows it)."""
     fields.setdefault("date", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     fields.setdefault("commit", commit())
     missing = [f for f in FIELDS if f not in fields]
     if missing:
         raise ValueError(f"make_record: missing fields {missing}")
+    unknown = sorted(set(fields) - set(FIELDS) - set(OPTIONAL_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"make_record: fields {unknown} are not declared in course.records.OPTIONAL_FIELDS"
+        )
     return fields
 
 
