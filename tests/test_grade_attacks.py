@@ -355,6 +355,71 @@ ALONE = {
             with ThreadPoolExecutor(1) as pool:
                 return pool.submit(dgm.em.responsibilities, X, weights, means, covs).result()
 """,
+    # found by a hostile review of the hook: a finalizer raises the grader's own event on
+    # the main thread with no frame of the answer's on the stack
+    "finalizer": """
+        import gc, sys, weakref
+
+        box = []
+
+        class C:
+            pass
+
+        def arm():
+            c = C()
+            c.c = c
+            weakref.finalize(c, sys.audit, "dgm.grader.reference", "dgm.em.responsibilities", box)
+
+        def responsibilities(X, w, mu, cov):
+            return box[0](X, w, mu, cov)
+
+        gc.disable()
+        gc.set_threshold(1)
+        arm()
+        gc.enable()
+""",
+    # a worker thread whose target is the standard library's: no frame of the answer's
+    "thread_exercise": """
+        import sys
+        from concurrent.futures import ThreadPoolExecutor
+
+        import dgm.em
+
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(sys.audit, "dgm.grader.exercise", ()).result()
+
+        def responsibilities(X, w, mu, cov):
+            return dgm.em.responsibilities(X, w, mu, cov)
+""",
+    "thread_gc": """
+        import gc, types
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            objects = pool.submit(gc.get_objects).result()
+        real = next(
+            o for o in objects
+            if type(o) is types.FunctionType
+            and o.__module__ == "dgm.em" and o.__code__.co_name == "responsibilities"
+        )
+
+        def responsibilities(X, w, mu, cov):
+            return real(X, w, mu, cov)
+""",
+    "thread_copy": """
+        import importlib.util
+        from concurrent.futures import ThreadPoolExecutor
+
+        import dgm.em
+
+        spec = importlib.util.spec_from_file_location("dgm._copy", dgm.em.__file__)
+        copy = importlib.util.module_from_spec(spec)
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(spec.loader.exec_module, copy).result()
+
+        def responsibilities(X, w, mu, cov):
+            return copy.responsibilities(X, w, mu, cov)
+""",
 }
 
 
@@ -374,6 +439,27 @@ def alone(tmp_path_factory):
     for score in scores:
         assert score.total == 0, (score.student, score.rows)
     return {s.student: s for s in scores}
+
+
+@pytest.mark.parametrize(
+    "name,refused",
+    [
+        ("finalizer", "raising the grader's event dgm.grader.reference"),
+        ("thread_exercise", "raising the grader's event dgm.grader.exercise"),
+        ("thread_gc", "gc.get_objects inside an answer"),
+        ("thread_copy", "reading the library's source"),
+    ],
+)
+def test_the_library_reached_outside_the_answers_frames_is_refused(alone, name, refused):
+    """A hostile review found these past the hook: the grader's own events raised by a
+    finalizer (the real function handed over on the main thread, outside any frame of the
+    answer's) or by a worker thread (the exercise's references cleared), ``gc.get_objects``
+    from a thread (the real function found), a fresh copy of a library module executed in a
+    thread. Events are now honoured only from the stubs and the checker's loop, and any
+    thread but the main one (where the checks run) is the answer's."""
+    score = alone[name]
+    assert score.reasons == {"responsibilities": "tampered"}, score.rows
+    assert refused in score.rows[0].details
 
 
 def test_a_confined_process_sees_what_it_may_read_and_nothing_else(tmp_path):

@@ -15,16 +15,17 @@ stdout. For each exercise, in notebook order:
    passed) or the reference does.
 
 What this process still refuses, as a second layer behind the operating system: while any
-frame of the submission's code is on the stack, an audit hook refuses frame and ``gc``
-introspection, tracing, ``compile``/``exec``/``marshal``, reading the library's source,
-and a call of the library's reference for the exercise being graded (every binding of the
-reference is a stub that asks the hook for the real function). After every answer cell and
-every call of the student's function, the identity of every attribute of ``dgm.*``, torch,
-``torch.nn.functional``, ``torch.Tensor``, numpy, math, builtins and ``sys``'s hooks is
-compared with a snapshot. Any refusal or change marks the exercise "tampered", and the
-process stops (the grader starts a fresh one for the remaining exercises). These keep an
-honest student's answer honest (calling the reference earns nothing, and says why); they
-are not what keeps the score right, which the judge does.
+frame of the submission's code is on the stack, and on any thread but the main one (the
+checks run there only), an audit hook refuses frame and ``gc`` introspection, tracing,
+``compile``/``exec``/``marshal``, reading the library's source, and a call of the library's
+reference for the exercise being graded (every binding of the reference is a stub that asks
+the hook for the real function; the hook answers that event only when a stub raised it).
+After every answer cell and every call of the student's function, the identity of every
+attribute of ``dgm.*``, torch, ``torch.nn.functional``, ``torch.Tensor``, numpy, math,
+builtins and ``sys``'s hooks is compared with a snapshot. Any refusal or change marks the
+exercise "tampered", and the process stops (the grader starts a fresh one for the remaining
+exercises). These keep an honest student's answer honest (calling the reference earns
+nothing, and says why); the judge, in its own process, keeps every other verdict right.
 """
 
 from __future__ import annotations
@@ -198,11 +199,11 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
         for part in ex["check"].split(".")[1:]:
             obj = getattr(obj, part)
         checks[ex["grade_id"]] = obj
-        for real in obj.references:
-            refs[f"{real.__module__}.{real.__qualname__}"] = real
+        refs.update({f"{r.__module__}.{r.__qualname__}": r for r in obj.references})
 
-    stubs = bind_stubs(refs, ns, checks.values())
-
+    stubs = bind_stubs(refs, ns, checks.values())  # from here on, only refs holds them
+    stub_code = _stub("", len).__code__  # every stub's code: the one that raises the event
+    main_code = main.__code__  # the only code that starts an exercise
     # the hook: its state lives only in this closure
     from . import sandbox
 
@@ -217,7 +218,8 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
                 return None
         return policy(event, args)
 
-    state = {"busy": False, "exercise": None, "refused": []}
+    state = {"exercise": None, "refused": []}
+    busy: set[int] = set()  # the threads inside the hook: its own events are not checked
     main_thread = threading.get_ident()
     current_refs: set = set()
     library_private = [library]
@@ -248,9 +250,10 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
         return False
 
     def hook(event, args):
-        if state["busy"]:
+        thread = threading.get_ident()
+        if thread in busy:  # per thread: one busy thread must not blind the hook to another
             return
-        state["busy"] = True
+        busy.add(thread)
         try:
             why = rule(event, args)
             if why is None and (
@@ -259,18 +262,22 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
                 or (event == "object.__getattr__" and args[1] in FRAME_ATTRIBUTES)
                 or event == "open"
             ):
-                student = student_on_stack()
+                # the checks run on the main thread only: a thread (of the answer's; its
+                # stack starts in the library or the standard library) acts for the answer
+                student = student_on_stack() or thread != main_thread
+                caller = sys._getframe(1).f_code  # what raised the event
                 if event == "dgm.grader.reference":
                     name, box = args
-                    # the checks run on the main thread: a thread of the answer's, whose
-                    # stack starts in the library, calls the reference for the answer
-                    elsewhere = threading.get_ident() != main_thread
-                    if (student or elsewhere) and name in current_refs:
+                    if caller is not stub_code:  # raised by a finalizer, say, not a stub
+                        why = f"raising the grader's event {event}"
+                    elif student and name in current_refs:
                         why = f"your answer calls {name}, the library's answer to this exercise"
                     else:
                         box.append(refs[name])
                 elif event == "dgm.grader.exercise":
-                    if not student:
+                    if caller is not main_code or student:
+                        why = f"raising the grader's event {event}"
+                    else:
                         current_refs.clear()
                         current_refs.update(args[0])
                 elif event == "open":
@@ -279,14 +286,14 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
                         why = f"reading the library's source ({path})"
                 elif event in STUDENT_DENIED and _trusted(sys._getframe(1)):
                     pass  # typing's forward references, dataclasses, namedtuple: not the answer's
-                elif student:
+                elif student or event.startswith("dgm.grader."):
                     why = f"{event} inside an answer"
             if why:
                 why += _where(sys._getframe(1))
                 state["refused"].append(why)
                 raise PermissionError(f"the grader refused: {why}")
         finally:
-            state["busy"] = False
+            busy.discard(thread)
 
     real_record = harness.record
     harness.record = lambda result, quiet=False: real_record(result, True)  # no verdict here
