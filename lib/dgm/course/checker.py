@@ -264,7 +264,7 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
             ):
                 # the checks run on the main thread only: a thread (of the answer's; its
                 # stack starts in the library or the standard library) acts for the answer
-                student = student_on_stack() or thread != main_thread
+                student = thread != main_thread or student_on_stack()  # the cheap test first
                 caller = sys._getframe(1).f_code  # what raised the event
                 if event == "dgm.grader.reference":
                     name, box = args
