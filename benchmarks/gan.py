@@ -291,11 +291,12 @@ def dcgan(args, device) -> list[dict]:
 
     InfoGAN's MNIST networks at half width (G: z -> 512 -> 64x7x7 -> 32x14x14 -> 28x28;
     D: conv 32 -> conv 64 + BN -> 512 + BN -> logit), the DCGAN recipe (non-saturating
-    loss, Adam 2e-4, betas (0.5, 0.999), batch 64) and an exponential moving average of G
-    (decay 0.999); ``--lr-decay-steps N`` brings both learning rates linearly to 0 over the
-    last N steps. Resumable (``--checkpoint``, ``--minutes``), also into a longer run. At the
-    end the better of G and its average by Inception score is rounded to float16 and written
-    to ``lib/dgm/weights/dcgan_mnist.pt``; the scores recorded are those of the written file.
+    loss, Adam 2e-4, betas (0.5, 0.999), batch 64: ``gan.FitConfig``'s defaults) and an
+    exponential moving average of G (decay 0.999); ``--lr-decay-steps N`` brings both
+    learning rates linearly to 0 over the last N steps. It trains with ``gan.fit``.
+    Resumable (``--checkpoint``, ``--minutes``), also into a longer run. At the end the better
+    of G and its average by Inception score is rounded to float16 and written to
+    ``lib/dgm/weights/dcgan_mnist.pt``; the scores recorded are those of the written file.
     """
     import copy
 
@@ -308,22 +309,8 @@ def dcgan(args, device) -> list[dict]:
     G = gan.DCGenerator(cfg["latent_dim"], channels=cfg["channels"], hidden=cfg["hidden"])
     D = gan.DCDiscriminator(channels=cfg["channels"], hidden=cfg["hidden"], batch_norm=True)
     model = gan.GAN(G, D, cfg["latent_dim"]).to(device)
-    ema = copy.deepcopy(model.G).eval().requires_grad_(False)
-    opt_d = torch.optim.Adam(model.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_g = torch.optim.Adam(model.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     g = torch.Generator(device=device).manual_seed(0)
     z_score = torch.randn(min(n, 5000), cfg["latent_dim"], generator=g, device=device)
-
-    decay_from = args.steps - args.lr_decay_steps
-
-    def step(i):
-        if i >= decay_from:  # the last lr_decay_steps: linearly down to 0
-            for opt in (opt_d, opt_g):
-                opt.param_groups[0]["lr"] = 2e-4 * (args.steps - i) / args.lr_decay_steps
-        real = pool[torch.randint(len(pool), (64,), generator=g, device=device)]
-        d_loss, g_loss = gan.training_step(model, real, model.prior(64), opt_d, opt_g)
-        gan.update_ema(ema, model.G, 0.999)
-        return {"d_loss": d_loss, "g_loss": g_loss}
 
     def scores(generator) -> dict:
         with torch.no_grad():
@@ -334,7 +321,7 @@ def dcgan(args, device) -> list[dict]:
 
     def evaluate(i):
         seconds = clock(i)["train_seconds"]  # before scoring: scoring is not training
-        s, e = scores(copy.deepcopy(model.G)), scores(ema)
+        s, e = scores(copy.deepcopy(model.G)), scores(model.G_average)
         print(
             f"step {i}, {seconds / 60:.1f} min: G IS {s['inception']:.2f} FD {s['frechet']:.2f}"
             f" | average IS {e['inception']:.2f} FD {e['frechet']:.2f}",
@@ -348,10 +335,11 @@ def dcgan(args, device) -> list[dict]:
             "ema_frechet": e["frechet"],
         }
 
-    history = dgm.train.train(
-        step,
+    history = gan.fit(
+        model,
+        lambda k: pool[torch.randint(len(pool), (k,), generator=g, device=device)],
         args.steps,
-        state={"gan": model, "ema": ema, "opt_d": opt_d, "opt_g": opt_g},
+        gan.FitConfig(average_decay=0.999, lr_decay_steps=args.lr_decay_steps),
         checkpoint=ckpt,
         save_every=1000,
         evaluate=evaluate,
@@ -365,7 +353,7 @@ def dcgan(args, device) -> list[dict]:
         return []
     last = {k: v[-1][1] for k, v in history.records.items() if k != "d_loss" and v}
     use_ema = last["ema_inception"] >= last["inception"]
-    chosen = ema if use_ema else model.G
+    chosen = model.G_average if use_ema else model.G
     out_path = Path(args.weights)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in chosen.state_dict().items()}

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -131,7 +133,7 @@ def test_a_time_limit_saves_and_stops_and_the_next_run_finishes(tmp_path):
 
 
 def regression(device="cpu", capturable=False):
-    """A model, its optimizer, a deterministic loss and a fixed stream of batches."""
+    """A model, its optimizer, its update (one whole step) and a fixed stream of batches."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
     model = model.to(device)
@@ -140,49 +142,94 @@ def regression(device="cpu", capturable=False):
     gen = torch.Generator().manual_seed(1)
     batches = [torch.randn(16, 3, generator=gen).to(device) for _ in range(8)]
 
-    def loss_fn(x):
-        return ((model(x).squeeze(-1) - x.sum(-1).sin()) ** 2).mean()
-
-    return model, opt, loss_fn, batches
-
-
-def test_make_step_eager_is_one_plain_optimizer_step_per_call():
-    model_a, opt_a, loss_a, batches = regression()
-    start = [p.clone() for p in model_a.parameters()]
-    step = T.make_step(loss_a, opt_a)  # auto on CPU: eager
-    losses_a = [step(x) for x in batches]
-    model_b, opt_b, loss_b, _ = regression()
-    losses_b = []
-    for x in batches:
-        opt_b.zero_grad()
-        loss = loss_b(x)
+    def update(x):
+        loss = ((model(x).squeeze(-1) - x.sum(-1).sin()) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt_b.step()
-        losses_b.append(loss.detach())
-    assert torch.equal(torch.stack(losses_a), torch.stack(losses_b))
-    for p, q in zip(model_a.parameters(), model_b.parameters()):
-        assert torch.equal(p, q)
-    assert not losses_a[0].requires_grad
-    assert all(not torch.equal(p, q) for p, q in zip(model_a.parameters(), start))
+        opt.step()
+        return loss.detach()
+
+    return model, opt, update, batches
+
+
+def test_make_step_eager_is_the_update_itself():
+    _, opt, update, _ = regression()
+    assert T.make_step(update, opt) is update  # auto on CPU: eager
+    assert T.make_step(update, opt, mode="eager") is update
 
 
 def test_make_step_names_what_graph_mode_needs():
-    _, opt, loss_fn, _ = regression()
+    _, opt, update, _ = regression()
     with pytest.raises(ValueError, match="mode must be"):
-        T.make_step(loss_fn, opt, mode="fast")
+        T.make_step(update, opt, mode="fast")
     with pytest.raises(RuntimeError, match="needs the model's parameters on a GPU"):
-        T.make_step(loss_fn, opt, mode="graph")
+        T.make_step(update, opt, mode="graph")
 
 
-def test_set_lr_changes_a_tensor_lr_in_place_and_replaces_a_float():
+def test_adam_step_is_one_plain_adam_step_per_call():
+    """``adam_step`` on the CPU: Adam with the given settings, ``training_step`` as it is."""
+    torch.manual_seed(0)
+    model_a = torch.nn.Linear(3, 1)
+    model_b = torch.nn.Linear(3, 1)
+    model_b.load_state_dict(model_a.state_dict())
+    x = torch.randn(16, 3)
+
+    def training_step(model):
+        def step(xb, opt):
+            loss = model(xb).pow(2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return loss.detach()
+
+        return step
+
+    opt_a, update, mode = T.adam_step(model_a, training_step(model_a), lr=0.05, eps=1e-4)
+    assert mode == "eager" and isinstance(opt_a, torch.optim.Adam)
+    assert opt_a.defaults["eps"] == 1e-4 and opt_a.param_groups[0]["lr"] == 0.05
+    opt_b = torch.optim.Adam(model_b.parameters(), lr=0.05, eps=1e-4)
+    for _ in range(5):
+        assert torch.equal(update(x), training_step(model_b)(x, opt_b))
+    for p, q in zip(model_a.parameters(), model_b.parameters()):
+        assert torch.equal(p, q)
+    with pytest.raises(ValueError, match="mode must be"):
+        T.adam_step(model_a, training_step(model_a), mode="fast")
+
+
+def test_a_scheduler_fills_a_tensor_lr_in_place():
+    """What a captured step relies on (torch >= 2.4): the graph reads the lr from the
+    tensor's address, so a schedule must change that tensor, not replace it."""
     model = torch.nn.Linear(2, 1)
     lr = torch.tensor(0.1)
-    opt_t = torch.optim.Adam(model.parameters(), lr=lr)
-    opt_f = torch.optim.SGD(model.parameters(), lr=0.1)
-    T.set_lr(opt_t, 0.025)
-    T.set_lr(opt_f, 0.025)
-    assert opt_t.param_groups[0]["lr"] is lr and lr.item() == pytest.approx(0.025)
-    assert opt_f.param_groups[0]["lr"] == 0.025
+    opt = torch.optim.Adam(model.parameters(), lr=lr, capturable=True)
+    schedule = T.cosine_decay(opt, steps=4)
+    for _ in range(2):
+        opt.step()
+        schedule.step()
+    assert opt.param_groups[0]["lr"] is lr and lr.item() == pytest.approx(0.05)
+
+
+def test_cosine_decay_holds_then_follows_a_half_cosine_to_its_final_share():
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([w], lr=0.2)
+    schedule = T.cosine_decay(opt, steps=8, start=4, final=0.1)
+    lrs = []
+    for _ in range(10):  # past the end: the lr stays at its final share
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        schedule.step()
+    tail = [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t / 4)) for t in range(5)] + [0.1]
+    assert lrs == pytest.approx([0.2] * 4 + [0.2 * f for f in tail])
+
+
+@pytest.mark.parametrize(
+    "steps, start, final, match",
+    [(0, 0, 0.0, "steps"), (5, 5, 0.0, "start"), (5, -1, 0.0, "start"), (5, 0, 1.5, "final")],
+)
+def test_cosine_decay_rejects_bad_settings(steps, start, final, match):
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    with pytest.raises(ValueError, match=match):
+        T.cosine_decay(opt, steps, start, final)
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
@@ -190,19 +237,18 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs nee
 
 @cuda
 def test_a_captured_step_matches_eager_steps():
-    model_a, opt_a, loss_a, batches = regression("cuda", capturable=True)
-    graph = T.make_step(loss_a, opt_a, mode="graph", warmup=2)
+    model_a, opt_a, update_a, batches = regression("cuda", capturable=True)
+    graph = T.make_step(update_a, opt_a, mode="graph", warmup=2)
     losses_a = torch.stack([graph(x) for x in batches])  # 2 warm-up, 1 capture, 5 replays
-    model_b, opt_b, loss_b, _ = regression("cuda", capturable=True)
-    eager = T.make_step(loss_b, opt_b, mode="eager")
-    losses_b = torch.stack([eager(x) for x in batches])
+    model_b, opt_b, update_b, _ = regression("cuda", capturable=True)
+    losses_b = torch.stack([update_b(x) for x in batches])
     torch.testing.assert_close(losses_a, losses_b)
     for p, q in zip(model_a.parameters(), model_b.parameters()):
         torch.testing.assert_close(p, q)
     # a schedule reaches the captured step through the lr tensor: a stale lr would differ
-    T.set_lr(opt_a, 0.1)
-    T.set_lr(opt_b, 0.1)
-    torch.testing.assert_close(graph(batches[0]), eager(batches[0]))
+    for opt in (opt_a, opt_b):
+        T.linear_decay(opt, steps=4, decay_steps=4).step()  # the lr to 3/4 of its value
+    torch.testing.assert_close(graph(batches[0]), update_b(batches[0]))
     for p, q in zip(model_a.parameters(), model_b.parameters()):
         torch.testing.assert_close(p, q)
     with pytest.raises(ValueError, match="batches of shape"):
@@ -213,7 +259,15 @@ def test_a_captured_step_matches_eager_steps():
 def test_a_captured_step_draws_fresh_noise_each_replay():
     model = torch.nn.Linear(4, 1).cuda()
     opt = torch.optim.SGD(model.parameters(), lr=0.0)  # no step counter: graph-safe as it is
-    step = T.make_step(lambda x: model(x + torch.randn_like(x)).mean(), opt, warmup=1)
+
+    def update(x):
+        loss = model(x + torch.randn_like(x)).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    step = T.make_step(update, opt, warmup=1)
     x = torch.zeros(64, 4, device="cuda")
     losses = torch.stack([step(x) for _ in range(5)])
     assert losses.unique().numel() == 5
@@ -221,9 +275,9 @@ def test_a_captured_step_draws_fresh_noise_each_replay():
 
 @cuda
 def test_graph_mode_refuses_an_optimizer_that_is_not_capturable():
-    _, opt, loss_fn, _ = regression("cuda", capturable=False)
+    _, opt, update, _ = regression("cuda", capturable=False)
     with pytest.raises(ValueError, match="capturable=True"):
-        T.make_step(loss_fn, opt, mode="graph")
+        T.make_step(update, opt, mode="graph")
 
 
 def test_linear_decay_holds_then_falls_linearly_to_one_step_above_zero():
@@ -240,7 +294,7 @@ def test_linear_decay_holds_then_falls_linearly_to_one_step_above_zero():
 
 @pytest.mark.parametrize(
     "steps, decay, match",
-    [(0, 1, "steps"), (5, 0, "decay_steps"), (5, 6, "exceeds"), (5, 2.0, "decay_steps")],
+    [(0, 1, "steps"), (5, -1, "decay_steps"), (5, 6, "exceeds"), (5, 2.0, "decay_steps")],
 )
 def test_linear_decay_rejects_bad_lengths(steps, decay, match):
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)

@@ -243,15 +243,16 @@ def test_fit_takes_the_recipe_from_its_config_and_overrides_by_keyword():
     torch.manual_seed(0)
     model = vae.VAE(vae.VAEConfig(x_dim=784, hidden=(8,), z_dim=2))
     x = torch.rand(300, 784)
-    opt, step, mode = vae.fit_step(model, x, 10, vae.FitConfig(lr=1e-2, final_lr=0.1))
+    state, step, mode = vae.fit_step(model, x, 10, vae.FitConfig(lr=1e-2, final_lr=0.1))
+    opt = state["opt"]
     assert mode == "eager" and opt.param_groups[0]["eps"] == 1e-4
-    step(0)
-    assert opt.param_groups[0]["lr"] == pytest.approx(1e-2)
-    step(10)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-2)  # step 0 runs at lr
+    for i in range(10):
+        step(i)
     assert opt.param_groups[0]["lr"] == pytest.approx(1e-3)  # the cosine's end
     history = vae.fit(model, x, 5, beta=2.0, batch_size=50, progress=False, log_every=1)
     assert len(history["loss"]) == 5
-    with pytest.raises(ValueError, match="need k >= 1"):
+    with pytest.raises(ValueError, match="k must be an int >= 1"):
         vae.fit(model, x, 5, k=0, progress=False)
 
 

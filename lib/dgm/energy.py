@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -239,57 +240,82 @@ def training_step(model: EnergyGAN, real, z, opt_u, opt_g, penalty=0.1, mi_weigh
     return u_loss, g_loss.detach()
 
 
+@dataclass
+class FitConfig:
+    """How ``fit`` trains the energy GAN: Adam at ``lr`` with ``betas`` for both players
+    (the generator with ``T`` or the encoder), ``batch_size`` real and as many generated
+    points a step, the energy's gradient ``penalty``, the ``mi_weight`` of the generator's MI
+    term, and an exponential moving average of G (``average_decay``) that sampling uses.
+
+    ``lr_decay_steps`` brings both learning rates linearly to 0 over the last that many steps;
+    ``energy_steps`` energy updates (each on a fresh batch) come before every generator
+    update, as in MEG's image experiments (5).
+    """
+
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.5, 0.9)
+    batch_size: int = 256
+    penalty: float = 0.1
+    mi_weight: float = 0.3
+    average_decay: float = 0.999
+    lr_decay_steps: int = 0
+    energy_steps: int = 1
+
+    def __post_init__(self):
+        if self.penalty < 0:
+            raise ValueError(f"FitConfig: penalty must be >= 0, got {self.penalty!r}")
+        if not 0 <= self.average_decay < 1:
+            raise ValueError(
+                f"FitConfig: average_decay must be in [0, 1), got {self.average_decay!r}"
+            )
+        for name in ("lr_decay_steps", "energy_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (name == "energy_steps"):
+                raise ValueError(f"FitConfig: {name} must be a non-negative int, got {value!r}")
+
+
 def fit(
     model: EnergyGAN,
     sample_real: Callable[[int], torch.Tensor],
     steps: int,
-    *,
-    lr: float = 1e-3,
-    betas: tuple[float, float] = (0.5, 0.9),
-    batch_size: int = 256,
-    penalty: float = 0.1,
-    mi_weight: float = 0.3,
-    average_decay: float = 0.999,
-    lr_decay_steps: int = 0,
-    energy_steps: int = 1,
-    **train_kwargs,
+    config: FitConfig | None = None,
+    **kwargs,
 ):
-    """Train the energy GAN with Adam for ``steps`` steps; keeps ``G_average`` up to date.
+    """Train the energy GAN for ``steps`` steps of ``training_step``; keeps ``G_average`` up
+    to date.
 
-    With ``lr_decay_steps`` both learning rates fall linearly to 0 over the last that many
-    steps. ``energy_steps`` energy updates (each on a fresh batch) come before every
-    generator update, as in MEG's image experiments (5).
-
-    Extra keyword arguments go to ``dgm.train.train``; returns its ``History``.
+    ``sample_real(n)`` returns ``n`` real points. The settings come from ``config`` (a
+    ``FitConfig``); a keyword argument that names one of its fields overrides it
+    (``fit(model, sample, 1000, mi_weight=0.0)``). The other keyword arguments go to
+    ``dgm.train.train``, which returns the ``History``.
     """
     from . import gan, train
 
-    opt_u = torch.optim.Adam(model.U.parameters(), lr=lr, betas=betas)
-    opt_g = torch.optim.Adam(model.generator_parameters(), lr=lr, betas=betas)
+    cfg = train.configure(FitConfig, config, kwargs, "fit")
+    opt_u = torch.optim.Adam(model.U.parameters(), lr=cfg.lr, betas=cfg.betas)
+    opt_g = torch.optim.Adam(model.generator_parameters(), lr=cfg.lr, betas=cfg.betas)
 
     state = {"model": model, "opt_u": opt_u, "opt_g": opt_g}
-    schedules = []
-    if lr_decay_steps and steps:
-        decay = min(lr_decay_steps, steps)
-        schedules = [train.linear_decay(opt, steps, decay) for opt in (opt_u, opt_g)]
-        state.update(schedule_u=schedules[0], schedule_g=schedules[1])
+    # kept in every checkpoint, so that a run resumes into a longer one, with or without a decay
+    decay = min(cfg.lr_decay_steps, steps)
+    schedules = [train.linear_decay(opt, max(steps, 1), decay) for opt in (opt_u, opt_g)]
+    state.update(schedule_u=schedules[0], schedule_g=schedules[1])
+    n = cfg.batch_size
 
     def one_step(i):
-        for _ in range(energy_steps - 1):  # extra energy-only updates
-            energy_step(
-                model, sample_real(batch_size), model.G(model.prior(batch_size)), opt_u, penalty
-            )
-        real = sample_real(batch_size)
+        for _ in range(cfg.energy_steps - 1):  # extra energy-only updates
+            energy_step(model, sample_real(n), model.G(model.prior(n)), opt_u, cfg.penalty)
+        real = sample_real(n)
         u_loss, g_loss = training_step(
-            model, real, model.prior(batch_size), opt_u, opt_g, penalty, mi_weight
+            model, real, model.prior(n), opt_u, opt_g, cfg.penalty, cfg.mi_weight
         )
-        gan.update_ema(model.G_average, model.G, average_decay)
+        gan.update_ema(model.G_average, model.G, cfg.average_decay)
         for schedule in schedules:
             schedule.step()
         return {"energy_loss": u_loss, "generator_loss": g_loss}
 
-    train_kwargs.setdefault("desc", f"energy GAN (MI: {model.mi})")
-    return train.train(one_step, steps, state=state, **train_kwargs)
+    kwargs.setdefault("desc", f"energy GAN (MI: {model.mi})")
+    return train.train(one_step, steps, state=state, **kwargs)
 
 
 def generate(G: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ Every loss takes the discriminator's *logits* ``l`` and uses ``log sigmoid(l) = 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -365,89 +366,116 @@ def training_step(
     return d_loss.detach(), g_loss.detach()
 
 
+@dataclass
+class FitConfig:
+    """How ``fit`` trains a GAN: the DCGAN recipe by default (Radford et al. 2016: the
+    non-saturating loss, Adam at 2e-4 with betas (0.5, 0.999), batches of 64).
+
+    ``loss`` names a generator loss of ``GENERATOR_LOSSES`` or is a function of the fake
+    logits returning one value per pack. ``weights(fake_logits)`` gives the weights ``w_i``
+    (summing to 1) of the generator's loss ``sum_i w_i loss_i`` over a batch (lecture 05's
+    IWGAN passes ``unified.iwgan_weights``); without it every ``w_i = 1/B``, the mean.
+    ``lr`` is the generator's learning rate and, unless ``lr_d`` is given, the
+    discriminator's too; ``batch_size`` counts packs.
+
+    Lecture 06's stabilisers, off by default: ``penalty`` adds that multiple of the mean
+    ``gradient_penalty`` to D's loss; ``average_decay`` keeps ``gan.G_average``, an
+    exponential moving average of G's weights (``update_ema``) that ``gan.sample`` then draws
+    from; ``lr_decay_steps`` brings both learning rates linearly to 0 over the last that many
+    steps (``train.linear_decay``).
+    """
+
+    loss: str | Callable[[torch.Tensor], torch.Tensor] = "nonsaturating"
+    weights: Callable[[torch.Tensor], torch.Tensor] | None = None
+    lr: float = 2e-4
+    lr_d: float | None = None
+    betas: tuple[float, float] = (0.5, 0.999)
+    batch_size: int = 64
+    penalty: float = 0.0
+    average_decay: float | None = None
+    lr_decay_steps: int = 0
+
+    def __post_init__(self):
+        if not callable(self.loss) and self.loss not in GENERATOR_LOSSES:
+            raise ValueError(
+                f"FitConfig: loss must be one of {sorted(GENERATOR_LOSSES)}, got {self.loss!r}"
+            )
+        if self.penalty < 0:
+            raise ValueError(f"FitConfig: penalty must be >= 0, got {self.penalty!r}")
+        if self.average_decay is not None and not 0 <= self.average_decay < 1:
+            raise ValueError(
+                f"FitConfig: average_decay must be in [0, 1), got {self.average_decay!r}"
+            )
+        if not isinstance(self.lr_decay_steps, int) or self.lr_decay_steps < 0:
+            raise ValueError(
+                f"FitConfig: lr_decay_steps must be an int >= 0, got {self.lr_decay_steps!r}"
+            )
+
+
 def fit(
     gan: GAN,
     sample_real: Callable[[int], torch.Tensor],
     steps: int,
-    *,
-    loss: str | Callable[[torch.Tensor], torch.Tensor] = "nonsaturating",
-    weights: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    lr: float = 2e-4,
-    lr_d: float | None = None,
-    betas: tuple[float, float] = (0.5, 0.999),
-    batch_size: int = 64,
+    config: FitConfig | None = None,
     step: Callable | None = None,
-    penalty: float = 0.0,
-    average_decay: float | None = None,
-    lr_decay_steps: int = 0,
-    **train_kwargs,
+    **kwargs,
 ):
-    """Alternate one discriminator step and one generator step, ``steps`` times, with Adam.
+    """Alternate one discriminator step and one generator step (``training_step``), ``steps``
+    times, with Adam.
 
     ``sample_real(n)`` returns ``n`` real examples; each step uses ``batch_size`` packs, so
-    ``batch_size * gan.pack`` real and as many generated examples. ``loss`` names a generator
-    loss of ``GENERATOR_LOSSES`` or is a function of the fake logits returning one value per
-    pack. The generator's loss over a batch is ``sum_i w_i loss_i``: ``weights(fake_logits)``
-    gives the ``w_i`` (summing to 1; lecture 05's IWGAN passes ``unified.iwgan_weights``),
-    and without it every ``w_i = 1/B``, the mean. ``lr`` is the generator's learning rate and,
-    unless ``lr_d`` is given, the discriminator's too. ``step(gan, real, z, opt_d, opt_g)``
+    ``batch_size * gan.pack`` real and as many generated examples. The settings come from
+    ``config`` (a ``FitConfig``); a keyword argument that names one of its fields overrides
+    it (``fit(gan, sample, 1000, loss="minimax")``). ``step(gan, real, z, opt_d, opt_g)``
     replaces ``training_step`` (lecture 04's exercise; with the default ``loss`` and no
-    ``weights``).
-
-    Lecture 06's stabilisers, off by default: ``penalty`` adds that multiple of the mean
-    ``gradient_penalty`` to D's loss; ``average_decay`` keeps ``gan.G_average``, an
-    exponential moving average of G's weights (``update_ema``) that ``gan.sample`` then
-    draws from (its batch-norm statistics are G's, copied by ``update_ema``); ``lr_decay_steps``
-    brings both learning rates linearly to 0 over the last that many steps
-    (``train.linear_decay``). A run resumed from a checkpoint needs the same stabilisers as the
-    run that wrote it. Extra keyword arguments go to
-    ``dgm.train.train`` (``checkpoint``, ``evaluate``, ``desc``...); returns the ``History``.
+    ``weights``). A run resumed from a checkpoint needs the same stabilisers as the run that
+    wrote it. The other keyword arguments go to ``dgm.train.train`` (``checkpoint``,
+    ``evaluate``, ``desc``...), which returns the ``History``.
     """
     import copy
 
     from . import train
 
-    if not callable(loss) and loss not in GENERATOR_LOSSES:
-        raise ValueError(f"fit: loss must be one of {sorted(GENERATOR_LOSSES)}, got {loss!r}")
-    if step is not None and (loss != "nonsaturating" or weights is not None or penalty):
+    cfg = train.configure(FitConfig, config, kwargs, "fit")
+    if step is not None and (cfg.loss != "nonsaturating" or cfg.weights is not None or cfg.penalty):
         raise ValueError(
             "fit: a custom step brings its own generator loss; drop loss/weights/penalty"
         )
-    if not isinstance(lr_decay_steps, int) or lr_decay_steps < 0:
-        raise ValueError(f"fit: lr_decay_steps must be an int >= 0, got {lr_decay_steps!r}")
-    opt_d = torch.optim.Adam(gan.D.parameters(), lr=lr if lr_d is None else lr_d, betas=betas)
-    opt_g = torch.optim.Adam(gan.G.parameters(), lr=lr, betas=betas)
+    opt_d = torch.optim.Adam(
+        gan.D.parameters(), lr=cfg.lr if cfg.lr_d is None else cfg.lr_d, betas=cfg.betas
+    )
+    opt_g = torch.optim.Adam(gan.G.parameters(), lr=cfg.lr, betas=cfg.betas)
     state = {"gan": gan, "opt_d": opt_d, "opt_g": opt_g}
-    if average_decay is not None:
-        if not 0 <= average_decay < 1:
-            raise ValueError(f"fit: average_decay must be in [0, 1), got {average_decay!r}")
+    if cfg.average_decay is not None:
         if gan.G_average is None:  # a resumed or continued run keeps its average
             gan.G_average = copy.deepcopy(gan.G).requires_grad_(False)
     else:
         gan.G_average = None  # training on without it would leave a stale average to sample
-    schedules = []
-    if lr_decay_steps and steps:
-        decay = min(lr_decay_steps, steps)
-        schedules = [train.linear_decay(opt, steps, decay) for opt in (opt_d, opt_g)]
-        state.update(schedule_d=schedules[0], schedule_g=schedules[1])
+    # kept in every checkpoint, so that a run resumes into a longer one, with or without a decay
+    decay = min(cfg.lr_decay_steps, steps)
+    schedules = [train.linear_decay(opt, max(steps, 1), decay) for opt in (opt_d, opt_g)]
+    state.update(schedule_d=schedules[0], schedule_g=schedules[1])
 
-    generator_loss = loss if callable(loss) else GENERATOR_LOSSES[loss]
-    name = getattr(loss, "__name__", loss)
-    if weights is not None:
-        name = f"{name}, {getattr(weights, '__name__', 'weighted')}"
+    generator_loss = cfg.loss if callable(cfg.loss) else GENERATOR_LOSSES[cfg.loss]
+    name = getattr(cfg.loss, "__name__", cfg.loss)
+    if cfg.weights is not None:
+        name = f"{name}, {getattr(cfg.weights, '__name__', 'weighted')}"
     if step is None:
 
         def step(gan, real, z, opt_d, opt_g):
-            return training_step(gan, real, z, opt_d, opt_g, generator_loss, weights, penalty)
+            return training_step(
+                gan, real, z, opt_d, opt_g, generator_loss, cfg.weights, cfg.penalty
+            )
 
     def one_step(i):
-        real = sample_real(batch_size * gan.pack)
-        d_loss, g_loss = step(gan, real, gan.prior(batch_size * gan.pack), opt_d, opt_g)
-        if average_decay is not None:
-            update_ema(gan.G_average, gan.G, average_decay)
+        n = cfg.batch_size * gan.pack
+        real = sample_real(n)
+        d_loss, g_loss = step(gan, real, gan.prior(n), opt_d, opt_g)
+        if cfg.average_decay is not None:
+            update_ema(gan.G_average, gan.G, cfg.average_decay)
         for schedule in schedules:
             schedule.step()
         return {"d_loss": d_loss, "g_loss": g_loss}
 
-    train_kwargs.setdefault("desc", f"GAN ({name}, pack={gan.pack})")
-    return train.train(one_step, steps, state=state, **train_kwargs)
+    kwargs.setdefault("desc", f"GAN ({name}, pack={gan.pack})")
+    return train.train(one_step, steps, state=state, **kwargs)

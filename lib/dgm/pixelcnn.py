@@ -21,6 +21,7 @@ above) and a horizontal stack (the row so far), which removes it (``GatedPixelCN
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -340,6 +341,25 @@ def sample(model: nn.Module, n: int, given=None, start: int = 0, generator=None)
 # --------------------------------------------------------------------------- training
 
 
+@dataclass
+class FitConfig:
+    """How ``fit`` trains a PixelCNN: Adam at ``lr`` on batches of ``batch_size`` dynamically
+    binarized digits, the learning rate cosine-decayed to 0 over the steps after
+    ``decay_from`` of the run. ``step``: ``"auto"`` captures the whole step as one CUDA graph
+    on a GPU and runs eagerly elsewhere (``dgm.train.make_step``)."""
+
+    lr: float = 1e-3
+    batch_size: int = 64
+    decay_from: float = 2 / 3
+    step: str = "auto"
+
+    def __post_init__(self):
+        if not 0 <= self.decay_from < 1:
+            raise ValueError(f"FitConfig: decay_from must be in [0, 1), got {self.decay_from!r}")
+        if self.step not in ("auto", "eager", "graph"):
+            raise ValueError(f"FitConfig: step must be auto, eager or graph, got {self.step!r}")
+
+
 def training_step(model: nn.Module, x: torch.Tensor, opt: torch.optim.Optimizer) -> torch.Tensor:
     """One update of ``opt`` on the mean NLL (nats per image) of the binary images ``x``;
     returns it, detached. The step ``fit`` repeats (on a GPU, captured as one CUDA graph)."""
@@ -350,43 +370,30 @@ def training_step(model: nn.Module, x: torch.Tensor, opt: torch.optim.Optimizer)
     return nll.detach()
 
 
-def fit(
-    model: nn.Module,
-    x: torch.Tensor,
-    steps: int,
-    lr: float = 1e-3,
-    batch_size: int = 64,
-    decay_from: float = 2 / 3,
-    **train_kwargs,
-):
-    """Maximum likelihood on dynamically binarized images ``x`` (N, 784) in [0, 1], Adam at
-    ``lr``, cosine-decayed to 0 over the steps after ``decay_from * steps``.
+def fit(model: nn.Module, x: torch.Tensor, steps: int, config: FitConfig | None = None, **kwargs):
+    """Maximum likelihood on dynamically binarized images ``x`` (N, 784) in [0, 1] for
+    ``steps`` steps of ``training_step``.
 
-    The keyword arguments go to ``dgm.train.train`` (``checkpoint``, ``time_limit``,
-    ``evaluate``...); returns its ``History``. On a GPU the step is one captured CUDA graph.
+    The settings come from ``config`` (a ``FitConfig``); a keyword argument that names one of
+    its fields overrides it (``fit(model, x, 1000, batch_size=32)``). The other keyword
+    arguments go to ``dgm.train.train`` (``checkpoint``, ``time_limit``, ``evaluate``...),
+    which returns the ``History``.
     """
     from . import data, train
 
-    device = next(model.parameters()).device
-    graph = device.type == "cuda"  # a captured step reads its lr and Adam's counter from tensors
-    opt = torch.optim.Adam(
-        model.parameters(), lr=torch.tensor(lr, device=device) if graph else lr, capturable=graph
+    cfg = train.configure(FitConfig, config, kwargs, "fit")
+    opt, update, mode = train.adam_step(
+        model, lambda xb, opt: training_step(model, xb, opt), cfg.step, lr=cfg.lr
     )
-    if graph:
-        update = train.make_step(lambda xb: -log_prob(model, xb).mean(), opt, mode="graph")
-    else:
-
-        def update(xb):
-            return training_step(model, xb, opt)
-
-    stream = data.binarized_stream(x.reshape(len(x), -1), batch_size)
-    start = int(decay_from * steps)
+    steps_ = max(steps, 1)
+    schedule = train.cosine_decay(opt, steps_, start=min(int(cfg.decay_from * steps), steps_ - 1))
+    stream = data.binarized_stream(x.reshape(len(x), -1), cfg.batch_size)
 
     def step(i):
-        if i >= start:  # cosine from lr to 0 over the last steps
-            t = (i - start) / max(steps - start, 1)
-            train.set_lr(opt, lr * 0.5 * (1 + math.cos(math.pi * t)))
-        return {"nll": update(next(stream))}
+        nll = update(next(stream))
+        schedule.step()
+        return {"nll": nll}
 
-    train_kwargs.setdefault("desc", type(model).__name__)
-    return train.train(step, steps, state={"model": model, "opt": opt}, **train_kwargs)
+    kwargs.setdefault("desc", f"{type(model).__name__}, {mode} step")
+    state = {"model": model, "opt": opt, "schedule": schedule}
+    return train.train(step, steps, state=state, **kwargs)

@@ -16,6 +16,7 @@ loop does not stall the device.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -204,14 +205,65 @@ def train(
 # --------------------------------------------------------------------------- a fast step
 
 
+def configure(config_type: type, config, overrides: dict, who: str):
+    """The settings a lecture's ``fit`` runs with: ``config`` (an instance of the dataclass
+    ``config_type``, or its defaults when ``None``) with every field that ``overrides`` names
+    replaced. Those keys are removed from ``overrides``; the rest are ``train``'s own."""
+    if config is None:
+        config = config_type()
+    elif not isinstance(config, config_type):
+        raise TypeError(
+            f"{who}: config must be a {config_type.__qualname__}, got {type(config).__name__}"
+        )
+    names = {f.name for f in dataclasses.fields(config_type)} & set(overrides)
+    return dataclasses.replace(config, **{name: overrides.pop(name) for name in names})
+
+
+def step_mode(model: torch.nn.Module, mode: str = "auto") -> str:
+    """``"graph"`` or ``"eager"``: ``mode`` itself, or for ``"auto"``, ``"graph"`` when the
+    model's parameters are on a GPU."""
+    if mode not in ("auto", "eager", "graph"):
+        raise ValueError(f"step_mode: mode must be 'auto', 'eager' or 'graph', got {mode!r}")
+    if mode == "auto":
+        return "graph" if next(model.parameters()).is_cuda else "eager"
+    return mode
+
+
+def adam_step(
+    model: torch.nn.Module,
+    training_step: Callable[[torch.Tensor, torch.optim.Optimizer], torch.Tensor],
+    mode: str = "auto",
+    lr: float = 1e-3,
+    **adam_kwargs,
+) -> tuple[torch.optim.Adam, Callable[[torch.Tensor], torch.Tensor], str]:
+    """Adam over ``model``'s parameters and ``update(batch)``, one ``training_step(batch, opt)``
+    (captured as a CUDA graph in ``"graph"`` mode, see ``make_step``).
+
+    Returns ``(opt, update, mode)``, the mode resolved by ``step_mode``. A captured step reads
+    the learning rate and Adam's step counter from the GPU, so in graph mode the lr is a
+    tensor (which ``torch.optim.lr_scheduler`` fills in place) and Adam is ``capturable``.
+    """
+    mode = step_mode(model, mode)
+    graph = mode == "graph"
+    device = next(model.parameters()).device
+    opt = torch.optim.Adam(
+        model.parameters(),
+        lr=torch.tensor(lr, device=device) if graph else lr,
+        capturable=graph,
+        **adam_kwargs,
+    )
+    return opt, make_step(lambda batch: training_step(batch, opt), opt, mode=mode), mode
+
+
 def make_step(
-    loss_fn: Callable[[torch.Tensor], torch.Tensor],
+    update: Callable[[torch.Tensor], torch.Tensor],
     opt: torch.optim.Optimizer,
     *,
     mode: str = "auto",
     warmup: int = 3,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """One optimisation step ``batch -> loss``: ``loss_fn(batch).backward(); opt.step()``.
+    """``update(batch)``, a whole optimisation step (``zero_grad``, the loss, ``backward``,
+    ``opt.step()``, returning the loss), run eagerly or captured as one CUDA graph.
 
     A small model on a GPU spends most of an eager step launching kernels from Python, not
     computing: the VAE of lecture 03 issues a few hundred tiny kernels per step. A CUDA
@@ -220,43 +272,35 @@ def make_step(
 
     Parameters
     ----------
-    loss_fn : callable
-        ``batch -> scalar loss``. In graph mode it must not read values back to the host
-        (no ``.item()``, no data-dependent ``if``); random draws (``torch.randn``) are fine:
-        every replay gets fresh ones.
+    update : callable
+        ``batch -> loss``, one update of ``opt`` (a lecture's ``training_step``). In graph
+        mode it must not read values back to the host (no ``.item()``, no data-dependent
+        ``if``); random draws (``torch.randn``) are fine: every replay gets fresh ones.
     opt : torch.optim.Optimizer
-        In graph mode, an optimizer with a step counter (Adam, AdamW...) must be created
-        with ``capturable=True``, so that the counter lives on the GPU; plain SGD needs
-        nothing. Give it the lr as a tensor and schedule it with ``set_lr``, which changes
-        that tensor in place: the graph reads the lr from its address.
+        The optimizer ``update`` steps. In graph mode, an optimizer with a step counter
+        (Adam, AdamW...) must be created with ``capturable=True``, so that the counter lives
+        on the GPU, and with its lr as a tensor (``adam_step`` does both); a scheduler of
+        ``torch.optim.lr_scheduler`` fills that tensor in place, where the graph reads it.
     mode : {"auto", "eager", "graph"}
-        ``"graph"``: the first ``warmup`` calls run eagerly on a side stream (as CUDA
-        graphs require), the next one captures the step, every later call replays it.
-        ``"auto"`` is ``"graph"`` when the optimizer's parameters are on a GPU, else
-        ``"eager"``.
+        ``"eager"`` returns ``update`` itself. ``"graph"``: the first ``warmup`` calls run
+        eagerly on a side stream (as CUDA graphs require), the next one captures the step,
+        every later call replays it. ``"auto"`` is ``"graph"`` when the optimizer's
+        parameters are on a GPU, else ``"eager"``.
 
     Returns
     -------
     step : callable
-        ``step(batch)`` does one update and returns the loss (a fresh tensor, detached).
-        Every call is exactly one optimizer step, whatever the mode. Batches must all have
-        the shape of the first one in graph mode.
+        ``step(batch)`` does one update and returns the loss (detached). Every call is
+        exactly one optimizer step, whatever the mode. Batches must all have the shape of
+        the first one in graph mode.
     """
     params = [p for group in opt.param_groups for p in group["params"]]
     if mode == "auto":
         mode = "graph" if params and params[0].is_cuda else "eager"
     if mode not in ("eager", "graph"):
         raise ValueError(f"make_step: mode must be 'auto', 'eager' or 'graph', got {mode!r}")
-
-    def eager(batch: torch.Tensor) -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(batch)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-
     if mode == "eager":
-        return eager
+        return update
     if not torch.cuda.is_available() or not all(p.is_cuda for p in params):
         raise RuntimeError("make_step: mode 'graph' needs the model's parameters on a GPU")
     if not all(group.get("capturable", True) for group in opt.param_groups):
@@ -276,17 +320,14 @@ def make_step(
         if calls <= warmup:  # warm-up steps: real updates, on a side stream
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
-                loss = eager(batch)
+                loss = update(batch)
             torch.cuda.current_stream().wait_stream(side)
             return loss
         if not static:  # capture: records the kernels without running them...
             static["x"] = batch.clone()
             opt.zero_grad(set_to_none=True)  # .grad is then allocated inside the graph
             with torch.cuda.graph(graph):
-                loss = loss_fn(static["x"])
-                loss.backward()
-                opt.step()
-            static["loss"] = loss.detach()
+                static["loss"] = update(static["x"]).detach()
         elif batch.shape != static["x"].shape:
             raise ValueError(
                 f"make_step: a captured step needs batches of shape {tuple(static['x'].shape)},"
@@ -300,33 +341,55 @@ def make_step(
     return step
 
 
-def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
-    """Set the learning rate of every group of ``opt``.
+# --------------------------------------------------------------------------- schedules
 
-    A tensor lr (what a captured step needs) is changed in place, because the CUDA graph
-    reads it from a fixed address; a float lr is replaced.
+
+def _check_lengths(who: str, **lengths) -> None:
+    for name, value in lengths.items():
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{who}: {name} must be a positive int, got {value!r}")
+
+
+def cosine_decay(
+    opt: torch.optim.Optimizer, steps: int, start: int = 0, final: float = 0.0
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Keep ``opt``'s learning rates for ``start`` steps, then bring them along a half
+    cosine to ``final`` times their base value at step ``steps``.
+
+    Before step ``i`` each rate is its base value times
+    ``final + (1 - final) * (1 + cos(pi * t)) / 2``, ``t = (i - start) / (steps - start)``
+    clipped to [0, 1]. Call the returned scheduler's ``step()`` after every optimiser step
+    and keep it in the checkpointed state, so that a resumed run continues the schedule.
     """
-    for group in opt.param_groups:
-        if torch.is_tensor(group["lr"]):
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr
+    _check_lengths("cosine_decay", steps=steps)
+    if not isinstance(start, int) or not 0 <= start < steps:
+        raise ValueError(f"cosine_decay: start must be an int in [0, {steps}), got {start!r}")
+    if not 0 <= final <= 1:
+        raise ValueError(f"cosine_decay: final must be in [0, 1], got {final!r}")
+
+    def factor(i: int) -> float:
+        t = min(max((i - start) / (steps - start), 0.0), 1.0)
+        return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 def linear_decay(
     opt: torch.optim.Optimizer, steps: int, decay_steps: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Keep ``opt``'s learning rates for ``steps - decay_steps`` steps, then bring them
-    linearly toward 0 over the last ``decay_steps``.
+    linearly toward 0 over the last ``decay_steps`` (none: ``decay_steps = 0`` keeps them).
 
     Before step ``i`` (counting from 0) each rate is its base value times
     ``min(1, (steps - i) / decay_steps)``: the last step runs at ``1 / decay_steps`` of it.
     Call the returned scheduler's ``step()`` after every optimiser step, and keep it in the
     checkpointed state so that a resumed run continues the schedule.
     """
-    for name, value in (("steps", steps), ("decay_steps", decay_steps)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"linear_decay: {name} must be a positive int, got {value!r}")
+    _check_lengths("linear_decay", steps=steps)
+    if not isinstance(decay_steps, int) or decay_steps < 0:
+        raise ValueError(f"linear_decay: decay_steps must be an int >= 0, got {decay_steps!r}")
+    if decay_steps == 0:
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1.0)
     if decay_steps > steps:
         raise ValueError(f"linear_decay: decay_steps ({decay_steps}) exceeds steps ({steps})")
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, (steps - i) / decay_steps))

@@ -27,7 +27,6 @@ Higgins et al., "beta-VAE" (2017).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -338,6 +337,12 @@ class FitConfig:
     k: int = 1
     step: str = "auto"
 
+    def __post_init__(self):
+        if not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"FitConfig: k must be an int >= 1, got {self.k!r}")
+        if self.step not in ("auto", "eager", "graph"):
+            raise ValueError(f"FitConfig: step must be auto, eager or graph, got {self.step!r}")
+
 
 def batch_loss(
     model: VAE,
@@ -377,54 +382,45 @@ def fit_step(
     cfg: FitConfig | None = None,
     loss: Callable[[VAE, torch.Tensor], torch.Tensor] | None = None,
 ):
-    """What ``fit`` runs: ``(optimizer, step, mode)`` with ``step(i) -> {"loss": ...}``, one
-    ``training_step`` on the next batch at step ``i``'s learning rate.
+    """What ``fit`` runs: ``(state, step, mode)`` with ``step(i) -> {"loss": ...}``, one
+    ``training_step`` on the next batch, then one step of the learning-rate schedule.
 
-    ``steps`` is the run's length, over which the learning rate decays. Used by ``fit`` and
-    by the benchmark's speed test, so both time and train the same step.
+    ``steps`` is the run's length, over which the learning rate decays; ``state`` holds what
+    a checkpoint saves (model, optimizer, schedule). Used by ``fit`` and by the benchmark's
+    speed test, so both time and train the same step.
     """
     from . import data, train
 
     cfg = cfg or FitConfig()
-    if cfg.k < 1 or cfg.step not in ("auto", "eager", "graph"):
-        raise ValueError(f"fit: need k >= 1 and step in auto/eager/graph, got {cfg}")
-    device = next(model.parameters()).device
-    mode = cfg.step if cfg.step != "auto" else ("graph" if device.type == "cuda" else "eager")
-    graph = mode == "graph"  # a captured step reads its lr from a tensor, and Adam's counter too
-    lr = torch.tensor(cfg.lr, device=device) if graph else cfg.lr
-    opt = torch.optim.Adam(model.parameters(), lr=lr, eps=cfg.adam_eps, capturable=graph)
-    if graph:
-        update = train.make_step(lambda xb: batch_loss(model, xb, cfg, loss), opt, mode=mode)
-    else:
-
-        def update(xb):
-            return training_step(model, xb, opt, cfg, loss)
-
+    opt, update, mode = train.adam_step(
+        model,
+        lambda xb, opt: training_step(model, xb, opt, cfg, loss),
+        cfg.step,
+        lr=cfg.lr,
+        eps=cfg.adam_eps,
+    )
+    schedule = train.cosine_decay(opt, max(steps, 1), final=cfg.final_lr)
     stream = data.binarized_stream(x, cfg.batch_size)
 
     def step(i):
-        if cfg.final_lr != 1:  # cosine from lr (i = 0) to final_lr * lr (i = steps)
-            t = min(i / max(steps, 1), 1.0)
-            train.set_lr(
-                opt,
-                cfg.lr * (cfg.final_lr + (1 - cfg.final_lr) * 0.5 * (1 + math.cos(math.pi * t))),
-            )
-        return {"loss": update(next(stream))}
+        value = update(next(stream))
+        schedule.step()
+        return {"loss": value}
 
-    return opt, step, mode
+    return {"model": model, "opt": opt, "schedule": schedule}, step, mode
 
 
 def fit(
     model: VAE,
     x: torch.Tensor,
     steps: int,
-    cfg: FitConfig | None = None,
+    config: FitConfig | None = None,
     loss: Callable[[VAE, torch.Tensor], torch.Tensor] | None = None,
     **kwargs,
 ):
     """Train ``model`` on dynamically binarized images ``x`` for ``steps`` steps.
 
-    The settings come from ``cfg`` (a ``FitConfig``); a keyword argument that names one of
+    The settings come from ``config`` (a ``FitConfig``); a keyword argument that names one of
     its fields overrides it (``fit(model, x, 1000, beta=4.0)``). ``loss(model, xb)``
     replaces the model's own loss (``batch_loss``). The other keyword arguments go to
     ``dgm.train.train`` (``checkpoint``, ``evaluate``, ``desc``...), which returns the
@@ -432,8 +428,7 @@ def fit(
     """
     from . import train
 
-    names = {f.name for f in dataclasses.fields(FitConfig)}
-    cfg = dataclasses.replace(cfg or FitConfig(), **{n: kwargs.pop(n) for n in names & set(kwargs)})
-    opt, step, mode = fit_step(model, x, steps, cfg, loss)
+    cfg = train.configure(FitConfig, config, kwargs, "fit")
+    state, step, mode = fit_step(model, x, steps, cfg, loss)
     kwargs.setdefault("desc", ("VAE" if cfg.k == 1 else f"IWAE (k={cfg.k})") + f", {mode} step")
-    return train.train(step, steps, state={"model": model, "opt": opt}, **kwargs)
+    return train.train(step, steps, state=state, **kwargs)

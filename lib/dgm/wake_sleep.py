@@ -222,44 +222,63 @@ def training_step(
     return theta_loss.detach(), phi_loss.detach()
 
 
+@dataclass
+class FitConfig:
+    """How ``fit`` trains a Helmholtz machine: wake-sleep (``method="ws"``) or reweighted
+    wake-sleep (``"rws"``, ``k`` samples, ``q_update`` ``"wake"``, ``"sleep"`` or ``"both"``:
+    ``rws_losses``), Adam at ``lr`` on batches of ``batch_size`` dynamically binarized
+    examples."""
+
+    method: str = "ws"
+    k: int = 5
+    q_update: str = "wake"
+    lr: float = 1e-3
+    batch_size: int = 100
+
+    def __post_init__(self):
+        if self.method not in ("ws", "rws"):
+            raise ValueError(f"FitConfig: method must be 'ws' or 'rws', got {self.method!r}")
+        if self.q_update not in Q_UPDATES:
+            raise ValueError(
+                f"FitConfig: q_update must be one of {Q_UPDATES}, got {self.q_update!r}"
+            )
+
+
 def fit(
     model: HelmholtzMachine,
     x: torch.Tensor,
     steps: int,
+    config: FitConfig | None = None,
     *,
-    method: str = "ws",
-    k: int = 5,
-    q_update: str = "wake",
-    lr: float = 1e-3,
-    batch_size: int = 100,
     wake=None,
     sleep=None,
     rws=None,
-    **train_kwargs,
+    **kwargs,
 ):
-    """Train by wake-sleep (``method="ws"``) or reweighted wake-sleep (``"rws"``, ``k`` samples).
+    """Train by wake-sleep or reweighted wake-sleep for ``steps`` steps of ``training_step``.
 
     Each step: the theta loss on a batch of dynamically binarized ``x`` and the phi loss
     (sleep on as many dreams, or RWS's wake-phase q update), each averaged over its
-    examples. RWS's ``q_update`` is ``"wake"``, ``"sleep"`` or ``"both"`` (``rws_losses``).
-    The two losses touch disjoint parameters, so one Adam over both is the same as two.
-    ``wake``, ``sleep`` and ``rws`` replace ``wake_loss``, ``sleep_loss`` and ``rws_losses``
-    (a student's own, in the notebook). Extra keyword arguments go to ``dgm.train.train``,
+    examples. The two losses touch disjoint parameters, so one Adam over both is the same as
+    two. The settings come from ``config`` (a ``FitConfig``); a keyword argument that names
+    one of its fields overrides it (``fit(model, x, 1000, method="rws")``). ``wake``,
+    ``sleep`` and ``rws`` replace ``wake_loss``, ``sleep_loss`` and ``rws_losses`` (a
+    student's own, in the notebook). The other keyword arguments go to ``dgm.train.train``,
     which returns the ``History``.
     """
     from . import data, train
 
-    if method not in ("ws", "rws"):
-        raise ValueError(f"fit: method must be 'ws' or 'rws', got {method!r}")
-    if q_update not in Q_UPDATES:
-        raise ValueError(f"fit: q_update must be one of {Q_UPDATES}, got {q_update!r}")
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    stream = data.binarized_stream(x, batch_size)
+    cfg = train.configure(FitConfig, config, kwargs, "fit")
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    stream = data.binarized_stream(x, cfg.batch_size)
 
     def step(i):
         xb = next(stream).flatten(1)
-        theta_loss, phi_loss = training_step(model, xb, opt, method, k, q_update, wake, sleep, rws)
+        theta_loss, phi_loss = training_step(
+            model, xb, opt, cfg.method, cfg.k, cfg.q_update, wake, sleep, rws
+        )
         return {"theta loss": theta_loss, "phi loss": phi_loss}
 
-    train_kwargs.setdefault("desc", method if method == "ws" else f"rws, q update: {q_update}")
-    return train.train(step, steps, state={"model": model, "opt": opt}, **train_kwargs)
+    method = cfg.method if cfg.method == "ws" else f"rws, q update: {cfg.q_update}"
+    kwargs.setdefault("desc", method)
+    return train.train(step, steps, state={"model": model, "opt": opt}, **kwargs)
