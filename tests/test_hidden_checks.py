@@ -94,14 +94,11 @@ def test_every_reference_passes_in_any_hidden_variant(name, capsys, monkeypatch)
 # run in a process of its own (binding the stubs rebinds the library's modules), which
 # forks a child per lecture from one import of the library
 HOLDERS = """
-import builtins, functools, gc, importlib, json, os, pkgutil, sys, types
+import builtins, gc, json, os, sys, types
 import nbformat
-import dgm
 from dgm.course import checker, grade
 
-for info in pkgutil.walk_packages(dgm.__path__, "dgm."):  # as the answers process does
-    if not info.name.startswith(("dgm.course.", "dgm.grade")):
-        importlib.import_module(info.name)
+checker.import_library()  # as the answers process does
 
 
 def described(holder, real):
@@ -115,15 +112,8 @@ def holders(path):
     release = nbformat.read(path, as_version=4)
     ns = {"__name__": "__main__", "__builtins__": builtins}
     exec(grade.imports(release), ns)
-    found = [
-        functools.reduce(getattr, ex["check"].split(".")[1:], dgm)
-        for ex in grade.exercises(release)
-    ]
-    refs = {}
-    for check in found:
-        for real in check.references:
-            refs[f"{real.__module__}.{real.__qualname__}"] = real
-    checker.bind_stubs(refs, ns, found)
+    checks, refs = checker.resolve(grade.exercises(release))
+    checker.bind_stubs(refs, ns, checks.values())
     gc.collect()
     out = {}
     for name in refs:

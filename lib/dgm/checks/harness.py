@@ -231,28 +231,63 @@ def _shape_problem(name: str, o, r) -> str | None:
     return None
 
 
-def _held(value, depth: int = 0) -> list[torch.Tensor]:
-    """The tensors an argument holds: itself, a module's parameters and buffers, what a
-    function keeps in its attributes and closure (a check may pass ``U`` with ``U.net``)."""
-    if depth > 4:
-        return []
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, torch.nn.Module):
-        return [*value.parameters(), *value.buffers()]
-    if isinstance(value, (tuple, list)):
-        return [t for v in value for t in _held(v, depth + 1)]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _held(v, depth + 1)]
-    if callable(value) and not isinstance(value, type):
-        inner = list(getattr(value, "__dict__", {}).values())
-        for cell in getattr(value, "__closure__", None) or ():
+def flatten(value, found: list | None = None, depth: int = 0) -> list:
+    """The objects inside ``value`` (through tuples, lists and dict values), in order."""
+    found = [] if found is None else found
+    if depth > 20:
+        return found
+    if type(value) in (tuple, list) or (isinstance(value, tuple) and hasattr(value, "_fields")):
+        for v in value:
+            flatten(v, found, depth + 1)
+    elif type(value) is dict:
+        for v in value.values():
+            flatten(v, found, depth + 1)
+    else:
+        found.append(value)
+    return found
+
+
+def reach(value) -> list:
+    """``flatten(value)``, and what its functions hold: a bound method's object, a function's
+    attributes and closure (a check may hand over ``U`` with ``U.net`` a module, or a lambda
+    around one); the objects a call may change or differentiate, in a fixed order."""
+    found, seen = [], set()
+
+    def visit(obj, depth):
+        if id(obj) in seen or depth > 6:
+            return
+        seen.add(id(obj))
+        found.append(obj)
+        if isinstance(obj, (torch.nn.Module, torch.Tensor, type)) or not callable(obj):
+            return
+        inner = []
+        if hasattr(obj, "__self__") and not isinstance(obj.__self__, type(torch)):
+            inner.append(obj.__self__)
+        inner += list(getattr(obj, "__dict__", {}).values())
+        for cell in getattr(obj, "__closure__", None) or ():
             try:
                 inner.append(cell.cell_contents)
-            except ValueError:
+            except ValueError:  # an empty cell
                 pass
-        return [t for v in inner for t in _held(v, depth + 1)]
-    return []
+        for v in inner:
+            for item in flatten(v):
+                visit(item, depth + 1)
+
+    for item in flatten(value):
+        visit(item, 0)
+    return found
+
+
+def _held(value) -> list[torch.Tensor]:
+    """The tensors an argument holds: what ``reach`` finds, a module's parameters and buffers
+    for each module (a check may pass ``U`` with ``U.net``, or a module's bound method)."""
+    held = []
+    for obj in reach(value):
+        if isinstance(obj, torch.Tensor):
+            held.append(obj)
+        elif isinstance(obj, torch.nn.Module):
+            held += [*obj.parameters(), *obj.buffers()]
+    return held
 
 
 def unchanged(args) -> Callable[[], str | None]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import importlib
 import io
 import json
@@ -155,6 +156,28 @@ def _allowed_types() -> set:
     return allowed
 
 
+def import_library() -> None:
+    """Import every module of the library but the instructor's tools, as a notebook may."""
+    import dgm
+
+    for info in pkgutil.walk_packages(dgm.__path__, "dgm."):
+        if not info.name.startswith(("dgm.course.", "dgm.grade")):
+            importlib.import_module(info.name)
+
+
+def resolve(exercises: list[dict]) -> tuple[dict, dict]:
+    """``(checks, refs)`` for a release's exercises: each exercise's check by its
+    ``grade_id``, and every reference function those checks call, by qualified name."""
+    import dgm
+
+    checks, refs = {}, {}
+    for ex in exercises:
+        check = functools.reduce(getattr, ex["check"].split(".")[1:], dgm)
+        checks[ex["grade_id"]] = check
+        refs.update({f"{r.__module__}.{r.__qualname__}": r for r in check.references})
+    return checks, refs
+
+
 def main() -> None:  # noqa: C901  (one job, read top to bottom)
     job = json.loads(sys.stdin.readline())
     channel = os.dup(1)  # the frames to the judge; fd 1 itself goes nowhere
@@ -179,9 +202,7 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
     import dgm
     from dgm.checks import harness
 
-    for info in pkgutil.walk_packages(dgm.__path__, "dgm."):
-        if not info.name.startswith(("dgm.course.", "dgm.grade")):
-            importlib.import_module(info.name)
+    import_library()
     # what torch imports on first use (an optimiser's first step imports torch._dynamo,
     # which rewraps torch.manual_seed): done now, so the snapshot below already has it
     weight = torch.zeros(1, requires_grad=True)
@@ -193,13 +214,7 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
     exec(job["imports"], ns)  # the release notebook's imports, trusted
 
     # the references of each exercise, and a stub in every place they are bound
-    checks, refs = {}, {}
-    for ex in job["exercises"]:
-        obj = dgm
-        for part in ex["check"].split(".")[1:]:
-            obj = getattr(obj, part)
-        checks[ex["grade_id"]] = obj
-        refs.update({f"{r.__module__}.{r.__qualname__}": r for r in obj.references})
+    checks, refs = resolve(job["exercises"])
 
     stubs = bind_stubs(refs, ns, checks.values())  # from here on, only refs holds them
     stub_code = _stub("", len).__code__  # every stub's code: the one that raises the event

@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..checks.harness import flatten, reach
 from . import wire
 
 MUTABLE = (torch.Tensor, torch.nn.Module, torch.optim.Optimizer, torch.Generator)
@@ -41,53 +42,6 @@ class ReplayError(Exception):
 
 
 # --------------------------------------------------------------------------- what a call sees
-
-
-def flatten(value, found: list | None = None, depth: int = 0) -> list:
-    """The objects inside ``value`` (through tuples, lists and dict values), in order."""
-    found = [] if found is None else found
-    if depth > 20:
-        return found
-    if type(value) in (tuple, list) or (isinstance(value, tuple) and hasattr(value, "_fields")):
-        for v in value:
-            flatten(v, found, depth + 1)
-    elif type(value) is dict:
-        for v in value.values():
-            flatten(v, found, depth + 1)
-    else:
-        found.append(value)
-    return found
-
-
-def reach(value) -> list:
-    """``flatten(value)``, and what its functions hold: a bound method's object, a function's
-    attributes and closure (a check may hand over ``U`` with ``U.net`` a module, or a lambda
-    around one); the objects a call may change or differentiate, in a fixed order."""
-    found, seen = [], set()
-
-    def visit(obj, depth):
-        if id(obj) in seen or depth > 6:
-            return
-        seen.add(id(obj))
-        found.append(obj)
-        if isinstance(obj, (torch.nn.Module, torch.Tensor, type)) or not callable(obj):
-            return
-        inner = []
-        if hasattr(obj, "__self__") and not isinstance(obj.__self__, type(torch)):
-            inner.append(obj.__self__)
-        inner += list(getattr(obj, "__dict__", {}).values())
-        for cell in getattr(obj, "__closure__", None) or ():
-            try:
-                inner.append(cell.cell_contents)
-            except ValueError:  # an empty cell
-                pass
-        for v in inner:
-            for item in flatten(v):
-                visit(item, depth + 1)
-
-    for item in flatten(value):
-        visit(item, 0)
-    return found
 
 
 def _canonical(obj):
