@@ -56,8 +56,8 @@ def damaged(tmp_path, monkeypatch):
     raw.mkdir(parents=True)
     shutil.copy(SHARED_RAW / "t10k-labels-idx1-ubyte.gz", raw)
     monkeypatch.setenv("DGM_DATA", str(tmp_path))
-    monkeypatch.setattr(data, "MIRRORS", ["http://127.0.0.1:9/"])
-    monkeypatch.setattr(data, "_cache", {})
+    monkeypatch.setattr(data.mnist, "MIRRORS", ["http://127.0.0.1:9/"])
+    monkeypatch.setattr(data.mnist, "_cache", {})
     return raw / "t10k-images-idx3-ubyte.gz"
 
 
@@ -89,8 +89,8 @@ def test_a_labels_file_saved_under_the_images_name_is_refused(damaged):
 
 def test_offline_with_nothing_to_read_raises_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("DGM_DATA", str(tmp_path))
-    monkeypatch.setattr(data, "MIRRORS", ["http://127.0.0.1:9/"])  # nothing listens there
-    monkeypatch.setattr(data, "_cache", {})
+    monkeypatch.setattr(data.mnist, "MIRRORS", ["http://127.0.0.1:9/"])  # nothing listens there
+    monkeypatch.setattr(data.mnist, "_cache", {})
     with pytest.raises(FileNotFoundError) as info:
         data.load_mnist("test")
     message = str(info.value)
@@ -114,8 +114,8 @@ def test_download_fetches_the_files_from_a_mirror(tmp_path, monkeypatch):
     thread.start()
     try:
         monkeypatch.setenv("DGM_DATA", str(tmp_path / "cache"))
-        monkeypatch.setattr(data, "MIRRORS", [f"http://127.0.0.1:{server.server_port}/"])
-        monkeypatch.setattr(data, "_cache", {})
+        monkeypatch.setattr(data.mnist, "MIRRORS", [f"http://127.0.0.1:{server.server_port}/"])
+        monkeypatch.setattr(data.mnist, "_cache", {})
         x, y = data.load_mnist("test", device="cpu")
     finally:
         server.shutdown()

@@ -96,7 +96,7 @@ def test_every_reference_passes_in_any_hidden_variant(name, capsys, monkeypatch)
 HOLDERS = """
 import builtins, gc, json, os, sys, types
 import nbformat
-from dgm.course import checker, grade
+from dgm.course import checker, grade, integrity
 
 checker.import_library()  # as the answers process does
 
@@ -113,7 +113,7 @@ def holders(path):
     ns = {"__name__": "__main__", "__builtins__": builtins}
     exec(grade.imports(release), ns)
     checks, refs = checker.resolve(grade.exercises(release))
-    checker.bind_stubs(refs, ns, checks.values())
+    integrity.bind_stubs(refs, ns, checks.values())
     gc.collect()
     out = {}
     for name in refs:
@@ -139,7 +139,7 @@ for path in sys.argv[1:]:
 
 
 def test_every_binding_of_every_lectures_references_is_a_stub():
-    """What the answers process does before any answer runs (``checker.bind_stubs``) leaves
+    """What the answers process does before any answer runs (``integrity.bind_stubs``) leaves
     the real reference functions held by one dict, the hook's, and nothing an answer can
     reach: ``gc.get_referrers`` finds no module, class, registry, namespace or check that
     still holds one. (Found by this test: ``gan.GENERATOR_LOSSES["nonsaturating"]`` and

@@ -22,7 +22,8 @@ reference for the exercise being graded (every binding of the reference is a stu
 the hook for the real function; the hook answers that event only when a stub raised it).
 After every answer cell and every call of the student's function, the identity of every
 attribute of ``dgm.*``, torch, ``torch.nn.functional``, ``torch.Tensor``, numpy, math,
-builtins and ``sys``'s hooks is compared with a snapshot. Any refusal or change marks the
+builtins and ``sys``'s hooks is compared with a snapshot (the guards are in
+``dgm.course.integrity``). Any refusal or change marks the
 exercise "tampered", and the process stops (the grader starts a fresh one for the remaining
 exercises). These keep an honest student's answer honest (calling the reference earns
 nothing, and says why); the judge, in its own process, keeps every other verdict right.
@@ -36,13 +37,13 @@ import functools
 import importlib
 import io
 import json
-import math
 import os
 import pkgutil
 import sys
 import threading
-import types
 from pathlib import Path
+
+from . import integrity
 
 SUBMISSION = "<submission>"
 TAMPERED_EXIT = 3
@@ -63,97 +64,6 @@ STUDENT_DENIED = {
     "os.putenv",
     "os.unsetenv",
 }
-
-
-def _modules_to_watch():
-    import numpy
-    import torch
-    import torch.nn.functional
-
-    watched = [m for n, m in sorted(sys.modules.items()) if n == "dgm" or n.startswith("dgm.")]
-    return watched + [torch, torch.nn.functional, torch.nn, numpy, math, builtins]
-
-
-def snapshot() -> list[tuple]:
-    """``(where, attribute, value, owner)`` for everything the checks rely on: ``where`` is
-    the live namespace the attribute is read from (a module's or class's ``__dict__``,
-    ``sys.modules``), so a later look needs no copy of it."""
-    import torch
-
-    spaces = []
-    for module in _modules_to_watch():
-        owner = getattr(module, "__name__", repr(module))
-        spaces.append((owner, vars(module), None))
-        for k, v in list(vars(module).items()):
-            if isinstance(v, type) and getattr(v, "__module__", "").startswith("dgm"):
-                spaces.append((f"{owner}.{k}", vars(v), None))
-    for cls in (torch.Tensor, torch.nn.Module, torch.nn.Parameter, torch.Generator):
-        spaces.append((cls.__qualname__, vars(cls), None))
-    hooks = ("excepthook", "displayhook", "stdout", "stderr", "audit", "meta_path")
-    spaces.append(("sys", vars(sys), hooks))
-    dgm = [n for n in sys.modules if n == "dgm" or n.startswith("dgm.")]
-    spaces.append(("sys.modules", sys.modules, dgm))
-    snap = []
-    for owner, where, names in spaces:
-        for k in list(where) if names is None else names:
-            if k.startswith("__") and k not in ("__call__", "__init__"):
-                continue  # __dict__ caches, __annotations__...
-            snap.append((where, k, where.get(k, MISSING), owner))
-    snap.append((None, "meta_path[]", tuple(sys.meta_path), "sys"))
-    return snap
-
-
-MISSING = object()
-
-
-def changes(before: list[tuple]) -> list[str]:
-    """What of ``snapshot()`` was replaced or removed since (new attributes are fine)."""
-    found = []
-    for where, key, value, owner in before:
-        now = tuple(sys.meta_path) if where is None else where.get(key, MISSING)
-        if now is value or _same_items(now, value):
-            continue
-        found.append(f"{owner}.{key} was " + ("removed" if now is MISSING else "replaced"))
-    return found
-
-
-def _same_items(a, b) -> bool:
-    return (
-        type(a) is tuple
-        and type(b) is tuple
-        and len(a) == len(b)
-        and all(x is y for x, y in zip(a, b))
-    )
-
-
-def plain(value, allowed: set, depth: int = 0) -> str | None:
-    """``None`` if ``value`` is made of plain values; else what is not."""
-    if depth > 20:
-        return "nested too deeply"
-    t = type(value)
-    if t in (tuple, list):
-        return next((p for v in value if (p := plain(v, allowed, depth + 1))), None)
-    if t is dict:
-        items = [*value.keys(), *value.values()]
-        return next((p for v in items if (p := plain(v, allowed, depth + 1))), None)
-    if t in allowed:
-        if t not in (int, float, bool, str, complex, type(None)) and isinstance(value, tuple):
-            return plain(tuple(value), allowed, depth + 1)  # a library named tuple
-        return None
-    return f"a {t.__module__}.{t.__qualname__}"
-
-
-def _allowed_types() -> set:
-    import numpy
-    import torch
-
-    allowed = {int, float, bool, str, complex, type(None), torch.Tensor, torch.nn.Parameter}
-    allowed |= {torch.Size, torch.dtype, torch.device, numpy.ndarray}
-    allowed |= set(numpy.sctypeDict.values())
-    for n, m in list(sys.modules.items()):
-        if n == "dgm" or n.startswith("dgm."):
-            allowed |= {v for v in vars(m).values() if isinstance(v, type) and v.__module__ == n}
-    return allowed
 
 
 def import_library() -> None:
@@ -216,8 +126,8 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
     # the references of each exercise, and a stub in every place they are bound
     checks, refs = resolve(job["exercises"])
 
-    stubs = bind_stubs(refs, ns, checks.values())  # from here on, only refs holds them
-    stub_code = _stub("", len).__code__  # every stub's code: the one that raises the event
+    stubs = integrity.bind_stubs(refs, ns, checks.values())  # from here on, only refs holds them
+    stub_code = integrity.stub("", len).__code__  # every stub's code: the one that raises the event
     main_code = main.__code__  # the only code that starts an exercise
     # the hook: its state lives only in this closure
     from . import sandbox
@@ -247,7 +157,7 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
                 out = fn(*args, **kwargs)
             finally:
                 refused_or_changed(gid)
-            problem = plain(out, allowed)
+            problem = integrity.plain(out, allowed)
             if problem:
                 raise TypeError(f"return plain values (tensors, numbers, tuples), not {problem}")
             return out
@@ -313,9 +223,9 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
     real_record = harness.record
     harness.record = lambda result, quiet=False: real_record(result, True)  # no verdict here
     harness.set_variant(int(job["variant"]))
-    allowed = _allowed_types()
+    allowed = integrity.allowed_types()
     sys.addaudithook(hook)
-    before = snapshot()
+    before = integrity.snapshot()
 
     def tampered(grade_id, why):
         emit(grade_id=grade_id, event="end", status="tampered", details=why)
@@ -324,7 +234,7 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
     def refused_or_changed(grade_id):
         if state["refused"]:
             tampered(grade_id, state["refused"][0])
-        changed = changes(before)
+        changed = integrity.changes(before)
         if changed:
             tampered(grade_id, "your code changed what the checks rely on: " + changed[0])
 
@@ -376,64 +286,6 @@ def main() -> None:  # noqa: C901  (one job, read top to bottom)
         emit(grade_id=gid, event="end", status="checked", details="")
         ns[gid] = fn if verdict_of_judge() else reference
     emit(event="done")
-
-
-def _stub(name: str, real):
-    """What the answers process binds in place of the reference ``real``: a call asks the
-    audit hook for the real function, and the hook refuses it to an answer."""
-
-    def stub(*args, **kwargs):
-        box = []
-        sys.audit("dgm.grader.reference", name, box)
-        return box[0](*args, **kwargs)
-
-    for a in ("__name__", "__qualname__", "__module__", "__doc__"):
-        setattr(stub, a, getattr(real, a))
-    return stub
-
-
-def bind_stubs(refs: dict, ns: dict, checks) -> dict:
-    """Replace every binding of each reference (``{"module.qualname": function}``) by its
-    stub: the attributes of every ``dgm`` module and of its classes, the values of the dicts
-    those modules hold (registries such as ``gan.GENERATOR_LOSSES``), their functions'
-    default arguments, the values of ``ns`` (the release notebook's imports) and each
-    check's ``references``. Returns the stubs, ``{"module.qualname": stub}``. ``refs`` is
-    then the only holder of the real functions (``tests/test_hidden_checks.py`` looks for
-    any other with ``gc.get_referrers``)."""
-    stubs = {name: _stub(name, real) for name, real in refs.items()}
-    by_id = {id(real): stubs[name] for name, real in refs.items()}  # refs keeps them alive
-    seen: set[int] = set()  # the dicts walked (alive: each is held by a module)
-
-    def rebind(space, setter) -> None:
-        if type(space) is dict:  # a dict may hold itself, or be held twice
-            if id(space) in seen:
-                return
-            seen.add(id(space))
-        for key, value in list(space.items()):
-            if id(value) in by_id:
-                setter(key, by_id[id(value)])
-            elif type(value) is dict:  # a registry
-                rebind(value, value.__setitem__)
-            elif isinstance(value, (staticmethod, classmethod)):
-                value = value.__func__
-            if isinstance(value, types.FunctionType):  # def f(loss=reference)
-                defaults = value.__defaults__ or ()
-                if any(id(d) in by_id for d in defaults):
-                    value.__defaults__ = tuple(by_id.get(id(d), d) for d in defaults)
-                if value.__kwdefaults__:
-                    rebind(value.__kwdefaults__, value.__kwdefaults__.__setitem__)
-
-    for modname, module in list(sys.modules.items()):
-        if not (modname == "dgm" or modname.startswith("dgm.")) or module is None:
-            continue
-        rebind(vars(module), lambda k, v, m=module: setattr(m, k, v))
-        for value in list(vars(module).values()):
-            if isinstance(value, type) and value.__module__.startswith("dgm"):
-                rebind(vars(value), lambda k, v, c=value: setattr(c, k, v))
-    rebind(ns, ns.__setitem__)
-    for check in checks:  # check.references holds them too
-        check.references = tuple(by_id[id(r)] for r in check.references)
-    return stubs
 
 
 # standard modules that use frames, compile or exec for their own bookkeeping and hand none
