@@ -11,7 +11,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -206,7 +206,7 @@ energy_loss = dgm.checks.energy_loss(energy_loss)
 # **(a) InfoGAN's lower bound.** For any decoder $p(z \mid x)$, $I(X; Z) \ge \mathbb{E}[\log p(z \mid x)] + H(Z)$ (the gap is an
 # expected KL between the true posterior and $p$). With $p(z \mid x) = \mathcal{N}(z; E(x), \sigma^2 I)$ and an encoder $E$,
 # maximising the bound is minimising $\mathbb{E}\|z - E(G(z))\|^2$, which the generator and the encoder do
-# together (`energy.infogan_mi_penalty`).
+# together (`energy.infogan_mi_penalty` returns each $\|z - E(G(z))\|^2$, and the caller takes the mean).
 #
 # **(b) Deep InfoMax's Jensen-Shannon estimator**, used by MEG. A statistics network $T(x, z)$
 # learns to tell *joint* pairs $(G(z_i), z_i)$ from pairs with $z$ shuffled across the batch,
@@ -261,7 +261,7 @@ for rho in rhos:
     for _ in range(mi_steps):
         z = torch.randn(256, 2, generator=gen)
         x = rho * z + math.sqrt(1 - rho**2) * torch.randn(256, 2, generator=gen)
-        loss = -jsd_mi_estimate(T, x, z) + energy.infogan_mi_penalty(z, E(x))
+        loss = -jsd_mi_estimate(T, x, z) + energy.infogan_mi_penalty(z, E(x)).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -269,7 +269,7 @@ for rho in rhos:
         z = torch.randn(20_000, 2, generator=gen)
         x = rho * z + math.sqrt(1 - rho**2) * torch.randn(20_000, 2, generator=gen)
         jsd_value = jsd_mi_estimate(T, x, z).item()
-        mse = energy.infogan_mi_penalty(z, E(x)).item()
+        mse = energy.infogan_mi_penalty(z, E(x)).mean().item()
         infogan_bound = math.log(2 * math.pi * math.e) - math.log(2 * math.pi * math.e * mse / 2)
     mi_rows.append((rho, -math.log(1 - rho**2), jsd_value, infogan_bound))
     print(f"rho {rho:4.2f}: true MI {mi_rows[-1][1]:5.2f} nats; JSD estimate {jsd_value:6.3f} "

@@ -72,7 +72,7 @@ def generator_loss_variant(mi_sign=1.0, detach_encoder=False, detach_jsd=False):
             loss = loss - mi_sign * w * energy.jsd_mi_estimate(model.T, x_in, z)
         elif model.mi == "infogan":
             x_in = x.detach() if detach_encoder else x
-            loss = loss + mi_sign * w * energy.infogan_mi_penalty(z, model.encoder(x_in))
+            loss = loss + mi_sign * w * energy.infogan_mi_penalty(z, model.encoder(x_in)).mean()
         return loss
 
     return loss_fn
@@ -117,7 +117,8 @@ WRONG = {
     "energy_loss": [
         (
             lambda U, r, f, p: (
-                -energy.contrastive_loss(U, r, f.detach()) + p * energy.gradient_penalty(U, r)
+                -energy.contrastive_loss(U, r, f.detach())
+                + p * energy.gradient_penalty(U, r).mean()
             ),
             "the sign",
         ),
@@ -127,7 +128,9 @@ WRONG = {
             "create_graph=True",
         ),
         (
-            lambda U, r, f, p: energy.contrastive_loss(U, r, f) + p * energy.gradient_penalty(U, r),
+            lambda U, r, f, p: (
+                energy.contrastive_loss(U, r, f) + p * energy.gradient_penalty(U, r).mean()
+            ),
             "detach them",
         ),
     ],

@@ -70,16 +70,16 @@ def test_contrastive_loss_with_the_models_own_samples_has_no_expected_gradient()
     assert max(gr.abs().max().item() for gr in grads) < 0.05
 
 
-def test_gradient_penalty_of_a_quadratic_energy_is_the_mean_squared_norm_and_trains_theta():
+def test_gradient_penalty_of_a_quadratic_energy_is_each_squared_norm_and_trains_theta():
     scale = torch.tensor(1.5, requires_grad=True)
     x = torch.randn(64, 3)
 
     def U(v):
         return 0.5 * scale * v.pow(2).sum(1)
 
-    gp = energy.gradient_penalty(U, x)
-    torch.testing.assert_close(gp, (scale * x).pow(2).sum(1).mean())
-    (d,) = torch.autograd.grad(gp, scale)  # d/ds s^2 E||x||^2 = 2 s E||x||^2
+    gp = energy.gradient_penalty(U, x)  # one value per point; the caller reduces
+    torch.testing.assert_close(gp, (scale * x).pow(2).sum(1))
+    (d,) = torch.autograd.grad(gp.mean(), scale)  # d/ds s^2 E||x||^2 = 2 s E||x||^2
     torch.testing.assert_close(d, 2 * scale.detach() * x.pow(2).sum(1).mean())
     assert not x.requires_grad
 
@@ -99,9 +99,9 @@ def test_energies_must_return_one_value_per_example():
         energy.contrastive_loss(lambda v: v, torch.randn(4, 2), torch.randn(4, 2))
 
 
-def test_infogan_penalty_is_the_mean_squared_reconstruction_error_of_z():
+def test_infogan_penalty_is_each_squared_reconstruction_error_of_z():
     z, z_hat = torch.zeros(4, 2), torch.tensor([[1.0, 0], [0, 2], [0, 0], [1, 1]])
-    assert energy.infogan_mi_penalty(z, z_hat).item() == pytest.approx((1 + 4 + 0 + 2) / 4)
+    assert energy.infogan_mi_penalty(z, z_hat).tolist() == [1, 4, 0, 2]
     with pytest.raises(ValueError, match="differ in shape"):
         energy.infogan_mi_penalty(z, z_hat[:3])
 

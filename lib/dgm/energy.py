@@ -72,22 +72,28 @@ def model_weights_on_grid(U: Energy, grid: torch.Tensor) -> torch.Tensor:
 
 def contrastive_loss(U: Energy, real: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
     """``E_real[U] - E_negative[U]``: its ``theta``-gradient is the positive phase minus the
-    negative phase, with ``negative`` standing in for samples of ``q_theta``."""
+    negative phase, with ``negative`` standing in for samples of ``q_theta``.
+
+    One number, not one per example: the two expectations are over different samples (of
+    different sizes, even), so no example has a term of its own. The same holds for
+    ``energy_loss`` and for the generator's loss, whose MI term is a statistic of the batch.
+    """
     u_real = _check_energies("contrastive_loss", U(real), real)
     u_neg = _check_energies("contrastive_loss", U(negative), negative)
     return u_real.mean() - u_neg.mean()
 
 
 def gradient_penalty(U: Energy, real: torch.Tensor) -> torch.Tensor:
-    """The zero-centred penalty ``E_real ||grad_x U(x)||^2``, differentiable in ``theta``.
+    """``||grad_x U(x)||^2`` at each real point ``x``, (B,): the zero-centred penalty, whose
+    mean ``energy_loss`` adds; differentiable in ``theta``.
 
     Data should sit at minima of the energy, where its gradient vanishes; without the
     penalty the contrastive loss can fall without bound by making the energy steep.
     """
     x = real.detach().requires_grad_(True)
     u = _check_energies("gradient_penalty", U(x), x)
-    (grad,) = torch.autograd.grad(u.sum(), x, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1).mean()
+    (grad,) = torch.autograd.grad(u.sum(), x, create_graph=True)  # (B, D)
+    return grad.pow(2).flatten(1).sum(1)  # one squared norm per point
 
 
 def energy_loss(U: Energy, real, fake, penalty: float = 1.0) -> torch.Tensor:
@@ -97,11 +103,12 @@ def energy_loss(U: Energy, real, fake, penalty: float = 1.0) -> torch.Tensor:
     """
     if penalty < 0:
         raise ValueError(f"energy_loss: penalty must be >= 0, got {penalty!r}")
-    return contrastive_loss(U, real, fake.detach()) + penalty * gradient_penalty(U, real)
+    return contrastive_loss(U, real, fake.detach()) + penalty * gradient_penalty(U, real).mean()
 
 
 def infogan_mi_penalty(z: torch.Tensor, z_hat: torch.Tensor) -> torch.Tensor:
-    """``E ||z - E(G(z))||^2``: minus the InfoGAN lower bound on ``I(X; Z)``, up to constants.
+    """``||z - E(G(z))||^2`` for each ``z``, (B,); its mean is minus the InfoGAN lower bound
+    on ``I(X; Z)``, up to constants.
 
     With ``p(z | x) = N(z; E(x), sigma^2 I)`` the bound ``E log p(z | x) + H(Z)`` is this mean
     squared error times ``-1 / (2 sigma^2)`` plus a constant.
@@ -111,7 +118,7 @@ def infogan_mi_penalty(z: torch.Tensor, z_hat: torch.Tensor) -> torch.Tensor:
             f"infogan_mi_penalty: z and E(G(z)) differ in shape: "
             f"{tuple(z.shape)} vs {tuple(z_hat.shape)}"
         )
-    return (z - z_hat).pow(2).flatten(1).sum(1).mean()
+    return (z - z_hat).pow(2).flatten(1).sum(1)
 
 
 def jsd_mi_estimate(
@@ -216,7 +223,7 @@ def generator_loss(model: EnergyGAN, z: torch.Tensor, mi_weight: float) -> torch
     if model.mi == "jsd":
         loss = loss - mi_weight * jsd_mi_estimate(model.T, x, z)
     elif model.mi == "infogan":
-        loss = loss + mi_weight * infogan_mi_penalty(z, model.encoder(x))
+        loss = loss + mi_weight * infogan_mi_penalty(z, model.encoder(x)).mean()
     return loss
 
 

@@ -255,7 +255,7 @@ def _generator_diagnoses(args, out, ref) -> str | None:
         x = model.G(z)
         u = model.energy(x).mean().item()
         if model.mi == "infogan":
-            pen = energy.infogan_mi_penalty(z, model.encoder(x)).item()
+            pen = energy.infogan_mi_penalty(z, model.encoder(x)).mean().item()
             if abs(value - (u - w * pen)) < 1e-6:
                 return (
                     "the InfoGAN term's sign: the loss ADDS mi_weight * ||z - E(G(z))||^2 "
