@@ -58,7 +58,7 @@ def build(model_name: str, device) -> dgm.vae.VAE:
 def fit_config(args) -> dgm.vae.FitConfig:
     """The recipe of ``dgm.vae.fit`` with this command's options."""
     return dgm.vae.FitConfig(
-        lr=args.lr, batch_size=args.batch_size, k=TRAIN_K[args.model], step=args.step
+        lr=args.lr, batch_size=args.batch_size, k=TRAIN_K[args.model], mode=args.step
     )
 
 

@@ -215,3 +215,12 @@ def test_unequal_modes_follow_their_weights():
     assert abs(x[x[:, 0] > 0].std(0).mean().item() - 0.1) < 0.01
     with pytest.raises(ValueError, match="weights"):
         data.unequal_modes(5, weights=(1.0,))
+
+
+def test_a_binarized_stream_needs_one_full_batch():
+    """With fewer examples than a batch, no batch is full: the stream says so rather than
+    looping forever (it drops the last, smaller batch of every epoch)."""
+    x = torch.rand(10, 784)
+    assert next(data.binarized_stream(x, 10)).shape == (10, 784)
+    with pytest.raises(ValueError, match=r"batch_size must be an int in \[1, 10\].*got 11"):
+        next(data.binarized_stream(x, 11))

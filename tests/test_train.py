@@ -300,3 +300,39 @@ def test_linear_decay_rejects_bad_lengths(steps, decay, match):
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     with pytest.raises(ValueError, match=match):
         T.linear_decay(opt, steps, decay)
+
+
+def test_a_resumed_schedule_runs_at_its_own_settings_rates(tmp_path):
+    """A run saved with one length and lr and resumed into a longer one with another lr
+    continues at the rate the new settings give at that step (not the saved rate, and not
+    the saved base lr): the first resumed step of a 4-step decay into an 8-step one."""
+    path = tmp_path / "run.pt"
+
+    def run(steps, lr, decay, seen):
+        w = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([w], lr=lr)
+        schedule = T.linear_decay(opt, steps, decay)
+
+        def step(i):
+            seen.append(opt.param_groups[0]["lr"])
+            opt.step()
+            schedule.step()
+            return {}
+
+        state = {"opt": opt, "schedule": schedule}
+        T.train(step, steps, state=state, checkpoint=path, progress=False)
+
+    first, second = [], []
+    run(4, 1e-3, 4, first)
+    run(8, 5e-4, 4, second)
+    assert first == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
+    assert second == pytest.approx([5e-4, 3.75e-4, 2.5e-4, 1.25e-4])  # steps 4..7
+
+
+def test_a_checkpoint_without_a_part_of_the_state_is_named(tmp_path):
+    path = tmp_path / "old.pt"
+    model = torch.nn.Linear(2, 1)
+    T.train(lambda i: {}, 1, state={"model": model}, checkpoint=path, progress=False)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"holds \['model'\] but not \['opt'\].*Delete it"):
+        T.train(lambda i: {}, 2, state={"model": model, "opt": opt}, checkpoint=path)

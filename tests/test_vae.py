@@ -316,5 +316,5 @@ def test_fit_trains_a_given_loss():
         calls.append(len(xb))
         return m.iwae_loss(xb, 3)
 
-    vae.fit(model, x, 5, loss=my_loss, batch_size=20, step="eager", progress=False)
+    vae.fit(model, x, 5, loss=my_loss, batch_size=20, mode="eager", progress=False)
     assert calls == [20] * 5

@@ -16,6 +16,12 @@ Each step can only raise ``log p(x)``: the E-step closes the gap, the M-step rai
 lower bound that was tight. Two models are here: a Gaussian mixture (2-D toy data) and a
 mixture of Bernoullis (binarized MNIST). The EM loop itself (``em``) is shared.
 
+EM has no learning rate, optimizer, batch or schedule: each iteration is closed form on all
+the data. So this lecture has no ``FitConfig``/``training_step``/``fit`` of the later ones
+(``dgm.train``); its fits take the data first, a starting point and a number of iterations
+(``fit_gmm(X, init, n_iter)``), and return every iterate (``EMResult``). ``em_fit`` is the
+exercise's form of the same run (a tolerance, the final parameters and the curve).
+
 References: Dempster, Laird & Rubin (1977); Neal & Hinton, "A view of the EM algorithm
 that justifies incremental, sparse, and other variants" (1998); Bishop, PRML ch. 9.
 """

@@ -96,7 +96,7 @@ def gradient_penalty(U: Energy, real: torch.Tensor) -> torch.Tensor:
     return grad.pow(2).flatten(1).sum(1)  # one squared norm per point
 
 
-def energy_loss(U: Energy, real, fake, penalty: float = 1.0) -> torch.Tensor:
+def energy_loss(U: Energy, real, fake, penalty: float = 0.1) -> torch.Tensor:
     """The energy's (critic's) loss: ``E_real[U] - E_fake[U] + penalty * E_real ||grad_x U||^2``.
 
     ``fake`` is detached: this step trains the energy only.
@@ -132,7 +132,8 @@ def jsd_mi_estimate(
     ``E_joint[-softplus(-T(x, z))] - E_marginals[softplus(T(x, z'))]``, where ``z'`` is ``z``
     shuffled across the batch (pairs from the product of the marginals). Its maximum over
     ``T`` is ``2 JSD(p(x, z) || p(x) p(z)) - log 4``: ``-log 4`` when ``X`` and ``Z`` are
-    independent, and it grows with their dependence.
+    independent, and it grows with their dependence. One number, a statistic of the batch:
+    the shuffled pairs mix its examples.
     """
     if x.shape[0] != z.shape[0]:
         raise ValueError(f"jsd_mi_estimate: {x.shape[0]} x but {z.shape[0]} z")
@@ -254,7 +255,8 @@ class FitConfig:
     points a step, the energy's gradient ``penalty``, the ``mi_weight`` of the generator's MI
     term, and an exponential moving average of G (``average_decay``) that sampling uses.
 
-    ``lr_decay_steps`` brings both learning rates linearly to 0 over the last that many steps;
+    ``lr_decay_steps`` brings both learning rates linearly to 0 over the last that many steps
+    (at most the run's);
     ``energy_steps`` energy updates (each on a fresh batch) come before every generator
     update, as in MEG's image experiments (5).
     """
@@ -271,14 +273,14 @@ class FitConfig:
     def __post_init__(self):
         if self.penalty < 0:
             raise ValueError(f"FitConfig: penalty must be >= 0, got {self.penalty!r}")
-        if not 0 <= self.average_decay < 1:
-            raise ValueError(
+        if not isinstance(self.average_decay, (int, float)) or not 0 <= self.average_decay < 1:
+            raise ValueError(  # the energy GAN always keeps its average (0: the last G)
                 f"FitConfig: average_decay must be in [0, 1), got {self.average_decay!r}"
             )
-        for name in ("lr_decay_steps", "energy_steps"):
+        for name, least in (("lr_decay_steps", 0), ("energy_steps", 1)):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < (name == "energy_steps"):
-                raise ValueError(f"FitConfig: {name} must be a non-negative int, got {value!r}")
+            if not isinstance(value, int) or value < least:
+                raise ValueError(f"FitConfig: {name} must be an int >= {least}, got {value!r}")
 
 
 def fit(
@@ -298,7 +300,7 @@ def fit(
     """
     from . import gan, train
 
-    cfg = train.configure(FitConfig, config, kwargs, "fit")
+    cfg = train.configure(FitConfig, config, kwargs, "fit", steps)
     opt_u = torch.optim.Adam(model.U.parameters(), lr=cfg.lr, betas=cfg.betas)
     opt_g = torch.optim.Adam(model.generator_parameters(), lr=cfg.lr, betas=cfg.betas)
 

@@ -366,6 +366,15 @@ def training_step(
     return d_loss.detach(), g_loss.detach()
 
 
+def _library_step(generator_loss, weights, penalty) -> Callable:
+    """``training_step`` with the settings of a ``FitConfig`` bound: what ``fit`` repeats."""
+
+    def step(gan, real, z, opt_d, opt_g):
+        return training_step(gan, real, z, opt_d, opt_g, generator_loss, weights, penalty)
+
+    return step
+
+
 @dataclass
 class FitConfig:
     """How ``fit`` trains a GAN: the DCGAN recipe by default (Radford et al. 2016: the
@@ -417,7 +426,8 @@ def fit(
     sample_real: Callable[[int], torch.Tensor],
     steps: int,
     config: FitConfig | None = None,
-    step: Callable | None = None,
+    *,
+    training_step: Callable | None = None,
     **kwargs,
 ):
     """Alternate one discriminator step and one generator step (``training_step``), ``steps``
@@ -426,18 +436,21 @@ def fit(
     ``sample_real(n)`` returns ``n`` real examples; each step uses ``batch_size`` packs, so
     ``batch_size * gan.pack`` real and as many generated examples. The settings come from
     ``config`` (a ``FitConfig``); a keyword argument that names one of its fields overrides
-    it (``fit(gan, sample, 1000, loss="minimax")``). ``step(gan, real, z, opt_d, opt_g)``
-    replaces ``training_step`` (lecture 04's exercise; with the default ``loss`` and no
-    ``weights``). A run resumed from a checkpoint needs the same stabilisers as the run that
-    wrote it. The other keyword arguments go to ``dgm.train.train`` (``checkpoint``,
+    it (``fit(gan, sample, 1000, loss="minimax")``). ``lr_decay_steps`` counts at most the
+    run's ``steps``. ``training_step(gan, real, z, opt_d, opt_g)`` replaces the library's
+    (a student's own; with the default ``loss`` and no ``weights``). A run resumed from a
+    checkpoint needs the same stabilisers as the run that wrote it. The other keyword
+    arguments go to ``dgm.train.train`` (``checkpoint``,
     ``evaluate``, ``desc``...), which returns the ``History``.
     """
     import copy
 
     from . import train
 
-    cfg = train.configure(FitConfig, config, kwargs, "fit")
-    if step is not None and (cfg.loss != "nonsaturating" or cfg.weights is not None or cfg.penalty):
+    cfg = train.configure(FitConfig, config, kwargs, "fit", steps)
+    if training_step is not None and (
+        cfg.loss != "nonsaturating" or cfg.weights is not None or cfg.penalty
+    ):
         raise ValueError(
             "fit: a custom step brings its own generator loss; drop loss/weights/penalty"
         )
@@ -460,12 +473,7 @@ def fit(
     name = getattr(cfg.loss, "__name__", cfg.loss)
     if cfg.weights is not None:
         name = f"{name}, {getattr(cfg.weights, '__name__', 'weighted')}"
-    if step is None:
-
-        def step(gan, real, z, opt_d, opt_g):
-            return training_step(
-                gan, real, z, opt_d, opt_g, generator_loss, cfg.weights, cfg.penalty
-            )
+    step = training_step or _library_step(generator_loss, cfg.weights, cfg.penalty)
 
     def one_step(i):
         n = cfg.batch_size * gan.pack

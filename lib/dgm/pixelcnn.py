@@ -345,19 +345,19 @@ def sample(model: nn.Module, n: int, given=None, start: int = 0, generator=None)
 class FitConfig:
     """How ``fit`` trains a PixelCNN: Adam at ``lr`` on batches of ``batch_size`` dynamically
     binarized digits, the learning rate cosine-decayed to 0 over the steps after
-    ``decay_from`` of the run. ``step``: ``"auto"`` captures the whole step as one CUDA graph
+    ``decay_from`` of the run. ``mode``: ``"auto"`` captures the whole step as one CUDA graph
     on a GPU and runs eagerly elsewhere (``dgm.train.make_step``)."""
 
     lr: float = 1e-3
     batch_size: int = 64
     decay_from: float = 2 / 3
-    step: str = "auto"
+    mode: str = "auto"
 
     def __post_init__(self):
         if not 0 <= self.decay_from < 1:
             raise ValueError(f"FitConfig: decay_from must be in [0, 1), got {self.decay_from!r}")
-        if self.step not in ("auto", "eager", "graph"):
-            raise ValueError(f"FitConfig: step must be auto, eager or graph, got {self.step!r}")
+        if self.mode not in ("auto", "eager", "graph"):
+            raise ValueError(f"FitConfig: mode must be auto, eager or graph, got {self.mode!r}")
 
 
 def training_step(model: nn.Module, x: torch.Tensor, opt: torch.optim.Optimizer) -> torch.Tensor:
@@ -381,9 +381,9 @@ def fit(model: nn.Module, x: torch.Tensor, steps: int, config: FitConfig | None 
     """
     from . import data, train
 
-    cfg = train.configure(FitConfig, config, kwargs, "fit")
+    cfg = train.configure(FitConfig, config, kwargs, "fit", steps)
     opt, update, mode = train.adam_step(
-        model, lambda xb, opt: training_step(model, xb, opt), cfg.step, lr=cfg.lr
+        model, lambda xb, opt: training_step(model, xb, opt), cfg.mode, lr=cfg.lr
     )
     steps_ = max(steps, 1)
     schedule = train.cosine_decay(opt, steps_, start=min(int(cfg.decay_from * steps), steps_ - 1))

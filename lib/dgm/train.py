@@ -1,13 +1,17 @@
 """The course's training loop: the plumbing around a lecture's own training step.
 
-A lecture writes ``step(i)``, which computes its loss, calls ``backward`` and steps its
-optimizer, and returns the numbers to log. ``train`` adds what every run needs:
+Every lecture that trains a model has the same three pieces: a ``FitConfig`` dataclass (the
+recipe's settings), a ``training_step`` (one update: the loss, ``backward``, the optimizer's
+step) and ``fit(model, data, steps, config=None, **overrides)``, which builds the optimizers
+and schedules and hands ``train`` a ``step(i)`` that runs one ``training_step`` on the next
+batch and returns the numbers to log. ``train`` adds what every run needs:
 
 - a progress bar (``tqdm.auto``: a widget in Jupyter, text in a terminal);
 - an evaluation callback every ``eval_every`` steps and at the end;
 - a checkpoint written atomically (temp file, then rename) every ``save_every`` steps and
   at the end, and resumed from when present, so a Colab disconnect or a 10-minute job
-  limit costs at most ``save_every`` steps;
+  limit costs at most ``save_every`` steps (a resumed run follows its own schedule: the
+  learning rates are those of the settings it was started with, at the step it resumes);
 - a guard that stops with a clear message as soon as a logged value is NaN or infinite.
 
 Logged values are read back from the GPU every ``log_every`` steps, not every step, so the
@@ -27,6 +31,8 @@ from pathlib import Path
 import torch
 
 from . import config
+
+LambdaLR = torch.optim.lr_scheduler.LambdaLR
 
 Metrics = Mapping[str, "float | torch.Tensor"]
 
@@ -136,8 +142,18 @@ def train(
     history, start = History(), 0
     if checkpoint is not None and checkpoint.exists():
         saved = load_checkpoint(checkpoint)
+        if missing := sorted(set(state) - set(saved["state"])):
+            raise ValueError(
+                f"train: the checkpoint {checkpoint} holds {sorted(saved['state'])} but not "
+                f"{missing}: it was written by another run or version of the code. Delete it "
+                "to start afresh, or pass another checkpoint path."
+            )
+        # the base learning rates of this run's settings, not of the run that saved
+        base_lrs = {n: list(o.base_lrs) for n, o in state.items() if isinstance(o, LambdaLR)}
         for name, obj in state.items():
             obj.load_state_dict(saved["state"][name])
+        for name, base in base_lrs.items():
+            _resume_schedule(state[name], base)
         history.records = {k: [tuple(p) for p in v] for k, v in saved["history"].items()}
         start = int(saved["step"])
         torch.set_rng_state(saved["rng"])
@@ -202,21 +218,50 @@ def train(
     return history
 
 
+def _resume_schedule(schedule: LambdaLR, base_lrs: list) -> None:
+    """Set the learning rates a resumed ``schedule`` gives at the step it resumes from, from
+    ``base_lrs`` and its own factors: a checkpoint holds the rates of the run that saved it
+    (another length, another lr), which the next ``step()`` would otherwise start from."""
+    schedule.base_lrs = base_lrs
+    lrs = [b * f(schedule.last_epoch) for b, f in zip(base_lrs, schedule.lr_lambdas)]
+    for group, base, lr in zip(schedule.optimizer.param_groups, base_lrs, lrs):
+        group["initial_lr"] = base
+        if torch.is_tensor(group["lr"]):
+            group["lr"].fill_(lr)  # in place: a captured step reads it from its address
+        else:
+            group["lr"] = lr
+    schedule._last_lr = lrs
+
+
 # --------------------------------------------------------------------------- a fast step
 
 
-def configure(config_type: type, config, overrides: dict, who: str):
+def configure(config_type: type, config, overrides: dict, who: str = "fit", steps=0):
     """The settings a lecture's ``fit`` runs with: ``config`` (an instance of the dataclass
     ``config_type``, or its defaults when ``None``) with every field that ``overrides`` names
-    replaced. Those keys are removed from ``overrides``; the rest are ``train``'s own."""
+    replaced. Those keys are removed from ``overrides``; the rest are ``train``'s own.
+
+    Checks ``steps`` and the settings every recipe shares (``lr``, ``lr_d``, ``batch_size``,
+    ``k``), so that a bad value is named here rather than deep inside a schedule.
+    """
+    kind = f"{config_type.__module__}.{config_type.__qualname__}"
     if config is None:
         config = config_type()
     elif not isinstance(config, config_type):
-        raise TypeError(
-            f"{who}: config must be a {config_type.__qualname__}, got {type(config).__name__}"
-        )
+        raise TypeError(f"{who}: config must be a {kind}, got {type(config).__qualname__}")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"{who}: steps must be a non-negative int, got {steps!r}")
     names = {f.name for f in dataclasses.fields(config_type)} & set(overrides)
-    return dataclasses.replace(config, **{name: overrides.pop(name) for name in names})
+    config = dataclasses.replace(config, **{name: overrides.pop(name) for name in names})
+    for name in ("lr", "lr_d"):
+        value = getattr(config, name, None)
+        if value is not None and not (isinstance(value, (int, float)) and value > 0):
+            raise ValueError(f"{who}: {name} must be a number > 0, got {value!r}")
+    for name in ("batch_size", "k"):
+        value = getattr(config, name, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{who}: {name} must be an int >= 1, got {value!r}")
+    return config
 
 
 def step_mode(model: torch.nn.Module, mode: str = "auto") -> str:
@@ -231,15 +276,16 @@ def step_mode(model: torch.nn.Module, mode: str = "auto") -> str:
 
 def adam_step(
     model: torch.nn.Module,
-    training_step: Callable[[torch.Tensor, torch.optim.Optimizer], torch.Tensor],
+    update: Callable[[torch.Tensor, torch.optim.Optimizer], torch.Tensor],
     mode: str = "auto",
     lr: float = 1e-3,
     **adam_kwargs,
 ) -> tuple[torch.optim.Adam, Callable[[torch.Tensor], torch.Tensor], str]:
-    """Adam over ``model``'s parameters and ``update(batch)``, one ``training_step(batch, opt)``
-    (captured as a CUDA graph in ``"graph"`` mode, see ``make_step``).
+    """Adam over ``model``'s parameters and ``step(batch)``, one ``update(batch, opt)`` (a
+    lecture's ``training_step`` with its model and settings bound), captured as a CUDA graph
+    in ``"graph"`` mode (``make_step``).
 
-    Returns ``(opt, update, mode)``, the mode resolved by ``step_mode``. A captured step reads
+    Returns ``(opt, step, mode)``, the mode resolved by ``step_mode``. A captured step reads
     the learning rate and Adam's step counter from the GPU, so in graph mode the lr is a
     tensor (which ``torch.optim.lr_scheduler`` fills in place) and Adam is ``capturable``.
     """
@@ -252,7 +298,7 @@ def adam_step(
         capturable=graph,
         **adam_kwargs,
     )
-    return opt, make_step(lambda batch: training_step(batch, opt), opt, mode=mode), mode
+    return opt, make_step(lambda batch: update(batch, opt), opt, mode=mode), mode
 
 
 def make_step(

@@ -21,6 +21,7 @@ and implements the two transfers the paper proposes:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -130,28 +131,40 @@ class VAE2D(torch.nn.Module):
         return mean + self.log_s.exp() * torch.randn_like(mean)
 
 
+@dataclass
+class VAE2DFitConfig:
+    """How ``fit_vae_2d`` trains a ``VAE2D``: Adam at ``lr`` on batches of ``batch_size``."""
+
+    lr: float = 1e-3
+    batch_size: int = 256
+
+
+def vae_2d_training_step(model: VAE2D, x: torch.Tensor, opt: torch.optim.Optimizer):
+    """One update of ``opt`` on the mean negative ELBO of the batch ``x`` (B, 2); returns it,
+    detached."""
+    loss = model.loss(x).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
 def fit_vae_2d(
-    model: VAE2D,
-    sample_real,
-    steps: int,
-    lr: float = 1e-3,
-    batch_size: int = 256,
-    **train_kwargs,
+    model: VAE2D, sample_real, steps: int, config: VAE2DFitConfig | None = None, **kwargs
 ):
-    """Train a ``VAE2D`` with Adam on batches ``sample_real(batch_size)``; returns the History."""
+    """Train a ``VAE2D`` for ``steps`` steps of ``vae_2d_training_step`` on batches
+    ``sample_real(batch_size)``, the settings from ``config`` (a keyword that names one of
+    its fields overrides it; the rest go to ``dgm.train.train``). Returns the History."""
     from . import train
 
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    cfg = train.configure(VAE2DFitConfig, config, kwargs, "fit_vae_2d", steps)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
 
     def step(i):
-        loss = model.loss(sample_real(batch_size)).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss}
+        return {"loss": vae_2d_training_step(model, sample_real(cfg.batch_size), opt)}
 
-    train_kwargs.setdefault("desc", "VAE (2-D)")
-    return train.train(step, steps, state={"model": model, "opt": opt}, **train_kwargs)
+    kwargs.setdefault("desc", "VAE (2-D)")
+    return train.train(step, steps, state={"model": model, "opt": opt}, **kwargs)
 
 
 def unequal_modes_models(
@@ -356,46 +369,73 @@ def aa_vae_loss(
     return vae_loss, d_loss
 
 
+@dataclass
+class AAVAEFitConfig:
+    """How ``fit_aa_vae`` trains an AA-VAE: the VAE with Adam at ``lr`` on batches of
+    ``batch_size`` dynamically binarized digits, its generated digits' ``-ELBO`` weighted by
+    the discriminator with ``weight`` (0: the plain VAE), and the discriminator with the
+    DCGAN recipe's Adam (``lr_d``, betas (0.5, 0.999))."""
+
+    weight: float = 1.0
+    lr: float = 1e-3
+    lr_d: float = 2e-4
+    batch_size: int = 100
+
+    def __post_init__(self):
+        if self.weight < 0:
+            raise ValueError(f"AAVAEFitConfig: weight must be >= 0, got {self.weight!r}")
+
+
+def aa_vae_training_step(
+    model: vae_lib.VAE,
+    discriminator: torch.nn.Module,
+    x_real: torch.Tensor,
+    opt: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    weight: float = 1.0,
+) -> dict:
+    """One update of each: the model draws as many binary digits as ``x_real`` holds, then
+    the VAE steps on the mean of ``aa_vae_loss``'s first term and the discriminator on the
+    mean of its second. Returns both losses and ``d_fake``, the mean ``D(x)`` of the
+    generated batch after the step (the weight its ``-ELBO`` carried), detached."""
+    x_fake = torch.bernoulli(model.sample(len(x_real)))  # the model's own binary digits
+    vae_loss, d_loss = (v.mean() for v in aa_vae_loss(model, discriminator, x_real, x_fake, weight))
+    opt.zero_grad(set_to_none=True)
+    opt_d.zero_grad(set_to_none=True)
+    vae_loss.backward(inputs=list(model.parameters()))
+    d_loss.backward(inputs=list(discriminator.parameters()))
+    opt.step()
+    opt_d.step()
+    with torch.no_grad():
+        d_fake = torch.sigmoid(discriminator(x_fake.flatten(1))).mean()
+    return {"loss": vae_loss.detach(), "d_loss": d_loss.detach(), "d_fake": d_fake}
+
+
 def fit_aa_vae(
     model: vae_lib.VAE,
     discriminator: torch.nn.Module,
     x: torch.Tensor,
     steps: int,
-    *,
-    weight: float = 1.0,
-    lr: float = 1e-3,
-    batch_size: int = 100,
-    **train_kwargs,
+    config: AAVAEFitConfig | None = None,
+    **kwargs,
 ):
-    """Train an AA-VAE on dynamically binarized images ``x``: each step, the model draws a
-    batch of its own samples, the discriminator takes one Adam step on real vs generated,
-    and the VAE one Adam step on ``aa_vae_loss``. ``weight = 0`` trains the plain VAE (the
-    discriminator still learns, but no longer acts). Returns ``dgm.train``'s ``History``,
-    with ``d_fake``, the mean ``D(x)`` of the generated batch after the step: the weight its
-    ``-ELBO`` carries against the real digits' weight of 1.
+    """Train an AA-VAE on dynamically binarized images ``x`` for ``steps`` steps of
+    ``aa_vae_training_step``, the settings from ``config`` (a keyword that names one of its
+    fields overrides it; the rest go to ``dgm.train.train``). ``weight = 0`` trains the
+    plain VAE (the discriminator still learns, but no longer acts). Returns ``dgm.train``'s
+    ``History``, with ``d_fake``: the weight the generated digits' ``-ELBO`` carries against
+    the real digits' weight of 1.
     """
     from . import data, train
 
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    stream = data.binarized_stream(x, batch_size)
+    cfg = train.configure(AAVAEFitConfig, config, kwargs, "fit_aa_vae", steps)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
+    stream = data.binarized_stream(x, cfg.batch_size)
 
     def step(i):
-        x_real = next(stream)
-        x_fake = torch.bernoulli(model.sample(batch_size))  # the model's own binary digits
-        vae_loss, d_loss = (
-            v.mean() for v in aa_vae_loss(model, discriminator, x_real, x_fake, weight)
-        )
-        opt.zero_grad(set_to_none=True)
-        opt_d.zero_grad(set_to_none=True)
-        vae_loss.backward(inputs=list(model.parameters()))
-        d_loss.backward(inputs=list(discriminator.parameters()))
-        opt.step()
-        opt_d.step()
-        with torch.no_grad():  # the mean weight D(x) the generated digits' -ELBO received
-            d_fake = torch.sigmoid(discriminator(x_fake.flatten(1))).mean()
-        return {"loss": vae_loss, "d_loss": d_loss, "d_fake": d_fake}
+        return aa_vae_training_step(model, discriminator, next(stream), opt, opt_d, cfg.weight)
 
-    train_kwargs.setdefault("desc", f"AA-VAE (weight {weight:g})" if weight else "VAE")
+    kwargs.setdefault("desc", f"AA-VAE (weight {cfg.weight:g})" if cfg.weight else "VAE")
     state = {"model": model, "discriminator": discriminator, "opt": opt, "opt_d": opt_d}
-    return train.train(step, steps, state=state, **train_kwargs)
+    return train.train(step, steps, state=state, **kwargs)

@@ -324,9 +324,10 @@ class FitConfig:
 
     Adam with ``eps = 1e-4`` (Burda et al. 2016), batches of 100 dynamically binarized
     digits, and the learning rate decayed from ``lr`` to ``final_lr * lr`` along a cosine
-    over the run (``final_lr = 1``: constant). ``k = 1`` trains the (beta-)VAE, ``k > 1``
-    the IWAE. ``step``: ``"auto"`` captures the whole step as one CUDA graph on a GPU and
-    runs eagerly elsewhere (``dgm.train.make_step``).
+    over the run (``final_lr = 1``: constant). ``k = 1`` trains the (beta-)VAE with weight
+    ``beta`` on its KL term, ``k > 1`` the IWAE (``beta`` then plays no part), and a
+    ``loss`` given to ``fit`` replaces both. ``mode``: ``"auto"`` captures the whole step as
+    one CUDA graph on a GPU and runs eagerly elsewhere (``dgm.train.make_step``).
     """
 
     lr: float = 1e-3
@@ -335,13 +336,15 @@ class FitConfig:
     final_lr: float = 0.1
     beta: float = 1.0
     k: int = 1
-    step: str = "auto"
+    mode: str = "auto"
 
     def __post_init__(self):
         if not isinstance(self.k, int) or self.k < 1:
             raise ValueError(f"FitConfig: k must be an int >= 1, got {self.k!r}")
-        if self.step not in ("auto", "eager", "graph"):
-            raise ValueError(f"FitConfig: step must be auto, eager or graph, got {self.step!r}")
+        if not 0 <= self.final_lr <= 1:
+            raise ValueError(f"FitConfig: final_lr must be in [0, 1], got {self.final_lr!r}")
+        if self.mode not in ("auto", "eager", "graph"):
+            raise ValueError(f"FitConfig: mode must be auto, eager or graph, got {self.mode!r}")
 
 
 def batch_loss(
@@ -395,7 +398,7 @@ def fit_step(
     opt, update, mode = train.adam_step(
         model,
         lambda xb, opt: training_step(model, xb, opt, cfg, loss),
-        cfg.step,
+        cfg.mode,
         lr=cfg.lr,
         eps=cfg.adam_eps,
     )
@@ -428,7 +431,8 @@ def fit(
     """
     from . import train
 
-    cfg = train.configure(FitConfig, config, kwargs, "fit")
+    cfg = train.configure(FitConfig, config, kwargs, "fit", steps)
     state, step, mode = fit_step(model, x, steps, cfg, loss)
-    kwargs.setdefault("desc", ("VAE" if cfg.k == 1 else f"IWAE (k={cfg.k})") + f", {mode} step")
+    name = "VAE" if cfg.k == 1 else f"IWAE (k={cfg.k})"
+    kwargs.setdefault("desc", f"{name if loss is None else 'VAE, own loss'}, {mode} step")
     return train.train(step, steps, state=state, **kwargs)

@@ -226,8 +226,8 @@ def training_step(
 class FitConfig:
     """How ``fit`` trains a Helmholtz machine: wake-sleep (``method="ws"``) or reweighted
     wake-sleep (``"rws"``, ``k`` samples, ``q_update`` ``"wake"``, ``"sleep"`` or ``"both"``:
-    ``rws_losses``), Adam at ``lr`` on batches of ``batch_size`` dynamically binarized
-    examples."""
+    ``rws_losses``; plain wake-sleep uses neither), Adam at ``lr`` on batches of
+    ``batch_size`` dynamically binarized examples."""
 
     method: str = "ws"
     k: int = 5
@@ -268,7 +268,7 @@ def fit(
     """
     from . import data, train
 
-    cfg = train.configure(FitConfig, config, kwargs, "fit")
+    cfg = train.configure(FitConfig, config, kwargs, "fit", steps)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     stream = data.binarized_stream(x, cfg.batch_size)
 

@@ -287,6 +287,10 @@ def _held(value) -> list[torch.Tensor]:
             held.append(obj)
         elif isinstance(obj, torch.nn.Module):
             held += [*obj.parameters(), *obj.buffers()]
+        elif isinstance(obj, dict):  # a subclass (OrderedDict, a state_dict): flatten keeps it
+            held += _held(list(obj.values()))
+        elif isinstance(obj, (list, tuple)):
+            held += _held(list(obj))
     return held
 
 

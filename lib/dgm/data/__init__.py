@@ -1,12 +1,10 @@
 """The course's data, as tensors on the device: MNIST (``dgm.data.mnist``) and the 2-D toy
-data (``dgm.data.toys``). Every public name of both is here too: ``dgm.data.load_mnist``,
-``dgm.data.gaussian_grid``.
+data (``dgm.data.toys``). Every public function of both is here too:
+``dgm.data.load_mnist``, ``dgm.data.gaussian_grid``. (The download's settings, such as
+``MIRRORS``, live in ``dgm.data.mnist`` only, where changing them takes effect.)
 """
 
 from .mnist import (
-    MIRRORS,
-    MNIST_FILES,
-    MNIST_SIZES,
     batches,
     binarized_mnist,
     binarized_stream,
@@ -30,9 +28,6 @@ from .toys import (
 )
 
 __all__ = [
-    "MIRRORS",
-    "MNIST_FILES",
-    "MNIST_SIZES",
     "batches",
     "binarized_mnist",
     "binarized_stream",

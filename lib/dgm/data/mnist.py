@@ -246,7 +246,14 @@ def binarized_stream(
     """Endless mini-batches of ``x``, dynamically binarized: fresh bits and order every epoch.
 
     ``stream = binarized_stream(x_train, 100)``, then ``xb = next(stream)`` in each step.
+    Every batch is full (the last, smaller one of an epoch is dropped), so ``x`` must hold
+    at least ``batch_size`` examples.
     """
+    if not isinstance(batch_size, int) or not 1 <= batch_size <= len(x):
+        raise ValueError(  # else no batch is full and the stream would never yield
+            f"binarized_stream: batch_size must be an int in [1, {len(x)}] (the examples in x), "
+            f"got {batch_size!r}"
+        )
     while True:
         x_bin = dynamic_binarize(x, generator)  # one Bernoulli draw of the whole set, on its device
         for (xb,) in batches(x_bin, batch_size=batch_size, drop_last=True, generator=generator):
