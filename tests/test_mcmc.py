@@ -187,3 +187,56 @@ def test_the_samplers_accept_an_int_or_a_float_step_size_and_refuse_the_rest():
             mcmc.ula_step(U, x, bad)
         with pytest.raises(ValueError, match="mh_step: scale must be a positive number"):
             mcmc.mh_step(U, x, bad)
+
+
+def test_adaptive_mala_reaches_its_target_acceptance_and_keeps_a_gaussian():
+    """On N(0, I) in 5-D, from a poor step (0.01), the warm-up brings the acceptance of the
+    frozen sampler near the target, and the samples keep the target's moments (1,000 chains,
+    after a warm-up: independent across chains, so the standard errors are plain)."""
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(1000, 5, generator=g)
+
+    def U(x):
+        return 0.5 * x.pow(2).sum(1)
+
+    trace, eps, acceptance = mcmc.adaptive_mala(U, x0, 300, 50, 0.01, 0.574, generator=g)
+    assert trace.shape == (50, 1000, 5) and isinstance(eps, float)
+    assert abs(acceptance.mean().item() - 0.574) < 0.05
+    last = trace[-1]
+    se = 1 / math.sqrt(1000)
+    assert last.mean(0).abs().max() < 5 * se
+    assert (last.var(0) - 1).abs().max() < 5 * math.sqrt(2) * se
+    # a lower target acceptance asks for a larger step
+    _, eps_low, acc_low = mcmc.adaptive_mala(U, x0, 300, 50, 0.01, 0.3, generator=g)
+    assert eps_low > eps and abs(acc_low.mean().item() - 0.3) < 0.05
+
+
+def test_adaptive_mala_freezes_its_step_after_the_warm_up():
+    """After the warm-up it is plain MALA at the frozen step: without a warm-up, the run is
+    ``run_chains`` draw for draw, at the step it was given."""
+    x0 = torch.randn(20, 2, generator=torch.Generator().manual_seed(1))
+
+    def U(x):
+        return (x.pow(2).sum(1) - 1).pow(2)
+
+    trace, eps, acc = mcmc.adaptive_mala(
+        U, x0, 0, 30, 0.05, generator=torch.Generator().manual_seed(2)
+    )
+    ref, ref_acc = mcmc.run_chains(U, x0, 30, 0.05, "mala", torch.Generator().manual_seed(2))
+    assert eps == 0.05
+    assert torch.equal(trace, ref) and torch.equal(acc, ref_acc)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(target=1.0), "target must be in"),
+        (dict(n_warmup=-1), "n_warmup must be an int >= 0"),
+        (dict(n_samples=0), "n_samples must be an int >= 1"),
+        (dict(step_size=0.0), "step_size must be a positive"),
+    ],
+)
+def test_adaptive_mala_rejects_bad_settings(kw, match):
+    args = dict(n_warmup=1, n_samples=1, step_size=0.1, target=0.5) | kw
+    with pytest.raises(ValueError, match=match):
+        mcmc.adaptive_mala(lambda x: x.pow(2).sum(1), torch.zeros(2, 2), **args)

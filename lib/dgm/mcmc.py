@@ -185,6 +185,49 @@ def run_chains(
     return torch.stack(trace), accepted / n_steps
 
 
+def adaptive_mala(
+    U: Energy,
+    x0: torch.Tensor,
+    n_warmup: int,
+    n_samples: int,
+    step_size: float = 0.1,
+    target: float = 0.574,
+    generator=None,
+    progress: bool = False,
+):
+    """MALA with its step size tuned during a warm-up, then frozen: ``(trace, step_size,
+    acceptance)``.
+
+    Warm-up: ``n_warmup`` MALA steps of the chains ``x0`` (C, D), after each of which
+    ``log eps <- log eps + (a_t - target) / (t + 1)^0.6``, ``a_t`` the share of chains that
+    accepted (a Robbins-Monro recursion, Andrieu & Thoms 2008): the step grows while too many
+    proposals are accepted and shrinks while too few are. 0.574 is the acceptance at which
+    MALA's efficiency peaks in high dimension (Roberts & Rosenthal 1998). Then ``eps`` is
+    frozen and ``n_samples`` plain MALA steps follow (``run_chains``), a Markov chain that
+    keeps ``exp(-U)``. A step that went on adapting would depend on the chain's whole past,
+    and the chain would no longer keep its target.
+
+    ``trace`` is (n_samples, C, D); ``step_size`` the frozen ``eps`` (a float);
+    ``acceptance`` the share of accepted proposals per chain after the warm-up, (C,).
+    """
+    _check_positive(step_size, "step_size", "adaptive_mala")
+    if not 0 < target < 1:
+        raise ValueError(f"adaptive_mala: target must be in (0, 1), got {target!r}")
+    for name, value, least in (("n_warmup", n_warmup, 0), ("n_samples", n_samples, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ValueError(f"adaptive_mala: {name} must be an int >= {least}, got {value!r}")
+    x, log_eps = x0.detach(), math.log(step_size)
+    steps = range(n_warmup)
+    if progress:
+        steps = config.progress_bar(steps, desc="MALA warm-up")
+    for t in steps:
+        x, accepted = mala_step(U, x, math.exp(log_eps), generator)
+        log_eps += (accepted.float().mean().item() - target) / (t + 1) ** 0.6
+    eps = math.exp(log_eps) if n_warmup else step_size
+    trace, acceptance = run_chains(U, x, n_samples, eps, "mala", generator, progress)
+    return trace, eps, acceptance
+
+
 def replica_exchange(
     U: Energy,
     x0: torch.Tensor,
