@@ -427,7 +427,7 @@ def fit(
     steps: int,
     config: FitConfig | None = None,
     *,
-    training_step: Callable | None = None,
+    step: Callable | None = None,
     **kwargs,
 ):
     """Alternate one discriminator step and one generator step (``training_step``), ``steps``
@@ -437,9 +437,10 @@ def fit(
     ``batch_size * gan.pack`` real and as many generated examples. The settings come from
     ``config`` (a ``FitConfig``); a keyword argument that names one of its fields overrides
     it (``fit(gan, sample, 1000, loss="minimax")``). ``lr_decay_steps`` counts at most the
-    run's ``steps``. ``training_step(gan, real, z, opt_d, opt_g)`` replaces the library's
-    (a student's own; with the default ``loss`` and no ``weights``). A run resumed from a
-    checkpoint needs the same stabilisers as the run that wrote it. The other keyword
+    run's ``steps``. ``step(gan, real, z, opt_d, opt_g)`` replaces the library's
+    ``training_step`` (lecture 04's exercise; with the default ``loss`` and no
+    ``weights``). A run resumed from a checkpoint needs the same stabilisers as the run that
+    wrote it. The other keyword
     arguments go to ``dgm.train.train`` (``checkpoint``,
     ``evaluate``, ``desc``...), which returns the ``History``.
     """
@@ -448,9 +449,7 @@ def fit(
     from . import train
 
     cfg = train.configure(FitConfig, config, kwargs, "fit", steps)
-    if training_step is not None and (
-        cfg.loss != "nonsaturating" or cfg.weights is not None or cfg.penalty
-    ):
+    if step is not None and (cfg.loss != "nonsaturating" or cfg.weights is not None or cfg.penalty):
         raise ValueError(
             "fit: a custom step brings its own generator loss; drop loss/weights/penalty"
         )
@@ -473,7 +472,7 @@ def fit(
     name = getattr(cfg.loss, "__name__", cfg.loss)
     if cfg.weights is not None:
         name = f"{name}, {getattr(cfg.weights, '__name__', 'weighted')}"
-    step = training_step or _library_step(generator_loss, cfg.weights, cfg.penalty)
+    step = step or _library_step(generator_loss, cfg.weights, cfg.penalty)
 
     def one_step(i):
         n = cfg.batch_size * gan.pack
