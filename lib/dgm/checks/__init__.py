@@ -13,7 +13,7 @@ from .em import bernoulli_m_step, elbo, em_fit, m_step, responsibilities
 from .energy import energy_loss, generator_loss, jsd_mi_estimate
 from .gan import discriminator_loss, generator_loss_nonsaturating, mode_coverage, training_step
 from .harness import CheckFailure, CheckResult, results, run_check, summary
-from .mcmc import effective_sample_size, mala_log_acceptance, ula_step
+from .mcmc import adaptive_mala, effective_sample_size, mala_log_acceptance, ula_step
 from .pixelcnn import bits_per_dim, causal_mask, sample_naive
 from .unified import (
     forward_kl_estimate,
@@ -67,6 +67,7 @@ __all__ = [
     "ula_step",
     "mala_log_acceptance",
     "effective_sample_size",
+    "adaptive_mala",
     # lecture 08
     "causal_mask",
     "sample_naive",

@@ -44,6 +44,7 @@ from .. import config
 Diagnose = Callable[[tuple, object, object], "str | None"]
 
 PASSED, WRONG, NOT_IMPLEMENTED, ERROR = "passed", "wrong", "not implemented", "error"
+PARTIAL = "partial"  # a build assignment whose properties or outcome (not both) passed
 
 
 _variant = 0  # 0: the checks a student sees; any other int: the grader's hidden variant
@@ -87,6 +88,28 @@ class Judging:
     reference: Callable | None = None
 
 
+@dataclass
+class Build:
+    """What a build assignment's check states: two ``Judging``s scored apart.
+
+    ``properties`` tests what the build must do whatever it returns (shapes, which
+    parameters a step moves, a step size held fixed); ``outcome`` what it achieves on a target
+    the student never saw, after a fixed budget. Each earns its share of the points:
+    ``properties_share`` of them, and the rest for the outcome. The outcome is judged even
+    when a property fails (it is scored apart), but not when the build is unsolved.
+    """
+
+    properties: Judging
+    outcome: Judging
+    properties_share: float = 0.5
+
+    def __post_init__(self):
+        if not 0 < self.properties_share < 1:
+            raise ValueError(
+                f"Build: properties_share must be in (0, 1), got {self.properties_share!r}"
+            )
+
+
 def exercise(*references: Callable) -> Callable:
     """Make a check from a function that states its ``Judging``.
 
@@ -109,7 +132,9 @@ def exercise(*references: Callable) -> Callable:
                 raise TypeError(f"checks.{name}: expected your function, got {type(fn).__name__}")
             reference = check.references[0]  # read here: the grader rebinds .references
             spec = judging(fn)
-            if isinstance(spec, Judging):
+            if isinstance(spec, Build):
+                spec = run_build(name, fn, reference, spec)
+            elif isinstance(spec, Judging):
                 spec = run_check(
                     name,
                     spec.student or fn,
@@ -146,12 +171,16 @@ class CheckResult:
         What was tested, or what differed and on which test case.
     hint : str
         What to change, aimed at the likely mistake (empty when passed).
+    share : float or None
+        The share of the points earned, for a check scored in parts (a build assignment);
+        ``None``: all when passed, none otherwise.
     """
 
     name: str
     status: str
     details: str = ""
     hint: str = ""
+    share: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -163,7 +192,9 @@ class CheckResult:
 
     @property
     def points(self) -> float:
-        """The share of the exercise's points earned: 1 or 0."""
+        """The share of the exercise's points earned: 1 or 0, or a build's parts' shares."""
+        if self.share is not None:
+            return self.share
         return 1.0 if self.passed else 0.0
 
     @property
@@ -177,6 +208,13 @@ class CheckResult:
 
 
 results: dict[str, CheckResult] = {}  # the latest result of each check, for ``summary()``
+measurements: list[dict] = []  # what the build checks measured, for their calibration
+
+
+def measured(**values: float) -> None:
+    """Note what a check measured (a statistic against its threshold): the calibration
+    benchmark (``benchmarks.assignments``) reads them to record each threshold's margin."""
+    measurements.append({k: float(v) for k, v in values.items()})
 
 
 class StudentError(Exception):
@@ -507,6 +545,44 @@ def run_check(
             result = verdict
             break
     return record(result, quiet)
+
+
+def run_build(name: str, student: Callable, reference: Callable, build: Build) -> CheckResult:
+    """Judge a build assignment: its properties, then its outcome, each scored apart.
+
+    The result is ``passed`` when both pass, ``partial`` when one does (its ``share`` the
+    part's points), else the properties' failure; its details say how each part went.
+    """
+    parts = []
+    for part, spec in (("properties", build.properties), ("outcome", build.outcome)):
+        result = run_check(
+            name,
+            spec.student or student,
+            spec.reference or reference,
+            spec.cases,
+            spec.judges,
+            spec.diagnoses,
+            spec.hint,
+            quiet=True,
+        )
+        parts.append((part, result))
+        if result.status in (NOT_IMPLEMENTED, ERROR) and part == "properties":
+            return record(result)  # nothing to score apart: unsolved, or it raised
+    (_, props), (_, outcome) = parts
+    share = build.properties_share * props.passed + (1 - build.properties_share) * outcome.passed
+    if props.passed and outcome.passed:
+        status = PASSED
+    elif props.passed or outcome.passed:
+        status = PARTIAL
+    else:
+        status = props.status
+    worth = {"properties": build.properties_share, "outcome": 1 - build.properties_share}
+    details = "\n".join(
+        f"{part} ({worth[part]:.0%} of the points): " + r.details.replace("\n", "\n  ")
+        for part, r in parts
+    )
+    hints = "\n".join(f"{part}: {r.hint}" for part, r in parts if r.hint and not r.passed)
+    return record(CheckResult(name, status, details, hints, share))
 
 
 def _judge_case(name, student, reference, judges, diagnoses, hint, args, i, description):

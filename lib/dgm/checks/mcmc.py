@@ -13,7 +13,17 @@ from collections.abc import Callable
 import torch
 
 from .. import densities, mcmc
-from .harness import Exact, Judging, Property, exercise, generator, seeded
+from .harness import (
+    Build,
+    Exact,
+    Judging,
+    Property,
+    exercise,
+    generator,
+    measured,
+    seeded,
+    size,
+)
 
 # --------------------------------------------------------------------------- test energies
 
@@ -228,3 +238,253 @@ def effective_sample_size(fn: Callable) -> Judging:
         for i, (phi, n) in enumerate(((0.0, 5000), (0.5, 20_000), (0.9, 50_000), (0.97, 100_000)))
     ]
     return Judging(cases, [Property(_ess_on_ar1)])
+
+
+# --------------------------------------------------------------------------- adaptive_mala (build)
+
+# the thresholds, calibrated by ``python -m benchmarks.assignments`` (the reference build on 20
+# hidden variants and every recorded wrong build: benchmarks/results/assignments.json)
+TUNE_TOL = 0.06  # |mean acceptance - target| after the warm-up
+SAME_TOL = 0.03  # |mean acceptance - fixed-step MALA's at the returned step|
+WEIGHT_TOL = 0.04  # largest error of a mode's share of the samples
+MEAN_TOL = 0.12  # largest error of a coordinate's mean
+VAR_TOL = 0.12  # largest relative error of a coordinate's variance
+
+
+def _gaussian_target(g: torch.Generator, D: int):
+    """A hidden Gaussian with scales between 0.5 and 2: its energy and C draws from it."""
+    d = torch.float64
+    mean = torch.randn(D, generator=g, dtype=d)
+    std = torch.exp(1.4 * torch.rand(D, generator=g, dtype=d) - 0.7)
+    return _gaussian_energy(
+        mean, std
+    ), lambda C: mean + std * torch.randn(C, D, generator=g, dtype=d)
+
+
+def _shapes(out, C: int, D: int, n: int) -> str | None:
+    if not isinstance(out, (tuple, list)) or len(out) != 3:
+        return "return three things: (trace, step_size, acceptance)."
+    trace, eps, acc = out
+    if not torch.is_tensor(trace) or tuple(trace.shape) != (n, C, D):
+        got = tuple(trace.shape) if torch.is_tensor(trace) else type(trace).__name__
+        return f"trace: the states after each of the n_samples steps, shape {(n, C, D)}; got {got}."
+    try:
+        eps = float(eps)
+    except (TypeError, ValueError, RuntimeError):
+        return f"step_size: return the frozen step as a number; got {type(eps).__name__}."
+    if not math.isfinite(eps) or eps <= 0:
+        return f"step_size: the frozen step must be a positive number; got {eps}."
+    if not torch.is_tensor(acc) or tuple(acc.shape) != (C,):
+        got = tuple(acc.shape) if torch.is_tensor(acc) else type(acc).__name__
+        return f"acceptance: the share of accepted proposals per chain, shape {(C,)}; got {got}."
+    if not torch.isfinite(trace).all():
+        if (acc > 0.995).all():
+            return (
+                "trace: NaN or inf in the states, and every proposal was accepted: that is "
+                "ULA, whose step then grows without bound. Accept x' with probability "
+                "min(1, alpha) (your mala_log_acceptance), else keep x."
+            )
+        return "trace: NaN or inf in the states (a step that grew without bound?)."
+    if ((acc < 0) | (acc > 1)).any():
+        return "acceptance: a share of proposals, between 0 and 1."
+    moved = (trace[1:] != trace[:-1]).any(-1).double().mean().item()
+    if abs(moved - acc.double().mean().item()) > 0.02 + 1 / n:
+        return (
+            f"acceptance: its mean is {acc.double().mean().item():.3f}, but the chains moved on "
+            f"{moved:.3f} of the steps in the trace: count the accepted proposals after the "
+            f"warm-up, per chain."
+        )
+    return None
+
+
+def _at_fixed_step(U, start: torch.Tensor, n: int, eps: float, seed: int) -> float:
+    """The mean acceptance of the library's MALA at step ``eps`` from ``start``."""
+    _, acc = mcmc.run_chains(U, start, n, eps, "mala", generator(seed))
+    return acc.double().mean().item()
+
+
+def _tunes(run, args) -> str | None:
+    """After the warm-up the acceptance is near the target, and the sampling runs at the
+    step returned (its acceptance is fixed-step MALA's at that step)."""
+    _, U, x0, n_warmup, n, step, target, seed = args
+    torch.manual_seed(seeded(seed))
+    out = run(U, x0, n_warmup, n, step, target)
+    C, D = x0.shape
+    if problem := _shapes(out, C, D, n):
+        return problem
+    trace, eps, acc = out
+    eps, got = float(eps), acc.double().mean().item()
+    measured(tune_error=abs(got - target))
+    if got > 0.995:
+        return (
+            "every proposal was accepted: that is ULA. Accept x' with probability "
+            "min(1, alpha) (your mala_log_acceptance), else keep x."
+        )
+    if abs(got - target) > TUNE_TOL:
+        wrong_way = (got < target and eps > step) or (got > target and eps < step)
+        if wrong_way:
+            return (
+                f"the acceptance ended at {got:.2f} for a target of {target}, and the step went "
+                f"from {step} to {eps:.3g}, the wrong way: a larger step is accepted less, so "
+                f"grow the step while the acceptance is above the target (log eps += gain * "
+                f"(a_t - target))."
+            )
+        return (
+            f"the acceptance after the warm-up is {got:.2f}, the target {target}: adapt the "
+            f"step after every warm-up step, log eps += (a_t - target) / (t + 1)^0.6, with a_t "
+            f"the share of chains that accepted, for all n_warmup steps."
+        )
+    fixed = _at_fixed_step(U, trace[0], n, eps, seed + 1)
+    measured(same_error=abs(got - fixed))
+    if abs(got - fixed) > SAME_TOL:
+        return (
+            f"after the warm-up your chains accepted {got:.2f} of their proposals, but MALA at "
+            f"the step you return ({eps:.3g}) accepts {fixed:.2f}. Either your sampling does "
+            f"not run at the step you return (sample at the frozen step, and return it), or "
+            f"your accept step is not MALA's: accept with probability min(1, alpha), alpha "
+            f"with both proposal densities (your mala_log_acceptance)."
+        )
+    return None
+
+
+def _frozen(run, args) -> str | None:
+    """With no warm-up the step stays the one given, for all the sampling."""
+    _, U, x0, n, step, target, seed = args
+    torch.manual_seed(seeded(seed))
+    out = run(U, x0, 0, n, step, target)
+    C, D = x0.shape
+    if problem := _shapes(out, C, D, n):
+        return problem
+    _, eps, acc = out
+    if not math.isclose(float(eps), step, rel_tol=1e-9):
+        return (
+            f"with n_warmup = 0 the step must stay {step}; you returned {float(eps):.4g}: the "
+            f"step adapts during the warm-up only."
+        )
+    got, fixed = acc.double().mean().item(), _at_fixed_step(U, x0, n, step, seed + 1)
+    measured(frozen_error=abs(got - fixed))
+    if abs(got - fixed) > SAME_TOL:
+        return (
+            f"with no warm-up your chains accepted {got:.2f} of their proposals, where MALA at "
+            f"the step {step} accepts {fixed:.2f}: the step still adapts while you sample. "
+            f"Freeze it after the warm-up: a step that depends on the chain's past makes the "
+            f"chain a non-Markov process that no longer keeps exp(-U)."
+        )
+    return None
+
+
+def _sampler_properties(run, args) -> str | None:
+    return (_tunes if args[0] == "tunes" else _frozen)(run, args)
+
+
+def _mixture_target(g: torch.Generator):
+    """A hidden 2-D mixture of three Gaussians that MALA mixes: its energy, C draws, and a
+    function giving each point's nearest mode."""
+    d = torch.float64
+    angle = 2 * math.pi * torch.rand(1, generator=g, dtype=d).item()
+    means = torch.tensor(
+        [
+            [math.cos(angle + k * 2 * math.pi / 3), math.sin(angle + k * 2 * math.pi / 3)]
+            for k in range(3)
+        ],
+        dtype=d,
+    ) * 1.6 + torch.randn(2, generator=g, dtype=d)
+    weights = 0.15 + 0.5 * torch.rand(3, generator=g, dtype=d)
+    weights = weights / weights.sum()
+    std = 0.7
+
+    def U(x):
+        return -densities.isotropic_mixture_log_prob(x, weights, means, std)
+
+    def draw(C):
+        k = torch.multinomial(weights, C, replacement=True, generator=g)
+        return means[k] + std * torch.randn(C, 2, generator=g, dtype=d)
+
+    def mode(x):
+        return torch.cdist(x.reshape(-1, 2).double(), means).argmin(1)
+
+    return U, draw, mode
+
+
+def _keeps_the_target(run, args) -> str | None:
+    """Started from the target itself, the chains must keep it: each mode's share, the
+    means and the variances of the samples against a fresh exact sample of the same size."""
+    U, x0, n_warmup, n, step, target, truth, mode, seed = args
+    torch.manual_seed(seeded(seed))
+    out = run(U, x0, n_warmup, n, step, target)
+    C, D = x0.shape
+    if problem := _shapes(out, C, D, n):
+        return problem
+    samples = out[0].detach().double().reshape(-1, D)
+    weights = torch.bincount(mode(samples), minlength=3).double() / len(samples)
+    exact = torch.bincount(mode(truth), minlength=3).double() / len(truth)
+    w_err = (weights - exact).abs().max().item()
+    m_err = (samples.mean(0) - truth.mean(0)).abs().max().item()
+    v_ratio = samples.var(0) / truth.var(0)
+    v_err = (v_ratio - 1).abs().max().item()
+    measured(weight_error=w_err, mean_error=m_err, variance_error=v_err)
+    if w_err <= WEIGHT_TOL and m_err <= MEAN_TOL and v_err <= VAR_TOL:
+        return None
+    said = (
+        f"modes' shares {[round(w, 3) for w in weights.tolist()]} where the target's are "
+        f"{[round(w, 3) for w in exact.tolist()]} (allowed error {WEIGHT_TOL}); means off by "
+        f"{m_err:.3f} (allowed {MEAN_TOL}); variances {v_ratio.min().item():.2f} to "
+        f"{v_ratio.max().item():.2f} times the target's (allowed 1 +- {VAR_TOL})"
+    )
+    if (v_ratio < 0.7).all():
+        return (
+            f"the chains drifted from the target toward sharper modes: {said}. Variances about "
+            f"half the target's mean exp(-2U): accepting on the energy difference alone, or "
+            f"noise of variance eps instead of 2 eps, does that."
+        )
+    return (
+        f"the chains started at the target did not keep it: {said}. Check that the accept "
+        f"step uses the full MALA ratio (both proposal densities) and that the step is frozen "
+        f"after the warm-up."
+    )
+
+
+@exercise(mcmc.adaptive_mala, mcmc.mala_step, mcmc.run_chains, mcmc.replica_exchange)
+def adaptive_mala(fn: Callable) -> Build:
+    """Check the build ``fn(U, x0, n_warmup, n_samples, step_size, target) -> (trace,
+    step_size, acceptance)``: MALA whose step is tuned during a warm-up, then frozen.
+
+    Properties (half the points), on hidden Gaussians: the acceptance after the warm-up is
+    within ``TUNE_TOL`` of the target from a step far too large and one far too small, the
+    sampling runs at the step returned, and with no warm-up the step never moves. Outcome
+    (the other half): chains started at a hidden mixture of three Gaussians keep its mode
+    shares, means and variances. Calling the library's MALA (``mala_step``, ``run_chains``,
+    ``replica_exchange``) is refused: the build is the student's.
+    """
+    g = generator(31)
+    U3, draw3 = _gaussian_target(g, 3)
+    U2, draw2 = _gaussian_target(g, 2)
+    target = round(0.35 + 0.3 * torch.rand(1, generator=g).item(), 3)
+    C = size(400)
+    properties = [
+        (
+            "a 3-D Gaussian, 400 chains, from a step far too large (1.5), target 0.574",
+            ("tunes", U3, draw3(C), 300, 100, 1.5, 0.574, 40),
+        ),
+        (
+            f"a 2-D Gaussian, 400 chains, from a step far too small (0.002), target {target}",
+            ("tunes", U2, draw2(C), 300, 100, 0.002, target, 50),
+        ),
+        (
+            "the 3-D Gaussian with no warm-up, at a step far too large (1.2)",
+            ("frozen", U3, draw3(C), 200, 1.2, 0.574, 60),
+        ),
+    ]
+    U, draw, mode = _mixture_target(g)
+    x0, n = draw(2000), 300
+    outcome = [
+        (
+            "chains started at a hidden 2-D mixture of three Gaussians, 100 warm-up steps from "
+            "0.05, then 300 samples",
+            (U, x0, 100, n, 0.05, 0.574, draw(200_000), mode, 70),
+        )
+    ]
+    return Build(
+        Judging(properties, [Property(_sampler_properties)]),
+        Judging(outcome, [Property(_keeps_the_target)]),
+    )

@@ -61,7 +61,16 @@ from .report import Row, Score, table, write_csv, write_feedback
 
 LECTURE = re.compile(r"(\d\d_[A-Za-z][A-Za-z0-9_]*?)\.ipynb$")  # NN_topic: a letter after NN_
 MAX_NOTEBOOK = 64 * 2**20  # an executed notebook larger than this is not kept
-REASONS = ("passed", "wrong", "not implemented", "error", "timeout", "missing", "tampered")
+REASONS = (
+    "passed",
+    "partial",
+    "wrong",
+    "not implemented",
+    "error",
+    "timeout",
+    "missing",
+    "tampered",
+)
 
 
 def _nbgrader(cell) -> dict:
@@ -393,6 +402,7 @@ def _one_pair(job, folder, token, opt, done) -> dict[str, dict]:
                 current, deadline = msg["grade_id"], time.monotonic() + opt.exercise_timeout
             elif msg["event"] == "result":
                 found[msg["grade_id"]] = {k: msg[k] for k in ("status", "details", "hint")}
+                found[msg["grade_id"]]["share"] = _share(msg)
                 current, deadline = None, time.monotonic() + opt.exercise_timeout
             elif msg["event"] == "done":
                 break
@@ -423,6 +433,17 @@ def _one_pair(job, folder, token, opt, done) -> dict[str, dict]:
     for f in errors:
         f.close()
     return found
+
+
+def _share(msg: dict) -> float:
+    """The share of an exercise's points the judge gave: a build assignment's parts score
+    apart (``partial``); every other verdict is all or nothing."""
+    if msg["status"] == "passed":
+        return 1.0
+    share = msg.get("share")
+    if msg["status"] != "partial" or type(share) is not float or not 0 < share < 1:
+        return 0.0
+    return share
 
 
 def grade_submission(student: str, name: str, data: bytes, opt: Options) -> Score:
@@ -456,7 +477,7 @@ def grade_submission(student: str, name: str, data: bytes, opt: Options) -> Scor
         return _all_rows(score, release, "tampered", why)
     for ex in exercises(release):
         v = verdicts[ex["grade_id"]]
-        points = ex["points"] if v["status"] == "passed" else 0.0
+        points = ex["points"] * (1.0 if v["status"] == "passed" else v.get("share", 0.0))
         score.rows.append(
             Row(
                 ex["grade_id"],

@@ -163,7 +163,13 @@ def _judge(gid, check, read, emit, harness, replay, torch) -> dict:
             "only the answer cell is graded: define helpers inside it, and use only the "
             "notebook's imports and earlier exercises"
         )
-    return {"status": result.status, "details": result.details, "hint": hint, "_checked": True}
+    return {
+        "status": result.status,
+        "details": result.details,
+        "hint": hint,
+        "share": float(result.points),
+        "_checked": True,
+    }
 
 
 def _failure(end: dict) -> dict:

@@ -85,6 +85,10 @@ OPTIONAL_FIELDS = {
     "trace_ema": "(step, value) of the weight average during training",
     "trace_minutes": "(step, minutes of training)",
     # grading
+    "thresholds": "the check's thresholds when the record was made",
+    "measured": "each statistic the check measured: its smallest and largest over the variants",
+    "fails": "the part of the check a wrong build is meant to fail",
+    "check_seconds": "seconds one run of the check took, the most over the variants",
     "jobs": "submissions graded at once",
     "sandbox": "the sandbox the grader ran them in",
 }

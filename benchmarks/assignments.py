@@ -1,0 +1,242 @@
+"""The build assignments' calibration: each lecture's reference build, and the plausible
+wrong builds of it, judged by the build's check on hidden variants.
+
+A build assignment (issue 34) is graded by properties and an outcome, each against
+thresholds. This command backs every threshold: the reference build (the solution
+notebook's answer) must pass both parts on every hidden variant, and every wrong build
+below (a one-line change of the reference, the mistake it names) must fail on every one.
+It records, per build and part, how many variants passed, the largest and smallest of each
+statistic the check measured (the thresholds' margins), the thresholds themselves and the
+longest check; ``tests/test_assignments.py`` fails when a threshold in the checks is not the
+recorded one, or the record does not show the reference passing and every wrong build
+failing::
+
+    python -m benchmarks.assignments                 # every build, 20 hidden variants
+    python -m benchmarks.assignments --variants 3    # a smoke test
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import torch
+
+from benchmarks import records
+from dgm import checks
+from dgm.checks import harness
+from dgm.course import grade
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Assignment:
+    """One lecture's build: its answer's ``grade_id``, its check's module, and the wrong
+    builds, ``{name: ((old, new), ..., part)}``: the text replacements that make the mistake
+    in the reference answer, and the part of the check it should fail (``properties`` or
+    ``outcome``; a build that fails either part is not passed)."""
+
+    lecture: str
+    grade_id: str
+    module: object
+    wrong: dict[str, tuple] = field(default_factory=dict)
+
+    @property
+    def check(self):
+        return getattr(self.module, self.grade_id)
+
+    def thresholds(self) -> dict[str, float]:
+        """The check's thresholds: its module's upper-case float constants."""
+        return {k: v for k, v in vars(self.module).items() if k.isupper() and isinstance(v, float)}
+
+
+ASSIGNMENTS = {
+    "07_mcmc": Assignment(
+        "07_mcmc",
+        "adaptive_mala",
+        checks.mcmc,
+        {
+            "ULA: every proposal accepted": (
+                (
+                    "accepted = torch.rand_like(log_alpha).log() < log_alpha",
+                    "accepted = torch.ones_like(log_alpha, dtype=torch.bool)",
+                ),
+                "properties",
+            ),
+            "the step adapts forever, the last step returned": (
+                (
+                    "        x, accepted = transition(x, eps)\n        n_accepted",
+                    "        x, accepted = transition(x, eps)\n"
+                    "        eps *= math.exp((accepted.double().mean().item() - target) / "
+                    "(n_warmup + len(trace) + 1) ** 0.6)\n        n_accepted",
+                ),
+                "properties",
+            ),
+            "the step adapts forever, the warm-up's step returned": (
+                (
+                    "        x, accepted = transition(x, eps)\n        n_accepted",
+                    "        x, accepted = transition(x, live)\n"
+                    "        live *= math.exp((accepted.double().mean().item() - target) / "
+                    "(n_warmup + len(trace) + 1) ** 0.6)\n        n_accepted",
+                ),
+                ("    eps = math.exp(log_eps)", "    eps = live = math.exp(log_eps)"),
+                "properties",
+            ),
+            "the update's sign flipped": (("log_eps += (", "log_eps -= ("), "properties"),
+            "no adaptation": (
+                ("log_eps += (", "log_eps += 0 * ("),
+                "properties",
+            ),
+            "the initial step returned": (
+                ("return torch.stack(trace), eps,", "return torch.stack(trace), step_size,"),
+                "properties",
+            ),
+            "accepting on the energy difference": (
+                (
+                    "log_alpha = mala_log_acceptance(U, x, proposal, eps)",
+                    "log_alpha = U(x) - U(proposal)",
+                ),
+                "outcome",
+            ),
+            "noise of variance eps": (
+                (
+                    "math.sqrt(2 * eps) * torch.randn_like(x)",
+                    "math.sqrt(eps) * torch.randn_like(x)",
+                ),
+                "outcome",
+            ),
+        },
+    ),
+}
+
+
+def release(lecture: str) -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "notebooks" / f"{lecture}.ipynb", as_version=4)
+
+
+def reference_source(assignment: Assignment) -> str:
+    """The reference build: the solution notebook's answer cell, without the markers."""
+    nb = nbformat.read(ROOT / "solutions" / f"{assignment.lecture}.ipynb", as_version=4)
+    (source,) = grade.answers(nb, assignment.grade_id)
+    lines = [line for line in source.splitlines() if "### BEGIN SOLUTION" not in line]
+    return "\n".join(line for line in lines if "### END SOLUTION" not in line) + "\n"
+
+
+def wrong_source(assignment: Assignment, name: str) -> str:
+    """The reference build with the mistake ``name`` made in it."""
+    *edits, _ = assignment.wrong[name]
+    source = reference_source(assignment)
+    for old, new in edits:
+        if source.count(old) != 1:
+            raise ValueError(f"{assignment.lecture} {name!r}: {old!r} is not once in the answer")
+        source = source.replace(old, new)
+    return source
+
+
+def build(assignment: Assignment, source: str):
+    """The function an answer cell defines, in the namespace the grader gives it: the release
+    notebook's imports and the earlier exercises (here the library's answers to them)."""
+    nb = release(assignment.lecture)
+    ns: dict = {}
+    exec(grade.imports(nb), ns)  # noqa: S102  (the course's own sources)
+    for ex in grade.exercises(nb):
+        if ex["grade_id"] == assignment.grade_id:
+            break
+        check = getattr(checks, ex["check"].rsplit(".", 1)[1])
+        ns[ex["grade_id"]] = check.references[0]
+    exec(compile(source, f"<{assignment.grade_id}>", "exec"), ns)  # noqa: S102
+    return ns[assignment.grade_id]
+
+
+def judge(assignment: Assignment, fn, variant: int) -> tuple[harness.CheckResult, list, float]:
+    """The build's check on ``fn`` at ``variant``: the result, what it measured, seconds."""
+    harness.set_variant(variant)
+    harness.measurements.clear()
+    torch.manual_seed(harness.seeded(0))
+    t0 = time.perf_counter()
+    try:
+        with open("/dev/null", "w") as quiet, _stdout(quiet):
+            assignment.check(fn)
+    finally:
+        harness.set_variant(0)
+    seconds = time.perf_counter() - t0
+    return harness.results[assignment.grade_id], list(harness.measurements), seconds
+
+
+def _stdout(stream):
+    import contextlib
+
+    return contextlib.redirect_stdout(stream)
+
+
+def parts(result: harness.CheckResult) -> dict[str, bool]:
+    """Which parts of a build's check passed, from its result."""
+    if result.passed:
+        return {"properties": True, "outcome": True}
+    lines = {line.split(" (", 1)[0]: line for line in result.details.splitlines()}
+    return {p: "passed all" in lines.get(p, "") for p in ("properties", "outcome")}
+
+
+def calibrate(assignment: Assignment, variants: int) -> list[dict]:
+    """Records for the reference build and each wrong build over ``variants`` hidden variants."""
+    out = []
+    builds = {"the reference": (reference_source(assignment), None)}
+    for name, (*_, part) in assignment.wrong.items():
+        builds[f"wrong: {name}"] = (wrong_source(assignment, name), part)
+    for label, (source, part) in builds.items():
+        fn = build(assignment, source)
+        passed = {"properties": [], "outcome": [], "build": []}
+        stats: dict[str, list[float]] = {}
+        slowest = 0.0
+        for v in range(1, variants + 1):
+            result, found, seconds = judge(assignment, fn, v)
+            slowest = max(slowest, seconds)
+            got = parts(result)
+            for p in ("properties", "outcome"):
+                passed[p].append(int(got[p]))
+            passed["build"].append(int(result.passed))
+            for m in found:
+                for k, value in m.items():
+                    stats.setdefault(k, []).append(value)
+            print(f"{assignment.lecture} {label:55s} variant {v:2d}: {result.status}")
+        for p, per_seed in passed.items():
+            extra = {"fails": part} if part else {}
+            out.append(
+                records.make_record(
+                    model=f"{assignment.lecture} build {assignment.grade_id}, {label}",
+                    metric=f"hidden variants passed: {'whole build' if p == 'build' else p}",
+                    value=sum(per_seed),
+                    paper_value=None,
+                    paper="-",
+                    epochs=0,
+                    train_seconds=round(slowest, 2),
+                    device=records.device_name(torch.device("cpu")),
+                    seeds=variants,
+                    per_seed=per_seed,
+                    thresholds=assignment.thresholds(),
+                    measured={k: [round(min(v), 4), round(max(v), 4)] for k, v in stats.items()},
+                    check_seconds=round(slowest, 2),
+                    **extra,
+                )
+            )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = records.parser("python -m benchmarks.assignments", __doc__)
+    parser.add_argument("--lectures", nargs="*", default=list(ASSIGNMENTS))
+    parser.add_argument("--variants", type=int, default=20)
+    args = parser.parse_args(argv)
+    for lecture in args.lectures:
+        recs = calibrate(ASSIGNMENTS[lecture], args.variants)
+        records.write("assignments", recs, records.results_dir(args))
+        for r in recs:
+            print(f"{r['model']:80s} {r['metric']:40s} {r['value']}/{r['seeds']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
