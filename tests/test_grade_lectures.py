@@ -40,6 +40,7 @@ import nbformat
 import pytest
 from test_grade import STUB, at_once, tree_digest
 
+from benchmarks import assignments
 from dgm import checks
 from dgm.course import grade, sandbox
 
@@ -236,6 +237,14 @@ def graded(tmp_path_factory):
         refs = {e["grade_id"]: calls_the_reference(e) for e in found}
         write(scored, "reference", name, made(solution, refs))
         expected[("reference", name)] = dict.fromkeys(ids, "tampered")
+    for name, (student, source, reason) in builds().items():
+        release = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        gid = assignments.ASSIGNMENTS[name[:-6]].grade_id
+        ids = [e["grade_id"] for e in grade.exercises(release)]
+        others = [g for g in ids if g != gid]
+        for who, src, why in ((student, source, reason), ("build-hog", HOG.format(gid), "error")):
+            write(scored, who, name, made(release, {gid: src}, drop=others))
+            expected[(who, name)] = {**dict.fromkeys(others, "missing"), gid: why}
     watched = (*folders.values(), ROOT / "notebooks", ROOT / "solutions", ROOT / "lib")
     before = tree_digest(*watched)
     out = {k: tmp_path_factory.mktemp(f"out-{k}") for k in kinds}
@@ -257,6 +266,25 @@ def graded(tmp_path_factory):
         "out": out,
         "changed": before != tree_digest(*watched),
     }
+
+
+def builds() -> dict[str, tuple[str, str, str]]:
+    """For each lecture with a build assignment, ``(student, answer, reason)``: a wrong build
+    that fails its properties and passes its outcome (``partial``), judged in-process at the
+    hidden variant the grader will give it, so the expected reason is known."""
+    found = {}
+    for lecture, a in assignments.ASSIGNMENTS.items():
+        name, student = f"{lecture}.ipynb", "build-partial"
+        for wrong in a.wrong:
+            source = assignments.wrong_source(a, wrong)
+            fn = assignments.build(a, source)
+            result, _, _ = assignments.judge(a, fn, grade.variant(1, student, name))
+            if result.status == "partial":
+                found[name] = (student, source, "partial")
+                break
+        else:
+            raise AssertionError(f"{lecture}: no wrong build earns partial credit")
+    return found
 
 
 def executed_nb(graded, kind, student, name):
@@ -316,6 +344,25 @@ def test_a_half_solved_notebook_runs_in_the_sandbox_without_an_error(graded, nam
     assert 0 < n_unsolved < len(grade.exercises(nb))
     assert printed(nb).count("not implemented yet") == n_unsolved
     assert printed(nb).count("uses the reference") == n_unsolved
+
+
+@pytest.mark.parametrize("name", [f"{lecture}.ipynb" for lecture in assignments.ASSIGNMENTS])
+def test_each_build_assignment_is_graded_by_its_parts(graded, name):
+    """A build that fails its properties and keeps its outcome earns the outcome's share, and
+    the feedback says which property failed; a build that exhausts memory earns nothing."""
+    scores, expected = graded["scores"], graded["expected"]
+    gid = assignments.ASSIGNMENTS[name[:-6]].grade_id
+    for student in ("build-partial", "build-hog"):
+        got = scores[(student, name)]
+        assert got.reasons == expected[(student, name)], (student, [r.details for r in got.rows])
+        row = next(r for r in got.rows if r.exercise == gid)
+        if student == "build-partial":
+            assert row.points == pytest.approx(row.max_points / 2), row.details
+            assert "properties (50% of the points): wrong answer" in row.details
+            assert "outcome (50% of the points): passed" in row.details
+            assert row.hint.startswith("properties: ")
+        else:
+            assert row.points == 0 and "memory" in row.details.lower(), row.details
 
 
 @pytest.mark.parametrize("name", [KERNEL])

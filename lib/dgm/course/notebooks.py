@@ -41,6 +41,7 @@ TABLE_BEGIN, TABLE_END = "<!-- lectures:begin -->", "<!-- lectures:end -->"
 RESULTS_BEGIN, RESULTS_END = "<!-- results:begin -->", "<!-- results:end -->"
 LIKELIHOOD_BEGIN, LIKELIHOOD_END = "<!-- likelihood:begin -->", "<!-- likelihood:end -->"
 CLAIMS_BEGIN, CLAIMS_END = "<!-- claims:begin -->", "<!-- claims:end -->"
+BUILDS_BEGIN, BUILDS_END = "<!-- builds:begin -->", "<!-- builds:end -->"
 
 
 @functools.cache
@@ -195,6 +196,7 @@ def readme_with_table(text: str) -> str:
     text = _replace_between(text, TABLE_BEGIN, TABLE_END, lecture_table())
     text = _replace_between(text, LIKELIHOOD_BEGIN, LIKELIHOOD_END, records.likelihood_table())
     text = _replace_between(text, CLAIMS_BEGIN, CLAIMS_END, claims.claims_table())
+    text = _replace_between(text, BUILDS_BEGIN, BUILDS_END, records.assignments_table())
     return _replace_between(text, RESULTS_BEGIN, RESULTS_END, records.results_table())
 
 

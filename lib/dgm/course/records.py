@@ -24,6 +24,7 @@ from .. import config
 ROOT = config.repo_root() or Path.cwd()
 RESULTS = ROOT / "benchmarks" / "results"
 TIMINGS = RESULTS / "notebooks.json"
+ASSIGNMENTS = RESULTS / "assignments.json"  # the build assignments' calibration: its own table
 FIELDS = (
     "model",
     "metric",
@@ -188,7 +189,7 @@ def results_table() -> str:
     """The README's results table, from the benchmark records in ``benchmarks/results/``."""
     rows = []
     for path in sorted(RESULTS.glob("*.json")):
-        if path == TIMINGS:
+        if path in (TIMINGS, ASSIGNMENTS):
             continue
         for r in json.loads(path.read_text()):
             paper = "" if r["paper_value"] is None else f"{r['paper_value']:g}"
@@ -205,6 +206,32 @@ def results_table() -> str:
         "|---" * len(columns) + "|",
     ]
     return "\n".join(head + rows)
+
+
+def assignments_table(results_dir: Path = RESULTS) -> str:
+    """The README's table of the build assignments' calibration: per build (the reference,
+    then each wrong build), on how many hidden variants each part of the check passed."""
+    path = Path(results_dir) / ASSIGNMENTS.name
+    if not path.exists():
+        return "No calibration yet: run `python -m benchmarks.assignments`."
+    rows: dict[str, dict] = {}
+    for r in json.loads(path.read_text()):
+        row = rows.setdefault(r["model"], {"seconds": r["check_seconds"], "date": r["date"]})
+        row[r["metric"].rsplit(": ", 1)[1]] = f"{r['value']} of {r['seeds']}"
+        row["device"] = r["device"]
+    order = sorted(rows, key=lambda m: (m.split(",")[0], "the reference" not in m, m))
+    lines = [
+        "| build | passed: properties | outcome | whole build | slowest check | device | date |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for model in order:
+        row = rows[model]
+        lines.append(
+            f"| {model} | {row.get('properties', '')} | {row.get('outcome', '')} | "
+            f"{row.get('whole build', '')} | {row['seconds']:g} s | {row['device']} | "
+            f"{row['date'][:10]} |"
+        )
+    return "\n".join(lines)
 
 
 LIKELIHOOD_LECTURES = {"em": "01", "wake_sleep": "02", "vae": "03", "pixelcnn": "08"}
