@@ -54,6 +54,50 @@ class Assignment:
 
 
 ASSIGNMENTS = {
+    "01_em": Assignment(
+        "01_em",
+        "bernoulli_em",
+        checks.em,
+        {
+            "history without the prior": (
+                (
+                    "log_prior = alpha * (probs.log() + torch.log1p(-probs)).sum()",
+                    "log_prior = 0.0",
+                ),
+                "properties",
+            ),
+            "the log of summed probabilities, not logsumexp": (
+                (
+                    "torch.logsumexp(log_joint(weights, probs), 1)",
+                    "log_joint(weights, probs).exp().sum(1).log()",
+                ),
+                "outcome",
+            ),
+            "no pseudo-counts in the M-step": (
+                ("bernoulli_m_step(X, r, alpha)", "bernoulli_m_step(X, r, 0.0)"),
+                "properties",
+            ),
+            "the gain measured from the start": (
+                ("history[-1] - history[-2] < tol", "history[-1] - history[0] < tol"),
+                "properties",
+            ),
+            "the stopping rule inverted": (
+                ("history[-1] - history[-2] < tol", "history[-1] - history[-2] > tol"),
+                "properties",
+            ),
+            "the weights never updated": (
+                ("weights, probs = bernoulli_m_step(", "_, probs = bernoulli_m_step("),
+                "properties",
+            ),
+            "the E-step's pixel terms swapped": (
+                (
+                    "X @ probs.log().T + (1 - X) @ torch.log1p(-probs).T",
+                    "X @ torch.log1p(-probs).T + (1 - X) @ probs.log().T",
+                ),
+                "properties",
+            ),
+        },
+    ),
     "07_mcmc": Assignment(
         "07_mcmc",
         "adaptive_mala",

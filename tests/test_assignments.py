@@ -30,6 +30,14 @@ HINTS = {
     "the initial step returned": "not run at the step you return",
     "accepting on the energy difference": "did not keep it",
     "noise of variance eps": "did not keep it",
+    # 01_em
+    "history without the prior": "adds the prior",
+    "the log of summed probabilities, not logsumexp": "logsumexp",
+    "no pseudo-counts in the M-step": "pseudo-counts",
+    "the gain measured from the start": "went on after an iteration",
+    "the stopping rule inverted": "go on until an iteration gains less than tol",
+    "the weights never updated": "one more EM iteration",
+    "the E-step's pixel terms swapped": "the objective fell",
 }
 
 
@@ -160,17 +168,27 @@ def test_a_wrong_build_that_no_longer_applies_is_named():
         assignments.wrong_source(broken, "x")
 
 
-def test_the_notebook_states_the_thresholds_it_is_graded_by():
-    from dgm.checks import mcmc
+# the sentences of each lecture's "How it is graded" that state a threshold of its check
+STATED = {
+    "07_mcmc": lambda m: (
+        f"within {m.TUNE_TOL} of the target",
+        f"within {m.SAME_TOL})",
+        f"share of the samples within {m.WEIGHT_TOL}",
+        f"the means within {m.MEAN_TOL}",
+        f"the variances within {m.VAR_TOL:.0%}",
+    ),
+    "01_em": lambda m: (
+        f"gains at most {m.CONVERGED_TOL:g} x tol",
+        f"within {m.EXCESS_TOL:g} nat per image",
+    ),
+}
 
-    text = (assignments.ROOT / "solutions" / "07_mcmc.py").read_text()
+
+@pytest.mark.parametrize("lecture", LECTURES)
+def test_the_notebook_states_the_thresholds_it_is_graded_by(lecture):
+    a = assignments.ASSIGNMENTS[lecture]
+    text = (assignments.ROOT / "solutions" / f"{lecture}.py").read_text()
     graded = text[text.index("**How it is graded**") : text.index("The two parts score apart")]
     graded = " ".join(line.lstrip("# ") for line in graded.splitlines())
-    for phrase in (
-        f"within {mcmc.TUNE_TOL} of the target",
-        f"within {mcmc.SAME_TOL})",
-        f"share of the samples within {mcmc.WEIGHT_TOL}",
-        f"the means within {mcmc.MEAN_TOL}",
-        f"the variances within {mcmc.VAR_TOL:.0%}",
-    ):
+    for phrase in STATED[lecture](a.module):
         assert phrase in graded, phrase

@@ -319,6 +319,57 @@ def fit_bernoulli_mixture(
     )
 
 
+def bernoulli_log_posterior(X: torch.Tensor, weights, probs, alpha: float = 1.0) -> float:
+    """What MAP-EM climbs, per digit: ``(sum_n log p(x_n) + alpha sum_kd [log p_kd +
+    log(1 - p_kd)]) / N``, the log-likelihood plus the Beta(1 + alpha, 1 + alpha) prior's log
+    density (without its normaliser), divided by the number of digits."""
+    log_prior = alpha * (probs.log() + torch.log1p(-probs)).sum() if alpha else 0.0
+    log_lik = torch.logsumexp(bernoulli_log_joint(X, weights, probs), dim=1).sum()
+    return float((log_lik + log_prior) / X.shape[0])
+
+
+def bernoulli_em(
+    X: torch.Tensor,
+    K: int,
+    alpha: float = 1.0,
+    tol: float = 1e-4,
+    max_iter: int = 100,
+    n_starts: int = 3,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+    """MAP-EM for a mixture of ``K`` Bernoullis from ``n_starts`` starts; the best start's
+    ``(weights, probs, history)`` (lecture 01's build assignment, in the library's form).
+
+    Each start puts the ``K`` prototypes halfway between k-means++ seeds (``kmeans_pp_means``)
+    and the mean image, with equal weights. EM then alternates the E-step (responsibilities
+    from ``bernoulli_log_joint``) and the M-step with ``alpha`` pseudo-counts, and stops after
+    the first iteration that raises the objective ``bernoulli_log_posterior`` by less than
+    ``tol``, or after ``max_iter`` iterations. ``history`` is that objective at the start and
+    after each iteration (non-decreasing: MAP-EM never goes downhill); the start kept is
+    the one whose objective ended highest (EM finds a local optimum from each).
+    """
+    for name, value, least in (("K", K, 1), ("max_iter", max_iter, 0), ("n_starts", n_starts, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ValueError(f"bernoulli_em: {name} must be an int >= {least}, got {value!r}")
+    if not alpha > 0:
+        raise ValueError(f"bernoulli_em: alpha must be > 0 (pseudo-counts), got {alpha!r}")
+    best = None
+    for _ in range(n_starts):
+        seeds = kmeans_pp_means(X, K, generator)  # (K, D)
+        probs = (0.5 * seeds + 0.5 * X.mean(0, keepdim=True)).clamp(0.05, 0.95)
+        weights = torch.full((K,), 1.0 / K, dtype=X.dtype, device=X.device)
+        history = [bernoulli_log_posterior(X, weights, probs, alpha)]
+        for _ in range(max_iter):
+            r = torch.softmax(bernoulli_log_joint(X, weights, probs), dim=1)  # E-step, (N, K)
+            weights, probs = bernoulli_m_step(X, r, alpha)  # M-step
+            history.append(bernoulli_log_posterior(X, weights, probs, alpha))
+            if history[-1] - history[-2] < tol:
+                break
+        if best is None or history[-1] > best[2][-1]:
+            best = (weights, probs, history)
+    return best
+
+
 def sample_bernoulli_mixture(
     n: int, weights: torch.Tensor, probs: torch.Tensor, generator: torch.Generator | None = None
 ) -> torch.Tensor:

@@ -9,7 +9,7 @@ its notebook cell uses; a name that would mean different things in two lectures 
 qualified (``dgm.checks.<lecture>.<name>``) instead.
 """
 
-from .em import bernoulli_m_step, elbo, em_fit, m_step, responsibilities
+from .em import bernoulli_em, bernoulli_m_step, elbo, em_fit, m_step, responsibilities
 from .energy import energy_loss, generator_loss, jsd_mi_estimate
 from .gan import discriminator_loss, generator_loss_nonsaturating, mode_coverage, training_step
 from .harness import CheckFailure, CheckResult, results, run_check, summary
@@ -37,6 +37,7 @@ __all__ = [
     "elbo",
     "bernoulli_m_step",
     "em_fit",
+    "bernoulli_em",
     # lecture 02
     "wake_loss",
     "sleep_loss",
