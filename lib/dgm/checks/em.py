@@ -448,9 +448,9 @@ def bernoulli_em(fn: Callable) -> Build:
     f32 = torch.Tensor.float  # digits come in float32, where an image's probability underflows
     outcome = [
         (
-            "3,000 images of 400 pixels from a hidden mixture of 5, tol 1e-5, 3 starts; "
+            "3,000 images of 400 pixels from a hidden mixture of 5, tol 1e-5, 20 starts; "
             "2,000 held-out images",
-            (f32(draw(3000)), f32(draw(2000)), truth, 5, 1.0, 1e-5, 50, 3, 82),
+            (f32(draw(3000)), f32(draw(2000)), truth, 5, 1.0, 1e-5, 50, 20, 82),
         )
     ]
     return Build(
