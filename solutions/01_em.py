@@ -705,7 +705,7 @@ plt.show()
 # library's EM loops (`em.em`, `em.fit_bernoulli_mixture`, `em.bernoulli_em`) are refused by the
 # grader here. About 30-40 lines.
 #
-# **How it is graded** (a few seconds on a laptop CPU; the grader uses hidden data of the same kind):
+# **How it is graded** (the grader uses hidden data of the same kind):
 #
 # - *Properties* (3 points), on 600 images of 100 pixels from a mixture of 3: `history` never
 #   falls, its last value is $J$ at the parameters you return (to $10^{-6}$), the run stops exactly

@@ -690,7 +690,7 @@ else:
 # `mcmc.run_chains`, `mcmc.replica_exchange`, `mcmc.adaptive_mala`) are refused by the grader
 # here: the sampler is yours. About 25-40 lines.
 #
-# **How it is graded** (a few seconds on a laptop CPU; the grader uses hidden targets of the same kind):
+# **How it is graded** (the grader uses hidden targets of the same kind):
 #
 # - *Properties* (3 points), on Gaussians in 2 and 3 dimensions with 400 chains: from a step far
 #   too large and one far too small, 300 warm-up steps bring the acceptance of the next 100

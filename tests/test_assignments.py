@@ -113,7 +113,7 @@ def test_each_wrong_build_fails_its_part_with_its_hint_and_the_replay_agrees(lec
 
 def test_a_build_check_scores_its_parts_apart():
     def props(run, args):
-        return None if args[0] else "a property failed"
+        return None if run(*args) else "a property failed"
 
     def student(x):
         return x
