@@ -749,7 +749,8 @@ adaptive_mala = dgm.checks.adaptive_mala(adaptive_mala)
 # %%
 n_chains = 200
 n_warm, n_keep = dgm.pick(full=500, fast=150), dgm.pick(full=1000, fast=200)
-x0 = torch.linalg.cholesky(S).matmul(torch.randn(2, n_chains * 5, generator=gen)).T.reshape(n_chains, 10)
+x0 = torch.linalg.cholesky(S).matmul(torch.randn(2, n_chains * 5, generator=gen, dtype=S.dtype))
+x0 = x0.T.reshape(n_chains, 10)  # 5 independent copies of the correlated 2-D Gaussian
 tuned = {}
 for label, sampler, first in (("yours, from 0.002", adaptive_mala, 0.002),
                               ("yours, from 2.0", adaptive_mala, 2.0),
