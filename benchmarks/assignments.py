@@ -157,6 +157,26 @@ ASSIGNMENTS = {
 }
 
 
+def outcome_only(assignment: Assignment) -> str:
+    """A wrong build that, by the calibration record, fails the properties and passes the
+    outcome on every hidden variant: a submission that earns the outcome's share."""
+    import json
+
+    rows = json.loads(records.course_records.ASSIGNMENTS.read_text())
+    prefix = f"{assignment.lecture} build {assignment.grade_id}, wrong: "
+    found = {(r["model"], r["metric"].rsplit(": ", 1)[1]): r for r in rows}
+    for name in assignment.wrong:
+        outcome, properties = (found.get((prefix + name, p)) for p in ("outcome", "properties"))
+        if (
+            outcome
+            and properties
+            and outcome["value"] == outcome["seeds"]
+            and not properties["value"]
+        ):
+            return name
+    raise ValueError(f"{assignment.lecture}: no recorded wrong build keeps only its outcome")
+
+
 def release(lecture: str) -> nbformat.NotebookNode:
     return nbformat.read(ROOT / "notebooks" / f"{lecture}.ipynb", as_version=4)
 

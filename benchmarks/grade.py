@@ -1,7 +1,10 @@
 """The autograder's own benchmark: a class of N submissions of one lecture graded here.
 
 Lecture 01 (the default): a third of the class is correct, a third has one wrong answer, a
-third is the blank release; any other lecture: half solutions, half blank. Every submission
+third is the blank release; any other lecture: half solutions, half blank. Where the
+lecture has a build assignment, one more kind of submission joins them: the solution with
+a wrong build that fails the build's properties and keeps its outcome (half its points, by
+the calibration record on every hidden variant). Every submission
 is executed in its sandbox (fast mode, as the grader does) unless ``--no-execute``, then
 checked. ``--attacks`` adds every hostile submission of ``benchmarks/attacks.py`` (lecture
 01 only); the honest scores must still be exact. ``--unsafe-no-sandbox`` grades without
@@ -26,7 +29,7 @@ from pathlib import Path
 
 import nbformat
 
-from benchmarks import attacks, records
+from benchmarks import assignments, attacks, records
 from dgm.course import confine, grade, sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +87,15 @@ def make_class(folder: Path, n: int, lecture: str = "01_em") -> list[float]:
         kinds = [(solution, top), (wrong, top - 2), (release, 0.0)]
     else:
         kinds = [(solution, top), (release, 0.0)]
+    if lecture in assignments.ASSIGNMENTS:  # a build that earns its outcome's half only
+        a = assignments.ASSIGNMENTS[lecture]
+        partial = nbformat.from_dict(solution)
+        cell = next(
+            c for c in partial.cells if c.metadata.get("nbgrader", {}).get("grade_id") == a.grade_id
+        )
+        cell.source = assignments.wrong_source(a, assignments.outcome_only(a))
+        points = next(e["points"] for e in grade.exercises(release) if e["grade_id"] == a.grade_id)
+        kinds.append((partial, top - points / 2))
     expected = []
     for i in range(n):
         nb, total = kinds[i % len(kinds)]
