@@ -177,7 +177,12 @@ def main(argv: list[str] | None = None) -> None:
     totals = [by_student[f"student{i:03d}"].total for i in range(args.students)]
     if totals != expected:
         wrong = [
-            f"student{i:03d}: {got} (expected {want}): {by_student[f'student{i:03d}'].reasons}"
+            f"student{i:03d}: {got} (expected {want}): {by_student[f'student{i:03d}'].reasons}\n"
+            + "\n".join(
+                f"  {r.exercise}: {r.details} | {r.hint}"
+                for r in by_student[f"student{i:03d}"].rows
+                if r.reason not in ("passed", "partial", "not implemented")
+            )
             for i, (got, want) in enumerate(zip(totals, expected))
             if got != want
         ]
