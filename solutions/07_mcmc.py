@@ -370,7 +370,8 @@ for eps in (0.1, 0.01):
 #
 # Write `effective_sample_size(chain)` for a 1-D chain (a tensor of `n` states). Use
 # `mcmc.autocorrelation(chain, max_lag)` for the $\rho_k$ and a stopping rule of your choice; the
-# check accepts any answer within 30% of the exact ESS of AR(1) chains with known ESS.
+# check accepts any answer within 30% to 60% of the exact ESS of AR(1) chains with known ESS
+# (more for the more correlated chains, where even a good estimate scatters more).
 
 # %% nbgrader={"grade": false, "grade_id": "effective_sample_size", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def effective_sample_size(chain):

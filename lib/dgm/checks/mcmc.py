@@ -204,8 +204,18 @@ def ar1_chain(phi: float, n: int, seed: int) -> torch.Tensor:
     return torch.tensor(x, dtype=torch.float64)
 
 
+# The relative error allowed on each AR(1) chain, (autocorrelation, draws): tolerance. Geyer's
+# estimate itself scatters, more as the autocorrelation grows: over 300 hidden variants the
+# reference's relative error had sd 0.048, 0.045, 0.066 and 0.090 and reached -0.25, -0.16,
+# -0.27 and -0.40 (heavy left tails: the sum is sometimes cut late). Each tolerance is about
+# 6.5 sd and beyond that worst case; the mistakes the check names are further off where they
+# differ at all (forgetting the factor 2: +50%, +90%, +97%; n tau instead of n / tau: x9 and
+# more), so every correct estimator passes and none of those does.
+ESS_TOL = {(0.0, 5000): 0.35, (0.5, 20_000): 0.3, (0.9, 50_000): 0.45, (0.97, 100_000): 0.6}
+
+
 def _ess_on_ar1(run, args) -> str | None:
-    phi, n, seed = args
+    phi, n, seed, tol = args
     chain = ar1_chain(phi, n, seed)
     out = run(chain.clone())
     try:
@@ -213,9 +223,7 @@ def _ess_on_ar1(run, args) -> str | None:
     except (TypeError, ValueError):
         return f"return one number, the ESS; got {type(out).__name__}."
     exact = n * (1 - phi) / (1 + phi)
-    # the estimate itself scatters by about 6% (sd) on these chains; the mistakes below are
-    # 50% off or more, so 30% (5 sd) passes every correct estimator and no wrong one
-    if abs(value - exact) <= 0.3 * exact:
+    if abs(value - exact) <= tol * exact:
         return None
     tau = (1 + phi) / (1 - phi)
     if abs(value - n * tau) <= 0.15 * n * tau:
@@ -231,11 +239,11 @@ def _ess_on_ar1(run, args) -> str | None:
 
 @exercise(mcmc.effective_sample_size)
 def effective_sample_size(fn: Callable) -> Judging:
-    """Check ``fn(chain) -> float``: the ESS of a 1-D chain, within 30% on AR(1) chains of
-    known ESS (independent draws, and autocorrelations 0.5, 0.9 and 0.97)."""
+    """Check ``fn(chain) -> float``: the ESS of a 1-D chain on AR(1) chains of known ESS
+    (independent draws, and autocorrelations 0.5, 0.9 and 0.97), within ``ESS_TOL``."""
     cases = [
-        (f"an AR(1) chain of {n} draws with autocorrelation {phi}", (phi, n, 100 + i))
-        for i, (phi, n) in enumerate(((0.0, 5000), (0.5, 20_000), (0.9, 50_000), (0.97, 100_000)))
+        (f"an AR(1) chain of {n} draws with autocorrelation {phi}", (phi, n, 100 + i, tol))
+        for i, ((phi, n), tol) in enumerate(ESS_TOL.items())
     ]
     return Judging(cases, [Property(_ess_on_ar1)])
 
