@@ -98,6 +98,44 @@ ASSIGNMENTS = {
             ),
         },
     ),
+    "02_wake_sleep": Assignment(
+        "02_wake_sleep",
+        "wake_sleep_loop",
+        checks.wake_sleep,
+        {
+            "the wake phase with h from the prior, not q(h | x)": (
+                (
+                    "wake = wake_loss(model, xb).mean()",
+                    "wake = -model.log_p(xb, model.dream(len(xb))[1]).mean()",
+                ),
+                "properties",
+            ),
+            "the sleep phase on data, not dreams": (
+                (
+                    "sleep = sleep_loss(model, batch_size).mean()",
+                    "sleep = -model.log_q(xb, model.sample_q(xb)).mean()",
+                ),
+                "properties",
+            ),
+            "the optimisers swapped": (
+                ("        opt_theta.step()\n", "        opt_phi.step()\n"),
+                (
+                    "        opt_phi.step()\n        losses",
+                    "        opt_theta.step()\n        losses",
+                ),
+                "properties",
+            ),
+            "the sleep step never taken": (
+                ("        opt_phi.step()\n", "\n"),
+                "properties",
+            ),
+            "the losses maximised": (
+                ("wake.backward()", "(-wake).backward()"),
+                ("sleep.backward()", "(-sleep).backward()"),
+                "properties",
+            ),
+        },
+    ),
     "07_mcmc": Assignment(
         "07_mcmc",
         "adaptive_mala",

@@ -222,6 +222,35 @@ def training_step(
     return theta_loss.detach(), phi_loss.detach()
 
 
+def wake_sleep_loop(
+    model: HelmholtzMachine, x: torch.Tensor, steps: int, lr: float = 1e-3, batch_size: int = 100
+) -> torch.Tensor:
+    """Wake-sleep by hand, as lecture 02's build assignment writes it: ``model`` trained in
+    place for ``steps`` steps; the ``(steps, 2)`` wake and sleep losses.
+
+    Each step draws ``batch_size`` rows of the binary data ``x`` (N, D) at random (with
+    replacement). Wake: ``h ~ q(h | x)`` (a sample, no gradient), one Adam step of theta on
+    ``-log p(x, h)``. Sleep: ``batch_size`` dreams ``(x', h') ~ p``, one Adam step of phi on
+    ``-log q(h' | x')``. Two optimisers, one per phase, each over its own parameters (``fit``
+    uses one Adam over both, the same update: the parameters are disjoint).
+    """
+    opt_theta = torch.optim.Adam(model.generative_parameters(), lr=lr)
+    opt_phi = torch.optim.Adam(model.recognition_parameters(), lr=lr)
+    losses = torch.zeros(steps, 2)
+    for t in range(steps):
+        xb = x[torch.randint(len(x), (batch_size,), device=x.device)].flatten(1)  # (B, D)
+        wake = wake_loss(model, xb).mean()  # theta learns to explain the data
+        opt_theta.zero_grad(set_to_none=True)
+        wake.backward()
+        opt_theta.step()
+        sleep = sleep_loss(model, batch_size).mean()  # phi learns to invert the dreams
+        opt_phi.zero_grad(set_to_none=True)
+        sleep.backward()
+        opt_phi.step()
+        losses[t] = torch.stack([wake.detach(), sleep.detach()])
+    return losses
+
+
 @dataclass
 class FitConfig:
     """How ``fit`` trains a Helmholtz machine: wake-sleep (``method="ws"``) or reweighted

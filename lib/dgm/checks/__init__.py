@@ -23,7 +23,13 @@ from .unified import (
     reverse_kl_estimate,
 )
 from .vae import gaussian_kl, iwae_bound, iwae_loss, negative_elbo, reparameterize
-from .wake_sleep import log_likelihood_estimate, rws_losses, sleep_loss, wake_loss
+from .wake_sleep import (
+    log_likelihood_estimate,
+    rws_losses,
+    sleep_loss,
+    wake_loss,
+    wake_sleep_loop,
+)
 
 __all__ = [
     "CheckFailure",
@@ -40,6 +46,7 @@ __all__ = [
     "bernoulli_em",
     # lecture 02
     "wake_loss",
+    "wake_sleep_loop",
     "sleep_loss",
     "log_likelihood_estimate",
     "rws_losses",
