@@ -38,6 +38,12 @@ HINTS = {
     "the stopping rule inverted": "go on until an iteration gains less than tol",
     "the weights never updated": "one more EM iteration",
     "the E-step's pixel terms swapped": "the objective fell",
+    # 02_wake_sleep
+    "the wake phase with h from the prior, not q(h | x)": "h ~ q(h | x), and phi by Adam",
+    "the sleep phase on data, not dreams": "on dreams (x, h) ~ p, each with lr",
+    "the optimisers swapped": "never moved",
+    "the sleep step never taken": "never moved",
+    "the losses maximised": "the wrong way",
 }
 
 
@@ -86,16 +92,12 @@ def test_the_reference_build_passes(lecture, variant):
 
 @pytest.mark.parametrize("lecture,name", WRONG, ids=[n for _, n in WRONG])
 def test_each_wrong_build_fails_its_part_with_its_hint_and_the_replay_agrees(lecture, name):
+    """Judged as the grader does (recorded where it runs, replayed where it is judged), at a
+    hidden variant: both runs give the same verdict and share, the part named fails, the hint
+    names the mistake."""
     a = assignments.ASSIGNMENTS[lecture]
     *_, part = a.wrong[name]
     fn = assignments.build(a, assignments.wrong_source(a, name))
-    result, _, _ = assignments.judge(a, fn, 0)
-    assert not result.passed
-    assert assignments.parts(result)[part] is False, result.details
-    assert HINTS[name] in result.hint, result.hint
-    other = {"properties": "outcome", "outcome": "properties"}[part]
-    expected = 0.5 if assignments.parts(result)[other] else 0.0
-    assert (result.status, result.points) == ("partial" if expected else "wrong", expected)
     harness.set_variant(3)
     try:
         there, here, problems, left = recorded_and_replayed(a.check, fn, a.grade_id)
@@ -109,6 +111,11 @@ def test_each_wrong_build_fails_its_part_with_its_hint_and_the_replay_agrees(lec
         there.points,
     )
     assert not here.passed
+    assert assignments.parts(here)[part] is False, here.details
+    assert HINTS[name] in here.hint, here.hint
+    other = {"properties": "outcome", "outcome": "properties"}[part]
+    expected = 0.5 if assignments.parts(here)[other] else 0.0
+    assert (here.status, here.points) == ("partial" if expected else "wrong", expected)
 
 
 def test_a_build_check_scores_its_parts_apart():
@@ -177,6 +184,7 @@ STATED = {
         f"the means within {m.MEAN_TOL}",
         f"the variances within {m.VAR_TOL:.0%}",
     ),
+    "02_wake_sleep": lambda m: (f"within {m.EXCESS_TOL:g} nats of the true",),
     "01_em": lambda m: (
         f"gains at most {m.CONVERGED_TOL:g} x tol",
         f"within {m.EXCESS_TOL:g} nat per image",
