@@ -551,8 +551,8 @@ plt.show()
 #   must match the reference's within 5 standard errors.
 # - *Outcome* (3 points): a machine with 8 hidden units trained for 2,000 steps (lr 0.01, batches
 #   of 100) on 2,000 examples of a hidden mixture of 3 prototypes over 36 pixels must reach an
-#   importance-sampled NLL (K = 200) of 1,000 held-out examples within 1.5 nats of the true
-#   mixture's.
+#   importance-sampled NLL (K = 200) of 1,000 held-out examples no more than 1.5 above the
+#   true mixture's.
 #
 # The two parts score apart, and the check says which network moved wrongly or how far the
 # NLL fell short. The thresholds are calibrated on 20 hidden variants (the reference passes

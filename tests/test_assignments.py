@@ -184,7 +184,7 @@ STATED = {
         f"the means within {m.MEAN_TOL}",
         f"the variances within {m.VAR_TOL:.0%}",
     ),
-    "02_wake_sleep": lambda m: (f"within {m.EXCESS_TOL:g} nats of the true",),
+    "02_wake_sleep": lambda m: (f"no more than {m.EXCESS_TOL:g} above the true",),
     "01_em": lambda m: (
         f"gains at most {m.CONVERGED_TOL:g} x tol",
         f"within {m.EXCESS_TOL:g} nat per image",
