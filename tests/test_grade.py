@@ -13,13 +13,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from benchmarks import assignments
 from benchmarks.attacks import tree_digest  # noqa: F401  (test_grade_lectures uses it too)
 from dgm.course import grade, report, sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = nbformat.read(ROOT / "solutions" / "01_em.ipynb", as_version=4)
 RELEASE = nbformat.read(ROOT / "notebooks" / "01_em.ipynb", as_version=4)
-EXERCISES = ["elbo", "responsibilities", "m_step", "em_fit", "bernoulli_m_step"]
+EXERCISES = ["elbo", "responsibilities", "m_step", "em_fit", "bernoulli_m_step", "bernoulli_em"]
+BUILD = assignments.ASSIGNMENTS["01_em"]
 
 WRONG_01 = {  # a plausible mistake for each exercise
     "elbo": "def elbo(X, r, weights, means, covs):\n"
@@ -42,6 +44,8 @@ WRONG_01 = {  # a plausible mistake for each exercise
     "bernoulli_m_step": "def bernoulli_m_step(X, r, alpha=1.0):\n"
     "    N_k = r.sum(0)\n"
     "    return N_k / X.shape[0], (r.T @ X) / N_k[:, None]  # no smoothing\n",
+    # the build: a recorded wrong build that fails both its parts
+    "bernoulli_em": assignments.wrong_source(BUILD, "no pseudo-counts in the M-step"),
 }
 
 
@@ -239,9 +243,10 @@ def test_points_come_from_the_release_metadata(graded):
         "check_m_step": 3,
         "check_em_fit": 3,
         "check_bernoulli_m_step": 2,
+        "check_bernoulli_em": 6,
     }
-    assert alice.total == alice.max_total == 12 and wrong.total == 0
-    assert graded["scores"]["loop"].total == 10  # everything but the looping exercise
+    assert alice.total == alice.max_total == 18 and wrong.total == 0
+    assert graded["scores"]["loop"].total == 16  # everything but the looping exercise
 
 
 def test_nothing_outside_a_submission_changed_and_no_process_is_left(graded):
