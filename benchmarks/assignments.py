@@ -17,6 +17,8 @@ failing::
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,24 +197,29 @@ ASSIGNMENTS = {
 }
 
 
-def outcome_only(assignment: Assignment) -> str:
-    """A wrong build that, by the calibration record, fails the properties and passes the
-    outcome on every hidden variant: a submission that earns the outcome's share."""
+def recorded_wrong(assignment: Assignment, properties: str, outcome: str) -> str:
+    """The first wrong build whose recorded parts, on every hidden variant, all ``"passed"`` or
+    all ``"failed"`` as asked: e.g. ``("failed", "passed")``, a submission that earns only the
+    outcome's share, or ``("failed", "failed")``, one that earns nothing."""
     import json
 
     rows = json.loads(records.course_records.ASSIGNMENTS.read_text())
     prefix = f"{assignment.lecture} build {assignment.grade_id}, wrong: "
     found = {(r["model"], r["metric"].rsplit(": ", 1)[1]): r for r in rows}
+    wanted = {"properties": properties, "outcome": outcome}
     for name in assignment.wrong:
-        outcome, properties = (found.get((prefix + name, p)) for p in ("outcome", "properties"))
-        if (
-            outcome
-            and properties
-            and outcome["value"] == outcome["seeds"]
-            and not properties["value"]
+        parts = {p: found.get((prefix + name, p)) for p in wanted}
+        if all(
+            r and r["value"] == (r["seeds"] if wanted[p] == "passed" else 0)
+            for p, r in parts.items()
         ):
             return name
-    raise ValueError(f"{assignment.lecture}: no recorded wrong build keeps only its outcome")
+    raise ValueError(f"{assignment.lecture}: no recorded wrong build with {wanted}")
+
+
+def outcome_only(assignment: Assignment) -> str:
+    """A wrong build that fails the properties and passes the outcome on every variant."""
+    return recorded_wrong(assignment, "failed", "passed")
 
 
 def release(lecture: str) -> nbformat.NotebookNode:
@@ -260,18 +267,12 @@ def judge(assignment: Assignment, fn, variant: int) -> tuple[harness.CheckResult
     torch.manual_seed(harness.seeded(0))
     t0 = time.perf_counter()
     try:
-        with open("/dev/null", "w") as quiet, _stdout(quiet):
+        with contextlib.redirect_stdout(io.StringIO()):
             assignment.check(fn)
     finally:
         harness.set_variant(0)
     seconds = time.perf_counter() - t0
     return harness.results[assignment.grade_id], list(harness.measurements), seconds
-
-
-def _stdout(stream):
-    import contextlib
-
-    return contextlib.redirect_stdout(stream)
 
 
 def parts(result: harness.CheckResult) -> dict[str, bool]:

@@ -316,6 +316,14 @@ def _shapes(out, C: int, D: int, n: int) -> str | None:
     return None
 
 
+def _sample(run, U, x0, n_warmup: int, n: int, step: float, target: float, seed: int):
+    """The build run once under the case's seed: its ``(trace, step_size, acceptance)``, or
+    what is wrong with their shapes or values."""
+    torch.manual_seed(seeded(seed))
+    out = run(U, x0, n_warmup, n, step, target)
+    return _shapes(out, *x0.shape, n) or out
+
+
 def _at_fixed_step(U, start: torch.Tensor, n: int, eps: float, seed: int) -> float:
     """The mean acceptance of the library's MALA at step ``eps`` from ``start``."""
     _, acc = mcmc.run_chains(U, start, n, eps, "mala", generator(seed))
@@ -326,11 +334,9 @@ def _tunes(run, args) -> str | None:
     """After the warm-up the acceptance is near the target, and the sampling runs at the
     step returned (its acceptance is fixed-step MALA's at that step)."""
     _, U, x0, n_warmup, n, step, target, seed = args
-    torch.manual_seed(seeded(seed))
-    out = run(U, x0, n_warmup, n, step, target)
-    C, D = x0.shape
-    if problem := _shapes(out, C, D, n):
-        return problem
+    out = _sample(run, U, x0, n_warmup, n, step, target, seed)
+    if isinstance(out, str):
+        return out
     trace, eps, acc = out
     eps, got = float(eps), acc.double().mean().item()
     measured(tune_error=abs(got - target))
@@ -369,11 +375,9 @@ def _tunes(run, args) -> str | None:
 def _frozen(run, args) -> str | None:
     """With no warm-up the step stays the one given, for all the sampling."""
     _, U, x0, n, step, target, seed = args
-    torch.manual_seed(seeded(seed))
-    out = run(U, x0, 0, n, step, target)
-    C, D = x0.shape
-    if problem := _shapes(out, C, D, n):
-        return problem
+    out = _sample(run, U, x0, 0, n, step, target, seed)
+    if isinstance(out, str):
+        return out
     _, eps, acc = out
     if not math.isclose(float(eps), step, rel_tol=1e-9):
         return (
@@ -429,12 +433,10 @@ def _keeps_the_target(run, args) -> str | None:
     """Started from the target itself, the chains must keep it: each mode's share, the
     means and the variances of the samples against a fresh exact sample of the same size."""
     U, x0, n_warmup, n, step, target, truth, mode, seed = args
-    torch.manual_seed(seeded(seed))
-    out = run(U, x0, n_warmup, n, step, target)
-    C, D = x0.shape
-    if problem := _shapes(out, C, D, n):
-        return problem
-    samples = out[0].detach().double().reshape(-1, D)
+    out = _sample(run, U, x0, n_warmup, n, step, target, seed)
+    if isinstance(out, str):
+        return out
+    samples = out[0].detach().double().reshape(-1, x0.shape[1])
     weights = torch.bincount(mode(samples), minlength=3).double() / len(samples)
     exact = torch.bincount(mode(truth), minlength=3).double() / len(truth)
     w_err = (weights - exact).abs().max().item()
