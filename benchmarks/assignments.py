@@ -138,6 +138,54 @@ ASSIGNMENTS = {
             ),
         },
     ),
+    "03_vae": Assignment(
+        "03_vae",
+        "train_vae",
+        checks.vae,
+        {
+            "the KL term left out (an autoencoder with noise)": (
+                ("loss = (kl - log_px).mean()", "loss = (-log_px).mean()"),
+                "properties",
+            ),
+            "the KL term's sign flipped": (
+                ("loss = (kl - log_px).mean()", "loss = (-kl - log_px).mean()"),
+                "properties",
+            ),
+            "sigma taken as exp(log_var)": (
+                (
+                    "torch.exp(0.5 * log_var) * torch.randn_like(mu)",
+                    "torch.exp(log_var) * torch.randn_like(mu)",
+                ),
+                "properties",
+            ),
+            "no noise: z = mu": (
+                ("z = mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)", "z = mu"),
+                "properties",
+            ),
+            "the grey levels never binarized": (
+                ("xb = torch.bernoulli(xb).flatten(1)", "xb = xb.flatten(1)"),
+                "properties",
+            ),
+            "only the decoder optimised": (
+                (
+                    "torch.optim.Adam(model.parameters(), lr=lr)",
+                    "torch.optim.Adam(model.decoder.parameters(), lr=lr)",
+                ),
+                "properties",
+            ),
+            "a squared error for the Bernoulli likelihood": (
+                (
+                    '-F.binary_cross_entropy_with_logits(logits, xb, reduction="none").sum(1)',
+                    "-((torch.sigmoid(logits) - xb) ** 2).sum(1)",
+                ),
+                "properties",
+            ),
+            "the KL averaged over the latent dimensions": (
+                ("- log_var - 1).sum(1)", "- log_var - 1).mean(1)"),
+                "properties",
+            ),
+        },
+    ),
     "07_mcmc": Assignment(
         "07_mcmc",
         "adaptive_mala",
@@ -273,6 +321,28 @@ def judge(assignment: Assignment, fn, variant: int) -> tuple[harness.CheckResult
         harness.set_variant(0)
     seconds = time.perf_counter() - t0
     return harness.results[assignment.grade_id], list(harness.measurements), seconds
+
+
+def judge_part(assignment: Assignment, fn, variant: int, part: str) -> harness.CheckResult:
+    """One part (``"properties"`` or ``"outcome"``) of the build's check on ``fn`` at
+    ``variant``, judged alone: what a test of one wrong build needs, at half the cost."""
+    harness.set_variant(variant)
+    torch.manual_seed(harness.seeded(0))
+    try:
+        spec = getattr(assignment.check.__wrapped__(fn), part)
+        with contextlib.redirect_stdout(io.StringIO()):
+            return harness.run_check(
+                assignment.grade_id,
+                spec.student or fn,
+                spec.reference or assignment.check.references[0],
+                spec.cases,
+                spec.judges,
+                spec.diagnoses,
+                spec.hint,
+                quiet=True,
+            )
+    finally:
+        harness.set_variant(0)
 
 
 def parts(result: harness.CheckResult) -> dict[str, bool]:

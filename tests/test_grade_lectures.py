@@ -20,7 +20,9 @@ Executed in the sandbox as the grader does, then scored:
 Scored by the checker alone (``--no-execute``): every lecture's ``correct`` (the solution:
 every exercise passes through the sandbox and the judge, with the lecture's points) and
 ``corrupt``; ``KERNEL``'s ``wrong`` (a plausible mistake in every exercise) and
-``reference`` (every answer only calls the library's reference). What the other lectures'
+``reference`` (every answer only calls the library's reference). Each build assignment's
+``build-partial`` (a recorded wrong build that earns the outcome's share) and one build's
+``build-hog`` (a build that exhausts its memory). What the other lectures'
 wrong answers and reference calls get is proven without a grading, for every check:
 ``test_wire_replay.py`` replays each check on a nudged answer (the judge's verdict is the
 in-process one) and ``test_hidden_checks.py`` finds no binding an answer can reach that
@@ -49,8 +51,12 @@ ALL = sorted(p.name for p in (ROOT / "notebooks").glob("0*.ipynb"))
 LECTURES = [n for n in ALL if n != "01_em.ipynb"]
 # the lecture whose tampering, faults and reference calls are graded: what the grader does
 # with them does not depend on the lecture, and each costs a restart of the checker's
-# processes per exercise (about 5 s of two cores) or a minute's execution
-KERNEL = LECTURES[0]
+# processes per exercise (about 5 s of two cores) or a minute's execution, so it is the
+# lecture whose checks and fast mode cost least
+KERNEL = "05_unified_view.ipynb"
+# the build assignment whose memory hog is graded (what the grader does with it does not
+# depend on the lecture either)
+HOGGED = f"{next(iter(assignments.ASSIGNMENTS))}.ipynb"
 
 NUDGE = '''
 import torch as _torch
@@ -198,9 +204,9 @@ def half(solution, release, ids) -> tuple[nbformat.NotebookNode, list[str]]:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    kinds = ("executed", "faults", "scored")
+    kinds = ("executed", "tampered", "faults", "scored")
     folders = {k: tmp_path_factory.mktemp(k) for k in kinds}
-    executed, faulty, scored = (folders[k] for k in kinds)
+    executed, tampered, faulty, scored = (folders[k] for k in kinds)
     expected, unsolved = {}, {}
     for name in ALL:
         release_path = ROOT / "notebooks" / name
@@ -225,7 +231,7 @@ def graded(tmp_path_factory):
         wrong = {g: WRONG.get(g, lambda s, g=g: s + NUDGE.format(gid=g))(right[g]) for g in ids}
         write(scored, "wrong", name, made(solution, wrong))
         expected[("wrong", name)] = dict.fromkeys(ids, "wrong")
-        write(executed, "tamper", name, tampering(release, found, release_path, victim))
+        write(tampered, "tamper", name, tampering(release, found, release_path, victim))
         expected[("tamper", name)] = {
             **dict.fromkeys(ids, "not implemented"),
             ids[0]: "tampered",
@@ -245,17 +251,27 @@ def graded(tmp_path_factory):
             ids[1]: "error",
             ids[2]: "missing",
         }
-        refs = {e["grade_id"]: calls_the_reference(e) for e in found}
-        write(scored, "reference", name, made(solution, refs))
-        expected[("reference", name)] = dict.fromkeys(ids, "tampered")
-    for name, (student, source, reason) in builds().items():
+        # two exercises (each refused answer restarts the checker's processes): every
+        # lecture's references are proven refused by test_hidden_checks without a grading
+        refs = {e["grade_id"]: calls_the_reference(e) for e in found[:2]}
+        write(scored, "reference", name, made(solution, refs, drop=ids[2:]))
+        expected[("reference", name)] = {
+            **dict.fromkeys(ids, "missing"),
+            **dict.fromkeys(refs, "tampered"),
+        }
+    for lecture, a in assignments.ASSIGNMENTS.items():
+        name = f"{lecture}.ipynb"
         release = nbformat.read(ROOT / "notebooks" / name, as_version=4)
-        gid = assignments.ASSIGNMENTS[name[:-6]].grade_id
-        ids = [e["grade_id"] for e in grade.exercises(release)]
-        others = [g for g in ids if g != gid]
-        for who, src, why in ((student, source, reason), ("build-hog", HOG.format(gid), "error")):
-            write(scored, who, name, made(release, {gid: src}, drop=others))
-            expected[(who, name)] = {**dict.fromkeys(others, "missing"), gid: why}
+        others = [e["grade_id"] for e in grade.exercises(release) if e["grade_id"] != a.grade_id]
+        # a wrong build recorded failing its properties and passing its outcome on every
+        # hidden variant: it earns the outcome's share
+        partial = assignments.wrong_source(a, assignments.outcome_only(a))
+        students = {"build-partial": (partial, "partial")}
+        if name == HOGGED:
+            students["build-hog"] = (HOG.format(a.grade_id), "error")
+        for who, (src, why) in students.items():
+            write(scored, who, name, made(release, {a.grade_id: src}, drop=others))
+            expected[(who, name)] = {**dict.fromkeys(others, "missing"), a.grade_id: why}
     watched = (*folders.values(), ROOT / "notebooks", ROOT / "solutions", ROOT / "lib")
     before = tree_digest(*watched)
     out = {k: tmp_path_factory.mktemp(f"out-{k}") for k in kinds}
@@ -263,10 +279,11 @@ def graded(tmp_path_factory):
     # only slows each down on two cores)
     limits = {
         "executed": dict(cell_timeout=120, exercise_timeout=120),
+        "tampered": dict(cell_timeout=120, exercise_timeout=120),
         "faults": dict(cell_timeout=30, exercise_timeout=30, memory_mb=2048),
         "scored": dict(execute=False, exercise_timeout=120),
     }
-    runs = [("executed",), ("faults", "scored")]
+    runs = [("executed",), ("tampered", "faults", "scored")]  # about equal in length
     scores = at_once(
         *[[((folders[k], out[k]), dict(seed=1, **limits[k])) for k in r] for r in runs]
     )
@@ -277,25 +294,6 @@ def graded(tmp_path_factory):
         "out": out,
         "changed": before != tree_digest(*watched),
     }
-
-
-def builds() -> dict[str, tuple[str, str, str]]:
-    """For each lecture with a build assignment, ``(student, answer, reason)``: a wrong build
-    that fails its properties and passes its outcome (``partial``), judged in-process at the
-    hidden variant the grader will give it, so the expected reason is known."""
-    found = {}
-    for lecture, a in assignments.ASSIGNMENTS.items():
-        name, student = f"{lecture}.ipynb", "build-partial"
-        for wrong in a.wrong:
-            source = assignments.wrong_source(a, wrong)
-            fn = assignments.build(a, source)
-            result, _, _ = assignments.judge(a, fn, grade.variant(1, student, name))
-            if result.status == "partial":
-                found[name] = (student, source, "partial")
-                break
-        else:
-            raise AssertionError(f"{lecture}: no wrong build earns partial credit")
-    return found
 
 
 def executed_nb(graded, kind, student, name):
@@ -363,7 +361,7 @@ def test_each_build_assignment_is_graded_by_its_parts(graded, name):
     the feedback says which property failed; a build that exhausts memory earns nothing."""
     scores, expected = graded["scores"], graded["expected"]
     gid = assignments.ASSIGNMENTS[name[:-6]].grade_id
-    for student in ("build-partial", "build-hog"):
+    for student in ("build-partial", "build-hog") if name == HOGGED else ("build-partial",):
         got = scores[(student, name)]
         assert got.reasons == expected[(student, name)], (student, [r.details for r in got.rows])
         row = next(r for r in got.rows if r.exercise == gid)
@@ -390,7 +388,7 @@ def test_faults_in_the_kernel_end_the_execution_where_expected(graded, name):
 
 @pytest.mark.parametrize("name", [KERNEL])
 def test_the_tampering_ran_to_the_end_and_its_writes_were_refused(graded, name):
-    nb = executed_nb(graded, "executed", "tamper", name)
+    nb = executed_nb(graded, "tampered", "tamper", name)
     assert graded["scores"][("tamper", name)].run == "ok"
     assert "PermissionError" in "".join(errors(nb))
     assert "PASS" in printed(nb)

@@ -13,10 +13,12 @@ import pytest
 import torch
 
 import dgm
+from benchmarks import assignments
 from dgm import em
 from dgm.checks import harness
 from dgm.course import replay, wire
 
+BUILDS = {a.grade_id for a in assignments.ASSIGNMENTS.values()}
 CHECKS = [
     getattr(dgm.checks, name)
     for name in sorted(dir(dgm.checks))
@@ -165,6 +167,10 @@ def students(check):
     def unsolved(*args, **kwargs):
         raise NotImplementedError
 
+    if check.__name__ in BUILDS:
+        # a build's answer acts on its arguments (it trains or samples): a nudged output is
+        # no mistake there; test_assignments replays a wrong build of each lecture instead
+        return {"correct": correct, "raises": raises, "unsolved": unsolved}
     return {"correct": correct, "nudged": nudged, "raises": raises, "unsolved": unsolved}
 
 

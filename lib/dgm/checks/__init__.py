@@ -22,7 +22,7 @@ from .unified import (
     qr_posteriors,
     reverse_kl_estimate,
 )
-from .vae import gaussian_kl, iwae_bound, iwae_loss, negative_elbo, reparameterize
+from .vae import gaussian_kl, iwae_bound, iwae_loss, negative_elbo, reparameterize, train_vae
 from .wake_sleep import (
     log_likelihood_estimate,
     rws_losses,
@@ -56,6 +56,7 @@ __all__ = [
     "negative_elbo",
     "iwae_bound",
     "iwae_loss",
+    "train_vae",
     # lecture 04
     "discriminator_loss",
     "generator_loss_nonsaturating",

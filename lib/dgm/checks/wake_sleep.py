@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 
 from .. import wake_sleep as ws
+from .builds import bernoulli_mixture, one_step
 from .harness import Build, Judging, Property, Statistical, exercise, generator, measured, seeded
 
 
@@ -227,28 +228,6 @@ def rws_losses(fn: Callable) -> Judging:
 EXCESS_TOL = 1.5  # nats per held-out example above the true mixture's NLL
 
 
-def _one_step(fn: Callable) -> Callable:
-    """``(model, x, lr) -> (theta's change, phi's change)``: one step of the build ``fn`` on a
-    copy of ``model`` (so every call starts from the same machine), each change flattened."""
-    import copy
-
-    def step(model, x, lr):
-        trained = copy.deepcopy(model)
-        fn(trained, x, 1, lr, len(x))
-
-        def change(params_after, params_before):
-            return torch.cat(
-                [(a - b).detach().flatten() for a, b in zip(params_after, params_before)]
-            )
-
-        return (
-            change(trained.generative_parameters(), model.generative_parameters()),
-            change(trained.recognition_parameters(), model.recognition_parameters()),
-        )
-
-    return step
-
-
 def _first_step_cases():
     cases = []
     for i, (sizes, b) in enumerate((((12, 4), 16), ((9, 5), 8))):
@@ -260,24 +239,6 @@ def _first_step_cases():
             (f"layer sizes {sizes}, one Adam step at lr 0.01 on a batch of {b}", (model, x, 0.01))
         )
     return cases
-
-
-def _hidden_mixture(g: torch.Generator, K: int, D: int):
-    """A hidden mixture of K Bernoulli prototypes: a function that draws N examples, and the
-    mixture's log-likelihood of examples."""
-    probs = torch.sigmoid(3 * torch.randn(K, D, generator=g))
-    weights = 0.5 + torch.rand(K, generator=g)
-    weights = weights / weights.sum()
-
-    def draw(n):
-        k = torch.multinomial(weights, n, replacement=True, generator=g)
-        return torch.bernoulli(probs[k], generator=g)
-
-    def log_lik(x):
-        joint = weights.log() + x @ probs.log().T + (1 - x) @ torch.log1p(-probs).T
-        return torch.logsumexp(joint, 1)
-
-    return draw, log_lik
 
 
 def _learns_the_data(run, args) -> str | None:
@@ -313,6 +274,13 @@ def _first_step_hints(args, out, ref) -> str | None:
     return None
 
 
+def _one_step(fn: Callable) -> Callable:
+    """``(model, x, lr) -> (theta's change, phi's change)`` after one step of ``fn``."""
+    return one_step(
+        fn, ws.HelmholtzMachine.generative_parameters, ws.HelmholtzMachine.recognition_parameters
+    )
+
+
 @exercise(ws.wake_sleep_loop, ws.fit, ws.training_step)
 def wake_sleep_loop(fn: Callable) -> Build:
     """Check the build ``fn(model, x, steps, lr, batch_size) -> (steps, 2) losses``: wake-sleep
@@ -339,7 +307,7 @@ def wake_sleep_loop(fn: Callable) -> Build:
         reference=_one_step(ws.wake_sleep_loop),
     )
     g = generator(97)
-    draw, log_lik = _hidden_mixture(g, 3, 36)
+    draw, log_lik = bernoulli_mixture(g, 3, 36)
     outcome = Judging(
         [
             (

@@ -1,0 +1,53 @@
+"""What the build assignments' checks share: one training step's parameter changes, and
+hidden data whose log-likelihood is exact.
+
+A training build (lecture 02's wake-sleep loop, lecture 03's VAE loop) is judged by what it
+does to a model the check holds: the judge never runs student code, so the model, its data
+and its evaluation are the check's, and the student's loop trains the model in place.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+
+import torch
+
+
+def one_step(fn: Callable, *groups: Callable[[torch.nn.Module], Iterable[torch.Tensor]]):
+    """``(model, x, lr) -> (change of each group)``: one step of the build ``fn(model, x,
+    steps, lr, batch_size)`` on a copy of ``model`` (so every call starts from the same
+    model), on the whole of ``x`` as its batch; each group's change (``group(model)`` lists its
+    parameters) flattened into one vector.
+
+    Adam's first step moves each weight by about ``lr`` along the sign of its gradient, so
+    the average change over many fresh runs shows which loss moved which network, and which
+    way."""
+
+    def step(model, x, lr):
+        trained = copy.deepcopy(model)
+        fn(trained, x, 1, lr, len(x))
+        return tuple(
+            torch.cat([(a - b).detach().flatten() for a, b in zip(group(trained), group(model))])
+            for group in groups
+        )
+
+    return step
+
+
+def bernoulli_mixture(g: torch.Generator, K: int, D: int):
+    """A hidden mixture of ``K`` Bernoulli prototypes over ``D`` pixels: a function that draws
+    ``n`` examples, and the mixture's exact log-likelihood of examples."""
+    probs = torch.sigmoid(3 * torch.randn(K, D, generator=g))
+    weights = 0.5 + torch.rand(K, generator=g)
+    weights = weights / weights.sum()
+
+    def draw(n):
+        k = torch.multinomial(weights, n, replacement=True, generator=g)
+        return torch.bernoulli(probs[k], generator=g)
+
+    def log_lik(x):
+        joint = weights.log() + x @ probs.log().T + (1 - x) @ torch.log1p(-probs).T
+        return torch.logsumexp(joint, 1)
+
+    return draw, log_lik
