@@ -184,6 +184,16 @@ ASSIGNMENTS = {
                 ("- log_var - 1).sum(1)", "- log_var - 1).mean(1)"),
                 "properties",
             ),
+            "the gradients never zeroed": (("        opt.zero_grad()\n", ""), "properties"),
+            "a new Adam made every step": (
+                ("    opt = torch.optim.Adam(model.parameters(), lr=lr)\n", ""),
+                (
+                    "        mu, log_var = model.encode(xb)",
+                    "        opt = torch.optim.Adam(model.parameters(), lr=lr)\n"
+                    "        mu, log_var = model.encode(xb)",
+                ),
+                "properties",
+            ),
         },
     ),
     "07_mcmc": Assignment(

@@ -675,36 +675,44 @@ for name, m in contenders.items():
 # ## 9. Build assignment: the VAE's training loop by hand (6 points)
 #
 # Every VAE above was trained by the library's `vae.fit`. Now write the loop yourself, with
-# the loss inside it written out: this is the whole of what `fit` does, less its schedule.
+# the loss inside it written out: the whole of what `fit` does, less its learning-rate
+# schedule and its Adam setting ($\epsilon = 10^{-4}$; here Adam keeps its defaults).
 #
 # **What to build.** `train_vae(model, x, steps, lr, batch_size)`: train the VAE `model` in
-# place on images `x` (grey levels in $[0, 1]$, shape `(N, D)` or `(N, 1, 28, 28)`), and return
-# the loss of every step, shape `(steps,)`. Make one Adam optimiser over
-# `model.parameters()` at `lr`, once, before the loop. Each step:
+# place on images `x` (grey levels in $[0, 1]$, shape `(N, D)`: flatten digits first), and
+# return the loss of every step, shape `(steps,)`. Make one optimiser,
+# `torch.optim.Adam(model.parameters(), lr=lr)` with its defaults, once, before the loop.
+# Each step:
 #
 # 1. draws `batch_size` images of `x` at random (`torch.randint`, with replacement) and
 #    binarizes them afresh (`torch.bernoulli`): each step sees a new binarization, as in
 #    section 5;
 # 2. encodes them, `(mu, log_var) = model.encode(x_batch)`, and draws one reparameterized
-#    $z = \mu + \exp(\tfrac{1}{2}\log\sigma^2)\,\epsilon$, $\epsilon \sim \mathcal{N}(0, I)$;
+#    $z = \mu + \exp(\tfrac{1}{2}\log\sigma^2)\,\epsilon$, $\epsilon \sim \mathcal{N}(0, I)$, per image;
 # 3. computes the negative ELBO of each image, $-\log p_\theta(x \mid z) + \mathrm{KL}(q_\phi(z \mid x) \,\|\, p(z))$, with
 #    the decoder's logits `model.decode(z)` (Bernoulli pixels) and the KL in closed form, and
-#    takes one Adam step on its mean over the batch.
+#    takes one Adam step on its mean over the batch (its sum takes the same step: Adam
+#    divides out the scale), the gradients zeroed first.
 #
-# Your `reparameterize`, `gaussian_kl` and `negative_elbo` (exercises 1 to 3) may do step 2
-# and 3, or write them again. The library's loops (`vae.fit`, `vae.train_vae`,
-# `vae.training_step`) and the model's own `model.loss` are refused by the grader here.
-# About 15 lines.
+# Your `reparameterize`, `gaussian_kl` and `negative_elbo` (exercises 1 to 3) may do steps 2
+# and 3, or write them again. One sample of $z$ and the exact KL are part of the recipe: the
+# properties below compare the noise of your steps with the reference's, so two samples or a
+# sampled KL, right on average, are graded as different. The library's loops (`vae.fit`,
+# `vae.fit_step`, `vae.train_vae`, `vae.training_step`, `vae.batch_loss`) and the model's own
+# `model.loss` are refused by the grader here: an answer that calls one is graded as
+# tampered and earns nothing. About 15 lines.
 #
 # **How it is graded** (the grader uses hidden models and data of the same kind):
 #
-# - *Properties* (3 points): one step from a fresh VAE, on one grey image repeated, taken
-#   300 times with fresh noise. Adam's first step moves each weight by about `lr` along the
-#   sign of its gradient, so the average change of the encoder's and of the decoder's
-#   weights shows what your loss asked of each network; it must match the reference's within
-#   5 standard errors. A loss without its KL term, a $z$ without noise or with the wrong
-#   scale, pixels never binarized, a squared error for the Bernoulli likelihood: each
-#   moves some weights the other way on average.
+# - *Properties* (3 points): one step from a fresh VAE, and two steps from another, on one
+#   grey image repeated, each taken 300 times with fresh noise. Adam's first step moves each
+#   weight by about `lr` against the sign of its gradient, so the average change of a weight
+#   says how often its gradient was positive; the second step adds what the optimiser carries
+#   over. The average change of the encoder's and of the decoder's weights must match the
+#   reference's within 5 standard errors. A loss without its KL term, a $z$ without noise or
+#   with the wrong scale, pixels never binarized, a squared error for the Bernoulli
+#   likelihood, gradients never zeroed, a new optimiser every step: each changes how often
+#   some weights move up, beyond that.
 # - *Outcome* (3 points): a VAE 36-32-2 trained for 1,500 steps (lr 0.01, batches of 100) on
 #   2,000 examples of a hidden mixture of 3 prototypes over 36 pixels must reach an
 #   importance-sampled NLL (K = 200) of 1,000 held-out examples no more than 1 nat above the
@@ -752,7 +760,7 @@ for label, loop in (("yours", train_vae), ("library's", vae.train_vae)):
     torch.manual_seed(0)
     loop_model = vae.VAE(vae.VAEConfig(z_dim=50)).to(device)
     loop_model.set_output_bias(x_train.mean(0))
-    loop_losses = loop(loop_model, x_train.to(device), loop_steps, 1e-3, 100)
+    loop_losses = loop(loop_model, x_train.flatten(1).to(device), loop_steps, 1e-3, 100)
     torch.manual_seed(0)
     loop_nll[label] = -dgm.metrics.importance_log_likelihood(loop_model.log_weights, x_test[:n_eval], k=K_eval,
                                                               chunk=250).mean().item()

@@ -53,6 +53,8 @@ HINTS = {
     "only the decoder optimised": "never moved",
     "a squared error for the Bernoulli likelihood": "-log p(x | z)",
     "the KL averaged over the latent dimensions": "+ KL(q(z | x) || N(0, I))",
+    "the gradients never zeroed": "gradients zeroed",
+    "a new Adam made every step": "the one Adam (made before the loop",
 }
 
 

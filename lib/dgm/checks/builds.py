@@ -15,18 +15,19 @@ import torch
 
 
 def one_step(fn: Callable, *groups: Callable[[torch.nn.Module], Iterable[torch.Tensor]]):
-    """``(model, x, lr) -> (change of each group)``: one step of the build ``fn(model, x,
-    steps, lr, batch_size)`` on a copy of ``model`` (so every call starts from the same
-    model), on the whole of ``x`` as its batch; each group's change (``group(model)`` lists its
-    parameters) flattened into one vector.
+    """``(model, x, lr, steps=1) -> (change of each group)``: ``steps`` steps (one by default)
+    of the build ``fn(model, x, steps, lr, batch_size)`` on a copy of ``model`` (so every call
+    starts from the same model), on the whole of ``x`` as its batch; each group's change
+    (``group(model)`` lists its parameters) flattened into one vector.
 
-    Adam's first step moves each weight by about ``lr`` along the sign of its gradient, so
-    the average change over many fresh runs shows which loss moved which network, and which
-    way."""
+    Adam's first step moves each weight by about ``lr`` against the sign of its gradient, so
+    over many fresh runs the average change of a weight says how often its gradient was
+    positive: a loss with another gradient, or another noise, changes that for some weights.
+    A second step shows what the optimiser carried over (its moments, the gradients zeroed)."""
 
-    def step(model, x, lr):
+    def step(model, x, lr, steps=1):
         trained = copy.deepcopy(model)
-        fn(trained, x, 1, lr, len(x))
+        fn(trained, x, steps, lr, len(x))
         return tuple(
             torch.cat([(a - b).detach().flatten() for a, b in zip(group(trained), group(model))])
             for group in groups

@@ -309,22 +309,23 @@ def _decoder(model: vae.VAE) -> list[torch.Tensor]:
 
 
 def _one_step(fn: Callable) -> Callable:
-    """``(model, x, lr) -> (the encoder's change, the decoder's change)`` after one step."""
+    """``(model, x, lr, steps) -> (the encoder's change, the decoder's change)``."""
     return one_step(fn, _encoder, _decoder)
 
 
 def _first_step_cases():
     cases = []
-    for i, (x_dim, hidden, z_dim, b) in enumerate(((12, 6, 2, 16), (9, 5, 3, 8))):
+    for i, (x_dim, hidden, z_dim, b, steps) in enumerate(((12, 6, 2, 16, 1), (9, 5, 3, 8, 2))):
         torch.manual_seed(seeded(110 + i))
         model = vae.VAE(vae.VAEConfig(x_dim, (hidden,), z_dim)).double()
         grey = torch.rand(1, x_dim, dtype=torch.float64, generator=generator(112 + i))
         x = grey.expand(b, -1).clone()  # one image repeated: any way of drawing a batch is alike
+        what = "one Adam step" if steps == 1 else f"{steps} Adam steps"
         cases.append(
             (
-                f"a VAE {x_dim}-{hidden}-{z_dim}, one Adam step at lr 0.01 on {b} copies of one "
-                "grey image",
-                (model, x, 0.01),
+                f"a VAE {x_dim}-{hidden}-{z_dim}, {what} at lr 0.01 on {b} copies of one grey "
+                "image",
+                (model, x, 0.01, steps),
             )
         )
     return cases
@@ -369,24 +370,26 @@ def train_vae(fn: Callable) -> Build:
     """Check the build ``fn(model, x, steps, lr, batch_size) -> (steps,) losses``: a VAE
     trained in place by Adam on its negative ELBO.
 
-    Properties (half the points): the first step's change of the encoder and of the decoder,
-    over 300 fresh runs from the same VAE on one grey image repeated, has the distribution of
-    the reference's (Adam's first step moves each weight by about lr along the sign of its
-    gradient, so the mean change shows what the loss asked of each network, and the noise of
-    the reparameterized sample and of the binarization shows in its spread). Outcome (the
-    other half): a VAE 36-32-2 trained for 1,500 steps on 2,000 examples of a hidden mixture
-    of 3 Bernoulli prototypes over 36 pixels reaches an importance-sampled NLL of 1,000
-    held-out examples within ``EXCESS_TOL`` nats of the true mixture's. The library's loops
-    (``train_vae``, ``fit``, ``training_step``) and the model's own loss are refused.
+    Properties (half the points): the change of the encoder and of the decoder after one
+    step, and after two, over 300 fresh runs from the same VAE on one grey image repeated,
+    has the distribution of the reference's (Adam's first step moves each weight by about lr
+    against the sign of its gradient, so the mean change of a weight says how often its
+    gradient was positive; the second shows the optimiser's carried moments and zeroed
+    gradients). Outcome (the other half): a VAE 36-32-2 trained for 1,500 steps on 2,000
+    examples of a hidden mixture of 3 Bernoulli prototypes over 36 pixels reaches an
+    importance-sampled NLL of 1,000 held-out examples within ``EXCESS_TOL`` nats of the true
+    mixture's. The library's loops (``train_vae``, ``fit``, ``fit_step``, ``training_step``,
+    ``batch_loss``) and the model's own loss are refused.
     """
     properties = Judging(
         _first_step_cases(),
         [Statistical(("the encoder's change", "the decoder's change"), draws=300, z=5.0, seed=115)],
         diagnoses=[_first_step_hints],
         hint=(
-            "one step: a batch binarized afresh (torch.bernoulli), (mu, log_var) = "
+            "each step: a batch binarized afresh (torch.bernoulli), (mu, log_var) = "
             "model.encode(x), z = mu + exp(log_var / 2) * eps, loss = mean of -log p(x | z) + "
-            "KL(q(z | x) || N(0, I)), one Adam step over model.parameters() at lr."
+            "KL(q(z | x) || N(0, I)), gradients zeroed, one step of the one Adam (made before "
+            "the loop, with its defaults) over model.parameters() at lr."
         ),
         student=_one_step(fn),
         reference=_one_step(vae.train_vae),
