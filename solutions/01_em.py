@@ -701,22 +701,27 @@ plt.show()
 #    after `max_iter` iterations;
 # 6. **restarts**: `n_starts` runs, each from its own start; return the one whose $J$ ended highest.
 #
-# Helpers go inside the cell; use the notebook's imports and your earlier exercises. The
+# `X` may come in float32 and on the GPU (the demo below does that): make new tensors with
+# `X`'s dtype and device. Helpers go inside the cell; use the notebook's imports and your
+# earlier exercises. The
 # library's EM loops (`em.em`, `em.fit_bernoulli_mixture`, `em.bernoulli_em`) are refused by the
-# grader here. About 30-40 lines.
+# grader here: an answer that calls one is graded as tampered and earns nothing. About 30-40
+# lines.
 #
 # **How it is graded** (the grader uses hidden data of the same kind):
 #
 # - *Properties* (3 points), on 600 images of 100 pixels from a mixture of 3: `history` never
-#   falls, its last value is $J$ at the parameters you return (to $10^{-6}$), the run stops exactly
-#   by the rule (and after exactly `max_iter` iterations with `tol = 0`), and one more EM iteration
-#   from what you return gains at most 2 x tol.
+#   falls, its last value is $J$ at the parameters you return (to $10^{-6}$ of $|J|$), the run stops exactly
+#   by the rule (and after exactly `max_iter` iterations with `tol = 0`), and, when the run
+#   stopped by the rule, one more EM iteration from what you return gains at most 2 x tol.
 # - *Outcome* (3 points): fitted to 3,000 images of 400 pixels from a hidden mixture of 5 with
-#   `tol = 1e-5` and 20 starts, the NLL of 2,000 held-out images is within 1 nat per image of
+#   `tol = 1e-5`, at most 50 iterations a start and 20 starts, the NLL of 2,000 held-out images is within 1 nat per image of
 #   the true mixture's.
 #
 # A single start can end in a local optimum (section 4), one component covering two clusters
-# of images: that is what the restarts are for. The two parts score apart, and the check
+# of images: that is what the restarts are for. They are not tested on their own: a build
+# that ignores `n_starts` loses the outcome's points only on the hidden mixtures where its
+# one start ends in such an optimum. The two parts score apart, and the check
 # says which property failed or how far the NLL fell short. The thresholds are calibrated on 20 hidden mixtures (the reference passes
 # all; every recorded wrong build fails all): `python -m benchmarks.assignments`.
 

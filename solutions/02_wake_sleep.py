@@ -541,14 +541,20 @@ plt.show()
 # Both optimisers use `lr` and are made once, before the loop. Your `wake_loss` and
 # `sleep_loss` (exercises 1 and 2) compute the two losses; `model.sample_q`, `model.dream`,
 # `model.log_p` and `model.log_q` are the pieces under them. The library's loops (`ws.fit`,
-# `ws.training_step`, `ws.wake_sleep_loop`) are refused by the grader here. About 15-25 lines.
+# `ws.training_step`, `ws.wake_sleep_loop`) are refused by the grader here: an answer that
+# calls one is graded as tampered and earns nothing. One sample of $h$ per example and one
+# dream per row are part of the recipe: the properties compare the noise of your steps with
+# the reference's. About 15-25 lines.
 #
 # **How it is graded** (the grader uses hidden machines and data of the same kind):
 #
-# - *Properties* (3 points): one step from a fresh machine, repeated 300 times with fresh
-#   noise. Adam's first step moves each weight by about `lr` along the sign of its gradient, so
-#   the average change of $\theta$ and of $\phi$ shows which loss moved which network, and which way; it
-#   must match the reference's within 5 standard errors.
+# - *Properties* (3 points): one step from a fresh machine, and two steps from another, each
+#   taken 300 times with fresh noise. Adam's first step moves each weight by about `lr`
+#   against the sign of its gradient, so the average change of a weight says how often its
+#   gradient was positive: the average change of $\theta$ and of $\phi$ shows which loss moved
+#   which network; the second step adds what the optimisers carry over (gradients never
+#   zeroed, or optimisers made anew every step, show there). It must match the reference's
+#   within 5 standard errors.
 # - *Outcome* (3 points): a machine with 8 hidden units trained for 2,000 steps (lr 0.01, batches
 #   of 100) on 2,000 examples of a hidden mixture of 3 prototypes over 36 pixels must reach an
 #   importance-sampled NLL (K = 200) of 1,000 held-out examples no more than 1.5 above the

@@ -44,6 +44,8 @@ HINTS = {
     "the optimisers swapped": "never moved",
     "the sleep step never taken": "never moved",
     "the losses maximised": "the wrong way",
+    "neither phase zeroes its gradients": "its gradients zeroed every step",
+    "new optimisers made every step": "each optimiser made once before the loop",
     # 03_vae (one hint names every piece of the loss; each mistake's piece is in it)
     "the KL term left out (an autoencoder with noise)": "+ KL(q(z | x) || N(0, I))",
     "the KL term's sign flipped": "the wrong way",
@@ -53,7 +55,7 @@ HINTS = {
     "only the decoder optimised": "never moved",
     "a squared error for the Bernoulli likelihood": "-log p(x | z)",
     "the KL averaged over the latent dimensions": "+ KL(q(z | x) || N(0, I))",
-    "the gradients never zeroed": "gradients zeroed",
+    "the gradients never zeroed": "the gradients zeroed before each step",
     "a new Adam made every step": "the one Adam (made before the loop",
 }
 
@@ -223,3 +225,21 @@ def test_the_notebook_states_the_thresholds_it_is_graded_by(lecture):
     graded = " ".join(line.lstrip("# ") for line in graded.splitlines())
     for phrase in STATED[lecture](a.module):
         assert phrase in graded, phrase
+
+
+def test_a_trace_of_one_tensor_updated_in_place_is_named_in_the_hint():
+    """A hostile review's case: the chains' state updated in place and appended each step,
+    so the trace holds one tensor many times; the hint says so (not "count the accepted")."""
+    a = assignments.ASSIGNMENTS["07_mcmc"]
+    source = (
+        assignments.reference_source(a)
+        .replace("x, log_eps = x0.detach(),", "x, log_eps = x0.detach().clone(),")
+        .replace(
+            "        x, accepted = transition(x, eps)\n        n_accepted",
+            "        new, accepted = transition(x, eps)\n        x.copy_(new)\n        n_accepted",
+        )
+    )
+    assert "x.copy_(new)" in source and ".clone()," in source
+    result = assignments.judge_part(a, assignments.build(a, source), 3, "properties")
+    assert not result.passed
+    assert "every state in it is the same" in result.hint, result.hint

@@ -307,6 +307,12 @@ def _shapes(out, C: int, D: int, n: int) -> str | None:
     if ((acc < 0) | (acc > 1)).any():
         return "acceptance: a share of proposals, between 0 and 1."
     moved = (trace[1:] != trace[:-1]).any(-1).double().mean().item()
+    if moved == 0 and acc.double().mean().item() > 0:
+        return (
+            "trace: every state in it is the same, though proposals were accepted: each step "
+            "must add a new tensor (x.clone(), or x made anew with torch.where), not the one "
+            "you update in place."
+        )
     if abs(moved - acc.double().mean().item()) > 0.02 + 1 / n:
         return (
             f"acceptance: its mean is {acc.double().mean().item():.3f}, but the chains moved on "

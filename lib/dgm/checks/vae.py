@@ -361,7 +361,8 @@ def _learns_the_data(run, args) -> str | None:
         f"after {steps} steps the VAE's NLL of held-out examples is {nll:.2f} nats (importance "
         f"sampling, K = 200), the true mixture's {truth:.2f}: more than {EXCESS_TOL:g} above. "
         "Check the loss: -log p(x | z) with z = mu + exp(log_var / 2) * eps, plus the exact KL "
-        "to N(0, I), averaged over a freshly binarized batch."
+        "to N(0, I), averaged over a freshly binarized batch, the gradients zeroed before "
+        "each step."
     )
 
 

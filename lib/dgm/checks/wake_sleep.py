@@ -230,13 +230,14 @@ EXCESS_TOL = 1.5  # nats per held-out example above the true mixture's NLL
 
 def _first_step_cases():
     cases = []
-    for i, (sizes, b) in enumerate((((12, 4), 16), ((9, 5), 8))):
+    for i, (sizes, b, steps) in enumerate((((12, 4), 16, 1), ((9, 5), 8, 2))):
         torch.manual_seed(seeded(90 + i))
         model = ws.HelmholtzMachine(ws.HelmholtzConfig(sizes)).double()
         row = torch.bernoulli(torch.full((1, sizes[0]), 0.4, dtype=torch.float64))
         x = row.expand(b, -1).clone()  # one example repeated: any way of drawing a batch is alike
+        what = "one Adam step" if steps == 1 else f"{steps} Adam steps"
         cases.append(
-            (f"layer sizes {sizes}, one Adam step at lr 0.01 on a batch of {b}", (model, x, 0.01))
+            (f"layer sizes {sizes}, {what} at lr 0.01 on a batch of {b}", (model, x, 0.01, steps))
         )
     return cases
 
@@ -275,7 +276,7 @@ def _first_step_hints(args, out, ref) -> str | None:
 
 
 def _one_step(fn: Callable) -> Callable:
-    """``(model, x, lr) -> (theta's change, phi's change)`` after one step of ``fn``."""
+    """``(model, x, lr, steps) -> (theta's change, phi's change)`` after ``steps`` of ``fn``."""
     return one_step(
         fn, ws.HelmholtzMachine.generative_parameters, ws.HelmholtzMachine.recognition_parameters
     )
@@ -286,10 +287,12 @@ def wake_sleep_loop(fn: Callable) -> Build:
     """Check the build ``fn(model, x, steps, lr, batch_size) -> (steps, 2) losses``: wake-sleep
     training of a one-layer Helmholtz machine, in place.
 
-    Properties (half the points): the first step's change of theta and of phi, over 300 fresh
-    runs from the same machine on one example repeated, has the distribution of the
-    reference's (Adam's first step moves each weight by about lr along the sign of its
-    gradient, so the mean change shows which loss moved which network, and which way).
+    Properties (half the points): the change of theta and of phi after one step, and after
+    two, over 300 fresh runs from the same machine on one example repeated, has the
+    distribution of the reference's (Adam's first step moves each weight by about lr against
+    the sign of its gradient, so the mean change of a weight says how often its gradient was
+    positive, which shows which loss moved which network; the second step shows the
+    optimisers' carried moments and zeroed gradients).
     Outcome (the other half): trained for 2,000 steps on 2,000 examples of a hidden mixture
     of 3 Bernoulli prototypes over 36 pixels, its NLL of 1,000 held-out examples is within
     ``EXCESS_TOL`` nats of the true mixture's. The library's loops (``wake_sleep_loop``,
@@ -300,8 +303,9 @@ def wake_sleep_loop(fn: Callable) -> Build:
         [Statistical(("theta's change", "phi's change"), draws=300, z=5.0, seed=95)],
         diagnoses=[_first_step_hints],
         hint=(
-            "one step must move theta by Adam on the wake loss -log p(x, h), h ~ q(h | x), and "
-            "phi by Adam on the sleep loss -log q(h | x) on dreams (x, h) ~ p, each with lr."
+            "each step must move theta by Adam on the wake loss -log p(x, h), h ~ q(h | x), and "
+            "phi by Adam on the sleep loss -log q(h | x) on dreams (x, h) ~ p, each with lr, "
+            "each optimiser made once before the loop and its gradients zeroed every step."
         ),
         student=_one_step(fn),
         reference=_one_step(ws.wake_sleep_loop),
