@@ -169,8 +169,9 @@ def students(check):
 
     if check.__name__ in BUILDS:
         # a build's answer acts on its arguments (it trains or samples): a nudged output is
-        # no mistake there; test_assignments replays a wrong build of each lecture instead
-        return {"correct": correct, "raises": raises, "unsolved": unsolved}
+        # no mistake there; test_assignments replays a wrong build of each lecture instead,
+        # and test_grade_lectures grades each solved build through the grader (passed)
+        return {"raises": raises, "unsolved": unsolved}
     return {"correct": correct, "nudged": nudged, "raises": raises, "unsolved": unsolved}
 
 
