@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 
 import torch
 
+from .harness import Judging, Statistical
+
 
 def one_step(fn: Callable, *groups: Callable[[torch.nn.Module], Iterable[torch.Tensor]]):
     """``(model, x, lr, steps=1) -> (change of each group)``: ``steps`` steps (one by default)
@@ -34,6 +36,39 @@ def one_step(fn: Callable, *groups: Callable[[torch.nn.Module], Iterable[torch.T
         )
 
     return step
+
+
+def step_changes(
+    fn: Callable,
+    reference: Callable,
+    groups: dict[str, Callable[[torch.nn.Module], Iterable[torch.Tensor]]],
+    cases: list,
+    seed: int,
+    hint: str,
+    never_moved: str,
+    wrong_way: str,
+) -> Judging:
+    """A training build's properties: the change of each of ``groups`` (``{name: group}``)
+    after the steps of each case ``(model, x, lr, steps)``, over 300 fresh runs, against the
+    reference's within 5 standard errors (``one_step``). The hints: ``never_moved`` when a
+    group stayed put where the reference's moved, ``wrong_way`` when it moved against it."""
+
+    def diagnose(args, out, ref) -> str | None:
+        mine, theirs = out, ref  # the Estimates of the failing output
+        if not mine.varies and theirs.varies and float(mine.mean.abs().max()) == 0:
+            return f"these parameters never moved: {never_moved}"
+        if (mine.mean * theirs.mean).sum() < 0:
+            return f"these parameters moved the wrong way: {wrong_way}"
+        return None
+
+    return Judging(
+        cases,
+        [Statistical(tuple(groups), draws=300, z=5.0, seed=seed)],
+        diagnoses=[diagnose],
+        hint=hint,
+        student=one_step(fn, *groups.values()),
+        reference=one_step(reference, *groups.values()),
+    )
 
 
 def bernoulli_mixture(g: torch.Generator, K: int, D: int):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 
 from .. import densities, vae
-from .builds import bernoulli_mixture, one_step
+from .builds import bernoulli_mixture, step_changes
 from .harness import (
     Build,
     Exact,
@@ -308,11 +308,6 @@ def _decoder(model: vae.VAE) -> list[torch.Tensor]:
     return list(model.decoder.parameters())
 
 
-def _one_step(fn: Callable) -> Callable:
-    """``(model, x, lr, steps) -> (the encoder's change, the decoder's change)``."""
-    return one_step(fn, _encoder, _decoder)
-
-
 def _first_step_cases():
     cases = []
     for i, (x_dim, hidden, z_dim, b, steps) in enumerate(((12, 6, 2, 16, 1), (9, 5, 3, 8, 2))):
@@ -329,15 +324,6 @@ def _first_step_cases():
             )
         )
     return cases
-
-
-def _first_step_hints(args, out, ref) -> str | None:
-    mine, theirs = out, ref  # the Estimates of the failing output
-    if not mine.varies and theirs.varies and float(mine.mean.abs().max()) == 0:
-        return "these parameters never moved: one Adam over model.parameters() (both networks)."
-    if (mine.mean * theirs.mean).sum() < 0:
-        return "these parameters moved the wrong way: minimise the negative ELBO."
-    return None
 
 
 def _learns_the_data(run, args) -> str | None:
@@ -382,18 +368,20 @@ def train_vae(fn: Callable) -> Build:
     mixture's. The library's loops (``train_vae``, ``fit``, ``fit_step``, ``training_step``,
     ``batch_loss``) and the model's own loss are refused.
     """
-    properties = Judging(
+    properties = step_changes(
+        fn,
+        vae.train_vae,
+        {"the encoder's change": _encoder, "the decoder's change": _decoder},
         _first_step_cases(),
-        [Statistical(("the encoder's change", "the decoder's change"), draws=300, z=5.0, seed=115)],
-        diagnoses=[_first_step_hints],
+        seed=115,
         hint=(
             "each step: a batch binarized afresh (torch.bernoulli), (mu, log_var) = "
             "model.encode(x), z = mu + exp(log_var / 2) * eps, loss = mean of -log p(x | z) + "
             "KL(q(z | x) || N(0, I)), gradients zeroed, one step of the one Adam (made before "
             "the loop, with its defaults) over model.parameters() at lr."
         ),
-        student=_one_step(fn),
-        reference=_one_step(vae.train_vae),
+        never_moved="one Adam over model.parameters() (both networks).",
+        wrong_way="minimise the negative ELBO.",
     )
     draw, log_lik = bernoulli_mixture(generator(117), 3, 36)
     outcome = Judging(

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from .. import wake_sleep as ws
-from .builds import bernoulli_mixture, one_step
+from .builds import bernoulli_mixture, step_changes
 from .harness import Build, Judging, Property, Statistical, exercise, generator, measured, seeded
 
 
@@ -266,22 +266,6 @@ def _learns_the_data(run, args) -> str | None:
     )
 
 
-def _first_step_hints(args, out, ref) -> str | None:
-    mine, theirs = out, ref  # the Estimates of the failing output
-    if not mine.varies and theirs.varies and float(mine.mean.abs().max()) == 0:
-        return "these parameters never moved: step both optimisers, each after its own loss."
-    if (mine.mean * theirs.mean).sum() < 0:
-        return "these parameters moved the wrong way: minimise the losses (-log p, -log q)."
-    return None
-
-
-def _one_step(fn: Callable) -> Callable:
-    """``(model, x, lr, steps) -> (theta's change, phi's change)`` after ``steps`` of ``fn``."""
-    return one_step(
-        fn, ws.HelmholtzMachine.generative_parameters, ws.HelmholtzMachine.recognition_parameters
-    )
-
-
 @exercise(ws.wake_sleep_loop, ws.fit, ws.training_step)
 def wake_sleep_loop(fn: Callable) -> Build:
     """Check the build ``fn(model, x, steps, lr, batch_size) -> (steps, 2) losses``: wake-sleep
@@ -298,17 +282,22 @@ def wake_sleep_loop(fn: Callable) -> Build:
     ``EXCESS_TOL`` nats of the true mixture's. The library's loops (``wake_sleep_loop``,
     ``fit``, ``training_step``) are refused: the loop is the student's.
     """
-    properties = Judging(
+    properties = step_changes(
+        fn,
+        ws.wake_sleep_loop,
+        {
+            "theta's change": ws.HelmholtzMachine.generative_parameters,
+            "phi's change": ws.HelmholtzMachine.recognition_parameters,
+        },
         _first_step_cases(),
-        [Statistical(("theta's change", "phi's change"), draws=300, z=5.0, seed=95)],
-        diagnoses=[_first_step_hints],
+        seed=95,
         hint=(
             "each step must move theta by Adam on the wake loss -log p(x, h), h ~ q(h | x), and "
             "phi by Adam on the sleep loss -log q(h | x) on dreams (x, h) ~ p, each with lr, "
             "each optimiser made once before the loop and its gradients zeroed every step."
         ),
-        student=_one_step(fn),
-        reference=_one_step(ws.wake_sleep_loop),
+        never_moved="step both optimisers, each after its own loss.",
+        wrong_way="minimise the losses (-log p, -log q).",
     )
     g = generator(97)
     draw, log_lik = bernoulli_mixture(g, 3, 36)
