@@ -42,7 +42,7 @@ DATASETS = {
         sample=dgm.data.gaussian_grid, centres=dgm.data.grid_centres(), std=0.05, mi_weight=0.3
     ),
 }
-MALA_STEPS, MALA_STEP = 200, 0.01  # z-space MALA at T = 1: acceptance about 0.9
+MALA_STEP = 0.01  # toy: z-space MALA at T = 1, acceptance about 0.9
 VARIANTS = {"no MI": None, "InfoGAN MI": "infogan", "JSD MI": "jsd"}
 
 
@@ -76,7 +76,7 @@ def run_one(dataset: str, variant: str, seed: int, args, device) -> dict:
         out[f"{tag}modes"], out[f"{tag}high_quality"] = modes, 100 * hq
     # lecture 07: exact z-space MALA on exp(-U(G(z))) N(z; 0, I), from the prior's draws
     U_z = energy.latent_energy(m.energy, m.G_average, temperature=1.0)
-    trace, acceptance = mcmc.run_chains(U_z, m.prior(2500), MALA_STEPS, MALA_STEP, "mala")
+    trace, acceptance = mcmc.run_chains(U_z, m.prior(2500), args.mala_steps, MALA_STEP, "mala")
     modes, hq = dgm.metrics.mode_coverage(m.sample(z=trace[-1]), spec["centres"], spec["std"])
     out["mala_modes"], out["mala_high_quality"] = modes, 100 * hq
     out["mala_acceptance"] = acceptance.mean().item()
@@ -101,8 +101,8 @@ def summarise(dataset, variant, runs, args, device) -> list[dict]:
                 raw_generator=round(statistics.mean(raw), 2),
                 with_mala=round(statistics.mean(mala), 2),
                 with_mala_per_seed=[round(v, 2) for v in mala],
-                mala=f"{MALA_STEPS} exact MALA steps of {MALA_STEP} in z on U(G(z)) + |z|^2/2, "
-                f"acceptance {statistics.mean(r['mala_acceptance'] for r in runs):.2f}",
+                mala=f"{args.mala_steps} exact MALA steps of {MALA_STEP} in z on U(G(z))"
+                f" + |z|^2/2, acceptance {statistics.mean(r['mala_acceptance'] for r in runs):.2f}",
                 steps=args.steps,
                 schedule="Adam 1e-3"
                 + (
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-eval", type=int, default=26_000, help="stacked: samples scored")
     parser.add_argument("--seed", type=int, default=0, help="stacked")
     parser.add_argument("--mala-samples", type=int, default=10_000, help="stacked: 0 skips")
-    parser.add_argument("--mala-steps", type=int, default=100, help="stacked")
+    parser.add_argument("--mala-steps", type=int, default=None, help="toy 200; stacked 100")
     parser.add_argument("--minutes", type=float, default=0, help="stacked: save, stop")
     parser.add_argument("--checkpoint", default=None, help="stacked")
     parser.add_argument(
@@ -310,12 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     device = dgm.device()
     if args.command == "stacked":
         args.steps = 20_000 if args.steps is None else args.steps
+        args.mala_steps = 100 if args.mala_steps is None else args.mala_steps
         recs = run_stacked(args, device)
         if recs:
             records.write("energy", recs, records.results_dir(args))
             records.print_table(recs)
         return 0
     args.steps = 15_000 if args.steps is None else args.steps
+    args.mala_steps = 200 if args.mala_steps is None else args.mala_steps
     args.penalty = 0.1 if args.penalty is None else args.penalty
 
     def report(dataset, variant, seed, r):

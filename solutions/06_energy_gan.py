@@ -635,7 +635,7 @@ else:
 from dgm import stacked
 
 train_digits = dgm.data.load_mnist("train", device=device)[0].flatten(1)
-n_score = dgm.pick(full=26_000, fast=2000)
+n_score = dgm.pick(full=26_000, fast=1000)
 real_stacked = stacked.stack(train_digits, n_score, gen)
 real_modes, real_kl = stacked.mode_statistics(stacked.modes(real_stacked))
 print(f"real StackedMNIST, {n_score} images: {real_modes} modes, KL to uniform {real_kl:.4f} "

@@ -471,6 +471,8 @@ def test_energy_benchmark_runs_every_variant_and_records_both_generators(tmp_pat
         "2",
         "--datasets",
         "grid",
+        "--mala-steps",
+        "5",
         "--results",
         str(tmp_path),
     )
@@ -483,6 +485,7 @@ def test_energy_benchmark_runs_every_variant_and_records_both_generators(tmp_pat
     for r in recs:
         assert set(records.FIELDS) <= set(r) and r["seeds"] == 2 and len(r["per_seed"]) == 2
         assert "raw_generator" in r and "with_mala" in r and r["steps"] == 3
+        assert r["mala"].startswith("5 exact MALA steps")
 
 
 def test_mcmc_benchmark_records_every_sampler_and_the_tempering_comparison(tmp_path):

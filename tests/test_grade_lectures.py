@@ -20,9 +20,11 @@ Executed in the sandbox as the grader does, then scored:
 Scored by the checker alone (``--no-execute``): every lecture's ``correct`` (the solution:
 every exercise passes through the sandbox and the judge, with the lecture's points) and
 ``corrupt``; ``KERNEL``'s ``wrong`` (a plausible mistake in every exercise) and
-``reference`` (every answer only calls the library's reference). Each build assignment's
-``build-partial`` (a recorded wrong build that earns the outcome's share) and one build's
-``build-hog`` (a build that exhausts its memory). What the other lectures'
+``reference`` (every answer only calls the library's reference). One build assignment's
+``build-partial`` (a recorded wrong build that earns the outcome's share) and ``build-hog``
+(a build that exhausts its memory): what the grader does with a share or a hog does not
+depend on the lecture, and every build's partial verdict is replayed as the judge gives it
+by ``test_assignments.py``. What the other lectures'
 wrong answers and reference calls get is proven without a grading, for every check:
 ``test_wire_replay.py`` replays each check on a nudged answer (the judge's verdict is the
 in-process one) and ``test_hidden_checks.py`` finds no binding an answer can reach that
@@ -54,8 +56,8 @@ LECTURES = [n for n in ALL if n != "01_em.ipynb"]
 # processes per exercise (about 5 s of two cores) or a minute's execution, so it is the
 # lecture whose checks and fast mode cost least
 KERNEL = "05_unified_view.ipynb"
-# the build assignment whose memory hog is graded (what the grader does with it does not
-# depend on the lecture either)
+# the build assignment whose partial build and memory hog are graded (what the grader does
+# with them does not depend on the lecture either)
 HOGGED = f"{next(iter(assignments.ASSIGNMENTS))}.ipynb"
 
 NUDGE = '''
@@ -259,19 +261,19 @@ def graded(tmp_path_factory):
             **dict.fromkeys(ids, "missing"),
             **dict.fromkeys(refs, "tampered"),
         }
-    for lecture, a in assignments.ASSIGNMENTS.items():
-        name = f"{lecture}.ipynb"
-        release = nbformat.read(ROOT / "notebooks" / name, as_version=4)
-        others = [e["grade_id"] for e in grade.exercises(release) if e["grade_id"] != a.grade_id]
-        # a wrong build recorded failing its properties and passing its outcome on every
-        # hidden variant: it earns the outcome's share
-        partial = assignments.wrong_source(a, assignments.outcome_only(a))
-        students = {"build-partial": (partial, "partial")}
-        if name == HOGGED:
-            students["build-hog"] = (HOG.format(a.grade_id), "error")
-        for who, (src, why) in students.items():
-            write(scored, who, name, made(release, {a.grade_id: src}, drop=others))
-            expected[(who, name)] = {**dict.fromkeys(others, "missing"), a.grade_id: why}
+    a = next(a for lecture, a in assignments.ASSIGNMENTS.items() if f"{lecture}.ipynb" == HOGGED)
+    release = nbformat.read(ROOT / "notebooks" / HOGGED, as_version=4)
+    others = [e["grade_id"] for e in grade.exercises(release) if e["grade_id"] != a.grade_id]
+    # a wrong build recorded failing its properties and passing its outcome on every hidden
+    # variant: it earns the outcome's share
+    partial = assignments.wrong_source(a, assignments.outcome_only(a))
+    students = {
+        "build-partial": (partial, "partial"),
+        "build-hog": (HOG.format(a.grade_id), "error"),
+    }
+    for who, (src, why) in students.items():
+        write(scored, who, HOGGED, made(release, {a.grade_id: src}, drop=others))
+        expected[(who, HOGGED)] = {**dict.fromkeys(others, "missing"), a.grade_id: why}
     watched = (*folders.values(), ROOT / "notebooks", ROOT / "solutions", ROOT / "lib")
     before = tree_digest(*watched)
     out = {k: tmp_path_factory.mktemp(f"out-{k}") for k in kinds}
@@ -355,13 +357,13 @@ def test_a_half_solved_notebook_runs_in_the_sandbox_without_an_error(graded, nam
     assert printed(nb).count("uses the reference") == n_unsolved
 
 
-@pytest.mark.parametrize("name", [f"{lecture}.ipynb" for lecture in assignments.ASSIGNMENTS])
-def test_each_build_assignment_is_graded_by_its_parts(graded, name):
+@pytest.mark.parametrize("name", [HOGGED])
+def test_a_build_assignment_is_graded_by_its_parts(graded, name):
     """A build that fails its properties and keeps its outcome earns the outcome's share, and
     the feedback says which property failed; a build that exhausts memory earns nothing."""
     scores, expected = graded["scores"], graded["expected"]
     gid = assignments.ASSIGNMENTS[name[:-6]].grade_id
-    for student in ("build-partial", "build-hog") if name == HOGGED else ("build-partial",):
+    for student in ("build-partial", "build-hog"):
         got = scores[(student, name)]
         assert got.reasons == expected[(student, name)], (student, [r.details for r in got.rows])
         row = next(r for r in got.rows if r.exercise == gid)
