@@ -613,9 +613,12 @@ def sleep_loss_one_layer_at_a_time(m, n):
     )
 
 
-def log_likelihood_one_sample_at_a_time(m, x, k):
-    log_w = torch.cat([m.log_weights(x, 1) for _ in range(k)])  # (k, B), k separate draws
-    return torch.logsumexp(log_w - math.log(k), 0)
+def log_likelihood_from_k_copies(m, x, k):
+    """The k draws as one batch of k copies of x (another order of the noise), and the
+    log-mean-exp shifted by hand."""
+    log_w = m.log_weights(x.repeat(k, 1), 1).reshape(k, len(x))  # (k, B)
+    top = log_w.max(0).values
+    return top + (log_w - top).exp().mean(0).log()
 
 
 def reverse_kl_with_exact_entropy(mu, log_s, log_p, n):
@@ -676,7 +679,7 @@ RIGHT = {
     "iwae_bound": lambda lw: lw.max(0).values + torch.log(torch.exp(lw - lw.max(0).values).mean(0)),
     "wake_loss": wake_loss_by_hand,
     "sleep_loss": sleep_loss_one_layer_at_a_time,
-    "log_likelihood_estimate": log_likelihood_one_sample_at_a_time,
+    "log_likelihood_estimate": log_likelihood_from_k_copies,
     "rws_losses": rws_by_hand,
     "em_fit": em_fit_variant(None),
     "iwae_loss": iwae_loss_variant(None),
