@@ -710,7 +710,8 @@ plt.show()
 #
 # **How it is graded** (the grader uses hidden data of the same kind):
 #
-# - *Properties* (3 points), on 600 images of 100 pixels from a mixture of 3: `history` never
+# - *Properties* (3 points), on 600 images of 100 pixels from a mixture of 3 (weights 1/6, 2/6
+#   and 3/6 in a hidden order): `history` never
 #   falls, its last value is $J$ at the parameters you return (to $10^{-6}$ of $|J|$), the run stops exactly
 #   by the rule (and after exactly `max_iter` iterations with `tol = 0`), and, when the run
 #   stopped by the rule, one more EM iteration from what you return gains at most 2 x tol.
