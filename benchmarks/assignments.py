@@ -216,6 +216,72 @@ ASSIGNMENTS = {
             ),
         },
     ),
+    "04_gan": Assignment(
+        "04_gan",
+        "train_gan",
+        checks.gan,
+        {
+            "the discriminator's optimiser over the generator's parameters": (
+                (
+                    "opt_d = torch.optim.Adam(model.D.parameters()",
+                    "opt_d = torch.optim.Adam(model.G.parameters()",
+                ),
+                "properties",
+            ),
+            "uniform noise, not the prior's": (
+                (
+                    "fake = model.G(model.prior(n))",
+                    "fake = model.G(torch.rand(n, model.latent_dim))",
+                ),
+                "properties",
+            ),
+            "batch_size examples a step, not batch_size packs": (
+                ("n = batch_size * m", "n = batch_size"),
+                "properties",
+            ),
+            "both Adams made anew every step": (
+                (
+                    "    opt_d = torch.optim.Adam(model.D.parameters(), lr=lr, betas=(0.5, "
+                    "0.999))\n    opt_g = torch.optim.Adam(model.G.parameters(), lr=lr, "
+                    "betas=(0.5, 0.999))\n",
+                    "",
+                ),
+                (
+                    "        real = x[",
+                    "        opt_d = torch.optim.Adam(model.D.parameters(), lr=lr, betas=(0.5, "
+                    "0.999))\n        opt_g = torch.optim.Adam(model.G.parameters(), lr=lr, "
+                    "betas=(0.5, 0.999))\n        real = x[",
+                ),
+                "properties",
+            ),
+            "Adam's default betas": (
+                (
+                    "(model.D.parameters(), lr=lr, betas=(0.5, 0.999))",
+                    "(model.D.parameters(), lr=lr)",
+                ),
+                (
+                    "(model.G.parameters(), lr=lr, betas=(0.5, 0.999))",
+                    "(model.G.parameters(), lr=lr)",
+                ),
+                "properties",
+            ),
+            "the loop one step short": (
+                ("for t in range(steps):", "for t in range(1, steps):"),
+                "properties",
+            ),
+            "real and generated packs swapped in D's loss": (
+                (
+                    "discriminator_loss(model.D(packed(real)), model.D(packed(fake.detach())))",
+                    "discriminator_loss(model.D(packed(fake.detach())), model.D(packed(real)))",
+                ),
+                "properties",
+            ),
+            "the generator's gradients never zeroed": (
+                ("        opt_g.zero_grad()\n", ""),
+                "properties",
+            ),
+        },
+    ),
     "07_mcmc": Assignment(
         "07_mcmc",
         "adaptive_mala",

@@ -366,6 +366,30 @@ def training_step(
     return d_loss.detach(), g_loss.detach()
 
 
+def train_gan(
+    gan: GAN, x: torch.Tensor, steps: int, lr: float = 1e-3, batch_size: int = 64
+) -> torch.Tensor:
+    """The GAN's training loop by hand, as lecture 04's build assignment writes it: ``gan``
+    trained in place for ``steps`` steps of ``training_step``; each step's two losses,
+    (steps, 2).
+
+    One Adam per player, made once with the DCGAN betas (0.5, 0.999) at ``lr``. Each step
+    draws ``batch_size`` packs' worth of examples, ``batch_size * gan.pack`` rows of ``x``
+    at random with replacement and as many draws of the prior, and takes one discriminator
+    step and one generator step. ``fit`` adds the stabilisers (two learning rates, a
+    schedule, an average of G) and checkpoints.
+    """
+    opt_d = torch.optim.Adam(gan.D.parameters(), lr=lr, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(gan.G.parameters(), lr=lr, betas=(0.5, 0.999))
+    n = batch_size * gan.pack  # examples a step: batch_size packs of each kind
+    losses = torch.zeros(steps, 2)
+    for t in range(steps):
+        real = x[torch.randint(len(x), (n,), device=x.device)]  # (n, d)
+        d_loss, g_loss = training_step(gan, real, gan.prior(n), opt_d, opt_g)
+        losses[t] = torch.stack([d_loss, g_loss])
+    return losses
+
+
 def _library_step(generator_loss, weights, penalty) -> Callable:
     """``training_step`` with the settings of a ``FitConfig`` bound: what ``fit`` repeats."""
 

@@ -11,7 +11,13 @@ qualified (``dgm.checks.<lecture>.<name>``) instead.
 
 from .em import bernoulli_em, bernoulli_m_step, elbo, em_fit, m_step, responsibilities
 from .energy import energy_loss, generator_loss, jsd_mi_estimate
-from .gan import discriminator_loss, generator_loss_nonsaturating, mode_coverage, training_step
+from .gan import (
+    discriminator_loss,
+    generator_loss_nonsaturating,
+    mode_coverage,
+    train_gan,
+    training_step,
+)
 from .harness import CheckFailure, CheckResult, results, run_check, summary
 from .mcmc import adaptive_mala, effective_sample_size, mala_log_acceptance, ula_step
 from .pixelcnn import bits_per_dim, causal_mask, sample_naive
@@ -62,6 +68,7 @@ __all__ = [
     "generator_loss_nonsaturating",
     "mode_coverage",
     "training_step",
+    "train_gan",
     # lecture 05
     "reverse_kl_estimate",
     "forward_kl_estimate",

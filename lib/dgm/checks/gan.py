@@ -1,4 +1,5 @@
-"""Checks of lecture 04 (GAN): the two players' losses, mode coverage, a PacGAN training step."""
+"""Checks of lecture 04 (GAN): the two players' losses, mode coverage, a PacGAN training step,
+and the build assignment, the PacGAN training loop."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from collections.abc import Callable
 import torch
 
 from .. import data, gan, metrics
+from .builds import step_changes
 from .harness import (
+    Build,
     Exact,
     Judging,
     Property,
     StudentError,
     exercise,
     generator,
+    measured,
     seeded,
 )
 
@@ -321,3 +325,122 @@ def training_step(fn: Callable) -> Judging:
 
     reference.__name__, reference.__module__ = "training_step", gan.__name__
     return Judging(_step_cases(), Property(_training_step_property), reference=reference)
+
+
+# ---------------------------------------------------------------------------- train_gan (build)
+
+# the thresholds, calibrated by ``python -m benchmarks.assignments`` (the reference build on 20
+# hidden variants and every recorded wrong build: benchmarks/results/assignments.json)
+MIN_MODES = 7.0  # of the hidden ring's 8 modes, covered by 2,500 samples
+MIN_HIGH_QUALITY = 0.2  # share of the samples within 3 std of a mode
+
+
+def _discriminator(model: gan.GAN) -> list[torch.Tensor]:
+    return list(model.D.parameters())
+
+
+def _generator(model: gan.GAN) -> list[torch.Tensor]:
+    return list(model.G.parameters())
+
+
+def _gan_step_cases():
+    cases = []
+    for i, (pack, b, steps) in enumerate(((2, 8, 1), (4, 4, 2))):
+        torch.manual_seed(seeded(130 + i))
+        model = gan.GAN(*gan.toy_mlps(pack=pack, hidden=8, depth=2), 2, pack=pack).double()
+        point = torch.randn(1, 2, dtype=torch.float64, generator=generator(132 + i))
+        x = point.expand(b * pack, -1).clone()  # one point repeated: any way of drawing is alike
+        what = "one step" if steps == 1 else f"{steps} steps"
+        cases.append(
+            (
+                f"a PacGAN{pack} of 2x8 MLPs, {what} at lr 0.01 on batches of {b} packs of one "
+                "point repeated",
+                (model, x, 0.01, steps),
+            )
+        )
+    return cases
+
+
+def _ring(g: torch.Generator, n: int, std: float = 0.05):
+    """``n`` points of a hidden ring of 8 Gaussians of ``std`` (its radius and turn drawn
+    from ``g``), and its centres."""
+    radius = 1.5 + torch.rand((), generator=g).item()
+    turn = 2 * math.pi * torch.rand((), generator=g).item()
+    angle = turn + 2 * math.pi * torch.arange(8) / 8
+    centres = radius * torch.stack([angle.cos(), angle.sin()], 1)  # (8, 2)
+    k = torch.randint(8, (n,), generator=g)
+    return centres[k] + std * torch.randn(n, 2, generator=g), centres
+
+
+def _covers_the_ring(run, args) -> str | None:
+    """After the budget, the GAN's samples cover the hidden ring's modes, most of them close."""
+    x, centres, std, steps, lr, batch, seed = args
+    torch.manual_seed(seeded(seed))
+    model = gan.GAN(*gan.toy_mlps(pack=2, hidden=64, depth=2, latent_dim=8), 8, pack=2)
+    losses = run(model, x, steps, lr, batch)
+    if not torch.is_tensor(losses) or tuple(losses.shape) != (steps, 2):
+        got = tuple(losses.shape) if torch.is_tensor(losses) else type(losses).__name__
+        return f"return the two losses of each step, shape {(steps, 2)}; got {got}."
+    torch.manual_seed(seeded(seed + 1))
+    with torch.no_grad():
+        modes, good = metrics.mode_coverage(model.generate(2500), centres, std)
+    measured(modes=float(modes), high_quality=good)
+    if modes >= MIN_MODES and good >= MIN_HIGH_QUALITY:
+        return None
+    return (
+        f"after {steps} steps the GAN's 2,500 samples cover {modes} of the ring's 8 modes "
+        f"(at least {MIN_MODES:.0f} needed), {good:.0%} of them within 3 std of a mode (at least "
+        f"{MIN_HIGH_QUALITY:.0%} needed). Check the loop: one Adam per player made once, "
+        f"batch_size packs of real rows and of prior draws a step, then D's step and G's step."
+    )
+
+
+@exercise(gan.train_gan, gan.fit)
+def train_gan(fn: Callable) -> Build:
+    """Check the build ``fn(model, x, steps, lr, batch_size) -> (steps, 2) losses``: a
+    PacGAN trained in place by two Adams, one discriminator step and one generator step a
+    step, on ``batch_size`` packs of real and generated examples.
+
+    Properties (half the points): the change of the discriminator and of the generator after
+    one step of a PacGAN2, and after two of a PacGAN4, over 300 fresh runs on one point
+    repeated, has the distribution of the reference's (``builds.step_changes``). Outcome
+    (the other half): a PacGAN2 of 2x64 MLPs trained for 2,000 steps (lr 1e-3, batches of
+    64 packs) on 4,096 points of a hidden ring of 8 Gaussians covers at least ``MIN_MODES``
+    modes with at least ``MIN_HIGH_QUALITY`` of 2,500 samples within 3 std of a mode. The
+    library's ``train_gan`` and ``fit`` are refused; ``training_step`` (the exercise before)
+    is not.
+    """
+    properties = step_changes(
+        fn,
+        gan.train_gan,
+        {"the discriminator's change": _discriminator, "the generator's change": _generator},
+        _gan_step_cases(),
+        seed=135,
+        hint=(
+            "one Adam per player, torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999)), made "
+            "once before the loop; each step n = batch_size * model.pack rows of x drawn with "
+            "replacement (torch.randint) and z = model.prior(n) (Gaussian noise), then D's "
+            "step and G's step against the updated D, each gradient zeroed before its "
+            "backward, on packs of model.pack (your training_step)."
+        ),
+        never_moved=(
+            "each player's optimiser steps over that player's own parameters, once in each "
+            "of the steps iterations."
+        ),
+        wrong_way=(
+            "D minimises discriminator_loss(logits of the real packs, logits of the "
+            "generated packs), G the non-saturating loss."
+        ),
+    )
+    x, centres = _ring(generator(137), 4096)
+    outcome = Judging(
+        [
+            (
+                "2,000 steps (lr 1e-3, batches of 64 packs) of a PacGAN2 of 2x64 MLPs on 4,096 "
+                "points of a hidden ring of 8 Gaussians; 2,500 samples scored",
+                (x, centres, 0.05, 2000, 1e-3, 64, 138),
+            )
+        ],
+        [Property(_covers_the_ring)],
+    )
+    return Build(properties, outcome)
