@@ -280,6 +280,21 @@ ASSIGNMENTS = {
                 ("        opt_g.zero_grad()\n", ""),
                 "properties",
             ),
+            "the minimax generator loss": (
+                (
+                    "g_loss = generator_loss_nonsaturating(model.D(packed(fake))).mean()",
+                    "g_loss = gan.generator_loss_minimax(model.D(packed(fake))).mean()",
+                ),
+                "properties",
+            ),
+            "the losses never recorded": (
+                ("        losses[t, 0], losses[t, 1] = d_loss.item(), g_loss.item()\n", ""),
+                "properties",
+            ),
+            "the same rows every step": (
+                ("real = x[torch.randint(len(x), (n,), device=x.device)]", "real = x[:n]"),
+                "outcome",
+            ),
         },
     ),
     "07_mcmc": Assignment(

@@ -799,44 +799,54 @@ plt.show()
 #
 # Every GAN above was trained by the library's `gan.fit`. Now write its loop yourself: two
 # optimisers, the batches, the pack, and the two players' steps, the whole of what `fit`
-# does less its stabilisers (a second learning rate, a schedule, an average of $G$) and its
-# checkpoints.
+# does less its options (a second learning rate, a schedule, an average of $G$, a gradient
+# penalty, weighted generator losses) and its checkpoints.
 #
 # **What to build.** `train_gan(model, x, steps, lr, batch_size)`: train the `gan.GAN`
-# `model` in place on examples `x` (shape `(N, d)`), and return the two losses of every step,
-# shape `(steps, 2)`: the discriminator's, then the generator's. Make one Adam per player,
+# `model` in place on examples `x` (shape `(N, d)`), and return a tensor of shape
+# `(steps, 2)`: row $t$ holds step $t$'s two losses, those your `training_step` returns (the
+# discriminator's mean `discriminator_loss` over its packs, then the generator's mean
+# non-saturating loss). Make one Adam per player,
 # `torch.optim.Adam(model.D.parameters(), lr=lr, betas=(0.5, 0.999))` and the same over
 # `model.G.parameters()` (the DCGAN recipe), once, before the loop. Each step:
 #
 # 1. draws $n$ = `batch_size * model.pack` rows of `x` at random (`torch.randint`, with
-#    replacement) and $n$ draws of the prior, `z = model.prior(n)`: `batch_size` counts packs,
-#    as in `gan.fit`, so each player sees `batch_size` packs of each kind;
+#    replacement, on `x.device`) and $n$ draws of the prior, `z = model.prior(n)` (it
+#    matches the networks' device and dtype): `batch_size` counts packs, as in `gan.fit`, so
+#    each player sees `batch_size` packs of each kind;
 # 2. takes one discriminator step and then one generator step against the *updated*
 #    discriminator, on packs of `model.pack` consecutive examples: exactly your
 #    `training_step` of section 6, which you may call here, or write again.
 #
 # The library's loops (`gan.fit`, `gan.train_gan`) are refused by the grader here: an answer
 # that calls one is graded as tampered and earns nothing. Your `training_step` (or, where it
-# did not pass, the library's) is yours to call. About 15 lines.
+# did not pass, the library's) is yours to call. Do not seed inside the loop: every step
+# would draw the same noise. About 15 lines.
 #
 # **How it is graded** (the grader uses hidden networks and data of the same kind):
 #
-# - *Properties* (3 points): one step of a PacGAN2, and two steps of a PacGAN4, from fresh
-#   networks on one point repeated, each taken 300 times with fresh noise. Adam's first step
-#   moves each weight by about `lr` against the sign of its gradient, so the average change
-#   of a weight says how often its gradient was positive; the second step adds what the
-#   optimisers carry over. The average change of the discriminator's and of the generator's
-#   weights must match the reference's within 5 standard errors. An optimiser over the wrong
-#   player, noise that is not the prior's, new optimisers every step, a loop one step short:
-#   each changes how some weights move, beyond that.
+# - *Properties* (3 points): one step of a PacGAN2 and two steps of a PacGAN4, each from one
+#   network copied afresh for every run, on copies of one point (so any way of drawing rows
+#   is alike), each taken 300 times with fresh noise. Adam's first step moves each weight by
+#   about `lr` against the sign of its gradient, so the average change of a weight says how
+#   often its gradient was positive; the second step adds what the optimisers carry over.
+#   The average change of the discriminator's and of the generator's weights, and the
+#   average of the losses you return, must match the reference's within 5 standard errors.
+#   An optimiser over the wrong player, noise that is not the prior's, new optimisers every
+#   step, Adam's default betas, a loop one step short, the minimax generator loss, losses
+#   never recorded: each was beyond that on every hidden variant of the calibration.
 # - *Outcome* (3 points): a PacGAN2 of 2x64 ReLU MLPs trained for 2,000 steps (lr $10^{-3}$,
 #   batches of 64 packs) on 4,096 points of a hidden ring of 8 Gaussians (its radius and
-#   rotation hidden, std 0.05) must cover at least 7 of the 8 modes with 2,500 samples, at
-#   least 20% of them within 3 std of a mode (section 5's measures).
+#   rotation hidden, std 0.05; the points come in order of their mode, so a loop that takes
+#   the same rows every step sees one mode) must cover at least 7 of the 8 modes with 2,500
+#   samples, at least 20% of them within 3 std of a mode (section 5's measures).
 #
 # The two parts score apart, and the check says which player moved wrongly or what the
 # samples covered. The thresholds are calibrated on 20 hidden variants (the reference passes
-# all; every recorded wrong build fails all): `python -m benchmarks.assignments`.
+# all; every recorded wrong build fails the part it names on all of them):
+# `python -m benchmarks.assignments`. That G steps against the *updated* D is graded by
+# section 6's check of `training_step`, not here: one step of D moves G's gradients too
+# little for these properties to see.
 
 # %% nbgrader={"grade": false, "grade_id": "train_gan", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def train_gan(model, x, steps, lr=1e-3, batch_size=64):
@@ -873,10 +883,11 @@ def train_gan(model, x, steps, lr=1e-3, batch_size=64):
 train_gan = dgm.checks.train_gan(train_gan)
 
 # %% [markdown]
-# Your loop on section 4's kind of data, a ring of 8 Gaussians (radius 2, std 0.05): a
-# PacGAN2 and a plain GAN, the same 2x64 networks from the same start, each trained by your
-# loop on 128 examples a step (64 packs of 2, against 128 single examples) for the same
-# number of steps. One run each, so this is an illustration, not a comparison: section 6's
+# Your loop on a ring of 8 Gaussians wider and coarser than section 4's (radius 2, std 0.05,
+# like the grader's): a PacGAN2 and a plain GAN with 2x64 networks (the same generator from
+# the same start; the discriminators differ in their input), each trained by your loop on
+# 128 examples a step (64 packs of 2, against 128 single examples) for the same number of
+# steps. One run each, so this is an illustration, not a comparison: section 6's
 # benchmark compares packing with its control over 10 seeds. Your run can differ from the
 # printout.
 

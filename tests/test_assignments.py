@@ -57,6 +57,18 @@ HINTS = {
     "the KL averaged over the latent dimensions": "+ KL(q(z | x) || N(0, I))",
     "the gradients never zeroed": "the gradients zeroed before each step",
     "a new Adam made every step": "the one Adam (made before the loop",
+    # 04_gan
+    "the discriminator's optimiser over the generator's parameters": "never moved",
+    "uniform noise, not the prior's": "z = model.prior(n) (Gaussian noise)",
+    "batch_size examples a step, not batch_size packs": "n = batch_size * model.pack",
+    "both Adams made anew every step": "made once before the loop",
+    "Adam's default betas": "betas=(0.5, 0.999)",
+    "the loop one step short": "once in each of the steps iterations",
+    "real and generated packs swapped in D's loss": "the wrong way",
+    "the generator's gradients never zeroed": "each gradient zeroed before its backward",
+    "the minimax generator loss": "G's mean non-saturating loss",
+    "the losses never recorded": "row t of what you return holds the two losses",
+    "the same rows every step": "drawn at random with replacement (torch.randint)",
 }
 
 
@@ -209,6 +221,10 @@ STATED = {
     ),
     "02_wake_sleep": lambda m: (f"no more than {m.EXCESS_TOL:g} above the true",),
     "03_vae": lambda m: (f"no more than {m.EXCESS_TOL:g} nat above the true",),
+    "04_gan": lambda m: (
+        f"at least {m.MIN_MODES:.0f} of the 8 modes",
+        f"at least {m.MIN_HIGH_QUALITY:.0%} of them within 3 std",
+    ),
     "01_em": lambda m: (
         f"gains at most {m.CONVERGED_TOL:g} x tol",
         f"within {m.EXCESS_TOL:g} nat per image",
@@ -224,6 +240,27 @@ def test_the_notebook_states_the_thresholds_it_is_graded_by(lecture):
     graded = " ".join(line.lstrip("# ") for line in graded.splitlines())
     for phrase in STATED[lecture](a.module):
         assert phrase in graded, phrase
+
+
+def test_a_gan_loop_written_differently_passes():
+    """A hostile review's case: lecture 04's loop that calls the section's training_step,
+    draws the noise by hand before the rows and stacks the losses: another order of the
+    random draws, so another run, and the same distributions."""
+    a = assignments.ASSIGNMENTS["04_gan"]
+    source = (
+        "def train_gan(model, x, steps, lr=1e-3, batch_size=64):\n"
+        "    opts = [torch.optim.Adam(p.parameters(), lr=lr, betas=(0.5, 0.999))\n"
+        "            for p in (model.D, model.G)]\n"
+        "    n = batch_size * model.pack\n"
+        "    out = []\n"
+        "    for _ in range(steps):\n"
+        "        z = torch.randn(n, model.latent_dim)\n"
+        "        real = x[torch.randint(0, x.shape[0], (n,))]\n"
+        "        out.append(torch.stack(training_step(model, real, z, *opts)))\n"
+        "    return torch.stack(out)\n"
+    )
+    result, _, _ = assignments.judge(a, assignments.build(a, source), 2)
+    assert result.passed, result.details
 
 
 def test_a_trace_of_one_tensor_updated_in_place_is_named_in_the_hint():

@@ -16,24 +16,34 @@ import torch
 from .harness import Judging, Statistical
 
 
-def one_step(fn: Callable, *groups: Callable[[torch.nn.Module], Iterable[torch.Tensor]]):
-    """``(model, x, lr, steps=1) -> (change of each group)``: ``steps`` steps (one by default)
-    of the build ``fn(model, x, steps, lr, batch_size)`` on a copy of ``model`` (so every call
-    starts from the same model), on the whole of ``x`` as its batch; each group's change
-    (``group(model)`` lists its parameters) flattened into one vector.
+def one_step(
+    fn: Callable,
+    *groups: Callable[[torch.nn.Module], Iterable[torch.Tensor]],
+    returned: bool = False,
+):
+    """``(model, x, lr, steps=1, batch_size=len(x)) -> (change of each group)``: ``steps``
+    steps (one by default) of the build ``fn(model, x, steps, lr, batch_size)`` on a copy of
+    ``model`` (so every call starts from the same model); each group's change
+    (``group(model)`` lists its parameters) flattened into one vector, and with ``returned``
+    what the build returned (its losses), flattened, last.
 
     Adam's first step moves each weight by about ``lr`` against the sign of its gradient, so
     over many fresh runs the average change of a weight says how often its gradient was
     positive: a loss with another gradient, or another noise, changes that for some weights.
     A second step shows what the optimiser carried over (its moments, the gradients zeroed)."""
 
-    def step(model, x, lr, steps=1):
+    def step(model, x, lr, steps=1, batch_size=None):
         trained = copy.deepcopy(model)
-        fn(trained, x, steps, lr, len(x))
-        return tuple(
+        out = fn(trained, x, steps, lr, len(x) if batch_size is None else batch_size)
+        changes = tuple(
             torch.cat([(a - b).detach().flatten() for a, b in zip(group(trained), group(model))])
             for group in groups
         )
+        if not returned:
+            return changes
+        if not torch.is_tensor(out):
+            raise TypeError(f"return a tensor of the losses; got {type(out).__name__}")
+        return (*changes, out.detach().double().flatten())
 
     return step
 
@@ -47,27 +57,34 @@ def step_changes(
     hint: str,
     never_moved: str,
     wrong_way: str,
+    returned: str | None = None,
 ) -> Judging:
     """A training build's properties: the change of each of ``groups`` (``{name: group}``)
-    after the steps of each case ``(model, x, lr, steps)``, over 300 fresh runs, against the
-    reference's within 5 standard errors (``one_step``). The hints: ``never_moved`` when a
-    group stayed put where the reference's moved, ``wrong_way`` when it moved against it."""
+    after the steps of each case ``(model, x, lr, steps[, batch_size])``, over 300 fresh
+    runs, against the
+    reference's within 5 standard errors (``one_step``), and, named ``returned``, what the
+    build returned. The hints: ``never_moved`` when a group stayed put where the reference's
+    moved, ``wrong_way`` when it moved against it."""
 
     def diagnose(args, out, ref) -> str | None:
         mine, theirs = out, ref  # the Estimates of the failing output
+        sizes = {sum(p.numel() for p in group(args[0])) for group in groups.values()}
+        if mine.mean.numel() not in sizes:
+            return None  # what the build returned: the general hint says what it should be
         if not mine.varies and theirs.varies and float(mine.mean.abs().max()) == 0:
             return f"these parameters never moved: {never_moved}"
         if (mine.mean * theirs.mean).sum() < 0:
             return f"these parameters moved the wrong way: {wrong_way}"
         return None
 
+    names = (*groups, returned) if returned else tuple(groups)
     return Judging(
         cases,
-        [Statistical(tuple(groups), draws=300, z=5.0, seed=seed)],
+        [Statistical(names, draws=300, z=5.0, seed=seed)],
         diagnoses=[diagnose],
         hint=hint,
-        student=one_step(fn, *groups.values()),
-        reference=one_step(reference, *groups.values()),
+        student=one_step(fn, *groups.values(), returned=returned is not None),
+        reference=one_step(reference, *groups.values(), returned=returned is not None),
     )
 
 

@@ -347,15 +347,15 @@ def _gan_step_cases():
     cases = []
     for i, (pack, b, steps) in enumerate(((2, 8, 1), (4, 4, 2))):
         torch.manual_seed(seeded(130 + i))
-        model = gan.GAN(*gan.toy_mlps(pack=pack, hidden=8, depth=2), 2, pack=pack).double()
-        point = torch.randn(1, 2, dtype=torch.float64, generator=generator(132 + i))
-        x = point.expand(b * pack, -1).clone()  # one point repeated: any way of drawing is alike
+        model = gan.GAN(*gan.toy_mlps(pack=pack, hidden=8, depth=2), 2, pack=pack)
+        point = torch.randn(1, 2, generator=generator(132 + i))
+        x = point.expand(64, -1).clone()  # one point repeated: any way of drawing rows is alike
         what = "one step" if steps == 1 else f"{steps} steps"
         cases.append(
             (
-                f"a PacGAN{pack} of 2x8 MLPs, {what} at lr 0.01 on batches of {b} packs of one "
-                "point repeated",
-                (model, x, 0.01, steps),
+                f"a PacGAN{pack} of 2x8 MLPs, {what} at lr 0.01, batches of {b} packs, on 64 "
+                "copies of one point",
+                (model, x, 0.01, steps, b),
             )
         )
     return cases
@@ -368,7 +368,7 @@ def _ring(g: torch.Generator, n: int, std: float = 0.05):
     turn = 2 * math.pi * torch.rand((), generator=g).item()
     angle = turn + 2 * math.pi * torch.arange(8) / 8
     centres = radius * torch.stack([angle.cos(), angle.sin()], 1)  # (8, 2)
-    k = torch.randint(8, (n,), generator=g)
+    k = torch.randint(8, (n,), generator=g).sort().values  # in order of mode: rows must be drawn
     return centres[k] + std * torch.randn(n, 2, generator=g), centres
 
 
@@ -390,8 +390,9 @@ def _covers_the_ring(run, args) -> str | None:
     return (
         f"after {steps} steps the GAN's 2,500 samples cover {modes} of the ring's 8 modes "
         f"(at least {MIN_MODES:.0f} needed), {good:.0%} of them within 3 std of a mode (at least "
-        f"{MIN_HIGH_QUALITY:.0%} needed). Check the loop: one Adam per player made once, "
-        f"batch_size packs of real rows and of prior draws a step, then D's step and G's step."
+        f"{MIN_HIGH_QUALITY:.0%} needed). Check the loop: one Adam per player made once; each "
+        f"step batch_size packs of rows of x drawn at random with replacement (torch.randint) "
+        f"and of prior draws, then D's step and G's step."
     )
 
 
@@ -401,12 +402,14 @@ def train_gan(fn: Callable) -> Build:
     PacGAN trained in place by two Adams, one discriminator step and one generator step a
     step, on ``batch_size`` packs of real and generated examples.
 
-    Properties (half the points): the change of the discriminator and of the generator after
-    one step of a PacGAN2, and after two of a PacGAN4, over 300 fresh runs on one point
-    repeated, has the distribution of the reference's (``builds.step_changes``). Outcome
+    Properties (half the points): the change of the discriminator and of the generator, and
+    the losses returned, after one step of a PacGAN2 and after two of a PacGAN4, over 300
+    runs from one copied network on one point repeated, have the distribution of the
+    reference's (``builds.step_changes``). Outcome
     (the other half): a PacGAN2 of 2x64 MLPs trained for 2,000 steps (lr 1e-3, batches of
     64 packs) on 4,096 points of a hidden ring of 8 Gaussians covers at least ``MIN_MODES``
-    modes with at least ``MIN_HIGH_QUALITY`` of 2,500 samples within 3 std of a mode. The
+    modes with at least ``MIN_HIGH_QUALITY`` of 2,500 samples within 3 std of a mode (the
+    points come in order of their mode: a loop must draw its rows at random). The
     library's ``train_gan`` and ``fit`` are refused; ``training_step`` (the exercise before)
     is not.
     """
@@ -421,7 +424,9 @@ def train_gan(fn: Callable) -> Build:
             "once before the loop; each step n = batch_size * model.pack rows of x drawn with "
             "replacement (torch.randint) and z = model.prior(n) (Gaussian noise), then D's "
             "step and G's step against the updated D, each gradient zeroed before its "
-            "backward, on packs of model.pack (your training_step)."
+            "backward, on packs of model.pack (your training_step); row t of what you return "
+            "holds the two losses training_step returns (D's mean discriminator_loss over "
+            "the packs, then G's mean non-saturating loss)."
         ),
         never_moved=(
             "each player's optimiser steps over that player's own parameters, once in each "
@@ -431,6 +436,7 @@ def train_gan(fn: Callable) -> Build:
             "D minimises discriminator_loss(logits of the real packs, logits of the "
             "generated packs), G the non-saturating loss."
         ),
+        returned="the losses returned",
     )
     x, centres = _ring(generator(137), 4096)
     outcome = Judging(
