@@ -392,7 +392,8 @@ def _covers_the_ring(run, args) -> str | None:
         f"(at least {MIN_MODES:.0f} needed), {good:.0%} of them within 3 std of a mode (at least "
         f"{MIN_HIGH_QUALITY:.0%} needed). Check the loop: one Adam per player made once; each "
         f"step batch_size packs of rows of x drawn at random with replacement (torch.randint) "
-        f"and of prior draws, then D's step and G's step."
+        f"and of prior draws, then D's step and G's step, each gradient zeroed before its "
+        f"backward."
     )
 
 
