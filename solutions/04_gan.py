@@ -914,7 +914,9 @@ for ax, (label, model) in zip(axes, loop_models.items()):
     ax.scatter(*samples.T, s=2, c="tab:blue", label="samples")
     ax.scatter(*ring_modes.cpu().T, marker="x", c="k", label="modes")
     ax.set(title=label, aspect="equal")
-axes[0].legend(loc="upper right", markerscale=4, fontsize=8)
+markers = [plt.Line2D([], [], ls="", marker=m, ms=s, color=c, label=t) for m, s, c, t in
+           (("o", 5, "lightgray", "data"), ("o", 5, "tab:blue", "samples"), ("x", 7, "k", "modes"))]
+axes[0].legend(handles=markers, loc="center", fontsize=8)  # inside the ring, where no mode is
 fig.suptitle(f"Your training loop after {loop_steps} steps: where each GAN's samples lie on the ring "
              "(one run each)")
 plt.tight_layout()
