@@ -354,6 +354,72 @@ ASSIGNMENTS = {
             ),
         },
     ),
+    "08_pixelcnn": Assignment(
+        "08_pixelcnn",
+        "train_pixelcnn",
+        checks.pixelcnn,
+        {
+            "type B in the first layer": (
+                ('MaskedConv2d(1, channels, 7, "A")', 'MaskedConv2d(1, channels, 7, "B")'),
+                "properties",
+            ),
+            "the mask applied once, at construction": (
+                (
+                    'self.register_buffer("mask", causal_mask(kernel_size, mask_type))',
+                    'self.register_buffer("mask", causal_mask(kernel_size, mask_type))\n'
+                    "        with torch.no_grad():\n"
+                    "            self.weight *= self.mask",
+                ),
+                (
+                    "F.conv2d(x, self.weight * self.mask, self.bias",
+                    "F.conv2d(x, self.weight, self.bias",
+                ),
+                "properties",
+            ),
+            "the mask transposed (column order)": (
+                ("causal_mask(kernel_size, mask_type))", "causal_mask(kernel_size, mask_type).T)"),
+                "properties",
+            ),
+            "a 3x3 first layer": (
+                ('MaskedConv2d(1, channels, 7, "A")', 'MaskedConv2d(1, channels, 3, "A")'),
+                "properties",
+            ),
+            "the loss in nats per pixel (the cross-entropy's default mean)": (
+                (
+                    'F.binary_cross_entropy_with_logits(logits, xb, reduction="none")'
+                    ".sum((1, 2, 3)).mean()",
+                    "F.binary_cross_entropy_with_logits(logits, xb)",
+                ),
+                "properties",
+            ),
+            "the loss summed over the batch": ((".sum((1, 2, 3)).mean()", ".sum()"), "properties"),
+            "probabilities taken for logits": (
+                (
+                    "binary_cross_entropy_with_logits(logits, xb,",
+                    "binary_cross_entropy_with_logits(torch.sigmoid(logits), xb,",
+                ),
+                # its losses at lr 0 differ from the NLL by 0.2-0.5%, near LOSS_RTOL: the
+                # outcome, far off, is what fails it
+                "outcome",
+            ),
+            "one step fewer than asked": (
+                ("for t in range(steps):", "for t in range(1, steps):"),
+                "properties",
+            ),
+            "a fresh model's logits returned": (
+                (
+                    "return losses, model(x_eval)",
+                    "return losses, MyPixelCNN(channels, blocks).to(x.device)(x_eval)",
+                ),
+                "outcome",
+            ),
+            "gradients accumulated, never zeroed": (("        opt.zero_grad()\n", ""), "outcome"),
+            "the first batch_size images every step": (
+                ("x[torch.randint(len(x), (batch_size,), device=x.device)]", "x[:batch_size]"),
+                "outcome",
+            ),
+        },
+    ),
 }
 
 

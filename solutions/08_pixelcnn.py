@@ -48,7 +48,8 @@ if "google.colab" in sys.modules:
 # 5. read the course's likelihood table, in nats and bits per dimension, knowing which figures are exact and which are estimates.
 #
 # **Exercises** (graded): `causal_mask`, `sample_naive` (the sampling loop), `bits_per_dim`,
-# and a written question.
+# a written question, and a build assignment (section 7): a PixelCNN from your masked
+# convolutions, and its training loop.
 
 # %%
 import json
@@ -57,6 +58,8 @@ import time
 
 import matplotlib.pyplot as plt
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 import dgm
 from dgm import pixelcnn
@@ -442,6 +445,175 @@ plt.show()
 # the dependency chain is 784 long whatever the masks. Caching removes the repeated
 # arithmetic (one pass's work in all), not the 784 sequential steps.
 # ### END SOLUTION
+
+# %% [markdown]
+# ## 7. Build assignment: a PixelCNN from masked convolutions (6 points)
+#
+# Every PixelCNN above came from the library. Now build one yourself, from your
+# `causal_mask` of exercise 1 up: the masked convolution, the residual block, the network and
+# its training loop. The network is the plain PixelCNN of sections 2-3, smaller:
+#
+# - a **7x7 masked convolution of type A** from 1 channel to $C$ (same padding, so the image
+#   keeps its size);
+# - `blocks` **residual blocks**, each: ReLU, a 1x1 convolution from $C$ to $C/2$, ReLU, a
+#   **3x3 masked convolution of type B** from $C/2$ to $C/2$, ReLU, a 1x1 convolution back
+#   to $C$, added to the block's input;
+# - a **head**: ReLU, a 1x1 convolution $C \to C$, ReLU, a 1x1 convolution $C \to 1$: one logit
+#   $\ell_i$ per pixel.
+#
+# A masked convolution multiplies its weights by the mask **in `forward`, on every call**
+# (`F.conv2d(x, self.weight * self.mask, self.bias, padding=...)`): the optimiser updates
+# every weight, so a mask applied once, at construction, stops holding after the first step.
+# Register the mask as a buffer (`self.register_buffer("mask", ...)`) so that `.to(device)`
+# moves it with the weights. The network is convolutional: it takes binary images of any
+# size, `(B, 1, H, W)`, and returns logits of the same shape.
+#
+# **What to build.** `train_pixelcnn(x, steps, lr, batch_size, x_eval, channels=16, blocks=2)`:
+# make your PixelCNN (on `x.device`) and one `torch.optim.Adam(model.parameters(), lr=lr)`
+# with its defaults, once; then, for each of `steps` steps, draw `batch_size` images of `x`
+# at random (`torch.randint`, with replacement), compute the loss, the batch's mean over
+# images of $-\log p_\theta(x) = \sum_i \mathrm{BCE}(\ell_i, x_i)$ (nats per image:
+# `F.binary_cross_entropy_with_logits(..., reduction="none")` summed over the pixels, then
+# averaged over the batch), zero the gradients and take one Adam step. Return the loss of
+# every step, shape `(steps,)`, and the trained model's logits on `x_eval`, computed without
+# autograd (`torch.no_grad()`). The images `x` and `x_eval` are already binary (0 or 1), so
+# there is nothing to binarize. The library's PixelCNN classes, `pixelcnn.fit`,
+# `training_step`, `log_prob`, `nll` and `train_pixelcnn` are refused by the grader here (an
+# answer that calls one earns nothing); your `causal_mask` is yours to use. About 40 lines.
+#
+# **How it is graded** (the grader uses hidden images of the same kind):
+#
+# - *Properties* (3 points): which pixels each logit reads. Three random binary images of
+#   9x9 pixels go into `x_eval` together with every copy of them that has one pixel flipped;
+#   the logit of pixel $i$ reads pixel $j$ when it moves (by more than $10^{-5}$) as $j$ flips.
+#   Before training (`steps=0`) and after 20 steps, no logit may read its own pixel or a
+#   later one, and each must read every earlier pixel of its 7x7 window (3 rows up, 3
+#   columns either side). Then, at `lr=0` on one image repeated, the model never changes,
+#   so every loss you return must equal that image's NLL from the logits you return (within
+#   0.1%).
+# - *Outcome* (3 points): 300 steps (lr 0.01, batches of 32) on 2,000 images 12x12 of a
+#   hidden autoregressive texture, whose exact likelihood the grader knows; the exact NLL of
+#   1,000 held-out images, from your logits, must be at most 1 nat above the texture's own
+#   (and at most 0.5 below it: only a model that reads the pixel it predicts gets there).
+#
+# The two parts score apart, and the check names the pixel a logit should not read (or
+# should), or the losses it expected. The thresholds are calibrated on 20 hidden variants
+# (the reference passes all; every recorded wrong build fails all): `python -m
+# benchmarks.assignments`.
+
+# %% nbgrader={"grade": false, "grade_id": "train_pixelcnn", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class MaskedConv2d(nn.Conv2d):
+    """A k x k convolution (same padding) whose weights are multiplied by the causal mask."""
+
+    def __init__(self, c_in, c_out, kernel_size, mask_type):
+        super().__init__(c_in, c_out, kernel_size, padding=kernel_size // 2)
+        ### BEGIN SOLUTION
+        self.register_buffer("mask", causal_mask(kernel_size, mask_type))
+        ### END SOLUTION
+
+    def forward(self, x):
+        # x: (B, c_in, H, W) -> (B, c_out, H, W)
+        ### BEGIN SOLUTION
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+        ### END SOLUTION
+
+
+class ResidualBlock(nn.Module):
+    """ReLU, 1x1 (C to C/2), ReLU, masked 3x3 type B, ReLU, 1x1 (C/2 to C), plus the input."""
+
+    def __init__(self, channels):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.conv_in = nn.Conv2d(channels, channels // 2, 1)
+        self.conv = MaskedConv2d(channels // 2, channels // 2, 3, "B")
+        self.conv_out = nn.Conv2d(channels // 2, channels, 1)
+        ### END SOLUTION
+
+    def forward(self, a):
+        # a: (B, C, H, W) -> (B, C, H, W)
+        ### BEGIN SOLUTION
+        t = F.relu(self.conv_in(F.relu(a)))  # (B, C/2, H, W)
+        return a + self.conv_out(F.relu(self.conv(t)))
+        ### END SOLUTION
+
+
+class MyPixelCNN(nn.Module):
+    """A 7x7 type-A masked convolution, `blocks` residual blocks, a 1x1 head: one logit a pixel."""
+
+    def __init__(self, channels, blocks):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.first = MaskedConv2d(1, channels, 7, "A")
+        self.blocks = nn.Sequential(*[ResidualBlock(channels) for _ in range(blocks)])
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(),
+                                  nn.Conv2d(channels, 1, 1))
+        ### END SOLUTION
+
+    def forward(self, x):
+        # x: (B, 1, H, W) binary -> logits (B, 1, H, W)
+        ### BEGIN SOLUTION
+        return self.head(self.blocks(self.first(x)))
+        ### END SOLUTION
+
+
+def train_pixelcnn(x, steps, lr, batch_size, x_eval, channels=16, blocks=2):
+    """Train a new PixelCNN on binary images x (N, 1, H, W); return the (steps,) losses (nats
+    per image) and its logits on x_eval (M, 1, H, W)."""
+    ### BEGIN SOLUTION
+    model = MyPixelCNN(channels, blocks).to(x.device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = torch.zeros(steps)
+    for t in range(steps):
+        xb = x[torch.randint(len(x), (batch_size,), device=x.device)]  # (batch_size, 1, H, W)
+        logits = model(xb)
+        loss = F.binary_cross_entropy_with_logits(logits, xb, reduction="none").sum((1, 2, 3)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses[t] = loss.item()
+    with torch.no_grad():
+        return losses, model(x_eval)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check_train_pixelcnn", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+train_pixelcnn = dgm.checks.train_pixelcnn(train_pixelcnn)
+
+# %% [markdown]
+# Your build on digits: your network and the library's (`pixelcnn.train_pixelcnn`, the same
+# recipe), 16 channels and 2 blocks, from the same seed, trained at the same budget on a
+# fixed binarization of the training digits and scored exactly on test digits. One run each:
+# your numbers can differ a little from these. The right panels show what the model expects
+# of each pixel given the pixels before it, $p(x_i = 1 \mid x_{<i})$: sharp along the strokes
+# it can predict from above and the left, grey where a stroke could begin.
+
+# %%
+x_bin = dgm.data.binarized_mnist("train", seed=0, device=device)[0].reshape(-1, 1, 28, 28)
+x_eval = x_test[:dgm.pick(full=1000, fast=100)].reshape(-1, 1, 28, 28)
+build_steps = dgm.pick(full=1500, fast=20)
+build_nll, build_logits = {}, {}
+for label, build in (("yours", train_pixelcnn), ("library's", pixelcnn.train_pixelcnn)):
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    build_losses, build_logits[label] = build(x_bin, build_steps, 1e-3, 32, x_eval)
+    seconds = time.perf_counter() - t0
+    nats = torch.nn.functional.binary_cross_entropy_with_logits(build_logits[label], x_eval, reduction="none")
+    build_nll[label] = nats.sum((1, 2, 3)).mean().item()
+    print(f"{label:10s}: {build_steps} steps in {seconds:.0f} s, mean loss of the last 100 steps "
+          f"{build_losses[-100:].mean():.1f}; test NLL {build_nll[label]:.2f} nats ({len(x_eval)} test digits)")
+
+fig, axes = plt.subplots(2, 6, figsize=(12, 4.4))
+for k in range(6):
+    axes[0, k].imshow(x_eval[k, 0].cpu(), cmap="gray_r", vmin=0, vmax=1)
+    axes[1, k].imshow(torch.sigmoid(build_logits["yours"][k, 0]).cpu(), cmap="gray_r", vmin=0, vmax=1)
+    for ax in axes[:, k]:
+        ax.set(xticks=[], yticks=[])
+axes[0, 0].set_ylabel("test digit")
+axes[1, 0].set_ylabel("your p(x_i = 1 | x_<i)")
+plt.suptitle(f"Your PixelCNN ({build_nll['yours']:.1f} nats): sure along strokes it has seen begin, "
+             "unsure where one may begin")
+plt.tight_layout()
+plt.show()
 
 # %% [markdown]
 # ## Summary

@@ -10,6 +10,7 @@
 """
 
 import json
+import math
 
 import pytest
 from test_wire_replay import recorded_and_replayed
@@ -69,6 +70,18 @@ HINTS = {
     "the minimax generator loss": "G's mean non-saturating loss",
     "the losses never recorded": "row t of what you return holds the two losses",
     "the same rows every step": "drawn at random with replacement (torch.randint)",
+    # 08_pixelcnn
+    "type B in the first layer": "The first layer's mask is type A",
+    "the mask applied once, at construction": "multiply the weights by the mask in forward",
+    "the mask transposed (column order)": "which comes after it in raster order",
+    "a 3x3 first layer": "the first layer is a 7x7 masked convolution of type A",
+    "the loss in nats per pixel (the cross-entropy's default mean)": "that is nats per pixel",
+    "the loss summed over the batch": "that is the batch's sum",
+    "probabilities taken for logits": "summed binary cross-entropy with the logits",
+    "one step fewer than asked": "every loss should be that image's NLL",
+    "a fresh model's logits returned": "the logits returned are the trained model's",
+    "gradients accumulated, never zeroed": "the gradients zeroed",
+    "the first batch_size images every step": "(drawn at random each step)",
 }
 
 
@@ -224,6 +237,12 @@ STATED = {
     "04_gan": lambda m: (
         f"at least {m.MIN_MODES:.0f} of the 8 modes",
         f"at least {m.MIN_HIGH_QUALITY:.0%} of them within 3 std",
+    ),
+    "08_pixelcnn": lambda m: (
+        f"by more than $10^{{{round(math.log10(m.READ_TOL))}}}$",
+        f"(within {m.LOSS_RTOL:.1%})",
+        f"must be at most {m.EXCESS_TOL:g} nat above the texture's own",
+        f"at most {m.BELOW_TOL:g} below it",
     ),
     "01_em": lambda m: (
         f"gains at most {m.CONVERGED_TOL:g} x tol",

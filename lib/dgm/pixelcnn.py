@@ -84,8 +84,8 @@ def _check_images(who: str, x: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"{who}: x must be a tensor, got {type(x).__name__}")
     if x.dim() == 2 and x.shape[1] == SIDE * SIDE:
         x = x.reshape(-1, 1, SIDE, SIDE)
-    if x.dim() != 4 or x.shape[1:] != (1, SIDE, SIDE):
-        raise ValueError(f"{who}: x must be (B, 784) or (B, 1, 28, 28), got {tuple(x.shape)}")
+    if x.dim() != 4 or x.shape[1] != 1:
+        raise ValueError(f"{who}: x must be (B, 784) or (B, 1, H, W), got {tuple(x.shape)}")
     return x
 
 
@@ -104,11 +104,12 @@ class PixelCNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (B, 1, 28, 28) of ``p(x_i = 1 | x_<i)`` for binary images ``x``."""
-        a = self.first(_check_images("PixelCNN", x).to(self.first.weight.dtype))  # (B, C, 28, 28)
+        """Logits (B, 1, H, W) of ``p(x_i = 1 | x_<i)`` for binary images ``x`` (28 x 28
+        digits, or images of any size: the network is convolutional)."""
+        a = self.first(_check_images("PixelCNN", x).to(self.first.weight.dtype))  # (B, C, H, W)
         for block in self.blocks:
-            a = block(a)  # (B, C, 28, 28)
-        return self.head(a)  # (B, 1, 28, 28)
+            a = block(a)  # (B, C, H, W)
+        return self.head(a)  # (B, 1, H, W)
 
 
 class GatedLayer(nn.Module):
@@ -397,3 +398,29 @@ def fit(model: nn.Module, x: torch.Tensor, steps: int, config: FitConfig | None 
     kwargs.setdefault("desc", f"{type(model).__name__}, {mode} step")
     state = {"model": model, "opt": opt, "schedule": schedule}
     return train.train(step, steps, state=state, **kwargs)
+
+
+def train_pixelcnn(
+    x: torch.Tensor,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    x_eval: torch.Tensor,
+    channels: int = 16,
+    blocks: int = 2,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lecture 08's build assignment, answered: a ``PixelCNN(channels, blocks)`` made afresh
+    and trained by one Adam (its defaults, at ``lr``) for ``steps`` steps, each on
+    ``batch_size`` binary images of ``x`` (N, 1, H, W) drawn with replacement.
+
+    Returns the loss of every step (steps,), the batch's mean NLL in nats per image, and the
+    trained model's logits on ``x_eval`` (M, 1, H, W), computed without autograd.
+    """
+    model = PixelCNN(channels, blocks).to(x.device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = torch.zeros(steps)
+    for t in range(steps):
+        xb = x[torch.randint(len(x), (batch_size,), device=x.device)]  # (batch_size, 1, H, W)
+        losses[t] = training_step(model, xb, opt)
+    with torch.no_grad():
+        return losses, model(x_eval)

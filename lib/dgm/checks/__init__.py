@@ -20,7 +20,7 @@ from .gan import (
 )
 from .harness import CheckFailure, CheckResult, results, run_check, summary
 from .mcmc import adaptive_mala, effective_sample_size, mala_log_acceptance, ula_step
-from .pixelcnn import bits_per_dim, causal_mask, sample_naive
+from .pixelcnn import bits_per_dim, causal_mask, sample_naive, train_pixelcnn
 from .unified import (
     forward_kl_estimate,
     iwgan_weights,
@@ -88,4 +88,5 @@ __all__ = [
     "causal_mask",
     "sample_naive",
     "bits_per_dim",
+    "train_pixelcnn",
 ]
