@@ -298,6 +298,87 @@ ASSIGNMENTS = {
             ),
         },
     ),
+    "06_energy_gan": Assignment(
+        "06_energy_gan",
+        "train_energy_gan",
+        checks.energy,
+        {
+            "the energy's optimiser over the generator's parameters": (
+                (
+                    "torch.optim.Adam(model.U.parameters(), lr=lr, betas=(0.5, 0.9))",
+                    "torch.optim.Adam(model.G.parameters(), lr=lr, betas=(0.5, 0.9))",
+                ),
+                "properties",
+            ),
+            "T left out of the generator's optimiser": (
+                (
+                    "torch.optim.Adam(model.generator_parameters(), lr=lr,",
+                    "torch.optim.Adam(model.G.parameters(), lr=lr,",
+                ),
+                "properties",
+            ),
+            "no gradient penalty": (
+                (
+                    "energy_loss(model.energy, real, model.G(z), 0.1)",
+                    "energy_loss(model.energy, real, model.G(z), 0.0)",
+                ),
+                "properties",
+            ),
+            "no MI term": (
+                ("generator_loss(model, z, 0.3)", "generator_loss(model, z, 0.0)"),
+                "properties",
+            ),
+            "the average never updated": (
+                ("                avg.lerp_(w, 1 - decay)\n", "                pass\n"),
+                "properties",
+            ),
+            "the average moved by decay, not 1 - decay": (
+                ("avg.lerp_(w, 1 - decay)", "avg.lerp_(w, decay)"),
+                "properties",
+            ),
+            "Adam's default betas, not (0.5, 0.9)": (
+                (
+                    "(model.U.parameters(), lr=lr, betas=(0.5, 0.9))",
+                    "(model.U.parameters(), lr=lr)",
+                ),
+                (
+                    "(model.generator_parameters(), lr=lr, betas=(0.5, 0.9))",
+                    "(model.generator_parameters(), lr=lr)",
+                ),
+                "properties",
+            ),
+            "the energy's loss maximised": (
+                ("        u_loss.backward()", "        (-u_loss).backward()"),
+                "properties",
+            ),
+            "the losses never recorded": (
+                ("        losses[t, 0], losses[t, 1] = u_loss.item(), g_loss.item()\n", ""),
+                "properties",
+            ),
+            "both Adams made anew every step": (
+                (
+                    "    opt_u = torch.optim.Adam(model.U.parameters(), lr=lr, betas=(0.5, 0.9))\n"
+                    "    opt_g = torch.optim.Adam(model.generator_parameters(), lr=lr, "
+                    "betas=(0.5, 0.9))\n",
+                    "",
+                ),
+                (
+                    "        real = x[",
+                    "        opt_u = torch.optim.Adam(model.U.parameters(), lr=lr, betas=(0.5, "
+                    "0.9))\n        opt_g = torch.optim.Adam(model.generator_parameters(), "
+                    "lr=lr, betas=(0.5, 0.9))\n        real = x[",
+                ),
+                "properties",
+            ),
+            "the same rows every step": (
+                (
+                    "real = x[torch.randint(len(x), (batch_size,), device=x.device)]",
+                    "real = x[:batch_size]",
+                ),
+                "outcome",
+            ),
+        },
+    ),
     "07_mcmc": Assignment(
         "07_mcmc",
         "adaptive_mala",
