@@ -70,15 +70,6 @@ HINTS = {
     "the minimax generator loss": "G's mean non-saturating loss",
     "the losses never recorded": "row t of what you return holds the two losses",
     "the same rows every step": "drawn at random with replacement (torch.randint)",
-    # 06_energy_gan
-    "the energy's optimiser over the generator's parameters": "never moved",
-    "T left out of the generator's optimiser": "never moved",
-    "no gradient penalty": "energy_loss(model.energy, real, model.G(z), 0.1)",
-    "no MI term": "never moved",
-    "the average never updated": "never moved",
-    "the average moved by decay, not 1 - decay": "a share 1 - decay of the way to G's",
-    "Adam's default betas, not (0.5, 0.9)": "betas=(0.5, 0.9)",
-    "the energy's loss maximised": "the wrong way",
     # 08_pixelcnn
     "type B in the first layer": "The first layer's mask is type A",
     "the mask applied once, at construction": "multiply the weights by the mask in forward",
@@ -244,10 +235,6 @@ STATED = {
     "02_wake_sleep": lambda m: (f"no more than {m.EXCESS_TOL:g} above the true",),
     "03_vae": lambda m: (f"no more than {m.EXCESS_TOL:g} nat above the true",),
     "04_gan": lambda m: (
-        f"at least {m.MIN_MODES:.0f} of the 8 modes",
-        f"at least {m.MIN_HIGH_QUALITY:.0%} of them within 3 std",
-    ),
-    "06_energy_gan": lambda m: (
         f"at least {m.MIN_MODES:.0f} of the 8 modes",
         f"at least {m.MIN_HIGH_QUALITY:.0%} of them within 3 std",
     ),

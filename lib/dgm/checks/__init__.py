@@ -10,7 +10,7 @@ qualified (``dgm.checks.<lecture>.<name>``) instead.
 """
 
 from .em import bernoulli_em, bernoulli_m_step, elbo, em_fit, m_step, responsibilities
-from .energy import energy_loss, generator_loss, jsd_mi_estimate, train_energy_gan
+from .energy import energy_loss, generator_loss, jsd_mi_estimate
 from .gan import (
     discriminator_loss,
     generator_loss_nonsaturating,
@@ -79,7 +79,6 @@ __all__ = [
     "energy_loss",
     "jsd_mi_estimate",
     "generator_loss",
-    "train_energy_gan",
     # lecture 07
     "ula_step",
     "mala_log_acceptance",
