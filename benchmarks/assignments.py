@@ -568,7 +568,10 @@ def calibrate(assignment: Assignment, variants: int) -> list[dict]:
                     seeds=variants,
                     per_seed=per_seed,
                     thresholds=assignment.thresholds(),
-                    measured={k: [round(min(v), 4), round(max(v), 4)] for k, v in stats.items()},
+                    measured={
+                        k: [float(f"{min(v):.4g}"), float(f"{max(v):.4g}")]
+                        for k, v in stats.items()
+                    },
                     check_seconds=round(slowest, 2),
                     **extra,
                 )

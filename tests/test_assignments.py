@@ -239,9 +239,10 @@ STATED = {
         f"at least {m.MIN_HIGH_QUALITY:.0%} of them within 3 std",
     ),
     "08_pixelcnn": lambda m: (
-        f"by more than $10^{{{round(math.log10(m.READ_TOL))}}}$",
+        f"by more than $10^{{{round(math.log10(m.READ_TOL))}}}$ when its own pixel",
+        f"(by more than $10^{{{round(math.log10(m.WINDOW_TOL))}}}$) when any earlier pixel",
         f"(within {m.LOSS_RTOL:.1%})",
-        f"must be at most {m.EXCESS_TOL:g} nat above the texture's own",
+        f"must be at most {m.EXCESS_TOL:g} nats above the texture's own",
         f"at most {m.BELOW_TOL:g} below it",
     ),
     "01_em": lambda m: (
@@ -298,3 +299,50 @@ def test_a_trace_of_one_tensor_updated_in_place_is_named_in_the_hint():
     result = assignments.judge_part(a, assignments.build(a, source), 3, "properties")
     assert not result.passed
     assert "every state in it is the same" in result.hint, result.hint
+
+
+def test_a_pixelcnn_written_differently_passes():
+    """A hostile review's case: lecture 08's build with its own mask (a plain attribute, not
+    a buffer), ``nn.ModuleList``s, the NLL by ``logsigmoid``, the losses stacked and the
+    logits returned flattened."""
+    a = assignments.ASSIGNMENTS["08_pixelcnn"]
+    source = (
+        "class MConv(nn.Conv2d):\n"
+        "    def __init__(self, cin, cout, k, kind):\n"
+        "        super().__init__(cin, cout, k, padding=k // 2)\n"
+        "        m = torch.ones(k, k)\n"
+        "        m[k // 2, k // 2 + (kind == 'B'):] = 0\n"
+        "        m[k // 2 + 1:] = 0\n"
+        "        self.m = m\n"
+        "    def forward(self, x):\n"
+        "        return F.conv2d(x, self.weight * self.m, self.bias, padding=self.padding)\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, c, n):\n"
+        "        super().__init__()\n"
+        "        self.first = MConv(1, c, 7, 'A')\n"
+        "        self.mid = nn.ModuleList(nn.ModuleList([nn.Conv2d(c, c // 2, 1),\n"
+        "            MConv(c // 2, c // 2, 3, 'B'), nn.Conv2d(c // 2, c, 1)]) for _ in range(n))\n"
+        "        self.out = nn.ModuleList([nn.Conv2d(c, c, 1), nn.Conv2d(c, 1, 1)])\n"
+        "    def forward(self, x):\n"
+        "        a = self.first(x)\n"
+        "        for c_in, conv, c_out in self.mid:\n"
+        "            a = a + c_out(torch.relu(conv(torch.relu(c_in(torch.relu(a))))))\n"
+        "        return self.out[1](torch.relu(self.out[0](torch.relu(a))))\n"
+        "def train_pixelcnn(x, steps, lr, batch_size, x_eval, channels=16, blocks=2):\n"
+        "    net = Net(channels, blocks)\n"
+        "    opt = torch.optim.Adam(net.parameters(), lr=lr)\n"
+        "    out = []\n"
+        "    for _ in range(steps):\n"
+        "        b = x[torch.randint(0, x.shape[0], (batch_size,))]\n"
+        "        logit = net(b)\n"
+        "        ll = b * F.logsigmoid(logit) + (1 - b) * F.logsigmoid(-logit)\n"
+        "        nll = -ll.flatten(1).sum(1).mean()\n"
+        "        opt.zero_grad()\n"
+        "        nll.backward()\n"
+        "        opt.step()\n"
+        "        out.append(nll.detach())\n"
+        "    with torch.no_grad():\n"
+        "        return torch.stack(out), net(x_eval).flatten(1)\n"
+    )
+    result, _, _ = assignments.judge(a, assignments.build(a, source), 2)
+    assert result.passed, result.details

@@ -171,9 +171,10 @@ def bits_per_dim(fn: Callable) -> Judging:
 
 # the thresholds, calibrated by ``python -m benchmarks.assignments`` (the reference build on 20
 # hidden variants and every recorded wrong build: benchmarks/results/assignments.json)
-READ_TOL = 1e-5  # a logit that moves more than this when a pixel flips reads that pixel
+READ_TOL = 1e-5  # a logit that moves more than this when a later pixel flips reads it
+WINDOW_TOL = 1e-9  # a logit that moves more than this when a pixel of its window flips reads it
 LOSS_RTOL = 1e-3  # the losses returned against the NLL of the logits returned, relative
-EXCESS_TOL = 1.0  # nats per image above the hidden texture's exact NLL
+EXCESS_TOL = 2.0  # nats per image above the hidden texture's exact NLL
 BELOW_TOL = 0.5  # nats per image below it: only a model that reads what it predicts gets there
 WINDOW = 3  # the first layer's 7x7 type-A window: 3 rows above, 3 columns either side
 
@@ -260,8 +261,8 @@ def _as_logits(out, n: int, H: int, W: int, steps: int):
     """The build's ``(losses, logits)``, checked and shaped; else what it should return."""
     if not isinstance(out, tuple) or len(out) != 2 or not all(torch.is_tensor(t) for t in out):
         return None, (
-            "return (losses, logits): the (steps,) losses and the trained model's logits on "
-            "x_eval, (M, 1, H, W)"
+            "return a tuple of two tensors, (losses, logits): the (steps,) losses and the "
+            "trained model's logits on x_eval, (M, 1, H, W)"
         )
     losses, logits = out
     if tuple(losses.shape) != (steps,):
@@ -270,6 +271,8 @@ def _as_logits(out, n: int, H: int, W: int, steps: int):
         return None, (
             f"return the logits of x_eval, shape {(n, 1, H, W)}; got {tuple(logits.shape)}"
         )
+    if not torch.isfinite(logits).all():
+        return None, "some logits are not finite (nan or inf): check the model and its training"
     return (losses.detach().double(), logits.detach().double().reshape(n, 1, H, W)), None
 
 
@@ -280,7 +283,7 @@ def _image_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def _causal(run, args) -> str | None:
     """Each logit reads no pixel at or after its own in raster order, and every pixel of its
-    7x7 type-A window before it."""
+    7x7 type-A window before it. At ``lr`` 0 the model is the one before training."""
     x, base, steps, lr, batch, seed = args
     R, _, H, W = base.shape
     torch.manual_seed(seeded(seed))
@@ -292,7 +295,7 @@ def _causal(run, args) -> str | None:
     later = torch.ones(H * W, H * W).triu().bool()  # [i, j]: j at or after i
     needed = window(H, W)
     measured(noncausal=change[later].max(), window=change[needed].min())
-    when = "after training" if steps else "before training"
+    when = "after training" if lr else "before training"
     (bad,) = (later & (change > READ_TOL)).nonzero()[:1].tolist() or [None]
     if bad is not None:
         i, j = bad
@@ -300,15 +303,15 @@ def _causal(run, args) -> str | None:
             return (
                 f"{when}, the logit of pixel {_pixel(i, W)} (row, column) moves when that pixel "
                 "flips: it reads the pixel it predicts. The first layer's mask is type A (no "
-                "centre); only the later layers' (type B) keep the centre." + _after_training(steps)
+                "centre); only the later layers' (type B) keep the centre." + _after_training(lr)
             )
         return (
             f"{when}, the logit of pixel {_pixel(i, W)} (row, column) moves when pixel "
             f"{_pixel(j, W)} flips, which comes after it in raster order (row by row): every "
             "mask must zero the centre row right of the centre and every row below it."
-            + _after_training(steps)
+            + _after_training(lr)
         )
-    (gap,) = (needed & (change <= READ_TOL)).nonzero()[:1].tolist() or [None]
+    (gap,) = (needed & (change <= WINDOW_TOL)).nonzero()[:1].tolist() or [None]
     if gap is not None:
         i, j = gap
         return (
@@ -320,8 +323,8 @@ def _causal(run, args) -> str | None:
     return None
 
 
-def _after_training(steps: int) -> str:
-    if not steps:
+def _after_training(lr: float) -> str:
+    if not lr:
         return ""
     return (
         " The model passed this test before training: multiply the weights by the mask in "
@@ -377,8 +380,8 @@ def _learns_the_texture(run, args) -> str | None:
     if nll - truth < -BELOW_TOL:
         return (
             f"the held-out NLL is {nll:.2f} nats, {truth - nll:.2f} below the texture's own "
-            f"{truth:.2f}: no causal model gets there, so yours reads pixels it predicts (after "
-            "training, if the properties passed before it)."
+            f"{truth:.2f}: no causal model gets there, so yours reads the pixel it predicts or "
+            "later ones (after training, if the properties passed before it)."
         )
     return (
         f"after {steps} steps the held-out NLL is {nll:.2f} nats, the hidden texture's own "
@@ -406,10 +409,13 @@ def train_pixelcnn(fn: Callable) -> Build:
     a PixelCNN (16 channels, 2 blocks) built from masked convolutions and trained by Adam on
     binary images of any size.
 
-    Properties (half the points): which pixels each logit reads, before training and after
-    20 steps, every pixel of three small images flipped in turn (none at or after its own in
-    raster order, every one of its 7x7 type-A window before it); and with lr 0 on one image
-    repeated, every loss returned is that image's NLL from the logits returned. Outcome (the
+    Properties (half the points): which pixels each logit reads, before training (one step
+    at lr 0) and after 20 steps, every pixel of three small images flipped in turn (none at
+    or after its own in raster order, every one of its 7x7 type-A window before it); and
+    with lr 0 on one image repeated, every loss returned is that image's NLL from the logits
+    returned. The type of each block's mask and the blocks' residual connections are not
+    checked apart: type A in the blocks, or blocks without their residual, read the same
+    pixels, weaker models but causal ones. Outcome (the
     other half): 300 steps (lr 0.01, batches of 32) on 2,000 images 12x12 of a hidden
     autoregressive texture; the exact NLL of 1,000 held-out images within ``EXCESS_TOL`` nats
     above the texture's own (and no more than ``BELOW_TOL`` below it). The library's
@@ -425,9 +431,9 @@ def train_pixelcnn(fn: Callable) -> Build:
     properties = Judging(
         [
             (
-                f"which pixels each logit reads before training: 3 images {side}x{side}, "
-                "every pixel flipped in turn",
-                ("reads", x, base, 0, 0.01, 16, 141),
+                f"which pixels each logit reads before training (one step at lr 0): 3 images "
+                f"{side}x{side}, every pixel flipped in turn",
+                ("reads", x, base, 1, 0.0, 16, 141),
             ),
             (
                 f"which pixels each logit reads after 20 steps (lr 0.01, batches of 16 of 256 "
