@@ -241,7 +241,7 @@ STATED = {
     "08_pixelcnn": lambda m: (
         f"by more than $10^{{{round(math.log10(m.READ_TOL))}}}$ when its own pixel",
         f"(by more than $10^{{{round(math.log10(m.WINDOW_TOL))}}}$) when any earlier pixel",
-        f"(within {m.LOSS_RTOL:.1%})",
+        f"(to a relative $10^{{{round(math.log10(m.LOSS_RTOL))}}}$)",
         f"must be at most {m.EXCESS_TOL:g} nats above the texture's own",
         f"at most {m.BELOW_TOL:g} below it",
     ),

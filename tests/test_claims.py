@@ -265,3 +265,21 @@ def test_no_lecture_mentions_what_a_reader_cannot_see():
             text = cell.source
             for internal in ("../shared", "CALIBRATION", "the issue's", "this issue"):
                 assert internal not in text, f"{path.name} cell {i}: {internal!r}"
+
+
+def test_a_progress_bars_pace_backs_no_figure():
+    """A progress bar's rate and times (tqdm's "10.14it/s") are the run's pace: a text's
+    "~10 nats" is not backed by them, and a printed result on the next line still is."""
+    nb = nbformat.v4.new_notebook()
+    bar = "fit: 100%|##########| 2500/2500 [04:11<00:00, 10.14it/s, nll=94.57]\r"
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            outputs=[
+                nbformat.v4.new_output("stream", name="stderr", text=bar),
+                nbformat.v4.new_output("stream", name="stdout", text="test NLL 95.40 nats\n"),
+            ]
+        )
+    ]
+    outputs = prose.notebook_outputs(nb)
+    found = prose.unbacked([(1, "about 10 nats from the paper, at 95.4 nats")], outputs)
+    assert [u.text for u in found] == ["10 nats"]

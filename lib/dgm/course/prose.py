@@ -156,13 +156,20 @@ def unbacked(
     return problems
 
 
+# a progress bar's line: its rate and times are the run's pace, not a figure a text may cite
+_PROGRESS = re.compile(r"^.*\d+/\d+ \[[\d:<?]+.*(?:it/s|s/it).*$", re.M)
+
+
 def notebook_outputs(nb) -> str:
-    """All text a notebook's outputs show (streams, plain text, markdown)."""
+    """All text a notebook's outputs show (streams, plain text, markdown), less the lines of
+    progress bars."""
     parts = []
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream":
-                parts.append(out.get("text", ""))
+                text = out.get("text", "")
+                text = text if isinstance(text, str) else "".join(text)
+                parts.append(_PROGRESS.sub("", text.replace("\r", "\n")))
             for kind in ("text/plain", "text/markdown"):
                 if kind in out.get("data", {}):
                     parts.append(out["data"][kind])
