@@ -13,6 +13,7 @@ failing::
 
     python -m benchmarks.assignments                 # every build, 20 hidden variants
     python -m benchmarks.assignments --variants 3    # a smoke test
+    python -m benchmarks.assignments --lectures 04_gan --builds "the reference"
 """
 
 from __future__ import annotations
@@ -39,12 +40,15 @@ class Assignment:
     """One lecture's build: its answer's ``grade_id``, its check's module, and the wrong
     builds, ``{name: ((old, new), ..., part)}``: the text replacements that make the mistake
     in the reference answer, and the part of the check it should fail (``properties`` or
-    ``outcome``; a build that fails either part is not passed)."""
+    ``outcome``; a build that fails either part is not passed); and ``right``, other correct
+    answers ``{name: source}`` (written another way than the reference: another order of the
+    random draws, other idioms), which must pass both parts on every variant too."""
 
     lecture: str
     grade_id: str
     module: object
     wrong: dict[str, tuple] = field(default_factory=dict)
+    right: dict[str, str] = field(default_factory=dict)
 
     @property
     def check(self):
@@ -297,6 +301,297 @@ ASSIGNMENTS = {
                 "outcome",
             ),
         },
+        right={
+            # the training_step of the section called, the noise drawn by hand before the rows
+            # (another order of the random draws, so another run), the losses stacked
+            "the section's training_step, the noise drawn before the rows": (
+                "def train_gan(model, x, steps, lr=1e-3, batch_size=64):\n"
+                "    opts = [torch.optim.Adam(p.parameters(), lr=lr, betas=(0.5, 0.999))\n"
+                "            for p in (model.D, model.G)]\n"
+                "    n = batch_size * model.pack\n"
+                "    out = []\n"
+                "    for _ in range(steps):\n"
+                "        z = torch.randn(n, model.latent_dim)\n"
+                "        real = x[torch.randint(0, x.shape[0], (n,))]\n"
+                "        out.append(torch.stack(training_step(model, real, z, *opts)))\n"
+                "    return torch.stack(out)\n"
+            ),
+        },
+    ),
+    "05_unified_view": Assignment(
+        "05_unified_view",
+        "train_gaussian_generator",
+        checks.unified,
+        {
+            "d/ds taken for d/dlog s": (
+                ("df_dx * (x.detach() - mu)", "df_dx * eps"),
+                "properties",
+            ),
+            "the factor 1/2 of p(y = 0) left out": (
+                (
+                    "-0.5 * torch.nn.functional.logsigmoid(logit(x))",
+                    "-torch.nn.functional.logsigmoid(logit(x))",
+                ),
+                "properties",
+            ),
+            "the minimax loss": (
+                (
+                    "-0.5 * torch.nn.functional.logsigmoid(logit(x))",
+                    "0.5 * torch.nn.functional.logsigmoid(-logit(x))",
+                ),
+                "properties",
+            ),
+            "the discriminator never refreshed (built at theta0)": (
+                (
+                    "logit = optimal_logit(log_p_data, theta)",
+                    "logit = optimal_logit(log_p_data, theta0)",
+                ),
+                "properties",
+            ),
+            "the baseline with the sample's own loss": (
+                ("b = (fx.sum() - fx) / (len(fx) - 1)", "b = fx.mean()"),
+                "properties",
+            ),
+            "no baseline": (
+                ("(fx - b)[:, None] * score", "fx[:, None] * score"),
+                "properties",
+            ),
+            "the score in log s without its -1": (
+                ("eps**2 - 1", "eps**2"),
+                "properties",
+            ),
+            "the score in mu as eps, not eps / s": (
+                ("[eps / s,", "[eps,"),
+                "properties",
+            ),
+            "gradient ascent": (
+                ("theta = theta - lr * g.mean(0)", "theta = theta + lr * g.mean(0)"),
+                "properties",
+            ),
+            "the same noise every step": (
+                ("        eps = torch.randn(n, dtype=torch.float64)\n", ""),
+                (
+                    "    thetas, samples, grads = [theta], [], []\n",
+                    "    thetas, samples, grads = [theta], [], []\n"
+                    "    eps = torch.randn(n, dtype=torch.float64)\n",
+                ),
+                "properties",
+            ),
+            "uniform noise": (
+                (
+                    "eps = torch.randn(n, dtype=torch.float64)",
+                    "eps = torch.rand(n, dtype=torch.float64)",
+                ),
+                "properties",
+            ),
+        },
+        right={
+            # every per-sample gradient by its own autograd call, the baseline by a mask, the
+            # noise as float32 made float64, the path as lists of floats made a tensor
+            "per-sample autograd, a masked baseline, float32 noise": (
+                "def optimal_logit(log_p_data, theta):\n"
+                "    m, ls = float(theta[0]), float(theta[1])\n"
+                "    return lambda x: (log_p_data(x)\n"
+                "                      - dgm.densities.normal_log_prob(x, m, math.exp(ls)))\n"
+                "def pathwise_gradients(f, theta, eps):\n"
+                "    rows = []\n"
+                "    for e in eps:\n"
+                "        th = theta.detach().clone().requires_grad_(True)\n"
+                "        loss = f((th[0] + torch.exp(th[1]) * e).reshape(1)).sum()\n"
+                "        rows.append(torch.autograd.grad(loss, th)[0])\n"
+                "    return torch.stack(rows)\n"
+                "def score_gradients(f, theta, eps):\n"
+                "    n = eps.shape[0]\n"
+                "    mu, s = theta[0].item(), math.exp(theta[1].item())\n"
+                "    fx = f(mu + s * eps).detach()\n"
+                "    others = ~torch.eye(n, dtype=torch.bool)\n"
+                "    b = torch.stack([fx[others[i]].mean() for i in range(n)])\n"
+                "    d_mu = (eps * s) / s**2\n"
+                "    d_ls = ((eps * s) / s) ** 2 - 1\n"
+                "    return torch.stack([(fx - b) * d_mu, (fx - b) * d_ls], dim=1)\n"
+                "def train_gaussian_generator(log_p_data, theta0, steps, lr, n, estimator):\n"
+                "    theta = torch.tensor([float(theta0[0]), float(theta0[1])],\n"
+                "                         dtype=torch.float64)\n"
+                "    path, xs, gs = [theta.tolist()], [], []\n"
+                "    for t in range(steps):\n"
+                "        e = torch.randn(n).double()\n"
+                "        ell = optimal_logit(log_p_data, theta)\n"
+                "        f = lambda x: -torch.nn.functional.logsigmoid(ell(x)) / 2\n"
+                "        if estimator == 'score':\n"
+                "            g = score_gradients(f, theta, e)\n"
+                "        else:\n"
+                "            g = pathwise_gradients(f, theta, e)\n"
+                "        xs.append(theta[0] + torch.exp(theta[1]) * e)\n"
+                "        gs.append(g)\n"
+                "        theta = theta - lr * g.sum(0) / n\n"
+                "        path.append(theta.tolist())\n"
+                "    return torch.tensor(path), torch.stack(xs), torch.stack(gs)\n"
+            ),
+        },
+    ),
+    "06_energy_gan": Assignment(
+        "06_energy_gan",
+        "train_energy_gan",
+        checks.energy,
+        {
+            "the energy's optimiser over the generator's parameters": (
+                (
+                    "torch.optim.Adam(model.U.parameters(), lr=lr, betas=(0.5, 0.9))",
+                    "torch.optim.Adam(model.G.parameters(), lr=lr, betas=(0.5, 0.9))",
+                ),
+                "properties",
+            ),
+            "T left out of the generator's optimiser": (
+                (
+                    "torch.optim.Adam(model.generator_parameters(), lr=lr,",
+                    "torch.optim.Adam(model.G.parameters(), lr=lr,",
+                ),
+                "properties",
+            ),
+            # the properties catch it on 19 of 20 variants; the outcome on all
+            "no gradient penalty": (
+                (
+                    "energy_loss(model.energy, real, model.G(z), 0.1)",
+                    "energy_loss(model.energy, real, model.G(z), 0.0)",
+                ),
+                "outcome",
+            ),
+            "no MI term": (
+                ("generator_loss(model, z, 0.3)", "generator_loss(model, z, 0.0)"),
+                "properties",
+            ),
+            "the average never updated": (
+                ("                avg.lerp_(w, 1 - decay)\n", "                pass\n"),
+                "properties",
+            ),
+            "the average moved by decay, not 1 - decay": (
+                ("avg.lerp_(w, 1 - decay)", "avg.lerp_(w, decay)"),
+                "properties",
+            ),
+            "Adam's default betas, not (0.5, 0.9)": (
+                (
+                    "(model.U.parameters(), lr=lr, betas=(0.5, 0.9))",
+                    "(model.U.parameters(), lr=lr)",
+                ),
+                (
+                    "(model.generator_parameters(), lr=lr, betas=(0.5, 0.9))",
+                    "(model.generator_parameters(), lr=lr)",
+                ),
+                "properties",
+            ),
+            "the energy's loss maximised": (
+                ("        u_loss.backward()", "        (-u_loss).backward()"),
+                "properties",
+            ),
+            "the losses never recorded": (
+                ("        losses[t, 0], losses[t, 1] = u_loss.item(), g_loss.item()\n", ""),
+                "properties",
+            ),
+            "both Adams made anew every step": (
+                (
+                    "    opt_u = torch.optim.Adam(model.U.parameters(), lr=lr, betas=(0.5, 0.9))\n"
+                    "    opt_g = torch.optim.Adam(model.generator_parameters(), lr=lr, "
+                    "betas=(0.5, 0.9))\n",
+                    "",
+                ),
+                (
+                    "        real = x[",
+                    "        opt_u = torch.optim.Adam(model.U.parameters(), lr=lr, betas=(0.5, "
+                    "0.9))\n        opt_g = torch.optim.Adam(model.generator_parameters(), "
+                    "lr=lr, betas=(0.5, 0.9))\n        real = x[",
+                ),
+                "properties",
+            ),
+            "the same rows every step": (
+                (
+                    "real = x[torch.randint(len(x), (batch_size,), device=x.device)]",
+                    "real = x[:batch_size]",
+                ),
+                "outcome",
+            ),
+            "the generator's step before the energy's": (
+                (
+                    "        u_loss = energy_loss(model.energy, real, model.G(z), 0.1)\n"
+                    "        opt_u.zero_grad()\n"
+                    "        u_loss.backward()\n"
+                    "        opt_u.step()\n"
+                    "        # the generator's step (G and T), against the updated energy\n"
+                    "        g_loss = generator_loss(model, z, 0.3)\n"
+                    "        opt_g.zero_grad()\n"
+                    "        g_loss.backward()\n"
+                    "        opt_g.step()\n",
+                    "        g_loss = generator_loss(model, z, 0.3)\n"
+                    "        opt_g.zero_grad()\n"
+                    "        g_loss.backward()\n"
+                    "        opt_g.step()\n"
+                    "        u_loss = energy_loss(model.energy, real, model.G(z), 0.1)\n"
+                    "        opt_u.zero_grad()\n"
+                    "        u_loss.backward()\n"
+                    "        opt_u.step()\n",
+                ),
+                "properties",
+            ),
+            "the negatives from the averaged generator": (
+                (
+                    "energy_loss(model.energy, real, model.G(z), 0.1)",
+                    "energy_loss(model.energy, real, model.G_average(z), 0.1)",
+                ),
+                "properties",
+            ),
+            "the energy's gradients never zeroed": (
+                ("        opt_u.zero_grad()\n", ""),
+                "properties",
+            ),
+            "one Adam over every parameter": (
+                (
+                    "    opt_u = torch.optim.Adam(model.U.parameters(), lr=lr, betas=(0.5, 0.9))\n"
+                    "    opt_g = torch.optim.Adam(model.generator_parameters(), lr=lr, "
+                    "betas=(0.5, 0.9))\n",
+                    "    opt_u = opt_g = torch.optim.Adam(model.parameters(), lr=lr, "
+                    "betas=(0.5, 0.9))\n",
+                ),
+                "properties",
+            ),
+            "MI weight 1, not 0.3": (
+                ("generator_loss(model, z, 0.3)", "generator_loss(model, z, 1.0)"),
+                "properties",
+            ),
+            "penalty 10 (WGAN-GP's), not 0.1": (
+                (
+                    "energy_loss(model.energy, real, model.G(z), 0.1)",
+                    "energy_loss(model.energy, real, model.G(z), 10.0)",
+                ),
+                "properties",
+            ),
+        },
+        right={
+            # no defaults, the noise drawn before the rows, T's parameters listed by hand, the
+            # gradients set to None before each loss, the average by mul_/add_, the losses as a
+            # list of floats
+            "no defaults, the noise first, T by hand, the average by mul_ and add_": (
+                "def train_energy_gan(model, x, steps, lr, batch_size, decay):\n"
+                "    opt_u = torch.optim.Adam(list(model.U.parameters()), lr, betas=(0.5, 0.9))\n"
+                "    params = list(model.G.parameters()) + list(model.T.parameters())\n"
+                "    opt_g = torch.optim.Adam(params, lr, betas=(0.5, 0.9))\n"
+                "    rows = []\n"
+                "    for _ in range(steps):\n"
+                "        z = torch.randn(batch_size, model.latent_dim)\n"
+                "        real = x[torch.randint(0, x.shape[0], (batch_size,))]\n"
+                "        opt_u.zero_grad(set_to_none=True)\n"
+                "        lu = energy_loss(model.energy, real, model.G(z), penalty=0.1)\n"
+                "        lu.backward()\n"
+                "        opt_u.step()\n"
+                "        opt_g.zero_grad(set_to_none=True)\n"
+                "        lg = generator_loss(model, z, mi_weight=0.3)\n"
+                "        lg.backward()\n"
+                "        opt_g.step()\n"
+                "        with torch.no_grad():\n"
+                "            for a, w in zip(model.G_average.parameters(), model.G.parameters()):\n"
+                "                a.mul_(decay).add_((1 - decay) * w)\n"
+                "        rows.append([float(lu), float(lg)])\n"
+                "    return torch.tensor(rows)\n"
+            ),
+        },
     ),
     "07_mcmc": Assignment(
         "07_mcmc",
@@ -419,6 +714,50 @@ ASSIGNMENTS = {
                 "outcome",
             ),
         },
+        right={
+            # its own mask (a plain attribute, not a buffer), nn.ModuleLists, the NLL by
+            # logsigmoid, the losses stacked and the logits returned flattened
+            "its own mask attribute, ModuleLists, logsigmoid, flattened logits": (
+                "class MConv(nn.Conv2d):\n"
+                "    def __init__(self, cin, cout, k, kind):\n"
+                "        super().__init__(cin, cout, k, padding=k // 2)\n"
+                "        m = torch.ones(k, k)\n"
+                "        m[k // 2, k // 2 + (kind == 'B'):] = 0\n"
+                "        m[k // 2 + 1:] = 0\n"
+                "        self.m = m\n"
+                "    def forward(self, x):\n"
+                "        return F.conv2d(x, self.weight * self.m, self.bias,\n"
+                "                        padding=self.padding)\n"
+                "class Net(nn.Module):\n"
+                "    def __init__(self, c, n):\n"
+                "        super().__init__()\n"
+                "        self.first = MConv(1, c, 7, 'A')\n"
+                "        self.mid = nn.ModuleList(nn.ModuleList([nn.Conv2d(c, c // 2, 1),\n"
+                "            MConv(c // 2, c // 2, 3, 'B'), nn.Conv2d(c // 2, c, 1)])\n"
+                "            for _ in range(n))\n"
+                "        self.out = nn.ModuleList([nn.Conv2d(c, c, 1), nn.Conv2d(c, 1, 1)])\n"
+                "    def forward(self, x):\n"
+                "        a = self.first(x)\n"
+                "        for c_in, conv, c_out in self.mid:\n"
+                "            a = a + c_out(torch.relu(conv(torch.relu(c_in(torch.relu(a))))))\n"
+                "        return self.out[1](torch.relu(self.out[0](torch.relu(a))))\n"
+                "def train_pixelcnn(x, steps, lr, batch_size, x_eval, channels=16, blocks=2):\n"
+                "    net = Net(channels, blocks)\n"
+                "    opt = torch.optim.Adam(net.parameters(), lr=lr)\n"
+                "    out = []\n"
+                "    for _ in range(steps):\n"
+                "        b = x[torch.randint(0, x.shape[0], (batch_size,))]\n"
+                "        logit = net(b)\n"
+                "        ll = b * F.logsigmoid(logit) + (1 - b) * F.logsigmoid(-logit)\n"
+                "        nll = -ll.flatten(1).sum(1).mean()\n"
+                "        opt.zero_grad()\n"
+                "        nll.backward()\n"
+                "        opt.step()\n"
+                "        out.append(nll.detach())\n"
+                "    with torch.no_grad():\n"
+                "        return torch.stack(out), net(x_eval).flatten(1)\n"
+            ),
+        },
     ),
 }
 
@@ -531,12 +870,17 @@ def parts(result: harness.CheckResult) -> dict[str, bool]:
     return {p: "passed all" in lines.get(p, "") for p in ("properties", "outcome")}
 
 
-def calibrate(assignment: Assignment, variants: int) -> list[dict]:
-    """Records for the reference build and each wrong build over ``variants`` hidden variants."""
+def calibrate(assignment: Assignment, variants: int, only: list[str] | None = None) -> list[dict]:
+    """Records for the reference build, each wrong build and each other right one over
+    ``variants`` hidden variants (only the builds labelled in ``only``, when given)."""
     out = []
     builds = {"the reference": (reference_source(assignment), None)}
     for name, (*_, part) in assignment.wrong.items():
         builds[f"wrong: {name}"] = (wrong_source(assignment, name), part)
+    for name, source in assignment.right.items():
+        builds[f"right: {name}"] = (source, None)
+    if only:
+        builds = {label: b for label, b in builds.items() if label in only}
     for label, (source, part) in builds.items():
         fn = build(assignment, source)
         passed = {"properties": [], "outcome": [], "build": []}
@@ -583,9 +927,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = records.parser("python -m benchmarks.assignments", __doc__)
     parser.add_argument("--lectures", nargs="*", default=list(ASSIGNMENTS))
     parser.add_argument("--variants", type=int, default=20)
+    parser.add_argument(
+        "--builds",
+        nargs="*",
+        default=None,
+        help="only these builds (their record's label: 'the reference', 'wrong: <name>', "
+        "'right: <name>'); the other records are kept",
+    )
     args = parser.parse_args(argv)
     for lecture in args.lectures:
-        recs = calibrate(ASSIGNMENTS[lecture], args.variants)
+        recs = calibrate(ASSIGNMENTS[lecture], args.variants, args.builds)
         records.write("assignments", recs, records.results_dir(args))
         for r in recs:
             print(f"{r['model']:80s} {r['metric']:40s} {r['value']}/{r['seeds']}")

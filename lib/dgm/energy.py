@@ -327,6 +327,31 @@ def fit(
     return train.train(one_step, steps, state=state, **kwargs)
 
 
+def train_energy_gan(
+    model: EnergyGAN,
+    x: torch.Tensor,
+    steps: int,
+    lr: float = 1e-3,
+    batch_size: int = 256,
+    decay: float = 0.999,
+) -> torch.Tensor:
+    """Lecture 06's build assignment, answered: ``steps`` steps of ``training_step`` (penalty
+    0.1, MI weight 0.3), each on ``batch_size`` rows of ``x`` drawn with replacement and as
+    many prior draws, by one Adam per player (lr, betas (0.5, 0.9)) made once, each step
+    followed by the update of ``G_average`` with ``decay``. Returns the (steps, 2) losses
+    (the energy's, the generator's)."""
+    from . import gan
+
+    opt_u = torch.optim.Adam(model.U.parameters(), lr=lr, betas=(0.5, 0.9))
+    opt_g = torch.optim.Adam(model.generator_parameters(), lr=lr, betas=(0.5, 0.9))
+    losses = torch.zeros(steps, 2)
+    for t in range(steps):
+        real = x[torch.randint(len(x), (batch_size,), device=x.device)]  # (batch_size, d)
+        losses[t] = torch.stack(training_step(model, real, model.prior(batch_size), opt_u, opt_g))
+        gan.update_ema(model.G_average, model.G, decay)
+    return losses
+
+
 def generate(G: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
     """``G(z)`` in evaluation mode: batch norm uses its running statistics, so each sample
     (and each chain of lecture 07) depends on its own ``z`` only, not on the rest of the batch."""

@@ -298,6 +298,125 @@ def lemma1_gradients(
     )
 
 
+# --------------------------------------------------------------------------- Lemma 1 by sampling
+
+
+def optimal_logit(log_p_data, theta: torch.Tensor):
+    """The optimal discriminator's logit for the generator ``N(mu, s^2)`` at ``theta = (mu,
+    log s)``: ``l*(x) = log p_data(x) - log p_theta(x)``, a function of ``x`` with ``theta``
+    held fixed (detached), as Lemma 1 holds the discriminator at ``phi0``."""
+    mu, log_s = theta.detach()
+    return lambda x: log_p_data(x) - densities.normal_log_prob(x, mu, log_s.exp())
+
+
+def pathwise_gradients(f, theta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """Per-sample gradients ``grad_theta f(mu + s eps_i)`` by the reparameterisation, (n, 2).
+
+    With ``x = mu + s eps``, ``dx/dmu = 1`` and ``dx/dlog s = s eps = x - mu``, so each
+    sample's gradient is ``f'(x_i) (1, x_i - mu)``; ``f`` acts on each ``x_i`` alone, so the
+    gradient of ``sum_i f(x_i)`` in ``x`` holds every ``f'(x_i)``.
+    """
+    mu, log_s = theta.detach()
+    x = (mu + log_s.exp() * eps).requires_grad_()  # (n,)
+    (df_dx,) = torch.autograd.grad(f(x).sum(), x)  # (n,)
+    return torch.stack([df_dx, df_dx * (x.detach() - mu)], 1)  # (n, 2)
+
+
+def score_gradients(f, theta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """Per-sample score-function (REINFORCE) gradients ``(f(x_i) - b_i) grad_theta log
+    p_theta(x_i)``, (n, 2), with ``x = mu + s eps`` and the leave-one-out baseline ``b_i``,
+    the mean of the *other* samples' ``f``: independent of ``x_i``, so the estimate stays
+    unbiased while the baseline cuts its variance.
+
+    For ``N(mu, s^2)``: ``dlog p / dmu = (x - mu) / s^2 = eps / s`` and ``dlog p / dlog s =
+    ((x - mu) / s)^2 - 1 = eps^2 - 1``.
+    """
+    mu, log_s = theta.detach()
+    s = log_s.exp()
+    with torch.no_grad():
+        fx = f(mu + s * eps)  # (n,)
+    baseline = (fx.sum() - fx) / (len(fx) - 1)  # (n,), b_i leaves x_i out
+    score = torch.stack([eps / s, eps**2 - 1], 1)  # (n, 2)
+    return (fx - baseline)[:, None] * score
+
+
+GRADIENT_ESTIMATORS = {"pathwise": pathwise_gradients, "score": score_gradients}
+
+
+def train_gaussian_generator(
+    log_p_data,
+    theta0,
+    steps: int,
+    lr: float,
+    n: int,
+    estimator: str = "pathwise",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Lecture 05's build assignment, answered: a 1-D GAN whose generator is ``N(mu, s^2)``,
+    ``theta = (mu, log s)``, trained by plain gradient descent on sampled estimates of the
+    non-saturating loss's gradient against the optimal discriminator of the current
+    generator.
+
+    Each step: ``n`` fresh ``eps ~ N(0, 1)`` (float64), ``x = mu + s eps``; the
+    discriminator's logit ``l*(x) = log p_data(x) - log p_theta(x)`` held fixed at this
+    step's theta; the per-sample loss ``f(x) = -(1/2) log sigmoid(l*(x))`` (Lemma 1's left
+    side, the ``y = 0`` half with ``p(y = 0) = 1/2``); per-sample gradients by ``estimator``
+    (``"pathwise"`` or ``"score"``); ``theta <- theta - lr * mean_i g_i``. By Lemma 1 at the
+    optimal discriminator the mean gradient is an unbiased estimate of the gradient of
+    ``KL(p_g || p_data) / 2 - JSD(p_g || p_data)``.
+
+    Returns ``(thetas (steps + 1, 2), x (steps, n), g (steps, n, 2))``: the path from
+    ``theta0``, each step's samples and per-sample gradients.
+    """
+    if estimator not in GRADIENT_ESTIMATORS:
+        raise ValueError(
+            f"train_gaussian_generator: estimator must be one of {list(GRADIENT_ESTIMATORS)}, "
+            f"got {estimator!r}"
+        )
+    theta = torch.as_tensor(theta0, dtype=torch.float64).clone()
+    thetas, samples, grads = [theta], [], []
+    for _ in range(steps):
+        eps = torch.randn(n, dtype=torch.float64)
+        logit = optimal_logit(log_p_data, theta)
+
+        def f(x, logit=logit):
+            return -0.5 * F.logsigmoid(logit(x))  # the generator's loss, per sample
+
+        g = GRADIENT_ESTIMATORS[estimator](f, theta, eps)  # (n, 2)
+        samples.append(theta[0] + theta[1].exp() * eps)
+        grads.append(g)
+        theta = theta - lr * g.mean(0)
+        thetas.append(theta)
+    return torch.stack(thetas), torch.stack(samples), torch.stack(grads)
+
+
+def lemma1_objective(log_p_g: torch.Tensor, log_p_data: torch.Tensor, dx: float) -> torch.Tensor:
+    """``KL(p_g || p_data) / 2 - JSD(p_g || p_data)`` on a 1-D grid: what the non-saturating
+    generator descends at the optimal discriminator (Lemma 1, up to a constant)."""
+    kl, jsd = densities.kl_by_quadrature, densities.jsd_by_quadrature
+    return 0.5 * kl(log_p_g, log_p_data, dx) - jsd(log_p_g, log_p_data, dx)
+
+
+def descend_lemma1_objective(log_p_data: torch.Tensor, xs: torch.Tensor, theta0) -> torch.Tensor:
+    """Where the generator ``N(mu, s^2)`` started at ``theta0`` settles: the local minimum
+    of ``lemma1_objective`` (by quadrature on the grid ``xs``) that L-BFGS reaches from
+    ``theta0``; returns ``theta = (mu, log s)``."""
+    dx = (xs[1] - xs[0]).item()
+    theta = torch.tensor(list(theta0), dtype=xs.dtype, requires_grad=True)
+    opt = torch.optim.LBFGS(
+        [theta], max_iter=200, tolerance_grad=1e-10, line_search_fn="strong_wolfe"
+    )
+
+    def closure():
+        opt.zero_grad()
+        log_g = densities.normal_log_prob(xs, theta[0], theta[1].exp())
+        loss = lemma1_objective(log_g, log_p_data, dx)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return theta.detach()
+
+
 # --------------------------------------------------------------------------- IWGAN
 
 

@@ -10,7 +10,7 @@ qualified (``dgm.checks.<lecture>.<name>``) instead.
 """
 
 from .em import bernoulli_em, bernoulli_m_step, elbo, em_fit, m_step, responsibilities
-from .energy import energy_loss, generator_loss, jsd_mi_estimate
+from .energy import energy_loss, generator_loss, jsd_mi_estimate, train_energy_gan
 from .gan import (
     discriminator_loss,
     generator_loss_nonsaturating,
@@ -27,6 +27,7 @@ from .unified import (
     lemma1_gradients,
     qr_posteriors,
     reverse_kl_estimate,
+    train_gaussian_generator,
 )
 from .vae import gaussian_kl, iwae_bound, iwae_loss, negative_elbo, reparameterize, train_vae
 from .wake_sleep import (
@@ -75,10 +76,12 @@ __all__ = [
     "iwgan_weights",
     "qr_posteriors",
     "lemma1_gradients",
+    "train_gaussian_generator",
     # lecture 06
     "energy_loss",
     "jsd_mi_estimate",
     "generator_loss",
+    "train_energy_gan",
     # lecture 07
     "ula_step",
     "mala_log_acceptance",

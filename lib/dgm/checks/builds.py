@@ -9,6 +9,7 @@ and its evaluation are the check's, and the student's loop trains the model in p
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterable
 
 import torch
@@ -55,32 +56,37 @@ def step_changes(
     cases: list,
     seed: int,
     hint: str,
-    never_moved: str,
+    never_moved: str | dict[str, str],
     wrong_way: str,
     returned: str | None = None,
+    draws: int = 300,
+    group_hints: dict[str, str] | None = None,
 ) -> Judging:
     """A training build's properties: the change of each of ``groups`` (``{name: group}``)
-    after the steps of each case ``(model, x, lr, steps[, batch_size])``, over 300 fresh
-    runs, against the
-    reference's within 5 standard errors (``one_step``), and, named ``returned``, what the
-    build returned. The hints: ``never_moved`` when a group stayed put where the reference's
-    moved, ``wrong_way`` when it moved against it."""
+    after the steps of each case ``(model, x, lr, steps[, batch_size])``, over ``draws`` fresh
+    runs, against the reference's within 5 standard errors (``one_step``), and, named
+    ``returned``, what the build returned.
+
+    The hints: ``never_moved`` (one text, or one per group name) when a group stayed put
+    where the reference's moved, ``wrong_way`` when it moved against it, else
+    ``group_hints[name]`` for the group (or what was returned) that differs, else ``hint``."""
+    group_hints = group_hints or {}
 
     def diagnose(args, out, ref) -> str | None:
         mine, theirs = out, ref  # the Estimates of the failing output
-        sizes = {sum(p.numel() for p in group(args[0])) for group in groups.values()}
-        if mine.mean.numel() not in sizes:
-            return None  # what the build returned: the general hint says what it should be
+        if mine.label not in groups:
+            return group_hints.get(mine.label)  # what the build returned
         if not mine.varies and theirs.varies and float(mine.mean.abs().max()) == 0:
-            return f"these parameters never moved: {never_moved}"
+            why = never_moved if isinstance(never_moved, str) else never_moved[mine.label]
+            return f"{mine.label}: these parameters never moved: {why}"
         if (mine.mean * theirs.mean).sum() < 0:
-            return f"these parameters moved the wrong way: {wrong_way}"
-        return None
+            return f"{mine.label}: these parameters moved the wrong way: {wrong_way}"
+        return group_hints.get(mine.label)
 
     names = (*groups, returned) if returned else tuple(groups)
     return Judging(
         cases,
-        [Statistical(names, draws=300, z=5.0, seed=seed)],
+        [Statistical(names, draws=draws, z=5.0, seed=seed)],
         diagnoses=[diagnose],
         hint=hint,
         student=one_step(fn, *groups.values(), returned=returned is not None),
@@ -104,3 +110,15 @@ def bernoulli_mixture(g: torch.Generator, K: int, D: int):
         return torch.logsumexp(joint, 1)
 
     return draw, log_lik
+
+
+def ring_of_gaussians(g: torch.Generator, n: int, std: float = 0.05):
+    """``n`` points of a hidden ring of 8 Gaussians of ``std`` (its radius and turn drawn
+    from ``g``), in order of their mode (a loop must draw its rows at random), and the
+    ``(8, 2)`` centres."""
+    radius = 1.5 + torch.rand((), generator=g).item()
+    turn = 2 * math.pi * torch.rand((), generator=g).item()
+    angle = turn + 2 * math.pi * torch.arange(8) / 8
+    centres = radius * torch.stack([angle.cos(), angle.sin()], 1)  # (8, 2)
+    k = torch.randint(8, (n,), generator=g).sort().values  # sorted: in order of mode
+    return centres[k] + std * torch.randn(n, 2, generator=g), centres

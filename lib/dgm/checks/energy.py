@@ -9,8 +9,10 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .. import energy, nets
+from .. import energy, metrics, nets
+from .builds import ring_of_gaussians, step_changes
 from .harness import (
+    Build,
     CheckResult,
     Exact,
     Judging,
@@ -18,6 +20,7 @@ from .harness import (
     Statistical,
     exercise,
     generator,
+    measured,
     outputs,
     record,
     run_check,
@@ -349,3 +352,197 @@ def generator_loss(fn: Callable) -> CheckResult:
             result.details = f"passed all {len(cases)} tests."
     record(result)
     return result
+
+
+# ---------------------------------------------------------------------- train_energy_gan (build)
+
+# the thresholds, calibrated by ``python -m benchmarks.assignments`` (the reference build on 20
+# hidden variants and every recorded wrong build: benchmarks/results/assignments.json)
+MIN_MODES = 7.0  # of the hidden ring's 8 modes, covered by 2,500 samples of the averaged G
+MIN_HIGH_QUALITY = 0.3  # share of the samples within 3 std of a mode
+
+
+def _energy_params(model: energy.EnergyGAN) -> list[torch.Tensor]:
+    return list(model.U.parameters())
+
+
+def _generator_params(model: energy.EnergyGAN) -> list[torch.Tensor]:
+    return list(model.G.parameters())
+
+
+def _statistics_params(model: energy.EnergyGAN) -> list[torch.Tensor]:
+    return list(model.T.parameters())
+
+
+def _average_params(model: energy.EnergyGAN) -> list[torch.Tensor]:
+    return list(model.G_average.parameters())
+
+
+# the properties' budget: each run's decay (1 - decay = 0.1 of the gap to G), and how far the
+# average starts from G (so its move, and a build that samples it, show)
+STEP_DECAY = 0.9
+AVERAGE_OFFSET = 0.1
+
+
+def _build_step_cases():
+    cases = []
+    for i, (b, steps) in enumerate(((16, 1), (8, 2))):
+        torch.manual_seed(seeded(150 + i))
+        model = energy.toy_model("jsd", hidden=8)
+        with torch.no_grad():
+            for w in model.G_average.parameters():
+                w.add_(AVERAGE_OFFSET * torch.randn(w.shape, generator=generator(154 + i)))
+        point = torch.randn(1, 2, generator=generator(152 + i))
+        x = point.expand(64, -1).clone()  # one point repeated: any way of drawing rows is alike
+        what = "one step" if steps == 1 else f"{steps} steps"
+        cases.append(
+            (
+                f"an energy GAN of 3x8 MLPs (JSD MI), its average G_average {AVERAGE_OFFSET:g} "
+                f"(in sd) away from G, {what} at lr 0.01, batches of {b}, decay {STEP_DECAY:g}, "
+                "on 64 copies of one point",
+                (model, x, 0.01, steps, b),
+            )
+        )
+    return cases
+
+
+def _at_decay(fn: Callable) -> Callable:
+    """The build with the properties' decay passed (not the answer's default)."""
+
+    def run(model, x, steps, lr, batch_size):
+        return fn(model, x, steps, lr, batch_size, STEP_DECAY)
+
+    return run
+
+
+def _covers_the_ring(run, args) -> str | None:
+    """After the budget, the averaged generator's samples cover the hidden ring's modes."""
+    x, centres, std, steps, lr, batch, decay, seed = args
+    torch.manual_seed(seeded(seed))
+    model = energy.toy_model("jsd")  # 3x128 MLPs, the lecture's
+    losses = run(model, x, steps, lr, batch, decay)
+    if not torch.is_tensor(losses) or tuple(losses.shape) != (steps, 2):
+        got = tuple(losses.shape) if torch.is_tensor(losses) else type(losses).__name__
+        return f"return the two losses of each step, shape {(steps, 2)}; got {got}."
+    torch.manual_seed(seeded(seed + 1))
+    modes, good = metrics.mode_coverage(model.sample(2500), centres, std)
+    measured(modes=float(modes), high_quality=good)
+    if modes >= MIN_MODES and good >= MIN_HIGH_QUALITY:
+        return None
+    return (
+        f"after {steps} steps the averaged generator's 2,500 samples cover {modes} of the "
+        f"ring's 8 modes (at least {MIN_MODES:.0f} needed), {good:.0%} of them within 3 std of "
+        f"a mode (at least {MIN_HIGH_QUALITY:.0%} needed). Check the loop: one Adam per player "
+        "made once; each step batch_size rows of x drawn at random with replacement "
+        "(torch.randint) and as many prior draws, the energy's step on "
+        "energy_loss(model.energy, real, model.G(z), 0.1), then the generator's on "
+        "generator_loss(model, z, 0.3), each gradient zeroed before its backward, then "
+        "G_average moved towards G."
+    )
+
+
+@exercise(energy.train_energy_gan, energy.fit, energy.training_step, energy.energy_step)
+def train_energy_gan(fn: Callable) -> Build:
+    """Check the build ``fn(model, x, steps, lr, batch_size, decay) -> (steps, 2) losses``:
+    an energy GAN (JSD MI) trained in place by two Adams, one energy step and one generator
+    step a step, then the average of G's weights moved towards G.
+
+    Properties (half the points): the change of the energy, of the generator, of the MI
+    critic T and of the averaged generator, and the losses returned, after one step and after
+    two, over 300 runs from one copied network on one point repeated, have the distribution
+    of the reference's (``builds.step_changes``). Outcome (the other half): an energy GAN of
+    3x128 MLPs trained for 1,500 steps (lr 1e-3, batches of 64, decay 0.99) on 4,096 points of
+    a hidden ring of 8 Gaussians: the averaged generator's 2,500 samples cover at least
+    ``MIN_MODES`` modes, at least ``MIN_HIGH_QUALITY`` of them within 3 std of a mode. The
+    library's ``train_energy_gan``, ``fit``, ``training_step`` and ``energy_step`` are
+    refused; ``energy_loss`` and ``generator_loss`` (exercises 1 and 3) are not.
+    """
+    properties = step_changes(
+        _at_decay(fn),
+        _at_decay(energy.train_energy_gan),
+        {
+            "the energy's change": _energy_params,
+            "the generator's change": _generator_params,
+            "T's change": _statistics_params,
+            "the averaged generator's change": _average_params,
+        },
+        _build_step_cases(),
+        seed=155,
+        hint=(
+            "one Adam per player, torch.optim.Adam(params, lr=lr, betas=(0.5, 0.9)), made once "
+            "before the loop: the energy's over model.U.parameters(), the generator's over "
+            "model.generator_parameters() (G and T); each step batch_size rows of x drawn with "
+            "replacement (torch.randint) and z = model.prior(batch_size), the energy's step on "
+            "energy_loss(model.energy, real, model.G(z), 0.1), then the generator's on "
+            "generator_loss(model, z, 0.3), each gradient zeroed before its backward, then "
+            "every weight of model.G_average moved a share 1 - decay of the way to G's; row t "
+            "of what you return holds the two losses."
+        ),
+        never_moved={
+            "the energy's change": (
+                "the energy's Adam steps over model.U.parameters(), once in each of the steps "
+                "iterations."
+            ),
+            "the generator's change": (
+                "the generator's Adam steps over model.generator_parameters() (G and T), once "
+                "in each of the steps iterations."
+            ),
+            "T's change": (
+                "T moves only through the MI term of generator_loss(model, z, 0.3), by the "
+                "generator's Adam over model.generator_parameters() (G and T)."
+            ),
+            "the averaged generator's change": (
+                "after every step, each weight of model.G_average moves a share 1 - decay of "
+                "the way to G's (lerp_(w, 1 - decay), without gradients)."
+            ),
+        },
+        wrong_way=(
+            "the energy minimises energy_loss (data down, generated points up), the generator "
+            "generator_loss; G_average moves towards G, by 1 - decay of the gap."
+        ),
+        returned="the losses returned",
+        group_hints={
+            "the energy's change": (
+                "the energy's step: its own Adam (lr, betas (0.5, 0.9)) over "
+                "model.U.parameters() only, made once before the loop; energy_loss(model.energy, "
+                "real, model.G(z), 0.1) on batch_size rows of x and G's points at z = "
+                "model.prior(batch_size) (G, not G_average); its gradients zeroed before its "
+                "backward (the generator's backward also reaches U's weights); first in each "
+                "step, the generator's after it, against the updated energy."
+            ),
+            "the generator's change": (
+                "the generator's step, after the energy's (against the updated energy): "
+                "generator_loss(model, z, 0.3) at the same z, by the generator's Adam (lr, "
+                "betas (0.5, 0.9)) over model.generator_parameters(), made once before the loop, "
+                "its gradients "
+                "zeroed before its backward."
+            ),
+            "T's change": (
+                "T learns in the generator's step only: generator_loss(model, z, 0.3) (MI "
+                "weight 0.3), by the generator's Adam over model.generator_parameters()."
+            ),
+            "the averaged generator's change": (
+                "after both steps, every weight of model.G_average moves a share 1 - decay of "
+                "the way to G's: avg.lerp_(w, 1 - decay), i.e. avg = decay * avg + (1 - decay) "
+                "* w, with decay the argument."
+            ),
+            "the losses returned": (
+                "row t of what you return holds the two losses of step t, as a (steps, 2) tensor: "
+                "the energy's energy_loss(model.energy, real, model.G(z), 0.1) (on G's points, "
+                "not G_average's), then the generator's generator_loss(model, z, 0.3)."
+            ),
+        },
+    )
+    x, centres = ring_of_gaussians(generator(157), 4096)
+    outcome = Judging(
+        [
+            (
+                "1,500 steps (lr 1e-3, batches of 64, decay 0.99) of an energy GAN of 3x128 MLPs "
+                "(JSD MI) on 4,096 points of a hidden ring of 8 Gaussians; 2,500 samples of the "
+                "averaged generator scored",
+                (x, centres, 0.05, 1500, 1e-3, 64, 0.99, 158),
+            )
+        ],
+        [Property(_covers_the_ring)],
+    )
+    return Build(properties, outcome)

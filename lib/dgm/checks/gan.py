@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 
 from .. import data, gan, metrics
-from .builds import step_changes
+from .builds import ring_of_gaussians, step_changes
 from .harness import (
     Build,
     Exact,
@@ -361,17 +361,6 @@ def _gan_step_cases():
     return cases
 
 
-def _ring(g: torch.Generator, n: int, std: float = 0.05):
-    """``n`` points of a hidden ring of 8 Gaussians of ``std`` (its radius and turn drawn
-    from ``g``), and its centres."""
-    radius = 1.5 + torch.rand((), generator=g).item()
-    turn = 2 * math.pi * torch.rand((), generator=g).item()
-    angle = turn + 2 * math.pi * torch.arange(8) / 8
-    centres = radius * torch.stack([angle.cos(), angle.sin()], 1)  # (8, 2)
-    k = torch.randint(8, (n,), generator=g).sort().values  # in order of mode: rows must be drawn
-    return centres[k] + std * torch.randn(n, 2, generator=g), centres
-
-
 def _covers_the_ring(run, args) -> str | None:
     """After the budget, the GAN's samples cover the hidden ring's modes, most of them close."""
     x, centres, std, steps, lr, batch, seed = args
@@ -439,7 +428,7 @@ def train_gan(fn: Callable) -> Build:
         ),
         returned="the losses returned",
     )
-    x, centres = _ring(generator(137), 4096)
+    x, centres = ring_of_gaussians(generator(137), 4096)
     outcome = Judging(
         [
             (

@@ -412,6 +412,7 @@ class Estimate:
     se: torch.Tensor
     varies: bool
     z: float = 5.0
+    label: str = ""  # the output's name, for a diagnosis that tells outputs apart
 
     def near(self, value, atol: float = 1e-6) -> bool:
         """Whether ``value`` lies within ``z`` standard errors of the mean."""
@@ -419,11 +420,11 @@ class Estimate:
         return bool(((self.mean - value).abs() <= self.z * self.se + atol).all())
 
 
-def estimate(draws: list[torch.Tensor], z: float = 5.0) -> Estimate:
+def estimate(draws: list[torch.Tensor], z: float = 5.0, label: str = "") -> Estimate:
     """Mean and standard error over a list of same-shaped draws."""
     stack = torch.stack([d.detach().double() for d in draws])
     se = stack.std(0) / math.sqrt(len(draws))
-    return Estimate(stack.mean(0), se, bool((stack != stack[0]).any()), z)
+    return Estimate(stack.mean(0), se, bool((stack != stack[0]).any()), z, label)
 
 
 @dataclass
@@ -456,8 +457,8 @@ class Statistical:
             problem = _shape_problem(label, outs[0][j], refs[0][j])
             if problem:
                 return Verdict(problem, outs[0][j], refs[0][j])
-            mine = estimate([o[j] for o in outs], self.z)
-            theirs = estimate([r[j] for r in refs], self.z)
+            mine = estimate([o[j] for o in outs], self.z, label)
+            theirs = estimate([r[j] for r in refs], self.z, label)
             if theirs.varies and not mine.varies:
                 return Verdict(
                     f"{label}: the same value on every call, where the answer is random",
