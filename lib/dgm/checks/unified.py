@@ -458,12 +458,18 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.allclose(a, b, rtol=GRAD_RTOL, atol=GRAD_RTOL * 1e-2))
 
 
+def _seeded_run(run, args):
+    """The build run on a property's case ``args`` from its seed: ``_returned``'s pair."""
+    log_p_data, theta0, steps, lr, n, estimator, seed = args
+    torch.manual_seed(seeded(seed))
+    return _returned(run(log_p_data, theta0.clone(), steps, lr, n, estimator), steps, n)
+
+
 def _follows_its_estimates(run, args) -> str | None:
     """Each step's per-sample gradients are the estimator's on the returned samples, and
     each step descends their mean."""
-    log_p_data, theta0, steps, lr, n, estimator, seed = args
-    torch.manual_seed(seeded(seed))
-    out, problem = _returned(run(log_p_data, theta0.clone(), steps, lr, n, estimator), steps, n)
+    log_p_data, theta0, steps, lr, n, estimator, _ = args
+    out, problem = _seeded_run(run, args)
     if problem:
         return problem
     thetas, x, g = out
@@ -528,9 +534,8 @@ def _ks_normal_pvalue(z: torch.Tensor) -> float:
 
 def _draws_fresh_noise(run, args) -> str | None:
     """The noise behind the samples is fresh at every step and standard normal."""
-    log_p_data, theta0, steps, lr, n, estimator, seed = args
-    torch.manual_seed(seeded(seed))
-    out, problem = _returned(run(log_p_data, theta0.clone(), steps, lr, n, estimator), steps, n)
+    log_p_data, theta0, steps, lr, n, estimator, _ = args
+    out, problem = _seeded_run(run, args)
     if problem:
         return problem
     thetas, x, _ = out
