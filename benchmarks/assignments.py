@@ -106,19 +106,19 @@ ASSIGNMENTS = {
     ),
     "02_wake_sleep": Assignment(
         "02_wake_sleep",
-        "wake_sleep_loop",
+        "helmholtz_from_scratch",
         checks.wake_sleep,
         {
             "the wake phase with h from the prior, not q(h | x)": (
                 (
-                    "wake = wake_loss(model, xb).mean()",
+                    "wake = -model.log_p(xb, model.sample_q(xb)).mean()",
                     "wake = -model.log_p(xb, model.dream(len(xb))[1]).mean()",
                 ),
                 "properties",
             ),
             "the sleep phase on data, not dreams": (
                 (
-                    "sleep = sleep_loss(model, batch_size).mean()",
+                    "sleep = -model.log_q(x_dream, h_dream).mean()",
                     "sleep = -model.log_q(xb, model.sample_q(xb)).mean()",
                 ),
                 "properties",
@@ -147,31 +147,154 @@ ASSIGNMENTS = {
             ),
             "new optimisers made every step": (
                 (
-                    "    opt_theta = torch.optim.Adam(model.generative_parameters(), lr=lr)\n"
-                    "    opt_phi = torch.optim.Adam(model.recognition_parameters(), lr=lr)\n",
+                    "    opt_theta = torch.optim.Adam([model.prior_logits, "
+                    "*model.generative.parameters()], lr=lr)\n"
+                    "    opt_phi = torch.optim.Adam(model.recognition.parameters(), lr=lr)\n",
                     "",
                 ),
                 (
-                    "        wake = wake_loss(model, xb).mean()",
-                    "        opt_theta = torch.optim.Adam(model.generative_parameters(), lr=lr)\n"
-                    "        opt_phi = torch.optim.Adam(model.recognition_parameters(), lr=lr)\n"
-                    "        wake = wake_loss(model, xb).mean()",
+                    "        wake = -model.log_p(",
+                    "        opt_theta = torch.optim.Adam([model.prior_logits, "
+                    "*model.generative.parameters()], lr=lr)\n"
+                    "        opt_phi = torch.optim.Adam(model.recognition.parameters(), lr=lr)\n"
+                    "        wake = -model.log_p(",
                 ),
                 "properties",
+            ),
+            "the prior's logits never learned": (
+                (
+                    "Adam([model.prior_logits, *model.generative.parameters()], lr=lr)",
+                    "Adam(model.generative.parameters(), lr=lr)",
+                ),
+                "properties",
+            ),
+            "log p(x, h) without the prior's term": (
+                ("return log_ph + dgm.densities", "return dgm.densities"),
+                "properties",
+            ),
+            "h the mode of q, not a sample": (
+                (
+                    "return torch.bernoulli(probs if k is None else probs.expand(k, *probs.shape))",
+                    "return (probs if k is None else probs.expand(k, *probs.shape)).round()",
+                ),
+                "properties",
+            ),
+            "the log-weights with q's density added": (
+                (
+                    "return self.log_p(x, h) - self.log_q(x, h)",
+                    "return self.log_p(x, h) + self.log_q(x, h)",
+                ),
+                "properties",
+            ),
+            "the same rows every step": (
+                (
+                    "xb = x[torch.randint(len(x), (batch_size,), device=x.device)]",
+                    "xb = x[:batch_size]",
+                ),
+                "outcome",
+            ),
+            "one draw of h repeated k times": (
+                (
+                    "return torch.bernoulli(probs if k is None else probs.expand(k, *probs.shape))",
+                    "h = torch.bernoulli(probs)\n"
+                    "        return h if k is None else h.expand(k, *h.shape)",
+                ),
+                "properties",
+            ),
+        },
+        right={
+            # torch.distributions for the densities, the samplers by comparing uniforms, theta
+            # and phi as parameter lists by name, the losses stacked, no keywords
+            "torch.distributions, uniforms compared, parameters by name": (
+                "class MyHelmholtz(torch.nn.Module):\n"
+                "    def __init__(self, x_dim, h_dim):\n"
+                "        super().__init__()\n"
+                "        self.recognition = torch.nn.Linear(x_dim, h_dim)\n"
+                "        self.generative = torch.nn.Linear(h_dim, x_dim)\n"
+                "        self.prior_logits = torch.nn.Parameter(torch.zeros(h_dim))\n"
+                "\n"
+                "    def log_p(self, x, h):\n"
+                "        B = torch.distributions.Bernoulli\n"
+                "        prior = B(logits=self.prior_logits).log_prob(h).sum(-1)\n"
+                "        return prior + B(logits=self.generative(h)).log_prob(x).sum(-1)\n"
+                "\n"
+                "    def log_q(self, x, h):\n"
+                "        q = torch.distributions.Bernoulli(logits=self.recognition(x))\n"
+                "        return q.log_prob(h).sum(-1)\n"
+                "\n"
+                "    def sample_q(self, x, k=None):\n"
+                "        with torch.no_grad():\n"
+                "            p = torch.sigmoid(self.recognition(x))\n"
+                "            shape = p.shape if k is None else (k, *p.shape)\n"
+                "            return (torch.rand(shape) < p).float()\n"
+                "\n"
+                "    def dream(self, n):\n"
+                "        with torch.no_grad():\n"
+                "            h = (torch.rand(n, len(self.prior_logits)) < "
+                "torch.sigmoid(self.prior_logits)).float()\n"
+                "            x = (torch.rand(n, self.generative.out_features) < "
+                "torch.sigmoid(self.generative(h))).float()\n"
+                "        return x, h\n"
+                "\n"
+                "    def log_weights(self, x, k):\n"
+                "        with torch.no_grad():\n"
+                "            h = self.sample_q(x, k)\n"
+                "            return self.log_p(x, h) - self.log_q(x, h)\n"
+                "\n"
+                "\n"
+                "def helmholtz_from_scratch(init, x, steps, lr, batch_size, x_eval, k):\n"
+                "    model = MyHelmholtz(*init['generative.weight'].shape)\n"
+                "    model.load_state_dict(init)\n"
+                "    named = dict(model.named_parameters())\n"
+                "    theta = [p for n, p in named.items() if not n.startswith('recognition')]\n"
+                "    phi = [p for n, p in named.items() if n.startswith('recognition')]\n"
+                "    opt_theta, opt_phi = torch.optim.Adam(theta, lr), torch.optim.Adam(phi, lr)\n"
+                "    losses = []\n"
+                "    for _ in range(steps):\n"
+                "        xb = x[torch.randint(0, x.shape[0], (batch_size,))]\n"
+                "        opt_theta.zero_grad(set_to_none=True)\n"
+                "        wake = -model.log_p(xb, model.sample_q(xb)).mean()\n"
+                "        wake.backward()\n"
+                "        opt_theta.step()\n"
+                "        opt_phi.zero_grad(set_to_none=True)\n"
+                "        xd, hd = model.dream(batch_size)\n"
+                "        sleep = -model.log_q(xd, hd).mean()\n"
+                "        sleep.backward()\n"
+                "        opt_phi.step()\n"
+                "        losses.append(torch.stack([wake.detach(), sleep.detach()]))\n"
+                "    return model.state_dict(), torch.stack(losses), model.log_weights(x_eval, k)\n"
             ),
         },
     ),
     "03_vae": Assignment(
         "03_vae",
-        "train_vae",
+        "vae_from_scratch",
         checks.vae,
         {
+            "ReLU in place of tanh": (
+                (
+                    "torch.nn.Linear(x_dim, hidden), torch.nn.Tanh()",
+                    "torch.nn.Linear(x_dim, hidden), torch.nn.ReLU()",
+                ),
+                (
+                    "torch.nn.Linear(z_dim, hidden), torch.nn.Tanh()",
+                    "torch.nn.Linear(z_dim, hidden), torch.nn.ReLU()",
+                ),
+                "properties",
+            ),
+            "mu and log_var swapped": (
+                (
+                    "mu, log_var = self.encoder(x).chunk(2, dim=-1)",
+                    "log_var, mu = self.encoder(x).chunk(2, dim=-1)",
+                ),
+                "properties",
+            ),
             "the KL term left out (an autoencoder with noise)": (
-                ("loss = (kl - log_px).mean()", "loss = (-log_px).mean()"),
+                ("return kl - log_px", "return -log_px"),
                 "properties",
             ),
             "the KL term's sign flipped": (
-                ("loss = (kl - log_px).mean()", "loss = (-kl - log_px).mean()"),
+                ("return kl - log_px", "return -kl - log_px"),
                 "properties",
             ),
             "sigma taken as exp(log_var)": (
@@ -185,8 +308,30 @@ ASSIGNMENTS = {
                 ("z = mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)", "z = mu"),
                 "properties",
             ),
+            "a squared error for the Bernoulli likelihood": (
+                (
+                    '-F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)',
+                    "-((torch.sigmoid(logits) - x) ** 2).sum(1)",
+                ),
+                "properties",
+            ),
+            "the KL averaged over the latent dimensions": (
+                ("- log_var - 1).sum(1)", "- log_var - 1).mean(1)"),
+                "properties",
+            ),
+            "the log-weights without the prior's density": (
+                ("return log_px + log_pz - log_qz", "return log_px - log_qz"),
+                "properties",
+            ),
+            "q's density without its log-variance": (
+                (
+                    "(eps**2 + log_var + math.log(2 * math.pi))",
+                    "(eps**2 + math.log(2 * math.pi))",
+                ),
+                "properties",
+            ),
             "the grey levels never binarized": (
-                ("xb = torch.bernoulli(xb).flatten(1)", "xb = xb.flatten(1)"),
+                ("torch.bernoulli(x[torch.randint", "(x[torch.randint"),
                 "properties",
             ),
             "only the decoder optimised": (
@@ -196,27 +341,88 @@ ASSIGNMENTS = {
                 ),
                 "properties",
             ),
-            "a squared error for the Bernoulli likelihood": (
-                (
-                    '-F.binary_cross_entropy_with_logits(logits, xb, reduction="none").sum(1)',
-                    "-((torch.sigmoid(logits) - xb) ** 2).sum(1)",
-                ),
-                "properties",
-            ),
-            "the KL averaged over the latent dimensions": (
-                ("- log_var - 1).sum(1)", "- log_var - 1).mean(1)"),
-                "properties",
-            ),
-            # its first two steps pass the properties on 1 of 20 variants: caught by the outcome
             "the gradients never zeroed": (("        opt.zero_grad()\n", ""), "outcome"),
             "a new Adam made every step": (
                 ("    opt = torch.optim.Adam(model.parameters(), lr=lr)\n", ""),
                 (
-                    "        mu, log_var = model.encode(xb)",
+                    "        loss = model.negative_elbo(xb).mean()",
                     "        opt = torch.optim.Adam(model.parameters(), lr=lr)\n"
-                    "        mu, log_var = model.encode(xb)",
+                    "        loss = model.negative_elbo(xb).mean()",
                 ),
                 "properties",
+            ),
+            "the same rows every step": (
+                ("x[torch.randint(len(x), (batch_size,), device=x.device)]", "x[:batch_size]"),
+                "outcome",
+            ),
+            "one draw of z repeated k times": (
+                (
+                    "eps = torch.randn(k, *mu.shape, device=mu.device, dtype=mu.dtype)",
+                    "eps = torch.randn_like(mu).expand(k, *mu.shape)",
+                ),
+                "properties",
+            ),
+            "binarized once, before the loop": (
+                (
+                    "    opt = torch.optim.Adam(model.parameters(), lr=lr)\n",
+                    "    x = torch.bernoulli(x)\n"
+                    "    opt = torch.optim.Adam(model.parameters(), lr=lr)\n",
+                ),
+                ("torch.bernoulli(x[torch.randint", "(x[torch.randint"),
+                "properties",
+            ),
+        },
+        right={
+            # the networks by dgm.nets.mlp, the halves by slicing, exercises 1 and 3 called,
+            # the log-weights by torch.distributions, the losses stacked, no keywords
+            "mlp networks, sliced halves, the exercises, torch.distributions": (
+                "class MyVAE(torch.nn.Module):\n"
+                "    def __init__(self, x_dim, hidden, z_dim):\n"
+                "        super().__init__()\n"
+                "        self.encoder = dgm.nets.mlp([x_dim, hidden, 2 * z_dim])\n"
+                "        self.decoder = dgm.nets.mlp([z_dim, hidden, x_dim])\n"
+                "\n"
+                "    def encode(self, x):\n"
+                "        h = self.encoder(x)\n"
+                "        d = h.shape[-1] // 2\n"
+                "        return h[..., :d], h[..., d:]\n"
+                "\n"
+                "    def decode(self, z):\n"
+                "        return self.decoder(z)\n"
+                "\n"
+                "    def negative_elbo(self, x):\n"
+                "        mu, log_var = self.encode(x)\n"
+                "        return negative_elbo(x, self.decode(reparameterize(mu, log_var)), mu, "
+                "log_var)\n"
+                "\n"
+                "    def log_weights(self, x, k):\n"
+                "        mu, log_var = self.encode(x)\n"
+                "        q = torch.distributions.Normal(mu, (0.5 * log_var).exp())\n"
+                "        z = q.rsample((k,))\n"
+                "        px = torch.distributions.Bernoulli(logits=self.decode(z))\n"
+                "        prior = torch.distributions.Normal(torch.zeros_like(z), 1.0)\n"
+                "        return (\n"
+                "            px.log_prob(x).sum(-1) + prior.log_prob(z).sum(-1) - "
+                "q.log_prob(z).sum(-1)\n"
+                "        )\n"
+                "\n"
+                "\n"
+                "def vae_from_scratch(init, x, steps, lr, batch_size, x_eval, k):\n"
+                "    H, D = init['encoder.0.weight'].shape\n"
+                "    model = MyVAE(D, H, init['decoder.0.weight'].shape[1])\n"
+                "    model.load_state_dict(init)\n"
+                "    opt = torch.optim.Adam(model.parameters(), lr)\n"
+                "    losses = []\n"
+                "    for _ in range(steps):\n"
+                "        batch = x[torch.randint(0, x.shape[0], (batch_size,))].bernoulli()\n"
+                "        loss = model.negative_elbo(batch).mean()\n"
+                "        opt.zero_grad(set_to_none=True)\n"
+                "        loss.backward()\n"
+                "        opt.step()\n"
+                "        losses.append(loss.detach())\n"
+                "    with torch.no_grad():\n"
+                "        return dict(model.state_dict()), torch.stack(losses), "
+                "model.log_weights(x_eval, k)\n"
             ),
         },
     ),

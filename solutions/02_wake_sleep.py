@@ -49,11 +49,11 @@ if "google.colab" in sys.modules:
 # 3. derive the sleep phase as minimising the *other* KL divergence, $\mathrm{KL}(p \,\|\, q)$;
 # 4. estimate a model's log-likelihood by importance sampling, with $q$ as the proposal;
 # 5. repair wake-sleep with importance weights (reweighted wake-sleep) and measure the gain;
-# 6. write the wake-sleep training loop yourself: two phases, two optimisers, each on its own loss.
+# 6. write a whole Helmholtz machine yourself: its densities, samplers and importance weights, and the wake-sleep loop, two phases with two optimisers, each on its own loss.
 #
 # **Exercises** (graded): `wake_loss`, `sleep_loss`, `log_likelihood_estimate`, `rws_losses`
-# (reweighted wake-sleep), a written question, and a build assignment: `wake_sleep_loop`, the
-# training loop by hand (section 7).
+# (reweighted wake-sleep), a written question, and a build assignment:
+# `helmholtz_from_scratch`, the whole machine written and trained by you (section 7).
 
 # %%
 import matplotlib.pyplot as plt
@@ -522,91 +522,178 @@ plt.show()
 # ### END SOLUTION
 
 # %% [markdown]
-# ## 7. Build assignment: the wake-sleep loop by hand (6 points)
+# ## 7. Build assignment: a Helmholtz machine from scratch (6 points)
 #
-# Sections 4 and 6 trained with the library's `ws.fit`, which took your losses. Now write the
-# loop itself.
+# Sections 4 and 6 trained the library's `ws.HelmholtzMachine` with `ws.fit`, which took your
+# losses. Now write the whole machine yourself, one hidden layer of $H$ binary units over $D$
+# binary pixels: its densities, its two samplers, its importance weights, and the wake-sleep
+# loop that trains it.
 #
-# **What to build.** `wake_sleep_loop(model, x, steps, lr, batch_size)`: train the Helmholtz
-# machine `model` in place on binary data `x` of shape `(N, D)`, and return the wake and
-# sleep losses of every step, shape `(steps, 2)`. Each step:
+# **What to build**, in one cell (the skeleton gives the signatures and docstrings):
 #
-# 1. draws `batch_size` rows of `x` at random (`torch.randint`, with replacement);
-# 2. **wake**: $h \sim q_\phi(h \mid x)$ (a sample: no gradient flows into $\phi$), the loss
-#    $-\log p_\theta(x, h)$ averaged over the batch, and one step of an Adam optimiser over $\theta$
-#    (`model.generative_parameters()`);
-# 3. **sleep**: `batch_size` dreams $(x', h') \sim p_\theta$, the loss $-\log q_\phi(h' \mid x')$ averaged, and one
-#    step of a second Adam over $\phi$ (`model.recognition_parameters()`).
+# - `MyHelmholtz(x_dim, h_dim)`, an `nn.Module` with three attributes: `prior_logits`, an
+#   `nn.Parameter` of $H$ zeros ($p_\theta(h)$, independent Bernoulli units), `generative`, an
+#   `nn.Linear(H, D)` (the logits of $p_\theta(x \mid h)$), and `recognition`, an `nn.Linear(D, H)` (the
+#   logits of $q_\phi(h \mid x)$); these names make its `state_dict` the grader's. $\theta$ is
+#   `prior_logits` and `generative`, $\phi$ is `recognition`;
+# - its methods `log_p(x, h)` $= \log p_\theta(h) + \log p_\theta(x \mid h)$ and `log_q(x, h)` $= \log q_\phi(h \mid x)$, each a
+#   sum of Bernoulli log-probabilities over the units, one value per row (any leading axes);
+#   `sample_q(x, k=None)`, $h \sim q_\phi(h \mid x)$, shape `(B, H)`, or `(k, B, H)` with `k` draws per row;
+#   `dream(n)`, $n$ ancestral samples $(x, h) \sim p_\theta$ ($h$ from the prior, then $x$ from
+#   $p_\theta(x \mid h)$); samples are Bernoulli draws, without gradients; and
+#   `log_weights(x, k)`, shape `(k, B)`: $\log p_\theta(x, h_j) - \log q_\phi(h_j \mid x)$ for $k$ draws $h_j \sim q_\phi(h \mid x)$
+#   (section 5's importance weights);
+# - `helmholtz_from_scratch(init, x, steps, lr, batch_size, x_eval, k)`: make a `MyHelmholtz`
+#   with the sizes of the weights `init` (a `state_dict`: `init["generative.weight"]` is
+#   $D \times H$), load them (`load_state_dict`), train it by wake-sleep on the binary rows `x`,
+#   shape `(N, D)`, and return `(model.state_dict(), losses, log_w)`: the trained weights, the
+#   wake and sleep losses of every step, shape `(steps, 2)`, and `model.log_weights(x_eval, k)`
+#   after training. Make two Adam optimisers with `lr` and their defaults, one over $\theta$ and
+#   one over $\phi$, once, before the loop. Each step:
+#   1. draws `batch_size` rows of `x` at random (`torch.randint`, with replacement);
+#   2. **wake**: $h \sim q_\phi(h \mid x)$, one sample per row, the loss $-\log p_\theta(x, h)$ averaged over the batch,
+#      and one step of $\theta$'s optimiser (gradients zeroed first);
+#   3. **sleep**: `batch_size` dreams $(x', h') \sim p_\theta$, the loss $-\log q_\phi(h' \mid x')$ averaged, and one
+#      step of $\phi$'s optimiser;
 #
-# Both optimisers use `lr` and are made once, before the loop. Your `wake_loss` and
-# `sleep_loss` (exercises 1 and 2) compute the two losses; `model.sample_q`, `model.dream`,
-# `model.log_p` and `model.log_q` are the pieces under them. The library's loops (`ws.fit`,
-# `ws.training_step`, `ws.wake_sleep_loop`) are refused by the grader here: an answer that
-# calls one is graded as tampered and earns nothing. One sample of $h$ per example and one
-# dream per row are part of the recipe: the properties compare the noise of your steps with
-# the reference's. About 15-25 lines.
+#   row `t` of the losses holds the two averages of step `t`.
 #
-# **How it is graded** (the grader uses hidden machines and data of the same kind):
+# The library's machine (`ws.HelmholtzMachine`'s `log_p`, `log_q`, `log_weights`) and its
+# loops (`ws.fit`, `ws.training_step`, `ws.wake_sleep_loop`, and `ws.helmholtz_from_scratch`,
+# its answer to this exercise) are refused by the grader here: an answer that calls one is
+# graded as tampered and earns nothing; `dgm.densities.bernoulli_log_prob` is yours to use.
+# One sample of $h$ per row and one dream per row are part of the recipe: the properties
+# compare the noise of your steps with the reference's. You write about 30 lines of the
+# cell's 50.
 #
-# - *Properties* (3 points): one step from a fresh machine, and two steps from another, each
-#   taken 300 times with fresh noise. Adam's first step moves each weight by about `lr`
-#   against the sign of its gradient, so the average change of a weight says how often its
-#   gradient was positive: the average change of $\theta$ and of $\phi$ shows which loss moved
-#   which network; the second step adds what the optimisers carry over (gradients never
-#   zeroed, or optimisers made anew every step, show there). It must match the reference's
-#   within 5 standard errors.
+# **How it is graded** (the grader uses hidden weights and data of the same kind):
+#
+# - *Properties* (3 points): one step from the weights of a machine 12-4, and two steps from
+#   those of a machine 9-5, each taken 300 times with fresh noise, then 32 log-weights of
+#   each of a few held-out rows. Adam's first step moves each weight by about `lr` against the sign of its
+#   gradient, so the average change of a weight says how often its gradient was positive: the
+#   average change of $\theta$ and of $\phi$ shows which loss moved which network; the second step
+#   adds what the optimisers carry over (gradients never zeroed, or optimisers made anew every
+#   step, show there). These averages, and those of the losses and the log-weights returned
+#   and of their bound $\log \frac{1}{k}\sum_j w_j$ (which tells $k$ independent draws from one
+#   draw repeated), must match the reference's within 5 standard errors.
 # - *Outcome* (3 points): a machine with 8 hidden units trained for 2,000 steps (lr 0.01, batches
-#   of 100) on 2,000 examples of a hidden mixture of 3 prototypes over 36 pixels must reach an
-#   importance-sampled NLL (K = 200) of 1,000 held-out examples no more than 1.5 above the
-#   true mixture's.
+#   of 100) on 2,000 examples of a hidden mixture of 3 prototypes over 36 pixels (in order of
+#   their prototype, so a loop that takes the same rows every step sees one) must reach, with
+#   the weights it returns, an importance-sampled NLL (K = 200, the library's estimate) of
+#   1,000 held-out examples no more than 1.5 above the true mixture's.
 #
 # The two parts score apart, and the check says which network moved wrongly or how far the
 # NLL fell short. The thresholds are calibrated on 20 hidden variants (the reference passes
-# all; every recorded wrong build fails all): `python -m benchmarks.assignments`.
+# all; every recorded wrong build fails the part it names on all of them):
+# `python -m benchmarks.assignments`.
 
-# %% nbgrader={"grade": false, "grade_id": "wake_sleep_loop", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def wake_sleep_loop(model, x, steps, lr=1e-3, batch_size=100):
-    """Train the Helmholtz machine in place by wake-sleep; return the (steps, 2) losses."""
+# %% nbgrader={"grade": false, "grade_id": "helmholtz_from_scratch", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class MyHelmholtz(torch.nn.Module):
+    """A one-layer Helmholtz machine: p(h) p(x | h) and q(h | x), all Bernoulli."""
+
+    def __init__(self, x_dim, h_dim):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.prior_logits = torch.nn.Parameter(torch.zeros(h_dim))  # p(h)
+        self.generative = torch.nn.Linear(h_dim, x_dim)  # h -> logits of p(x | h)
+        self.recognition = torch.nn.Linear(x_dim, h_dim)  # x -> logits of q(h | x)
+        ### END SOLUTION
+
+    def log_p(self, x, h):
+        """log p(h) + log p(x | h), one value per row: shape of the leading axes."""
+        ### BEGIN SOLUTION
+        log_ph = dgm.densities.bernoulli_log_prob(h, self.prior_logits)
+        return log_ph + dgm.densities.bernoulli_log_prob(x, self.generative(h))
+        ### END SOLUTION
+
+    def log_q(self, x, h):
+        """log q(h | x), one value per row: shape of the leading axes."""
+        ### BEGIN SOLUTION
+        return dgm.densities.bernoulli_log_prob(h, self.recognition(x))
+        ### END SOLUTION
+
+    @torch.no_grad()
+    def sample_q(self, x, k=None):
+        """h ~ q(h | x): (B, H), or (k, B, H) with k draws per row."""
+        ### BEGIN SOLUTION
+        probs = torch.sigmoid(self.recognition(x))  # (B, H)
+        return torch.bernoulli(probs if k is None else probs.expand(k, *probs.shape))
+        ### END SOLUTION
+
+    @torch.no_grad()
+    def dream(self, n):
+        """n ancestral samples (x, h) ~ p: h from the prior, then x from p(x | h)."""
+        ### BEGIN SOLUTION
+        h = torch.bernoulli(torch.sigmoid(self.prior_logits).expand(n, -1))  # (n, H)
+        x = torch.bernoulli(torch.sigmoid(self.generative(h)))  # (n, D)
+        return x, h
+        ### END SOLUTION
+
+    @torch.no_grad()
+    def log_weights(self, x, k):
+        """log p(x, h_j) - log q(h_j | x) for k draws h_j ~ q(h | x) of each row: (k, B)."""
+        ### BEGIN SOLUTION
+        h = self.sample_q(x, k)  # (k, B, H)
+        return self.log_p(x, h) - self.log_q(x, h)
+        ### END SOLUTION
+
+
+def helmholtz_from_scratch(init, x, steps, lr, batch_size, x_eval, k):
+    """A MyHelmholtz started from the weights init, trained by wake-sleep on the binary rows x
+    (N, D); returns (its trained state_dict, the (steps, 2) losses, its (k, B) log-weights of
+    x_eval)."""
     ### BEGIN SOLUTION
-    opt_theta = torch.optim.Adam(model.generative_parameters(), lr=lr)
-    opt_phi = torch.optim.Adam(model.recognition_parameters(), lr=lr)
+    x_dim, h_dim = init["generative.weight"].shape
+    model = MyHelmholtz(x_dim, h_dim).to(x.device)
+    model.load_state_dict(init)
+    opt_theta = torch.optim.Adam([model.prior_logits, *model.generative.parameters()], lr=lr)
+    opt_phi = torch.optim.Adam(model.recognition.parameters(), lr=lr)
     losses = torch.zeros(steps, 2)
     for t in range(steps):
-        xb = x[torch.randint(len(x), (batch_size,), device=x.device)].flatten(1)  # (B, D)
-        wake = wake_loss(model, xb).mean()  # h ~ q(h | x): theta explains the data
+        xb = x[torch.randint(len(x), (batch_size,), device=x.device)]  # (B, D)
+        wake = -model.log_p(xb, model.sample_q(xb)).mean()  # theta explains the data
         opt_theta.zero_grad()
         wake.backward()
         opt_theta.step()
-        sleep = sleep_loss(model, batch_size).mean()  # dreams: phi inverts the model
+        x_dream, h_dream = model.dream(batch_size)
+        sleep = -model.log_q(x_dream, h_dream).mean()  # phi inverts the dreams
         opt_phi.zero_grad()
         sleep.backward()
         opt_phi.step()
         losses[t, 0], losses[t, 1] = wake.item(), sleep.item()
-    return losses
+    return model.state_dict(), losses, model.log_weights(x_eval, k)
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_wake_sleep_loop", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
-wake_sleep_loop = dgm.checks.wake_sleep_loop(wake_sleep_loop)
+# %% nbgrader={"grade": true, "grade_id": "check_helmholtz_from_scratch", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+helmholtz_from_scratch = dgm.checks.helmholtz_from_scratch(helmholtz_from_scratch)
 
 # %% [markdown]
-# Your loop on digits: a machine with one layer of 50 hidden units, trained on a fixed
-# binarization of the training digits, beside the library's `ws.wake_sleep_loop` (the same
-# recipe) at the same budget. One run each: your numbers can differ a little from these.
+# Your machine on digits: one layer of 50 hidden units, trained on a fixed binarization of the
+# training digits by your build and by the library's `ws.helmholtz_from_scratch` (the same
+# recipe) from the same weights, at the same budget; each test NLL estimated twice, by the
+# build's own log-weights and by the library's on the weights it returned. One run each: your
+# numbers can differ a little from these.
 
 # %%
 x_fixed = dgm.data.dynamic_binarize(x_train[: dgm.pick(full=20_000, fast=2_000)]).flatten(1).to(device)
 loop_steps = dgm.pick(full=3000, fast=100)
-loop_nll = {}
-for label, loop in (("yours", wake_sleep_loop), ("library's", ws.wake_sleep_loop)):
+n_own, k_own = dgm.pick(full=500, fast=100), dgm.pick(full=100, fast=20)
+x_own = x_eval[:n_own].to(device)
+torch.manual_seed(0)
+start = ws.HelmholtzMachine(ws.HelmholtzConfig((784, 50)))
+init = {n.replace(".0.", "."): t.detach().to(device) for n, t in start.state_dict().items()}  # both start here
+for label, build in (("yours", helmholtz_from_scratch), ("library's", ws.helmholtz_from_scratch)):
     torch.manual_seed(0)
-    machine = ws.HelmholtzMachine(ws.HelmholtzConfig((784, 50))).to(device)
-    loop_losses = loop(machine, x_fixed, loop_steps, 1e-3, 100)
-    torch.manual_seed(0)
-    loop_nll[label] = -dgm.metrics.importance_log_likelihood(machine.log_weights, x_eval, k=K_eval,
-                                                              chunk=250).mean().item()
-    print(f"{label:10s}: {loop_steps} steps, last wake loss {loop_losses[-1, 0]:.1f}, "
-          f"test NLL {loop_nll[label]:.1f} nats (K = {K_eval})")
+    state, loop_losses, log_w = build(init, x_fixed, loop_steps, 1e-3, 100, x_own, k_own)
+    own = -(torch.logsumexp(log_w, 0).mean().item() - np.log(k_own))
+    judged = ws.HelmholtzMachine(ws.HelmholtzConfig((784, 50))).to(device)
+    judged.load_state_dict({n: state[n.replace(".0.", ".")] for n in judged.state_dict()})
+    torch.manual_seed(1)
+    lib = -dgm.metrics.importance_log_likelihood(judged.log_weights, x_own, k=k_own).mean().item()
+    print(f"{label:10s}: {loop_steps} steps, last wake loss {loop_losses[-1, 0]:.1f}; test NLL "
+          f"(K = {k_own}, {n_own} test digits) {own:.1f} nats by its log-weights, {lib:.1f} by the library's")
 
 # %% [markdown]
 # ## Summary
@@ -615,7 +702,7 @@ for label, loop in (("yours", wake_sleep_loop), ("library's", ws.wake_sleep_loop
 # - Wake phase: $h \sim q_\phi(h \mid x)$ on real data, raise $\log p_\theta(x, h)$; unbiased for the ELBO's $\theta$-gradient (not for $\log p_\theta(x)$'s), because $\theta$ sits only inside the average.
 # - The ELBO's $\phi$-gradient needs the score-function estimator; against a precise (400-draw) gradient one batch's draw had a cosine near 0, and about 0.2 with a leave-one-out baseline (NVIL's control variate). The sleep phase trades it for $\mathrm{KL}(p \,\|\, q)$ on dreams: easy to sample, not the same objective as the wake phase, yet the best aligned with the ELBO's gradient on our probe (about 0.4 with 100 dreams, 0.6 with 400, against about 0.2 for the baselined score function with as many samples; one model, one batch).
 # - Importance sampling with $q$ as proposal estimates $\log p(x)$; more samples, tighter.
-# - The whole algorithm is a short loop: a wake step of $\theta$ on data with $h \sim q$, a sleep step of $\phi$ on dreams, each with its own optimiser.
+# - A whole Helmholtz machine is three sets of weights, two Bernoulli densities, two samplers and a short loop: a wake step of $\theta$ on data with $h \sim q$, a sleep step of $\phi$ on dreams, each with its own optimiser.
 # - Reweighted wake-sleep uses normalised importance weights, on real data; its $\theta$ update is the gradient of the $K$-sample bound (biased at finite $K$). With the same network, steps and batch (but 5 samples per digit, about twice the compute) it reached a lower test NLL than wake-sleep in our one-seed runs; the variant with both $q$ updates scored lowest, by about a nat.
 #
 # Lecture 03 (VAE) keeps $\mathrm{KL}(q \,\|\, p)$ and fixes the $\phi$-gradient with continuous latents

@@ -57,11 +57,11 @@ if "google.colab" in sys.modules:
 # 5. train a VAE on MNIST, estimate its test log-likelihood by importance sampling, and read its latent space;
 # 6. recognise posterior collapse, read a rate-distortion curve, and say what $\beta$ and the KL term do;
 # 7. write the IWAE loss and compare an IWAE with a VAE.
-# 8. write a VAE's training loop yourself: fresh binarization, the reparameterized negative ELBO, Adam.
+# 8. write a whole VAE yourself: its networks, its negative ELBO and importance weights, and its training loop.
 #
 # **Exercises** (graded): `gaussian_kl`, `reparameterize`, `negative_elbo`, `iwae_bound`,
 # `iwae_loss` (the IWAE loss from its parts), a written question, and a build assignment:
-# `train_vae`, the training loop by hand (section 9).
+# `vae_from_scratch`, the whole VAE written and trained by you (section 9).
 
 # %%
 import inspect
@@ -672,100 +672,183 @@ for name, m in contenders.items():
 # ### END SOLUTION
 
 # %% [markdown]
-# ## 9. Build assignment: the VAE's training loop by hand (6 points)
+# ## 9. Build assignment: a VAE from scratch (6 points)
 #
-# Every VAE above was trained by the library's `vae.fit`. Now write the loop yourself, with
-# the loss inside it written out: the whole of what `fit` does, less its learning-rate
-# schedule and its Adam setting ($\epsilon = 10^{-4}$; here Adam keeps its defaults).
+# Every VAE above was the library's `vae.VAE`, trained by `vae.fit`. Now write the whole model
+# yourself: the two networks, the negative ELBO, the importance weights, and the training loop
+# (the whole of what `fit` does, less its learning-rate schedule and its Adam setting
+# $\epsilon = 10^{-4}$; here Adam keeps its defaults).
 #
-# **What to build.** `train_vae(model, x, steps, lr, batch_size)`: train the VAE `model` in
-# place on images `x` (grey levels in $[0, 1]$, shape `(N, D)`: flatten digits first), and
-# return the loss of every step, shape `(steps,)`. Make one optimiser,
-# `torch.optim.Adam(model.parameters(), lr=lr)` with its defaults, once, before the loop.
-# Each step:
+# **What to build**, in one cell (the skeleton gives the signatures and docstrings):
 #
-# 1. draws `batch_size` images of `x` at random (`torch.randint`, with replacement) and
-#    binarizes them afresh (`torch.bernoulli`): each step sees a new binarization, as in
-#    section 5;
-# 2. encodes them, `(mu, log_var) = model.encode(x_batch)`, and draws one reparameterized
-#    $z = \mu + \exp(\tfrac{1}{2}\log\sigma^2)\,\epsilon$, $\epsilon \sim \mathcal{N}(0, I)$, per image;
-# 3. computes the negative ELBO of each image, $-\log p_\theta(x \mid z) + \mathrm{KL}(q_\phi(z \mid x) \,\|\, p(z))$, with
-#    the decoder's logits `model.decode(z)` (Bernoulli pixels) and the KL in closed form, and
-#    takes one Adam step on its mean over the batch (its sum takes the same step: Adam
-#    divides out the scale), the gradients zeroed first.
+# - `MyVAE(x_dim, hidden, z_dim)`, an `nn.Module` with two `nn.Sequential` attributes: the
+#   encoder `Linear(D, H)`, tanh, `Linear(H, 2d)` (the first $d$ outputs are $\mu$, the last
+#   $d$ are $\log\sigma^2$), and the decoder `Linear(d, H)`, tanh, `Linear(H, D)` (the pixels'
+#   Bernoulli logits); these names and this order make its `state_dict` the grader's;
+# - its methods `encode(x) -> (mu, log_var)`, `decode(z) -> logits`, `negative_elbo(x)`, one
+#   value per image, shape `(B,)`: $-\log p_\theta(x \mid z) + \mathrm{KL}(q_\phi(z \mid x) \,\|\, p(z))$ with one
+#   reparameterized $z = \mu + \exp(\tfrac{1}{2}\log\sigma^2)\,\epsilon$ per image and the KL in closed form,
+#   and `log_weights(x, k)`, shape `(k, B)`: for $k$ draws $z_j \sim q_\phi(z \mid x)$ of each image,
+#   $\log w_j = \log p_\theta(x \mid z_j) + \log \mathcal{N}(z_j; 0, I) - \log q_\phi(z_j \mid x)$ (section 6's IWAE weights);
+# - `vae_from_scratch(init, x, steps, lr, batch_size, x_eval, k)`: make a `MyVAE` with the
+#   sizes of the weights `init` (a `state_dict`: `init["encoder.0.weight"]` is $H \times D$,
+#   `init["decoder.0.weight"]` is $H \times d$), load them (`load_state_dict`), train it on the
+#   images `x` (grey levels in $[0, 1]$, shape `(N, D)`) for `steps` steps, and return
+#   `(model.state_dict(), losses, log_w)`: the trained weights, the loss of every step, shape
+#   `(steps,)`, and `model.log_weights(x_eval, k)` after training (no gradients needed).
+#   Make one optimiser, `torch.optim.Adam(model.parameters(), lr=lr)` with its defaults, once,
+#   before the loop. Each step draws `batch_size` images of `x` at random (`torch.randint`, with
+#   replacement), binarizes them afresh (`torch.bernoulli`: each step sees a new binarization,
+#   as in section 5), zeroes the gradients and takes one Adam step on the batch's mean
+#   negative ELBO (its sum takes the same step: Adam divides out the scale); the loss
+#   recorded for a step is that mean, before the step.
 #
-# Your `reparameterize`, `gaussian_kl` and `negative_elbo` (exercises 1 to 3) may do steps 2
-# and 3, or write them again. One sample of $z$ and the exact KL are part of the recipe: the
-# properties below compare the noise of your steps with the reference's, so two samples or a
-# sampled KL, right on average, are graded as different. The library's loops (`vae.fit`,
-# `vae.fit_step`, `vae.train_vae`, `vae.training_step`, `vae.batch_loss`) and the model's own
-# `model.loss` are refused by the grader here: an answer that calls one is graded as
-# tampered and earns nothing. About 15 lines.
+# Your `reparameterize`, `gaussian_kl`, `negative_elbo` and `iwae_bound` (exercises 1 to 4)
+# may do parts of this, or write them again (where one of yours did not pass, the library's
+# stands in for it here, as everywhere in the notebook). One sample of $z$ per image and the
+# exact KL are part of the recipe: the properties below compare the noise of your steps with
+# the reference's, so two samples or a sampled KL, right on average, are graded as different.
+# The library's VAE (`vae.VAE`'s `loss`, `log_weights`, `iwae_loss`), its
+# `vae.log_importance_weights` and its loops (`vae.fit`, `vae.fit_step`, `vae.train_vae`,
+# `vae.training_step`, `vae.batch_loss`, and `vae.vae_from_scratch`, its answer to this
+# exercise) are refused by the grader here: an answer that calls one is graded as tampered
+# and earns nothing. You write about 40 lines of the cell's 55.
 #
-# **How it is graded** (the grader uses hidden models and data of the same kind):
+# **How it is graded** (the grader uses hidden weights and data of the same kind):
 #
-# - *Properties* (3 points): one step from a fresh VAE, and two steps from another, on one
-#   grey image repeated, each taken 300 times with fresh noise. Adam's first step moves each
-#   weight by about `lr` against the sign of its gradient, so the average change of a weight
-#   says how often its gradient was positive; the second step adds what the optimiser carries
-#   over. The average change of the encoder's and of the decoder's weights must match the
-#   reference's within 5 standard errors. A loss without its KL term, a $z$ without noise or
-#   with the wrong scale, pixels never binarized, a squared error for the Bernoulli
-#   likelihood, gradients never zeroed, a new optimiser every step: each changes how often
-#   some weights move up, beyond that.
+# - *Properties* (3 points): one step from the weights of a VAE 12-6-2, and two steps from
+#   those of a VAE 9-5-3 (each encoder starting at a narrow $q$, as a trained one is), on
+#   batches drawn from one grey image, each taken 300 times with fresh noise, then 32
+#   log-weights of each of a few held-out images. Adam's first step moves each weight by about `lr` against
+#   the sign of its gradient, so the average change of a weight says how often its gradient
+#   was positive; the second step adds what the optimiser carries over. The average change of
+#   the encoder's and of the decoder's weights, the average loss returned, the average
+#   log-weights and the average of their bound $\log \frac{1}{k}\sum_j w_j$ must each match the
+#   reference's within 5 standard errors. Another architecture, $\mu$ and $\log\sigma^2$ swapped,
+#   a loss without its KL term, a $z$ without noise or with the wrong scale, pixels never
+#   binarized or binarized once before the loop, a squared error for the Bernoulli
+#   likelihood, gradients never zeroed, a new optimiser every step, log-weights without the
+#   prior's or the encoder's density, or one draw of $z$ repeated $k$ times: each changes
+#   some of these averages, beyond that.
 # - *Outcome* (3 points): a VAE 36-32-2 trained for 1,500 steps (lr 0.01, batches of 100) on
-#   2,000 examples of a hidden mixture of 3 prototypes over 36 pixels must reach an
-#   importance-sampled NLL (K = 200) of 1,000 held-out examples no more than 1 nat above the
-#   true mixture's.
+#   2,000 examples of a hidden mixture of 3 prototypes over 36 pixels (in order of their
+#   prototype, so a loop that takes the same rows every step sees one) must reach, with the
+#   weights it returns, an importance-sampled NLL (K = 200, the library's estimate) of 1,000
+#   held-out examples no more than 1 nat above the true mixture's.
 #
-# The two parts score apart, and the check says which network moved wrongly or how far the
-# NLL fell short. The thresholds are calibrated on 20 hidden variants (the reference passes
-# all; every recorded wrong build fails all): `python -m benchmarks.assignments`.
+# The two parts score apart, and the check says which part moved wrongly or how far the NLL
+# fell short. The thresholds are calibrated on 20 hidden variants (the reference passes all;
+# every recorded wrong build fails the part it names on all of them):
+# `python -m benchmarks.assignments`.
 
-# %% nbgrader={"grade": false, "grade_id": "train_vae", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def train_vae(model, x, steps, lr=1e-3, batch_size=100):
-    """Train the VAE in place on images x (grey levels in [0, 1]); return the (steps,) losses."""
+# %% nbgrader={"grade": false, "grade_id": "vae_from_scratch", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class MyVAE(torch.nn.Module):
+    """q(z | x) = N(mu, diag exp(log_var)) by the encoder, p(x | z) Bernoulli by the decoder,
+    p(z) = N(0, I); one tanh hidden layer of H units in each network."""
+
+    def __init__(self, x_dim, hidden, z_dim):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.encoder = torch.nn.Sequential(
+            torch.nn.Linear(x_dim, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, 2 * z_dim)
+        )
+        self.decoder = torch.nn.Sequential(
+            torch.nn.Linear(z_dim, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, x_dim)
+        )
+        ### END SOLUTION
+
+    def encode(self, x):
+        """(mu, log_var) of q(z | x), each (B, d), for images x (B, D)."""
+        ### BEGIN SOLUTION
+        mu, log_var = self.encoder(x).chunk(2, dim=-1)
+        return mu, log_var
+        ### END SOLUTION
+
+    def decode(self, z):
+        """The pixels' Bernoulli logits of p(x | z), (..., D), for codes z (..., d)."""
+        ### BEGIN SOLUTION
+        return self.decoder(z)
+        ### END SOLUTION
+
+    def negative_elbo(self, x):
+        """-ELBO of each image, (B,): one reparameterized z per image, the KL in closed form."""
+        ### BEGIN SOLUTION
+        mu, log_var = self.encode(x)  # (B, d) each
+        z = mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)  # reparameterized: (B, d)
+        logits = self.decode(z)  # (B, D)
+        log_px = -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+        kl = 0.5 * (mu**2 + log_var.exp() - log_var - 1).sum(1)  # KL(q(z | x) || N(0, I))
+        return kl - log_px
+        ### END SOLUTION
+
+    def log_weights(self, x, k):
+        """log p(x, z_j) - log q(z_j | x) for k draws z_j ~ q(z | x) of each image: (k, B)."""
+        ### BEGIN SOLUTION
+        mu, log_var = self.encode(x)  # (B, d) each
+        eps = torch.randn(k, *mu.shape, device=mu.device, dtype=mu.dtype)  # (k, B, d)
+        z = mu + torch.exp(0.5 * log_var) * eps
+        log_px = -F.binary_cross_entropy_with_logits(
+            self.decode(z), x.expand(k, *x.shape), reduction="none"
+        ).sum(-1)  # (k, B)
+        log_pz = -0.5 * (z**2 + math.log(2 * math.pi)).sum(-1)  # log N(z; 0, I)
+        log_qz = -0.5 * (eps**2 + log_var + math.log(2 * math.pi)).sum(-1)  # log N(z; mu, sigma^2)
+        return log_px + log_pz - log_qz
+        ### END SOLUTION
+
+
+def vae_from_scratch(init, x, steps, lr, batch_size, x_eval, k):
+    """A MyVAE started from the weights init, trained on images x (grey levels in [0, 1],
+    (N, D)); returns (its trained state_dict, the (steps,) losses, its (k, B) log-weights of
+    x_eval)."""
     ### BEGIN SOLUTION
+    hidden, x_dim = init["encoder.0.weight"].shape
+    z_dim = init["decoder.0.weight"].shape[1]
+    model = MyVAE(x_dim, hidden, z_dim).to(x.device)
+    model.load_state_dict(init)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     losses = torch.zeros(steps)
     for t in range(steps):
-        xb = x[torch.randint(len(x), (batch_size,), device=x.device)]
-        xb = torch.bernoulli(xb).flatten(1)  # a fresh binarization: (B, D)
-        mu, log_var = model.encode(xb)  # q(z | x): (B, d) each
-        z = mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)  # reparameterized
-        logits = model.decode(z)  # (B, D)
-        log_px = -F.binary_cross_entropy_with_logits(logits, xb, reduction="none").sum(1)
-        kl = 0.5 * (mu**2 + log_var.exp() - log_var - 1).sum(1)  # KL(q(z | x) || N(0, I))
-        loss = (kl - log_px).mean()  # the negative ELBO, averaged over the batch
+        xb = torch.bernoulli(x[torch.randint(len(x), (batch_size,), device=x.device)])
+        loss = model.negative_elbo(xb).mean()  # a fresh binarization, the batch's mean
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses[t] = loss.item()
-    return losses
+    with torch.no_grad():
+        log_w = model.log_weights(x_eval, k)
+    return model.state_dict(), losses, log_w
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_train_vae", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
-train_vae = dgm.checks.train_vae(train_vae)
+# %% nbgrader={"grade": true, "grade_id": "check_vae_from_scratch", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+vae_from_scratch = dgm.checks.vae_from_scratch(vae_from_scratch)
 
 # %% [markdown]
-# Your loop on digits: the network of section 5 (784-200-200-50), from the same start, trained
-# by your loop and by the library's `vae.train_vae` (the same recipe) at the same budget, both
-# evaluated as in section 5. One run each: your numbers can differ a little from these.
+# Your VAE on digits: a VAE 784-200-50 (one hidden layer), from the same start (the decoder at
+# the mean image, as in section 5), trained by your build and by the library's
+# `vae.vae_from_scratch` (the same recipe) at the same budget; each test NLL estimated twice,
+# by the build's own log-weights and by the library's on the weights it returned. One run
+# each: your numbers can differ a little from these.
 
 # %%
 loop_steps = dgm.pick(full=1200, fast=50)
-loop_nll = {}
-for label, loop in (("yours", train_vae), ("library's", vae.train_vae)):
+n_own, k_own = dgm.pick(full=500, fast=50), dgm.pick(full=100, fast=10)
+torch.manual_seed(0)
+start = vae.VAE(vae.VAEConfig(784, (200,), 50))
+start.set_output_bias(x_train.mean(0))
+init = {n: t.detach().to(device) for n, t in start.state_dict().items()}  # both builds start here
+for label, build in (("yours", vae_from_scratch), ("library's", vae.vae_from_scratch)):
     torch.manual_seed(0)
-    loop_model = vae.VAE(vae.VAEConfig(z_dim=50)).to(device)
-    loop_model.set_output_bias(x_train.mean(0))
-    loop_losses = loop(loop_model, x_train.flatten(1).to(device), loop_steps, 1e-3, 100)
-    torch.manual_seed(0)
-    loop_nll[label] = -dgm.metrics.importance_log_likelihood(loop_model.log_weights, x_test[:n_eval], k=K_eval,
-                                                              chunk=250).mean().item()
-    print(f"{label:10s}: {loop_steps} steps, last loss {loop_losses[-1]:.1f}, "
-          f"test NLL {loop_nll[label]:.1f} nats (K = {K_eval}, {n_eval} test digits)")
+    state, loop_losses, log_w = build(init, x_train.flatten(1).to(device), loop_steps, 1e-3, 100,
+                                      x_test[:n_own].flatten(1).to(device), k_own)
+    own = -vae.iwae_bound(log_w).mean().item()
+    judged = vae.VAE(vae.VAEConfig(784, (200,), 50)).to(device)
+    judged.load_state_dict(state)
+    torch.manual_seed(1)
+    lib = -dgm.metrics.importance_log_likelihood(judged.log_weights, x_test[:n_own].to(device), k=k_own,
+                                                 chunk=250).mean().item()
+    print(f"{label:10s}: {loop_steps} steps, last loss {loop_losses[-1]:.1f}; test NLL (K = {k_own}, "
+          f"{n_own} test digits) {own:.1f} nats by its log-weights, {lib:.1f} by the library's")
 
 # %% [markdown]
 # ## Summary
@@ -775,7 +858,7 @@ for label, loop in (("yours", train_vae), ("library's", vae.train_vae)):
 # - On a linear-Gaussian model, ELBO + KL matched $\log p(x)$ to float64 precision, and a diagonal $q$ could not close the gap.
 # - IWAE's $\mathcal{L}_K$ rises from the ELBO to $\log p(x)$ as $K$ grows; with large $K$ it is how a VAE's test NLL is measured.
 # - $\beta$ trades reconstruction for a simpler code; dimensions whose posterior equals the prior are "collapsed".
-# - The whole of training is a short loop: a freshly binarized batch, one reparameterized $z$ per image, the negative ELBO, an Adam step.
+# - A whole VAE is two small networks, a negative ELBO, importance weights and a short loop: a freshly binarized batch, one reparameterized $z$ per image, an Adam step.
 #
 # Lecture 02's wake-sleep and reweighted wake-sleep train $q$ with the other KL direction;
 # section 8 ran all three on the same data, steps and batch (one seed, each with its own

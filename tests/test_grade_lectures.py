@@ -20,12 +20,14 @@ Executed in the sandbox as the grader does, then scored:
 Scored by the checker alone (``--no-execute``): every lecture's ``correct`` (the solution:
 every exercise passes through the sandbox and the judge, with the lecture's points) and
 ``corrupt``; ``KERNEL``'s ``wrong`` (a plausible mistake in every exercise) and
-``reference`` (every answer only calls the library's reference). One build assignment's
-``build-partial`` (a recorded wrong build that earns the outcome's share) and ``build-hog``
-(a build that exhausts its memory): what the grader does with a share or a hog does not
-depend on the lecture, and every build's partial verdict is replayed as the judge gives it
-by ``test_assignments.py``. What the other lectures'
-wrong answers and reference calls get is proven without a grading, for every check:
+``reference`` (every answer only calls the library's reference). Every lecture's build
+assignment alone: ``build-wrong`` (a recorded wrong build that fails both parts) and
+``build-hog`` (a build that exhausts its memory); one lecture's ``build-partial`` (a
+recorded wrong build that earns the outcome's share: what the grader does with a share does
+not depend on the lecture, and every build's partial verdict is replayed as the judge gives
+it by ``test_assignments.py``, as every other recorded wrong build is judged there). A build
+that loops is graded as ``faults``' looping exercise is: by its time limit. What the other
+lectures' wrong answers and reference calls get is proven without a grading, for every check:
 ``test_wire_replay.py`` replays each check on a nudged answer (the judge's verdict is the
 in-process one) and ``test_hidden_checks.py`` finds no binding an answer can reach that
 holds a real reference once the answers process has bound its stubs.
@@ -261,19 +263,24 @@ def graded(tmp_path_factory):
             **dict.fromkeys(ids, "missing"),
             **dict.fromkeys(refs, "tampered"),
         }
-    a = assignments.ASSIGNMENTS[HOGGED.removesuffix(".ipynb")]
-    release = nbformat.read(ROOT / "notebooks" / HOGGED, as_version=4)
-    others = [e["grade_id"] for e in grade.exercises(release) if e["grade_id"] != a.grade_id]
-    # a wrong build recorded failing its properties and passing its outcome on every hidden
-    # variant: it earns the outcome's share
-    partial = assignments.wrong_source(a, assignments.outcome_only(a))
-    students = {
-        "build-partial": (partial, "partial"),
-        "build-hog": (HOG.format(a.grade_id), "error"),
-    }
-    for who, (src, why) in students.items():
-        write(scored, who, HOGGED, made(release, {a.grade_id: src}, drop=others))
-        expected[(who, HOGGED)] = {**dict.fromkeys(others, "missing"), a.grade_id: why}
+    for lecture, a in assignments.ASSIGNMENTS.items():
+        name = f"{lecture}.ipynb"
+        release = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        others = [e["grade_id"] for e in grade.exercises(release) if e["grade_id"] != a.grade_id]
+        # every lecture's build alone: a wrong build recorded failing both parts on every
+        # hidden variant (it earns nothing), and one that exhausts its memory
+        students = {
+            "build-wrong": (WRONG[a.grade_id](assignments.reference_source(a)), "wrong"),
+            "build-hog": (HOG.format(a.grade_id), "error"),
+        }
+        if name == HOGGED:
+            # a wrong build recorded failing its properties and passing its outcome on every
+            # hidden variant: it earns the outcome's share
+            partial = assignments.wrong_source(a, assignments.outcome_only(a))
+            students["build-partial"] = (partial, "partial")
+        for who, (src, why) in students.items():
+            write(scored, who, name, made(release, {a.grade_id: src}, drop=others))
+            expected[(who, name)] = {**dict.fromkeys(others, "missing"), a.grade_id: why}
     watched = (*folders.values(), ROOT / "notebooks", ROOT / "solutions", ROOT / "lib")
     before = tree_digest(*watched)
     out = {k: tmp_path_factory.mktemp(f"out-{k}") for k in kinds}
@@ -357,13 +364,17 @@ def test_a_half_solved_notebook_runs_in_the_sandbox_without_an_error(graded, nam
     assert printed(nb).count("uses the reference") == n_unsolved
 
 
-@pytest.mark.parametrize("name", [HOGGED])
+@pytest.mark.parametrize("name", ALL)
 def test_a_build_assignment_is_graded_by_its_parts(graded, name):
-    """A build that fails its properties and keeps its outcome earns the outcome's share, and
-    the feedback says which property failed; a build that exhausts memory earns nothing."""
+    """Every lecture's build: a wrong build that fails both parts earns nothing, and the
+    feedback says so of each part; a build that exhausts memory earns nothing. One lecture's
+    build that fails its properties and keeps its outcome earns the outcome's share, and the
+    feedback says which property failed (what the grader does with a share does not depend on
+    the lecture)."""
     scores, expected = graded["scores"], graded["expected"]
     gid = assignments.ASSIGNMENTS[name[:-6]].grade_id
-    for student in ("build-partial", "build-hog"):
+    students = ("build-wrong", "build-hog") + (("build-partial",) if name == HOGGED else ())
+    for student in students:
         got = scores[(student, name)]
         assert got.reasons == expected[(student, name)], (student, [r.details for r in got.rows])
         row = next(r for r in got.rows if r.exercise == gid)
@@ -372,6 +383,11 @@ def test_a_build_assignment_is_graded_by_its_parts(graded, name):
             assert "properties (50% of the points): wrong answer" in row.details
             assert "outcome (50% of the points): passed" in row.details
             assert row.hint.startswith("properties: ")
+        elif student == "build-wrong":
+            assert row.points == 0, row.details
+            assert "properties (50% of the points): wrong answer" in row.details
+            assert "outcome (50% of the points): wrong answer" in row.details
+            assert "properties: " in row.hint and "outcome: " in row.hint
         else:
             assert row.points == 0 and "memory" in row.details.lower(), row.details
 

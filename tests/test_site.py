@@ -79,6 +79,20 @@ def test_every_lecture_page_lists_its_sections_after_its_title(built):
         assert page.index("</h1>") < page.index('<nav class="contents">') < page.index('id="s1"')
 
 
+def test_the_landing_page_links_every_build_assignment_to_its_section(built):
+    out, _ = built
+    index = (out / "index.html").read_text()
+    assert "<h2>Build assignments</h2>" in index
+    for path in notebooks.solution_paths():
+        heading, anchor = site.build_section(path)
+        assert "Build assignment" in heading
+        assert f'href="{path.stem}.html{anchor}"' in index, path.name
+        page = (out / f"{path.stem}.html").read_text()
+        inner = site.markdown(f"## {heading}").strip().removeprefix("<h2>").removesuffix("</h2>")
+        assert f'<h2 id="{anchor[1:]}">{inner}</h2>' in page, path.name
+    assert "the reference</td>\n<td>20 of 20</td>" in index  # the calibration table
+
+
 def test_the_site_needs_nothing_from_the_network(built):
     out, pages = built
     for page in pages:

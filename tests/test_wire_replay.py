@@ -6,6 +6,7 @@ function that nudges the reference's outputs, for one that raises and for one no
 written. A recording that does not match the judge's own run is refused.
 """
 
+import collections
 import math
 
 import numpy as np
@@ -16,7 +17,7 @@ import dgm
 from benchmarks import assignments
 from dgm import em
 from dgm.checks import harness
-from dgm.course import replay, wire
+from dgm.course import integrity, replay, wire
 
 BUILDS = {a.grade_id for a in assignments.ASSIGNMENTS.values()}
 CHECKS = [
@@ -254,3 +255,23 @@ def _first_args(check):
 
     run(check, spy)
     return seen[0]
+
+
+def test_a_state_dict_travels_as_a_dict_and_an_object_inside_one_does_not():
+    """A build returns ``model.state_dict()``, an ``OrderedDict``: the answers process's guard
+    lets it through, the wire carries it as a dict, and the recorded output is rebuilt the
+    same way on both sides; a subclass of it, or an object inside it, is refused."""
+    allowed = integrity.allowed_types()
+    state = torch.nn.Linear(2, 3).state_dict()
+    assert type(state) is collections.OrderedDict
+    assert integrity.plain((state, torch.zeros(2)), allowed) is None
+    back = roundtrip(state)
+    assert type(back) is dict and list(back) == list(state)
+    assert all(torch.equal(back[k], state[k]) for k in state)
+    assert harness.flatten(state) == list(state.values())
+
+    class Sneaky(collections.OrderedDict):
+        pass
+
+    assert integrity.plain(Sneaky(a=1), allowed) is not None
+    assert integrity.plain(collections.OrderedDict(a=object()), allowed) is not None

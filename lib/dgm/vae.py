@@ -344,6 +344,35 @@ def train_vae(
     return losses
 
 
+def vae_from_scratch(
+    init: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    x_eval: torch.Tensor,
+    k: int,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Lecture 03's build assignment, the whole VAE: a VAE with one tanh hidden layer in each
+    network, started from the weights ``init``, trained by ``train_vae`` and evaluated.
+
+    ``init`` is the ``state_dict`` of such a VAE (``encoder.0``, ``encoder.2``,
+    ``decoder.0``, ``decoder.2``, each ``weight`` and ``bias``): its shapes give D, H and d.
+    Returns the trained weights (the same keys), each step's loss, (steps,), and ``k``
+    importance log-weights ``log p(x, z) - log q(z | x)`` of each image of ``x_eval`` after
+    training, (k, B).
+    """
+    hidden, x_dim = init["encoder.0.weight"].shape
+    z_dim = init["decoder.0.weight"].shape[1]
+    p = init["encoder.0.weight"]
+    model = VAE(VAEConfig(x_dim, (hidden,), z_dim)).to(p.device, p.dtype)
+    model.load_state_dict(init)
+    losses = train_vae(model, x, steps, lr, batch_size)
+    with torch.no_grad():
+        log_w = model.log_weights(x_eval, k)  # (k, B)
+    return {n: t.detach().clone() for n, t in model.state_dict().items()}, losses, log_w
+
+
 @dataclass
 class FitConfig:
     """How ``fit`` trains a VAE or an IWAE: the course benchmark's settings by default.

@@ -12,7 +12,8 @@ Both phases lower a KL divergence by sampling, with no gradient through a sample
 - **wake** (theta): sample ``h ~ q(h | x)`` on real ``x`` and raise ``log p(x, h)``. theta sits
   only inside the expectation, so samples of q are all it needs.
 - **sleep** (phi): dream ``(x, h) ~ p`` and raise ``log q(h | x)``: this minimises
-  ``KL(p(h | x) || q(h | x))``, the *reverse* of the ELBO's ``KL(q || p)``, whose phi-gradient
+  ``KL(p(h | x) || q(h | x))`` averaged over the model's own ``x ~ p(x)`` (not the data),
+  the *reverse* of the ELBO's ``KL(q || p)``, whose phi-gradient
   would need the high-variance score-function estimator (``elbo_score_surrogate``).
 - **reweighted wake-sleep** (Bornschein & Bengio 2015): K samples of q, self-normalised
   importance weights ``w_k ~ p(x, h_k) / q(h_k | x)``; theta and phi both follow
@@ -231,8 +232,9 @@ def wake_sleep_loop(
     Each step draws ``batch_size`` rows of the binary data ``x`` (N, D) at random (with
     replacement). Wake: ``h ~ q(h | x)`` (a sample, no gradient), one Adam step of theta on
     ``-log p(x, h)``. Sleep: ``batch_size`` dreams ``(x', h') ~ p``, one Adam step of phi on
-    ``-log q(h' | x')``. Two optimisers, one per phase, each over its own parameters (``fit``
-    uses one Adam over both, the same update: the parameters are disjoint).
+    ``-log q(h' | x')``. Two optimisers, one per phase, each over its own parameters. ``fit``
+    uses one Adam over both on the summed losses (the parameters are disjoint), and dreams
+    before the wake step, from theta before its update: here the dreams come after it.
     """
     opt_theta = torch.optim.Adam(model.generative_parameters(), lr=lr)
     opt_phi = torch.optim.Adam(model.recognition_parameters(), lr=lr)
@@ -249,6 +251,41 @@ def wake_sleep_loop(
         opt_phi.step()
         losses[t] = torch.stack([wake.detach(), sleep.detach()])
     return losses
+
+
+# the build's keys (one layer: plain Linears) and the library's (a ModuleList per network)
+_LIBRARY_KEY = {
+    f"{net}.{p}": f"{net}.0.{p}"
+    for net in ("generative", "recognition")
+    for p in ("weight", "bias")
+}
+
+
+def helmholtz_from_scratch(
+    init: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    x_eval: torch.Tensor,
+    k: int,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Lecture 02's build assignment, the whole machine: a one-layer Helmholtz machine D-H,
+    started from the weights ``init``, trained by ``wake_sleep_loop`` and evaluated.
+
+    ``init`` holds ``prior_logits`` (H,), ``generative.weight`` and ``.bias`` (a
+    ``Linear(H, D)``), ``recognition.weight`` and ``.bias`` (a ``Linear(D, H)``). Returns
+    the trained weights (the same keys), the ``(steps, 2)`` wake and sleep losses, and ``k``
+    importance log-weights ``log p(x, h) - log q(h | x)`` of each row of ``x_eval`` after
+    training, (k, B).
+    """
+    x_dim, h_dim = init["generative.weight"].shape
+    model = HelmholtzMachine(HelmholtzConfig((x_dim, h_dim))).to(init["prior_logits"])
+    model.load_state_dict({_LIBRARY_KEY.get(n, n): t for n, t in init.items()})
+    losses = wake_sleep_loop(model, x, steps, lr, batch_size)
+    log_w = model.log_weights(x_eval, k)  # (k, B)
+    trained = model.state_dict()
+    return {n: trained[_LIBRARY_KEY.get(n, n)].detach().clone() for n in init}, losses, log_w
 
 
 @dataclass

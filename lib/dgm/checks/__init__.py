@@ -29,13 +29,20 @@ from .unified import (
     reverse_kl_estimate,
     train_gaussian_generator,
 )
-from .vae import gaussian_kl, iwae_bound, iwae_loss, negative_elbo, reparameterize, train_vae
+from .vae import (
+    gaussian_kl,
+    iwae_bound,
+    iwae_loss,
+    negative_elbo,
+    reparameterize,
+    vae_from_scratch,
+)
 from .wake_sleep import (
+    helmholtz_from_scratch,
     log_likelihood_estimate,
     rws_losses,
     sleep_loss,
     wake_loss,
-    wake_sleep_loop,
 )
 
 __all__ = [
@@ -53,17 +60,17 @@ __all__ = [
     "bernoulli_em",
     # lecture 02
     "wake_loss",
-    "wake_sleep_loop",
     "sleep_loss",
     "log_likelihood_estimate",
     "rws_losses",
+    "helmholtz_from_scratch",
     # lecture 03
     "gaussian_kl",
     "reparameterize",
     "negative_elbo",
     "iwae_bound",
     "iwae_loss",
-    "train_vae",
+    "vae_from_scratch",
     # lecture 04
     "discriminator_loss",
     "generator_loss_nonsaturating",

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .. import energy, metrics, nets
-from .builds import ring_of_gaussians, step_changes
+from .. import energy, nets
+from .builds import losses_problem, ring_coverage, ring_of_gaussians, step_changes
 from .harness import (
     Build,
     CheckResult,
@@ -20,7 +20,6 @@ from .harness import (
     Statistical,
     exercise,
     generator,
-    measured,
     outputs,
     record,
     run_check,
@@ -420,13 +419,11 @@ def _covers_the_ring(run, args) -> str | None:
     x, centres, std, steps, lr, batch, decay, seed = args
     torch.manual_seed(seeded(seed))
     model = energy.toy_model("jsd")  # 3x128 MLPs, the lecture's
-    losses = run(model, x, steps, lr, batch, decay)
-    if not torch.is_tensor(losses) or tuple(losses.shape) != (steps, 2):
-        got = tuple(losses.shape) if torch.is_tensor(losses) else type(losses).__name__
-        return f"return the two losses of each step, shape {(steps, 2)}; got {got}."
+    problem = losses_problem(run(model, x, steps, lr, batch, decay), steps)
+    if problem:
+        return problem
     torch.manual_seed(seeded(seed + 1))
-    modes, good = metrics.mode_coverage(model.sample(2500), centres, std)
-    measured(modes=float(modes), high_quality=good)
+    modes, good = ring_coverage(model.sample(2500), centres, std)
     if modes >= MIN_MODES and good >= MIN_HIGH_QUALITY:
         return None
     return (

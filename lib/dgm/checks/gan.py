@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 
 from .. import data, gan, metrics
-from .builds import ring_of_gaussians, step_changes
+from .builds import losses_problem, ring_coverage, ring_of_gaussians, step_changes
 from .harness import (
     Build,
     Exact,
@@ -18,7 +18,6 @@ from .harness import (
     StudentError,
     exercise,
     generator,
-    measured,
     seeded,
 )
 
@@ -366,14 +365,12 @@ def _covers_the_ring(run, args) -> str | None:
     x, centres, std, steps, lr, batch, seed = args
     torch.manual_seed(seeded(seed))
     model = gan.GAN(*gan.toy_mlps(pack=2, hidden=64, depth=2, latent_dim=8), 8, pack=2)
-    losses = run(model, x, steps, lr, batch)
-    if not torch.is_tensor(losses) or tuple(losses.shape) != (steps, 2):
-        got = tuple(losses.shape) if torch.is_tensor(losses) else type(losses).__name__
-        return f"return the two losses of each step, shape {(steps, 2)}; got {got}."
+    problem = losses_problem(run(model, x, steps, lr, batch), steps)
+    if problem:
+        return problem
     torch.manual_seed(seeded(seed + 1))
     with torch.no_grad():
-        modes, good = metrics.mode_coverage(model.generate(2500), centres, std)
-    measured(modes=float(modes), high_quality=good)
+        modes, good = ring_coverage(model.generate(2500), centres, std)
     if modes >= MIN_MODES and good >= MIN_HIGH_QUALITY:
         return None
     return (

@@ -31,6 +31,7 @@ go through ``seeded`` or ``generator`` and some sizes through ``size``: with
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -277,7 +278,7 @@ def flatten(value, found: list | None = None, depth: int = 0) -> list:
     if type(value) in (tuple, list) or (isinstance(value, tuple) and hasattr(value, "_fields")):
         for v in value:
             flatten(v, found, depth + 1)
-    elif type(value) is dict:
+    elif type(value) in (dict, collections.OrderedDict):  # a state_dict is an OrderedDict
         for v in value.values():
             flatten(v, found, depth + 1)
     else:

@@ -15,6 +15,7 @@ take of the library:
 from __future__ import annotations
 
 import builtins
+import collections
 import math
 import sys
 import types
@@ -88,7 +89,7 @@ def plain(value, allowed: set, depth: int = 0) -> str | None:
     t = type(value)
     if t in (tuple, list):
         return next((p for v in value if (p := plain(v, allowed, depth + 1))), None)
-    if t is dict:
+    if t is dict or t is collections.OrderedDict:  # a state_dict is an OrderedDict
         items = [*value.keys(), *value.values()]
         return next((p for v in items if (p := plain(v, allowed, depth + 1))), None)
     if t in allowed:

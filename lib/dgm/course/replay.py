@@ -26,6 +26,7 @@ gradients asked for, more calls) is reported, never trusted.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 from collections.abc import Callable
 
@@ -77,7 +78,7 @@ def _feed(h, v, depth: int = 0) -> None:
         h.update(f"{t.__name__}{len(v)}|".encode())
         for x in v:
             _feed(h, x, depth + 1)
-    elif t is dict:
+    elif t is dict or t is collections.OrderedDict:  # a state_dict: as a dict
         h.update(f"dict{len(v)}|".encode())
         for k, x in v.items():
             _feed(h, k, depth + 1)
@@ -199,7 +200,7 @@ def _rebuild(value, replace: dict, counter: list | None = None):
     if t in (tuple, list) or (isinstance(value, tuple) and hasattr(value, "_fields")):
         items = [_rebuild(v, replace, counter) for v in value]
         return t(*items) if hasattr(value, "_fields") else t(items)
-    if t is dict:
+    if t is dict or t is collections.OrderedDict:  # a state_dict arrives as a dict
         return {k: _rebuild(v, replace, counter) for k, v in value.items()}
     i = counter[0]
     counter[0] += 1

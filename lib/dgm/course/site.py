@@ -155,6 +155,32 @@ def lecture_page(path: Path, out: Path, nav: str) -> tuple[str, int]:
     return title, sum(p.startswith('<img class="figure"') for p in parts)
 
 
+def build_section(path: Path) -> tuple[str, str] | None:
+    """The solution notebook's build assignment section: its heading (markdown) and its
+    anchor on the lecture's page (``#s<n>``, the n-th ``## `` heading, as ``contents``
+    numbers them); ``None`` if it has none."""
+    nb = nbformat.read(path, as_version=4)
+    headings = [
+        line[3:]
+        for c in nb.cells
+        if c.cell_type == "markdown"
+        for line in c.source.splitlines()
+        if line.startswith("## ")
+    ]
+    return next(((h, f"#s{i}") for i, h in enumerate(headings, 1) if "Build assignment" in h), None)
+
+
+def _builds() -> str:
+    """The landing page's list of the build assignments, each linked to its section."""
+    items = []
+    for p in notebooks.solution_paths():
+        found = build_section(p)
+        if found:
+            heading, anchor = found
+            items.append(f"- {p.stem[:2]}: [{heading}]({p.stem}.html{anchor})")
+    return "\n".join(items)
+
+
 def _landing(pages: dict[str, str]) -> str:
     table = notebooks.lecture_table(
         link=lambda name: name.replace(".ipynb", ".html"),
@@ -174,6 +200,18 @@ def _landing(pages: dict[str, str]) -> str:
             "<p>Test NLL of binarized MNIST digits, in nats and bits per dimension, from this "
             "course's own models.</p>",
             markdown(records.likelihood_table()),
+            "<h2>Build assignments</h2>",
+            "<p>Each lecture ends with a build assignment: the student writes a whole working "
+            "piece (a model from scratch and its training loop, a sampler, a fit) and runs it. "
+            "The grader scores it in two parts, <em>properties</em> (what any correct build "
+            "does, tested directly or in distribution against the reference) and an "
+            "<em>outcome</em> on hidden data after a fixed budget, and names the failed "
+            "property or how far the outcome fell. Every threshold is calibrated on 20 hidden "
+            "variants: the reference passes all of them, and each recorded wrong build fails "
+            "the part it names on all of them (the table below, "
+            "<code>python -m benchmarks.assignments</code>).</p>",
+            markdown(_builds()),
+            markdown(records.assignments_table()),
             "<h2>Benchmark results</h2>",
             markdown(records.results_table()),
         ]

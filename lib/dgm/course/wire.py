@@ -8,7 +8,8 @@ reader refuses a frame over its limit.
 ``encode(value) -> bytes`` and ``decode(bytes) -> value`` round-trip:
 
 * ``None``, ``bool``, ``int``, ``float`` (inf and nan too), ``str``, ``complex``;
-* ``tuple``, ``list``, ``dict`` (any of these keys), nested;
+* ``tuple``, ``list``, ``dict`` (any of these keys; an ``OrderedDict``, a module's
+  ``state_dict``, arrives as a ``dict``), nested;
 * ``torch.Tensor`` (any strided dtype; the values, shape and ``requires_grad``),
   ``torch.Size``, ``torch.dtype``, ``torch.device``; ``numpy.ndarray`` and numpy scalars;
 * a ``NamedTuple`` defined in ``dgm`` (rebuilt from the library by its name).
@@ -18,6 +19,7 @@ Anything else raises ``TypeError`` naming it.
 
 from __future__ import annotations
 
+import collections
 import importlib
 import json
 import os
@@ -67,7 +69,7 @@ def _tree(v, blobs: list, depth: int):  # noqa: C901  (one case per type, read t
         return [_tree(x, blobs, depth + 1) for x in v]
     if t is tuple:
         return {"t": [_tree(x, blobs, depth + 1) for x in v]}
-    if t is dict:
+    if t is dict or t is collections.OrderedDict:  # a state_dict: decoded as a dict
         return {
             "d": [[_tree(k, blobs, depth + 1), _tree(x, blobs, depth + 1)] for k, x in v.items()]
         }
