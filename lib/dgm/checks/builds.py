@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from .. import metrics
+from .. import metrics, vae
 from .harness import Judging, Statistical, measured
 
 
@@ -90,6 +90,14 @@ def state_changes(
         return step
 
     return stepper
+
+
+def importance_weighted_bound(losses, log_w) -> tuple[torch.Tensor]:
+    """``state_changes``' ``derive`` for a build returning ``(state, losses, log_w)``: the
+    bound ``log (1/k) sum_j w_j`` of each row (``vae.iwae_bound``), (B,). Its mean over runs
+    tells k independent draws from one draw repeated k times (the log-weights' own mean
+    does not)."""
+    return (vae.iwae_bound(log_w),)
 
 
 def returned_problem(out, init: dict, architecture: str, more: dict[str, tuple]) -> str | None:

@@ -9,7 +9,13 @@ from collections.abc import Callable
 import torch
 
 from .. import densities, vae
-from .builds import bernoulli_mixture, returned_problem, state_changes, step_changes
+from .builds import (
+    bernoulli_mixture,
+    importance_weighted_bound,
+    returned_problem,
+    state_changes,
+    step_changes,
+)
 from .harness import (
     Build,
     Exact,
@@ -326,12 +332,6 @@ def _returned_problem(out, init: dict, x, steps: int, lr, batch, x_eval, k: int)
     return returned_problem(out, init, ARCHITECTURE, more)
 
 
-def _importance_weighted_bound(losses, log_w) -> tuple[torch.Tensor]:
-    """``log (1/k) sum_j w_j`` of each image (B,): its mean over runs tells k independent draws
-    from one draw repeated k times (the log-weights' own mean does not)."""
-    return (torch.logsumexp(log_w, 0) - math.log(len(log_w)),)
-
-
 def _property_cases():
     cases = []
     for i, (x_dim, hidden, z_dim, b, steps, k, n) in enumerate(
@@ -451,7 +451,7 @@ def vae_from_scratch(fn: Callable) -> Build:
         stepper=state_changes(
             {"the encoder's change": "encoder.", "the decoder's change": "decoder."},
             _returned_problem,
-            _importance_weighted_bound,
+            importance_weighted_bound,
         ),
     )
     draw, log_lik = bernoulli_mixture(generator(117), 3, 36, in_order=True)

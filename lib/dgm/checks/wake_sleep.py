@@ -13,7 +13,13 @@ from collections.abc import Callable
 import torch
 
 from .. import wake_sleep as ws
-from .builds import bernoulli_mixture, returned_problem, state_changes, step_changes
+from .builds import (
+    bernoulli_mixture,
+    importance_weighted_bound,
+    returned_problem,
+    state_changes,
+    step_changes,
+)
 from .harness import Build, Judging, Property, Statistical, exercise, generator, measured, seeded
 
 
@@ -247,12 +253,6 @@ def _returned_problem(out, init: dict, x, steps: int, lr, batch, x_eval, k: int)
     return returned_problem(out, init, ARCHITECTURE, more)
 
 
-def _importance_weighted_bound(losses, log_w) -> tuple[torch.Tensor]:
-    """``log (1/k) sum_j w_j`` of each row (B,): its mean over runs tells k independent draws
-    from one draw repeated k times (the log-weights' own mean does not)."""
-    return (torch.logsumexp(log_w, 0) - math.log(len(log_w)),)
-
-
 def _property_cases():
     cases = []
     for i, (x_dim, h_dim, b, steps, k, n) in enumerate(
@@ -367,7 +367,7 @@ def helmholtz_from_scratch(fn: Callable) -> Build:
                 "above the ELBO."
             ),
         },
-        stepper=state_changes(GROUPS, _returned_problem, _importance_weighted_bound),
+        stepper=state_changes(GROUPS, _returned_problem, importance_weighted_bound),
     )
     g = generator(97)
     draw, log_lik = bernoulli_mixture(g, 3, 36, in_order=True)
