@@ -428,7 +428,7 @@ ASSIGNMENTS = {
     ),
     "04_gan": Assignment(
         "04_gan",
-        "train_gan",
+        "pacgan_from_scratch",
         checks.gan,
         {
             "the discriminator's optimiser over the generator's parameters": (
@@ -439,14 +439,11 @@ ASSIGNMENTS = {
                 "properties",
             ),
             "uniform noise, not the prior's": (
-                (
-                    "fake = model.G(model.prior(n))",
-                    "fake = model.G(torch.rand(n, model.latent_dim))",
-                ),
+                ("z = torch.randn(n, self.latent_dim,", "z = torch.rand(n, self.latent_dim,"),
                 "properties",
             ),
             "batch_size examples a step, not batch_size packs": (
-                ("n = batch_size * m", "n = batch_size"),
+                ("n = batch_size * pack", "n = batch_size"),
                 "properties",
             ),
             "both Adams made anew every step": (
@@ -481,20 +478,19 @@ ASSIGNMENTS = {
             ),
             "real and generated packs swapped in D's loss": (
                 (
-                    "discriminator_loss(model.D(packed(real)), model.D(packed(fake.detach())))",
-                    "discriminator_loss(model.D(packed(fake.detach())), model.D(packed(real)))",
+                    "discriminator_loss(model.logits(real), model.logits(fake.detach()))",
+                    "discriminator_loss(model.logits(fake.detach()), model.logits(real))",
                 ),
                 "properties",
             ),
-            # its steps pass the properties on 1 of 20 variants: caught by the outcome
             "the generator's gradients never zeroed": (
                 ("        opt_g.zero_grad()\n", ""),
                 "outcome",
             ),
             "the minimax generator loss": (
                 (
-                    "g_loss = generator_loss_nonsaturating(model.D(packed(fake))).mean()",
-                    "g_loss = gan.generator_loss_minimax(model.D(packed(fake))).mean()",
+                    "g_loss = generator_loss_nonsaturating(model.logits(fake)).mean()",
+                    "g_loss = gan.generator_loss_minimax(model.logits(fake)).mean()",
                 ),
                 "properties",
             ),
@@ -506,21 +502,169 @@ ASSIGNMENTS = {
                 ("real = x[torch.randint(len(x), (n,), device=x.device)]", "real = x[:n]"),
                 "outcome",
             ),
+            "tanh in place of ReLU in G": (
+                (
+                    "torch.nn.Linear(latent_dim, H), torch.nn.ReLU(),\n"
+                    "            torch.nn.Linear(H, H), torch.nn.ReLU(),\n"
+                    "            torch.nn.Linear(H, 2),",
+                    "torch.nn.Linear(latent_dim, H), torch.nn.Tanh(),\n"
+                    "            torch.nn.Linear(H, H), torch.nn.Tanh(),\n"
+                    "            torch.nn.Linear(H, 2),",
+                ),
+                "properties",
+            ),
+            "the discriminator's gradients never zeroed": (
+                ("        opt_d.zero_grad()\n", ""),
+                "properties",
+            ),
+            "one Adam over both players": (
+                (
+                    "    opt_d = torch.optim.Adam(model.D.parameters(), lr=lr, betas=(0.5, "
+                    "0.999))\n    opt_g = torch.optim.Adam(model.G.parameters(), lr=lr, "
+                    "betas=(0.5, 0.999))\n",
+                    "    opt_d = opt_g = torch.optim.Adam(model.parameters(), lr=lr, "
+                    "betas=(0.5, 0.999))\n",
+                ),
+                "properties",
+            ),
+            "the generated points not detached in D's loss": (
+                ("model.logits(fake.detach())", "model.logits(fake)"),
+                "properties",
+            ),
+            "z drawn once, before the loop": (
+                (
+                    "    losses = torch.zeros(steps, 2)\n",
+                    "    z = torch.randn(n, latent_dim)\n    losses = torch.zeros(steps, 2)\n",
+                ),
+                (
+                    "        fake = model.generate(n)  # (n, 2), for both players' steps\n",
+                    "        fake = model.G(z)\n",
+                ),
+                "outcome",
+            ),
+            "the samples all from one z": (
+                (
+                    "        samples = model.generate(n_samples)\n",
+                    "        samples = model.generate(1).expand(n_samples, 2)\n",
+                ),
+                "properties",
+            ),
+            "G's loss on logits taken before D's step": (
+                (
+                    "        d_loss = discriminator_loss(",
+                    "        stale = model.logits(fake)\n        d_loss = discriminator_loss(",
+                ),
+                (
+                    "g_loss = generator_loss_nonsaturating(model.logits(fake)).mean()",
+                    "g_loss = generator_loss_nonsaturating(stale).mean()",
+                ),
+                "properties",
+            ),
+            "the samples drawn before training": (
+                ("    with torch.no_grad():\n        samples = model.generate(n_samples)\n", ""),
+                (
+                    "    losses = torch.zeros(steps, 2)\n",
+                    "    losses = torch.zeros(steps, 2)\n"
+                    "    with torch.no_grad():\n        samples = model.generate(n_samples)\n",
+                ),
+                "properties",
+            ),
         },
         right={
-            # the training_step of the section called, the noise drawn by hand before the rows
-            # (another order of the random draws, so another run), the losses stacked
-            "the section's training_step, the noise drawn before the rows": (
-                "def train_gan(model, x, steps, lr=1e-3, batch_size=64):\n"
-                "    opts = [torch.optim.Adam(p.parameters(), lr=lr, betas=(0.5, 0.999))\n"
-                "            for p in (model.D, model.G)]\n"
-                "    n = batch_size * model.pack\n"
+            # the networks by dgm.nets.mlp, the packs by view, the losses by binary
+            # cross-entropy against ones and zeros, the noise drawn before the rows (another
+            # order of the random draws, so another run), the losses stacked, no keywords
+            "mlp networks, packs by view, cross-entropy, the noise first": (
+                "class MyPacGAN(torch.nn.Module):\n"
+                "    def __init__(self, latent_dim, hidden, pack):\n"
+                "        super().__init__()\n"
+                "        self.latent_dim, self.pack = latent_dim, pack\n"
+                "        self.G = dgm.nets.mlp([latent_dim, hidden, hidden, 2], 'relu')\n"
+                "        self.D = dgm.nets.mlp([2 * pack, hidden, hidden, 1], 'relu')\n"
+                "\n"
+                "    def generate(self, n):\n"
+                "        return self.G(torch.randn(n, self.latent_dim))\n"
+                "\n"
+                "    def logits(self, v):\n"
+                "        return self.D(v.view(len(v) // self.pack, -1))[:, 0]\n"
+                "\n"
+                "\n"
+                "def pacgan_from_scratch(init, x, steps, lr, batch_size, pack, n_samples):\n"
+                "    model = MyPacGAN(init['G.0.weight'].shape[1], init['G.0.weight'].shape[0], "
+                "pack)\n"
+                "    model.load_state_dict(init)\n"
+                "    opt_d = torch.optim.Adam(model.D.parameters(), lr, (0.5, 0.999))\n"
+                "    opt_g = torch.optim.Adam(model.G.parameters(), lr, (0.5, 0.999))\n"
+                "    bce = F.binary_cross_entropy_with_logits\n"
                 "    out = []\n"
                 "    for _ in range(steps):\n"
-                "        z = torch.randn(n, model.latent_dim)\n"
-                "        real = x[torch.randint(0, x.shape[0], (n,))]\n"
-                "        out.append(torch.stack(training_step(model, real, z, *opts)))\n"
-                "    return torch.stack(out)\n"
+                "        fake = model.generate(batch_size * pack)\n"
+                "        real = x[torch.randint(0, x.shape[0], (batch_size * pack,))]\n"
+                "        r, f = model.logits(real), model.logits(fake.detach())\n"
+                "        d = bce(r, torch.ones_like(r)) + bce(f, torch.zeros_like(f))\n"
+                "        opt_d.zero_grad(set_to_none=True)\n"
+                "        d.backward()\n"
+                "        opt_d.step()\n"
+                "        f = model.logits(fake)\n"
+                "        g = bce(f, torch.ones_like(f))\n"
+                "        opt_g.zero_grad(set_to_none=True)\n"
+                "        g.backward()\n"
+                "        opt_g.step()\n"
+                "        out.append(torch.stack([d.detach(), g.detach()]))\n"
+                "    with torch.no_grad():\n"
+                "        return model.state_dict(), torch.stack(out), "
+                "model.generate(n_samples)\n"
+            ),
+            # D ending in Flatten(0), both gradients zeroed at the top of the step, the rows by
+            # randperm (without replacement), the losses by logsigmoid, recorded as a list of
+            # pairs
+            "gradients zeroed first, rows by randperm, logsigmoid losses": (
+                "import torch.nn as nn\n"
+                "\n"
+                "\n"
+                "class MyPacGAN(nn.Module):\n"
+                "    def __init__(self, latent_dim, hidden, pack):\n"
+                "        super().__init__()\n"
+                "        self.latent_dim, self.pack = latent_dim, pack\n"
+                "        self.G = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(),\n"
+                "                               nn.Linear(hidden, hidden), nn.ReLU(),\n"
+                "                               nn.Linear(hidden, 2))\n"
+                "        self.D = nn.Sequential(nn.Linear(2 * pack, hidden), nn.ReLU(),\n"
+                "                               nn.Linear(hidden, hidden), nn.ReLU(),\n"
+                "                               nn.Linear(hidden, 1), nn.Flatten(0))\n"
+                "\n"
+                "    def generate(self, n):\n"
+                "        p = self.G[0].weight\n"
+                "        return self.G(torch.randn(n, self.latent_dim, device=p.device))\n"
+                "\n"
+                "    def logits(self, v):\n"
+                "        return self.D(v.reshape(-1, 2 * self.pack))\n"
+                "\n"
+                "\n"
+                "def pacgan_from_scratch(init, x, steps, lr, batch_size, pack, n_samples):\n"
+                "    H, latent_dim = init['G.0.weight'].shape\n"
+                "    model = MyPacGAN(latent_dim, H, pack).to(x.device)\n"
+                "    model.load_state_dict(init)\n"
+                "    opt_d = torch.optim.Adam(model.D.parameters(), lr=lr, betas=(0.5, 0.999))\n"
+                "    opt_g = torch.optim.Adam(model.G.parameters(), lr=lr, betas=(0.5, 0.999))\n"
+                "    n = batch_size * pack\n"
+                "    losses = []\n"
+                "    for _ in range(steps):\n"
+                "        opt_d.zero_grad()\n"
+                "        opt_g.zero_grad()\n"
+                "        real = x[torch.randperm(len(x), device=x.device)[:n]]\n"
+                "        fake = model.generate(n)\n"
+                "        r, f = model.logits(real), model.logits(fake.detach())\n"
+                "        d = (-F.logsigmoid(r) - F.logsigmoid(-f)).mean()\n"
+                "        d.backward()\n"
+                "        opt_d.step()\n"
+                "        g = -F.logsigmoid(model.logits(fake)).mean()\n"
+                "        g.backward()\n"
+                "        opt_g.step()\n"
+                "        losses.append((d.item(), g.item()))\n"
+                "    with torch.no_grad():\n"
+                "        samples = model.generate(n_samples)\n"
+                "    return model.state_dict(), torch.tensor(losses), samples\n"
             ),
         },
     ),

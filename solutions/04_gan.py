@@ -50,11 +50,12 @@ if "google.colab" in sys.modules:
 # 2. explain why the generator's minimax loss gives no gradient early in training, and write the non-saturating fix;
 # 3. watch a GAN drop modes on 2-D mixtures, and measure it (modes covered, high-quality share);
 # 4. say what PacGAN's packing changes, and read a 10-seed benchmark of it with its control;
-# 5. train a DCGAN on MNIST and score it against a VAE with a Fréchet distance and an Inception-style score.
+# 5. train a DCGAN on MNIST and score it against a VAE with a Fréchet distance and an Inception-style score;
+# 6. write a whole PacGAN yourself: its two networks, the pack, the two players' steps and the training loop.
 #
 # **Exercises** (graded): `discriminator_loss`, `generator_loss_nonsaturating`, `mode_coverage`,
-# `training_step` (a PacGAN step), a written question, and a build assignment: `train_gan`, the
-# PacGAN training loop by hand (section 9).
+# `training_step` (a PacGAN step), a written question, and a build assignment:
+# `pacgan_from_scratch`, a whole PacGAN written and trained by you (section 9).
 
 # %%
 import json
@@ -795,99 +796,161 @@ plt.show()
 # the Bernoulli decoder. None of these scores is a likelihood: a GAN has none to report.
 
 # %% [markdown]
-# ## 9. Build assignment: the PacGAN training loop by hand (6 points)
+# ## 9. Build assignment: a PacGAN from scratch (6 points)
 #
-# Every GAN above was trained by the library's `gan.fit`. Now write its loop yourself: two
-# optimisers, the batches, the pack, and the two players' steps, the whole of what `fit`
-# does less its options (a second learning rate, a schedule, an average of $G$, a gradient
-# penalty, weighted generator losses) and its checkpoints.
+# Every GAN above was the library's `gan.GAN`, trained by `gan.fit`. Now write the whole of a
+# small PacGAN yourself: its two networks, the pack, the two players' losses and steps, and
+# the training loop (the whole of what `fit` does, less its options: a second learning rate, a
+# schedule, an average of $G$, a gradient penalty, weighted generator losses, checkpoints).
 #
-# **What to build.** `train_gan(model, x, steps, lr, batch_size)`: train the `gan.GAN`
-# `model` in place on examples `x` (shape `(N, d)`), and return a tensor of shape
-# `(steps, 2)`: row $t$ holds step $t$'s two losses, those your `training_step` returns (the
-# discriminator's mean `discriminator_loss` over its packs, then the generator's mean
-# non-saturating loss). Make one Adam per player,
-# `torch.optim.Adam(model.D.parameters(), lr=lr, betas=(0.5, 0.999))` and the same over
-# `model.G.parameters()` (the DCGAN recipe), once, before the loop. Each step:
+# **What to build**, in one cell (the skeleton gives the signatures and docstrings):
 #
-# 1. draws $n$ = `batch_size * model.pack` rows of `x` at random (`torch.randint`, with
-#    replacement, on `x.device`) and $n$ draws of the prior, `z = model.prior(n)` (it
-#    matches the networks' device and dtype): `batch_size` counts packs, as in `gan.fit`, so
-#    each player sees `batch_size` packs of each kind;
-# 2. takes one discriminator step and then one generator step against the *updated*
-#    discriminator, on packs of `model.pack` consecutive examples: exactly your
-#    `training_step` of section 6, which you may call here, or write again.
+# - `MyPacGAN(latent_dim, hidden, pack)`, an `nn.Module` with two `nn.Sequential`
+#   attributes, each two hidden ReLU layers of $H$ units: the generator `G`, `Linear(latent_dim, H)`,
+#   ReLU, `Linear(H, H)`, ReLU, `Linear(H, 2)`, and the discriminator `D`, `Linear(2 pack, H)`, ReLU,
+#   `Linear(H, H)`, ReLU, `Linear(H, 1)`, which reads a pack of `pack` points side by side; these
+#   names and this order make its `state_dict` the grader's;
+# - its methods `generate(n)`, $n$ samples $G(z)$ with $z \sim \mathcal{N}(0, I)$ drawn afresh, shape `(n, 2)`,
+#   and `logits(v)`: $D$'s logit of each pack of `pack` *consecutive* rows of `v` (shape
+#   `(n, 2)`, $n$ a multiple of `pack`), shape `(n / pack,)`;
+# - `pacgan_from_scratch(init, x, steps, lr, batch_size, pack, n_samples)`: make a `MyPacGAN`
+#   with the sizes of the weights `init` (a `state_dict`: `init["G.0.weight"]` is $H \times$ `latent_dim`)
+#   on `x.device`, load them (`load_state_dict`), train it on the points `x` (shape `(N, 2)`) for `steps`
+#   steps, and return `(model.state_dict(), losses, samples)`: the trained weights, a tensor of
+#   shape `(steps, 2)` whose row $t$ holds step $t$'s two losses (the discriminator's mean
+#   `discriminator_loss` over its packs, then the generator's mean non-saturating loss), and
+#   `model.generate(n_samples)` after training. Make one Adam per player,
+#   `torch.optim.Adam(model.D.parameters(), lr=lr, betas=(0.5, 0.999))` and the same over
+#   `model.G.parameters()` (the DCGAN recipe), once, before the loop. Each step:
+#   1. draws $n$ = `batch_size * pack` rows of `x` at random (`torch.randint`, with replacement,
+#      on `x.device`) and $n$ samples of $G$: `batch_size` counts packs, as in `gan.fit`, so each
+#      player sees `batch_size` packs of each kind;
+#   2. takes one discriminator step on real packs against generated ones ($G$ held fixed:
+#      `detach`), then one generator step against the *updated* discriminator, each
+#      gradient zeroed first (the generator's backward also reaches the discriminator's
+#      weights: its next zeroing clears that). The same generated points serve both steps,
+#      as in `gan.training_step`: that is part of the recipe, since the properties below
+#      compare the noise of your steps with the reference's (fresh points for the
+#      generator's step move it differently, by enough for them to tell at times).
 #
-# The library's loops (`gan.fit`, `gan.train_gan`) are refused by the grader here: an answer
-# that calls one is graded as tampered and earns nothing. Your `training_step` (or, where it
-# did not pass, the library's) is yours to call. Do not seed inside the loop: every step
-# would draw the same noise. About 15 lines.
+# Your `discriminator_loss` and `generator_loss_nonsaturating` (exercises 1 and 2) are yours
+# to call (where one of yours did not pass, the library's stands in for it here, as everywhere
+# in the notebook). Write the two players' steps here, not by section 6's `training_step`:
+# where yours did not pass, the library's `gan.training_step` stands in, and it is refused
+# here. The library's GAN (`gan.GAN`'s methods that draw $z$: `prior`, `generate`, `sample`),
+# its step and its loops (`gan.fit`, `gan.train_gan`, and `gan.pacgan_from_scratch`, its
+# answer to this exercise) are refused by the grader: an answer that calls one is graded as
+# tampered and earns nothing. Do not seed anywhere in the build: every run would draw the same
+# noise. Draw $z$ on the weights' device (the grader runs on the CPU; the demo below on your
+# device). You write about 40 lines of the cell's 55.
 #
-# **How it is graded** (the grader uses hidden networks and data of the same kind):
+# **How it is graded** (the grader uses hidden weights and data of the same kind):
 #
-# - *Properties* (3 points): one step of a PacGAN2 and two steps of a PacGAN4, each from one
-#   network copied afresh for every run, on copies of one point (so any way of drawing rows
+# - *Properties* (3 points): one step of a PacGAN2 and two steps of a PacGAN4 of 2x8
+#   networks, each from the same weights, on copies of one point (so any way of drawing rows
 #   is alike), each taken 300 times with fresh noise. Adam's first step moves each weight by
 #   about `lr` against the sign of its gradient, so the average change of a weight says how
 #   often its gradient was positive; the second step adds what the optimisers carry over.
-#   The average change of the discriminator's and of the generator's weights, and the
-#   average of the losses you return, must match the reference's within 5 standard errors.
-#   An optimiser over the wrong player, noise that is not the prior's, new optimisers every
-#   step, Adam's default betas, a loop one step short, the minimax generator loss, losses
-#   never recorded: each was beyond that on every hidden variant of the calibration.
-# - *Outcome* (3 points): a PacGAN2 of 2x64 ReLU MLPs trained for 2,000 steps (lr $10^{-3}$,
-#   batches of 64 packs) on 4,096 points of a hidden ring of 8 Gaussians (its radius and
-#   rotation hidden, std 0.05; the points come in order of their mode, so a loop that takes
-#   the same rows every step sees one mode) must cover at least 7 of the 8 modes with 2,500
-#   samples, at least 20% of them within 3 std of a mode (section 5's measures).
+#   The average change of the discriminator's and of the generator's weights, the averages
+#   of the losses and of the samples you return, and the samples' spread (their variance in
+#   each coordinate) must match the reference's within 5 standard errors. Tanh in $G$'s hidden
+#   layers, an optimiser over the wrong player, noise that is not Gaussian, new optimisers
+#   every step, one optimiser over both players, Adam's default betas, the discriminator's
+#   gradients never zeroed, a loop one step short, the minimax generator loss, losses never
+#   recorded, samples drawn before training or from one $z$: each failed these properties on
+#   every hidden variant of the calibration.
+# - *Outcome* (3 points): a PacGAN2 of 2x64 ReLU MLPs ($z$ in 8 dimensions) trained for 2,000
+#   steps (lr $10^{-3}$, batches of 64 packs) on 4,096 points of a hidden ring of 8 Gaussians
+#   (its radius and rotation hidden, std 0.05; the points come in order of their mode, so a
+#   loop that takes the same rows every step sees one mode) must, with the weights it
+#   returns, cover at least 7 of the 8 modes with 2,500 samples, at least 20% of them within 3
+#   std of a mode (section 5's measures).
 #
 # The two parts score apart, and the check says which player moved wrongly or what the
 # samples covered. The thresholds are calibrated on 20 hidden variants (the reference passes
 # all; every recorded wrong build fails the part it names on all of them):
-# `python -m benchmarks.assignments`. That G steps against the *updated* D is graded by
-# section 6's check of `training_step`, not here: one step of D moves G's gradients too
-# little for these properties to see.
+# `python -m benchmarks.assignments`. Whether G steps against the *updated* D does not change
+# the build's points (one step of D moves G's gradients too little for these properties to
+# see); section 6's check of `training_step` grades it.
 
-# %% nbgrader={"grade": false, "grade_id": "train_gan", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def train_gan(model, x, steps, lr=1e-3, batch_size=64):
-    """Train the PacGAN in place on examples x (N, d); return the (steps, 2) losses (D's, G's)."""
+# %% nbgrader={"grade": false, "grade_id": "pacgan_from_scratch", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class MyPacGAN(torch.nn.Module):
+    """A generator G (z -> a point in 2-D) and a discriminator D (a pack of points -> one
+    logit), each with two hidden ReLU layers of H units."""
+
+    def __init__(self, latent_dim, hidden, pack):
+        super().__init__()
+        self.latent_dim, self.pack = latent_dim, pack
+        ### BEGIN SOLUTION
+        H = hidden
+        self.G = torch.nn.Sequential(
+            torch.nn.Linear(latent_dim, H), torch.nn.ReLU(),
+            torch.nn.Linear(H, H), torch.nn.ReLU(),
+            torch.nn.Linear(H, 2),
+        )
+        self.D = torch.nn.Sequential(
+            torch.nn.Linear(2 * pack, H), torch.nn.ReLU(),
+            torch.nn.Linear(H, H), torch.nn.ReLU(),
+            torch.nn.Linear(H, 1),
+        )
+        ### END SOLUTION
+
+    def generate(self, n):
+        """n samples G(z), z ~ N(0, I) drawn afresh: (n, 2)."""
+        ### BEGIN SOLUTION
+        w = self.G[0].weight
+        z = torch.randn(n, self.latent_dim, device=w.device, dtype=w.dtype)  # (n, latent_dim)
+        return self.G(z)
+        ### END SOLUTION
+
+    def logits(self, v):
+        """D's logit of each pack of `pack` consecutive rows of v (n, 2): (n / pack,)."""
+        ### BEGIN SOLUTION
+        packs = v.reshape(-1, self.pack * v.shape[1])  # (n / pack, 2 pack): side by side
+        return self.D(packs).squeeze(-1)
+        ### END SOLUTION
+
+
+def pacgan_from_scratch(init, x, steps, lr, batch_size, pack, n_samples):
+    """A MyPacGAN started from the weights init, trained on the points x (N, 2); returns (its
+    trained state_dict, the (steps, 2) losses, n_samples samples of G after training)."""
     ### BEGIN SOLUTION
+    hidden, latent_dim = init["G.0.weight"].shape
+    model = MyPacGAN(latent_dim, hidden, pack).to(x.device)
+    model.load_state_dict(init)
     opt_d = torch.optim.Adam(model.D.parameters(), lr=lr, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(model.G.parameters(), lr=lr, betas=(0.5, 0.999))
-    m = model.pack
-    n = batch_size * m  # examples of each kind a step: batch_size packs
-
-    def packed(v):  # (n, d) -> (n / m, m * d): consecutive examples side by side
-        return v.reshape(-1, m * v.shape[1])
-
+    n = batch_size * pack  # examples of each kind a step: batch_size packs
     losses = torch.zeros(steps, 2)
     for t in range(steps):
-        real = x[torch.randint(len(x), (n,), device=x.device)]  # (n, d), with replacement
-        fake = model.G(model.prior(n))  # (n, d)
+        real = x[torch.randint(len(x), (n,), device=x.device)]  # (n, 2), with replacement
+        fake = model.generate(n)  # (n, 2), for both players' steps
         # the discriminator's step: real packs against generated ones, G held fixed
-        d_loss = discriminator_loss(model.D(packed(real)), model.D(packed(fake.detach()))).mean()
+        d_loss = discriminator_loss(model.logits(real), model.logits(fake.detach())).mean()
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()
         # the generator's step, against the updated discriminator
-        g_loss = generator_loss_nonsaturating(model.D(packed(fake))).mean()
+        g_loss = generator_loss_nonsaturating(model.logits(fake)).mean()
         opt_g.zero_grad()
         g_loss.backward()
         opt_g.step()
         losses[t, 0], losses[t, 1] = d_loss.item(), g_loss.item()
-    return losses
+    with torch.no_grad():
+        samples = model.generate(n_samples)
+    return model.state_dict(), losses, samples
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_train_gan", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
-train_gan = dgm.checks.train_gan(train_gan)
+# %% nbgrader={"grade": true, "grade_id": "check_pacgan_from_scratch", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+pacgan_from_scratch = dgm.checks.pacgan_from_scratch(pacgan_from_scratch)
 
 # %% [markdown]
-# Your loop on a ring of 8 Gaussians wider and coarser than section 4's (radius 2, std 0.05,
-# like the grader's): a PacGAN2 and a plain GAN with 2x64 networks (the same generator from
-# the same start; the discriminators differ in their input), each trained by your loop on
-# 128 examples a step (64 packs of 2, against 128 single examples) for the same number of
-# steps. One run each, so this is an illustration, not a comparison: section 6's
+# Your build on a ring of 8 Gaussians wider and coarser than section 4's (radius 2, std 0.05,
+# like the grader's): a PacGAN2 and a plain GAN (`pack = 1`) with 2x64 networks (the same
+# generator from the same start; the discriminators differ in their input), each trained by
+# your build on 128 examples a step (64 packs of 2, against 128 single examples) for the same
+# number of steps. One run each, so this is an illustration, not a comparison: section 6's
 # benchmark compares packing with its control over 10 seeds. Your run can differ from the
 # printout.
 
@@ -895,29 +958,30 @@ train_gan = dgm.checks.train_gan(train_gan)
 loop_steps = dgm.pick(full=3000, fast=100)
 ring_x = dgm.data.gaussian_ring(4096, radius=2.0, std=0.05, generator=gen, device=device)
 ring_modes = dgm.data.ring_centres(8, 2.0).to(device)
-loop_models = {}
+loop_samples = {}
 for label, pack in (("PacGAN2", 2), ("plain GAN", 1)):
     torch.manual_seed(0)
-    loop_models[label] = gan.GAN(*gan.toy_mlps(pack=pack, hidden=64, depth=2, latent_dim=8), 8, pack=pack).to(device)
-    loop_losses = train_gan(loop_models[label], ring_x, loop_steps, 1e-3, 128 // pack)
-    with torch.no_grad():
-        modes, good = dgm.metrics.mode_coverage(loop_models[label].generate(2500), ring_modes, 0.05)
-    print(f"{label:9s}: {loop_steps} steps of your loop, last losses D {loop_losses[-1, 0]:.3f}, "
+    G, D = gan.toy_mlps(pack=pack, hidden=64, depth=2, latent_dim=8)  # the library's networks, as a start
+    init = {**{f"G.{n}": t for n, t in G.state_dict().items()},
+            **{f"D.{n.removeprefix('0.')}": t for n, t in D.state_dict().items()}}
+    init = {n: t.to(device) for n, t in init.items()}
+    _, loop_losses, loop_samples[label] = pacgan_from_scratch(init, ring_x, loop_steps, 1e-3, 128 // pack, pack,
+                                                              2500)
+    modes, good = dgm.metrics.mode_coverage(loop_samples[label], ring_modes, 0.05)
+    print(f"{label:9s}: {loop_steps} steps of your build, last losses D {loop_losses[-1, 0]:.3f}, "
           f"G {loop_losses[-1, 1]:.3f}; {modes} of 8 modes covered, {good:.0%} of 2,500 samples "
           f"within 3 std of a mode")
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), sharex=True, sharey=True)
-for ax, (label, model) in zip(axes, loop_models.items()):
-    with torch.no_grad():
-        samples = model.generate(2500).cpu()
+for ax, (label, samples) in zip(axes, loop_samples.items()):
     ax.scatter(*ring_x[:2500].cpu().T, s=2, c="lightgray", label="data")
-    ax.scatter(*samples.T, s=2, c="tab:blue", label="samples")
+    ax.scatter(*samples.cpu().T, s=2, c="tab:blue", label="samples")
     ax.scatter(*ring_modes.cpu().T, marker="x", c="k", label="modes")
     ax.set(title=label, aspect="equal")
 markers = [plt.Line2D([], [], ls="", marker=m, ms=s, color=c, label=t) for m, s, c, t in
            (("o", 5, "lightgray", "data"), ("o", 5, "tab:blue", "samples"), ("x", 7, "k", "modes"))]
 axes[0].legend(handles=markers, loc="center", fontsize=8)  # inside the ring, where no mode is
-fig.suptitle(f"Your training loop after {loop_steps} steps: where each GAN's samples lie on the ring "
+fig.suptitle(f"Your build after {loop_steps} steps: where each GAN's samples lie on the ring "
              "(one run each)")
 plt.tight_layout()
 plt.show()
@@ -929,7 +993,7 @@ plt.show()
 # - The minimax generator loss has slope $-D$ in the logit: no signal when $D(G(z)) \approx 0$, early on. The non-saturating loss $-\log D(G(z))$ has slope $-(1 - D)$ there.
 # - The non-saturating generator, at $D^*$, follows $\mathrm{KL}(p_g \,\|\, p_\text{data}) - 2\,\mathrm{JSD}$: a KL with the model first (checked by finite differences), one root of mode seeking. Over ten seeds on the grid the minimax generator had fewer good samples (Welch's test at 5%); that it covers more modes is not established.
 # - On the ring, in Metz et al.'s set-up, this notebook's plain GAN sat near one mode at a time and moved between them (over 5 seeds its mode count varied widely); a discriminator that sees packs of 4 (PacGAN4, your `training_step`) kept all 8 modes on 5 of 5 seeds (drawing 4 times the samples a step). On the grid PacGAN4 covered more modes than a plain GAN given as many samples a step, over 10 seeds: packing made most of the difference, about 7 modes against about 2 from the larger batch alone (section 6's record). Packing is one fix among several: with lecture 06's weight average, learning-rate decay and gradient penalty, the plain GAN kept all 25 modes on every seed too.
-# - The whole of GAN training is a short loop: one Adam per player made once, a batch of real and of prior draws, packed, D's step, then G's step against the updated D (your `train_gan`).
+# - A whole PacGAN is two small networks and a short loop: one Adam per player made once, a batch of real points and of generated ones, packed, D's step, then G's step against the updated D (your `pacgan_from_scratch`).
 # - A DCGAN with InfoGAN's MNIST networks makes digit-like strokes within this notebook's few thousand steps; trained longer (`benchmarks.gan dcgan`, the shipped `gan.pretrained_dcgan()`), its digits are legible, with the scores printed in section 8 next to the real digits' floor. Fréchet distance and Inception score on a fixed classifier put numbers on sample quality where there is no likelihood, and show the VAE's means as blurry.
 #
 # Lecture 05 explains *why* GANs seek modes and VAEs cover them: they minimise KL divergences

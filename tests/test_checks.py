@@ -770,3 +770,54 @@ def test_the_lecture_modules_hold_their_checks():
 
     assert checks.responsibilities is em_checks.responsibilities
     assert checks.wake_loss is ws_checks.wake_loss
+
+
+def _stale_graph():
+    """A loss computed, then a weight its graph holds changed in place, then its backward."""
+    layer = torch.nn.Linear(2, 1)
+    loss = layer(torch.ones(1, 2, requires_grad=True)).sum()
+    with torch.no_grad():
+        layer.weight.add_(1.0)  # what an optimiser's step does
+    loss.backward()
+
+
+def _second_backward():
+    x = torch.ones(2, requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    y.backward()  # the graph was freed by the first
+
+
+def _leaf_in_place():
+    torch.zeros(2, requires_grad=True).lerp_(torch.ones(2), 0.1)  # an average outside no_grad
+
+
+@pytest.mark.parametrize(
+    "fn, phrase",
+    [
+        (_stale_graph, "compute that loss after the step"),
+        (_second_backward, "fake.detach()"),
+        (_leaf_in_place, "under torch.no_grad()"),
+    ],
+)
+def test_a_torch_error_whose_cause_is_hard_to_guess_is_reported_with_its_hint(fn, phrase):
+    """The harness reports a student's error (never raises it) and, for torch's errors whose
+    message a student rarely reads back to its cause, adds a hint that names the fix."""
+    from dgm.checks import harness
+
+    with pytest.raises(harness.StudentError) as err:
+        harness.call("build", fn, ())
+    assert err.value.result.status == harness.ERROR
+    assert phrase in err.value.result.hint, err.value.result.hint
+
+
+def test_any_other_error_is_reported_without_a_hint():
+    from dgm.checks import harness
+
+    def broken():
+        raise RuntimeError("shapes cannot be multiplied")
+
+    with pytest.raises(harness.StudentError) as err:
+        harness.call("build", broken, ())
+    assert "shapes cannot be multiplied" in err.value.result.details
+    assert err.value.result.hint == ""

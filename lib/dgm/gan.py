@@ -369,8 +369,8 @@ def training_step(
 def train_gan(
     gan: GAN, x: torch.Tensor, steps: int, lr: float = 1e-3, batch_size: int = 64
 ) -> torch.Tensor:
-    """The GAN's training loop by hand, as lecture 04's build assignment writes it: ``gan``
-    trained in place for ``steps`` steps of ``training_step``; each step's two losses,
+    """The loop of lecture 04's build assignment (``pacgan_from_scratch``): ``gan`` trained
+    in place for ``steps`` steps of ``training_step``; each step's two losses,
     (steps, 2).
 
     One Adam per player, made once with the DCGAN betas (0.5, 0.999) at ``lr``. Each step
@@ -388,6 +388,36 @@ def train_gan(
         d_loss, g_loss = training_step(gan, real, gan.prior(n), opt_d, opt_g)
         losses[t] = torch.stack([d_loss, g_loss])
     return losses
+
+
+def pacgan_from_scratch(
+    init: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    pack: int,
+    n_samples: int,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Lecture 04's build assignment, the whole PacGAN: ``toy_mlps`` networks (two hidden
+    ReLU layers each) started from the weights ``init``, trained by ``train_gan``, sampled.
+
+    ``init`` holds ``G.0``, ``G.2``, ``G.4`` (``z -> x``) and ``D.0``, ``D.2``, ``D.4`` (a
+    pack of ``pack`` points, side by side, to one logit), each ``weight`` and ``bias``: its
+    shapes give the latent size and the width. Returns the trained weights (the same keys),
+    each step's two losses, (steps, 2), and ``n_samples`` samples of the trained generator,
+    (n_samples, 2).
+    """
+    hidden, latent_dim = init["G.0.weight"].shape
+    G, D = toy_mlps(pack=pack, hidden=hidden, depth=2, latent_dim=latent_dim)
+    model = GAN(G, D, latent_dim, pack=pack).to(init["G.0.weight"])
+    # the library's D ends in a Flatten: its linear layers are D.0.0, D.0.2, D.0.4
+    model.load_state_dict({n.replace("D.", "D.0.", 1): t for n, t in init.items()})
+    losses = train_gan(model, x, steps, lr, batch_size)
+    with torch.no_grad():
+        samples = model.generate(n_samples)
+    trained = model.state_dict()
+    return {n: trained[n.replace("D.", "D.0.", 1)].detach().clone() for n in init}, losses, samples
 
 
 def _library_step(generator_loss, weights, penalty) -> Callable:

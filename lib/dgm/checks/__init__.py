@@ -15,7 +15,7 @@ from .gan import (
     discriminator_loss,
     generator_loss_nonsaturating,
     mode_coverage,
-    train_gan,
+    pacgan_from_scratch,
     training_step,
 )
 from .harness import CheckFailure, CheckResult, results, run_check, summary
@@ -76,7 +76,7 @@ __all__ = [
     "generator_loss_nonsaturating",
     "mode_coverage",
     "training_step",
-    "train_gan",
+    "pacgan_from_scratch",
     # lecture 05
     "reverse_kl_estimate",
     "forward_kl_estimate",

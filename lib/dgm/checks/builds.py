@@ -100,6 +100,13 @@ def importance_weighted_bound(losses, log_w) -> tuple[torch.Tensor]:
     return (vae.iwae_bound(log_w),)
 
 
+def samples_spread(losses, samples) -> tuple[torch.Tensor]:
+    """``state_changes``' ``derive`` for a build returning ``(state, losses, samples)``: the
+    samples' variance in each coordinate, (d,). Its mean over runs tells samples of fresh
+    noise from one ``G(z)`` repeated (the samples' own mean does not)."""
+    return (samples.var(0),)
+
+
 def returned_problem(out, init: dict, architecture: str, more: dict[str, tuple]) -> str | None:
     """What is wrong, in words, with what a build that makes its own model returned: ``(state,
     *more)``, its trained ``state_dict`` with ``init``'s keys and shapes (``architecture``

@@ -1,5 +1,5 @@
 """Checks of lecture 04 (GAN): the two players' losses, mode coverage, a PacGAN training step,
-and the build assignment, the PacGAN training loop."""
+and the build assignment, a PacGAN from scratch."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from collections.abc import Callable
 import torch
 
 from .. import data, gan, metrics
-from .builds import losses_problem, ring_coverage, ring_of_gaussians, step_changes
+from .builds import (
+    returned_problem,
+    ring_coverage,
+    ring_of_gaussians,
+    samples_spread,
+    state_changes,
+    step_changes,
+)
 from .harness import (
     Build,
     Exact,
@@ -326,35 +333,59 @@ def training_step(fn: Callable) -> Judging:
     return Judging(_step_cases(), Property(_training_step_property), reference=reference)
 
 
-# ---------------------------------------------------------------------------- train_gan (build)
+# ------------------------------------------------------------------ pacgan_from_scratch (build)
 
 # the thresholds, calibrated by ``python -m benchmarks.assignments`` (the reference build on 20
 # hidden variants and every recorded wrong build: benchmarks/results/assignments.json)
 MIN_MODES = 7.0  # of the hidden ring's 8 modes, covered by 2,500 samples
 MIN_HIGH_QUALITY = 0.2  # share of the samples within 3 std of a mode
 
+ARCHITECTURE = (
+    "G Linear(latent_dim, H), ReLU, Linear(H, H), ReLU, Linear(H, 2); D Linear(2 pack, H), "
+    "ReLU, Linear(H, H), ReLU, Linear(H, 1) on packs of pack consecutive points side by side"
+)
+GROUPS = {"the discriminator's change": "D.", "the generator's change": "G."}
+SAMPLES_HINT = (
+    "the samples: after the training loop, n_samples points G(z), each z drawn afresh from "
+    "N(0, I) (torch.randn(n_samples, latent_dim)), with the trained G."
+)
+LOSSES_HINT = (
+    "row t of the losses holds the step's two losses, each a mean over the packs: D's "
+    "discriminator_loss (-log D on the real packs plus -log(1 - D) on the generated ones, "
+    "neither halved nor summed over the packs), then G's non-saturating -log D(G(z))."
+)
 
-def _discriminator(model: gan.GAN) -> list[torch.Tensor]:
-    return list(model.D.parameters())
+
+def _initial_weights(pack: int, hidden: int, latent_dim: int, seed: int) -> dict[str, torch.Tensor]:
+    """The weights of fresh ``toy_mlps`` networks (two hidden ReLU layers each), with the
+    build's keys (the library's D ends in a Flatten: its layers are D.0.0, D.0.2, D.0.4)."""
+    torch.manual_seed(seeded(seed))
+    G, D = gan.toy_mlps(pack=pack, hidden=hidden, depth=2, latent_dim=latent_dim)
+    return {
+        **{f"G.{n}": t.detach().clone() for n, t in G.state_dict().items()},
+        **{f"D.{n.removeprefix('0.')}": t.detach().clone() for n, t in D.state_dict().items()},
+    }
 
 
-def _generator(model: gan.GAN) -> list[torch.Tensor]:
-    return list(model.G.parameters())
+def _returned_problem(out, init: dict, x, steps: int, lr, batch, pack, n_samples) -> str | None:
+    """What is wrong with the build's ``(state, losses, samples)``, in words, or ``None``."""
+    return returned_problem(
+        out, init, ARCHITECTURE, {"losses": (steps, 2), "samples": (n_samples, 2)}
+    )
 
 
 def _gan_step_cases():
     cases = []
     for i, (pack, b, steps) in enumerate(((2, 8, 1), (4, 4, 2))):
-        torch.manual_seed(seeded(130 + i))
-        model = gan.GAN(*gan.toy_mlps(pack=pack, hidden=8, depth=2), 2, pack=pack)
+        init = _initial_weights(pack, 8, 2, 130 + i)
         point = torch.randn(1, 2, generator=generator(132 + i))
         x = point.expand(64, -1).clone()  # one point repeated: any way of drawing rows is alike
         what = "one step" if steps == 1 else f"{steps} steps"
         cases.append(
             (
                 f"a PacGAN{pack} of 2x8 MLPs, {what} at lr 0.01, batches of {b} packs, on 64 "
-                "copies of one point",
-                (model, x, 0.01, steps, b),
+                "copies of one point, then 4 samples",
+                (init, x, steps, 0.01, b, pack, 4),
             )
         )
     return cases
@@ -363,57 +394,72 @@ def _gan_step_cases():
 def _covers_the_ring(run, args) -> str | None:
     """After the budget, the GAN's samples cover the hidden ring's modes, most of them close."""
     x, centres, std, steps, lr, batch, seed = args
-    torch.manual_seed(seeded(seed))
-    model = gan.GAN(*gan.toy_mlps(pack=2, hidden=64, depth=2, latent_dim=8), 8, pack=2)
-    problem = losses_problem(run(model, x, steps, lr, batch), steps)
+    init = _initial_weights(2, 64, 8, seed)
+    build_args = (init, x, steps, lr, batch, 2, 10)
+    out = run(*build_args)
+    problem = _returned_problem(out, *build_args)
     if problem:
         return problem
+    G, _ = gan.toy_mlps(pack=2, hidden=64, depth=2, latent_dim=8)
+    G.load_state_dict({n.removeprefix("G."): t for n, t in out[0].items() if n.startswith("G.")})
     torch.manual_seed(seeded(seed + 1))
-    with torch.no_grad():
-        modes, good = ring_coverage(model.generate(2500), centres, std)
+    with torch.no_grad():  # the weights the build trained, sampled by the library
+        modes, good = ring_coverage(G(torch.randn(2500, 8)), centres, std)
     if modes >= MIN_MODES and good >= MIN_HIGH_QUALITY:
         return None
     return (
         f"after {steps} steps the GAN's 2,500 samples cover {modes} of the ring's 8 modes "
         f"(at least {MIN_MODES:.0f} needed), {good:.0%} of them within 3 std of a mode (at least "
-        f"{MIN_HIGH_QUALITY:.0%} needed). Check the loop: one Adam per player made once; each "
-        f"step batch_size packs of rows of x drawn at random with replacement (torch.randint) "
-        f"and of prior draws, then D's step and G's step, each gradient zeroed before its "
-        f"backward."
+        f"{MIN_HIGH_QUALITY:.0%} needed; the weights you return are sampled by {ARCHITECTURE}). "
+        "Check the loop: one Adam per player made once; each step batch_size packs of rows of "
+        "x drawn at random with replacement (torch.randint) and of generated points G(z), z "
+        "drawn afresh every step, then D's step and G's step, each gradient zeroed before its "
+        "backward."
     )
 
 
-@exercise(gan.train_gan, gan.fit)
-def train_gan(fn: Callable) -> Build:
-    """Check the build ``fn(model, x, steps, lr, batch_size) -> (steps, 2) losses``: a
-    PacGAN trained in place by two Adams, one discriminator step and one generator step a
-    step, on ``batch_size`` packs of real and generated examples.
+@exercise(
+    gan.pacgan_from_scratch,
+    gan.train_gan,
+    gan.fit,
+    gan.training_step,
+    gan.GAN.prior,
+    gan.GAN.generate,
+)
+def pacgan_from_scratch(fn: Callable) -> Build:
+    """Check the build ``fn(init, x, steps, lr, batch_size, pack, n_samples) -> (state,
+    losses, samples)``: a PacGAN written from scratch (two hidden ReLU layers in each
+    network), started from the weights ``init``, trained by two Adams, one discriminator
+    step and one generator step a step, on ``batch_size`` packs of real and generated
+    points, then sampled.
 
-    Properties (half the points): the change of the discriminator and of the generator, and
-    the losses returned, after one step of a PacGAN2 and after two of a PacGAN4, over 300
-    runs from one copied network on one point repeated, have the distribution of the
-    reference's (``builds.step_changes``). Outcome
-    (the other half): a PacGAN2 of 2x64 MLPs trained for 2,000 steps (lr 1e-3, batches of
-    64 packs) on 4,096 points of a hidden ring of 8 Gaussians covers at least ``MIN_MODES``
-    modes with at least ``MIN_HIGH_QUALITY`` of 2,500 samples within 3 std of a mode (the
-    points come in order of their mode: a loop must draw its rows at random). The
-    library's ``train_gan`` and ``fit`` are refused; ``training_step`` (the exercise before)
-    is not.
+    Properties (half the points): the change of the discriminator and of the generator, the
+    losses and samples returned and the samples' spread, after one step of a PacGAN2 and
+    after two of a PacGAN4, over 300 runs from the same weights on one point repeated, have
+    the distribution of the reference's (``builds.step_changes``). Outcome (the other half):
+    a PacGAN2 of 2x64 MLPs trained for 2,000 steps (lr 1e-3, batches of 64 packs) on 4,096
+    points of a hidden ring of 8 Gaussians: with the weights it returns, 2,500 samples cover
+    at least ``MIN_MODES`` modes, at least ``MIN_HIGH_QUALITY`` of them within 3 std of a
+    mode (the points come in order of their mode: a loop must draw its rows at random). The
+    library's GAN, its step and its loops are refused; ``discriminator_loss`` and
+    ``generator_loss_nonsaturating`` (exercises 1 and 2) are not.
     """
     properties = step_changes(
         fn,
-        gan.train_gan,
-        {"the discriminator's change": _discriminator, "the generator's change": _generator},
+        gan.pacgan_from_scratch,
+        GROUPS,
         _gan_step_cases(),
         seed=135,
         hint=(
-            "one Adam per player, torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999)), made "
-            "once before the loop; each step n = batch_size * model.pack rows of x drawn with "
-            "replacement (torch.randint) and z = model.prior(n) (Gaussian noise), then D's "
-            "step and G's step against the updated D, each gradient zeroed before its "
-            "backward, on packs of model.pack (your training_step); row t of what you return "
-            "holds the two losses training_step returns (D's mean discriminator_loss over "
-            "the packs, then G's mean non-saturating loss)."
+            f"the networks: {ARCHITECTURE}, loaded from init. One Adam per player, "
+            "torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999)), made once before the loop; "
+            "each step n = batch_size * pack rows of x drawn with replacement (torch.randint) "
+            "and n points G(z), z ~ N(0, I) (Gaussian noise), then D's step and G's step "
+            "against the updated D, each gradient zeroed before its backward (G's backward "
+            "also reaches D's weights), neither step by training_step (yours or the "
+            "library's); row t of the losses holds the step's two losses (D's mean "
+            "discriminator_loss over the packs, then G's mean non-saturating loss); the "
+            "samples are G(z) after training."
         ),
         never_moved=(
             "each player's optimiser steps over that player's own parameters, once in each "
@@ -423,7 +469,13 @@ def train_gan(fn: Callable) -> Build:
             "D minimises discriminator_loss(logits of the real packs, logits of the "
             "generated packs), G the non-saturating loss."
         ),
-        returned="the losses returned",
+        returned=("the losses returned", "the samples returned", "the samples' spread"),
+        group_hints={
+            "the losses returned": LOSSES_HINT,
+            "the samples returned": SAMPLES_HINT,
+            "the samples' spread": SAMPLES_HINT,
+        },
+        stepper=state_changes(GROUPS, _returned_problem, samples_spread),
     )
     x, centres = ring_of_gaussians(generator(137), 4096)
     outcome = Judging(

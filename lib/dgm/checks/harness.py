@@ -226,6 +226,27 @@ class StudentError(Exception):
         self.result = result
 
 
+# torch's errors whose cause a student rarely guesses from the message: {text in it: hint}
+ERROR_HINTS = {
+    "modified by an inplace operation": (
+        "a loss was computed before an optimiser's step changed, in place, parameters its "
+        "graph holds, and backpropagated after it: compute that loss after the step (in a GAN, "
+        "the generator's loss from logits under the updated discriminator), or detach from it "
+        "what that step trained."
+    ),
+    "a leaf Variable that requires grad is being used in an in-place operation": (
+        "an in-place update of weights that take gradients, outside torch.no_grad(): make such "
+        "updates (an average of weights, a step by hand) under torch.no_grad()."
+    ),
+    "backward through the graph a second time": (
+        "a second backward through a graph the first one freed: detach what the first loss "
+        "must not train (in a GAN, the generated points in the discriminator's loss: "
+        "fake.detach()), or compute the second loss from a fresh forward pass; "
+        "retain_graph=True is rarely the fix."
+    ),
+}
+
+
 def call(name: str, fn: Callable, args: tuple, where: str = ""):
     """``fn(*args)``, turning ``NotImplementedError`` or any error into ``StudentError``."""
     try:
@@ -234,8 +255,9 @@ def call(name: str, fn: Callable, args: tuple, where: str = ""):
         raise StudentError(CheckResult(name, NOT_IMPLEMENTED, "not implemented yet.")) from None
     except Exception as err:  # the student's bug, reported rather than raised
         case = f"\n  on the test case: {where}" if where else ""
+        hint = next((h for text, h in ERROR_HINTS.items() if text in str(err)), "")
         raise StudentError(
-            CheckResult(name, ERROR, f"raised {type(err).__name__}: {err}{case}")
+            CheckResult(name, ERROR, f"raised {type(err).__name__}: {err}{case}", hint)
         ) from None
 
 
@@ -462,7 +484,8 @@ class Statistical:
             theirs = estimate([r[j] for r in refs], self.z, label)
             if theirs.varies and not mine.varies:
                 return Verdict(
-                    f"{label}: the same value on every call, where the answer is random",
+                    f"{label}: the same value on every call, where the answer is random (a "
+                    "torch.manual_seed inside your function would do that)",
                     mine,
                     theirs,
                 )
