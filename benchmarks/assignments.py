@@ -945,7 +945,7 @@ ASSIGNMENTS = {
     ),
     "07_mcmc": Assignment(
         "07_mcmc",
-        "adaptive_mala",
+        "tuned_mala",
         checks.mcmc,
         {
             "ULA: every proposal accepted": (
@@ -957,8 +957,8 @@ ASSIGNMENTS = {
             ),
             "the step adapts forever, the last step returned": (
                 (
-                    "        x, accepted = transition(x, eps)\n        n_accepted",
-                    "        x, accepted = transition(x, eps)\n"
+                    "        x, accepted = transition(x, eps, scales)\n        n_accepted",
+                    "        x, accepted = transition(x, eps, scales)\n"
                     "        eps *= math.exp((accepted.double().mean().item() - target) / "
                     "(n_warmup + len(trace) + 1) ** 0.6)\n        n_accepted",
                 ),
@@ -966,36 +966,148 @@ ASSIGNMENTS = {
             ),
             "the step adapts forever, the warm-up's step returned": (
                 (
-                    "        x, accepted = transition(x, eps)\n        n_accepted",
-                    "        x, accepted = transition(x, live)\n"
+                    "        x, accepted = transition(x, eps, scales)\n        n_accepted",
+                    "        x, accepted = transition(x, live, scales)\n"
                     "        live *= math.exp((accepted.double().mean().item() - target) / "
                     "(n_warmup + len(trace) + 1) ** 0.6)\n        n_accepted",
                 ),
-                ("    eps = math.exp(log_eps)", "    eps = live = math.exp(log_eps)"),
+                (
+                    "    eps = math.exp(log_eps) if n_warmup > 0 else step_size",
+                    "    eps = live = math.exp(log_eps) if n_warmup > 0 else step_size",
+                ),
                 "properties",
             ),
             "the update's sign flipped": (("log_eps += (", "log_eps -= ("), "properties"),
-            "no adaptation": (
-                ("log_eps += (", "log_eps += 0 * ("),
-                "properties",
-            ),
+            "no step adaptation": (("log_eps += (", "log_eps += 0 * ("), "properties"),
             "the initial step returned": (
                 ("return torch.stack(trace), eps,", "return torch.stack(trace), step_size,"),
                 "properties",
             ),
             "accepting on the energy difference": (
                 (
-                    "log_alpha = mala_log_acceptance(U, x, proposal, eps)",
-                    "log_alpha = U(x) - U(proposal)",
+                    "log_alpha = mala_log_acceptance(V, y, proposal, eps)",
+                    "log_alpha = V(y) - V(proposal)",
                 ),
                 "outcome",
             ),
             "noise of variance eps": (
                 (
-                    "math.sqrt(2 * eps) * torch.randn_like(x)",
-                    "math.sqrt(eps) * torch.randn_like(x)",
+                    "math.sqrt(2 * eps) * torch.randn_like(y)",
+                    "math.sqrt(eps) * torch.randn_like(y)",
                 ),
                 "outcome",
+            ),
+            "the scales never estimated": (
+                ("            scales = pooled_sd(window, scales)\n", ""),
+                "properties",
+            ),
+            "the variances taken for the scales": (
+                ("sd = states.var(0).sqrt()", "sd = states.var(0)"),
+                "properties",
+            ),
+            "the scales returned but never used in the moves": (
+                (
+                    "x, accepted = transition(x, math.exp(log_eps), scales)",
+                    "x, accepted = transition(x, math.exp(log_eps), torch.ones_like(scales))",
+                ),
+                (
+                    "x, accepted = transition(x, eps, scales)",
+                    "x, accepted = transition(x, eps, torch.ones_like(scales))",
+                ),
+                "properties",
+            ),
+            "the gains never restart": (
+                ("/ (t - t0 + 1) ** 0.6", "/ (t + 1) ** 0.6"),
+                "properties",
+            ),
+            "each chain's variance over the window, averaged over the chains": (
+                (
+                    "sd = states.var(0).sqrt()",
+                    "sd = torch.stack(window).var(0).mean(0).sqrt()",
+                ),
+                "properties",
+            ),
+            "the drift with U's gradient at x, not V's at y": (
+                ("_, grad = mcmc.energy_and_grad(V, y)", "_, grad = mcmc.energy_and_grad(U, x)"),
+                "outcome",
+            ),
+            "one window never emptied": (
+                ("            window, t0 = [], t + 1\n", "            t0 = t + 1\n"),
+                "properties",
+            ),
+            "the step reset to step_size at each window's end": (
+                (
+                    "            window, t0 = [], t + 1\n",
+                    "            window, t0 = [], t + 1\n"
+                    "            log_eps = math.log(step_size)\n",
+                ),
+                "properties",
+            ),
+            "the trace stored in y = x / scales": (
+                ("        trace.append(x)\n", "        trace.append(x / scales)\n"),
+                "properties",
+            ),
+            "the uniform compared with log alpha unlogged": (
+                (
+                    "accepted = torch.rand_like(log_alpha).log() < log_alpha",
+                    "accepted = torch.rand_like(log_alpha) < log_alpha",
+                ),
+                "properties",
+            ),
+            "the ratio of the unstretched proposal, in x": (
+                (
+                    "log_alpha = mala_log_acceptance(V, y, proposal, eps)",
+                    "log_alpha = mala_log_acceptance(U, x, proposal * scales, eps)",
+                ),
+                "outcome",
+            ),
+        },
+        right={
+            # in x itself (drift eps s^2 grad U, noise sqrt(2 eps) s xi) with its own ratio,
+            # the uniforms drawn first, a_t the mean of min(1, alpha), the window kept as
+            # float32 running sums (the biased variance)
+            "in x with its own ratio, running sums, a_t = mean min(1, alpha)": (
+                "def tuned_mala(U, x0, n_warmup, n_samples, step_size=0.1, target=0.574):\n"
+                "    x = x0.detach().clone()\n"
+                "    C, D = x.shape\n"
+                "    s = torch.ones(D, dtype=x.dtype)\n"
+                "    log_eps, t0 = math.log(step_size), 0\n"
+                "    first, middle = n_warmup // 4, n_warmup // 2\n"
+                "    ends = {first + middle // 7, first + 3 * middle // 7, first + middle}\n"
+                "    S1 = torch.zeros(D, dtype=torch.float32)\n"
+                "    S2 = torch.zeros(D, dtype=torch.float32)\n"
+                "    N = 0\n"
+                "    def step(x, eps, s):\n"
+                "        u_acc = torch.rand(C)\n"
+                "        u, g = mcmc.energy_and_grad(U, x)\n"
+                "        p = x - eps * s**2 * g + math.sqrt(2 * eps) * s * torch.randn(C, D)\n"
+                "        up, gp = mcmc.energy_and_grad(U, p)\n"
+                "        def logq(a, b, gb):\n"
+                "            return -(((a - b + eps * s**2 * gb) / s) ** 2).sum(1) / (4 * eps)\n"
+                "        la = -up + u + logq(x, p, gp) - logq(p, x, g)\n"
+                "        acc = u_acc.log() < la\n"
+                "        return torch.where(acc[:, None], p, x), acc, la.clamp(max=0).exp()\n"
+                "    for t in range(n_warmup):\n"
+                "        x, acc, prob = step(x, math.exp(log_eps), s)\n"
+                "        log_eps += (prob.mean().item() - target) / (t - t0 + 1) ** 0.6\n"
+                "        if first <= t < first + middle:\n"
+                "            xf = x.float()\n"
+                "            S1 += xf.sum(0)\n"
+                "            S2 += (xf**2).sum(0)\n"
+                "            N += C\n"
+                "        if t + 1 in ends and N > 1:\n"
+                "            m = S1 / N\n"
+                "            s = (S2 / N - m**2).clamp(min=1e-30).sqrt().to(x.dtype)\n"
+                "            S1.zero_()\n"
+                "            S2.zero_()\n"
+                "            N, t0 = 0, t + 1\n"
+                "    eps = math.exp(log_eps) if n_warmup else step_size\n"
+                "    trace, n_acc = [], torch.zeros(C)\n"
+                "    for _ in range(n_samples):\n"
+                "        x, acc, _ = step(x, eps, s)\n"
+                "        n_acc += acc\n"
+                "        trace.append(x)\n"
+                "    return torch.stack(trace), eps, s, n_acc / n_samples\n"
             ),
         },
     ),

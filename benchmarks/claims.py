@@ -856,6 +856,44 @@ claim(
     ),
 )
 
+_WIDE = "8-D Gaussian with sd 0.1 to 10 / ESS per step of the"
+claim(
+    "07.tuned-scales",
+    text=(
+        "With its scales tuned, MALA mixes the widest coordinate as well as the narrowest; "
+        "with the step alone the widest hardly mixes (its ESS per step at the estimator's "
+        "floor on 1,000 steps)"
+    ),
+    cell="one step cannot suit them all",
+    refs=(
+        f"mcmc: step and scales (tuned_mala), {_WIDE} widest coordinate (sd 10)",
+        f"mcmc: step and scales (tuned_mala), {_WIDE} narrowest coordinate (sd 0.1)",
+        f"mcmc: the step alone (adaptive_mala), {_WIDE} widest coordinate (sd 10)",
+        f"mcmc: the step alone (adaptive_mala), {_WIDE} narrowest coordinate (sd 0.1)",
+    ),
+    control="same 8-D Gaussian (sd 0.1 to 10, log-spaced), 200 chains from exact draws, 400 "
+    "warm-up steps from 0.01 and 1,000 samples at acceptance 0.574, ESS of 20 chains, seeds 0-9",
+    check=lambda tw, tn, aw, an: _both(
+        _every_seed(tw, "tuned, ESS per step of the widest coordinate", low=0.2),
+        _every_seed(tn, "tuned, of the narrowest", low=0.2),
+        _every_seed(aw, "step alone, of the widest", high=0.02),
+        _every_seed(an, "step alone, of the narrowest", low=0.5),
+    ),
+)
+exact(
+    "07.preconditioner",
+    text=(
+        "MALA with one scale per coordinate is MALA in y = x / s, and keeps the target at any "
+        "positive scales"
+    ),
+    cell="any positive $s$ keeps the target",
+    tests=(
+        "tests/test_mcmc.py::test_the_preconditioned_step_is_mala_on_x_over_scales",
+        "tests/test_mcmc.py::"
+        "test_the_preconditioned_step_keeps_the_target_at_any_scales_and_a_wrong_ratio_does_not",
+    ),
+)
+
 # --------------------------------------------------------------------------- 08 PixelCNN
 
 claim(

@@ -28,10 +28,22 @@ HINTS = {
     "the step adapts forever, the last step returned": "with n_warmup = 0 the step must stay",
     "the step adapts forever, the warm-up's step returned": "the step still adapts",
     "the update's sign flipped": "the wrong way",
-    "no adaptation": "adapt the step after every warm-up step",
-    "the initial step returned": "not run at the step you return",
-    "accepting on the energy difference": "did not keep it",
-    "noise of variance eps": "did not keep it",
+    "no step adaptation": "adapt the step after every warm-up step",
+    "the initial step returned": "not run at the step and scales you return",
+    "accepting on the energy difference": "exp(-2U)",
+    "noise of variance eps": "the noise sqrt(2 eps) xi",
+    "the scales never estimated": "the scales never changed from 1",
+    "the variances taken for the scales": "those are the variances",
+    "the scales returned but never used in the moves": "not run at the step and scales you return",
+    "the gains never restart": "t0 the step at which the scales last changed",
+    "each chain's variance over the window, averaged over the chains": "Pool each window's "
+    "states over chains and steps",
+    "the drift with U's gradient at x, not V's at y": "the gradient of V(y) = U(scales * y)",
+    "the ratio of the unstretched proposal, in x": "your mala_log_acceptance on V, y and y'",
+    "one window never emptied": "each window starts empty",
+    "the step reset to step_size at each window's end": "keep eps and start only the gains",
+    "the trace stored in y = x / scales": "return the states in x",
+    "the uniform compared with log alpha unlogged": "your accept test rejects proposals",
     # 01_em
     "history without the prior": "adds the prior",
     "the log of summed probabilities, not logsumexp": "logsumexp",
@@ -279,9 +291,11 @@ def test_a_wrong_build_that_no_longer_applies_is_named():
 STATED = {
     "07_mcmc": lambda m: (
         f"within {m.TUNE_TOL} of the target",
+        f"within {m.SCALE_TOL:.0%} of the target's standard deviations (each scale's relative "
+        f"error at most {m.SCALE_TOL})",
         f"within {m.SAME_TOL})",
         f"share of the samples within {m.WEIGHT_TOL}",
-        f"the means within {m.MEAN_TOL}",
+        f"the means within {m.MEAN_TOL} standard deviations",
         f"the variances within {m.VAR_TOL:.0%}",
     ),
     "02_wake_sleep": lambda m: (f"no more than {m.EXCESS_TOL:g} above the true",),
@@ -343,10 +357,11 @@ def test_a_trace_of_one_tensor_updated_in_place_is_named_in_the_hint():
     a = assignments.ASSIGNMENTS["07_mcmc"]
     source = (
         assignments.reference_source(a)
-        .replace("x, log_eps = x0.detach(),", "x, log_eps = x0.detach().clone(),")
+        .replace("x, log_eps, t0 = x0.detach(),", "x, log_eps, t0 = x0.detach().clone(),")
         .replace(
-            "        x, accepted = transition(x, eps)\n        n_accepted",
-            "        new, accepted = transition(x, eps)\n        x.copy_(new)\n        n_accepted",
+            "        x, accepted = transition(x, eps, scales)\n        n_accepted",
+            "        new, accepted = transition(x, eps, scales)\n        x.copy_(new)\n"
+            "        n_accepted",
         )
     )
     assert "x.copy_(new)" in source and ".clone()," in source

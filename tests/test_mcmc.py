@@ -240,3 +240,128 @@ def test_adaptive_mala_rejects_bad_settings(kw, match):
     args = dict(n_warmup=1, n_samples=1, step_size=0.1, target=0.5) | kw
     with pytest.raises(ValueError, match=match):
         mcmc.adaptive_mala(lambda x: x.pow(2).sum(1), torch.zeros(2, 2), **args)
+
+
+def _anisotropic_gaussian(std):
+    def U(x):
+        return 0.5 * (x / std).pow(2).sum(1)
+
+    return U
+
+
+def test_the_preconditioned_step_is_mala_on_x_over_scales():
+    """Draw for draw (the same random numbers), the preconditioned step at ``scales`` is
+    MALA's step on ``y = x / scales`` with the energy ``V(y) = U(scales * y)``, mapped back."""
+    std = torch.tensor([0.1, 10.0], dtype=torch.float64)
+    scales = torch.tensor([0.3, 4.0], dtype=torch.float64)
+    U = _anisotropic_gaussian(std)
+    x = std * torch.randn(500, 2, generator=torch.Generator().manual_seed(0), dtype=std.dtype)
+    got, acc = mcmc.preconditioned_mala_step(U, x, 0.4, scales, torch.Generator().manual_seed(1))
+    y, ref_acc = mcmc.mala_step(
+        lambda y: U(y * scales), x / scales, 0.4, torch.Generator().manual_seed(1)
+    )
+    assert torch.equal(acc, ref_acc) and 0 < acc.double().mean() < 1
+    torch.testing.assert_close(got[acc], (y * scales)[acc])
+    assert torch.equal(got[~acc], x[~acc])  # a rejected chain keeps its state exactly
+
+
+def _moments_kept(step, std, n_chains=4000, n_steps=60, seed=0):
+    """The largest error of the variances, in standard errors, after ``n_steps`` of ``step``
+    from the target (chains independent: plain standard errors), and the largest correlation
+    of a coordinate between the start and the end (small: the chains moved far)."""
+    g = torch.Generator().manual_seed(seed)
+    U = _anisotropic_gaussian(std)
+    x0 = std * torch.randn(n_chains, len(std), generator=g, dtype=std.dtype)
+    x = x0
+    for _ in range(n_steps):
+        x, _ = step(U, x, g)
+    corr = max(
+        torch.corrcoef(torch.stack([x0[:, k], x[:, k]]))[0, 1].abs().item() for k in range(len(std))
+    )
+    return ((x.var(0) / std**2 - 1).abs() / math.sqrt(2 / n_chains)).max().item(), corr
+
+
+def test_the_preconditioned_step_keeps_the_target_at_any_scales_and_a_wrong_ratio_does_not():
+    """Any positive scales keep the target (here wrong ones, 2 and 1/2 times the standard
+    deviations, at which both coordinates decorrelate from the start in 60 steps); the same
+    proposal accepted with the plain MALA ratio, which assumes the unstretched proposal,
+    moves the variances by many standard errors."""
+    std = torch.tensor([0.1, 10.0], dtype=torch.float64)
+    scales = torch.tensor([0.2, 5.0], dtype=torch.float64)
+
+    def right(U, x, g):
+        return mcmc.preconditioned_mala_step(U, x, 0.5, scales, g)
+
+    def wrong(U, x, g):  # the stretched proposal, the unstretched ratio
+        _, grad = mcmc.energy_and_grad(U, x)
+        noise = torch.randn(x.shape, generator=g, dtype=x.dtype)
+        proposal = x - 0.5 * scales**2 * grad + math.sqrt(2 * 0.5) * scales * noise
+        log_alpha = mcmc.mala_log_acceptance(U, x, proposal, 0.5)
+        accepted = torch.rand(len(x), generator=g, dtype=x.dtype).log() < log_alpha
+        return torch.where(accepted[:, None], proposal, x), accepted
+
+    errors, corr = _moments_kept(right, std)
+    assert errors < 4.5 and corr < 0.1
+    assert _moments_kept(wrong, std)[0] > 10
+
+
+def test_tuned_mala_learns_the_scales_and_the_step_from_either_side():
+    """On a 4-D Gaussian whose standard deviations span 0.1 to 10, from a step far too small
+    and one far too large: the scales found are the standard deviations (within 3%), the
+    acceptance after the warm-up is near the target, and the tuned step in the rescaled
+    coordinates is far larger than the one step plain MALA can afford (the narrowest
+    coordinate's)."""
+    std = torch.tensor([0.1, 0.7, 3.0, 10.0], dtype=torch.float64)
+    U = _anisotropic_gaussian(std)
+    g = torch.Generator().manual_seed(0)
+    x0 = std * torch.randn(400, 4, generator=g, dtype=std.dtype)
+    for start in (1e-4, 50.0):
+        trace, eps, scales, acc = mcmc.tuned_mala(U, x0, 300, 50, start, 0.574, generator=g)
+        assert trace.shape == (50, 400, 4) and isinstance(eps, float) and scales.shape == (4,)
+        assert (scales / std - 1).abs().max() < 0.03
+        assert abs(acc.mean().item() - 0.574) < 0.05
+        _, plain_eps, _ = mcmc.adaptive_mala(U, x0, 300, 10, start, 0.574, generator=g)
+        assert eps > 20 * plain_eps
+
+
+def test_tuned_mala_without_a_warm_up_is_plain_mala_at_the_step_given():
+    x0 = torch.randn(20, 2, generator=torch.Generator().manual_seed(1))
+
+    def U(x):
+        return (x.pow(2).sum(1) - 1).pow(2)
+
+    trace, eps, scales, acc = mcmc.tuned_mala(
+        U, x0, 0, 30, 0.05, generator=torch.Generator().manual_seed(2)
+    )
+    ref, ref_acc = mcmc.run_chains(U, x0, 30, 0.05, "mala", torch.Generator().manual_seed(2))
+    assert eps == 0.05 and torch.equal(scales, torch.ones(2))
+    torch.testing.assert_close(trace, ref)
+    assert torch.equal(acc, ref_acc)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(target=0.0), "target must be in"),
+        (dict(n_warmup=1.5), "n_warmup must be an int >= 0"),
+        (dict(n_samples=0), "n_samples must be an int >= 1"),
+        (dict(step_size=-1.0), "step_size must be a positive"),
+    ],
+)
+def test_tuned_mala_rejects_bad_settings(kw, match):
+    args = dict(n_warmup=1, n_samples=1, step_size=0.1, target=0.5) | kw
+    with pytest.raises(ValueError, match=f"tuned_mala: {match}"):
+        mcmc.tuned_mala(lambda x: x.pow(2).sum(1), torch.zeros(2, 2), **args)
+
+
+@pytest.mark.parametrize(
+    "scales, match",
+    [
+        (torch.ones(3), "shape \\(2,\\)"),
+        ([1.0, 1.0], "got list"),
+        (torch.tensor([1.0, 0.0]), "positive and finite"),
+    ],
+)
+def test_the_preconditioned_step_rejects_bad_scales(scales, match):
+    with pytest.raises(ValueError, match=f"preconditioned_mala_step: .*{match}"):
+        mcmc.preconditioned_mala_step(lambda x: x.pow(2).sum(1), torch.zeros(2, 2), 0.1, scales)

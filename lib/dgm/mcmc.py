@@ -210,12 +210,7 @@ def adaptive_mala(
     ``trace`` is (n_samples, C, D); ``step_size`` the frozen ``eps`` (a float);
     ``acceptance`` the share of accepted proposals per chain after the warm-up, (C,).
     """
-    _check_positive(step_size, "step_size", "adaptive_mala")
-    if not 0 < target < 1:
-        raise ValueError(f"adaptive_mala: target must be in (0, 1), got {target!r}")
-    for name, value, least in (("n_warmup", n_warmup, 0), ("n_samples", n_samples, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            raise ValueError(f"adaptive_mala: {name} must be an int >= {least}, got {value!r}")
+    _check_settings("adaptive_mala", step_size, target, n_warmup, n_samples)
     x, log_eps = x0.detach(), math.log(step_size)
     steps = range(n_warmup)
     if progress:
@@ -226,6 +221,115 @@ def adaptive_mala(
     eps = math.exp(log_eps) if n_warmup else step_size
     trace, acceptance = run_chains(U, x, n_samples, eps, "mala", generator, progress)
     return trace, eps, acceptance
+
+
+def _check_settings(who: str, step_size, target, n_warmup, n_samples) -> None:
+    _check_positive(step_size, "step_size", who)
+    if not 0 < target < 1:
+        raise ValueError(f"{who}: target must be in (0, 1), got {target!r}")
+    for name, value, least in (("n_warmup", n_warmup, 0), ("n_samples", n_samples, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{who}: {name} must be an int >= {least}, got {value!r}")
+
+
+def preconditioned_mala_step(
+    U: Energy, x: torch.Tensor, step_size: float, scales: torch.Tensor, generator=None
+):
+    """One MALA step with a diagonal preconditioner: ``(x_next, accepted)``.
+
+    It is plain MALA in the coordinates ``y = x / scales``, whose energy is
+    ``V(y) = U(scales * y)``: in ``x`` the proposal is
+    ``x' = x - eps scales^2 grad U(x) + sqrt(2 eps) scales xi``, a Langevin step whose noise
+    and drift are stretched per coordinate. With ``scales`` the target's standard deviations,
+    every coordinate of ``y`` has unit scale, and one step size suits them all. The ratio
+    is the same in either coordinates (the Jacobian of ``x = scales * y`` is a constant).
+    ``scales`` is a (D,) tensor of positive numbers.
+    """
+    _check_positive(step_size, "step_size", "preconditioned_mala_step")
+    if not torch.is_tensor(scales) or scales.shape != x.shape[1:]:
+        got = tuple(scales.shape) if torch.is_tensor(scales) else type(scales).__name__
+        raise ValueError(
+            f"preconditioned_mala_step: scales must be a tensor of shape {tuple(x.shape[1:])}, "
+            f"one per coordinate, got {got}"
+        )
+    if not (torch.isfinite(scales).all() and (scales > 0).all()):
+        raise ValueError("preconditioned_mala_step: scales must be positive and finite")
+    scales = scales.to(x)
+
+    def V(y):  # the energy of y = x / scales
+        return U(y * scales)
+
+    y_next, accepted = _mala_step_per_chain(V, x / scales, step_size, generator, True)
+    return torch.where(accepted.unsqueeze(1), y_next * scales, x), accepted
+
+
+def _windows(n_warmup: int) -> tuple[int, int, list[int]]:
+    # the warm-up's schedule: a quarter for the step alone, then the middle half in three
+    # windows of 1, 2 and 4 sevenths, each of whose states estimates the scales, then the
+    # last quarter for the step at the final scales. Returns (first, end of the middle, the
+    # steps after which a window ends)
+    first, middle = n_warmup // 4, n_warmup // 2
+    return first, first + middle, [first + middle // 7, first + 3 * middle // 7, first + middle]
+
+
+def tuned_mala(
+    U: Energy,
+    x0: torch.Tensor,
+    n_warmup: int,
+    n_samples: int,
+    step_size: float = 0.1,
+    target: float = 0.574,
+    generator=None,
+    progress: bool = False,
+):
+    """MALA with a diagonal preconditioner, its step and its scales tuned during a warm-up,
+    then both frozen: ``(trace, step_size, scales, acceptance)``.
+
+    A single step size cannot suit coordinates of very different scales: the narrowest
+    sets it, and the widest then moves by tiny steps. This sampler learns one scale per
+    coordinate (``preconditioned_mala_step``) as Stan's warm-up does (its "windowed
+    adaptation", with proportions chosen for short warm-ups): the first quarter of the
+    ``n_warmup`` steps tunes the step alone, with every scale 1; the middle half is cut into
+    windows of 1, 2 and 4 sevenths, at the end of each of which the scales become the
+    standard deviations of the window's states, pooled over chains and steps; the last
+    quarter tunes the step at the final scales. The step follows the Robbins-Monro recursion
+    of ``adaptive_mala``, ``log eps <- log eps + (a_t - target) / (t - t0 + 1)^0.6``, whose
+    gains start again (``t0``) whenever the scales change, since the step that suits the new
+    coordinates can be far from the old one. Then ``n_samples`` steps at the frozen step and
+    scales follow: a Markov chain that keeps ``exp(-U)``.
+
+    ``trace`` is (n_samples, C, D); ``step_size`` the frozen ``eps`` (a float); ``scales``
+    the frozen scales (D,), all ones when ``n_warmup`` is too short to fill a window (a
+    coordinate in which no chain moved during a window keeps its scale);
+    ``acceptance`` the share of accepted proposals per chain after the warm-up, (C,).
+    """
+    _check_settings("tuned_mala", step_size, target, n_warmup, n_samples)
+    x, log_eps, t0 = x0.detach(), math.log(step_size), 0
+    scales = torch.ones(x.shape[1], dtype=x.dtype, device=x.device)
+    first, last, ends = _windows(n_warmup)
+    window: list[torch.Tensor] = []
+    steps = range(n_warmup)
+    if progress:
+        steps = config.progress_bar(steps, desc="MALA warm-up")
+    for t in steps:
+        x, accepted = preconditioned_mala_step(U, x, math.exp(log_eps), scales, generator)
+        log_eps += (accepted.double().mean().item() - target) / (t - t0 + 1) ** 0.6
+        if first <= t < last:
+            window.append(x)
+        if t + 1 in ends and sum(len(w) for w in window) > 1:
+            sd = torch.cat(window).var(0).sqrt()  # pooled over the window's chains and steps
+            scales = torch.where(sd > 0, sd, scales)  # a coordinate no chain moved in: kept
+            window, t0 = [], t + 1
+    eps = math.exp(log_eps) if n_warmup else step_size
+    trace, n_accepted = [], torch.zeros(x.shape[0], device=x.device)
+    steps = range(n_samples)
+    if progress:
+        steps = config.progress_bar(steps, desc="tuned MALA")
+    for _ in steps:
+        x, accepted = preconditioned_mala_step(U, x, eps, scales, generator)
+        n_accepted += accepted
+        trace.append(x)
+    return torch.stack(trace), eps, scales, n_accepted / n_samples
 
 
 def replica_exchange(

@@ -19,7 +19,7 @@ from .gan import (
     training_step,
 )
 from .harness import CheckFailure, CheckResult, results, run_check, summary
-from .mcmc import adaptive_mala, effective_sample_size, mala_log_acceptance, ula_step
+from .mcmc import effective_sample_size, mala_log_acceptance, tuned_mala, ula_step
 from .pixelcnn import bits_per_dim, causal_mask, sample_naive, train_pixelcnn
 from .unified import (
     forward_kl_estimate,
@@ -93,7 +93,7 @@ __all__ = [
     "ula_step",
     "mala_log_acceptance",
     "effective_sample_size",
-    "adaptive_mala",
+    "tuned_mala",
     # lecture 08
     "causal_mask",
     "sample_naive",
