@@ -95,6 +95,42 @@ ASSIGNMENTS = {
                 ("weights, probs = bernoulli_m_step(", "_, probs = bernoulli_m_step("),
                 "properties",
             ),
+            "seeds drawn uniformly": (
+                ("i = torch.multinomial(d2, 1).item()", "i = torch.randint(N, (1,)).item()"),
+                "properties",
+            ),
+            "seeds drawn by the distance, not its square": (
+                (
+                    "i = torch.multinomial(d2, 1).item()",
+                    "i = torch.multinomial(d2.sqrt(), 1).item()",
+                ),
+                "properties",
+            ),
+            "the distance to the first seed only": (
+                ("            d2 = torch.minimum(d2, ((X - X[i]) ** 2).sum(1))\n", ""),
+                "properties",
+            ),
+            "seeds by the squared distance to the first seed only, chosen ones excluded": (
+                (
+                    "            d2 = torch.minimum(d2, ((X - X[i]) ** 2).sum(1))\n",
+                    "            d2[i] = 0\n",
+                ),
+                "properties",
+            ),
+            "seeds by the sum of the squared distances to the seeds": (
+                (
+                    "d2 = torch.minimum(d2, ((X - X[i]) ** 2).sum(1))",
+                    "d2 = d2 + ((X - X[i]) ** 2).sum(1)",
+                ),
+                "properties",
+            ),
+            "the prototypes started at the seeds themselves": (
+                (
+                    "probs = (0.5 * seeds + 0.5 * X.mean(0, keepdim=True)).clamp(0.05, 0.95)",
+                    "probs = seeds.clamp(0.05, 0.95)",
+                ),
+                "properties",
+            ),
             "the E-step's pixel terms swapped": (
                 (
                     "X @ probs.log().T + (1 - X) @ torch.log1p(-probs).T",

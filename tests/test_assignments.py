@@ -52,6 +52,13 @@ HINTS = {
     "the stopping rule inverted": "go on until an iteration gains less than tol",
     "the weights never updated": "one more EM iteration",
     "the E-step's pixel terms swapped": "the objective fell",
+    "seeds drawn uniformly": "some starts picked the same image twice",
+    "seeds drawn by the distance, not its square": "closer to seeding by the distance, not its",
+    "seeds by the squared distance to the first seed only, chosen ones excluded": "closer to "
+    "seeding by the squared distance to the first seed only",
+    "seeds by the sum of the squared distances to the seeds": "picked the same image twice",
+    "the distance to the first seed only": "to the NEAREST seed chosen so far",
+    "the prototypes started at the seeds themselves": "halfway between data points and the mean",
     # 02_wake_sleep
     "the wake phase with h from the prior, not q(h | x)": "h ~ q(h | x) a Bernoulli sample",
     "the sleep phase on data, not dreams": "on dreams (x, h) ~ p",
@@ -329,6 +336,8 @@ STATED = {
     "01_em": lambda m: (
         f"gains at most {m.CONVERGED_TOL:g} x tol",
         f"within {m.EXCESS_TOL:g} nat per image",
+        f"over {m.SEED_RUNS:,} such starts",
+        f"within {m.SEEDS_TV_TOL:g} in total variation of k-means++'s exact law",
     ),
 }
 
@@ -368,3 +377,41 @@ def test_a_trace_of_one_tensor_updated_in_place_is_named_in_the_hint():
     result = assignments.judge_part(a, assignments.build(a, source), 3, "properties")
     assert not result.passed
     assert "every state in it is the same" in result.hint, result.hint
+
+
+def test_the_em_build_check_takes_a_stop_at_tol_zero_without_dividing_by_it():
+    """Found by the calibration: with tol = 0 a run may stop early after an iteration that
+    gained 0 (or less, within rounding); the check took one more EM iteration's gain over tol
+    and divided by zero. With tol = 0 that stop obeys the rule, and the check says so."""
+    import torch
+
+    from dgm import em
+    from dgm.checks import em as checks_em
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.bernoulli(torch.full((40, 6), 0.4, dtype=torch.float64), generator=g)
+    weights = torch.full((2,), 0.5, dtype=torch.float64)
+    probs = torch.tensor([[0.3] * 6, [0.6] * 6], dtype=torch.float64)
+    J = em.bernoulli_log_posterior(X, weights, probs, 1.0)
+
+    def run(X, K, alpha, tol, max_iter, n_starts):
+        return weights, probs, [J + 1e-13, J]  # one iteration, a gain of -1e-13
+
+    assert checks_em._runs_em(run, (X, 2, 1.0, 0.0, 3, 1, 0)) is None
+
+
+def test_an_em_build_that_raises_without_an_iteration_loses_the_properties_only():
+    """A hostile review's case: a build whose loop variables are read after a loop that
+    max_iter = 0 never enters raises there; the seeding property says so in its hint, and
+    the outcome (run with iterations) still earns its half."""
+    a = assignments.ASSIGNMENTS["01_em"]
+    source = assignments.reference_source(a).replace(
+        "        history = [objective(weights, probs)]\n",
+        "        history = [objective(weights, probs)]\n"
+        "        if max_iter == 0:\n"
+        "            raise RuntimeError('J read after the loop')\n",
+    )
+    assert "J read after the loop" in source
+    result, _, _ = assignments.judge(a, assignments.build(a, source), 3)
+    assert assignments.parts(result) == {"properties": False, "outcome": True}, result.details
+    assert "with max_iter = 0 your function raised RuntimeError" in result.hint, result.hint

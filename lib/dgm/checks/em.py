@@ -7,7 +7,18 @@ from collections.abc import Callable
 import torch
 
 from .. import em
-from .harness import Build, Exact, Judging, Property, exercise, generator, measured, outputs, seeded
+from .harness import (
+    Build,
+    Exact,
+    Judging,
+    Property,
+    StudentError,
+    exercise,
+    generator,
+    measured,
+    outputs,
+    seeded,
+)
 
 
 def _random_gmm(g: torch.Generator, N: int, D: int, K: int, spread: float = 3.0):
@@ -277,6 +288,79 @@ def em_fit(fn: Callable) -> Judging:
 # hidden variants and every recorded wrong build: benchmarks/results/assignments.json)
 CONVERGED_TOL = 2.0  # one more EM iteration may gain at most this many times tol
 EXCESS_TOL = 1.0  # nats per test digit above the true mixture's NLL
+SEEDS_TV_TOL = 0.1  # total variation between the starts' seeds and k-means++'s exact law
+SEED_RUNS = 1500  # starts drawn to estimate the seeds' law
+
+
+# two sets of four 16-pixel images, by the pixels each sets to 1: squared distances (1, 4, 12, 3,
+# 13, 16) and (6, 1, 7, 5, 3, 6). k-means++'s law over ordered seed triples is, on one or the
+# other, at least 0.15 in total variation from each plausible wrong law: uniform (0.71),
+# the distance (0.17 / 0.15), the first seed only (0.53 with repeats; 0.21 without them on the
+# second), the sum of the squared distances (0.16 on the second)
+SEEDING_SETS = (
+    ((), (0,), (0, 1, 2, 3), tuple(range(4, 16))),
+    ((), (0, 1, 2, 3, 4, 5), (0,), (0, 1, 2, 3, 4, 6, 7)),
+)
+
+
+def _seeding_points(g: torch.Generator, which: int) -> torch.Tensor:
+    """The images of ``SEEDING_SETS[which]``. Hidden variants permute the pixels, flip a hidden
+    set of them (which keeps every distance) and shuffle the images."""
+    X = torch.zeros(4, 16, dtype=torch.float64)
+    for row, ones in enumerate(SEEDING_SETS[which]):
+        X[row, list(ones)] = 1
+    flip = torch.rand(16, generator=g) < 0.5
+    X = (X + flip.double()) % 2
+    return X[torch.randperm(4, generator=g)][:, torch.randperm(16, generator=g)]
+
+
+def _law(X: torch.Tensor, K: int, weight) -> dict[tuple[int, ...], float]:
+    """The law over ordered K-tuples of rows of ``X`` of a seeding that draws the first row
+    uniformly and each next one with probability proportional to ``weight(d2, seeds)`` (N,),
+    ``d2`` the matrix of squared distances."""
+    d2 = ((X[:, None] - X[None]) ** 2).sum(-1)
+    law: dict[tuple[int, ...], float] = {}
+
+    def grow(seq, p):
+        if len(seq) == K:
+            law[tuple(seq)] = law.get(tuple(seq), 0.0) + p
+            return
+        w = weight(d2, seq)
+        for j in range(len(X)):
+            if w[j] > 0:
+                grow(seq + [j], p * (w[j] / w.sum()).item())
+
+    for i in range(len(X)):
+        grow([i], 1 / len(X))
+    return law
+
+
+def _chosen(d2, seq):
+    mask = torch.ones(len(d2), dtype=d2.dtype)
+    mask[seq] = 0
+    return mask
+
+
+# plausible wrong seedings, named as a hint says them
+WRONG_SEEDINGS = {
+    "uniformly among the images not yet chosen": lambda d2, seq: _chosen(d2, seq),
+    "by the distance, not its square": lambda d2, seq: d2[seq].min(0).values.sqrt(),
+    "by the squared distance to the first seed only": lambda d2, seq: d2[seq[0]] * _chosen(d2, seq),
+    "by the sum of the squared distances to the seeds": lambda d2, seq: (
+        d2[seq].sum(0) * _chosen(d2, seq)
+    ),
+}
+
+
+def seeding_law(X: torch.Tensor, K: int) -> dict[tuple[int, ...], float]:
+    """k-means++'s exact law over ordered K-tuples of seeds (row indices of ``X``): the first
+    uniform, each next with probability proportional to its squared distance to the nearest
+    seed chosen so far."""
+    return _law(X, K, lambda d2, seq: d2[seq].min(0).values)
+
+
+def _tv(a: dict, b: dict) -> float:
+    return 0.5 * sum(abs(a.get(k, 0.0) - b.get(k, 0.0)) for k in {*a, *b})
 
 
 def _bernoulli_data(g: torch.Generator, K: int, D: int, ranked: bool = False):
@@ -340,9 +424,82 @@ def _em_step(X, weights, probs, alpha):
     return em.bernoulli_m_step(X, r, alpha)
 
 
+def _seeds_follow_kmeans_pp(run, args) -> str | None:
+    """With no iteration and one start the build returns its start: prototypes halfway
+    between K data points and the mean image, clipped, equal weights. Over many starts those
+    data points follow k-means++'s law."""
+    _, X, K, seed = args
+    torch.manual_seed(seeded(seed))
+    m = X.mean(0, keepdim=True)
+    starts = (0.5 * X + 0.5 * m).clamp(0.05, 0.95)  # (N, D): each point's prototype
+    counts: dict[tuple[int, ...], int] = {}
+    for _ in range(SEED_RUNS):
+        try:
+            out = run(X, K, 1.0, 1e-3, 0, 1)
+        except StudentError as err:
+            return (
+                f"with max_iter = 0 your function {err.result.details.split(chr(10))[0]}: with "
+                f"no iteration it must return its start (the equal weights, the prototypes, "
+                f"history = [J at the start])."
+            )
+        if not isinstance(out, (tuple, list)) or len(out) != 3:
+            return "return three things: (weights, probs, history)."
+        weights, probs = out[0], out[1]
+        if not torch.is_tensor(probs) or tuple(probs.shape) != (K, X.shape[1]):
+            return f"probs: the pixel probabilities of each component, shape {(K, X.shape[1])}."
+        if not torch.is_tensor(weights) or not torch.allclose(
+            weights.detach().double().cpu(), torch.full((K,), 1 / K, dtype=torch.float64)
+        ):
+            return "with max_iter = 0 the weights you return must be the start's, all 1/K."
+        gap = torch.cdist(probs.detach().double().cpu(), starts)  # (K, N)
+        nearest = gap.argmin(1)
+        if (gap.min(1).values > 1e-6).any():
+            return (
+                "with max_iter = 0 you return the start, and its prototypes are not halfway "
+                "between data points and the mean image: each prototype is (0.5 * seed + 0.5 "
+                "* X.mean(0)).clamp(0.05, 0.95), its seed a data point (a row of X)."
+            )
+        key = tuple(nearest.tolist())
+        counts[key] = counts.get(key, 0) + 1
+    law = seeding_law(X, K)
+    freq = {k: c / SEED_RUNS for k, c in counts.items()}
+    tv = _tv(freq, law)
+    measured(seeds_tv=tv)
+    if tv <= SEEDS_TV_TOL:
+        return None
+    said = (
+        f"over {SEED_RUNS} starts (max_iter = 0, one start) on 4 images, your seeds' law is "
+        f"{tv:.2f} in total variation from k-means++'s (allowed {SEEDS_TV_TOL})"
+    )
+    if len(counts) == 1:
+        return (
+            f"{said}: every start chose the same seeds {next(iter(counts))}. Do not seed the "
+            f"random numbers inside your function (torch.manual_seed, a fixed Generator)."
+        )
+    if any(len(set(k)) < K for k in counts):
+        return (
+            f"{said}, and some starts picked the same image twice: a seed's squared distance to "
+            f"the NEAREST seed chosen so far is 0 (itself), so k-means++ never picks it again. "
+            f"Draw the first seed uniformly, each next with probability proportional to that "
+            f"d2 (torch.multinomial), and update d2 with torch.minimum after each pick."
+        )
+    name, gap = min(
+        ((name, _tv(freq, _law(X, K, w))) for name, w in WRONG_SEEDINGS.items()),
+        key=lambda t: t[1],
+    )
+    like = f", closer to seeding {name} ({gap:.2f})" if gap < tv else ""
+    return (
+        f"{said}{like}. The first seed uniformly at random; each next one with probability "
+        f"proportional to its squared distance to the NEAREST seed chosen so far (keep d2 = "
+        f"torch.minimum(d2, the new seed's squared distances))."
+    )
+
+
 def _runs_em(run, args) -> str | None:
     """The history climbs, ends at the objective of what is returned, stops by the rule,
     and what is returned is an EM fixed point (one more iteration gains little)."""
+    if args[0] == "seeds":
+        return _seeds_follow_kmeans_pp(run, args)
     X, K, alpha, tol, max_iter, n_starts, seed = args
     torch.manual_seed(seeded(seed))
     found = _fitted(run(X, K, alpha, tol, max_iter, n_starts), K, X.shape[1], max_iter)
@@ -383,7 +540,7 @@ def _runs_em(run, args) -> str | None:
             f"{gains[-1]:.3g} >= tol = {tol:g}: go on until an iteration gains less than tol, "
             f"or max_iter iterations."
         )
-    if iterations < max_iter:
+    if iterations < max_iter and tol > 0:  # with tol 0 a stop means a gain of 0 or less
         w2, p2 = _em_step(X, weights, probs, alpha)
         gain = em.bernoulli_log_posterior(X, w2, p2, alpha) - J
         measured(next_gain_over_tol=gain / tol)
@@ -421,20 +578,22 @@ def _fits_held_out_digits(run, args) -> str | None:
     )
 
 
-@exercise(em.bernoulli_em, em.fit_bernoulli_mixture, em.em)
+@exercise(em.bernoulli_em, em.fit_bernoulli_mixture, em.em, em.kmeans_pp_means)
 def bernoulli_em(fn: Callable) -> Build:
     """Check the build ``fn(X, K, alpha, tol, max_iter, n_starts) -> (weights, probs,
     history)``: MAP-EM for a mixture of Bernoullis with restarts and a stopping rule.
 
     Properties (half the points), on a hidden mixture of 3 prototypes of 100 pixels (weights
-    1/6, 2/6 and 3/6 in a hidden order): the
+    1/6, 2/6 and 3/6 in a hidden order): the starts' seeds follow k-means++'s law (within
+    ``SEEDS_TV_TOL`` in total variation over ``SEED_RUNS`` starts on each of two sets of
+    four images), the
     history never falls, ends at the objective of the parameters returned, obeys the
     stopping rule (and ``max_iter``), and one more EM iteration from the result gains at most
     ``CONVERGED_TOL`` x tol. Outcome (the other half): fitted to 3,000 images of 400 pixels
     from a hidden mixture of 5 prototypes, the NLL of 2,000 held-out images is within
     ``EXCESS_TOL`` nats per image of the true mixture's. The library's EM loops
-    (``em.em``, ``fit_bernoulli_mixture``, ``bernoulli_em``) are refused: the loop is the
-    student's.
+    (``em.em``, ``fit_bernoulli_mixture``, ``bernoulli_em``) and its k-means++ seeding are
+    refused: the loop and the start are the student's.
     """
     g = generator(41)
     draw_small, _ = _bernoulli_data(g, 3, 100, ranked=True)
@@ -447,6 +606,14 @@ def bernoulli_em(fn: Callable) -> Build:
         (
             "the same images, tol 0 and max_iter 3 (exactly 3 iterations)",
             (X, 3, 0.5, 0.0, 3, 1, 81),
+        ),
+        (
+            f"the start alone (max_iter 0, one start), {SEED_RUNS} times on 4 images, K = 3",
+            ("seeds", _seeding_points(g, 0), 3, 83),
+        ),
+        (
+            f"the start alone, {SEED_RUNS} times on 4 other images, K = 3",
+            ("seeds", _seeding_points(g, 1), 3, 84),
         ),
     ]
     draw, truth = _bernoulli_data(g, 5, 400)
