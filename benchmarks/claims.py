@@ -875,7 +875,9 @@ claim(
     "warm-up steps from 0.01 and 1,000 samples at acceptance 0.574, ESS of 20 chains, seeds 0-9",
     check=lambda tw, tn, aw, an: _both(
         _every_seed(tw, "tuned, ESS per step of the widest coordinate", low=0.2),
-        _every_seed(tn, "tuned, of the narrowest", low=0.2),
+        _every_seed(
+            tn, "tuned, of the narrowest (below the step alone's bound)", low=0.2, high=0.45
+        ),
         _every_seed(aw, "step alone, of the widest", high=0.02),
         _every_seed(an, "step alone, of the narrowest", low=0.5),
     ),
