@@ -817,7 +817,7 @@ ASSIGNMENTS = {
     ),
     "06_energy_gan": Assignment(
         "06_energy_gan",
-        "train_energy_gan",
+        "energy_gan_from_scratch",
         checks.energy,
         {
             "the energy's optimiser over the generator's parameters": (
@@ -829,21 +829,31 @@ ASSIGNMENTS = {
             ),
             "T left out of the generator's optimiser": (
                 (
-                    "torch.optim.Adam(model.generator_parameters(), lr=lr,",
-                    "torch.optim.Adam(model.G.parameters(), lr=lr,",
+                    "generator_params = [*model.G.parameters(), *model.T.parameters()]",
+                    "generator_params = list(model.G.parameters())",
                 ),
                 "properties",
             ),
-            # the properties catch it on 19 of 20 variants; the outcome on all
             "no gradient penalty": (
                 (
-                    "energy_loss(model.energy, real, model.G(z), 0.1)",
-                    "energy_loss(model.energy, real, model.G(z), 0.0)",
+                    "energy_loss(model.energy, real, fake.detach(), 0.1)",
+                    "energy_loss(model.energy, real, fake.detach(), 0.0)",
                 ),
                 "outcome",
             ),
             "no MI term": (
-                ("generator_loss(model, z, 0.3)", "generator_loss(model, z, 0.0)"),
+                (" - 0.3 * jsd_mi_estimate(model.critic, fake, z)", ""),
+                "properties",
+            ),
+            "the MI term on detached points": (
+                (
+                    "jsd_mi_estimate(model.critic, fake, z)",
+                    "jsd_mi_estimate(model.critic, fake.detach(), z)",
+                ),
+                "properties",
+            ),
+            "the MI term added, not subtracted": (
+                (" - 0.3 * jsd_mi_estimate(", " + 0.3 * jsd_mi_estimate("),
                 "properties",
             ),
             "the average never updated": (
@@ -859,10 +869,7 @@ ASSIGNMENTS = {
                     "(model.U.parameters(), lr=lr, betas=(0.5, 0.9))",
                     "(model.U.parameters(), lr=lr)",
                 ),
-                (
-                    "(model.generator_parameters(), lr=lr, betas=(0.5, 0.9))",
-                    "(model.generator_parameters(), lr=lr)",
-                ),
+                ("(generator_params, lr=lr, betas=(0.5, 0.9))", "(generator_params, lr=lr)"),
                 "properties",
             ),
             "the energy's loss maximised": (
@@ -873,21 +880,6 @@ ASSIGNMENTS = {
                 ("        losses[t, 0], losses[t, 1] = u_loss.item(), g_loss.item()\n", ""),
                 "properties",
             ),
-            "both Adams made anew every step": (
-                (
-                    "    opt_u = torch.optim.Adam(model.U.parameters(), lr=lr, betas=(0.5, 0.9))\n"
-                    "    opt_g = torch.optim.Adam(model.generator_parameters(), lr=lr, "
-                    "betas=(0.5, 0.9))\n",
-                    "",
-                ),
-                (
-                    "        real = x[",
-                    "        opt_u = torch.optim.Adam(model.U.parameters(), lr=lr, betas=(0.5, "
-                    "0.9))\n        opt_g = torch.optim.Adam(model.generator_parameters(), "
-                    "lr=lr, betas=(0.5, 0.9))\n        real = x[",
-                ),
-                "properties",
-            ),
             "the same rows every step": (
                 (
                     "real = x[torch.randint(len(x), (batch_size,), device=x.device)]",
@@ -895,31 +887,9 @@ ASSIGNMENTS = {
                 ),
                 "outcome",
             ),
-            "the generator's step before the energy's": (
-                (
-                    "        u_loss = energy_loss(model.energy, real, model.G(z), 0.1)\n"
-                    "        opt_u.zero_grad()\n"
-                    "        u_loss.backward()\n"
-                    "        opt_u.step()\n"
-                    "        # the generator's step (G and T), against the updated energy\n"
-                    "        g_loss = generator_loss(model, z, 0.3)\n"
-                    "        opt_g.zero_grad()\n"
-                    "        g_loss.backward()\n"
-                    "        opt_g.step()\n",
-                    "        g_loss = generator_loss(model, z, 0.3)\n"
-                    "        opt_g.zero_grad()\n"
-                    "        g_loss.backward()\n"
-                    "        opt_g.step()\n"
-                    "        u_loss = energy_loss(model.energy, real, model.G(z), 0.1)\n"
-                    "        opt_u.zero_grad()\n"
-                    "        u_loss.backward()\n"
-                    "        opt_u.step()\n",
-                ),
-                "properties",
-            ),
             "the negatives from the averaged generator": (
                 (
-                    "energy_loss(model.energy, real, model.G(z), 0.1)",
+                    "energy_loss(model.energy, real, fake.detach(), 0.1)",
                     "energy_loss(model.energy, real, model.G_average(z), 0.1)",
                 ),
                 "properties",
@@ -930,52 +900,117 @@ ASSIGNMENTS = {
             ),
             "one Adam over every parameter": (
                 (
-                    "    opt_u = torch.optim.Adam(model.U.parameters(), lr=lr, betas=(0.5, 0.9))\n"
-                    "    opt_g = torch.optim.Adam(model.generator_parameters(), lr=lr, "
-                    "betas=(0.5, 0.9))\n",
+                    "    opt_u = torch.optim.Adam(model.U.parameters(), lr=lr, betas=(0.5, 0.9))\n",
+                    "",
+                ),
+                (
+                    "    opt_g = torch.optim.Adam(generator_params, lr=lr, betas=(0.5, 0.9))\n",
                     "    opt_u = opt_g = torch.optim.Adam(model.parameters(), lr=lr, "
                     "betas=(0.5, 0.9))\n",
                 ),
                 "properties",
             ),
-            "MI weight 1, not 0.3": (
-                ("generator_loss(model, z, 0.3)", "generator_loss(model, z, 1.0)"),
+            "the samples from G, not G_average": (
+                ("        return self.G_average(z)", "        return self.G(z)"),
                 "properties",
             ),
-            "penalty 10 (WGAN-GP's), not 0.1": (
+            "tanh in place of ReLU": (
                 (
-                    "energy_loss(model.energy, real, model.G(z), 0.1)",
-                    "energy_loss(model.energy, real, model.G(z), 10.0)",
+                    "                torch.nn.Linear(n_in, H), torch.nn.ReLU(),\n"
+                    "                torch.nn.Linear(H, H), torch.nn.ReLU(),\n"
+                    "                torch.nn.Linear(H, H), torch.nn.ReLU(),\n",
+                    "                torch.nn.Linear(n_in, H), torch.nn.Tanh(),\n"
+                    "                torch.nn.Linear(H, H), torch.nn.Tanh(),\n"
+                    "                torch.nn.Linear(H, H), torch.nn.Tanh(),\n",
+                ),
+                "properties",
+            ),
+            "the generator's gradients never zeroed": (
+                ("        opt_g.zero_grad()\n", ""),
+                "outcome",
+            ),
+            "the critic reading [z, x]": (
+                ("torch.cat([x, z], 1)", "torch.cat([z, x], 1)"),
+                "properties",
+            ),
+            "the average updated between the two players' steps": (
+                (
+                    "        # the average of G's weights, which sampling uses\n"
+                    "        with torch.no_grad():\n"
+                    "            for avg, w in zip(model.G_average.parameters(), "
+                    "model.G.parameters()):\n"
+                    "                avg.lerp_(w, 1 - decay)\n",
+                    "",
+                ),
+                (
+                    "        # the generator's step (G and T)",
+                    "        with torch.no_grad():\n"
+                    "            for avg, w in zip(model.G_average.parameters(), "
+                    "model.G.parameters()):\n"
+                    "                avg.lerp_(w, 1 - decay)\n"
+                    "        # the generator's step (G and T)",
                 ),
                 "properties",
             ),
         },
         right={
-            # no defaults, the noise drawn before the rows, T's parameters listed by hand, the
-            # gradients set to None before each loss, the average by mul_/add_, the losses as a
-            # list of floats
-            "no defaults, the noise first, T by hand, the average by mul_ and add_": (
-                "def train_energy_gan(model, x, steps, lr, batch_size, decay):\n"
-                "    opt_u = torch.optim.Adam(list(model.U.parameters()), lr, betas=(0.5, 0.9))\n"
+            # the library's mlp for the networks, the noise drawn before the rows, the
+            # gradients set to None before each loss, G(z) computed again (at the same z) for
+            # the generator's step, the average by mul_/add_, the losses as a list of floats
+            "mlp networks, the noise first, G(z) twice, the average by mul_ and add_": (
+                "class MyEnergyGAN(torch.nn.Module):\n"
+                "    def __init__(self, dim, latent_dim, hidden):\n"
+                "        super().__init__()\n"
+                "        self.latent_dim = latent_dim\n"
+                "        H = hidden\n"
+                "        self.U = nets.mlp([dim, H, H, H, 1], 'relu')\n"
+                "        self.G = nets.mlp([latent_dim, H, H, H, dim], 'relu')\n"
+                "        self.T = nets.mlp([dim + latent_dim, H, H, H, 1], 'relu')\n"
+                "        self.G_average = nets.mlp([latent_dim, H, H, H, dim], 'relu')\n"
+                "        for p in self.G_average.parameters():\n"
+                "            p.requires_grad = False\n"
+                "\n"
+                "    def energy(self, x):\n"
+                "        return self.U(x)[:, 0]\n"
+                "\n"
+                "    def critic(self, x, z):\n"
+                "        return self.T(torch.cat((x, z), dim=-1))[:, 0]\n"
+                "\n"
+                "    @torch.no_grad()\n"
+                "    def sample(self, n):\n"
+                "        device = next(self.G_average.parameters()).device\n"
+                "        return self.G_average(torch.randn(n, self.latent_dim, device=device))\n"
+                "\n"
+                "\n"
+                "def energy_gan_from_scratch(init, x, steps, lr, batch_size, decay, n_samples):\n"
+                "    latent_dim = init['G.0.weight'].shape[1]\n"
+                "    model = MyEnergyGAN(x.shape[1], latent_dim, init['G.0.weight'].shape[0])\n"
+                "    model.load_state_dict(init)\n"
+                "    model.to(x.device)\n"
+                "    opt_u = torch.optim.Adam(model.U.parameters(), lr, betas=(0.5, 0.9))\n"
                 "    params = list(model.G.parameters()) + list(model.T.parameters())\n"
                 "    opt_g = torch.optim.Adam(params, lr, betas=(0.5, 0.9))\n"
                 "    rows = []\n"
                 "    for _ in range(steps):\n"
-                "        z = torch.randn(batch_size, model.latent_dim)\n"
-                "        real = x[torch.randint(0, x.shape[0], (batch_size,))]\n"
+                "        z = torch.randn(batch_size, latent_dim, device=x.device)\n"
+                "        real = x[torch.randint(0, x.shape[0], (batch_size,), device=x.device)]\n"
                 "        opt_u.zero_grad(set_to_none=True)\n"
-                "        lu = energy_loss(model.energy, real, model.G(z), penalty=0.1)\n"
+                "        with torch.no_grad():\n"
+                "            negatives = model.G(z)\n"
+                "        lu = energy_loss(model.energy, real, negatives, penalty=0.1)\n"
                 "        lu.backward()\n"
                 "        opt_u.step()\n"
                 "        opt_g.zero_grad(set_to_none=True)\n"
-                "        lg = generator_loss(model, z, mi_weight=0.3)\n"
+                "        fake = model.G(z)\n"
+                "        lg = model.energy(fake).mean() - 0.3 * jsd_mi_estimate(model.critic, "
+                "fake, z)\n"
                 "        lg.backward()\n"
                 "        opt_g.step()\n"
                 "        with torch.no_grad():\n"
                 "            for a, w in zip(model.G_average.parameters(), model.G.parameters()):\n"
                 "                a.mul_(decay).add_((1 - decay) * w)\n"
                 "        rows.append([float(lu), float(lg)])\n"
-                "    return torch.tensor(rows)\n"
+                "    return model.state_dict(), torch.tensor(rows), model.sample(n_samples)\n"
             ),
         },
     ),

@@ -106,7 +106,7 @@ HINTS = {
     "the discriminator's gradients never zeroed": "G's backward also reaches D's weights",
     "one Adam over both players": "One Adam per player",
     "the generated points not detached in D's loss": "fake.detach()",
-    "z drawn once, before the loop": "z drawn afresh every step",
+    "z drawn once, before the loop": "drawn afresh every step",
     "the samples all from one z": "each z drawn afresh from N(0, I)",
     "G's loss on logits taken before D's step": "under the updated discriminator",
     # 05_unified_view
@@ -124,18 +124,21 @@ HINTS = {
     # 06_energy_gan
     "the energy's optimiser over the generator's parameters": "never moved",
     "T left out of the generator's optimiser": "never moved",
-    "no gradient penalty": "energy_loss(model.energy, real, model.G(z), 0.1)",
-    "no MI term": "generator_loss(model, z, 0.3)",
+    "no gradient penalty": "energy_loss(model.energy, real, fake.detach(), 0.1)",
+    "no MI term": "0.3 * jsd_mi_estimate(model.critic, fake, z)",
+    "the MI term on detached points": "jsd_mi_estimate(model.critic, fake, z)",
+    "the MI term added, not subtracted": "the MI subtracted",
     "the average never updated": "never moved",
     "the average moved by decay, not 1 - decay": "a share 1 - decay of the way to G's",
     "Adam's default betas, not (0.5, 0.9)": "betas (0.5, 0.9)",
     "the energy's loss maximised": "the wrong way",
-    "the generator's step before the energy's": "against the updated energy",
     "the negatives from the averaged generator": "not G_average",
     "the energy's gradients never zeroed": "the generator's backward also reaches U's weights",
-    "one Adam over every parameter": "over model.U.parameters() only",
-    "MI weight 1, not 0.3": "generator_loss(model, z, 0.3)",
-    "penalty 10 (WGAN-GP's), not 0.1": "energy_loss(model.energy, real, model.G(z), 0.1)",
+    "one Adam over every parameter": "over U's parameters only",
+    "the samples from G, not G_average": "G_average(z) (not G)",
+    "tanh in place of ReLU": "three hidden ReLU layers",
+    "the critic reading [z, x]": "x's columns first",
+    "the average updated between the two players' steps": "after both steps",
     # 08_pixelcnn
     "type B in the first layer": "The first layer's mask is type A",
     "the mask applied once, at construction": "multiply the weights by the mask in forward",
@@ -149,6 +152,15 @@ HINTS = {
     "gradients accumulated, never zeroed": "the gradients zeroed",
     "the first batch_size images every step": "(drawn at random each step)",
 }
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _reference_draws_once():
+    """Every build judged at one hidden variant meets the same reference draws: kept
+    (``harness.REFERENCE_DRAWS``), so each is computed once here, not once a build."""
+    harness.REFERENCE_DRAWS = {}
+    yield
+    harness.REFERENCE_DRAWS = None
 
 
 def recorded(lecture):
@@ -321,7 +333,7 @@ STATED = {
         f"within {m.MAX_LOG_S_ERROR:g} of $\\log s^*$",
     ),
     "06_energy_gan": lambda m: (
-        f"Each run passes decay {m.STEP_DECAY:g}",
+        f"with decay {m.STEP_DECAY:g} and `G_average` started off",
         f"Gaussian noise of sd {m.AVERAGE_OFFSET:g}",
         f"at least {m.MIN_MODES:.0f} of the 8 modes",
         f"at least {m.MIN_HIGH_QUALITY:.0%} of them within 3 std",

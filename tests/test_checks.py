@@ -755,6 +755,45 @@ def test_the_statistical_judge_accepts_other_draws_and_rejects_a_shifted_mean():
     assert not constant.passed and "same value on every call" in constant.details
 
 
+def test_a_kept_reference_is_drawn_once_per_case_and_judges_as_if_drawn_again(monkeypatch):
+    """With REFERENCE_DRAWS kept (the build assignments' tests), a judge marked ``cache``
+    draws the reference once per exercise, case and seed: the verdicts, and the numbers drawn
+    after them, are those of drawing it for every judging (the grader's way)."""
+    from dgm.checks import harness
+    from dgm.checks.harness import Statistical
+
+    calls = []
+
+    def reference(n):
+        calls.append(n)
+        return torch.randn(n).mean(0, keepdim=True)
+
+    def right(n):
+        return torch.randn(n).mean(0, keepdim=True)
+
+    def shifted(n):
+        return torch.randn(n).mean(0, keepdim=True) + 0.3
+
+    cases = [("n=50", (50,)), ("n=5", (5,))]
+    judge = Statistical(draws=100, cache=True)
+
+    def judged():
+        torch.manual_seed(0)
+        out = []
+        for student in (right, shifted, right):
+            r = checks.run_check("t", student, reference, cases, judge, quiet=True)
+            out.append((r.passed, r.details, torch.rand(1).item()))
+        return out
+
+    monkeypatch.setattr(harness, "REFERENCE_DRAWS", None)
+    fresh, drawn_fresh = judged(), len(calls)
+    calls.clear()
+    monkeypatch.setattr(harness, "REFERENCE_DRAWS", {})
+    kept = judged()
+    assert kept == fresh and [p for p, _, _ in kept] == [True, False, True]
+    assert drawn_fresh == 500 and len(calls) == 200  # each case's 100 draws, once
+
+
 def test_the_grading_switch_is_read_through_config(monkeypatch):
     from dgm import config
 

@@ -189,6 +189,29 @@ def test_fit_keeps_the_weight_average_and_sample_uses_it():
     assert not torch.allclose(model.sample(z=z), model.sample(z=z, average=False))
 
 
+def test_the_from_scratch_build_returns_its_own_keys_trained_and_the_average_moved():
+    """Lecture 06's build answered by the library: the weights come back under the build's
+    keys (T's layers without the library's ``T.net``), every network trained, and after one
+    step G_average a share 1 - decay of the way from where it started to the trained G."""
+    torch.manual_seed(0)
+    library = energy.toy_model("jsd", hidden=8)
+    init = {n.replace("T.net.", "T.", 1): t.clone() for n, t in library.state_dict().items()}
+    init["G_average.0.bias"] += 1.0  # the average off G, so that its move shows
+    x = torch.randn(32, 2) + 3
+    state, losses, samples = energy.energy_gan_from_scratch(init, x, 1, 1e-2, 16, 0.9, 5)
+    assert set(state) == set(init) and any(n.startswith("T.0.") for n in state)
+    assert losses.shape == (1, 2) and samples.shape == (5, 2)
+    for prefix in ("U.", "G.", "T."):  # every network trained
+        assert any(not torch.equal(state[n], init[n]) for n in init if n.startswith(prefix))
+    # the energy's loss is blind to a constant added to U: its last bias has no gradient
+    torch.testing.assert_close(state["U.6.bias"], init["U.6.bias"], rtol=0, atol=0)
+    for n in (n for n in init if n.startswith("G_average.")):
+        w = state[n.replace("G_average.", "G.")]
+        torch.testing.assert_close(state[n], 0.9 * init[n] + 0.1 * w)
+    with pytest.raises(RuntimeError):  # a state_dict of another architecture is refused
+        energy.energy_gan_from_scratch({**init, "extra": torch.zeros(1)}, x, 1, 1e-2, 16, 0.9, 5)
+
+
 def test_latent_energy_adds_the_prior_and_mala_on_a_flat_energy_samples_it():
     from dgm import mcmc
 

@@ -335,11 +335,12 @@ def train_energy_gan(
     batch_size: int = 256,
     decay: float = 0.999,
 ) -> torch.Tensor:
-    """Lecture 06's build assignment, answered: ``steps`` steps of ``training_step`` (penalty
-    0.1, MI weight 0.3), each on ``batch_size`` rows of ``x`` drawn with replacement and as
-    many prior draws, by one Adam per player (lr, betas (0.5, 0.9)) made once, each step
-    followed by the update of ``G_average`` with ``decay``. Returns the (steps, 2) losses
-    (the energy's, the generator's)."""
+    """The loop of lecture 06's build assignment (``energy_gan_from_scratch``): ``model``
+    trained in place for ``steps`` steps of ``training_step`` (penalty 0.1, MI weight 0.3),
+    each on ``batch_size`` rows of ``x`` drawn with replacement and as many prior draws, by
+    one Adam per player (lr, betas (0.5, 0.9)) made once, each step followed by the update of
+    ``G_average`` with ``decay``. Returns the (steps, 2) losses (the energy's, the
+    generator's)."""
     from . import gan
 
     opt_u = torch.optim.Adam(model.U.parameters(), lr=lr, betas=(0.5, 0.9))
@@ -350,6 +351,42 @@ def train_energy_gan(
         losses[t] = torch.stack(training_step(model, real, model.prior(batch_size), opt_u, opt_g))
         gan.update_ema(model.G_average, model.G, decay)
     return losses
+
+
+def _library_key(name: str) -> str:
+    """A build's weight name as the library's ``EnergyGAN`` calls it (its ``T`` keeps its
+    network in ``T.net``)."""
+    return name.replace("T.", "T.net.", 1) if name.startswith("T.") else name
+
+
+def energy_gan_from_scratch(
+    init: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    decay: float,
+    n_samples: int,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Lecture 06's build assignment, the whole energy GAN: ``toy_model`` networks (three
+    hidden ReLU layers each, the JSD MI critic) started from the weights ``init``, trained by
+    ``train_energy_gan``, sampled by the averaged generator.
+
+    ``init`` holds ``U.0`` to ``U.6`` (``x -> U(x)``), ``G.*`` and ``G_average.*`` (``z ->
+    x``) and ``T.*`` (``[x, z] -> T(x, z)``), each ``weight`` and ``bias``: their shapes give
+    the data's and the latent's sizes and the width. Returns the trained weights (the same
+    keys), each step's two losses, (steps, 2), and ``n_samples`` samples of ``G_average``,
+    (n_samples, dim).
+    """
+    hidden, latent_dim = init["G.0.weight"].shape
+    dim = init["U.0.weight"].shape[1]
+    model = toy_model("jsd", dim=dim, latent_dim=latent_dim, hidden=hidden)
+    model = model.to(init["G.0.weight"])
+    model.load_state_dict({_library_key(n): t for n, t in init.items()})
+    losses = train_energy_gan(model, x, steps, lr, batch_size, decay)
+    samples = model.sample(n_samples)
+    trained = model.state_dict()
+    return {n: trained[_library_key(n)].detach().clone() for n in init}, losses, samples
 
 
 def generate(G: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,12 @@ qualified (``dgm.checks.<lecture>.<name>``) instead.
 """
 
 from .em import bernoulli_em, bernoulli_m_step, elbo, em_fit, m_step, responsibilities
-from .energy import energy_loss, generator_loss, jsd_mi_estimate, train_energy_gan
+from .energy import (
+    energy_gan_from_scratch,
+    energy_loss,
+    generator_loss,
+    jsd_mi_estimate,
+)
 from .gan import (
     discriminator_loss,
     generator_loss_nonsaturating,
@@ -88,7 +93,7 @@ __all__ = [
     "energy_loss",
     "jsd_mi_estimate",
     "generator_loss",
-    "train_energy_gan",
+    "energy_gan_from_scratch",
     # lecture 07
     "ula_step",
     "mala_log_acceptance",

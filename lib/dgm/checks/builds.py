@@ -179,7 +179,7 @@ def step_changes(
     names = (*groups, *returned)
     return Judging(
         cases,
-        [Statistical(names, draws=draws, z=5.0, seed=seed)],
+        [Statistical(names, draws=draws, z=5.0, seed=seed, cache=True)],
         diagnoses=[diagnose],
         hint=hint,
         student=stepper(fn),

@@ -10,7 +10,14 @@ import torch
 import torch.nn.functional as F
 
 from .. import energy, nets
-from .builds import losses_problem, ring_coverage, ring_of_gaussians, step_changes
+from .builds import (
+    returned_problem,
+    ring_coverage,
+    ring_of_gaussians,
+    samples_spread,
+    state_changes,
+    step_changes,
+)
 from .harness import (
     Build,
     CheckResult,
@@ -353,182 +360,225 @@ def generator_loss(fn: Callable) -> CheckResult:
     return result
 
 
-# ---------------------------------------------------------------------- train_energy_gan (build)
+# ---------------------------------------------------------------- energy_gan_from_scratch (build)
 
 # the thresholds, calibrated by ``python -m benchmarks.assignments`` (the reference build on 20
 # hidden variants and every recorded wrong build: benchmarks/results/assignments.json)
 MIN_MODES = 7.0  # of the hidden ring's 8 modes, covered by 2,500 samples of the averaged G
 MIN_HIGH_QUALITY = 0.3  # share of the samples within 3 std of a mode
 
-
-def _energy_params(model: energy.EnergyGAN) -> list[torch.Tensor]:
-    return list(model.U.parameters())
-
-
-def _generator_params(model: energy.EnergyGAN) -> list[torch.Tensor]:
-    return list(model.G.parameters())
-
-
-def _statistics_params(model: energy.EnergyGAN) -> list[torch.Tensor]:
-    return list(model.T.parameters())
-
-
-def _average_params(model: energy.EnergyGAN) -> list[torch.Tensor]:
-    return list(model.G_average.parameters())
-
+ARCHITECTURE = (
+    "U Linear(d, H), ReLU, Linear(H, H), ReLU, Linear(H, H), ReLU, Linear(H, 1); G and "
+    "G_average Linear(latent_dim, H), ReLU, the same two hidden layers, Linear(H, d); T "
+    "Linear(d + latent_dim, H), ReLU, the same two hidden layers, Linear(H, 1) on [x, z]"
+)
+GROUPS = {
+    "the energy's change": "U.",
+    "the generator's change": "G.",
+    "T's change": "T.",
+    "the averaged generator's change": "G_average.",
+}
+SAMPLES_HINT = (
+    "the samples: after the training loop, n_samples points of the averaged generator "
+    "G_average(z) (not G), each z drawn afresh from N(0, I) (torch.randn(n_samples, "
+    "latent_dim))."
+)
+LOSSES_HINT = (
+    "row t of the losses holds the step's two losses: the energy's energy_loss(model.energy, "
+    "real, fake.detach(), 0.1) (on G's points, not G_average's), then the generator's loss "
+    "after the energy's step: the mean energy of its points minus 0.3 times "
+    "jsd_mi_estimate(model.critic, fake, z)."
+)
 
 # the properties' budget: each run's decay (1 - decay = 0.1 of the gap to G), and how far the
-# average starts from G (so its move, and a build that samples it, show)
+# average starts from G (so its move, and samples of G in its place, show)
 STEP_DECAY = 0.9
 AVERAGE_OFFSET = 0.1
 
 
+def _initial_weights(
+    hidden: int, seed: int, offset: float = 0.0, flat: bool = False, latent_dim: int = 2
+):
+    """The weights of a fresh ``toy_model("jsd")`` with the build's keys (the library's T
+    keeps its layers in ``T.net``): ``G_average`` moved off ``G`` by Gaussian noise of sd
+    ``offset``; with ``flat``, U's last two layers zeroed: U is 0 everywhere and every
+    gradient of its loss is 0 (its last hidden layer is 0, and the weights that read it are),
+    so the energy's step moves nothing and only the MI term moves G."""
+    torch.manual_seed(seeded(seed))
+    model = energy.toy_model("jsd", hidden=hidden, latent_dim=latent_dim)
+    state = {
+        n.replace("T.net.", "T.", 1): t.detach().clone() for n, t in model.state_dict().items()
+    }
+    g = generator(seed + 1)
+    for n, t in state.items():
+        if n.startswith("G_average."):
+            t.add_(offset * torch.randn(t.shape, generator=g))
+        if flat and n.startswith(("U.4.", "U.6.")):
+            t.zero_()
+    return state
+
+
+def _returned_problem(out, init: dict, x, steps, lr, batch, decay, n_samples) -> str | None:
+    """What is wrong with the build's ``(state, losses, samples)``, in words, or ``None``."""
+    return returned_problem(
+        out, init, ARCHITECTURE, {"losses": (steps, 2), "samples": (n_samples, x.shape[1])}
+    )
+
+
 def _build_step_cases():
     cases = []
-    for i, (b, steps) in enumerate(((16, 1), (8, 2))):
-        torch.manual_seed(seeded(150 + i))
-        model = energy.toy_model("jsd", hidden=8)
-        with torch.no_grad():
-            for w in model.G_average.parameters():
-                w.add_(AVERAGE_OFFSET * torch.randn(w.shape, generator=generator(154 + i)))
-        point = torch.randn(1, 2, generator=generator(152 + i))
+    # the two steps' case with z in 3 dimensions: a build that sizes z, T or its samples by
+    # the data's dimension (2) fails there
+    for i, (b, steps, flat, k) in enumerate(
+        ((16, 1, False, 2), (8, 2, False, 3), (16, 1, True, 2))
+    ):
+        init = _initial_weights(8, 150 + 3 * i, AVERAGE_OFFSET, flat, latent_dim=k)
+        point = torch.randn(1, 2, generator=generator(152 + 3 * i))
         x = point.expand(64, -1).clone()  # one point repeated: any way of drawing rows is alike
         what = "one step" if steps == 1 else f"{steps} steps"
+        energy_is = "U's last two layers zeroed (U = 0: only the MI term moves G), " if flat else ""
         cases.append(
             (
-                f"an energy GAN of 3x8 MLPs (JSD MI), its average G_average {AVERAGE_OFFSET:g} "
-                f"(in sd) away from G, {what} at lr 0.01, batches of {b}, decay {STEP_DECAY:g}, "
-                "on 64 copies of one point",
-                (model, x, 0.01, steps, b),
+                f"an energy GAN of 3x8 MLPs, z in {k} dimensions, {energy_is}G_average "
+                f"{AVERAGE_OFFSET:g} (in sd) away from G, {what} at lr 0.01, batches of {b}, "
+                f"decay {STEP_DECAY:g}, on 64 copies of one point, then 64 samples",
+                (init, x, steps, 0.01, b, STEP_DECAY, 64),
             )
         )
     return cases
 
 
-def _at_decay(fn: Callable) -> Callable:
-    """The build with the properties' decay passed (not the answer's default)."""
-
-    def run(model, x, steps, lr, batch_size):
-        return fn(model, x, steps, lr, batch_size, STEP_DECAY)
-
-    return run
-
-
 def _covers_the_ring(run, args) -> str | None:
     """After the budget, the averaged generator's samples cover the hidden ring's modes."""
     x, centres, std, steps, lr, batch, decay, seed = args
-    torch.manual_seed(seeded(seed))
-    model = energy.toy_model("jsd")  # 3x128 MLPs, the lecture's
-    problem = losses_problem(run(model, x, steps, lr, batch, decay), steps)
+    init = _initial_weights(128, seed)  # 3x128 MLPs, the lecture's
+    build_args = (init, x, steps, lr, batch, decay, 10)
+    out = run(*build_args)
+    problem = _returned_problem(out, *build_args)
     if problem:
         return problem
-    torch.manual_seed(seeded(seed + 1))
+    model = energy.toy_model("jsd")
+    model.load_state_dict({energy._library_key(n): t for n, t in out[0].items()})
+    torch.manual_seed(seeded(seed + 2))  # the weights the build trained, sampled by the library
     modes, good = ring_coverage(model.sample(2500), centres, std)
     if modes >= MIN_MODES and good >= MIN_HIGH_QUALITY:
         return None
     return (
         f"after {steps} steps the averaged generator's 2,500 samples cover {modes} of the "
         f"ring's 8 modes (at least {MIN_MODES:.0f} needed), {good:.0%} of them within 3 std of "
-        f"a mode (at least {MIN_HIGH_QUALITY:.0%} needed). Check the loop: one Adam per player "
-        "made once; each step batch_size rows of x drawn at random with replacement "
-        "(torch.randint) and as many prior draws, the energy's step on "
-        "energy_loss(model.energy, real, model.G(z), 0.1), then the generator's on "
-        "generator_loss(model, z, 0.3), each gradient zeroed before its backward, then "
-        "G_average moved towards G."
+        f"a mode (at least {MIN_HIGH_QUALITY:.0%} needed; the weights you return are sampled "
+        f"by {ARCHITECTURE}). Check the loop: one Adam per player made once; each step "
+        "batch_size rows of x drawn at random with replacement (torch.randint) and as many "
+        "z ~ N(0, I), drawn afresh every step, the energy's step on energy_loss(model.energy, "
+        "real, fake.detach(), 0.1), then the generator's, each gradient zeroed before its "
+        "backward, then G_average moved towards G."
     )
 
 
-@exercise(energy.train_energy_gan, energy.fit, energy.training_step, energy.energy_step)
-def train_energy_gan(fn: Callable) -> Build:
-    """Check the build ``fn(model, x, steps, lr, batch_size, decay) -> (steps, 2) losses``:
-    an energy GAN (JSD MI) trained in place by two Adams, one energy step and one generator
-    step a step, then the average of G's weights moved towards G.
+@exercise(
+    energy.energy_gan_from_scratch,
+    energy.train_energy_gan,
+    energy.fit,
+    energy.training_step,
+    energy.energy_step,
+    energy.generator_loss,
+    energy.toy_model,
+    energy.EnergyGAN.prior,
+    energy.EnergyGAN.sample,
+)
+def energy_gan_from_scratch(fn: Callable) -> Build:
+    """Check the build ``fn(init, x, steps, lr, batch_size, decay, n_samples) -> (state,
+    losses, samples)``: an energy GAN written from scratch (U, G, the MI critic T and the
+    averaged G_average, three hidden ReLU layers each), started from the weights ``init``,
+    trained by two Adams, one energy step and one generator step (with the JSD MI term) a
+    step, then G_average moved towards G, then sampled by G_average.
 
-    Properties (half the points): the change of the energy, of the generator, of the MI
-    critic T and of the averaged generator, and the losses returned, after one step and after
-    two, over 300 runs from one copied network on one point repeated, have the distribution
-    of the reference's (``builds.step_changes``). Outcome (the other half): an energy GAN of
-    3x128 MLPs trained for 1,500 steps (lr 1e-3, batches of 64, decay 0.99) on 4,096 points of
-    a hidden ring of 8 Gaussians: the averaged generator's 2,500 samples cover at least
-    ``MIN_MODES`` modes, at least ``MIN_HIGH_QUALITY`` of them within 3 std of a mode. The
-    library's ``train_energy_gan``, ``fit``, ``training_step`` and ``energy_step`` are
-    refused; ``energy_loss`` and ``generator_loss`` (exercises 1 and 3) are not.
+    Properties (half the points): the change of U, G, T and G_average, the losses and samples
+    returned and the samples' spread, after one step, after two (z in 3 dimensions), and
+    after one at a flat energy (U = 0: only the MI term moves G), over 300 runs from the same
+    weights on one point repeated, have the distribution of the reference's
+    (``builds.step_changes``). Outcome (the other half): 3x128 MLPs trained for 1,500 steps
+    (lr 1e-3, batches of 64, decay 0.99) on 4,096 points of a hidden ring of 8 Gaussians:
+    with the weights it returns, 2,500 samples of G_average cover at least ``MIN_MODES``
+    modes, at least ``MIN_HIGH_QUALITY`` of them within 3 std of a mode. The library's
+    energy GAN, its generator loss, its steps and loops are refused; ``energy_loss`` and
+    ``jsd_mi_estimate`` (exercises 1 and 2) are not.
     """
     properties = step_changes(
-        _at_decay(fn),
-        _at_decay(energy.train_energy_gan),
-        {
-            "the energy's change": _energy_params,
-            "the generator's change": _generator_params,
-            "T's change": _statistics_params,
-            "the averaged generator's change": _average_params,
-        },
+        fn,
+        energy.energy_gan_from_scratch,
+        GROUPS,
         _build_step_cases(),
-        seed=155,
+        seed=160,
         hint=(
-            "one Adam per player, torch.optim.Adam(params, lr=lr, betas=(0.5, 0.9)), made once "
-            "before the loop: the energy's over model.U.parameters(), the generator's over "
-            "model.generator_parameters() (G and T); each step batch_size rows of x drawn with "
-            "replacement (torch.randint) and z = model.prior(batch_size), the energy's step on "
-            "energy_loss(model.energy, real, model.G(z), 0.1), then the generator's on "
-            "generator_loss(model, z, 0.3), each gradient zeroed before its backward, then "
-            "every weight of model.G_average moved a share 1 - decay of the way to G's; row t "
-            "of what you return holds the two losses."
+            f"the networks: {ARCHITECTURE}, loaded from init. One Adam per player, "
+            "torch.optim.Adam(params, lr=lr, betas=(0.5, 0.9)), made once before the loop: the "
+            "energy's over U's parameters, the generator's over G's and T's together; each step "
+            "batch_size rows of x drawn with replacement (torch.randint), z ~ N(0, I) "
+            "(torch.randn(batch_size, latent_dim)) and fake = G(z), then the energy's step on "
+            "energy_loss(model.energy, real, fake.detach(), 0.1), then the generator's on "
+            "model.energy(fake).mean() - 0.3 * jsd_mi_estimate(model.critic, fake, z), against "
+            "the updated energy, each gradient zeroed before its backward, then every weight of "
+            "G_average moved a share 1 - decay of the way to G's; row t of the losses holds the "
+            "two losses; the samples are G_average(z) after training."
         ),
         never_moved={
             "the energy's change": (
-                "the energy's Adam steps over model.U.parameters(), once in each of the steps "
-                "iterations."
+                "the energy's Adam steps over U's parameters, once in each of the steps iterations."
             ),
             "the generator's change": (
-                "the generator's Adam steps over model.generator_parameters() (G and T), once "
-                "in each of the steps iterations."
+                "the generator's Adam steps over G's and T's parameters, once in each of the "
+                "steps iterations; at a flat energy (U = 0) only the MI term moves G, through the "
+                "points fake = G(z) that T scores (not fake.detach())."
             ),
             "T's change": (
-                "T moves only through the MI term of generator_loss(model, z, 0.3), by the "
-                "generator's Adam over model.generator_parameters() (G and T)."
+                "T moves only through the MI term, 0.3 * jsd_mi_estimate(model.critic, fake, z) "
+                "in the generator's loss, by the generator's Adam over G's and T's parameters."
             ),
             "the averaged generator's change": (
-                "after every step, each weight of model.G_average moves a share 1 - decay of "
-                "the way to G's (lerp_(w, 1 - decay), without gradients)."
+                "after every step, each weight of G_average moves a share 1 - decay of the way "
+                "to G's (avg.lerp_(w, 1 - decay), without gradients)."
             ),
         },
         wrong_way=(
             "the energy minimises energy_loss (data down, generated points up), the generator "
-            "generator_loss; G_average moves towards G, by 1 - decay of the gap."
+            "the mean energy of its points minus 0.3 times the MI estimate; G_average moves "
+            "towards G, by 1 - decay of the gap."
         ),
-        returned="the losses returned",
+        returned=("the losses returned", "the samples returned", "the samples' spread"),
         group_hints={
             "the energy's change": (
-                "the energy's step: its own Adam (lr, betas (0.5, 0.9)) over "
-                "model.U.parameters() only, made once before the loop; energy_loss(model.energy, "
-                "real, model.G(z), 0.1) on batch_size rows of x and G's points at z = "
-                "model.prior(batch_size) (G, not G_average); its gradients zeroed before its "
-                "backward (the generator's backward also reaches U's weights); first in each "
-                "step, the generator's after it, against the updated energy."
+                "the energy's step: U with three hidden ReLU layers (as G and T); its own Adam "
+                "(lr, betas (0.5, 0.9)) over U's parameters only, made once before the loop; "
+                "energy_loss(model.energy, real, fake.detach(), 0.1) (penalty 0.1) on "
+                "batch_size rows of x and G's points at z ~ N(0, I) drawn afresh every step "
+                "(G, not G_average); its gradients zeroed before its backward (the generator's "
+                "backward also reaches U's weights); first in each step, the generator's after "
+                "it, against the updated energy."
             ),
             "the generator's change": (
                 "the generator's step, after the energy's (against the updated energy): "
-                "generator_loss(model, z, 0.3) at the same z, by the generator's Adam (lr, "
-                "betas (0.5, 0.9)) over model.generator_parameters(), made once before the loop, "
-                "its gradients "
-                "zeroed before its backward."
+                "model.energy(fake).mean() - 0.3 * jsd_mi_estimate(model.critic, fake, z) (MI "
+                "weight 0.3, the MI subtracted; critic(x, z) is T(torch.cat([x, z], 1)), x's "
+                "columns first), by the generator's Adam (lr, betas (0.5, 0.9)) "
+                "over G's and T's parameters, made once before the loop, its gradients zeroed "
+                "before its backward; z ~ N(0, I) (Gaussian noise) drawn afresh every step."
             ),
             "T's change": (
-                "T learns in the generator's step only: generator_loss(model, z, 0.3) (MI "
-                "weight 0.3), by the generator's Adam over model.generator_parameters()."
+                "T learns in the generator's step only, on the MI term 0.3 * "
+                "jsd_mi_estimate(model.critic, fake, z), by the generator's Adam over G's and "
+                "T's parameters; critic(x, z) is T(torch.cat([x, z], 1)), x's columns first."
             ),
             "the averaged generator's change": (
-                "after both steps, every weight of model.G_average moves a share 1 - decay of "
-                "the way to G's: avg.lerp_(w, 1 - decay), i.e. avg = decay * avg + (1 - decay) "
-                "* w, with decay the argument."
+                "after both steps, every weight of G_average moves a share 1 - decay of the way "
+                "to G's: avg.lerp_(w, 1 - decay), i.e. avg = decay * avg + (1 - decay) * w, "
+                "with decay the argument."
             ),
-            "the losses returned": (
-                "row t of what you return holds the two losses of step t, as a (steps, 2) tensor: "
-                "the energy's energy_loss(model.energy, real, model.G(z), 0.1) (on G's points, "
-                "not G_average's), then the generator's generator_loss(model, z, 0.3)."
-            ),
+            "the losses returned": LOSSES_HINT,
+            "the samples returned": SAMPLES_HINT,
+            "the samples' spread": SAMPLES_HINT,
         },
+        stepper=state_changes(GROUPS, _returned_problem, samples_spread),
     )
     x, centres = ring_of_gaussians(generator(157), 4096)
     outcome = Judging(

@@ -450,6 +450,14 @@ def estimate(draws: list[torch.Tensor], z: float = 5.0, label: str = "") -> Esti
     return Estimate(stack.mean(0), se, bool((stack != stack[0]).any()), z, label)
 
 
+# The reference's draws of a ``Statistical`` judge marked ``cache``, kept per exercise, case
+# and seed while a test session asks for it (``REFERENCE_DRAWS = {}``): a build's reference
+# and its cases are fixed by the hidden variant, so every wrong build judged at one variant
+# is compared with the same draws, computed once. ``None`` (the grader, the calibration): the
+# reference runs for every judging, as it does when a student's submission is graded.
+REFERENCE_DRAWS: dict | None = None
+
+
 @dataclass
 class Statistical:
     """``draws`` calls of each, fresh noise every call (no re-seeding between calls).
@@ -465,6 +473,22 @@ class Statistical:
     z: float = 5.0
     atol: float = 1e-6
     seed: int = 0
+    cache: bool = False  # the reference a pure function of the variant: see REFERENCE_DRAWS
+
+    def _reference_draws(self, name, reference, args, i, where) -> list:
+        """The reference's ``draws`` outputs, from ``REFERENCE_DRAWS`` where kept there (with
+        the generator's state they left, so what follows draws the same numbers)."""
+        key = (name, where, seeded(self.seed + i), self.draws)
+        kept = REFERENCE_DRAWS if self.cache else None
+        if kept is not None and key in kept:
+            refs, state = kept[key]
+            torch.set_rng_state(state)
+            return refs
+        torch.manual_seed(seeded(self.seed + i) + 1)  # not the state the answer left
+        refs = [outputs(reference(*args)) for _ in range(self.draws)]
+        if kept is not None:
+            kept[key] = (refs, torch.get_rng_state())
+        return refs
 
     def __call__(self, name, student, reference, args, i, where):
         torch.manual_seed(seeded(self.seed + i))
@@ -472,8 +496,7 @@ class Statistical:
         outs = [outputs(call(name, student, args, where)) for _ in range(self.draws)]
         if changed := same():
             return Verdict(changed, hint=changed)
-        torch.manual_seed(seeded(self.seed + i) + 1)  # not the state the answer left
-        refs = [outputs(reference(*args)) for _ in range(self.draws)]
+        refs = self._reference_draws(name, reference, args, i, where)
         if len(outs[0]) != len(refs[0]):
             return Verdict(f"expected {len(refs[0])} outputs, got {len(outs[0])}")
         for j, label in enumerate(self.names[: len(refs[0])]):
@@ -485,7 +508,8 @@ class Statistical:
             if theirs.varies and not mine.varies:
                 return Verdict(
                     f"{label}: the same value on every call, where the answer is random (a "
-                    "torch.manual_seed inside your function would do that)",
+                    "torch.manual_seed inside your function would do that, or a result that "
+                    "does not depend on the noise: an update left out or in the wrong place)",
                     mine,
                     theirs,
                 )
