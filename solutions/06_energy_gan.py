@@ -761,8 +761,7 @@ plt.show()
 #      `fake = model.G(z)`: one $z$, so the same points, serve both steps (`energy.training_step`
 #      passes one $z$ to both). That is part of the recipe here (MEG's code draws a fresh $z$
 #      for the generator's step), since the properties below compare the noise of your steps
-#      with the reference's: fresh points for the generator's step move it differently, by
-#      enough for them to tell at times;
+#      with the reference's, and fresh points for the generator's step move it differently;
 #   2. takes one step of the energy on your `energy_loss(model.energy, real, fake.detach(), 0.1)`
 #      (section 2, penalty weight 0.1), then one step of the generator, against the
 #      *updated* energy, on
