@@ -770,11 +770,48 @@ ASSIGNMENTS = {
                 ),
                 "properties",
             ),
+            "the predicted minimum's KL reversed": (
+                (
+                    "kl_by_quadrature(log_g, log_pd, dx)",
+                    "kl_by_quadrature(log_pd, log_g, dx)",
+                ),
+                "properties",
+            ),
+            "the predicted minimum's KL without its 1/2": (
+                ("loss = 0.5 * dgm.densities.kl", "loss = dgm.densities.kl"),
+                "properties",
+            ),
+            "the predicted minimum's JSD added": (
+                (") - dgm.densities.jsd_by_quadrature", ") + dgm.densities.jsd_by_quadrature"),
+                "properties",
+            ),
         },
         right={
             # every per-sample gradient by its own autograd call, the baseline by a mask, the
-            # noise as float32 made float64, the path as lists of floats made a tensor
-            "per-sample autograd, a masked baseline, float32 noise": (
+            # noise as float32 made float64, the path as lists of floats made a tensor; the
+            # divergences written out (the grid by arange, the Gaussian's log-density by hand)
+            "per-sample autograd, a masked baseline, float32 noise, its own divergences": (
+                "def lemma1_minimum(log_p_data, theta0):\n"
+                "    grid = torch.arange(-2000, 2001, dtype=torch.float64) / 200\n"
+                "    h = 1 / 200\n"
+                "    lp = log_p_data(grid)\n"
+                "    th = torch.tensor([float(theta0[0]), float(theta0[1])], dtype=torch.float64,\n"
+                "                      requires_grad=True)\n"
+                "    opt = torch.optim.LBFGS([th], max_iter=200, tolerance_grad=1e-10,\n"
+                "                            line_search_fn='strong_wolfe')\n"
+                "    def objective():\n"
+                "        opt.zero_grad()\n"
+                "        z = (grid - th[0]) / th[1].exp()\n"
+                "        lg = -0.5 * z**2 - th[1] - 0.5 * math.log(2 * math.pi)\n"
+                "        lm = torch.logaddexp(lg, lp) - math.log(2)\n"
+                "        kl = (lg.exp() * (lg - lp)).sum() * h\n"
+                "        js = (lg.exp() * (lg - lm)).sum() + (lp.exp() * (lp - lm)).sum()\n"
+                "        js = 0.5 * js * h\n"
+                "        loss = kl / 2 - js\n"
+                "        loss.backward()\n"
+                "        return loss\n"
+                "    opt.step(objective)\n"
+                "    return th.detach()\n"
                 "def optimal_logit(log_p_data, theta):\n"
                 "    m, ls = float(theta[0]), float(theta[1])\n"
                 "    return lambda x: (log_p_data(x)\n"
@@ -811,7 +848,8 @@ ASSIGNMENTS = {
                 "        gs.append(g)\n"
                 "        theta = theta - lr * g.sum(0) / n\n"
                 "        path.append(theta.tolist())\n"
-                "    return torch.tensor(path), torch.stack(xs), torch.stack(gs)\n"
+                "    star = lemma1_minimum(log_p_data, theta0)\n"
+                "    return torch.tensor(path), torch.stack(xs), torch.stack(gs), star\n"
             ),
         },
     ),
@@ -1236,10 +1274,53 @@ ASSIGNMENTS = {
             ),
             "a fresh model's logits returned": (
                 (
-                    "return losses, model(x_eval)",
-                    "return losses, MyPixelCNN(channels, blocks).to(x.device)(x_eval)",
+                    "logits = model(x_eval)",
+                    "logits = MyPixelCNN(channels, blocks).to(x.device)(x_eval)",
                 ),
                 "outcome",
+            ),
+            "the sampler's logits from the images given, not the canvas": (
+                (
+                    "torch.sigmoid(self(x)[:, 0, row, col])",
+                    "torch.sigmoid(self(given)[:, 0, row, col])",
+                ),
+                "properties",
+            ),
+            "a pixel set to 1 when its uniform is above p": (
+                ("(uniforms[:, i] < p)", "(uniforms[:, i] > p)"),
+                "properties",
+            ),
+            "the pixels sampled in column order": (
+                ("row, col = divmod(i, W)", "col, row = divmod(i, H)"),
+                "properties",
+            ),
+            "Bernoulli draws, the uniforms unused": (
+                ("(uniforms[:, i] < p).to(x.dtype)", "torch.bernoulli(p).to(x.dtype)"),
+                "properties",
+            ),
+            "the kept pixels drawn again (start ignored)": (
+                ("range(start, H * W)", "range(H * W)"),
+                "properties",
+            ),
+            "the canvas started blank (the given pixels dropped)": (
+                ("x = given.clone()", "x = torch.zeros_like(given)"),
+                "properties",
+            ),
+            "samples from a fresh model": (
+                ("model.sample(", "MyPixelCNN(channels, blocks).to(x.device).sample("),
+                "properties",
+            ),
+            "a whole row drawn at once": (
+                (
+                    "for i in range(start, H * W):\n                row, col = divmod(i, W)\n",
+                    "for row in range(start // W, H):\n",
+                ),
+                ("self(x)[:, 0, row, col])  # (S,)", "self(x)[:, 0, row])  # (S,)"),
+                (
+                    "x[:, 0, row, col] = (uniforms[:, i] < p)",
+                    "x[:, 0, row] = (uniforms[:, row * W : (row + 1) * W] < p)",
+                ),
+                "properties",
             ),
             "gradients accumulated, never zeroed": (("        opt.zero_grad()\n", ""), "outcome"),
             "the first batch_size images every step": (
@@ -1249,8 +1330,9 @@ ASSIGNMENTS = {
         },
         right={
             # its own mask (a plain attribute, not a buffer), nn.ModuleLists, the NLL by
-            # logsigmoid, the losses stacked and the logits returned flattened
-            "its own mask attribute, ModuleLists, logsigmoid, flattened logits": (
+            # logsigmoid, the losses stacked and the logits returned flattened; its sampler a
+            # function on a flat canvas, the later pixels cleared, two loops
+            "its own mask attribute, ModuleLists, logsigmoid, flattened logits, its own sampler": (
                 "class MConv(nn.Conv2d):\n"
                 "    def __init__(self, cin, cout, k, kind):\n"
                 "        super().__init__(cin, cout, k, padding=k // 2)\n"
@@ -1274,7 +1356,21 @@ ASSIGNMENTS = {
                 "        for c_in, conv, c_out in self.mid:\n"
                 "            a = a + c_out(torch.relu(conv(torch.relu(c_in(torch.relu(a))))))\n"
                 "        return self.out[1](torch.relu(self.out[0](torch.relu(a))))\n"
-                "def train_pixelcnn(x, steps, lr, batch_size, x_eval, channels=16, blocks=2):\n"
+                "def draw(net, u, given, start):\n"
+                "    out = given.clone().flatten(1)\n"
+                "    out[:, start:] = 0\n"
+                "    H, W = given.shape[-2:]\n"
+                "    with torch.no_grad():\n"
+                "        for r in range(H):\n"
+                "            for c in range(W):\n"
+                "                if r * W + c < start:\n"
+                "                    continue\n"
+                "                i = r * W + c\n"
+                "                q = net(out.view(given.shape)).flatten(1)[:, i].sigmoid()\n"
+                "                out[:, i] = torch.where(u[:, i] < q, 1.0, 0.0)\n"
+                "    return out.view(given.shape)\n"
+                "def train_pixelcnn(x, steps, lr, batch_size, x_eval, uniforms, start=0,\n"
+                "                   channels=16, blocks=2):\n"
                 "    net = Net(channels, blocks)\n"
                 "    opt = torch.optim.Adam(net.parameters(), lr=lr)\n"
                 "    out = []\n"
@@ -1288,7 +1384,9 @@ ASSIGNMENTS = {
                 "        opt.step()\n"
                 "        out.append(nll.detach())\n"
                 "    with torch.no_grad():\n"
-                "        return torch.stack(out), net(x_eval).flatten(1)\n"
+                "        logits = net(x_eval).flatten(1)\n"
+                "    samples = draw(net, uniforms, x_eval[: len(uniforms)], start)\n"
+                "    return torch.stack(out), logits, samples\n"
             ),
         },
     ),

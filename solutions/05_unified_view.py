@@ -803,9 +803,12 @@ print(f"AA-VAE minus VAE: {test_elbo['AA-VAE'] - test_elbo['VAE']:+.2f} nats")
 #
 # By Lemma 1 at the optimal discriminator, the expected gradient is that of
 # $\tfrac12\mathrm{KL}(p_\theta \,\|\, p_\text{data}) - \mathrm{JSD}(p_\theta \,\|\, p_\text{data})$, so plain gradient descent on
-# either estimate should settle where that objective has a local minimum.
+# either estimate should settle where that objective has a local minimum. You also compute
+# that prediction, without sampling: the objective by quadrature on a grid, as in section 5,
+# and its local minimum from the same start by L-BFGS (`torch.optim.LBFGS`, whose `step`
+# takes a closure that recomputes the loss and its gradient).
 #
-# **What to build.** In the cell below, four functions (their signatures and docstrings are
+# **What to build.** In the cell below, five functions (their signatures and docstrings are
 # given):
 #
 # 1. `optimal_logit(log_p_data, theta)`: the function $x \mapsto \ell^*(x)$, with `theta` detached
@@ -813,17 +816,23 @@ print(f"AA-VAE minus VAE: {test_elbo['AA-VAE'] - test_elbo['VAE']:+.2f} nats")
 # 2. `pathwise_gradients(f, theta, eps)` and `score_gradients(f, theta, eps)`: the `(n, 2)`
 #    per-sample gradients $g_i$ above, for a per-sample loss `f` (a function of a tensor of
 #    points) at $x = \mu + s\,\epsilon$;
-# 3. `train_gaussian_generator(log_p_data, theta0, steps, lr, n, estimator)`: from `theta0`
+# 3. `lemma1_minimum(log_p_data, theta0)`: $(\mu^*, \log s^*)$, a float64 tensor, the local minimum of
+#    $\tfrac12\mathrm{KL}(p_\theta \,\|\, p_\text{data}) - \mathrm{JSD}(p_\theta \,\|\, p_\text{data})$ that L-BFGS reaches from `theta0`: the
+#    densities on the grid `torch.linspace(-10, 10, 4001, dtype=torch.float64)`, the
+#    divergences by `dgm.densities.kl_by_quadrature` and `jsd_by_quadrature`, and
+#    `torch.optim.LBFGS([theta], max_iter=200, tolerance_grad=1e-10, line_search_fn="strong_wolfe")`
+#    stepped once;
+# 4. `train_gaussian_generator(log_p_data, theta0, steps, lr, n, estimator)`: from `theta0`
 #    (a float64 tensor `(mu, log s)`), `steps` steps, each of which draws fresh
 #    `eps = torch.randn(n, dtype=torch.float64)`, builds $f$ from this step's $\ell^*$, takes the
 #    per-sample gradients by `estimator` (`"pathwise"` or `"score"`) and moves
 #    $\theta \leftarrow \theta - \text{lr} \cdot \frac1n \sum_i g_i$ (plain gradient descent, no optimiser). Return
-#    `(thetas, x, g)`: the path `(steps + 1, 2)` from `theta0`, each step's samples
-#    `(steps, n)` and their gradients `(steps, n, 2)`.
+#    `(thetas, x, g, theta_star)`: the path `(steps + 1, 2)` from `theta0`, each step's samples
+#    `(steps, n)`, their gradients `(steps, n, 2)`, and your `lemma1_minimum` from `theta0`.
 #
-# The library's `unified.train_gaussian_generator`, `pathwise_gradients`, `score_gradients`
-# and `optimal_logit` are refused by the grader here: an answer that calls one is graded as
-# tampered and earns nothing. About 30 lines. Keep them vectorised: the grader's time limit
+# The library's `unified.train_gaussian_generator`, `pathwise_gradients`, `score_gradients`,
+# `optimal_logit`, `lemma1_objective` and `descend_lemma1_objective` are refused by the grader
+# here: an answer that calls one is graded as tampered and earns nothing. About 40 lines. Keep them vectorised: the grader's time limit
 # covers the whole check, and a Python loop over the samples (one autograd call each) takes
 # a large share of it; the demo below calls your function with 20,000 samples in one step.
 #
@@ -835,7 +844,10 @@ print(f"AA-VAE minus VAE: {test_elbo['AA-VAE'] - test_elbo['VAE']:+.2f} nats")
 #   equal the estimator's on the returned samples (to a relative $10^{-4}$), the step must
 #   move $\theta$ by $-\text{lr}$ times their mean, the noise $(x - \mu)/s$ behind the samples must be
 #   fresh at every step, and, pooled over the steps, pass a Kolmogorov-Smirnov test of
-#   $\mathcal{N}(0, 1)$ at $p \ge 10^{-6}$.
+#   $\mathcal{N}(0, 1)$ at $p \ge 10^{-6}$. In each of these runs, and in one step at lr 0 on a hidden
+#   target whose two modes overlap (where the JSD's pull is not negligible, so a slip in the
+#   objective moves its minimum), your `theta_star` must be the grader's L-BFGS minimum from
+#   the same start to within $10^{-3}$ (in $\mu$, as a share of $s^*$, and in $\log s$).
 # - *Outcome* (3 points): 1,000 steps of the pathwise estimator (lr 0.05, 64 samples a step)
 #   from near one mode of a hidden target: averaged over the last 300 steps, $\mu$ must be
 #   within 0.02 $s^*$ of $\mu^*$ and $\log s$ within 0.02 of $\log s^*$, where $(\mu^*, \log s^*)$ is the local
@@ -879,9 +891,31 @@ def score_gradients(f, theta, eps):
     ### END SOLUTION
 
 
+def lemma1_minimum(log_p_data, theta0):
+    """(mu*, log s*): the local minimum of KL(p_theta || p_data) / 2 - JSD(p_theta || p_data)
+    that L-BFGS reaches from theta0, the divergences by quadrature on a grid."""
+    ### BEGIN SOLUTION
+    xs = torch.linspace(-10, 10, 4001, dtype=torch.float64)
+    dx = (xs[1] - xs[0]).item()
+    log_pd = log_p_data(xs)  # (4001,), fixed
+    theta = theta0.detach().double().clone().requires_grad_()
+    opt = torch.optim.LBFGS([theta], max_iter=200, tolerance_grad=1e-10, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        log_g = dgm.densities.normal_log_prob(xs, theta[0], theta[1].exp())  # p_theta on the grid
+        loss = 0.5 * dgm.densities.kl_by_quadrature(log_g, log_pd, dx) - dgm.densities.jsd_by_quadrature(log_g, log_pd, dx)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return theta.detach()
+    ### END SOLUTION
+
+
 def train_gaussian_generator(log_p_data, theta0, steps, lr, n, estimator="pathwise"):
     """Gradient descent on sampled gradients of the non-saturating loss against the optimal
-    discriminator of the current generator; returns (thetas, x, g)."""
+    discriminator of the current generator; returns (thetas, x, g, theta_star)."""
     ### BEGIN SOLUTION
     estimate = {"pathwise": pathwise_gradients, "score": score_gradients}[estimator]
     theta = theta0.detach().double().clone()
@@ -898,7 +932,7 @@ def train_gaussian_generator(log_p_data, theta0, steps, lr, n, estimator="pathwi
         grads.append(g)
         theta = theta - lr * g.mean(0)
         thetas.append(theta)
-    return torch.stack(thetas), torch.stack(samples), torch.stack(grads)
+    return torch.stack(thetas), torch.stack(samples), torch.stack(grads), lemma1_minimum(log_p_data, theta0)
     ### END SOLUTION
 
 
@@ -926,7 +960,7 @@ print(f"{'':22s} {'d/dmu':>20s} {'d/dlog s':>20s} {'sd of one sample':>22s}")
 print(f"{'Lemma 1, quadrature':22s} {exact_left[0]:20.5f} {exact_left[1]:20.5f}")
 for name, estimator in (("pathwise", "pathwise"), ("score function", "score")):
     # one step at lr 0: the per-sample gradients at theta0, from n_check samples
-    _, _, g = train_gaussian_generator(log_pd_fn, theta_start, 1, 0.0, n_check, estimator)
+    _, _, g, _ = train_gaussian_generator(log_pd_fn, theta_start, 1, 0.0, n_check, estimator)
     g = g[0]
     mean, se, sd = g.mean(0), g.std(0) / math.sqrt(n_check), g.std(0)
     z = (mean - exact_left) / se  # the gap to Lemma 1's gradient, in standard errors
@@ -936,7 +970,7 @@ for name, estimator in (("pathwise", "pathwise"), ("score function", "score")):
 # %% [markdown]
 # Now training. From two starts, one near the mode at $+2$ and one wide and near the middle,
 # each estimator drives its own generator; the contours are $\tfrac12\mathrm{KL}(p_\theta \,\|\, p_\text{data}) - \mathrm{JSD}(p_\theta \,\|\, p_\text{data})$ by
-# quadrature, and the crosses the local minima L-BFGS finds from the same starts. One run of
+# quadrature, and the crosses the local minima your `lemma1_minimum` finds from the same starts. One run of
 # each (yours can differ from the printout where its draws do).
 
 # %%
@@ -953,13 +987,12 @@ filled = ax.contourf(mus, log_ss, objective.clamp(max=2.0), levels=20, cmap="Gre
 fig.colorbar(filled, ax=ax, label="$\\frac{1}{2}$KL $-$ JSD (nats, clipped at 2)")
 print(f"{'start':24s} {'estimator':10s} {'mu, s averaged over the last 30%':>34s} {'L-BFGS minimum mu*, s*':>24s}")
 for (where, th0), marker in zip(starts.items(), ["o", "s"]):
-    star = unified.descend_lemma1_objective(log_pd_fn(xs_q), xs_q, th0)
-    ax.plot(*star, "x", color="gold", ms=14, mew=3, zorder=5)
     for estimator, color in (("pathwise", "C0"), ("score", "C3")):
         torch.manual_seed(1)
-        path, _, _ = train_gaussian_generator(log_pd_fn, torch.tensor(th0, dtype=torch.float64), train_steps, 0.05, 64, estimator)
+        path, _, _, star = train_gaussian_generator(log_pd_fn, torch.tensor(th0, dtype=torch.float64), train_steps, 0.05, 64, estimator)
         ax.plot(path[:, 0], path[:, 1], color=color, lw=0.8, marker=marker, ms=2, markevery=50,
                 label=f"{estimator}, start {where}")
+        ax.plot(*star, "x", color="gold", ms=14, mew=3, zorder=5)  # your lemma1_minimum from this start
         mu_end, log_s_end = path[-int(0.3 * train_steps):].mean(0)
         print(f"{where:24s} {estimator:10s} {mu_end:17.3f}, {log_s_end.exp():.3f} {star[0]:17.3f}, {star[1].exp():.3f}")
 ax.set(xlabel="$\\mu$", ylabel="$\\log s$",

@@ -450,8 +450,8 @@ plt.show()
 # ## 7. Build assignment: a PixelCNN from masked convolutions (6 points)
 #
 # Every PixelCNN above came from the library. Now build one yourself, from your
-# `causal_mask` of exercise 1 up: the masked convolution, the residual block, the network and
-# its training loop. The network is the plain PixelCNN of sections 2-3, smaller:
+# `causal_mask` of exercise 1 up: the masked convolution, the residual block, the network, its
+# training loop and its sampler. The network is the plain PixelCNN of sections 2-3, smaller:
 #
 # - a **7x7 masked convolution of type A** from 1 channel to $C$ (same padding, so the image
 #   keeps its size);
@@ -468,18 +468,28 @@ plt.show()
 # weights. The network is convolutional: it takes binary images of any
 # size, `(B, 1, H, W)`, and returns logits of the same shape.
 #
-# **What to build.** `train_pixelcnn(x, steps, lr, batch_size, x_eval, channels=16, blocks=2)`:
+# Its sampler, `MyPixelCNN.sample(uniforms, given, start)`, is section 4's naive one for
+# images of any size, and it also **completes** images: it keeps the first `start` pixels
+# (raster order) of each image of `given` `(S, 1, H, W)` and draws the others in order,
+# pixel $i$ (row $i // W$, column $i \% W$) set to 1 when `uniforms[:, i]` $< \sigma(\ell_i)$, $\ell_i$
+# the model's logit at $i$ on the canvas as it stands. `start=0` draws whole samples. The
+# values `given` has from pixel `start` on are never read: each is overwritten before any
+# logit that could read it is computed.
+#
+# **What to build.** `train_pixelcnn(x, steps, lr, batch_size, x_eval, uniforms, start=0, channels=16, blocks=2)`:
 # make your PixelCNN (on `x.device`) and one `torch.optim.Adam(model.parameters(), lr=lr)`
 # with its defaults, once; then, for each of `steps` steps, draw `batch_size` images of `x`
 # at random (`torch.randint`, with replacement), compute the loss, the batch's mean over
 # images of $-\log p_\theta(x) = \sum_i \mathrm{BCE}(\ell_i, x_i)$ (nats per image:
 # `F.binary_cross_entropy_with_logits(..., reduction="none")` summed over the pixels, then
 # averaged over the batch), zero the gradients and take one Adam step. Return the loss of
-# every step, shape `(steps,)`, and the trained model's logits on `x_eval`, computed without
-# autograd (`torch.no_grad()`). The images `x` and `x_eval` are already binary (0 or 1), so
+# every step, shape `(steps,)`, the trained model's logits on `x_eval`, computed without
+# autograd (`torch.no_grad()`), and its samples from `uniforms` `(S, H * W)`: the first `S`
+# images of `x_eval` completed from pixel `start`, `(S, 1, H, W)`. The images `x` and `x_eval` are already binary (0 or 1), so
 # there is nothing to binarize. The library's PixelCNN classes, `pixelcnn.fit`,
-# `training_step`, `log_prob`, `nll` and `train_pixelcnn` are refused by the grader here (an
-# answer that calls one earns nothing); your `causal_mask` is yours to use. About 40 lines.
+# `training_step`, `log_prob`, `nll`, `train_pixelcnn` and its samplers (`sample_naive`,
+# `sample_fast`, `sample`, `complete`) are refused by the grader here (an answer that calls one
+# earns nothing); your `causal_mask` is yours to use. About 40 lines.
 #
 # **How it is graded** (the grader uses hidden images of the same kind):
 #
@@ -491,9 +501,15 @@ plt.show()
 #   $10^{-9}$) when any earlier pixel of its 7x7 window flips (3 rows up, 3 columns either
 #   side). Then, at `lr=0` on one image repeated, the model never changes, so every loss you
 #   return must equal that image's NLL from the logits you return (to a relative
-#   $10^{-3}$). The type of each block's mask and the blocks' residual connections are not
-#   checked apart: type A in the blocks, or blocks that do not add their input back, read
-#   the same pixels (weaker models, but causal ones).
+#   $10^{-3}$). And the samples must be the model's own: 6 drawn from scratch before
+#   training, and 6 images completed from their middle pixel after 20 steps. The check calls
+#   your function twice with the same seed (so the same model), the second time with the
+#   first's samples as `x_eval`, and every drawn pixel must be 1 exactly when its uniform is
+#   below $\sigma(\ell_i)$ of the logit on the finished sample (for a causal model, the logit it had
+#   when pixel $i$ was drawn), and the kept pixels as given. The type of each block's mask
+#   and the blocks' residual connections are not checked apart: type A in the blocks, or
+#   blocks that do not add their input back, read the same pixels (weaker models, but causal
+#   ones).
 # - *Outcome* (3 points): 300 steps (lr 0.01, batches of 32) on 2,000 images 12x12 of a
 #   hidden autoregressive texture, whose exact likelihood the grader knows; the exact NLL of
 #   1,000 held-out images, from your logits, must be at most 2 nats above the texture's own
@@ -559,10 +575,25 @@ class MyPixelCNN(nn.Module):
         return self.head(self.blocks(self.first(x)))
         ### END SOLUTION
 
+    def sample(self, uniforms, given, start=0):
+        """given (S, 1, H, W) with its first `start` pixels kept and each later pixel i, in
+        raster order, set to 1 when uniforms[:, i] < p(x_i = 1 | x_<i); no autograd."""
+        ### BEGIN SOLUTION
+        x = given.clone()  # the canvas: pixels from start on are overwritten before being read
+        H, W = x.shape[-2:]
+        with torch.no_grad():
+            for i in range(start, H * W):
+                row, col = divmod(i, W)
+                p = torch.sigmoid(self(x)[:, 0, row, col])  # (S,), from the canvas so far
+                x[:, 0, row, col] = (uniforms[:, i] < p).to(x.dtype)
+        return x
+        ### END SOLUTION
 
-def train_pixelcnn(x, steps, lr, batch_size, x_eval, channels=16, blocks=2):
+
+def train_pixelcnn(x, steps, lr, batch_size, x_eval, uniforms, start=0, channels=16, blocks=2):
     """Train a new PixelCNN on binary images x (N, 1, H, W); return the (steps,) losses (nats
-    per image) and its logits on x_eval (M, 1, H, W)."""
+    per image), its logits on x_eval (M, 1, H, W) and its samples (S, 1, H, W): the first S
+    images of x_eval completed from pixel `start` by the uniforms (S, H * W)."""
     ### BEGIN SOLUTION
     model = MyPixelCNN(channels, blocks).to(x.device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -576,7 +607,8 @@ def train_pixelcnn(x, steps, lr, batch_size, x_eval, channels=16, blocks=2):
         opt.step()
         losses[t] = loss.item()
     with torch.no_grad():
-        return losses, model(x_eval)
+        logits = model(x_eval)
+    return losses, logits, model.sample(uniforms, x_eval[: len(uniforms)], start)
     ### END SOLUTION
 
 
@@ -587,8 +619,9 @@ train_pixelcnn = dgm.checks.train_pixelcnn(train_pixelcnn)
 # Your build on digits: your network (16 channels, 2 blocks) trained by your loop on a fixed
 # binarization of the training digits, its test NLL exact on test digits. It is far smaller
 # and trained far shorter than section 3's PixelCNN (the printout gives both budgets), so
-# expect a higher NLL. One run: your numbers can differ from these. The bottom row shows
-# what the model expects of each pixel given the pixels before it, $p(x_i = 1 \mid x_{<i})$.
+# expect a higher NLL. One run: your numbers can differ from these. The middle row shows
+# what the model expects of each pixel given the pixels before it, $p(x_i = 1 \mid x_{<i})$; the
+# bottom row, your sampler completing each test digit from its top half (`start` = 14 rows).
 
 # %%
 x_bin = dgm.data.binarized_mnist("train", seed=0, device=device)[0].reshape(-1, 1, 28, 28)
@@ -596,7 +629,9 @@ x_eval = x_test[:dgm.pick(full=1000, fast=100)].reshape(-1, 1, 28, 28)
 build_steps = dgm.pick(full=1500, fast=20)
 torch.manual_seed(0)
 t0 = time.perf_counter()
-build_losses, build_logits = train_pixelcnn(x_bin, build_steps, 1e-3, 32, x_eval)
+half = 14 * 28  # complete each digit from its top half
+build_uniforms = torch.rand(6, 28 * 28, device=device)
+build_losses, build_logits, build_samples = train_pixelcnn(x_bin, build_steps, 1e-3, 32, x_eval, build_uniforms, half)
 build_seconds = time.perf_counter() - t0
 build_nll = F.binary_cross_entropy_with_logits(build_logits, x_eval, reduction="none").sum((1, 2, 3)).mean().item()
 last = min(100, build_steps)
@@ -604,15 +639,18 @@ print(f"your PixelCNN: {build_steps} steps of 32 digits in {build_seconds:.0f} s
       f"steps {build_losses[-last:].mean():.1f}; test NLL {build_nll:.2f} nats ({len(x_eval)} test digits). "
       f"Section 3's PixelCNN: {steps['PixelCNN']} steps of 64, test NLL {test_nll['PixelCNN']:.2f}")
 
-fig, axes = plt.subplots(2, 6, figsize=(12, 4.4))
+fig, axes = plt.subplots(3, 6, figsize=(12, 6.6))
 for k in range(6):
     axes[0, k].imshow(x_eval[k, 0].cpu(), cmap="gray_r", vmin=0, vmax=1)
     axes[1, k].imshow(torch.sigmoid(build_logits[k, 0]).cpu(), cmap="gray_r", vmin=0, vmax=1)
+    axes[2, k].imshow(build_samples[k, 0].cpu(), cmap="gray_r", vmin=0, vmax=1)
+    axes[2, k].axhline(13.5, color="C3", lw=1)  # the rows below were drawn by your sampler
     for ax in axes[:, k]:
         ax.set(xticks=[], yticks=[])
 axes[0, 0].set_ylabel("test digit")
 axes[1, 0].set_ylabel("your p(x_i = 1 | x_<i)")
-plt.suptitle(f"What your PixelCNN ({build_nll:.1f} nats) expects of each pixel, given the pixels before it")
+axes[2, 0].set_ylabel("your completion\nbelow the red line")
+plt.suptitle(f"Your PixelCNN ({build_nll:.1f} nats): each pixel's probability given the ones before it, and the digits' bottom halves drawn")
 plt.tight_layout()
 plt.show()
 

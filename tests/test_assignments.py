@@ -121,6 +121,9 @@ HINTS = {
     "gradient ascent": "descend the loss",
     "the same noise every step": "draw fresh noise",
     "uniform noise": "not standard normal",
+    "the predicted minimum's KL reversed": "the KL reversed",
+    "the predicted minimum's KL without its 1/2": "without the 1/2",
+    "the predicted minimum's JSD added": "the JSD's sign flipped",
     # 06_energy_gan
     "the energy's optimiser over the generator's parameters": "never moved",
     "T left out of the generator's optimiser": "never moved",
@@ -151,6 +154,14 @@ HINTS = {
     "a fresh model's logits returned": "the logits returned are the trained model's",
     "gradients accumulated, never zeroed": "the gradients zeroed",
     "the first batch_size images every step": "(drawn at random each step)",
+    "the sampler's logits from the images given, not the canvas": "on the canvas as it stands",
+    "a pixel set to 1 when its uniform is above p": "Set pixel i to 1 when uniforms[:, i] < p",
+    "the pixels sampled in column order": "in raster order (row by row)",
+    "Bernoulli draws, the uniforms unused": "1 when uniforms[:, i] < sigmoid(logit)",
+    "the kept pixels drawn again (start ignored)": "keep the first start pixels",
+    "the canvas started blank (the given pixels dropped)": "keep the first start pixels",
+    "samples from a fresh model": "with the model you trained",
+    "a whole row drawn at once": "one at a time",
 }
 
 
@@ -331,6 +342,7 @@ STATED = {
         f"averaged over the last {m.STEPS_AVERAGED} steps",
         f"within {m.MAX_MU_ERROR:g} $s^*$ of",
         f"within {m.MAX_LOG_S_ERROR:g} of $\\log s^*$",
+        f"to within $10^{{{round(math.log10(m.MINIMUM_TOL))}}}$",
     ),
     "06_energy_gan": lambda m: (
         f"with decay {m.STEP_DECAY:g} and `G_average` started off",

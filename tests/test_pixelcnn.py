@@ -105,6 +105,28 @@ def test_fast_and_naive_samplers_agree_pixel_for_pixel(given):
     assert torch.equal(redrawn[:, first:], naive.reshape(3, -1)[:, first:])
 
 
+def test_complete_draws_the_models_pixels_in_images_of_any_size():
+    model = small()
+    g = torch.Generator().manual_seed(4)
+    H, W, start = 6, 5, 7  # not square: rows and columns cannot be swapped unnoticed
+    given = torch.bernoulli(torch.full((4, 1, H, W), 0.5), generator=g)
+    u = torch.rand(4, H * W, generator=g)
+    out = P.complete(model, u, given, start)
+    assert out.shape == given.shape and torch.equal(
+        out.flatten(1)[:, :start], given.flatten(1)[:, :start]
+    )
+    p = torch.sigmoid(model(out)).flatten(1)  # each logit reads only the pixels before it
+    assert torch.equal((u < p).float()[:, start:], out.flatten(1)[:, start:])
+    assert not torch.equal(out, given)  # the later pixels were drawn, not copied
+    # at 28x28 from a blank canvas, exercise 4's sampler
+    u784 = torch.rand(2, 784, generator=g)
+    assert torch.equal(
+        P.complete(model, u784, torch.zeros(2, 1, 28, 28)), P.sample_naive(model, u784)
+    )
+    with pytest.raises(ValueError, match=r"complete: uniforms must be \(4, 30\)"):
+        P.complete(model, u[:, :-1], given)
+
+
 def test_sample_picks_a_sampler_and_bad_input_is_named():
     assert P.sample(small(), 2).shape == (2, 1, 28, 28)
     assert P.sample(small("gated"), 1, generator=torch.Generator().manual_seed(0)).shape[0] == 1

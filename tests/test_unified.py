@@ -258,3 +258,23 @@ def test_the_nonsaturating_generator_at_d_star_follows_kl_minus_two_jsd():
         atol=1e-7,
         rtol=1e-6,
     )
+
+
+def test_lemma1_minimum_is_a_stationary_point_the_build_returns():
+    mixture = {"weights": [0.4, 0.6], "means": [-2.0, 2.0], "stds": [0.5, 0.6]}
+
+    def log_p_data(x):
+        return densities.normal_mixture_log_prob(x, **mixture)
+
+    theta0 = torch.tensor([1.4, math.log(0.9)], dtype=torch.float64)
+    star = unified.lemma1_minimum(log_p_data, theta0)
+    # the objective's gradient vanishes there, by quadrature on the build's grid
+    xs = torch.linspace(*unified.LEMMA1_GRID, dtype=torch.float64)
+    theta = star.clone().requires_grad_()
+    log_g = densities.normal_log_prob(xs, theta[0], theta[1].exp())
+    unified.lemma1_objective(log_g, log_p_data(xs), (xs[1] - xs[0]).item()).backward()
+    assert theta.grad.abs().max() < 1e-6
+    assert abs(star[0] - 2.0) < 0.1  # started near the mode at +2, it settles on it
+    # the build's answer returns it as its fourth output, whatever its steps
+    *_, theta_star = unified.train_gaussian_generator(log_p_data, theta0, 2, 0.05, 8)
+    assert torch.equal(theta_star, star)

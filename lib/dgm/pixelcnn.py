@@ -273,10 +273,29 @@ def sample_naive(model: nn.Module, uniforms: torch.Tensor, given=None, start: in
     like = next(model.parameters())
     u = _uniforms("sample_naive", uniforms, like)
     x = _start(given, start, len(u), like)
-    for i in range(start if given is not None else 0, SIDE * SIDE):
-        r, c = divmod(i, SIDE)
-        p = torch.sigmoid(model(x)[:, 0, r, c])
-        x[:, 0, r, c] = (u[:, i] < p).to(x)
+    return complete(model, u, x, start if given is not None else 0)
+
+
+@torch.no_grad()
+def complete(model: nn.Module, uniforms: torch.Tensor, given: torch.Tensor, start: int = 0):
+    """``given`` (B, 1, H, W) completed from pixel ``start`` on, re-running the network for each.
+
+    Images of any size: the first ``start`` pixels (raster order) of ``given`` are kept and
+    pixel ``i >= start`` is set to 1 when ``uniforms[:, i] < p(x_i = 1 | x_<i)``, in order.
+    The later pixels' values in ``given`` are never read by a causal model, so they need no
+    clearing. ``start=0`` draws whole samples.
+    """
+    x = given.clone()
+    H, W = x.shape[-2:]
+    if uniforms.shape != (len(x), H * W):
+        raise ValueError(
+            f"complete: uniforms must be {(len(x), H * W)} for given {tuple(x.shape)}, "
+            f"got {tuple(uniforms.shape)}"
+        )
+    for i in range(start, H * W):
+        r, c = divmod(i, W)
+        p = torch.sigmoid(model(x)[:, 0, r, c])  # the conditional of pixel i, from the canvas
+        x[:, 0, r, c] = (uniforms[:, i] < p).to(x)
     return x
 
 
@@ -406,15 +425,19 @@ def train_pixelcnn(
     lr: float,
     batch_size: int,
     x_eval: torch.Tensor,
+    uniforms: torch.Tensor,
+    start: int = 0,
     channels: int = 16,
     blocks: int = 2,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Lecture 08's build assignment, answered: a ``PixelCNN(channels, blocks)`` made afresh
     and trained by one Adam (its defaults, at ``lr``) for ``steps`` steps, each on
     ``batch_size`` binary images of ``x`` (N, 1, H, W) drawn with replacement.
 
-    Returns the loss of every step (steps,), the batch's mean NLL in nats per image, and the
-    trained model's logits on ``x_eval`` (M, 1, H, W), computed without autograd.
+    Returns the loss of every step (steps,), the batch's mean NLL in nats per image; the
+    trained model's logits on ``x_eval`` (M, 1, H, W), computed without autograd; and its
+    samples (S, 1, H, W) from ``uniforms`` (S, H * W): the first ``S`` images of ``x_eval``
+    completed from pixel ``start`` on (``complete``; ``start=0``: whole samples).
     """
     model = PixelCNN(channels, blocks).to(x.device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -423,4 +446,5 @@ def train_pixelcnn(
         xb = x[torch.randint(len(x), (batch_size,), device=x.device)]  # (batch_size, 1, H, W)
         losses[t] = training_step(model, xb, opt)
     with torch.no_grad():
-        return losses, model(x_eval)
+        logits = model(x_eval)
+    return losses, logits, complete(model, uniforms, x_eval[: len(uniforms)], start)

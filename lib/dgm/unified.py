@@ -350,7 +350,7 @@ def train_gaussian_generator(
     lr: float,
     n: int,
     estimator: str = "pathwise",
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Lecture 05's build assignment, answered: a 1-D GAN whose generator is ``N(mu, s^2)``,
     ``theta = (mu, log s)``, trained by plain gradient descent on sampled estimates of the
     non-saturating loss's gradient against the optimal discriminator of the current
@@ -364,8 +364,9 @@ def train_gaussian_generator(
     optimal discriminator the mean gradient is an unbiased estimate of the gradient of
     ``KL(p_g || p_data) / 2 - JSD(p_g || p_data)``.
 
-    Returns ``(thetas (steps + 1, 2), x (steps, n), g (steps, n, 2))``: the path from
-    ``theta0``, each step's samples and per-sample gradients.
+    Returns ``(thetas (steps + 1, 2), x (steps, n), g (steps, n, 2), theta_star (2,))``:
+    the path from ``theta0``, each step's samples and per-sample gradients, and where Lemma 1
+    says it settles, ``lemma1_minimum(log_p_data, theta0)``.
     """
     if estimator not in GRADIENT_ESTIMATORS:
         raise ValueError(
@@ -386,7 +387,8 @@ def train_gaussian_generator(
         grads.append(g)
         theta = theta - lr * g.mean(0)
         thetas.append(theta)
-    return torch.stack(thetas), torch.stack(samples), torch.stack(grads)
+    theta_star = lemma1_minimum(log_p_data, thetas[0])
+    return torch.stack(thetas), torch.stack(samples), torch.stack(grads), theta_star
 
 
 def lemma1_objective(log_p_g: torch.Tensor, log_p_data: torch.Tensor, dx: float) -> torch.Tensor:
@@ -415,6 +417,18 @@ def descend_lemma1_objective(log_p_data: torch.Tensor, xs: torch.Tensor, theta0)
 
     opt.step(closure)
     return theta.detach()
+
+
+# the grid of lecture 05's build: wide enough for its targets' modes within +-3 and stds <= 0.8
+LEMMA1_GRID = (-10.0, 10.0, 4001)
+
+
+def lemma1_minimum(log_p_data, theta0) -> torch.Tensor:
+    """``descend_lemma1_objective`` on the build's grid (``LEMMA1_GRID``), ``log_p_data`` a
+    function of points: the ``theta_star = (mu*, log s*)`` a sampled generator started at
+    ``theta0`` should settle at."""
+    xs = torch.linspace(*LEMMA1_GRID, dtype=torch.float64)
+    return descend_lemma1_objective(log_p_data(xs), xs, [float(t) for t in theta0])
 
 
 # --------------------------------------------------------------------------- IWGAN

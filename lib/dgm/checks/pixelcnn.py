@@ -105,7 +105,7 @@ def _sample_diagnoses(args, out, ref) -> str | None:
     )
 
 
-@exercise(pixelcnn.sample_naive, pixelcnn.sample_fast, pixelcnn.sample)
+@exercise(pixelcnn.sample_naive, pixelcnn.sample_fast, pixelcnn.sample, pixelcnn.complete)
 def sample_naive(fn: Callable) -> Judging:
     """Check ``fn(model, uniforms) -> (B, 1, 28, 28)``: the naive sampling loop, pixel ``i``
     being 1 when ``uniforms[:, i] < p(x_i = 1 | x_<i)``; two small random PixelCNNs.
@@ -257,14 +257,16 @@ def _pixel(i: int, W: int) -> str:
     return f"({i // W}, {i % W})"
 
 
-def _as_logits(out, n: int, H: int, W: int, steps: int):
-    """The build's ``(losses, logits)``, checked and shaped; else what it should return."""
-    if not isinstance(out, tuple) or len(out) != 2 or not all(torch.is_tensor(t) for t in out):
+def _as_output(out, n: int, H: int, W: int, steps: int, S: int):
+    """The build's ``(losses, logits, samples)``, checked and shaped; else what it should
+    return."""
+    if not isinstance(out, tuple) or len(out) != 3 or not all(torch.is_tensor(t) for t in out):
         return None, (
-            "return a tuple of two tensors, (losses, logits): the (steps,) losses and the "
-            "trained model's logits on x_eval, (M, 1, H, W)"
+            "return a tuple of three tensors, (losses, logits, samples): the (steps,) losses, "
+            "the trained model's logits on x_eval, (M, 1, H, W), and its samples from the "
+            "uniforms, (S, 1, H, W)"
         )
-    losses, logits = out
+    losses, logits, samples = out
     if tuple(losses.shape) != (steps,):
         return None, f"return the loss of each step, shape {(steps,)}; got {tuple(losses.shape)}"
     if logits.numel() != n * H * W:
@@ -273,7 +275,19 @@ def _as_logits(out, n: int, H: int, W: int, steps: int):
         )
     if not torch.isfinite(logits).all():
         return None, "some logits are not finite (nan or inf): check the model and its training"
-    return (losses.detach().double(), logits.detach().double().reshape(n, 1, H, W)), None
+    if samples.numel() != S * H * W:
+        return None, (
+            f"return the samples, one image per row of uniforms, shape {(S, 1, H, W)}; got "
+            f"{tuple(samples.shape)}"
+        )
+    samples = samples.detach().double().reshape(S, 1, H, W)
+    if not ((samples == 0) | (samples == 1)).all():
+        return None, "the samples must be binary images (every pixel 0 or 1)"
+    return (losses.detach().double(), logits.detach().double().reshape(n, 1, H, W), samples), None
+
+
+def _uniforms(g: torch.Generator, S: int, H: int, W: int) -> torch.Tensor:
+    return torch.rand(S, H * W, generator=g)
 
 
 def _image_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -284,11 +298,11 @@ def _image_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def _causal(run, args) -> str | None:
     """Each logit reads no pixel at or after its own in raster order, and every pixel of its
     7x7 type-A window before it. At ``lr`` 0 the model is the one before training."""
-    x, base, steps, lr, batch, seed = args
+    x, base, u, steps, lr, batch, seed = args
     R, _, H, W = base.shape
     torch.manual_seed(seeded(seed))
     probes = flipped(base)
-    got, problem = _as_logits(run(x, steps, lr, batch, probes), len(probes), H, W, steps)
+    got, problem = _as_output(run(x, steps, lr, batch, probes, u), len(probes), H, W, steps, len(u))
     if problem:
         return problem + "."
     change = reads(got[1], R, H, W)
@@ -335,13 +349,13 @@ def _after_training(lr: float) -> str:
 def _losses(run, args) -> str | None:
     """With lr 0 on copies of one image, every loss returned is that image's NLL under the
     (unchanged) model, from the logits returned."""
-    x, steps, batch, seed = args
+    x, u, steps, batch, seed = args
     H, W = x.shape[-2:]
     torch.manual_seed(seeded(seed))
-    got, problem = _as_logits(run(x, steps, 0.0, batch, x[:1]), 1, H, W, steps)
+    got, problem = _as_output(run(x, steps, 0.0, batch, x[:1], u), 1, H, W, steps, len(u))
     if problem:
         return problem + "."
-    losses, logits = got
+    losses, logits, _ = got
     nll = _image_nll(logits, x[:1]).item()
     error = ((losses - nll).abs() / nll).max().item()
     measured(loss_error=error)
@@ -364,12 +378,73 @@ def _losses(run, args) -> str | None:
     )
 
 
+def _samples(run, args) -> str | None:
+    """The samples are the model's own: the first ``start`` pixels of the images given, and
+    every later pixel ``i`` is 1 exactly when ``u_i < sigmoid(l_i)``, ``l_i`` the logit the
+    same model gives the finished sample (a causal model's logit at ``i`` reads only the
+    pixels before ``i``, which are final when ``i`` is drawn). Two calls with the same seed
+    train the same model: the first draws the samples, the second's ``x_eval`` is them."""
+    x, given, u, start, steps, lr, batch, seed = args
+    S, _, H, W = given.shape
+    torch.manual_seed(seeded(seed))
+    got, problem = _as_output(run(x, steps, lr, batch, given, u, start), S, H, W, steps, S)
+    if problem:
+        return problem + "."
+    drawn = got[2]
+    kept = drawn.reshape(S, -1)[:, :start] != given.reshape(S, -1)[:, :start].to(drawn)
+    if kept.any():
+        s, i = kept.nonzero()[0].tolist()
+        return (
+            f"sample {s}'s pixel {_pixel(i, W)} (row, column) differs from the image it "
+            f"completes, but only pixels from start={start} on (raster order) are drawn: keep "
+            "the first start pixels of each image as they are."
+        )
+    torch.manual_seed(seeded(seed))
+    again, problem = _as_output(
+        run(x, steps, lr, batch, drawn.to(given), u, start), S, H, W, steps, S
+    )
+    if problem:
+        return problem + "."
+    p = torch.sigmoid(again[1]).reshape(S, -1)
+    flat, u = drawn.reshape(S, -1), u.double()
+    want = (u < p).double()
+    judged = (u - p).abs() > 1e-6  # a uniform within float error of p could go either way
+    judged[:, :start] = False  # the kept pixels were checked above
+    wrong = (flat != want) & judged
+    measured(sample_mismatches=wrong.sum())
+    if wrong.any() and (flat == (u > p).double())[judged].all():
+        return (
+            "every drawn pixel is 1 exactly when its uniform is above p(x_i = 1 | x_<i): that "
+            "draws 1 with probability 1 - p. Set pixel i to 1 when uniforms[:, i] < p."
+        )
+    if wrong.any():
+        s, i = wrong.nonzero()[0].tolist()
+        return (
+            f"{'after' if lr else 'before'} training, sample {s}'s pixel {_pixel(i, W)} (row, "
+            f"column) is {flat[s, i]:.0f}, but the model gives it p(x_i = 1 | "
+            f"x_<i) = {p[s, i]:.4f} given the sample's earlier pixels and its uniform is "
+            f"{u[s, i]:.4f}, so it should be {want[s, i]:.0f}. Draw the pixels one at a time in "
+            "raster order (row by row), each from the model's logit at its position on the "
+            "canvas as it stands then: 1 when uniforms[:, i] < sigmoid(logit), pixel i = "
+            "row * W + column, and with the model you trained, whose logits you return (the "
+            "check calls your function twice with the same seed, so the same model: once for "
+            "the samples, once for their logits)."
+        )
+    if not torch.equal(again[2], drawn):
+        return (
+            "called twice with the same seed, the second time on the first call's samples, "
+            "your function drew different samples from the same uniforms: they should depend "
+            "only on the uniforms and the pixels kept, not on the values the later pixels had."
+        )
+    return None
+
+
 def _learns_the_texture(run, args) -> str | None:
     """After the budget, the exact NLL of held-out images is near the hidden texture's own."""
-    x, x_test, log_lik, steps, lr, batch, seed = args
+    x, x_test, u, log_lik, steps, lr, batch, seed = args
     H, W = x.shape[-2:]
     torch.manual_seed(seeded(seed))
-    got, problem = _as_logits(run(x, steps, lr, batch, x_test), len(x_test), H, W, steps)
+    got, problem = _as_output(run(x, steps, lr, batch, x_test, u), len(x_test), H, W, steps, len(u))
     if problem:
         return problem + "."
     nll = _image_nll(got[1], x_test).mean().item()
@@ -392,6 +467,9 @@ def _learns_the_texture(run, args) -> str | None:
     )
 
 
+_PROPERTIES = {"reads": _causal, "losses": _losses, "samples": _samples}
+
+
 @exercise(
     pixelcnn.train_pixelcnn,
     pixelcnn.fit,
@@ -403,24 +481,32 @@ def _learns_the_texture(run, args) -> str | None:
     pixelcnn.PixelCNN.forward,
     pixelcnn.GatedLayer.forward,
     pixelcnn.GatedPixelCNN.forward,
+    pixelcnn.complete,
+    pixelcnn.sample_naive,
+    pixelcnn.sample_fast,
+    pixelcnn.sample,
 )
 def train_pixelcnn(fn: Callable) -> Build:
-    """Check the build ``fn(x, steps, lr, batch_size, x_eval) -> ((steps,) losses, logits)``:
-    a PixelCNN (16 channels, 2 blocks) built from masked convolutions and trained by Adam on
-    binary images of any size.
+    """Check the build ``fn(x, steps, lr, batch_size, x_eval, uniforms, start=0) -> ((steps,)
+    losses, logits, samples)``: a PixelCNN (16 channels, 2 blocks) built from masked
+    convolutions, trained by Adam on binary images of any size, and its ancestral sampler.
 
     Properties (half the points): which pixels each logit reads, before training (one step
     at lr 0) and after 20 steps, every pixel of three small images flipped in turn (none at
-    or after its own in raster order, every one of its 7x7 type-A window before it); and
-    with lr 0 on one image repeated, every loss returned is that image's NLL from the logits
-    returned. The type of each block's mask and the blocks' residual connections are not
-    checked apart: type A in the blocks, or blocks without their residual, read the same
-    pixels, weaker models but causal ones. Outcome (the
-    other half): 300 steps (lr 0.01, batches of 32) on 2,000 images 12x12 of a hidden
-    autoregressive texture; the exact NLL of 1,000 held-out images within ``EXCESS_TOL`` nats
-    above the texture's own (and no more than ``BELOW_TOL`` below it). The library's
-    PixelCNN (its layers' ``forward``), ``fit``, ``training_step``, ``log_prob``, ``nll``
-    and ``train_pixelcnn`` are refused; ``causal_mask`` (exercise 1) is not.
+    or after its own in raster order, every one of its 7x7 type-A window before it); with
+    lr 0 on one image repeated, every loss returned is that image's NLL from the logits
+    returned; and the samples, drawn from scratch before training and completing images
+    from their middle pixel after 20 steps, are the model's own: the given pixels kept, and
+    each later pixel 1 exactly when its uniform is below ``sigmoid`` of the logit the same
+    model (a second call with the same seed) gives the finished sample. The type of each
+    block's mask and the blocks' residual connections are not checked apart: type A in the
+    blocks, or blocks without their residual, read the same pixels, weaker models but causal
+    ones. Outcome (the other half): 300 steps (lr 0.01, batches of 32) on 2,000 images 12x12
+    of a hidden autoregressive texture; the exact NLL of 1,000 held-out images within
+    ``EXCESS_TOL`` nats above the texture's own (and no more than ``BELOW_TOL`` below it).
+    The library's PixelCNN (its layers' ``forward``), ``fit``, ``training_step``,
+    ``log_prob``, ``nll``, ``train_pixelcnn`` and its samplers are refused; ``causal_mask``
+    (exercise 1) is not.
     """
     g = generator(140)
     side = size(9)
@@ -428,24 +514,39 @@ def train_pixelcnn(fn: Callable) -> Build:
     x = draw(256)
     base = torch.bernoulli(torch.full((3, 1, side, side), 0.5), generator=g)
     one = draw(1).expand(8, -1, -1, -1).clone()
+    u = _uniforms(g, 1, side, side)
+    given6 = draw(6)
+    u6 = _uniforms(g, 6, side, side)
+    middle = side * side // 2
     properties = Judging(
         [
             (
                 f"which pixels each logit reads before training (one step at lr 0): 3 images "
                 f"{side}x{side}, every pixel flipped in turn",
-                ("reads", x, base, 1, 0.0, 16, 141),
+                ("reads", x, base, u, 1, 0.0, 16, 141),
             ),
             (
                 f"which pixels each logit reads after 20 steps (lr 0.01, batches of 16 of 256 "
                 f"texture images {side}x{side}): 3 images, every pixel flipped in turn",
-                ("reads", x, base, 20, 0.01, 16, 142),
+                ("reads", x, base, u, 20, 0.01, 16, 142),
             ),
             (
                 f"the losses of 3 steps at lr 0, batches of 4 of one {side}x{side} image repeated",
-                ("losses", one, 3, 4, 143),
+                ("losses", one, u, 3, 4, 143),
+            ),
+            (
+                f"6 samples {side}x{side} (start=0) before training (one step at lr 0), each "
+                "pixel against the model's logit on the finished sample",
+                ("samples", x, given6, u6, 0, 1, 0.0, 16, 146),
+            ),
+            (
+                f"6 texture images {side}x{side} completed from pixel {middle} (start={middle}) "
+                "after 20 steps (lr 0.01, batches of 16), each pixel drawn against the model's "
+                "logit on the finished sample",
+                ("samples", x, given6, u6, middle, 20, 0.01, 16, 147),
             ),
         ],
-        [Property(lambda run, args: (_causal if args[0] == "reads" else _losses)(run, args[1:]))],
+        [Property(lambda run, args: _PROPERTIES[args[0]](run, args[1:]))],
     )
     draw, log_lik = texture(generator(144), 12, 12)
     outcome = Judging(
@@ -453,7 +554,7 @@ def train_pixelcnn(fn: Callable) -> Build:
             (
                 "300 steps (lr 0.01, batches of 32) on 2,000 images 12x12 of a hidden "
                 "autoregressive texture; the exact NLL of 1,000 held-out images",
-                (draw(2000), draw(1000), log_lik, 300, 0.01, 32, 145),
+                (draw(2000), draw(1000), _uniforms(g, 2, 12, 12), log_lik, 300, 0.01, 32, 145),
             )
         ],
         [Property(_learns_the_texture)],

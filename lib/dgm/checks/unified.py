@@ -316,6 +316,7 @@ GRAD_RTOL = 1e-4  # each per-sample gradient against the estimator's, on the ret
 NOISE_P = 1e-6  # the standardised noise's KS test against N(0, 1) fails below this p-value
 MAX_MU_ERROR = 0.02  # |mu - mu*| / s*, mu averaged over the last STEPS_AVERAGED steps
 MAX_LOG_S_ERROR = 0.02  # |log s - log s*|, averaged alike
+MINIMUM_TOL = 1e-3  # the returned theta_star against L-BFGS's: |mu - mu*| / s* and |log s - log s*|
 # the outcome's budget
 OUTCOME_STEPS, OUTCOME_LR, OUTCOME_N, STEPS_AVERAGED = 1000, 0.05, 64, 300
 
@@ -345,21 +346,46 @@ def _hidden_mixture(g: torch.Generator):
     return log_p_data, torch.tensor([mu0, math.log(s0)], dtype=torch.float64)
 
 
+def _close_mixture(g: torch.Generator):
+    """A hidden two-mode target whose modes overlap (at +-(0.9 to 1.3), stds in [0.45, 0.65],
+    weights in [0.35, 0.65]) and a start near its right mode: ``(log_p_data, theta0)``. With
+    modes this close the JSD's pull is not negligible, so KL/2 - JSD's minimum is not near
+    the minimum of objectives a build may take for it (the KL alone, the JSD added). Drawn
+    again until L-BFGS's minimum from the start lies well inside the grid (from some starts
+    its line search leaps to a Gaussian so wide that the grid holds none of its mass, where
+    the quadrature's objective is meaningless)."""
+    while True:
+        w = 0.35 + 0.3 * torch.rand((), generator=g).item()
+        m = 0.9 + 0.4 * torch.rand((), generator=g).item()
+        stds = [0.45 + 0.2 * torch.rand((), generator=g).item() for _ in range(2)]
+        mixture = {"weights": [w, 1 - w], "means": [-m, m], "stds": stds}
+
+        def log_p_data(x, mixture=mixture):
+            return densities.normal_mixture_log_prob(x, **mixture)
+
+        theta0 = torch.tensor([m - 0.3, math.log(1.3 * stds[1])], dtype=torch.float64)
+        mu, log_s = unified.lemma1_minimum(log_p_data, theta0).tolist()
+        if abs(mu) < 3 and -2 < log_s < 1:
+            return log_p_data, theta0
+
+
 def _returned(out, steps: int, n: int):
-    """The build's ``(thetas, x, g)`` as float64 tensors, or the hint on what it returned."""
+    """The build's ``(thetas, x, g, theta_star)`` as float64 tensors, or the hint on what it
+    returned."""
     outs = outputs(out)
-    shapes = [(steps + 1, 2), (steps, n), (steps, n, 2)]
-    if len(outs) != 3 or not all(torch.is_tensor(o) for o in outs):
+    shapes = [(steps + 1, 2), (steps, n), (steps, n, 2), (2,)]
+    if len(outs) != 4 or not all(torch.is_tensor(o) for o in outs):
         return None, (
-            f"return (thetas, x, g): three tensors of shapes {shapes[0]}, {shapes[1]} and "
-            f"{shapes[2]} (the path from theta0, each step's samples, their gradients)."
+            f"return (thetas, x, g, theta_star): four tensors of shapes {shapes[0]}, "
+            f"{shapes[1]}, {shapes[2]} and {shapes[3]} (the path from theta0, each step's "
+            "samples, their gradients, your lemma1_minimum from theta0)."
         )
     got = [tuple(o.shape) for o in outs]
     if got != shapes:
-        return None, f"(thetas, x, g) must have shapes {shapes}; got {got}."
+        return None, f"(thetas, x, g, theta_star) must have shapes {shapes}; got {got}."
     outs = [o.detach().double() for o in outs]
     if not all(torch.isfinite(o).all() for o in outs):
-        return None, "(thetas, x, g) hold non-finite values."
+        return None, "(thetas, x, g, theta_star) hold non-finite values."
     return outs, None
 
 
@@ -472,7 +498,7 @@ def _follows_its_estimates(run, args) -> str | None:
     out, problem = _seeded_run(run, args)
     if problem:
         return problem
-    thetas, x, g = out
+    thetas, x, g, _ = out
     if lr > 0 and (thetas == thetas[-1]).all():
         return (
             "every row of thetas is the same: the path holds one tensor updated in place. "
@@ -538,7 +564,7 @@ def _draws_fresh_noise(run, args) -> str | None:
     out, problem = _seeded_run(run, args)
     if problem:
         return problem
-    thetas, x, _ = out
+    thetas, x, _, _ = out
     eps = (x - thetas[:-1, :1]) / thetas[:-1, 1:].exp()  # (steps, n)
     for t in range(1, steps):
         if torch.allclose(eps[t], eps[t - 1]):
@@ -551,6 +577,66 @@ def _draws_fresh_noise(run, args) -> str | None:
             f"{p:.1e} over {eps.numel()} draws): x = mu + s eps with eps = torch.randn(n)."
         )
     return None
+
+
+def _predicts_the_minimum(run, args) -> str | None:
+    """The returned ``theta_star`` is the local minimum of KL/2 - JSD L-BFGS reaches from
+    ``theta0``, by quadrature on the build's grid."""
+    log_p_data, theta0 = args[:2]
+    out, problem = _seeded_run(run, args)
+    if problem:
+        return problem
+    got, want = out[3], unified.lemma1_minimum(log_p_data, theta0)
+    mu_error = abs(got[0] - want[0]).item() / want[1].exp().item()
+    log_s_error = abs(got[1] - want[1]).item()
+    measured(minimum_error=max(mu_error, log_s_error))
+    if mu_error <= MINIMUM_TOL and log_s_error <= MINIMUM_TOL:
+        return None
+    for name, mistaken in _objective_mistakes(log_p_data, theta0):
+        if abs(got - mistaken).max() <= MINIMUM_TOL * 0.1:
+            return f"theta_star is the minimum of {name}. " + _MINIMUM_RECIPE
+    return (
+        f"theta_star = (mu {got[0]:.4f}, log s {got[1]:.4f}), but the local minimum of "
+        f"KL(p_theta || p_data) / 2 - JSD(p_theta || p_data) that L-BFGS reaches from theta0 "
+        f"is (mu {want[0]:.4f}, log s {want[1]:.4f}). " + _MINIMUM_RECIPE
+    )
+
+
+_MINIMUM_RECIPE = (
+    "Minimise 0.5 * kl_by_quadrature(log_g, log_pd, dx) - jsd_by_quadrature(log_g, log_pd, dx), "
+    "log_g = normal_log_prob(xs, mu, exp(log s)) on xs = linspace(-10, 10, 4001), from theta0, "
+    "by torch.optim.LBFGS(max_iter=200, tolerance_grad=1e-10, line_search_fn='strong_wolfe')."
+)
+
+
+def _objective_mistakes(log_p_data, theta0):
+    """Where L-BFGS goes on objectives a build may take for KL/2 - JSD, with their names."""
+    xs = torch.linspace(*unified.LEMMA1_GRID, dtype=torch.float64)
+    dx, log_pd = (xs[1] - xs[0]).item(), log_p_data(xs)
+    kl, jsd = densities.kl_by_quadrature, densities.jsd_by_quadrature
+    objectives = {
+        "KL(p_data || p_theta) / 2 - JSD, the KL reversed": lambda lg: (
+            0.5 * kl(log_pd, lg, dx) - jsd(lg, log_pd, dx)
+        ),
+        "KL - JSD, without the 1/2": lambda lg: kl(lg, log_pd, dx) - jsd(lg, log_pd, dx),
+        "KL / 2 + JSD, the JSD's sign flipped": lambda lg: (
+            0.5 * kl(lg, log_pd, dx) + jsd(lg, log_pd, dx)
+        ),
+    }
+    for name, objective in objectives.items():
+        theta = theta0.detach().double().clone().requires_grad_()
+        opt = torch.optim.LBFGS(
+            [theta], max_iter=200, tolerance_grad=1e-10, line_search_fn="strong_wolfe"
+        )
+
+        def closure(objective=objective, theta=theta, opt=opt):
+            opt.zero_grad()
+            loss = objective(densities.normal_log_prob(xs, theta[0], theta[1].exp()))
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        yield name, theta.detach()
 
 
 def _settles_where_lemma1_says(run, args) -> str | None:
@@ -582,9 +668,13 @@ def _settles_where_lemma1_says(run, args) -> str | None:
     unified.pathwise_gradients,
     unified.score_gradients,
     unified.optimal_logit,
+    unified.lemma1_objective,
+    unified.descend_lemma1_objective,
+    unified.lemma1_minimum,
 )
 def train_gaussian_generator(fn: Callable) -> Build:
-    """Check the build ``fn(log_p_data, theta0, steps, lr, n, estimator) -> (thetas, x, g)``:
+    """Check the build ``fn(log_p_data, theta0, steps, lr, n, estimator) -> (thetas, x, g,
+    theta_star)``:
     a generator ``N(mu, s^2)`` trained by gradient descent on sampled gradients of the
     non-saturating loss against the optimal discriminator of the current generator.
 
@@ -592,11 +682,13 @@ def train_gaussian_generator(fn: Callable) -> Build:
     (``"pathwise"``, ``"score"``): each step's per-sample gradients equal the estimator's on
     the returned samples (to ``GRAD_RTOL``), each step descends their mean, and the noise
     behind the samples is fresh at every step and standard normal (a Kolmogorov-Smirnov test
-    at ``NOISE_P``). Outcome (the other half): ``OUTCOME_STEPS`` steps of the pathwise
-    estimator (lr ``OUTCOME_LR``, ``OUTCOME_N`` samples) from near one mode of a hidden
-    target: the path's last ``STEPS_AVERAGED`` thetas average within ``MAX_MU_ERROR`` s* in
-    mu and ``MAX_LOG_S_ERROR`` in log s of the local minimum of ``KL(p_g || p_data) / 2 -
-    JSD(p_g || p_data)`` (Lemma 1 at the optimal discriminator), found by quadrature.
+    at ``NOISE_P``), and the returned ``theta_star`` is L-BFGS's minimum of KL/2 - JSD from
+    ``theta0`` by quadrature, to ``MINIMUM_TOL``. Outcome (the other half):
+    ``OUTCOME_STEPS`` steps of the pathwise estimator (lr ``OUTCOME_LR``, ``OUTCOME_N``
+    samples) from near one mode of a hidden target: the path's last ``STEPS_AVERAGED``
+    thetas average within ``MAX_MU_ERROR`` s* in mu and ``MAX_LOG_S_ERROR`` in log s of the
+    local minimum of ``KL(p_g || p_data) / 2 - JSD(p_g || p_data)`` (Lemma 1 at the optimal
+    discriminator), found by quadrature.
     """
     cases = []
     for i, (estimator, steps, lr, n) in enumerate(
@@ -615,13 +707,22 @@ def train_gaussian_generator(fn: Callable) -> Build:
         "50 steps at lr 0 of 40 samples on a hidden two-mode target: the noise behind the samples",
         (log_p_data, theta0, 50, 0.0, 40, "pathwise", 178),
     )
+    log_p_data, theta0 = _close_mixture(generator(173))
+    close = (
+        "one step at lr 0 of 40 samples on a hidden target with overlapping modes: the "
+        "returned theta_star",
+        (log_p_data, theta0, 1, 0.0, 40, "pathwise", 174),
+    )
     properties = Judging(
-        cases + [noise],
-        [Property(_follows_its_estimates), Property(_draws_fresh_noise)],
+        cases + [noise, close],
+        [
+            Property(_follows_its_estimates),
+            Property(_draws_fresh_noise),
+            Property(_predicts_the_minimum),
+        ],
     )
     log_p_data, theta0 = _hidden_mixture(generator(175))
-    xs = torch.linspace(-10, 10, 4001, dtype=torch.float64)
-    theta_star = unified.descend_lemma1_objective(log_p_data(xs), xs, theta0.tolist())
+    theta_star = unified.lemma1_minimum(log_p_data, theta0)
     outcome = Judging(
         [
             (
