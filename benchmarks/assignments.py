@@ -1310,6 +1310,26 @@ ASSIGNMENTS = {
                 ("model.sample(", "MyPixelCNN(channels, blocks).to(x.device).sample("),
                 "properties",
             ),
+            "the completion started one pixel late": (
+                ("range(start, H * W)", "range(start + 1, H * W)"),
+                "properties",
+            ),
+            "the completion started one pixel early": (
+                ("range(start, H * W)", "range(max(start - 1, 0), H * W)"),
+                "properties",
+            ),
+            "the canvas drawn on in place (no copy)": (
+                ("x = given.clone()", "x = given"),
+                "properties",
+            ),
+            "batches drawn by Python's random module": (
+                (
+                    "x[torch.randint(len(x), (batch_size,), device=x.device)]",
+                    "x[[random.randrange(len(x)) for _ in range(batch_size)]]",
+                ),
+                ("class MaskedConv2d(", "import random\n\n\nclass MaskedConv2d("),
+                "properties",
+            ),
             "a whole row drawn at once": (
                 (
                     "for i in range(start, H * W):\n                row, col = divmod(i, W)\n",

@@ -831,8 +831,8 @@ print(f"AA-VAE minus VAE: {test_elbo['AA-VAE'] - test_elbo['VAE']:+.2f} nats")
 #    `(steps, n)`, their gradients `(steps, n, 2)`, and your `lemma1_minimum` from `theta0`.
 #
 # The library's `unified.train_gaussian_generator`, `pathwise_gradients`, `score_gradients`,
-# `optimal_logit`, `lemma1_objective` and `descend_lemma1_objective` are refused by the grader
-# here: an answer that calls one is graded as tampered and earns nothing. About 40 lines. Keep them vectorised: the grader's time limit
+# `optimal_logit`, `lemma1_objective`, `descend_lemma1_objective` and `lemma1_minimum` are
+# refused by the grader here: an answer that calls one is graded as tampered and earns nothing. About 40 lines. Keep them vectorised: the grader's time limit
 # covers the whole check, and a Python loop over the samples (one autograd call each) takes
 # a large share of it; the demo below calls your function with 20,000 samples in one step.
 #

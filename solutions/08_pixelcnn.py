@@ -473,8 +473,9 @@ plt.show()
 # (raster order) of each image of `given` `(S, 1, H, W)` and draws the others in order,
 # pixel $i$ (row $i // W$, column $i \% W$) set to 1 when `uniforms[:, i]` $< \sigma(\ell_i)$, $\ell_i$
 # the model's logit at $i$ on the canvas as it stands. `start=0` draws whole samples. The
-# values `given` has from pixel `start` on are never read: each is overwritten before any
-# logit that could read it is computed.
+# values `given` has from pixel `start` on never matter: the logit of pixel $i$ reads only
+# the pixels before $i$, which are final when $i$ is drawn. Draw on a copy (`given.clone()`)
+# and leave `given` as it was.
 #
 # **What to build.** `train_pixelcnn(x, steps, lr, batch_size, x_eval, uniforms, start=0, channels=16, blocks=2)`:
 # make your PixelCNN (on `x.device`) and one `torch.optim.Adam(model.parameters(), lr=lr)`
@@ -482,11 +483,14 @@ plt.show()
 # at random (`torch.randint`, with replacement), compute the loss, the batch's mean over
 # images of $-\log p_\theta(x) = \sum_i \mathrm{BCE}(\ell_i, x_i)$ (nats per image:
 # `F.binary_cross_entropy_with_logits(..., reduction="none")` summed over the pixels, then
-# averaged over the batch), zero the gradients and take one Adam step. Return the loss of
+# averaged over the batch), zero the gradients and take one Adam step. Draw every random
+# number from torch's generator (`torch.randint`, the layers' own initialisation), not from
+# numpy's or `random`'s: the grader trains your model twice from the same
+# `torch.manual_seed` and expects the same model. Return the loss of
 # every step, shape `(steps,)`, the trained model's logits on `x_eval`, computed without
 # autograd (`torch.no_grad()`), and its samples from `uniforms` `(S, H * W)`: the first `S`
-# images of `x_eval` completed from pixel `start`, `(S, 1, H, W)`. The images `x` and `x_eval` are already binary (0 or 1), so
-# there is nothing to binarize. The library's PixelCNN classes, `pixelcnn.fit`,
+# images of `x_eval` completed from pixel `start`, `(S, 1, H, W)`. The images `x` and
+# `x_eval` are already binary (0 or 1), so there is nothing to binarize. The library's PixelCNN classes, `pixelcnn.fit`,
 # `training_step`, `log_prob`, `nll`, `train_pixelcnn` and its samplers (`sample_naive`,
 # `sample_fast`, `sample`, `complete`) are refused by the grader here (an answer that calls one
 # earns nothing); your `causal_mask` is yours to use. About 40 lines.
@@ -502,11 +506,14 @@ plt.show()
 #   side). Then, at `lr=0` on one image repeated, the model never changes, so every loss you
 #   return must equal that image's NLL from the logits you return (to a relative
 #   $10^{-3}$). And the samples must be the model's own: 6 drawn from scratch before
-#   training, and 6 images completed from their middle pixel after 20 steps. The check calls
-#   your function twice with the same seed (so the same model), the second time with the
-#   first's samples as `x_eval`, and every drawn pixel must be 1 exactly when its uniform is
-#   below $\sigma(\ell_i)$ of the logit on the finished sample (for a causal model, the logit it had
-#   when pixel $i$ was drawn), and the kept pixels as given. The type of each block's mask
+#   training, and, after 20 steps, 3 images completed from their middle pixel, each in four
+#   copies whose last kept pixel and first drawn one are set to 00, 01, 10 and 11 (so a
+#   completion that starts a pixel early or late meets a copy where it is wrong). The check
+#   calls your function twice with the same seed (so the same model: the two calls' losses
+#   must be equal), the second time with the first's samples as `x_eval`. Every drawn pixel
+#   must be 1 exactly when its uniform is below $\sigma(\ell_i)$ of the logit on the finished sample
+#   (for a causal model, the logit it had when pixel $i$ was drawn), the kept pixels as given,
+#   `x_eval` unchanged, and the second call's samples the first's. The type of each block's mask
 #   and the blocks' residual connections are not checked apart: type A in the blocks, or
 #   blocks that do not add their input back, read the same pixels (weaker models, but causal
 #   ones).
@@ -621,7 +628,8 @@ train_pixelcnn = dgm.checks.train_pixelcnn(train_pixelcnn)
 # and trained far shorter than section 3's PixelCNN (the printout gives both budgets), so
 # expect a higher NLL. One run: your numbers can differ from these. The middle row shows
 # what the model expects of each pixel given the pixels before it, $p(x_i = 1 \mid x_{<i})$; the
-# bottom row, your sampler completing each test digit from its top half (`start` = 14 rows).
+# bottom row, your sampler completing each test digit from its top half (`start` = 14 x 28 =
+# 392 pixels, the top 14 rows).
 
 # %%
 x_bin = dgm.data.binarized_mnist("train", seed=0, device=device)[0].reshape(-1, 1, 28, 28)

@@ -162,6 +162,10 @@ HINTS = {
     "the canvas started blank (the given pixels dropped)": "keep the first start pixels",
     "samples from a fresh model": "with the model you trained",
     "a whole row drawn at once": "one at a time",
+    "the completion started one pixel late": "raster order",
+    "the completion started one pixel early": "keep the first start pixels",
+    "the canvas drawn on in place (no copy)": "given.clone()",
+    "batches drawn by Python's random module": "torch's generator",
 }
 
 

@@ -286,8 +286,27 @@ def _as_output(out, n: int, H: int, W: int, steps: int, S: int):
     return (losses.detach().double(), logits.detach().double().reshape(n, 1, H, W), samples), None
 
 
+IN_PLACE = (
+    "your function changed the images of x_eval in place: draw on a copy (given.clone()) and "
+    "return new tensors, leaving x_eval as it was."
+)
+
+
 def _uniforms(g: torch.Generator, S: int, H: int, W: int) -> torch.Tensor:
     return torch.rand(S, H * W, generator=g)
+
+
+def _completion_probes(images: torch.Tensor, u: torch.Tensor, start: int):
+    """Each image four times, with pixels ``start - 1`` and ``start`` set to (0, 0), (0, 1),
+    (1, 0) and (1, 1), each copy with its image's uniforms: ``(4R, 1, H, W)`` and
+    ``(4R, HW)``. The right sampler keeps pixel ``start - 1`` and redraws pixel ``start``
+    (the same value in the four copies), so a sampler that starts a pixel early or late
+    meets a copy where that pixel is wrong, whatever the draws."""
+    R, _, H, W = images.shape
+    flat = images.reshape(R, 1, H * W).repeat(1, 4, 1)  # (R, 4, HW)
+    flat[:, :, start - 1] = torch.tensor([0.0, 0.0, 1.0, 1.0])
+    flat[:, :, start] = torch.tensor([0.0, 1.0, 0.0, 1.0])
+    return flat.reshape(4 * R, 1, H, W), u.repeat_interleave(4, 0)
 
 
 def _image_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -302,7 +321,9 @@ def _causal(run, args) -> str | None:
     R, _, H, W = base.shape
     torch.manual_seed(seeded(seed))
     probes = flipped(base)
-    got, problem = _as_output(run(x, steps, lr, batch, probes, u), len(probes), H, W, steps, len(u))
+    got, problem = _as_output(
+        run(x, steps, lr, batch, probes.clone(), u), len(probes), H, W, steps, len(u)
+    )
     if problem:
         return problem + "."
     change = reads(got[1], R, H, W)
@@ -352,7 +373,7 @@ def _losses(run, args) -> str | None:
     x, u, steps, batch, seed = args
     H, W = x.shape[-2:]
     torch.manual_seed(seeded(seed))
-    got, problem = _as_output(run(x, steps, 0.0, batch, x[:1], u), 1, H, W, steps, len(u))
+    got, problem = _as_output(run(x, steps, 0.0, batch, x[:1].clone(), u), 1, H, W, steps, len(u))
     if problem:
         return problem + "."
     losses, logits, _ = got
@@ -386,10 +407,13 @@ def _samples(run, args) -> str | None:
     train the same model: the first draws the samples, the second's ``x_eval`` is them."""
     x, given, u, start, steps, lr, batch, seed = args
     S, _, H, W = given.shape
+    original = given.clone()
     torch.manual_seed(seeded(seed))
     got, problem = _as_output(run(x, steps, lr, batch, given, u, start), S, H, W, steps, S)
     if problem:
         return problem + "."
+    if not torch.equal(given, original):
+        return IN_PLACE
     drawn = got[2]
     kept = drawn.reshape(S, -1)[:, :start] != given.reshape(S, -1)[:, :start].to(drawn)
     if kept.any():
@@ -405,6 +429,13 @@ def _samples(run, args) -> str | None:
     )
     if problem:
         return problem + "."
+    if not torch.equal(again[0], got[0]):
+        return (
+            "called twice with the same torch.manual_seed, your function returned different "
+            "losses, so it trained two different models: draw every random number (the "
+            "batches' indices, the initialisation) from torch's generator, not numpy's or "
+            "random's, so that the grader can train your model twice and get the same one."
+        )
     p = torch.sigmoid(again[1]).reshape(S, -1)
     flat, u = drawn.reshape(S, -1), u.double()
     want = (u < p).double()
@@ -518,6 +549,7 @@ def train_pixelcnn(fn: Callable) -> Build:
     given6 = draw(6)
     u6 = _uniforms(g, 6, side, side)
     middle = side * side // 2
+    completed, u_completed = _completion_probes(given6[:3], u6[:3], middle)
     properties = Judging(
         [
             (
@@ -540,10 +572,12 @@ def train_pixelcnn(fn: Callable) -> Build:
                 ("samples", x, given6, u6, 0, 1, 0.0, 16, 146),
             ),
             (
-                f"6 texture images {side}x{side} completed from pixel {middle} (start={middle}) "
+                f"3 texture images {side}x{side}, each in 4 copies with pixels {middle - 1} and "
+                f"{middle} set to 00, 01, 10 and 11, completed from pixel {middle} "
+                f"(start={middle}) "
                 "after 20 steps (lr 0.01, batches of 16), each pixel drawn against the model's "
                 "logit on the finished sample",
-                ("samples", x, given6, u6, middle, 20, 0.01, 16, 147),
+                ("samples", x, completed, u_completed, middle, 20, 0.01, 16, 147),
             ),
         ],
         [Property(lambda run, args: _PROPERTIES[args[0]](run, args[1:]))],
