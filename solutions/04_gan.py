@@ -830,8 +830,8 @@ plt.show()
 #      gradient zeroed first (the generator's backward also reaches the discriminator's
 #      weights: its next zeroing clears that). The same generated points serve both steps,
 #      as in `gan.training_step`: that is part of the recipe, since the properties below
-#      compare the noise of your steps with the reference's (fresh points for the
-#      generator's step move it differently, by enough for them to tell at times).
+#      compare the noise of your steps with the reference's, and fresh points for the
+#      generator's step move it differently.
 #
 # Your `discriminator_loss` and `generator_loss_nonsaturating` (exercises 1 and 2) are yours
 # to call (where one of yours did not pass, the library's stands in for it here, as everywhere
