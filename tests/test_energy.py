@@ -195,7 +195,7 @@ def test_the_from_scratch_build_returns_its_own_keys_trained_and_the_average_mov
     step G_average a share 1 - decay of the way from where it started to the trained G."""
     torch.manual_seed(0)
     library = energy.toy_model("jsd", hidden=8)
-    init = {n.replace("T.net.", "T.", 1): t.clone() for n, t in library.state_dict().items()}
+    init = energy.build_weights(library)
     init["G_average.0.bias"] += 1.0  # the average off G, so that its move shows
     x = torch.randn(32, 2) + 3
     state, losses, samples = energy.energy_gan_from_scratch(init, x, 1, 1e-2, 16, 0.9, 5)

@@ -359,6 +359,12 @@ def _library_key(name: str) -> str:
     return name.replace("T.", "T.net.", 1) if name.startswith("T.") else name
 
 
+def build_weights(model: EnergyGAN) -> dict[str, torch.Tensor]:
+    """A library ``EnergyGAN``'s weights under the build's keys (T's layers without the
+    library's ``T.net``), detached copies: ``_library_key``'s inverse."""
+    return {n.replace("T.net.", "T.", 1): t.detach().clone() for n, t in model.state_dict().items()}
+
+
 def energy_gan_from_scratch(
     init: dict[str, torch.Tensor],
     x: torch.Tensor,
@@ -384,9 +390,7 @@ def energy_gan_from_scratch(
     model = model.to(init["G.0.weight"])
     model.load_state_dict({_library_key(n): t for n, t in init.items()})
     losses = train_energy_gan(model, x, steps, lr, batch_size, decay)
-    samples = model.sample(n_samples)
-    trained = model.state_dict()
-    return {n: trained[_library_key(n)].detach().clone() for n in init}, losses, samples
+    return build_weights(model), losses, model.sample(n_samples)
 
 
 def generate(G: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:

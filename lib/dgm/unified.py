@@ -398,10 +398,13 @@ def lemma1_objective(log_p_g: torch.Tensor, log_p_data: torch.Tensor, dx: float)
     return 0.5 * kl(log_p_g, log_p_data, dx) - jsd(log_p_g, log_p_data, dx)
 
 
-def descend_lemma1_objective(log_p_data: torch.Tensor, xs: torch.Tensor, theta0) -> torch.Tensor:
+def descend_lemma1_objective(
+    log_p_data: torch.Tensor, xs: torch.Tensor, theta0, objective=lemma1_objective
+) -> torch.Tensor:
     """Where the generator ``N(mu, s^2)`` started at ``theta0`` settles: the local minimum
-    of ``lemma1_objective`` (by quadrature on the grid ``xs``) that L-BFGS reaches from
-    ``theta0``; returns ``theta = (mu, log s)``."""
+    of ``objective(log_p_g, log_p_data, dx)`` (``lemma1_objective`` unless given; by
+    quadrature on the grid ``xs``) that L-BFGS reaches from ``theta0``; returns
+    ``theta = (mu, log s)``."""
     dx = (xs[1] - xs[0]).item()
     theta = torch.tensor(list(theta0), dtype=xs.dtype, requires_grad=True)
     opt = torch.optim.LBFGS(
@@ -411,7 +414,7 @@ def descend_lemma1_objective(log_p_data: torch.Tensor, xs: torch.Tensor, theta0)
     def closure():
         opt.zero_grad()
         log_g = densities.normal_log_prob(xs, theta[0], theta[1].exp())
-        loss = lemma1_objective(log_g, log_p_data, dx)
+        loss = objective(log_g, log_p_data, dx)
         loss.backward()
         return loss
 

@@ -406,9 +406,7 @@ def _initial_weights(
     so the energy's step moves nothing and only the MI term moves G."""
     torch.manual_seed(seeded(seed))
     model = energy.toy_model("jsd", hidden=hidden, latent_dim=latent_dim)
-    state = {
-        n.replace("T.net.", "T.", 1): t.detach().clone() for n, t in model.state_dict().items()
-    }
+    state = energy.build_weights(model)
     g = generator(seed + 1)
     for n, t in state.items():
         if n.startswith("G_average."):

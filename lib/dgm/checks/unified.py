@@ -612,31 +612,19 @@ _MINIMUM_RECIPE = (
 def _objective_mistakes(log_p_data, theta0):
     """Where L-BFGS goes on objectives a build may take for KL/2 - JSD, with their names."""
     xs = torch.linspace(*unified.LEMMA1_GRID, dtype=torch.float64)
-    dx, log_pd = (xs[1] - xs[0]).item(), log_p_data(xs)
     kl, jsd = densities.kl_by_quadrature, densities.jsd_by_quadrature
     objectives = {
-        "KL(p_data || p_theta) / 2 - JSD, the KL reversed": lambda lg: (
-            0.5 * kl(log_pd, lg, dx) - jsd(lg, log_pd, dx)
+        "KL(p_data || p_theta) / 2 - JSD, the KL reversed": lambda lg, lp, dx: (
+            0.5 * kl(lp, lg, dx) - jsd(lg, lp, dx)
         ),
-        "KL - JSD, without the 1/2": lambda lg: kl(lg, log_pd, dx) - jsd(lg, log_pd, dx),
-        "KL / 2 + JSD, the JSD's sign flipped": lambda lg: (
-            0.5 * kl(lg, log_pd, dx) + jsd(lg, log_pd, dx)
+        "KL - JSD, without the 1/2": lambda lg, lp, dx: kl(lg, lp, dx) - jsd(lg, lp, dx),
+        "KL / 2 + JSD, the JSD's sign flipped": lambda lg, lp, dx: (
+            0.5 * kl(lg, lp, dx) + jsd(lg, lp, dx)
         ),
     }
     for name, objective in objectives.items():
-        theta = theta0.detach().double().clone().requires_grad_()
-        opt = torch.optim.LBFGS(
-            [theta], max_iter=200, tolerance_grad=1e-10, line_search_fn="strong_wolfe"
-        )
-
-        def closure(objective=objective, theta=theta, opt=opt):
-            opt.zero_grad()
-            loss = objective(densities.normal_log_prob(xs, theta[0], theta[1].exp()))
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        yield name, theta.detach()
+        start = theta0.tolist()
+        yield name, unified.descend_lemma1_objective(log_p_data(xs), xs, start, objective)
 
 
 def _settles_where_lemma1_says(run, args) -> str | None:
