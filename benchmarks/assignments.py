@@ -147,8 +147,8 @@ ASSIGNMENTS = {
         {
             "the wake phase with h from the prior, not q(h | x)": (
                 (
-                    "wake = -model.log_p(xb, model.sample_q(xb)).mean()",
-                    "wake = -model.log_p(xb, model.dream(len(xb))[1]).mean()",
+                    "h = model.sample_q(xb, k_wake)",
+                    "h = model.dream(k_wake * len(xb))[1].reshape(k_wake, len(xb), -1)",
                 ),
                 "properties",
             ),
@@ -189,11 +189,11 @@ ASSIGNMENTS = {
                     "",
                 ),
                 (
-                    "        wake = -model.log_p(",
+                    "        h = model.sample_q(",
                     "        opt_theta = torch.optim.Adam([model.prior_logits, "
                     "*model.generative.parameters()], lr=lr)\n"
                     "        opt_phi = torch.optim.Adam(model.recognition.parameters(), lr=lr)\n"
-                    "        wake = -model.log_p(",
+                    "        h = model.sample_q(",
                 ),
                 "properties",
             ),
@@ -228,6 +228,72 @@ ASSIGNMENTS = {
                     "xb = x[:batch_size]",
                 ),
                 "outcome",
+            ),
+            "the wake phase's draws weighted alike": (
+                (
+                    "w = torch.softmax((log_p - log_q).detach(), dim=0)",
+                    "w = torch.full_like(log_p, 1 / k_wake)",
+                ),
+                "properties",
+            ),
+            "the weights from log p alone, without log q": (
+                (
+                    "w = torch.softmax((log_p - log_q).detach(), dim=0)",
+                    "w = torch.softmax(log_p.detach(), dim=0)",
+                ),
+                "properties",
+            ),
+            "the weights not normalised": (
+                (
+                    "w = torch.softmax((log_p - log_q).detach(), dim=0)",
+                    "w = (log_p - log_q).detach().exp()",
+                ),
+                "properties",
+            ),
+            "the weights normalised over the batch, not the draws": (
+                (
+                    "w = torch.softmax((log_p - log_q).detach(), dim=0)",
+                    "w = torch.softmax((log_p - log_q).detach(), dim=1)",
+                ),
+                "properties",
+            ),
+            "the weights not held constant": (
+                (
+                    "w = torch.softmax((log_p - log_q).detach(), dim=0)",
+                    "w = torch.softmax(log_p - log_q, dim=0)",
+                ),
+                "properties",
+            ),
+            "one draw of q in the wake phase whatever k_wake": (
+                ("h = model.sample_q(xb, k_wake)", "h = model.sample_q(xb, 1)"),
+                "properties",
+            ),
+            "phi's wake loss without the weights": (
+                ("wake_q = -(w * log_q).sum(0).mean()", "wake_q = -log_q.mean()"),
+                "properties",
+            ),
+            "k_wake ignored when q_update is 'sleep'": (
+                (
+                    "h = model.sample_q(xb, k_wake)",
+                    'h = model.sample_q(xb, 1 if q_update == "sleep" else k_wake)',
+                ),
+                "properties",
+            ),
+            "the weights not held constant, the graph kept": (
+                (
+                    "w = torch.softmax((log_p - log_q).detach(), dim=0)",
+                    "w = torch.softmax(log_p - log_q, dim=0)",
+                ),
+                ("wake.backward()", "wake.backward(retain_graph=True)"),
+                "properties",
+            ),
+            "q_update 'both' taken as the sleep loss alone": (
+                (
+                    '            if q_update == "both":\n'
+                    "                sleep = (sleep + wake_q) / 2\n",
+                    "",
+                ),
+                "properties",
             ),
             "one draw of h repeated k times": (
                 (
@@ -278,7 +344,10 @@ ASSIGNMENTS = {
                 "            return self.log_p(x, h) - self.log_q(x, h)\n"
                 "\n"
                 "\n"
-                "def helmholtz_from_scratch(init, x, steps, lr, batch_size, x_eval, k):\n"
+                "def helmholtz_from_scratch(init, x, steps, lr, batch_size, x_eval, k, k_wake=1,\n"
+                "                           q_update='sleep'):\n"
+                "    if q_update not in ('sleep', 'wake', 'both'):\n"
+                "        raise ValueError(f'unknown q_update {q_update!r}')\n"
                 "    model = MyHelmholtz(*init['generative.weight'].shape)\n"
                 "    model.load_state_dict(init)\n"
                 "    named = dict(model.named_parameters())\n"
@@ -288,13 +357,23 @@ ASSIGNMENTS = {
                 "    losses = []\n"
                 "    for _ in range(steps):\n"
                 "        xb = x[torch.randint(0, x.shape[0], (batch_size,))]\n"
+                "        if q_update != 'wake':\n"
+                "            xd, hd = model.dream(batch_size)\n"
                 "        opt_theta.zero_grad(set_to_none=True)\n"
-                "        wake = -model.log_p(xb, model.sample_q(xb)).mean()\n"
+                "        hs = model.sample_q(xb, k_wake)\n"
+                "        lp, lq = model.log_p(xb, hs), model.log_q(xb, hs)\n"
+                "        lw = (lp - lq).detach()\n"
+                "        w = (lw - lw.logsumexp(0, keepdim=True)).exp()\n"
+                "        wake = -(w * lp).sum(0).mean()\n"
                 "        wake.backward()\n"
                 "        opt_theta.step()\n"
                 "        opt_phi.zero_grad(set_to_none=True)\n"
-                "        xd, hd = model.dream(batch_size)\n"
-                "        sleep = -model.log_q(xd, hd).mean()\n"
+                "        parts = []\n"
+                "        if q_update != 'sleep':\n"
+                "            parts.append(-(w * lq).sum(0).mean())\n"
+                "        if q_update != 'wake':\n"
+                "            parts.append(-model.log_q(xd, hd).mean())\n"
+                "        sleep = sum(parts) / len(parts)\n"
                 "        sleep.backward()\n"
                 "        opt_phi.step()\n"
                 "        losses.append(torch.stack([wake.detach(), sleep.detach()]))\n"
@@ -952,6 +1031,19 @@ ASSIGNMENTS = {
                 ("        return self.G_average(z)", "        return self.G(z)"),
                 "properties",
             ),
+            "the samples drawn before training": (
+                (
+                    "    with torch.no_grad():\n        samples = model.sample(n_samples)\n"
+                    "    return",
+                    "    return",
+                ),
+                (
+                    "    losses = torch.zeros(steps, 2)\n",
+                    "    losses = torch.zeros(steps, 2)\n"
+                    "    with torch.no_grad():\n        samples = model.sample(n_samples)\n",
+                ),
+                "properties",
+            ),
             "tanh in place of ReLU": (
                 (
                     "                torch.nn.Linear(n_in, H), torch.nn.ReLU(),\n"
@@ -1340,6 +1432,20 @@ ASSIGNMENTS = {
                     "x[:, 0, row, col] = (uniforms[:, i] < p)",
                     "x[:, 0, row] = (uniforms[:, row * W : (row + 1) * W] < p)",
                 ),
+                "properties",
+            ),
+            "a whole row's logits at once, the kept pixels respected": (
+                (
+                    "                p = torch.sigmoid(self(x)[:, 0, row, col])  # (S,), from the "
+                    "canvas so far\n",
+                    "                if col == 0 or i == start:  # the row's logits, once a row\n"
+                    "                    p_row = torch.sigmoid(self(x)[:, 0, row])\n"
+                    "                p = p_row[:, col]\n",
+                ),
+                "properties",
+            ),
+            "rows and columns swapped (divmod by H)": (
+                ("row, col = divmod(i, W)", "row, col = divmod(i, H)"),
                 "properties",
             ),
             "gradients accumulated, never zeroed": (("        opt.zero_grad()\n", ""), "outcome"),

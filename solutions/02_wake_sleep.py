@@ -49,7 +49,7 @@ if "google.colab" in sys.modules:
 # 3. derive the sleep phase as minimising the *other* KL divergence, $\mathrm{KL}(p \,\|\, q)$;
 # 4. estimate a model's log-likelihood by importance sampling, with $q$ as the proposal;
 # 5. repair wake-sleep with importance weights (reweighted wake-sleep) and measure the gain;
-# 6. write a whole Helmholtz machine yourself: its densities, samplers and importance weights, and the wake-sleep loop, two phases with two optimisers, each on its own loss.
+# 6. write a whole Helmholtz machine yourself: its densities, samplers and importance weights, and the loop that trains it by wake-sleep or reweighted wake-sleep, two phases with two optimisers, each on its own loss.
 #
 # **Exercises** (graded): `wake_loss`, `sleep_loss`, `log_likelihood_estimate`, `rws_losses`
 # (reweighted wake-sleep), a written question, and a build assignment:
@@ -526,8 +526,8 @@ plt.show()
 #
 # Sections 4 and 6 trained the library's `ws.HelmholtzMachine` with `ws.fit`, which took your
 # losses. Now write the whole machine yourself, one hidden layer of $H$ binary units over $D$
-# binary pixels: its densities, its two samplers, its importance weights, and the wake-sleep
-# loop that trains it.
+# binary pixels: its densities, its two samplers, its importance weights, and the loop that
+# trains it, by wake-sleep or, with one more argument, by section 6's reweighted wake-sleep.
 #
 # **What to build**, in one cell (the skeleton gives the signatures and docstrings):
 #
@@ -543,33 +543,46 @@ plt.show()
 #   $p_\theta(x \mid h)$); samples are Bernoulli draws, without gradients; and
 #   `log_weights(x, k)`, shape `(k, B)`: $\log p_\theta(x, h_j) - \log q_\phi(h_j \mid x)$ for $k$ draws $h_j \sim q_\phi(h \mid x)$
 #   (section 5's importance weights);
-# - `helmholtz_from_scratch(init, x, steps, lr, batch_size, x_eval, k)`: make a `MyHelmholtz`
+# - `helmholtz_from_scratch(init, x, steps, lr, batch_size, x_eval, k, k_wake=1, q_update="sleep")`: make a `MyHelmholtz`
 #   with the sizes of the weights `init` (a `state_dict`: `init["generative.weight"]` is
-#   $D \times H$), load them (`load_state_dict`), train it by wake-sleep on the binary rows `x`,
-#   shape `(N, D)`, and return `(model.state_dict(), losses, log_w)`: the trained weights, the
-#   wake and sleep losses of every step, shape `(steps, 2)`, and `model.log_weights(x_eval, k)`
+#   $D \times H$), load them (`load_state_dict`), train it by (reweighted) wake-sleep on the binary
+#   rows `x`, shape `(N, D)`, and return `(model.state_dict(), losses, log_w)`: the trained weights,
+#   $\theta$'s and $\phi$'s losses of every step, shape `(steps, 2)`, and `model.log_weights(x_eval, k)`
 #   after training. Make two Adam optimisers with `lr` and their defaults, one over $\theta$ and
 #   one over $\phi$, once, before the loop. Each step:
 #   1. draws `batch_size` rows of `x` at random (`torch.randint`, with replacement);
-#   2. **wake**: $h \sim q_\phi(h \mid x)$, one sample per row, the loss $-\log p_\theta(x, h)$ averaged over the batch,
-#      and one step of $\theta$'s optimiser (gradients zeroed first);
-#   3. **sleep**: `batch_size` dreams $(x', h') \sim p_\theta$, the loss $-\log q_\phi(h' \mid x')$ averaged, and one
-#      step of $\phi$'s optimiser;
+#   2. **wake**: $h_1, \dots, h_{k'} \sim q_\phi(h \mid x)$, `k_wake` $= k'$ samples per row (`sample_q(x, k_wake)`), their
+#      self-normalised weights $\tilde w = \operatorname{softmax}_j \big(\log p_\theta(x, h_j) - \log q_\phi(h_j \mid x)\big)$
+#      held constant (detached), the loss $-\sum_j \tilde w_j \log p_\theta(x, h_j)$ averaged over the batch, and one step
+#      of $\theta$'s optimiser (gradients zeroed first). With `k_wake=1` the one weight is 1 and
+#      this is the wake loss $-\log p_\theta(x, h)$ of wake-sleep; with more, it is exercise 4's $\theta$ loss;
+#   3. **$\phi$'s step**, by `q_update`: `"sleep"`, `batch_size` dreams $(x', h') \sim p_\theta$ (the reference
+#      dreams after $\theta$'s step, `ws.fit` before it: either order passes) and the loss $-\log q_\phi(h' \mid x')$ averaged; `"wake"`, the loss $-\sum_j \tilde w_j \log q_\phi(h_j \mid x)$
+#      on the wake phase's draws of the data, averaged; `"both"`, half of each; then one step of
+#      $\phi$'s optimiser. Any other `q_update` should raise a `ValueError` that names it (not
+#      graded);
 #
-#   row `t` of the losses holds the two averages of step `t`.
+#   row `t` of the losses holds the two averages of step `t`, $\theta$'s and $\phi$'s. The defaults,
+#   `k_wake=1` and `q_update="sleep"`, are wake-sleep; the grader passes every argument by
+#   position. With `k_wake=1` and `q_update="wake"`, $\phi$'s gradient $-\nabla_\phi \log q_\phi(h \mid x)$
+#   at $h \sim q_\phi$ averages to zero (the score's mean), so $\phi$ only moves on noise: reweighting
+#   needs several draws.
 #
 # The library's machine (`ws.HelmholtzMachine`'s `log_p`, `log_q`, `log_weights`) and its
 # loops (`ws.fit`, `ws.training_step`, `ws.wake_sleep_loop`, and `ws.helmholtz_from_scratch`,
 # its answer to this exercise) are refused by the grader here: an answer that calls one is
-# graded as tampered and earns nothing; `dgm.densities.bernoulli_log_prob` is yours to use.
-# One sample of $h$ per row and one dream per row are part of the recipe: the properties
-# compare the noise of your steps with the reference's. You write about 30 lines of the
-# cell's 50.
+# graded as tampered and earns nothing; `dgm.densities.bernoulli_log_prob` is yours to use, and
+# so are your answers to the exercises above (your `rws_losses` takes your machine as it takes
+# the library's). `k_wake` samples of $h$ per row and one dream per row are part of the recipe: the properties
+# compare the noise of your steps with the reference's. You write about 40 lines of the
+# cell's 60.
 #
 # **How it is graded** (the grader uses hidden weights and data of the same kind):
 #
-# - *Properties* (3 points): one step from the weights of a machine 12-4, and two steps from
-#   those of a machine 9-5, each taken 300 times with fresh noise, then 32 log-weights of
+# - *Properties* (3 points): one step from the weights of a machine 12-4, two steps from
+#   those of a machine 9-5, and one reweighted step each of machines 10-4 (`k_wake=5`,
+#   `q_update="wake"`), 11-3 (`k_wake=3`, `"both"`) and 10-3 (`k_wake=4`, `"sleep"`), whose weights are
+#   scaled by 3 so that the draws' weights differ, each taken 300 times with fresh noise, then 32 log-weights of
 #   each of a few held-out rows. Adam's first step moves each weight by about `lr` against the sign of its
 #   gradient, so the average change of a weight says how often its gradient was positive: the
 #   average change of $\theta$ and of $\phi$ shows which loss moved which network; the second step
@@ -639,11 +652,14 @@ class MyHelmholtz(torch.nn.Module):
         ### END SOLUTION
 
 
-def helmholtz_from_scratch(init, x, steps, lr, batch_size, x_eval, k):
-    """A MyHelmholtz started from the weights init, trained by wake-sleep on the binary rows x
-    (N, D); returns (its trained state_dict, the (steps, 2) losses, its (k, B) log-weights of
+def helmholtz_from_scratch(init, x, steps, lr, batch_size, x_eval, k, k_wake=1, q_update="sleep"):
+    """A MyHelmholtz started from the weights init, trained by (reweighted) wake-sleep on the
+    binary rows x (N, D), k_wake draws of q per row, phi's loss q_update ("sleep", "wake" or
+    "both"); returns (its trained state_dict, the (steps, 2) losses, its (k, B) log-weights of
     x_eval)."""
     ### BEGIN SOLUTION
+    if q_update not in ("sleep", "wake", "both"):
+        raise ValueError(f"q_update must be 'sleep', 'wake' or 'both', got {q_update!r}")
     x_dim, h_dim = init["generative.weight"].shape
     model = MyHelmholtz(x_dim, h_dim).to(x.device)
     model.load_state_dict(init)
@@ -652,12 +668,21 @@ def helmholtz_from_scratch(init, x, steps, lr, batch_size, x_eval, k):
     losses = torch.zeros(steps, 2)
     for t in range(steps):
         xb = x[torch.randint(len(x), (batch_size,), device=x.device)]  # (B, D)
-        wake = -model.log_p(xb, model.sample_q(xb)).mean()  # theta explains the data
+        h = model.sample_q(xb, k_wake)  # (k_wake, B, H)
+        log_p, log_q = model.log_p(xb, h), model.log_q(xb, h)  # (k_wake, B) each
+        w = torch.softmax((log_p - log_q).detach(), dim=0)  # self-normalised, held constant
+        wake = -(w * log_p).sum(0).mean()  # theta explains the data
         opt_theta.zero_grad()
         wake.backward()
         opt_theta.step()
-        x_dream, h_dream = model.dream(batch_size)
-        sleep = -model.log_q(x_dream, h_dream).mean()  # phi inverts the dreams
+        wake_q = -(w * log_q).sum(0).mean()  # phi follows the weighted draws on the data
+        if q_update == "wake":
+            sleep = wake_q
+        else:
+            x_dream, h_dream = model.dream(batch_size)
+            sleep = -model.log_q(x_dream, h_dream).mean()  # phi inverts the dreams
+            if q_update == "both":
+                sleep = (sleep + wake_q) / 2
         opt_phi.zero_grad()
         sleep.backward()
         opt_phi.step()
@@ -672,9 +697,12 @@ helmholtz_from_scratch = dgm.checks.helmholtz_from_scratch(helmholtz_from_scratc
 # %% [markdown]
 # Your machine on digits: one layer of 50 hidden units, trained on a fixed binarization of the
 # training digits by your build and by the library's `ws.helmholtz_from_scratch` (the same
-# recipe) from the same weights, at the same budget; each test NLL estimated twice, by the
-# build's own log-weights and by the library's on the weights it returned. One run each: your
-# numbers can differ a little from these.
+# recipe) from the same weights, at the same budget, and by your build once more as reweighted
+# wake-sleep (`k_wake=5`, `q_update="wake"`: five draws of $q$ per digit, so more compute per
+# step); each test NLL estimated twice, by the build's own log-weights and by the library's on
+# the weights it returned (the last $\theta$ loss of the RWS run is its weighted loss, not
+# comparable with the others'). One run each: your numbers can differ a little from these, and
+# one run does not rank the two algorithms (section 6 says what was measured).
 
 # %%
 x_fixed = dgm.data.dynamic_binarize(x_train[: dgm.pick(full=20_000, fast=2_000)]).flatten(1).to(device)
@@ -683,16 +711,21 @@ n_own, k_own = dgm.pick(full=500, fast=100), dgm.pick(full=100, fast=20)
 x_own = x_eval[:n_own].to(device)
 torch.manual_seed(0)
 start = ws.HelmholtzMachine(ws.HelmholtzConfig((784, 50)))
-init = {n.replace(".0.", "."): t.detach().to(device) for n, t in start.state_dict().items()}  # both start here
-for label, build in (("yours", helmholtz_from_scratch), ("library's", ws.helmholtz_from_scratch)):
+init = {n: t.to(device) for n, t in ws.build_weights(start).items()}  # both start here
+builds = {
+    "yours": helmholtz_from_scratch,
+    "library's": ws.helmholtz_from_scratch,
+    "yours, RWS": lambda *args: helmholtz_from_scratch(*args, k_wake=5, q_update="wake"),
+}
+for label, build in builds.items():
     torch.manual_seed(0)
     state, loop_losses, log_w = build(init, x_fixed, loop_steps, 1e-3, 100, x_own, k_own)
     own = -(torch.logsumexp(log_w, 0).mean().item() - np.log(k_own))
     judged = ws.HelmholtzMachine(ws.HelmholtzConfig((784, 50))).to(device)
-    judged.load_state_dict({n: state[n.replace(".0.", ".")] for n in judged.state_dict()})
+    ws.load_build_weights(judged, state)
     torch.manual_seed(1)
     lib = -dgm.metrics.importance_log_likelihood(judged.log_weights, x_own, k=k_own).mean().item()
-    print(f"{label:10s}: {loop_steps} steps, last wake loss {loop_losses[-1, 0]:.1f}; test NLL "
+    print(f"{label:10s}: {loop_steps} steps, last theta loss {loop_losses[-1, 0]:.1f}; test NLL "
           f"(K = {k_own}, {n_own} test digits) {own:.1f} nats by its log-weights, {lib:.1f} by the library's")
 
 # %% [markdown]
@@ -702,7 +735,7 @@ for label, build in (("yours", helmholtz_from_scratch), ("library's", ws.helmhol
 # - Wake phase: $h \sim q_\phi(h \mid x)$ on real data, raise $\log p_\theta(x, h)$; unbiased for the ELBO's $\theta$-gradient (not for $\log p_\theta(x)$'s), because $\theta$ sits only inside the average.
 # - The ELBO's $\phi$-gradient needs the score-function estimator; against a precise (400-draw) gradient one batch's draw had a cosine near 0, and about 0.2 with a leave-one-out baseline (NVIL's control variate). The sleep phase trades it for $\mathrm{KL}(p \,\|\, q)$ on dreams: easy to sample, not the same objective as the wake phase, yet the best aligned with the ELBO's gradient on our probe (about 0.4 with 100 dreams, 0.6 with 400, against about 0.2 for the baselined score function with as many samples; one model, one batch).
 # - Importance sampling with $q$ as proposal estimates $\log p(x)$; more samples, tighter.
-# - A whole Helmholtz machine is three sets of weights, two Bernoulli densities, two samplers and a short loop: a wake step of $\theta$ on data with $h \sim q$, a sleep step of $\phi$ on dreams, each with its own optimiser.
+# - A whole Helmholtz machine is three sets of weights, two Bernoulli densities, two samplers and a short loop: a wake step of $\theta$ on data with $h \sim q$, a sleep step of $\phi$ on dreams, each with its own optimiser. Reweighting makes it RWS: several draws of $q$ per example, each weighted by its self-normalised importance weight, in $\theta$'s loss and, for the wake $q$ update, in $\phi$'s.
 # - Reweighted wake-sleep uses normalised importance weights, on real data; its $\theta$ update is the gradient of the $K$-sample bound (biased at finite $K$). With the same network, steps and batch (but 5 samples per digit, about twice the compute) it reached a lower test NLL than wake-sleep in our one-seed runs; the variant with both $q$ updates scored lowest, by about a nat.
 #
 # Lecture 03 (VAE) keeps $\mathrm{KL}(q \,\|\, p)$ and fixes the $\phi$-gradient with continuous latents

@@ -760,8 +760,8 @@ plt.show()
 #      `x.device`) and as many $z \sim \mathcal{N}(0, I)$, and the generator's points
 #      `fake = model.G(z)`: one $z$, so the same points, serve both steps (`energy.training_step`
 #      passes one $z$ to both). That is part of the recipe here (MEG's code draws a fresh $z$
-#      for the generator's step), since the properties below compare the noise of your steps
-#      with the reference's, and fresh points for the generator's step move it differently;
+#      for the generator's step): the properties below compare the noise of your steps with
+#      the reference's, so a build that draws its noise another way is not sure to pass them;
 #   2. takes one step of the energy on your `energy_loss(model.energy, real, fake.detach(), 0.1)`
 #      (section 2, penalty weight 0.1), then one step of the generator, against the
 #      *updated* energy, on
@@ -780,7 +780,8 @@ plt.show()
 # notebook). The library's energy GAN (`energy.toy_model`, `EnergyGAN.prior` and `.sample`),
 # its generator loss, its steps and its loops (`energy.generator_loss`, `energy_step`,
 # `training_step`, `fit`, `train_energy_gan`, and `energy.energy_gan_from_scratch`, its
-# answer to this exercise) are refused by the grader: an answer that calls one is graded as
+# answer to this exercise) and lecture 04's weight average (`gan.update_ema`) are refused by
+# the grader: an answer that calls one is graded as
 # tampered and earns nothing. Do not seed anywhere in the build: every run would draw the
 # same noise. Draw $z$ on the weights' device (the grader runs on the CPU; the demo below on
 # your device). You write about 45 lines of the cell's 70.
@@ -791,8 +792,8 @@ plt.show()
 #   of an energy GAN of 3x8 networks, and one step at a flat energy (its last two layers'
 #   weights and biases zeroed: $U = 0$, so that its step moves nothing and only the MI term
 #   moves $G$),
-#   each from the same weights, on copies of one point (so any way of drawing rows is
-#   alike), each taken 300 times with fresh noise, with decay 0.9 and `G_average` started off
+#   each at lr 0.01 with batches of 16 (8 in the two-step case), from the same weights, on 64
+#   copies of one point (so any way of drawing rows is alike), each taken 300 times with fresh noise, with decay 0.9 and `G_average` started off
 #   $G$'s weights by Gaussian noise of sd 0.1 (so that its move, a share 1 - decay of the
 #   gap, shows). Adam's first step moves each weight by about `lr` against the sign of its
 #   gradient, so the average change of a weight says how often its gradient was positive.
@@ -804,8 +805,9 @@ plt.show()
 #   `G_average`, its gradients or the generator's never zeroed, no MI term, the MI term
 #   added or on detached points, the critic reading $[z, x]$, tanh in place of ReLU, the
 #   average never updated, moved by `decay`, or updated between the two steps, losses never
-#   recorded, samples of $G$ in place of `G_average`: each failed these properties on every
-#   hidden variant of the calibration.
+#   recorded, samples of $G$ in place of `G_average` or drawn before training: each failed
+#   these properties on every hidden variant of the calibration. (A $z$ drawn once, before the
+#   loop, is not yet caught on every hidden variant by either part.)
 # - *Outcome* (3 points): an energy GAN of 3x128 networks ($z$ in 2 dimensions) trained for
 #   1,500 steps (lr $10^{-3}$, batches of 64, decay 0.99) on 4,096 points of a hidden ring of
 #   8 Gaussians (its radius and rotation hidden, std 0.05; the points come in order of their

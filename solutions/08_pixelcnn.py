@@ -493,12 +493,12 @@ plt.show()
 # `x_eval` are already binary (0 or 1), so there is nothing to binarize. The library's PixelCNN classes, `pixelcnn.fit`,
 # `training_step`, `log_prob`, `nll`, `train_pixelcnn` and its samplers (`sample_naive`,
 # `sample_fast`, `sample`, `complete`) are refused by the grader here (an answer that calls one
-# earns nothing); your `causal_mask` is yours to use. About 40 lines.
+# earns nothing); your `causal_mask` is yours to use. About 35 lines.
 #
 # **How it is graded** (the grader uses hidden images of the same kind):
 #
 # - *Properties* (3 points): which pixels each logit reads. Three random binary images of
-#   9x9 pixels (a little larger in the hidden check) go into `x_eval` together with every
+#   9x11 pixels (9 rows of 11; a little larger in the hidden check, never square) go into `x_eval` together with every
 #   copy of them that has one pixel flipped, and the check watches each logit as each pixel
 #   flips. Before training (one step at `lr=0`) and after 20 steps, no logit may move by more
 #   than $10^{-5}$ when its own pixel or a later one flips, and each must move (by more than
@@ -506,16 +506,18 @@ plt.show()
 #   side). Then, at `lr=0` on one image repeated, the model never changes, so every loss you
 #   return must equal that image's NLL from the logits you return (to a relative
 #   $10^{-3}$). And the samples must be the model's own: 6 drawn from scratch before
-#   training, and, after 20 steps, 3 images completed from their middle pixel, each in four
+#   training, and, after 150 steps, 3 images completed from the middle pixel of their middle
+#   row, each in four
 #   copies whose last kept pixel and first drawn one are set to 00, 01, 10 and 11 (so a
 #   completion that starts a pixel early or late meets a copy where it is wrong). The check
 #   calls your function twice with the same seed (so the same model: the two calls' losses
 #   must be equal), the second time with the first's samples as `x_eval`. Every drawn pixel
 #   must be 1 exactly when its uniform is below $\sigma(\ell_i)$ of the logit on the finished sample
-#   (for a causal model, the logit it had when pixel $i$ was drawn), the kept pixels as given,
+#   (for a causal model, the logit it had when pixel $i$ was drawn; a pixel whose uniform lies
+#   within $10^{-6}$ of $\sigma(\ell_i)$ is not judged, as float error could tip it), the kept pixels as given,
 #   `x_eval` unchanged, and the second call's samples the first's. The type of each block's mask
 #   and the blocks' residual connections are not checked apart: type A in the blocks, or
-#   blocks that do not add their input back, read the same pixels (weaker models, but causal
+#   blocks that do not add their input back, read the same pixels (other models, but causal
 #   ones).
 # - *Outcome* (3 points): 300 steps (lr 0.01, batches of 32) on 2,000 images 12x12 of a
 #   hidden autoregressive texture, whose exact likelihood the grader knows; the exact NLL of
@@ -624,9 +626,12 @@ train_pixelcnn = dgm.checks.train_pixelcnn(train_pixelcnn)
 
 # %% [markdown]
 # Your build on digits: your network (16 channels, 2 blocks) trained by your loop on a fixed
-# binarization of the training digits, its test NLL exact on test digits. It is far smaller
-# and trained far shorter than section 3's PixelCNN (the printout gives both budgets), so
-# expect a higher NLL. One run: your numbers can differ from these. The middle row shows
+# binarization of the training digits, its test NLL exact on test digits, beside section 3's
+# PixelCNN on the same test digits. The two differ in more than the code: section 3's has
+# 32 channels and 5 blocks, trained on dynamically binarized digits in batches of 64 with a
+# cosine decay of its learning rate; yours is smaller, on one fixed binarization, in batches
+# of 32 at a constant rate, for the steps the printout gives. So the gap is not a test of
+# your code. One run: your numbers can differ from these. The middle row shows
 # what the model expects of each pixel given the pixels before it, $p(x_i = 1 \mid x_{<i})$; the
 # bottom row, your sampler completing each test digit from its top half (`start` = 14 x 28 =
 # 392 pixels, the top 14 rows).
@@ -644,8 +649,9 @@ build_seconds = time.perf_counter() - t0
 build_nll = F.binary_cross_entropy_with_logits(build_logits, x_eval, reduction="none").sum((1, 2, 3)).mean().item()
 last = min(100, build_steps)
 print(f"your PixelCNN: {build_steps} steps of 32 digits in {build_seconds:.0f} s, mean loss of the last {last} "
-      f"steps {build_losses[-last:].mean():.1f}; test NLL {build_nll:.2f} nats ({len(x_eval)} test digits). "
-      f"Section 3's PixelCNN: {steps['PixelCNN']} steps of 64, test NLL {test_nll['PixelCNN']:.2f}")
+      f"steps {build_losses[-last:].mean():.1f}; test NLL {build_nll:.2f} nats on {len(x_eval)} test digits. "
+      f"Section 3's PixelCNN ({steps['PixelCNN']} steps of 64): {pixelcnn.nll(plain, x_eval):.2f} nats on "
+      f"the same {len(x_eval)} digits")
 
 fig, axes = plt.subplots(3, 6, figsize=(12, 6.6))
 for k in range(6):

@@ -212,6 +212,32 @@ def test_the_from_scratch_build_returns_its_own_keys_trained_and_the_average_mov
         energy.energy_gan_from_scratch({**init, "extra": torch.zeros(1)}, x, 1, 1e-2, 16, 0.9, 5)
 
 
+def test_the_from_scratch_build_records_each_players_loss_and_samples_the_average():
+    """The same draws replayed by hand: row 0 of the losses holds the energy's loss on the
+    step's rows and generated points (from the weights it started with), then the
+    generator's against the updated energy with the critic before its step; the samples are
+    the trained G_average's, from the next draws."""
+    torch.manual_seed(1)
+    start, trained = energy.toy_model("jsd", hidden=8), energy.toy_model("jsd", hidden=8)
+    init, x = energy.build_weights(start), torch.randn(32, 2) + 3
+    torch.manual_seed(7)
+    state, losses, samples = energy.energy_gan_from_scratch(init, x, 1, 1e-2, 16, 0.9, 5)
+    trained.load_state_dict({energy._library_key(n): t for n, t in state.items()})
+
+    torch.manual_seed(7)
+    energy.toy_model("jsd", hidden=8)  # the build makes its networks first: the same draws
+    real = x[torch.randint(len(x), (16,))]
+    z = torch.randn(16, 2)
+    fake = start.G(z)
+    want_u = energy.energy_loss(start.energy, real, fake.detach(), 0.1)
+    # the generator's loss: the updated energy (trained's U: G's step does not move it) and
+    # the critic T as it was before the generator's step (start's)
+    want_g = trained.energy(fake).mean() - 0.3 * energy.jsd_mi_estimate(start.T, fake, z)
+    torch.testing.assert_close(losses[0, 0], want_u.detach())
+    torch.testing.assert_close(losses[0, 1], want_g.detach())
+    torch.testing.assert_close(samples, trained.G_average(torch.randn(5, 2)))
+
+
 def test_latent_energy_adds_the_prior_and_mala_on_a_flat_energy_samples_it():
     from dgm import mcmc
 

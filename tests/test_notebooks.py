@@ -161,3 +161,26 @@ def test_fast_mode_was_measured_under_a_minute_on_cpu_and_full_mode_was_run(name
     fast = [r for r in mine if r["mode"] == "fast" and r["device_type"] == "cpu"]
     assert fast and all(r["seconds"] < 60 for r in fast), fast
     assert any(r["mode"] == "full" for r in mine), "run: make solutions"
+
+
+def test_the_build_lines_are_the_answers_inside_the_build_section():
+    """Counted: nonblank lines between the markers of the build section's answer cells; not
+    counted: the given skeleton, blank lines, and answers before or after the section."""
+    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    answer = "def f(x):\n    ### BEGIN SOLUTION\n    y = x\n\n    return y\n    ### END SOLUTION\n"
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            md("## 3. Exercises"),
+            code(answer),
+            md("## 4. Build assignment: a model\n\nText."),
+            code(
+                answer + "\n\ndef g():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"
+            ),
+            md("### What to build"),
+            code("x = 1  # a demo, not an answer"),
+            md("## Summary"),
+            code(answer),
+        ]
+    )
+    assert build.build_lines(nb) == 3
+    assert build.build_lines(nbformat.v4.new_notebook(cells=[code(answer)])) == 0

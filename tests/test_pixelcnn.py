@@ -125,6 +125,9 @@ def test_complete_draws_the_models_pixels_in_images_of_any_size():
     )
     with pytest.raises(ValueError, match=r"complete: uniforms must be \(4, 30\)"):
         P.complete(model, u[:, :-1], given)
+    for start in (-1, 31, 2.0):
+        with pytest.raises(ValueError, match=r"complete: start must be an int in \[0, 30\]"):
+            P.complete(model, u, given, start)
 
 
 def test_sample_picks_a_sampler_and_bad_input_is_named():

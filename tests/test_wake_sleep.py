@@ -240,3 +240,86 @@ def test_fit_lowers_the_theta_loss(method, q_update):
     assert sum(losses[-20:]) < sum(losses[:20])
     with pytest.raises(ValueError, match="method"):
         ws.fit(model, x, 1, method="em")
+
+
+@pytest.mark.parametrize("q_update", ["sleep", "wake", "both"])
+def test_the_build_loop_is_one_adam_step_on_each_of_the_reweighted_losses(q_update):
+    """One step of ``wake_sleep_loop`` with ``k_wake`` draws: theta's Adam step on
+    ``rws_losses``' theta loss, then phi's on the loss ``q_update`` names (the dreams drawn
+    after theta's step), the same random draws in the same order."""
+    model, x = tiny(3, sizes=(4, 3)), all_states(4)
+    by_hand = tiny(3, sizes=(4, 3))
+    torch.manual_seed(11)
+    losses = ws.wake_sleep_loop(model, x, 1, 0.05, 6, k_wake=4, q_update=q_update)
+
+    torch.manual_seed(11)
+    opt_theta = torch.optim.Adam(by_hand.generative_parameters(), lr=0.05)
+    opt_phi = torch.optim.Adam(by_hand.recognition_parameters(), lr=0.05)
+    xb = x[torch.randint(len(x), (6,))]
+    theta_loss, wake_q = ws.rws_losses(by_hand, xb, 4, "wake")
+    theta_loss.mean().backward()
+    opt_theta.step()
+    if q_update == "wake":
+        phi_loss = wake_q.mean()
+    else:
+        phi_loss = ws.sleep_loss(by_hand, 6).mean()
+        if q_update == "both":
+            phi_loss = (phi_loss + wake_q.mean()) / 2
+    phi_loss.backward()
+    opt_phi.step()
+
+    for (name, got), want in zip(model.state_dict().items(), by_hand.state_dict().values()):
+        assert torch.equal(got, want), name
+    assert losses[0].tolist() == pytest.approx([theta_loss.mean().item(), phi_loss.item()])
+
+
+def test_the_build_loop_names_an_unknown_q_update():
+    with pytest.raises(ValueError, match="q_update must be one of .* got 'dreams'"):
+        ws.wake_sleep_loop(tiny(), all_states(4), 1, q_update="dreams")
+
+
+def test_the_build_loop_by_default_is_wake_sleep_and_dreams_after_thetas_step():
+    """``k_wake=1``, ``q_update="sleep"``: the step is ``wake_loss``'s then ``sleep_loss``'s,
+    exactly, and the dreams come from theta as its step left it."""
+    model, x = tiny(5, sizes=(4, 3)), all_states(4)
+    by_hand = tiny(5, sizes=(4, 3))
+    dreamt_from = []
+    dream = model.dream
+
+    def recording_dream(n):
+        dreamt_from.append([p.detach().clone() for p in model.generative_parameters()])
+        return dream(n)
+
+    model.dream = recording_dream
+    torch.manual_seed(2)
+    ws.wake_sleep_loop(model, x, 1, 0.05, 6)
+
+    torch.manual_seed(2)
+    opt_theta = torch.optim.Adam(by_hand.generative_parameters(), lr=0.05)
+    opt_phi = torch.optim.Adam(by_hand.recognition_parameters(), lr=0.05)
+    xb = x[torch.randint(len(x), (6,))]
+    ws.wake_loss(by_hand, xb).mean().backward()
+    opt_theta.step()
+    ws.sleep_loss(by_hand, 6).mean().backward()
+    opt_phi.step()
+
+    for (name, got), want in zip(model.state_dict().items(), by_hand.state_dict().values()):
+        assert torch.equal(got, want), name
+    (seen,) = dreamt_from
+    assert all(torch.equal(a, b) for a, b in zip(seen, model.generative_parameters()))
+
+
+def test_build_weights_use_the_build_keys_and_load_back_exactly():
+    model = ws.HelmholtzMachine(ws.HelmholtzConfig((6, 3)))
+    state = ws.build_weights(model)
+    assert set(state) == {
+        "prior_logits",
+        "generative.weight",
+        "generative.bias",
+        "recognition.weight",
+        "recognition.bias",
+    }
+    other = ws.HelmholtzMachine(ws.HelmholtzConfig((6, 3)))
+    ws.load_build_weights(other, state)
+    for (name, got), want in zip(other.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(got, want), name

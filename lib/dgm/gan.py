@@ -411,13 +411,19 @@ def pacgan_from_scratch(
     hidden, latent_dim = init["G.0.weight"].shape
     G, D = toy_mlps(pack=pack, hidden=hidden, depth=2, latent_dim=latent_dim)
     model = GAN(G, D, latent_dim, pack=pack).to(init["G.0.weight"])
-    # the library's D ends in a Flatten: its linear layers are D.0.0, D.0.2, D.0.4
     model.load_state_dict({n.replace("D.", "D.0.", 1): t for n, t in init.items()})
     losses = train_gan(model, x, steps, lr, batch_size)
     with torch.no_grad():
         samples = model.generate(n_samples)
-    trained = model.state_dict()
-    return {n: trained[n.replace("D.", "D.0.", 1)].detach().clone() for n in init}, losses, samples
+    return build_weights(model), losses, samples
+
+
+def build_weights(model: GAN) -> dict[str, torch.Tensor]:
+    """A ``toy_mlps`` GAN's weights under lecture 04's build keys, detached copies: the
+    library's D ends in a Flatten, so its linear layers are ``D.0.0``, ``D.0.2``, ``D.0.4``,
+    which the build calls ``D.0``, ``D.2``, ``D.4`` (``pacgan_from_scratch`` loads them back
+    by the inverse, ``D.`` to ``D.0.``)."""
+    return {n.replace("D.0.", "D.", 1): t.detach().clone() for n, t in model.state_dict().items()}
 
 
 def _library_step(generator_loss, weights, penalty) -> Callable:

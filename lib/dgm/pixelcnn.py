@@ -292,6 +292,8 @@ def complete(model: nn.Module, uniforms: torch.Tensor, given: torch.Tensor, star
             f"complete: uniforms must be {(len(x), H * W)} for given {tuple(x.shape)}, "
             f"got {tuple(uniforms.shape)}"
         )
+    if not isinstance(start, int) or not 0 <= start <= H * W:
+        raise ValueError(f"complete: start must be an int in [0, {H * W}], got {start!r}")
     for i in range(start, H * W):
         r, c = divmod(i, W)
         p = torch.sigmoid(model(x)[:, 0, r, c])  # the conditional of pixel i, from the canvas

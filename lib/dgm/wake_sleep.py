@@ -224,28 +224,45 @@ def training_step(
 
 
 def wake_sleep_loop(
-    model: HelmholtzMachine, x: torch.Tensor, steps: int, lr: float = 1e-3, batch_size: int = 100
+    model: HelmholtzMachine,
+    x: torch.Tensor,
+    steps: int,
+    lr: float = 1e-3,
+    batch_size: int = 100,
+    k_wake: int = 1,
+    q_update: str = "sleep",
 ) -> torch.Tensor:
     """Wake-sleep by hand, as lecture 02's build assignment writes it: ``model`` trained in
-    place for ``steps`` steps; the ``(steps, 2)`` wake and sleep losses.
+    place for ``steps`` steps; the ``(steps, 2)`` losses of theta and of phi.
 
     Each step draws ``batch_size`` rows of the binary data ``x`` (N, D) at random (with
-    replacement). Wake: ``h ~ q(h | x)`` (a sample, no gradient), one Adam step of theta on
-    ``-log p(x, h)``. Sleep: ``batch_size`` dreams ``(x', h') ~ p``, one Adam step of phi on
-    ``-log q(h' | x')``. Two optimisers, one per phase, each over its own parameters. ``fit``
-    uses one Adam over both on the summed losses (the parameters are disjoint), and dreams
-    before the wake step, from theta before its update: here the dreams come after it.
+    replacement). Wake: ``k_wake`` draws ``h ~ q(h | x)`` per row (samples, no gradient), one
+    Adam step of theta on ``-sum_j w_j log p(x, h_j)``, the weights ``w`` self-normalised and
+    held constant (``rws_losses``; with ``k_wake = 1`` every weight is 1: plain wake-sleep).
+    Then phi (``q_update``): ``"sleep"``, ``batch_size`` dreams ``(x', h') ~ p`` and one Adam
+    step on ``-log q(h' | x')``; ``"wake"``, ``-sum_j w_j log q(h_j | x)`` on the same draws of
+    the data (reweighted wake-sleep's wake-phase q update); ``"both"``, half of each. Two
+    optimisers, one per phase, each over its own parameters. ``fit`` uses one Adam over both on
+    the summed losses (the parameters are disjoint), and dreams before the wake step, from
+    theta before its update: here the dreams come after it.
     """
+    if q_update not in Q_UPDATES:
+        raise ValueError(f"wake_sleep_loop: q_update must be one of {Q_UPDATES}, got {q_update!r}")
     opt_theta = torch.optim.Adam(model.generative_parameters(), lr=lr)
     opt_phi = torch.optim.Adam(model.recognition_parameters(), lr=lr)
     losses = torch.zeros(steps, 2)
     for t in range(steps):
         xb = x[torch.randint(len(x), (batch_size,), device=x.device)].flatten(1)  # (B, D)
-        wake = wake_loss(model, xb).mean()  # theta learns to explain the data
+        theta_loss, wake_q = rws_losses(model, xb, k_wake, "wake")  # (B,) each
+        wake = theta_loss.mean()  # theta learns to explain the data
         opt_theta.zero_grad(set_to_none=True)
         wake.backward()
         opt_theta.step()
-        sleep = sleep_loss(model, batch_size).mean()  # phi learns to invert the dreams
+        if q_update == "wake":  # phi follows the weighted draws of q on the data
+            sleep = wake_q.mean()
+        else:  # phi learns to invert the dreams (dreamt after theta's step)
+            sleep = sleep_loss(model, batch_size).mean()
+            sleep = sleep if q_update == "sleep" else (sleep + wake_q.mean()) / 2
         opt_phi.zero_grad(set_to_none=True)
         sleep.backward()
         opt_phi.step()
@@ -253,12 +270,17 @@ def wake_sleep_loop(
     return losses
 
 
-# the build's keys (one layer: plain Linears) and the library's (a ModuleList per network)
-_LIBRARY_KEY = {
-    f"{net}.{p}": f"{net}.0.{p}"
-    for net in ("generative", "recognition")
-    for p in ("weight", "bias")
-}
+def build_weights(model: HelmholtzMachine) -> dict[str, torch.Tensor]:
+    """A one-layer library machine's weights under lecture 02's build keys (plain ``Linear``
+    layers: ``generative.weight`` for the library's ``generative.0.weight``), detached
+    copies; ``load_build_weights`` is its inverse."""
+    return {n.replace(".0.", ".", 1): t.detach().clone() for n, t in model.state_dict().items()}
+
+
+def load_build_weights(model: HelmholtzMachine, state: dict[str, torch.Tensor]) -> None:
+    """Load weights with the build's keys (``build_weights``) into a one-layer library
+    machine."""
+    model.load_state_dict({n: state[n.replace(".0.", ".", 1)] for n in model.state_dict()})
 
 
 def helmholtz_from_scratch(
@@ -269,23 +291,26 @@ def helmholtz_from_scratch(
     batch_size: int,
     x_eval: torch.Tensor,
     k: int,
+    k_wake: int = 1,
+    q_update: str = "sleep",
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     """Lecture 02's build assignment, the whole machine: a one-layer Helmholtz machine D-H,
-    started from the weights ``init``, trained by ``wake_sleep_loop`` and evaluated.
+    started from the weights ``init``, trained by ``wake_sleep_loop`` (``k_wake`` draws of q
+    per row in the wake phase, phi's update ``q_update``: plain wake-sleep by default,
+    reweighted wake-sleep otherwise) and evaluated.
 
     ``init`` holds ``prior_logits`` (H,), ``generative.weight`` and ``.bias`` (a
     ``Linear(H, D)``), ``recognition.weight`` and ``.bias`` (a ``Linear(D, H)``). Returns
-    the trained weights (the same keys), the ``(steps, 2)`` wake and sleep losses, and ``k``
+    the trained weights (the same keys), the ``(steps, 2)`` losses of theta and phi, and ``k``
     importance log-weights ``log p(x, h) - log q(h | x)`` of each row of ``x_eval`` after
     training, (k, B).
     """
     x_dim, h_dim = init["generative.weight"].shape
     model = HelmholtzMachine(HelmholtzConfig((x_dim, h_dim))).to(init["prior_logits"])
-    model.load_state_dict({_LIBRARY_KEY.get(n, n): t for n, t in init.items()})
-    losses = wake_sleep_loop(model, x, steps, lr, batch_size)
+    load_build_weights(model, init)
+    losses = wake_sleep_loop(model, x, steps, lr, batch_size, k_wake, q_update)
     log_w = model.log_weights(x_eval, k)  # (k, B)
-    trained = model.state_dict()
-    return {n: trained[_LIBRARY_KEY.get(n, n)].detach().clone() for n in init}, losses, log_w
+    return build_weights(model), losses, log_w
 
 
 @dataclass

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .. import energy, nets
+from .. import energy, gan, nets
 from .builds import (
     returned_problem,
     ring_coverage,
@@ -483,6 +483,7 @@ def _covers_the_ring(run, args) -> str | None:
     energy.toy_model,
     energy.EnergyGAN.prior,
     energy.EnergyGAN.sample,
+    gan.update_ema,
 )
 def energy_gan_from_scratch(fn: Callable) -> Build:
     """Check the build ``fn(init, x, steps, lr, batch_size, decay, n_samples) -> (state,

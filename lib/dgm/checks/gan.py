@@ -358,13 +358,10 @@ LOSSES_HINT = (
 
 def _initial_weights(pack: int, hidden: int, latent_dim: int, seed: int) -> dict[str, torch.Tensor]:
     """The weights of fresh ``toy_mlps`` networks (two hidden ReLU layers each), with the
-    build's keys (the library's D ends in a Flatten: its layers are D.0.0, D.0.2, D.0.4)."""
+    build's keys (``gan.build_weights``)."""
     torch.manual_seed(seeded(seed))
     G, D = gan.toy_mlps(pack=pack, hidden=hidden, depth=2, latent_dim=latent_dim)
-    return {
-        **{f"G.{n}": t.detach().clone() for n, t in G.state_dict().items()},
-        **{f"D.{n.removeprefix('0.')}": t.detach().clone() for n, t in D.state_dict().items()},
-    }
+    return gan.build_weights(gan.GAN(G, D, latent_dim, pack=pack))
 
 
 def _returned_problem(out, init: dict, x, steps: int, lr, batch, pack, n_samples) -> str | None:

@@ -244,6 +244,11 @@ ERROR_HINTS = {
         "fake.detach()), or compute the second loss from a fresh forward pass; "
         "retain_graph=True is rarely the fix."
     ),
+    "is out of bounds for dimension": (
+        "an index past the end of a dimension: check each index against the shape of what it "
+        "indexes (an image batch's x.shape[-2:] is (H, W), and pixel i in raster order is row "
+        "i // W, column i % W)."
+    ),
 }
 
 

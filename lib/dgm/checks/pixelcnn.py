@@ -175,6 +175,10 @@ READ_TOL = 1e-5  # a logit that moves more than this when a later pixel flips re
 WINDOW_TOL = 1e-9  # a logit that moves more than this when a pixel of its window flips reads it
 LOSS_RTOL = 1e-3  # the losses returned against the NLL of the logits returned, relative
 EXCESS_TOL = 2.0  # nats per image above the hidden texture's exact NLL
+# the steps before the completion case samples: a trained model leans on its neighbours, so a
+# sampler that reads the wrong context draws many pixels wrong, not a handful
+COMPLETION_STEPS = 150
+SAMPLE_TOL = 1e-6  # a drawn pixel whose uniform is this close to p is not judged
 BELOW_TOL = 0.5  # nats per image below it: only a model that reads what it predicts gets there
 WINDOW = 3  # the first layer's 7x7 type-A window: 3 rows above, 3 columns either side
 
@@ -300,8 +304,9 @@ def _completion_probes(images: torch.Tensor, u: torch.Tensor, start: int):
     """Each image four times, with pixels ``start - 1`` and ``start`` set to (0, 0), (0, 1),
     (1, 0) and (1, 1), each copy with its image's uniforms: ``(4R, 1, H, W)`` and
     ``(4R, HW)``. The right sampler keeps pixel ``start - 1`` and redraws pixel ``start``
-    (the same value in the four copies), so a sampler that starts a pixel early or late
-    meets a copy where that pixel is wrong, whatever the draws."""
+    (the same value in the two copies that share pixel ``start - 1``), so a sampler that
+    starts a pixel early or late meets a copy where that pixel is wrong, whatever the
+    draws."""
     R, _, H, W = images.shape
     flat = images.reshape(R, 1, H * W).repeat(1, 4, 1)  # (R, 4, HW)
     flat[:, :, start - 1] = torch.tensor([0.0, 0.0, 1.0, 1.0])
@@ -389,6 +394,11 @@ def _losses(run, args) -> str | None:
         if abs(ratio * H * W - 1) < 0.01
         else f" (that is the batch's sum: average over the {batch} images)"
         if abs(ratio / batch - 1) < 0.01
+        else " (a loss of exactly 0: a step not run, or its loss not stored)"
+        if (losses == 0).any()
+        else " (those are not log-probabilities: are the logits you return probabilities, "
+        "sigmoid already applied?)"
+        if logits.min() >= 0 and logits.max() <= 1
         else ""
     )
     return (
@@ -434,12 +444,13 @@ def _samples(run, args) -> str | None:
             "called twice with the same torch.manual_seed, your function returned different "
             "losses, so it trained two different models: draw every random number (the "
             "batches' indices, the initialisation) from torch's generator, not numpy's or "
-            "random's, so that the grader can train your model twice and get the same one."
+            "random's, and train on x only (the grader's second call changes x_eval), so "
+            "that the grader can train your model twice and get the same one."
         )
     p = torch.sigmoid(again[1]).reshape(S, -1)
     flat, u = drawn.reshape(S, -1), u.double()
     want = (u < p).double()
-    judged = (u - p).abs() > 1e-6  # a uniform within float error of p could go either way
+    judged = (u - p).abs() > SAMPLE_TOL  # a uniform within float error of p could go either way
     judged[:, :start] = False  # the kept pixels were checked above
     wrong = (flat != want) & judged
     measured(sample_mismatches=wrong.sum())
@@ -447,6 +458,13 @@ def _samples(run, args) -> str | None:
         return (
             "every drawn pixel is 1 exactly when its uniform is above p(x_i = 1 | x_<i): that "
             "draws 1 with probability 1 - p. Set pixel i to 1 when uniforms[:, i] < p."
+        )
+    if wrong.any() and (wrong.nonzero()[:, 1] == start).all():
+        kept = f"pixels 0 to {start - 1}" if start else "no pixel"
+        return (
+            f"every pixel drawn wrongly is pixel {start}, the first one to draw: start={start} "
+            f"keeps {kept} and draws pixel {start} itself, from its logit on the canvas whose "
+            "earlier pixels are the given ones."
         )
     if wrong.any():
         s, i = wrong.nonzero()[0].tolist()
@@ -475,7 +493,9 @@ def _learns_the_texture(run, args) -> str | None:
     x, x_test, u, log_lik, steps, lr, batch, seed = args
     H, W = x.shape[-2:]
     torch.manual_seed(seeded(seed))
-    got, problem = _as_output(run(x, steps, lr, batch, x_test, u), len(x_test), H, W, steps, len(u))
+    got, problem = _as_output(
+        run(x, steps, lr, batch, x_test.clone(), u), len(x_test), H, W, steps, len(u)
+    )
     if problem:
         return problem + "."
     nll = _image_nll(got[1], x_test).mean().item()
@@ -540,44 +560,44 @@ def train_pixelcnn(fn: Callable) -> Build:
     (exercise 1) is not.
     """
     g = generator(140)
-    side = size(9)
-    draw, _ = texture(g, side, side)
+    H, W = size(9), size(9) + 2  # not square: rows and columns cannot be swapped unnoticed
+    draw, _ = texture(g, H, W)
     x = draw(256)
-    base = torch.bernoulli(torch.full((3, 1, side, side), 0.5), generator=g)
+    base = torch.bernoulli(torch.full((3, 1, H, W), 0.5), generator=g)
     one = draw(1).expand(8, -1, -1, -1).clone()
-    u = _uniforms(g, 1, side, side)
+    u = _uniforms(g, 1, H, W)
     given6 = draw(6)
-    u6 = _uniforms(g, 6, side, side)
-    middle = side * side // 2
+    u6 = _uniforms(g, 6, H, W)
+    middle = (H // 2) * W + W // 2  # the middle of the middle row, never a row's first pixel
     completed, u_completed = _completion_probes(given6[:3], u6[:3], middle)
+    side = f"{H}x{W}"
     properties = Judging(
         [
             (
                 f"which pixels each logit reads before training (one step at lr 0): 3 images "
-                f"{side}x{side}, every pixel flipped in turn",
+                f"{side}, every pixel flipped in turn",
                 ("reads", x, base, u, 1, 0.0, 16, 141),
             ),
             (
                 f"which pixels each logit reads after 20 steps (lr 0.01, batches of 16 of 256 "
-                f"texture images {side}x{side}): 3 images, every pixel flipped in turn",
+                f"texture images {side}): 3 images, every pixel flipped in turn",
                 ("reads", x, base, u, 20, 0.01, 16, 142),
             ),
             (
-                f"the losses of 3 steps at lr 0, batches of 4 of one {side}x{side} image repeated",
+                f"the losses of 3 steps at lr 0, batches of 4 of one {side} image repeated",
                 ("losses", one, u, 3, 4, 143),
             ),
             (
-                f"6 samples {side}x{side} (start=0) before training (one step at lr 0), each "
+                f"6 samples {side} (start=0) before training (one step at lr 0), each "
                 "pixel against the model's logit on the finished sample",
                 ("samples", x, given6, u6, 0, 1, 0.0, 16, 146),
             ),
             (
-                f"3 texture images {side}x{side}, each in 4 copies with pixels {middle - 1} and "
+                f"3 texture images {side}, each in 4 copies with pixels {middle - 1} and "
                 f"{middle} set to 00, 01, 10 and 11, completed from pixel {middle} "
-                f"(start={middle}) "
-                "after 20 steps (lr 0.01, batches of 16), each pixel drawn against the model's "
-                "logit on the finished sample",
-                ("samples", x, completed, u_completed, middle, 20, 0.01, 16, 147),
+                f"(start={middle}) after {COMPLETION_STEPS} steps (lr 0.01, batches of 16), "
+                "each pixel drawn against the model's logit on the finished sample",
+                ("samples", x, completed, u_completed, middle, COMPLETION_STEPS, 0.01, 16, 147),
             ),
         ],
         [Property(lambda run, args: _PROPERTIES[args[0]](run, args[1:]))],

@@ -244,10 +244,10 @@ def _initial_weights(x_dim: int, h_dim: int, seed: int) -> dict[str, torch.Tenso
     """The weights of a fresh one-layer machine D-H, with the build's keys."""
     torch.manual_seed(seeded(seed))
     model = ws.HelmholtzMachine(ws.HelmholtzConfig((x_dim, h_dim)))
-    return {n.replace(".0.", "."): t.detach().clone() for n, t in model.state_dict().items()}
+    return ws.build_weights(model)
 
 
-def _returned_problem(out, init: dict, x, steps: int, lr, batch, x_eval, k: int) -> str | None:
+def _returned_problem(out, init: dict, x, steps: int, lr, batch, x_eval, k: int, *_) -> str | None:
     """What is wrong with the build's ``(state, losses, log_w)``, in words, or ``None``."""
     more = {"losses": (steps, 2), "log-weights": (k, len(x_eval))}
     return returned_problem(out, init, ARCHITECTURE, more)
@@ -255,20 +255,30 @@ def _returned_problem(out, init: dict, x, steps: int, lr, batch, x_eval, k: int)
 
 def _property_cases():
     cases = []
-    for i, (x_dim, h_dim, b, steps, k, n) in enumerate(
-        ((12, 4, 16, 1, 32, 3), (9, 5, 8, 2, 32, 2))
+    for i, (x_dim, h_dim, b, steps, k, n, *rws) in enumerate(
+        (
+            (12, 4, 16, 1, 32, 3),
+            (9, 5, 8, 2, 32, 2),
+            (10, 4, 12, 1, 32, 2, 5, "wake"),
+            (11, 3, 10, 1, 32, 2, 3, "both"),
+            (10, 3, 10, 1, 32, 2, 4, "sleep"),
+        )
     ):
         init = _initial_weights(x_dim, h_dim, 90 + i)
+        if rws:  # sharper conditionals: the draws' weights then differ enough to matter
+            init = {n: 3 * t for n, t in init.items()}
         g = generator(92 + i)
         row = torch.bernoulli(torch.full((1, x_dim), 0.4), generator=g)
         x = row.expand(b, -1).clone()  # one example repeated: any way of drawing a batch is alike
         x_eval = torch.bernoulli(torch.full((n, x_dim), 0.4), generator=g)
         what = "one step" if steps == 1 else f"{steps} steps"
+        if rws:
+            what += f" with k_wake={rws[0]}, q_update={rws[1]!r}"
         cases.append(
             (
                 f"a machine {x_dim}-{h_dim}, {what} at lr 0.01 on a batch of {b}, then {k} "
                 f"log-weights of each of {n} held-out rows",
-                (init, x, steps, 0.01, b, x_eval, k),
+                (init, x, steps, 0.01, b, x_eval, k, *rws),
             )
         )
     return cases
@@ -285,7 +295,7 @@ def _learns_the_data(run, args) -> str | None:
     if problem:
         return problem
     model = ws.HelmholtzMachine(ws.HelmholtzConfig((x_dim, h_dim)))
-    model.load_state_dict({n: out[0][n.replace(".0.", ".")] for n in model.state_dict()})
+    ws.load_build_weights(model, out[0])
     torch.manual_seed(seeded(seed + 1))
     nll = -ws.log_likelihood_estimate(model, x_test, 200).mean().item()
     truth = -log_lik(x_test).mean().item()
@@ -311,12 +321,16 @@ def _learns_the_data(run, args) -> str | None:
     ws.HelmholtzMachine.log_weights,
 )
 def helmholtz_from_scratch(fn: Callable) -> Build:
-    """Check the build ``fn(init, x, steps, lr, batch_size, x_eval, k) -> (state, losses,
-    log_w)``: a one-layer Helmholtz machine written from scratch, started from the weights
-    ``init``, trained by wake-sleep, and its importance log-weights of ``x_eval``.
+    """Check the build ``fn(init, x, steps, lr, batch_size, x_eval, k, k_wake=1,
+    q_update="sleep") -> (state, losses, log_w)``: a one-layer Helmholtz machine written from
+    scratch, started from the weights ``init``, trained by wake-sleep (reweighted with
+    ``k_wake`` draws of q, phi's update ``q_update``), and its importance log-weights of
+    ``x_eval``.
 
     Properties (half the points): over 300 fresh runs from the same weights on one example
-    repeated, the change of theta and of phi after one step, and after two, the losses
+    repeated, the change of theta and of phi after one step, and after two, and after one
+    reweighted step (``k_wake`` 5 with the wake q update, 3 with both, 4 with sleep; from
+    weights scaled by 3, so that the draws' weights differ), the losses
     returned, and the log-weights of held-out rows after training and their
     importance-weighted bound, each averaged, match the
     reference's within 5 standard errors (Adam's first step moves each weight by about lr
@@ -341,12 +355,19 @@ def helmholtz_from_scratch(fn: Callable) -> Build:
             "log p(x | h), h ~ q(h | x) a Bernoulli sample, and phi (recognition) by Adam on the "
             "sleep loss -log q(h | x) on dreams (x, h) ~ p, h from the prior then x from "
             "p(x | h), each a Bernoulli sample; each with lr, each optimiser made once before "
-            "the loop and its gradients zeroed every step."
+            "the loop and its gradients zeroed every step. With k_wake draws h_j ~ q(h | x) "
+            "per row, theta's loss is -sum_j w_j log p(x, h_j), w = softmax over the k_wake "
+            "draws of log p(x, h_j) - log q(h_j | x), held constant (detached); q_update "
+            "'wake' gives phi -sum_j w_j log q(h_j | x) on the same draws instead of the "
+            "sleep loss, 'both' half of each."
         ),
         never_moved="step both optimisers, each after its own loss.",
         wrong_way=(
             "minimise the losses (-log p, -log q), each on its own samples: the wake loss on "
-            "data with h ~ q(h | x), the sleep loss on dreams (x, h) ~ p."
+            "data with h ~ q(h | x), the sleep loss on dreams (x, h) ~ p; with k_wake draws "
+            "h_j ~ q(h | x), each weighted by its normalised weight w_j: -sum_j w_j log p(x, h_j) "
+            "for theta and, for q_update 'wake', -sum_j w_j log q(h_j | x) for phi ('both' "
+            "half of each)."
         ),
         returned=("the losses", "the log-weights", "the importance-weighted bound"),
         group_hints={
@@ -354,7 +375,11 @@ def helmholtz_from_scratch(fn: Callable) -> Build:
                 "row t holds the step's two losses, each the batch's mean before its update: "
                 "the wake loss -log p(x, h) = -log p(h) - log p(x | h), with h ~ q(h | x); the "
                 "sleep loss -log q(h | x) on batch_size dreams, h ~ p(h) then x ~ p(x | h), "
-                "each a Bernoulli sample."
+                "each a Bernoulli sample. With k_wake draws h_j ~ q(h | x) per row, theta's "
+                "loss is -sum_j w_j log p(x, h_j), w = softmax over the k_wake draws of "
+                "log p(x, h_j) - log q(h_j | x), detached; phi's is the loss q_update names: "
+                "'sleep' the sleep loss, 'wake' -sum_j w_j log q(h_j | x) on the same draws, "
+                "'both' half of each."
             ),
             "the log-weights": (
                 "after training, k draws h ~ q(h | x) per row of x_eval: log w = log p(h) + "

@@ -42,6 +42,7 @@ RESULTS_BEGIN, RESULTS_END = "<!-- results:begin -->", "<!-- results:end -->"
 LIKELIHOOD_BEGIN, LIKELIHOOD_END = "<!-- likelihood:begin -->", "<!-- likelihood:end -->"
 CLAIMS_BEGIN, CLAIMS_END = "<!-- claims:begin -->", "<!-- claims:end -->"
 BUILDS_BEGIN, BUILDS_END = "<!-- builds:begin -->", "<!-- builds:end -->"
+BUILD_LINES_BEGIN, BUILD_LINES_END = "<!-- build-lines:begin -->", "<!-- build-lines:end -->"
 
 
 @functools.cache
@@ -183,6 +184,38 @@ def lecture_table(
     return "\n".join(rows)
 
 
+def build_lines(nb: nbformat.NotebookNode) -> int:
+    """The lines a student writes in the notebook's build assignment: the nonblank lines
+    between the solution markers of the answer cells in its "Build assignment" section (the
+    skeleton's signatures and docstrings, which the student is given, not counted)."""
+    inside, count = False, 0
+    for cell in nb.cells:
+        headings = [line for line in cell.source.splitlines() if line.startswith("## ")]
+        if cell.cell_type == "markdown" and headings:
+            inside = "Build assignment" in headings[-1]
+        if not inside or cell.cell_type != "code":
+            continue
+        answer = False
+        for line in cell.source.splitlines():
+            if "### BEGIN SOLUTION" in line or "### END SOLUTION" in line:
+                answer = "BEGIN" in line
+            elif answer and line.strip():
+                count += 1
+    return count
+
+
+def build_lines_table() -> str:
+    """The README's count of the lines each build assignment asks the student to write."""
+    counts = {p.stem: build_lines(nbformat.read(p, as_version=4)) for p in solution_paths()}
+    return "\n".join(
+        [
+            "| " + " | ".join(["lecture", *(stem[:2] for stem in counts)]) + " |",
+            "|---" * (1 + len(counts)) + "|",
+            "| " + " | ".join(["lines the student writes", *map(str, counts.values())]) + " |",
+        ]
+    )
+
+
 def _replace_between(text: str, begin: str, end: str, body: str) -> str:
     if begin not in text or end not in text:
         raise RuntimeError(f"README.md lacks the {begin} ... {end} markers")
@@ -197,6 +230,7 @@ def readme_with_table(text: str) -> str:
     text = _replace_between(text, LIKELIHOOD_BEGIN, LIKELIHOOD_END, records.likelihood_table())
     text = _replace_between(text, CLAIMS_BEGIN, CLAIMS_END, claims.claims_table())
     text = _replace_between(text, BUILDS_BEGIN, BUILDS_END, records.assignments_table())
+    text = _replace_between(text, BUILD_LINES_BEGIN, BUILD_LINES_END, build_lines_table())
     return _replace_between(text, RESULTS_BEGIN, RESULTS_END, records.results_table())
 
 
