@@ -323,3 +323,5 @@ def test_build_weights_use_the_build_keys_and_load_back_exactly():
     ws.load_build_weights(other, state)
     for (name, got), want in zip(other.state_dict().items(), model.state_dict().values()):
         assert torch.equal(got, want), name
+    with pytest.raises(RuntimeError):  # weights of another architecture are refused
+        ws.load_build_weights(other, {**state, "extra": torch.zeros(1)})

@@ -279,8 +279,13 @@ def build_weights(model: HelmholtzMachine) -> dict[str, torch.Tensor]:
 
 def load_build_weights(model: HelmholtzMachine, state: dict[str, torch.Tensor]) -> None:
     """Load weights with the build's keys (``build_weights``) into a one-layer library
-    machine."""
-    model.load_state_dict({n: state[n.replace(".0.", ".", 1)] for n in model.state_dict()})
+    machine, strictly: a missing or extra key raises ``load_state_dict``'s error."""
+
+    def library_key(name: str) -> str:  # "generative.weight" -> "generative.0.weight"
+        net, _, rest = name.partition(".")
+        return f"{net}.0.{rest}" if net in ("generative", "recognition") else name
+
+    model.load_state_dict({library_key(n): t for n, t in state.items()})
 
 
 def helmholtz_from_scratch(
