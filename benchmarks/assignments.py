@@ -80,7 +80,10 @@ ASSIGNMENTS = {
                 "outcome",
             ),
             "no pseudo-counts in the M-step": (
-                ("bernoulli_m_step(X, r, alpha)", "bernoulli_m_step(X, r, 0.0)"),
+                (
+                    "probs = (r.T @ X_on + alpha) / (r.T @ M + 2 * alpha)",
+                    "probs = (r.T @ X_on) / (r.T @ M)",
+                ),
                 "properties",
             ),
             "the gain measured from the start": (
@@ -92,7 +95,7 @@ ASSIGNMENTS = {
                 "properties",
             ),
             "the weights never updated": (
-                ("weights, probs = bernoulli_m_step(", "_, probs = bernoulli_m_step("),
+                ("weights = r.mean(0)", "weights = weights"),
                 "properties",
             ),
             "seeds drawn uniformly": (
@@ -107,36 +110,157 @@ ASSIGNMENTS = {
                 "properties",
             ),
             "the distance to the first seed only": (
-                ("            d2 = torch.minimum(d2, ((X - X[i]) ** 2).sum(1))\n", ""),
+                (
+                    "            d2 = torch.minimum(d2, ((X_filled - X_filled[i]) ** 2).sum(1))\n",
+                    "",
+                ),
                 "properties",
             ),
             "seeds by the squared distance to the first seed only, chosen ones excluded": (
                 (
-                    "            d2 = torch.minimum(d2, ((X - X[i]) ** 2).sum(1))\n",
+                    "            d2 = torch.minimum(d2, ((X_filled - X_filled[i]) ** 2).sum(1))\n",
                     "            d2[i] = 0\n",
                 ),
                 "properties",
             ),
             "seeds by the sum of the squared distances to the seeds": (
                 (
-                    "d2 = torch.minimum(d2, ((X - X[i]) ** 2).sum(1))",
-                    "d2 = d2 + ((X - X[i]) ** 2).sum(1)",
+                    "d2 = torch.minimum(d2, ((X_filled - X_filled[i]) ** 2).sum(1))",
+                    "d2 = d2 + ((X_filled - X_filled[i]) ** 2).sum(1)",
                 ),
                 "properties",
             ),
             "the prototypes started at the seeds themselves": (
                 (
-                    "probs = (0.5 * seeds + 0.5 * X.mean(0, keepdim=True)).clamp(0.05, 0.95)",
+                    "probs = (0.5 * seeds + 0.5 * mean).clamp(0.05, 0.95)",
                     "probs = seeds.clamp(0.05, 0.95)",
                 ),
                 "properties",
             ),
             "the E-step's pixel terms swapped": (
                 (
-                    "X @ probs.log().T + (1 - X) @ torch.log1p(-probs).T",
-                    "X @ torch.log1p(-probs).T + (1 - X) @ probs.log().T",
+                    "X_on @ probs.log().T + X_off @ torch.log1p(-probs).T",
+                    "X_off @ probs.log().T + X_on @ torch.log1p(-probs).T",
                 ),
                 "properties",
+            ),
+            "missing pixels read as seen in the log joint": (
+                (
+                    "X_on @ probs.log().T + X_off @ torch.log1p(-probs).T",
+                    "X @ probs.log().T + (1 - X) @ torch.log1p(-probs).T",
+                ),
+                "properties",
+            ),
+            "missing pixels counted as off in the M-step (divided by N_k)": (
+                (
+                    "probs = (r.T @ X_on + alpha) / (r.T @ M + 2 * alpha)",
+                    "probs = (r.T @ X_on + alpha) / (r.sum(0)[:, None] + 2 * alpha)",
+                ),
+                "properties",
+            ),
+            "missing pixels read as seen in the M-step": (
+                (
+                    "probs = (r.T @ X_on + alpha) / (r.T @ M + 2 * alpha)",
+                    "probs = (r.T @ X + alpha) / (r.sum(0)[:, None] + 2 * alpha)",
+                ),
+                "properties",
+            ),
+            "the start from the images as stored": (
+                ("X_filled = torch.where(M > 0, X, mean)", "X_filled = X"),
+                "properties",
+            ),
+            "the start's mean image over the images as stored": (
+                ("mean = X_on.sum(0) / M.sum(0).clamp(min=1)", "mean = X.mean(0)"),
+                "properties",
+            ),
+            "a pixel no image shows divides by zero": (
+                ("mean = X_on.sum(0) / M.sum(0).clamp(min=1)", "mean = X_on.sum(0) / M.sum(0)"),
+                "properties",
+            ),
+            "the completion from the weights, not the posterior": (
+                ("torch.where(M > 0, X, r @ probs)", "torch.where(M > 0, X, weights @ probs)"),
+                "properties",
+            ),
+            "the completion by the most likely component": (
+                ("torch.where(M > 0, X, r @ probs)", "torch.where(M > 0, X, probs[r.argmax(1)])"),
+                "properties",
+            ),
+            "the pixels seen overwritten by the completion": (
+                ("torch.where(M > 0, X, r @ probs)", "r @ probs"),
+                "properties",
+            ),
+            "missing pixels latent too (filled by the current probs: slow EM)": (
+                (
+                    "probs = (r.T @ X_on + alpha) / (r.T @ M + 2 * alpha)",
+                    "probs = (r.T @ X_on + probs * (r.T @ (1 - M)) + alpha) / (r.sum(0)[:, None]"
+                    " + 2 * alpha)",
+                ),
+                "properties",
+            ),
+            "pixels no image shows left at their start": (
+                (
+                    "probs = (r.T @ X_on + alpha) / (r.T @ M + 2 * alpha)",
+                    "probs = torch.where(r.T @ M > 0, (r.T @ X_on + alpha) / (r.T @ M + 2 * alpha)"
+                    ", probs)",
+                ),
+                "properties",
+            ),
+            "the completion from the loop's last responsibilities": (
+                (
+                    "weights, probs, history = best\n    r = ",
+                    "weights, probs, history = best\n    _ = ",
+                ),
+                "properties",
+            ),
+        },
+        right={
+            # the seeds drawn by numpy (the grader seeds numpy and random as well as torch),
+            # masked_fill, while loops, no keywords
+            "numpy's seeds, masked_fill, while loops": (
+                "def bernoulli_em(X, K, alpha=1.0, tol=1e-4, max_iter=100, n_starts=3,\n"
+                "                 observed=None):\n"
+                "    N, D = X.shape\n"
+                "    if observed is None:\n"
+                "        seen = torch.ones(N, D, dtype=torch.bool, device=X.device)\n"
+                "    else:\n"
+                "        seen = observed.bool()\n"
+                "    x = X.masked_fill(~seen, 0)  # the pixels seen on, 0 elsewhere\n"
+                "    m = seen.to(X.dtype)\n"
+                "\n"
+                "    def joint(w, p):  # (N, K)\n"
+                "        return torch.log(w) + x @ torch.log(p).T + (m - x) @ torch.log(1 - p).T\n"
+                "\n"
+                "    def J(w, p):\n"
+                "        prior = alpha * torch.sum(torch.log(p) + torch.log(1 - p))\n"
+                "        return float((joint(w, p).logsumexp(dim=1).sum() + prior) / N)\n"
+                "\n"
+                "    avg = x.sum(0) / torch.clamp(m.sum(0), min=1)\n"
+                "    filled = torch.where(seen, X, avg.expand(N, D))\n"
+                "    pts = filled.double().cpu().numpy()\n"
+                '    best_J, best = -float("inf"), None\n'
+                "    for _ in range(n_starts):\n"
+                "        idx = [int(np.random.randint(N))]\n"
+                "        d2 = ((pts - pts[idx[0]]) ** 2).sum(1)\n"
+                "        while len(idx) < K:\n"
+                "            idx.append(int(np.random.choice(N, p=d2 / d2.sum())))\n"
+                "            d2 = np.minimum(d2, ((pts - pts[idx[-1]]) ** 2).sum(1))\n"
+                "        p = ((filled[idx] + avg) / 2).clamp(0.05, 0.95)\n"
+                "        w = torch.ones(K, dtype=X.dtype, device=X.device) / K\n"
+                "        hist = [J(w, p)]\n"
+                "        it = 0\n"
+                "        while it < max_iter:\n"
+                "            r = joint(w, p).softmax(1)\n"
+                "            p = (r.T @ x + alpha) / (r.T @ m + 2 * alpha)\n"
+                "            w = r.sum(0) / N\n"
+                "            hist.append(J(w, p))\n"
+                "            it += 1\n"
+                "            if hist[-1] - hist[-2] < tol:\n"
+                "                break\n"
+                "        if hist[-1] > best_J:\n"
+                "            best_J, best = hist[-1], (w, p, hist)\n"
+                "    w, p, hist = best\n"
+                "    post = joint(w, p).softmax(1)\n"
+                "    return w, p, hist, torch.where(seen, X, post @ p)\n"
             ),
         },
     ),
@@ -1366,15 +1490,15 @@ ASSIGNMENTS = {
             ),
             "a fresh model's logits returned": (
                 (
-                    "logits = model(x_eval)",
-                    "logits = MyPixelCNN(channels, blocks).to(x.device)(x_eval)",
+                    "logits = model(x_eval, y_eval)",
+                    "logits = MyPixelCNN(channels, blocks, n_classes).to(x.device)(x_eval, y_eval)",
                 ),
                 "outcome",
             ),
             "the sampler's logits from the images given, not the canvas": (
                 (
-                    "torch.sigmoid(self(x)[:, 0, row, col])",
-                    "torch.sigmoid(self(given)[:, 0, row, col])",
+                    "torch.sigmoid(self(x, labels)[:, 0, row, col])",
+                    "torch.sigmoid(self(given, labels)[:, 0, row, col])",
                 ),
                 "properties",
             ),
@@ -1399,7 +1523,7 @@ ASSIGNMENTS = {
                 "properties",
             ),
             "samples from a fresh model": (
-                ("model.sample(", "MyPixelCNN(channels, blocks).to(x.device).sample("),
+                ("model.sample(", "MyPixelCNN(channels, blocks, n_classes).to(x.device).sample("),
                 "properties",
             ),
             "the completion started one pixel late": (
@@ -1416,8 +1540,8 @@ ASSIGNMENTS = {
             ),
             "batches drawn by Python's random module": (
                 (
-                    "x[torch.randint(len(x), (batch_size,), device=x.device)]",
-                    "x[[random.randrange(len(x)) for _ in range(batch_size)]]",
+                    "torch.randint(len(x), (batch_size,), device=x.device)",
+                    "[random.randrange(len(x)) for _ in range(batch_size)]",
                 ),
                 ("class MaskedConv2d(", "import random\n\n\nclass MaskedConv2d("),
                 "properties",
@@ -1427,7 +1551,7 @@ ASSIGNMENTS = {
                     "for i in range(start, H * W):\n                row, col = divmod(i, W)\n",
                     "for row in range(start // W, H):\n",
                 ),
-                ("self(x)[:, 0, row, col])  # (S,)", "self(x)[:, 0, row])  # (S,)"),
+                ("self(x, labels)[:, 0, row, col])  # (S,)", "self(x, labels)[:, 0, row])  # (S,)"),
                 (
                     "x[:, 0, row, col] = (uniforms[:, i] < p)",
                     "x[:, 0, row] = (uniforms[:, row * W : (row + 1) * W] < p)",
@@ -1436,10 +1560,10 @@ ASSIGNMENTS = {
             ),
             "a whole row's logits at once, the kept pixels respected": (
                 (
-                    "                p = torch.sigmoid(self(x)[:, 0, row, col])  # (S,), from the "
-                    "canvas so far\n",
+                    "                p = torch.sigmoid(self(x, labels)[:, 0, row, col])  # (S,), "
+                    "from the canvas so far\n",
                     "                if col == 0 or i == start:  # the row's logits, once a row\n"
-                    "                    p_row = torch.sigmoid(self(x)[:, 0, row])\n"
+                    "                    p_row = torch.sigmoid(self(x, labels)[:, 0, row])\n"
                     "                p = p_row[:, col]\n",
                 ),
                 "properties",
@@ -1449,16 +1573,80 @@ ASSIGNMENTS = {
                 "properties",
             ),
             "gradients accumulated, never zeroed": (("        opt.zero_grad()\n", ""), "outcome"),
+            "the label never added (an unconditional model)": (
+                ("a = self.first(x) + self.embed(y)[:, :, None, None]", "a = self.first(x)"),
+                ("        t = t + self.embed(y)[:, :, None, None]", "        t = t"),
+                "properties",
+            ),
+            "the label as an input plane through the type-A mask": (
+                (
+                    'self.first = MaskedConv2d(1, channels, 7, "A")',
+                    'self.first = MaskedConv2d(2, channels, 7, "A")',
+                ),
+                (
+                    "a = self.first(x) + self.embed(y)[:, :, None, None]",
+                    "a = self.first(torch.cat([x, (y / self.n)[:, None, None, None]"
+                    ".expand_as(x)], 1))",
+                ),
+                ("        t = t + self.embed(y)[:, :, None, None]", "        t = t"),
+                (
+                    "        self.embed = nn.Embedding(n_classes, channels)\n",
+                    "        self.n = n_classes\n",
+                ),
+                "properties",
+            ),
+            "each batch's labels drawn apart from its images": (
+                (
+                    "xb, yb = x[idx], y[idx]",
+                    "xb, yb = x[idx], y[torch.randint(len(y), (batch_size,))]",
+                ),
+                "outcome",
+            ),
+            "the logits of x_eval all given label 0": (
+                (
+                    "logits = model(x_eval, y_eval)",
+                    "logits = model(x_eval, torch.zeros_like(y_eval))",
+                ),
+                "properties",
+            ),
+            "the samples given the last S labels of y_eval": (
+                (
+                    "model.sample(uniforms, x_eval[:S], y_eval[:S], start)",
+                    "model.sample(uniforms, x_eval[:S], y_eval[-S:], start)",
+                ),
+                "properties",
+            ),
+            "the class added to the logits only": (
+                ("a = self.first(x) + self.embed(y)[:, :, None, None]", "a = self.first(x)"),
+                ("        t = t + self.embed(y)[:, :, None, None]", "        t = t"),
+                (
+                    "        return self.head(a)\n",
+                    "        return self.head(a) + self.embed(y)[:, :1, None, None]\n",
+                ),
+                "outcome",
+            ),
+            "the samples all drawn given label 0": (
+                (
+                    "model.sample(uniforms, x_eval[:S], y_eval[:S], start)",
+                    "model.sample(uniforms, x_eval[:S], torch.zeros_like(y_eval[:S]), start)",
+                ),
+                "properties",
+            ),
             "the first batch_size images every step": (
-                ("x[torch.randint(len(x), (batch_size,), device=x.device)]", "x[:batch_size]"),
+                (
+                    "idx = torch.randint(len(x), (batch_size,), device=x.device)",
+                    "idx = torch.arange(batch_size, device=x.device)",
+                ),
                 "outcome",
             ),
         },
         right={
-            # its own mask (a plain attribute, not a buffer), nn.ModuleLists, the NLL by
-            # logsigmoid, the losses stacked and the logits returned flattened; its sampler a
-            # function on a flat canvas, the later pixels cleared, two loops
-            "its own mask attribute, ModuleLists, logsigmoid, flattened logits, its own sampler": (
+            # its own mask (a plain attribute, not a buffer), nn.ModuleLists, the class
+            # vectors by a Linear map of the one-hot labels in the blocks only (none after
+            # the first layer), the NLL by logsigmoid, the losses stacked and the logits
+            # returned flattened; its sampler a function on a flat canvas, the later pixels
+            # cleared, two loops
+            "its own mask, ModuleLists, one-hot classes in the blocks only, its own sampler": (
                 "class MConv(nn.Conv2d):\n"
                 "    def __init__(self, cin, cout, k, kind):\n"
                 "        super().__init__(cin, cout, k, padding=k // 2)\n"
@@ -1470,19 +1658,22 @@ ASSIGNMENTS = {
                 "        return F.conv2d(x, self.weight * self.m, self.bias,\n"
                 "                        padding=self.padding)\n"
                 "class Net(nn.Module):\n"
-                "    def __init__(self, c, n):\n"
+                "    def __init__(self, c, n, k):\n"
                 "        super().__init__()\n"
+                "        self.k = k\n"
                 "        self.first = MConv(1, c, 7, 'A')\n"
                 "        self.mid = nn.ModuleList(nn.ModuleList([nn.Conv2d(c, c // 2, 1),\n"
-                "            MConv(c // 2, c // 2, 3, 'B'), nn.Conv2d(c // 2, c, 1)])\n"
-                "            for _ in range(n))\n"
+                "            nn.Linear(k, c // 2, bias=False), MConv(c // 2, c // 2, 3, 'B'),\n"
+                "            nn.Conv2d(c // 2, c, 1)]) for _ in range(n))\n"
                 "        self.out = nn.ModuleList([nn.Conv2d(c, c, 1), nn.Conv2d(c, 1, 1)])\n"
-                "    def forward(self, x):\n"
+                "    def forward(self, x, y):\n"
+                "        onehot = F.one_hot(y, self.k).to(x.dtype)\n"
                 "        a = self.first(x)\n"
-                "        for c_in, conv, c_out in self.mid:\n"
-                "            a = a + c_out(torch.relu(conv(torch.relu(c_in(torch.relu(a))))))\n"
+                "        for c_in, cls, conv, c_out in self.mid:\n"
+                "            h = torch.relu(c_in(torch.relu(a))) + cls(onehot)[..., None, None]\n"
+                "            a = a + c_out(torch.relu(conv(h)))\n"
                 "        return self.out[1](torch.relu(self.out[0](torch.relu(a))))\n"
-                "def draw(net, u, given, start):\n"
+                "def draw(net, u, given, y, start):\n"
                 "    out = given.clone().flatten(1)\n"
                 "    out[:, start:] = 0\n"
                 "    H, W = given.shape[-2:]\n"
@@ -1492,17 +1683,18 @@ ASSIGNMENTS = {
                 "                if r * W + c < start:\n"
                 "                    continue\n"
                 "                i = r * W + c\n"
-                "                q = net(out.view(given.shape)).flatten(1)[:, i].sigmoid()\n"
+                "                q = net(out.view(given.shape), y).flatten(1)[:, i].sigmoid()\n"
                 "                out[:, i] = torch.where(u[:, i] < q, 1.0, 0.0)\n"
                 "    return out.view(given.shape)\n"
-                "def train_pixelcnn(x, steps, lr, batch_size, x_eval, uniforms, start=0,\n"
-                "                   channels=16, blocks=2):\n"
-                "    net = Net(channels, blocks)\n"
+                "def train_pixelcnn(x, y, n_classes, steps, lr, batch_size, x_eval, y_eval,\n"
+                "                   uniforms, start=0, channels=16, blocks=2):\n"
+                "    net = Net(channels, blocks, n_classes)\n"
                 "    opt = torch.optim.Adam(net.parameters(), lr=lr)\n"
                 "    out = []\n"
                 "    for _ in range(steps):\n"
-                "        b = x[torch.randint(0, x.shape[0], (batch_size,))]\n"
-                "        logit = net(b)\n"
+                "        pick = torch.randint(0, x.shape[0], (batch_size,))\n"
+                "        b = x[pick]\n"
+                "        logit = net(b, y[pick])\n"
                 "        ll = b * F.logsigmoid(logit) + (1 - b) * F.logsigmoid(-logit)\n"
                 "        nll = -ll.flatten(1).sum(1).mean()\n"
                 "        opt.zero_grad()\n"
@@ -1510,8 +1702,9 @@ ASSIGNMENTS = {
                 "        opt.step()\n"
                 "        out.append(nll.detach())\n"
                 "    with torch.no_grad():\n"
-                "        logits = net(x_eval).flatten(1)\n"
-                "    samples = draw(net, uniforms, x_eval[: len(uniforms)], start)\n"
+                "        logits = net(x_eval, y_eval).flatten(1)\n"
+                "    n = len(uniforms)\n"
+                "    samples = draw(net, uniforms, x_eval[:n], y_eval[:n], start)\n"
                 "    return torch.stack(out), logits, samples\n"
             ),
         },

@@ -59,6 +59,18 @@ HINTS = {
     "seeds by the sum of the squared distances to the seeds": "picked the same image twice",
     "the distance to the first seed only": "to the NEAREST seed chosen so far",
     "the prototypes started at the seeds themselves": "halfway between data points and the mean",
+    "missing pixels read as seen in the log joint": "the objective fell",
+    "missing pixels counted as off in the M-step (divided by N_k)": "sum_n r_nk m_nd + 2 alpha",
+    "missing pixels read as seen in the M-step": "sum_n r_nk m_nd + 2 alpha",
+    "the start from the images as stored": "nothing may read it",
+    "the start's mean image over the images as stored": "nothing may read it",
+    "a pixel no image shows divides by zero": "divide by the count clamped to at least 1",
+    "the completion from the weights, not the posterior": "the posterior of image",
+    "the completion by the most likely component": "p(x = 1 | the pixels seen) = sum_k r_nk p_kd",
+    "the pixels seen overwritten by the completion": "was seen: keep it",
+    "the completion from the loop's last responsibilities": "at the parameters you return",
+    "missing pixels latent too (filled by the current probs: slow EM)": "one more EM iteration",
+    "pixels no image shows left at their start": "one more EM iteration",
     # 02_wake_sleep
     "the wake phase with h from the prior, not q(h | x)": "h ~ q(h | x) a Bernoulli sample",
     "the sleep phase on data, not dreams": "on dreams (x, h) ~ p",
@@ -163,7 +175,7 @@ HINTS = {
     "one step fewer than asked": "every loss should be that image's NLL",
     "a fresh model's logits returned": "the logits returned are the trained model's",
     "gradients accumulated, never zeroed": "the gradients zeroed",
-    "the first batch_size images every step": "(drawn at random each step)",
+    "the first batch_size images every step": "drawn at random each step",
     "the sampler's logits from the images given, not the canvas": "on the canvas as it stands",
     "a pixel set to 1 when its uniform is above p": "Set pixel i to 1 when uniforms[:, i] < p",
     "the pixels sampled in column order": "in raster order (row by row)",
@@ -178,6 +190,13 @@ HINTS = {
     "the completion started one pixel early": "keep the first start pixels",
     "the canvas drawn on in place (no copy)": "given.clone()",
     "batches drawn by Python's random module": "torch's generator",
+    "the label never added (an unconditional model)": "your model ignores the labels",
+    "the label as an input plane through the type-A mask": "hidden from pixel (0, 0)",
+    "each batch's labels drawn apart from its images": "each image with its own label",
+    "the logits of x_eval all given label 0": "computed without y_eval",
+    "the samples all drawn given label 0": "the first S of y_eval",
+    "the samples given the last S labels of y_eval": "the first S of y_eval",
+    "the class added to the logits only": "a class's bias added to the logits",
 }
 
 
@@ -374,12 +393,15 @@ STATED = {
         f"at most {m.BELOW_TOL:g} below it",
         f"after {m.COMPLETION_STEPS} steps",
         f"within $10^{{{round(math.log10(m.SAMPLE_TOL))}}}$ of",
+        f"of {m.CLASSES} classes",
     ),
     "01_em": lambda m: (
         f"gains at most {m.CONVERGED_TOL:g} x tol",
         f"within {m.EXCESS_TOL:g} nat per image",
         f"over {m.SEED_RUNS:,} such starts",
         f"within {m.SEEDS_TV_TOL:g} in total variation of k-means++'s exact law",
+        f"{m.MISSING_SHARE:.0%} of their pixels missing at random",
+        f"(to $10^{{{round(math.log10(m.COMPLETION_TOL))}}}$)",
     ),
 }
 
@@ -436,10 +458,10 @@ def test_the_em_build_check_takes_a_stop_at_tol_zero_without_dividing_by_it():
     probs = torch.tensor([[0.3] * 6, [0.6] * 6], dtype=torch.float64)
     J = em.bernoulli_log_posterior(X, weights, probs, 1.0)
 
-    def run(X, K, alpha, tol, max_iter, n_starts):
-        return weights, probs, [J + 1e-13, J]  # one iteration, a gain of -1e-13
+    def run(X, K, alpha, tol, max_iter, n_starts, observed):
+        return weights, probs, [J + 1e-13, J], X  # one iteration, a gain of -1e-13
 
-    assert checks_em._runs_em(run, (X, 2, 1.0, 0.0, 3, 1, 0)) is None
+    assert checks_em._runs_em(run, (X, X, None, 2, 1.0, 0.0, 3, 1, 0)) is None
 
 
 def test_an_em_build_that_raises_without_an_iteration_loses_the_properties_only():

@@ -130,6 +130,43 @@ def test_complete_draws_the_models_pixels_in_images_of_any_size():
             P.complete(model, u, given, start)
 
 
+def test_a_class_conditional_pixelcnn_reads_its_class_everywhere_and_stays_causal():
+    """Every logit moves with the label (pixel (0, 0) included, which reads no pixel), no
+    logit reads its own pixel or a later one, the two samplers agree given the labels, and
+    the model draws what its logits say; an unconditional model keeps its weights."""
+    torch.manual_seed(0)
+    model = P.PixelCNN(8, 2, n_classes=3).double().eval()
+    g = torch.Generator().manual_seed(5)
+    x = torch.bernoulli(torch.full((1, 1, 28, 28), 0.5, dtype=torch.float64), generator=g)
+    by_class = model(x.expand(3, -1, -1, -1), torch.arange(3))  # (3, 1, 28, 28)
+    assert ((by_class[0] - by_class[1]).abs() > 1e-6).all()
+    xs = x.repeat(784, 1, 1, 1).requires_grad_(True)
+    out = model(xs, torch.full((784,), 2)).reshape(784, 784)
+    out.diagonal().sum().backward()
+    later = torch.ones(784, 784).triu().bool()  # [i, j]: j at or after i
+    assert xs.grad.reshape(784, 784)[later].abs().max() == 0
+    u = torch.rand(3, 784, generator=g, dtype=torch.float64)
+    y = torch.tensor([2, 0, 1])
+    naive, fast = P.sample_naive(model, u, y=y), P.sample_fast(model, u, y=y)
+    assert torch.equal(naive, fast)
+    p = torch.sigmoid(model(naive, y)).reshape(3, -1)
+    assert torch.equal((u < p).double(), naive.reshape(3, -1))
+    assert not torch.equal(naive, P.sample_naive(model, u, y=torch.tensor([0, 1, 2])))
+    torch.manual_seed(0)
+    plain = P.PixelCNN(8, 2)
+    torch.manual_seed(0)
+    assert torch.equal(P.PixelCNN(8, 2, n_classes=3).first.weight, plain.first.weight)
+    for bad in (None, torch.tensor([0, 3, 1]), torch.zeros(3), torch.zeros(2, dtype=torch.long)):
+        with pytest.raises(ValueError, match=r"y must be \(3,\) integer labels|labels must be in"):
+            model(naive, bad)
+    nats = -P.log_prob(model, naive, y)  # (3,)
+    assert P.nll(model, naive, 2, y) == pytest.approx(nats.mean().item())
+    with pytest.raises(ValueError, match="y given to a model made without n_classes"):
+        plain(naive.float(), y)
+    with pytest.raises(ValueError, match="n_classes must be an int"):
+        P.PixelCNN(8, 2, n_classes=-1)
+
+
 def test_sample_picks_a_sampler_and_bad_input_is_named():
     assert P.sample(small(), 2).shape == (2, 1, 28, 28)
     assert P.sample(small("gated"), 1, generator=torch.Generator().manual_seed(0)).shape[0] == 1

@@ -270,32 +270,64 @@ class BernoulliMixture(NamedTuple):
     probs: torch.Tensor
 
 
-def bernoulli_log_joint(X: torch.Tensor, weights, probs) -> torch.Tensor:
-    """``log p(x_n, z=k) = log pi_k + sum_d [x_nd log p_kd + (1 - x_nd) log(1 - p_kd)]``, (N, K)."""
+def _seen(X: torch.Tensor, observed: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(on, off)``, (N, D) each: 1 where a pixel was seen on (off), 0 elsewhere, and 0 at
+    a pixel not seen whatever ``X`` holds there; ``observed`` (N, D) is 1 (or True) where seen,
+    ``None`` when every pixel was."""
+    if observed is None:
+        return X, 1 - X
+    if observed.shape != X.shape:
+        raise ValueError(
+            f"observed must have X's shape {tuple(X.shape)} (1 where a pixel was seen), got "
+            f"{tuple(observed.shape)}"
+        )
+    seen = observed.to(device=X.device, dtype=torch.bool)
+    on = torch.where(seen, X, 0.0)
+    return on, seen.to(X.dtype) - on
+
+
+def bernoulli_log_joint(
+    X: torch.Tensor, weights, probs, observed: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``log p(x_n, z=k) = log pi_k + sum_d [x_nd log p_kd + (1 - x_nd) log(1 - p_kd)]``, (N, K).
+
+    With ``observed`` (N, D), 1 where a pixel was seen, the sum runs over the pixels seen:
+    a pixel not seen is summed out (its two values' probabilities add to 1), so this is
+    ``log p(x_n,seen, z=k)`` and the values ``X`` holds there never matter.
+    """
     if X.dim() != 2 or probs.dim() != 2 or X.shape[1] != probs.shape[1]:
         raise ValueError(
             "bernoulli_log_joint: X must be (N, D) and probs (K, D), got "
             f"{tuple(X.shape)}, {tuple(probs.shape)} (flatten images first)"
         )
+    on, off = _seen(X, observed)  # (N, D) each
     # A pixel probability of exactly 0 or 1 (possible when alpha = 0) would give 0 * log 0
     # = NaN in the matrix product: take 0 log 0 = 0, and -inf where x is impossible.
     log_p = torch.where(probs > 0, probs.log(), 0.0)  # (K, D)
     log_1mp = torch.where(probs < 1, torch.log1p(-probs), 0.0)  # (K, D)
-    lj = weights.log()[None, :] + X @ log_p.T + (1 - X) @ log_1mp.T  # (N, K)
-    impossible = X @ (probs == 0).to(X).T + (1 - X) @ (probs == 1).to(X).T  # (N, K)
+    lj = weights.log()[None, :] + on @ log_p.T + off @ log_1mp.T  # (N, K)
+    impossible = on @ (probs == 0).to(X).T + off @ (probs == 1).to(X).T  # (N, K)
     return lj.masked_fill(impossible > 0, float("-inf"))
 
 
-def bernoulli_m_step(X: torch.Tensor, r: torch.Tensor, alpha: float = 1.0) -> BernoulliMixture:
+def bernoulli_m_step(
+    X: torch.Tensor, r: torch.Tensor, alpha: float = 1.0, observed: torch.Tensor | None = None
+) -> BernoulliMixture:
     """M-step of the Bernoulli mixture, with ``alpha`` pseudo-counts on each pixel.
 
     ``pi_k = N_k / N``;  ``p_kd = (sum_n r_nk x_nd + alpha) / (N_k + 2 alpha)``.
     ``alpha > 0`` (a Beta(1 + alpha, 1 + alpha) prior) keeps every ``p_kd`` off 0 and 1, so
     a test digit with one unusual pixel does not get probability 0. EM then climbs
     ``log p(X) + log p(probs)`` (MAP-EM) rather than the plain likelihood.
+
+    With ``observed`` (N, D), 1 where a pixel was seen, both sums over ``n`` run over the
+    images that show pixel ``d``: ``p_kd = (sum_n r_nk m_nd x_nd + alpha) / (sum_n r_nk m_nd
+    + 2 alpha)``, the maximiser of the expected log joint of what was seen.
     """
     N_k = r.sum(0)  # (K,)
-    probs = (r.T @ X + alpha) / (N_k[:, None] + 2 * alpha)  # (K, D)
+    on, off = _seen(X, observed)  # (N, D) each
+    seen_k = N_k[:, None] if observed is None else r.T @ (on + off)  # (K, D)
+    probs = (r.T @ on + alpha) / (seen_k + 2 * alpha)  # (K, D)
     probs = probs.clamp(0, 1)  # round-off can push an average of 0s and 1s past 1
     return BernoulliMixture(N_k / X.shape[0], probs)
 
@@ -319,13 +351,27 @@ def fit_bernoulli_mixture(
     )
 
 
-def bernoulli_log_posterior(X: torch.Tensor, weights, probs, alpha: float = 1.0) -> float:
+def bernoulli_log_posterior(
+    X: torch.Tensor, weights, probs, alpha: float = 1.0, observed: torch.Tensor | None = None
+) -> float:
     """What MAP-EM climbs, per digit: ``(sum_n log p(x_n) + alpha sum_kd [log p_kd +
     log(1 - p_kd)]) / N``, the log-likelihood plus the Beta(1 + alpha, 1 + alpha) prior's log
-    density (without its normaliser), divided by the number of digits."""
+    density (without its normaliser), divided by the number of digits. With ``observed``,
+    ``log p(x_n)`` is that of the pixels seen."""
     log_prior = alpha * (probs.log() + torch.log1p(-probs)).sum() if alpha else 0.0
-    log_lik = torch.logsumexp(bernoulli_log_joint(X, weights, probs), dim=1).sum()
+    log_lik = torch.logsumexp(bernoulli_log_joint(X, weights, probs, observed), dim=1).sum()
     return float((log_lik + log_prior) / X.shape[0])
+
+
+def bernoulli_complete(
+    X: torch.Tensor, weights, probs, observed: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``X`` with each pixel not seen replaced by its probability of being on given the pixels
+    seen, ``p(x_nd = 1 | x_n,seen) = sum_k p(z = k | x_n,seen) p_kd``; (N, D)."""
+    if observed is None:
+        return X.clone()
+    r = torch.softmax(bernoulli_log_joint(X, weights, probs, observed), dim=1)  # (N, K)
+    return torch.where(observed.to(device=X.device, dtype=torch.bool), X, r @ probs)
 
 
 def bernoulli_em(
@@ -335,39 +381,49 @@ def bernoulli_em(
     tol: float = 1e-4,
     max_iter: int = 100,
     n_starts: int = 3,
+    observed: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
-    """MAP-EM for a mixture of ``K`` Bernoullis from ``n_starts`` starts; the best start's
-    ``(weights, probs, history)`` (lecture 01's build assignment, in the library's form).
+) -> tuple[torch.Tensor, torch.Tensor, list[float], torch.Tensor]:
+    """MAP-EM for a mixture of ``K`` Bernoullis from ``n_starts`` starts, on images with
+    pixels missing; the best start's ``(weights, probs, history, completed)`` (lecture 01's
+    build assignment, in the library's form).
 
-    Each start puts the ``K`` prototypes halfway between k-means++ seeds (``kmeans_pp_means``)
-    and the mean image, with equal weights. EM then alternates the E-step (responsibilities
-    from ``bernoulli_log_joint``) and the M-step with ``alpha`` pseudo-counts, and stops after
-    the first iteration that raises the objective ``bernoulli_log_posterior`` by less than
-    ``tol``, or after ``max_iter`` iterations. ``history`` is that objective at the start and
-    after each iteration (non-decreasing: MAP-EM never goes downhill); the start kept is
-    the one whose objective ended highest (EM finds a local optimum from each).
+    ``observed`` (N, D) is 1 where a pixel was seen (``None``: all were); the values ``X``
+    holds elsewhere never matter. Each start puts the ``K`` prototypes halfway between
+    k-means++ seeds (``kmeans_pp_means`` on the images with each missing pixel set to that
+    pixel's mean where seen) and that mean image, with equal weights. EM then alternates the
+    E-step (responsibilities from ``bernoulli_log_joint`` of the pixels seen) and the M-step
+    with ``alpha`` pseudo-counts, and stops after the first iteration that raises the
+    objective ``bernoulli_log_posterior`` by less than ``tol``, or after ``max_iter``
+    iterations. ``history`` is that objective at the start and after each iteration
+    (non-decreasing: MAP-EM never goes downhill); the start kept is the one whose objective
+    ended highest (EM finds a local optimum from each). ``completed`` is
+    ``bernoulli_complete`` at the parameters returned.
     """
     for name, value, least in (("K", K, 1), ("max_iter", max_iter, 0), ("n_starts", n_starts, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             raise ValueError(f"bernoulli_em: {name} must be an int >= {least}, got {value!r}")
     if not alpha > 0:
         raise ValueError(f"bernoulli_em: alpha must be > 0 (pseudo-counts), got {alpha!r}")
+    on, off = _seen(X, observed)  # (N, D) each
+    mean = on.sum(0) / (on + off).sum(0).clamp(min=1)  # (D,): each pixel's mean where seen
+    filled = X if observed is None else torch.where(on + off > 0, X, mean)  # for the start only
     best = None
     for _ in range(n_starts):
-        seeds = kmeans_pp_means(X, K, generator)  # (K, D)
-        probs = (0.5 * seeds + 0.5 * X.mean(0, keepdim=True)).clamp(0.05, 0.95)
+        seeds = kmeans_pp_means(filled, K, generator)  # (K, D)
+        probs = (0.5 * seeds + 0.5 * mean).clamp(0.05, 0.95)
         weights = torch.full((K,), 1.0 / K, dtype=X.dtype, device=X.device)
-        history = [bernoulli_log_posterior(X, weights, probs, alpha)]
+        history = [bernoulli_log_posterior(X, weights, probs, alpha, observed)]
         for _ in range(max_iter):
-            r = torch.softmax(bernoulli_log_joint(X, weights, probs), dim=1)  # E-step, (N, K)
-            weights, probs = bernoulli_m_step(X, r, alpha)  # M-step
-            history.append(bernoulli_log_posterior(X, weights, probs, alpha))
+            log_joint = bernoulli_log_joint(X, weights, probs, observed)  # (N, K)
+            r = torch.softmax(log_joint, dim=1)  # E-step
+            weights, probs = bernoulli_m_step(X, r, alpha, observed)  # M-step
+            history.append(bernoulli_log_posterior(X, weights, probs, alpha, observed))
             if history[-1] - history[-2] < tol:
                 break
         if best is None or history[-1] > best[2][-1]:
             best = (weights, probs, history)
-    return best
+    return (*best, bernoulli_complete(X, best[0], best[1], observed))
 
 
 def sample_bernoulli_mixture(

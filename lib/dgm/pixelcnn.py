@@ -64,18 +64,22 @@ class MaskedConv2d(nn.Conv2d):
 
 class ResidualBlock(nn.Module):
     """PixelRNN's residual block: ReLU, 1x1 (2h to h), ReLU, masked 3x3 (type B), ReLU,
-    1x1 (h to 2h), added to the input."""
+    1x1 (h to 2h), added to the input. With ``n_classes``, a learned vector for the image's
+    class is added to the masked convolution's input (class-conditional)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, n_classes: int = 0):
         super().__init__()
         h = channels // 2
         self.conv_in = nn.Conv2d(channels, h, 1)
         self.conv = MaskedConv2d(h, h, 3, "B")
         self.conv_out = nn.Conv2d(h, channels, 1)
+        self.embed = nn.Embedding(n_classes, h) if n_classes else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, C, 28, 28) -> (B, C, 28, 28); 1x1 to C/2, masked 3x3 (type B), 1x1 back to C
-        t = F.relu(self.conv_in(F.relu(x)))  # (B, C/2, 28, 28)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        # x: (B, C, H, W), y: (B,) labels -> (B, C, H, W); 1x1 to C/2, masked 3x3, 1x1 back to C
+        t = F.relu(self.conv_in(F.relu(x)))  # (B, C/2, H, W)
+        if self.embed is not None:
+            t = t + self.embed(y)[:, :, None, None]  # the class, the same at every pixel
         return x + self.conv_out(F.relu(self.conv(t)))
 
 
@@ -91,25 +95,55 @@ def _check_images(who: str, x: torch.Tensor) -> torch.Tensor:
 
 class PixelCNN(nn.Module):
     """A 7x7 type-A masked convolution, ``blocks`` residual blocks, a 1x1 head; one Bernoulli
-    logit per pixel. ``channels=32, blocks=5``: 19,649 parameters."""
+    logit per pixel. ``channels=32, blocks=5``: 19,649 parameters.
 
-    def __init__(self, channels: int = 32, blocks: int = 5, kernel_size: int = 7):
+    With ``n_classes``, the model is class-conditional, ``p(x | y) = prod_i p(x_i | x_<i,
+    y)`` (the conditional PixelCNN of van den Oord et al. 2016b, without its gates): a
+    learned vector for the class ``y`` is added after the first layer and inside each block,
+    the same at every pixel, so every logit reads the class and causality is untouched.
+    """
+
+    def __init__(
+        self, channels: int = 32, blocks: int = 5, kernel_size: int = 7, n_classes: int = 0
+    ):
         super().__init__()
         if channels < 2 or channels % 2:
             raise ValueError(f"PixelCNN: channels must be an even int >= 2, got {channels!r}")
+        if not isinstance(n_classes, int) or n_classes < 0:
+            raise ValueError(f"PixelCNN: n_classes must be an int >= 0, got {n_classes!r}")
+        self.n_classes = n_classes
         self.first = MaskedConv2d(1, channels, kernel_size, "A")
-        self.blocks = nn.ModuleList(ResidualBlock(channels) for _ in range(blocks))
+        self.embed = nn.Embedding(n_classes, channels) if n_classes else None
+        self.blocks = nn.ModuleList(ResidualBlock(channels, n_classes) for _ in range(blocks))
         self.head = nn.Sequential(
             nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(), nn.Conv2d(channels, 1, 1)
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (B, 1, H, W) of ``p(x_i = 1 | x_<i)`` for binary images ``x`` (28 x 28
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, 1, H, W) of ``p(x_i = 1 | x_<i)`` (``p(x_i = 1 | x_<i, y)`` for a
+        class-conditional model, ``y`` (B,) the labels) for binary images ``x`` (28 x 28
         digits, or images of any size: the network is convolutional)."""
-        a = self.first(_check_images("PixelCNN", x).to(self.first.weight.dtype))  # (B, C, H, W)
+        x = _check_images("PixelCNN", x).to(self.first.weight.dtype)
+        a = self.first(x)  # (B, C, H, W)
+        if self.embed is not None:
+            y = _check_labels("PixelCNN", y, len(x), self.n_classes)
+            a = a + self.embed(y)[:, :, None, None]  # the class, the same at every pixel
+        elif y is not None:
+            raise ValueError("PixelCNN: y given to a model made without n_classes")
         for block in self.blocks:
-            a = block(a)  # (B, C, H, W)
+            a = block(a, y)  # (B, C, H, W)
         return self.head(a)  # (B, 1, H, W)
+
+
+def _check_labels(who: str, y, n: int, n_classes: int) -> torch.Tensor:
+    if not torch.is_tensor(y) or y.shape != (n,) or y.dtype.is_floating_point:
+        got = tuple(y.shape) if torch.is_tensor(y) else type(y).__name__
+        raise ValueError(f"{who}: y must be ({n},) integer labels (one per image), got {got}")
+    if len(y) and not 0 <= int(y.min()) <= int(y.max()) < n_classes:
+        raise ValueError(
+            f"{who}: labels must be in [0, {n_classes}), got {int(y.min())}..{int(y.max())}"
+        )
+    return y
 
 
 class GatedLayer(nn.Module):
@@ -178,23 +212,29 @@ class GatedPixelCNN(nn.Module):
 # --------------------------------------------------------------------------- likelihood
 
 
-def log_prob(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``log p(x) = sum_i log p(x_i | x_<i)`` in nats, one value per image (B,)."""
+def log_prob(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    """``log p(x) = sum_i log p(x_i | x_<i)`` in nats, one value per image (B,); for a
+    class-conditional model, ``log p(x | y)`` given the labels ``y`` (B,)."""
     x = _check_images("log_prob", x)
-    logits = model(x)
+    logits = model(x) if y is None else model(x, y)
     return -F.binary_cross_entropy_with_logits(logits, x.to(logits), reduction="none").sum(
         (1, 2, 3)
     )
 
 
 @torch.no_grad()
-def nll(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> float:
-    """Mean negative log-likelihood (nats per image) of binary images ``x``, exactly."""
+def nll(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 500, y: torch.Tensor | None = None
+) -> float:
+    """Mean negative log-likelihood (nats per image) of binary images ``x``, exactly (given
+    their labels ``y``, for a class-conditional model)."""
     from .nets import evaluating
 
     with evaluating(model):
         total = sum(
-            -log_prob(model, x[i : i + batch_size]).sum().item()
+            -log_prob(model, x[i : i + batch_size], None if y is None else y[i : i + batch_size])
+            .sum()
+            .item()
             for i in range(0, len(x), batch_size)
         )
     return total / len(x)
@@ -263,27 +303,33 @@ def _start(given, start: int, B: int, like: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_naive(model: nn.Module, uniforms: torch.Tensor, given=None, start: int = 0):
+def sample_naive(
+    model: nn.Module, uniforms: torch.Tensor, given=None, start: int = 0, y=None
+) -> torch.Tensor:
     """Sample pixel by pixel, re-running the whole network for each of the 784 pixels.
 
     Pixel ``i`` is 1 when ``uniforms[:, i] < p(x_i = 1 | x_<i)``, so the same uniforms give
     the same images whatever sampler draws them. With ``given`` (B, 784), its first
-    ``start`` pixels are kept and the rest completed.
+    ``start`` pixels are kept and the rest completed; ``y`` (B,): the labels, for a
+    class-conditional model.
     """
     like = next(model.parameters())
     u = _uniforms("sample_naive", uniforms, like)
     x = _start(given, start, len(u), like)
-    return complete(model, u, x, start if given is not None else 0)
+    return complete(model, u, x, start if given is not None else 0, y)
 
 
 @torch.no_grad()
-def complete(model: nn.Module, uniforms: torch.Tensor, given: torch.Tensor, start: int = 0):
+def complete(
+    model: nn.Module, uniforms: torch.Tensor, given: torch.Tensor, start: int = 0, y=None
+) -> torch.Tensor:
     """``given`` (B, 1, H, W) completed from pixel ``start`` on, re-running the network for each.
 
     Images of any size: the first ``start`` pixels (raster order) of ``given`` are kept and
     pixel ``i >= start`` is set to 1 when ``uniforms[:, i] < p(x_i = 1 | x_<i)``, in order.
     The later pixels' values in ``given`` are never read by a causal model, so they need no
-    clearing. ``start=0`` draws whole samples.
+    clearing. ``start=0`` draws whole samples. ``y`` (B,): the labels, for a
+    class-conditional model (``p(x_i = 1 | x_<i, y)``).
     """
     x = given.clone()
     H, W = x.shape[-2:]
@@ -296,7 +342,8 @@ def complete(model: nn.Module, uniforms: torch.Tensor, given: torch.Tensor, star
         raise ValueError(f"complete: start must be an int in [0, {H * W}], got {start!r}")
     for i in range(start, H * W):
         r, c = divmod(i, W)
-        p = torch.sigmoid(model(x)[:, 0, r, c])  # the conditional of pixel i, from the canvas
+        logits = model(x) if y is None else model(x, y)  # (B, 1, H, W), from the canvas
+        p = torch.sigmoid(logits[:, 0, r, c])  # the conditional of pixel i
         x[:, 0, r, c] = (uniforms[:, i] < p).to(x)
     return x
 
@@ -318,14 +365,15 @@ def _pointwise(conv: nn.Conv2d, a: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_fast(model: PixelCNN, uniforms: torch.Tensor, given=None, start: int = 0):
+def sample_fast(model: PixelCNN, uniforms: torch.Tensor, given=None, start: int = 0, y=None):
     """``sample_naive``'s images, computing each activation once, when its pixel comes.
 
     In a causal network the activation of any layer at pixel ``i`` depends on pixels before
     ``i`` only, so it can be computed as soon as they are known and never changes after.
     Going through the pixels in raster order, each layer is evaluated at the current
     position alone, reading its (cached) input activations at earlier positions: one pass's
-    arithmetic in all instead of 784 passes.
+    arithmetic in all instead of 784 passes. ``y``: the labels, for a class-conditional
+    model (its class vectors are the same at every pixel, added where ``forward`` adds them).
     """
     if not isinstance(model, PixelCNN):
         raise TypeError(f"sample_fast: model must be a PixelCNN, got {type(model).__name__}")
@@ -339,11 +387,16 @@ def sample_fast(model: PixelCNN, uniforms: torch.Tensor, given=None, start: int 
     w_first = _as_matrix(model.first, model.first.mask)
     w_blocks = [_as_matrix(blk.conv, blk.conv.mask) for blk in model.blocks]
     fixed = start if given is not None else 0
+    if model.n_classes:  # the class vectors: (B, C) after the first layer, (B, C/2) a block
+        y = _check_labels("sample_fast", y, B, model.n_classes)
+        first_class, block_class = model.embed(y), [blk.embed(y) for blk in model.blocks]
+    else:
+        first_class, block_class = 0.0, [0.0] * len(model.blocks)
     for i in range(SIDE * SIDE):
         r, c = divmod(i, SIDE)
-        a = _conv_at(w_first, model.first.bias, x_pad[:, :, r : r + k, c : c + k])
-        for blk, cache, w in zip(model.blocks, caches, w_blocks):
-            cache[:, :, r + 1, c + 1] = F.relu(_pointwise(blk.conv_in, F.relu(a)))
+        a = _conv_at(w_first, model.first.bias, x_pad[:, :, r : r + k, c : c + k]) + first_class
+        for blk, cache, w, e in zip(model.blocks, caches, w_blocks, block_class):
+            cache[:, :, r + 1, c + 1] = F.relu(_pointwise(blk.conv_in, F.relu(a))) + e
             t = _conv_at(w, blk.conv.bias, cache[:, :, r : r + 3, c : c + 3])
             a = a + _pointwise(blk.conv_out, F.relu(t))
         logit = _pointwise(model.head[3], F.relu(_pointwise(model.head[1], F.relu(a))))
@@ -352,12 +405,13 @@ def sample_fast(model: PixelCNN, uniforms: torch.Tensor, given=None, start: int 
     return x_pad[:, :, p : p + SIDE, p : p + SIDE].clone()
 
 
-def sample(model: nn.Module, n: int, given=None, start: int = 0, generator=None):
-    """``n`` images (n, 1, 28, 28): ``sample_fast`` for a ``PixelCNN``, else ``sample_naive``."""
+def sample(model: nn.Module, n: int, given=None, start: int = 0, generator=None, y=None):
+    """``n`` images (n, 1, 28, 28): ``sample_fast`` for a ``PixelCNN``, else ``sample_naive``
+    (``y`` (n,): the labels, for a class-conditional model)."""
     p = next(model.parameters())
     u = torch.rand(n, SIDE * SIDE, generator=generator, device=p.device, dtype=p.dtype)
     sampler = sample_fast if isinstance(model, PixelCNN) else sample_naive
-    return sampler(model, u, given, start)
+    return sampler(model, u, given, start, y)
 
 
 # --------------------------------------------------------------------------- training
@@ -382,10 +436,13 @@ class FitConfig:
             raise ValueError(f"FitConfig: mode must be auto, eager or graph, got {self.mode!r}")
 
 
-def training_step(model: nn.Module, x: torch.Tensor, opt: torch.optim.Optimizer) -> torch.Tensor:
-    """One update of ``opt`` on the mean NLL (nats per image) of the binary images ``x``;
-    returns it, detached. The step ``fit`` repeats (on a GPU, captured as one CUDA graph)."""
-    nll = -log_prob(model, x).mean()
+def training_step(
+    model: nn.Module, x: torch.Tensor, opt: torch.optim.Optimizer, y: torch.Tensor | None = None
+) -> torch.Tensor:
+    """One update of ``opt`` on the mean NLL (nats per image) of the binary images ``x``
+    (given their labels ``y``, for a class-conditional model); returns it, detached. The
+    step ``fit`` repeats (on a GPU, captured as one CUDA graph)."""
+    nll = -log_prob(model, x, y).mean()
     opt.zero_grad(set_to_none=True)
     nll.backward()
     opt.step()
@@ -423,30 +480,36 @@ def fit(model: nn.Module, x: torch.Tensor, steps: int, config: FitConfig | None 
 
 def train_pixelcnn(
     x: torch.Tensor,
+    y: torch.Tensor,
+    n_classes: int,
     steps: int,
     lr: float,
     batch_size: int,
     x_eval: torch.Tensor,
+    y_eval: torch.Tensor,
     uniforms: torch.Tensor,
     start: int = 0,
     channels: int = 16,
     blocks: int = 2,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Lecture 08's build assignment, answered: a ``PixelCNN(channels, blocks)`` made afresh
-    and trained by one Adam (its defaults, at ``lr``) for ``steps`` steps, each on
-    ``batch_size`` binary images of ``x`` (N, 1, H, W) drawn with replacement.
+    """Lecture 08's build assignment, answered: a class-conditional ``PixelCNN(channels,
+    blocks, n_classes=n_classes)`` made afresh and trained by one Adam (its defaults, at
+    ``lr``) for ``steps`` steps, each on ``batch_size`` binary images of ``x`` (N, 1, H, W)
+    drawn with replacement, with their labels ``y`` (N,).
 
     Returns the loss of every step (steps,), the batch's mean NLL in nats per image; the
-    trained model's logits on ``x_eval`` (M, 1, H, W), computed without autograd; and its
-    samples (S, 1, H, W) from ``uniforms`` (S, H * W): the first ``S`` images of ``x_eval``
-    completed from pixel ``start`` on (``complete``; ``start=0``: whole samples).
+    trained model's logits on ``x_eval`` (M, 1, H, W) given ``y_eval`` (M,), computed without
+    autograd; and its samples (S, 1, H, W) from ``uniforms`` (S, H * W): the first ``S``
+    images of ``x_eval`` completed from pixel ``start`` on given their labels (``complete``;
+    ``start=0``: whole samples of those classes).
     """
-    model = PixelCNN(channels, blocks).to(x.device)
+    model = PixelCNN(channels, blocks, n_classes=n_classes).to(x.device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     losses = torch.zeros(steps)
     for t in range(steps):
-        xb = x[torch.randint(len(x), (batch_size,), device=x.device)]  # (batch_size, 1, H, W)
-        losses[t] = training_step(model, xb, opt)
+        idx = torch.randint(len(x), (batch_size,), device=x.device)  # images and their labels
+        losses[t] = training_step(model, x[idx], opt, y[idx])
     with torch.no_grad():
-        logits = model(x_eval)
-    return losses, logits, complete(model, uniforms, x_eval[: len(uniforms)], start)
+        logits = model(x_eval, y_eval)
+    S = len(uniforms)
+    return losses, logits, complete(model, uniforms, x_eval[:S], start, y_eval[:S])

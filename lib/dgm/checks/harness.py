@@ -249,6 +249,11 @@ ERROR_HINTS = {
         "indexes (an image batch's x.shape[-2:] is (H, W), and pixel i in raster order is row "
         "i // W, column i % W)."
     ),
+    "probability tensor contains either `inf`, `nan` or element < 0": (
+        "torch.multinomial was given NaN, inf or negative weights: look for a division by "
+        "zero before it (a mean over no values: divide by the count clamped to at least 1) "
+        "or a sign error."
+    ),
 }
 
 
