@@ -209,6 +209,12 @@ def missing_pixels(gen, X, share=0.3):
     return observed, torch.where(observed > 0, X, noise)
 
 
+def seen_log_lik(X, observed, p, n):
+    """``log p(x_n,seen | z = k)`` for each k (K,): torch's Bernoulli on image n's seen pixels."""
+    d = observed[n].bool()
+    return torch.distributions.Bernoulli(probs=p[:, d]).log_prob(X[n, d]).sum(-1)
+
+
 def test_bernoulli_log_joint_with_pixels_missing_is_that_of_the_pixels_seen(gen):
     X = bernoulli_data(gen)
     observed, X_noisy = missing_pixels(gen, X)
@@ -216,9 +222,7 @@ def test_bernoulli_log_joint_with_pixels_missing_is_that_of_the_pixels_seen(gen)
     p = torch.rand(3, 20, generator=gen, dtype=torch.float64)
     lj = em.bernoulli_log_joint(X_noisy, w, p, observed)
     for n in range(5):  # image by image: the Bernoulli log-probabilities of its seen pixels
-        d = observed[n].bool()
-        ref = torch.distributions.Bernoulli(probs=p[:, d]).log_prob(X[n, d]).sum(-1) + w.log()
-        torch.testing.assert_close(lj[n], ref)
+        torch.testing.assert_close(lj[n], seen_log_lik(X, observed, p, n) + w.log())
     assert torch.equal(lj, em.bernoulli_log_joint(X, w, p, observed))  # X where unseen: unread
     with pytest.raises(ValueError, match="observed must have X's shape"):
         em.bernoulli_log_joint(X, w, p, observed[:, :3])
@@ -251,7 +255,7 @@ def test_bernoulli_complete_is_bayes_rule_on_the_pixels_seen(gen):
     completed = em.bernoulli_complete(X_noisy, w, p, observed)
     for n in range(5):
         d = observed[n].bool()
-        lik = torch.distributions.Bernoulli(probs=p[:, d]).log_prob(X[n, d]).sum(-1).exp()  # (K,)
+        lik = seen_log_lik(X, observed, p, n).exp()  # (K,)
         post = w * lik / (w * lik).sum()
         torch.testing.assert_close(completed[n, ~d], post @ p[:, ~d])
         assert torch.equal(completed[n, d], X[n, d])

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
-from .. import em
+from .. import config, em
 from .harness import (
     Build,
     Exact,
@@ -521,14 +519,6 @@ def _seeds_follow_kmeans_pp(run, args) -> str | None:
     )
 
 
-def _seed_all(seed: int) -> None:
-    """Seed torch, numpy and random: a build run twice from the same seeds draws the same
-    numbers, whichever generator it draws them from."""
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
-
-
 def _same_fit(a, b) -> bool:
     """Two fits equal to rounding: tensors and history."""
     if len(a[2]) != len(b[2]) or any(
@@ -548,7 +538,7 @@ def _runs_em(run, args) -> str | None:
         return _seeds_follow_kmeans_pp(run, args)
     X, X_flipped, observed, K, alpha, tol, max_iter, n_starts, seed = args
     N, D = X.shape
-    _seed_all(seeded(seed))
+    config.seed(seeded(seed))  # torch, numpy and random
     found = _fitted(run(X, K, alpha, tol, max_iter, n_starts, observed), K, D, max_iter, N)
     if isinstance(found, str):
         return found
@@ -622,7 +612,7 @@ def _runs_em(run, args) -> str | None:
             f"parameters you return."
         )
     if observed is not None:
-        _seed_all(seeded(seed))
+        config.seed(seeded(seed))  # torch, numpy and random
         again = _fitted(
             run(X_flipped, K, alpha, tol, max_iter, n_starts, observed), K, D, max_iter, N
         )
