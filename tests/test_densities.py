@@ -74,3 +74,23 @@ def test_kl_by_quadrature_matches_the_closed_form():
     a, b = densities.normal_log_prob(xs, 0.5, 0.8), densities.normal_log_prob(xs, -1.0, 1.3)
     exact = math.log(1.3 / 0.8) + (0.8**2 + 1.5**2) / (2 * 1.3**2) - 0.5
     assert densities.kl_by_quadrature(a, b, dx).item() == pytest.approx(exact, abs=1e-8)
+
+
+def test_isotropic_mixture_matches_torch_distributions_with_one_std_each():
+    g = torch.Generator().manual_seed(0)
+    w = torch.tensor([0.2, 0.5, 0.3], dtype=torch.float64)
+    m = torch.randn(3, 2, generator=g, dtype=torch.float64)
+    s = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    x = 2 * torch.randn(40, 2, generator=g, dtype=torch.float64)
+    comp = torch.distributions.Independent(torch.distributions.Normal(m, s[:, None]), 1)
+    mix = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(w), comp)
+    torch.testing.assert_close(densities.isotropic_mixture_log_prob(x, w, m, s), mix.log_prob(x))
+    # one std for all components: the same as that std repeated; weights are normalised
+    torch.testing.assert_close(
+        densities.isotropic_mixture_log_prob(x, 2 * w, m, 0.7),
+        densities.isotropic_mixture_log_prob(x, w, m, [0.7, 0.7, 0.7]),
+    )
+    with pytest.raises(ValueError, match=r"stds \(\) or \(K,\) with K = 3"):
+        densities.isotropic_mixture_log_prob(x, w, m, [1.0, 1.0])
+    with pytest.raises(ValueError, match="stds must be > 0 and weights >= 0"):
+        densities.isotropic_mixture_log_prob(x, [0.5, -0.1, 0.6], m, 1.0)

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from dgm import densities
 from dgm import diffusion as dm
 
 WEIGHTS, MEANS, STDS = [0.7, 0.3], [[-4.0], [4.0]], [1.0, 1.0]  # lecture 07's two modes
@@ -27,9 +28,9 @@ def test_the_mixture_score_is_the_gradient_of_its_log_density():
     g = torch.Generator().manual_seed(0)
     w, m, s = mixture_2d()
     x = (3 * torch.randn(50, 2, generator=g, dtype=torch.float64)).requires_grad_(True)
-    (grad,) = torch.autograd.grad(dm.mixture_log_prob(x, w, m, s).sum(), x)
+    (grad,) = torch.autograd.grad(densities.isotropic_mixture_log_prob(x, w, m, s).sum(), x)
     torch.testing.assert_close(dm.mixture_score(x.detach(), w, m, s), grad)
-    with pytest.raises(ValueError, match=r"expected x \(N, D\) and means \(K, D\)"):
+    with pytest.raises(ValueError, match=r"isotropic_mixture: expected x \(N, D\) and means"):
         dm.mixture_score(x.detach()[:, :1], w, m, s)
     with pytest.raises(ValueError, match="stds must be > 0"):
         dm.mixture_score(x.detach(), w, m, [0.6, 0.0, 0.5])
@@ -45,7 +46,7 @@ def test_a_blurred_mixture_is_the_mixture_with_wider_components():
     probes = torch.tensor([[-2.0, 0.0], [0.0, 0.0], [2.0, 1.5], [0.5, -2.0]], dtype=torch.float64)
     kernel = torch.exp(-((probes[:, None] - x[None]) ** 2).sum(-1) / (2 * sigma**2))
     mc = kernel.mean(1) / (2 * math.pi * sigma**2)
-    exact = dm.mixture_log_prob(probes, w, m, dm.noised_stds(s, sigma)).exp()
+    exact = densities.isotropic_mixture_log_prob(probes, w, m, dm.noised_stds(s, sigma)).exp()
     torch.testing.assert_close(mc, exact, rtol=0.02, atol=0)
 
 
@@ -192,11 +193,11 @@ def test_ancestral_and_ddim_steps_with_the_exact_noise_prediction_sample_the_dat
 
 
 def test_bad_settings_are_named():
-    with pytest.raises(ValueError, match="dsm_loss: sigma must be a number > 0"):
+    with pytest.raises(ValueError, match="dsm_loss: sigma must be a positive number"):
         dm.dsm_loss(lambda y, s: y, torch.zeros(2, 1), 0.0, torch.zeros(2, 1))
     with pytest.raises(ValueError, match="dsm_loss: noise must have x's shape"):
         dm.dsm_loss(lambda y, s: y, torch.zeros(2, 1), 0.5, torch.zeros(3, 1))
-    with pytest.raises(ValueError, match="langevin: step must be a number > 0"):
+    with pytest.raises(ValueError, match="langevin: step must be a positive number"):
         dm.langevin(lambda y: y, torch.zeros(2, 1), -1.0, 3)
     with pytest.raises(ValueError, match="geometric_sigmas: need sigma_max > sigma_min"):
         dm.geometric_sigmas(0.1, 1.0, 5)

@@ -8,6 +8,9 @@
 - ``mvn_log_prob(X, means, covs)``: full-covariance Gaussians, every point against every
   component, shape (N, K) (the Gaussian mixture of lecture 01).
 - ``normal_mixture_log_prob(x, weights, means, stds)``: a 1-D mixture of normals.
+- ``isotropic_mixture_log_prob(x, weights, means, stds)``: a mixture of isotropic
+  Gaussians in D dimensions (the MCMC targets of lecture 07, the scores of lecture 09), and
+  ``isotropic_mixture_log_joint`` its terms, one per component, shape (N, K).
 - ``bernoulli_log_prob(x, logits)``: a product of Bernoullis from logits, summed over the
   last axis (binarized MNIST, the Helmholtz machine's binary layers).
 - ``kl_by_quadrature(log_a, log_b, dx)``: ``KL(a || b)`` for densities known on a 1-D grid,
@@ -102,16 +105,34 @@ def normal_mixture_log_prob(x: torch.Tensor, weights, means, stds) -> torch.Tens
     return torch.logsumexp(normal_log_prob(x[..., None], m, s) + w.log(), dim=-1)
 
 
-def isotropic_mixture_log_prob(x: torch.Tensor, weights, means, std) -> torch.Tensor:
-    """``log sum_k w_k N(x; m_k, std^2 I)`` for points ``x`` (N, D), means (K, D); (N,)."""
-    w, m = (torch.as_tensor(v, dtype=x.dtype, device=x.device) for v in (weights, means))
+def isotropic_mixture_log_joint(x: torch.Tensor, weights, means, stds) -> torch.Tensor:
+    """``log w_k + log N(x_n; m_k, s_k^2 I)`` for every point and component, (N, K): points
+    ``x`` (N, D), means (K, D), ``stds`` one standard deviation for all components or one
+    per component (K,). The weights are normalised to sum to 1."""
+    w, m, s = (torch.as_tensor(v, dtype=x.dtype, device=x.device) for v in (weights, means, stds))
     if x.dim() != 2 or m.dim() != 2 or m.shape[1] != x.shape[1]:
         raise ValueError(
-            f"isotropic_mixture_log_prob: expected x (N, D) and means (K, D), got "
-            f"{tuple(x.shape)} and {tuple(m.shape)}"
+            f"isotropic_mixture: expected x (N, D) and means (K, D), got {tuple(x.shape)} and "
+            f"{tuple(m.shape)}"
         )
-    log_n = normal_log_prob(x.unsqueeze(1), m, std).sum(2)  # (N, K)
-    return torch.logsumexp(log_n + w.log(), dim=1)
+    if w.shape != (len(m),) or s.shape not in ((), (len(m),)):
+        raise ValueError(
+            f"isotropic_mixture: weights (K,) and stds () or (K,) with K = {len(m)}, got "
+            f"{tuple(w.shape)} and {tuple(s.shape)}"
+        )
+    if (s <= 0).any() or (w < 0).any() or not w.sum() > 0:
+        raise ValueError(
+            f"isotropic_mixture: stds must be > 0 and weights >= 0 (not all 0), got "
+            f"{s.tolist()} and {w.tolist()}"
+        )
+    log_n = normal_log_prob(x.unsqueeze(1), m, s.unsqueeze(-1)).sum(2)  # (N, K)
+    return log_n + (w / w.sum()).log()
+
+
+def isotropic_mixture_log_prob(x: torch.Tensor, weights, means, stds) -> torch.Tensor:
+    """``log sum_k w_k N(x; m_k, s_k^2 I)`` for points ``x`` (N, D), means (K, D), ``stds``
+    one for all components or (K,); (N,)."""
+    return torch.logsumexp(isotropic_mixture_log_joint(x, weights, means, stds), dim=1)
 
 
 def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

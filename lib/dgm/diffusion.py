@@ -29,51 +29,23 @@ from collections.abc import Callable
 
 import torch
 
+from . import densities
+from .mcmc import _check_positive
+
 Score = Callable[[torch.Tensor], torch.Tensor]
 NoiseScore = Callable[[torch.Tensor, float], torch.Tensor]
 
 # --------------------------------------------------------------------------- the score
 
 
-def _mixture(x: torch.Tensor, weights, means, stds):
-    """The mixture's parameters as tensors like ``x`` (N, D): weights (K,), means (K, D),
-    standard deviations (K,), checked."""
-    w, m, s = (torch.as_tensor(v, dtype=x.dtype, device=x.device) for v in (weights, means, stds))
-    if x.dim() != 2 or m.dim() != 2 or m.shape[1] != x.shape[1]:
-        raise ValueError(
-            f"expected x (N, D) and means (K, D), got {tuple(x.shape)} and {tuple(m.shape)}"
-        )
-    if w.shape != (len(m),) or s.shape != (len(m),):
-        raise ValueError(
-            f"weights and stds must have one value per component ({len(m)}), got "
-            f"{tuple(w.shape)} and {tuple(s.shape)}"
-        )
-    if (s <= 0).any() or (w < 0).any():
-        raise ValueError("stds must be > 0 and weights >= 0")
-    return w / w.sum(), m, s
-
-
-def _component_log_probs(x, w, m, s) -> torch.Tensor:
-    """``log w_k + log N(x_n; m_k, s_k^2 I)``, (N, K)."""
-    D = x.shape[1]
-    sq = ((x[:, None, :] - m[None]) ** 2).sum(-1)  # (N, K)
-    return w.log() - 0.5 * sq / s**2 - D * s.log() - 0.5 * D * math.log(2 * math.pi)
-
-
-def mixture_log_prob(x: torch.Tensor, weights, means, stds) -> torch.Tensor:
-    """``log sum_k w_k N(x; m_k, s_k^2 I)`` for points ``x`` (N, D), means (K, D), one
-    standard deviation per component (K,); (N,)."""
-    w, m, s = _mixture(x, weights, means, stds)
-    return torch.logsumexp(_component_log_probs(x, w, m, s), dim=1)
-
-
 def mixture_score(x: torch.Tensor, weights, means, stds) -> torch.Tensor:
-    """The exact score of ``mixture_log_prob``, (N, D): ``sum_k r_k(x) (m_k - x) / s_k^2``,
-    ``r_k(x)`` the posterior probability of component ``k`` given ``x`` (each component's
-    score, weighted by how much it explains ``x``)."""
-    w, m, s = _mixture(x, weights, means, stds)
-    r = torch.softmax(_component_log_probs(x, w, m, s), dim=1)  # (N, K)
-    return ((r / s**2)[:, :, None] * (m[None] - x[:, None, :])).sum(1)
+    """The exact score of ``densities.isotropic_mixture_log_prob``, (N, D): ``sum_k r_k(x)
+    (m_k - x) / s_k^2``, ``r_k(x)`` the posterior probability of component ``k`` given ``x``
+    (each component's score, weighted by how much it explains ``x``)."""
+    r = torch.softmax(densities.isotropic_mixture_log_joint(x, weights, means, stds), dim=1)
+    m, s = (torch.as_tensor(v, dtype=x.dtype, device=x.device) for v in (means, stds))
+    s = s.expand(len(m))  # one std for all components, or one each
+    return ((r / s**2)[:, :, None] * (m[None] - x[:, None, :])).sum(1)  # (N, D)
 
 
 def noised_stds(stds, sigma: float) -> torch.Tensor:
@@ -106,11 +78,6 @@ def esm_loss(score: NoiseScore, x_noisy: torch.Tensor, sigma: float, true_score:
 
 
 # --------------------------------------------------------------------------- Langevin
-
-
-def _check_positive(value, name: str, who: str) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-        raise ValueError(f"{who}: {name} must be a number > 0, got {value!r}")
 
 
 def langevin(score: Score, x: torch.Tensor, step: float, n_steps: int, generator=None):

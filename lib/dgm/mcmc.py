@@ -47,7 +47,7 @@ def energy_and_grad(U: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 
 def _check_positive(value: float, name: str, who: str) -> None:
-    if not (isinstance(value, (int, float)) and value > 0):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
         raise ValueError(f"{who}: {name} must be a positive number, got {value!r}")
 
 
