@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
+from torch import nn
 
-from . import densities
+from . import densities, nets
 from .mcmc import _check_positive
 
 Score = Callable[[torch.Tensor], torch.Tensor]
@@ -50,16 +52,26 @@ def noised_stds(stds, sigma: float) -> torch.Tensor:
 # --------------------------------------------------------------------------- score matching
 
 
-def dsm_loss(score: NoiseScore, x: torch.Tensor, sigma: float, noise: torch.Tensor):
+def dsm_loss(score: NoiseScore, x: torch.Tensor, sigma, noise: torch.Tensor):
     """Denoising score matching, per example (N,): ``1/2 ||s(x~, sigma) + n / sigma||^2`` at
-    ``x~ = x + sigma n``, the target ``-n / sigma = grad log q(x~ | x)``."""
-    _check_positive(sigma, "sigma", "dsm_loss")
+    ``x~ = x + sigma n``, the target ``-n / sigma = grad log q(x~ | x)``. ``sigma`` is one
+    number, or one per example (N,) (training at many noise levels at once)."""
+    s = sigma  # what the score network reads: a number or (N,)
+    if isinstance(sigma, torch.Tensor):
+        if sigma.shape != (len(x),):  # (values unchecked: no host sync in a captured step)
+            raise ValueError(
+                f"dsm_loss: sigma must be a number > 0 or one per example ({len(x)},), got "
+                f"shape {tuple(sigma.shape)}"
+            )
+        sigma = sigma.reshape(-1, *([1] * (x.dim() - 1)))  # broadcasts against x
+    else:
+        _check_positive(sigma, "sigma", "dsm_loss")
     if noise.shape != x.shape:
         raise ValueError(
             f"dsm_loss: noise must have x's shape {tuple(x.shape)}, got {tuple(noise.shape)}"
         )
     x_noisy = x + sigma * noise
-    return 0.5 * ((score(x_noisy, sigma) + noise / sigma) ** 2).sum(-1)
+    return 0.5 * ((score(x_noisy, s) + noise / sigma) ** 2).sum(-1)
 
 
 def esm_loss(score: NoiseScore, x_noisy: torch.Tensor, sigma: float, true_score: Score):
@@ -113,3 +125,99 @@ def annealed_langevin(
         alpha = eps * sigma**2 / sigmas[-1] ** 2
         x = langevin(lambda y, s=sigma: score(y, s), x, alpha, steps_per_level, generator)
     return x
+
+
+# --------------------------------------------------------------------------- a learned score
+
+
+class ScoreNet(nn.Module):
+    """A noise-conditional score network for low-dimensional data, ``s_theta(x, sigma)``.
+
+    An MLP reads ``x`` scaled to unit size at every level, ``x / sqrt(data_std^2 +
+    sigma^2)``, and ``log sigma``; its output is divided by ``sigma``, because the score of
+    data blurred by ``sigma`` is about ``1 / sigma`` in size where the blur dominates (Song &
+    Ermon 2020). ``sigmas`` are the noise levels it is trained at and sampled with.
+    """
+
+    def __init__(self, sigmas, dim: int = 2, hidden: int = 128, layers: int = 3, data_std=1.0):
+        super().__init__()
+        sigmas = torch.as_tensor(sigmas, dtype=torch.float32)
+        if sigmas.dim() != 1 or len(sigmas) < 1 or not (sigmas > 0).all():
+            raise ValueError(f"ScoreNet: sigmas must be a 1-D list of numbers > 0, got {sigmas}")
+        _check_positive(data_std, "data_std", "ScoreNet")
+        self.register_buffer("sigmas", sigmas)
+        self.data_std = float(data_std)
+        self.net = nets.mlp([dim + 1, *[hidden] * layers, dim], "silu")
+
+    def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
+        """``x`` (N, D), ``sigma`` a number or (N,); the score at that noise level, (N, D)."""
+        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(len(x))[:, None]
+        x_in = x / (self.data_std**2 + sigma**2).sqrt()  # (N, D), about unit size
+        return self.net(torch.cat([x_in, sigma.log()], dim=1)) / sigma  # (N, D)
+
+
+@dataclass
+class FitConfig:
+    """How ``fit`` trains a ``ScoreNet``: Adam at ``lr`` on batches of ``batch_size`` fresh
+    data points, each noised at one of the model's levels drawn uniformly; the learning
+    rate cosine-decayed to 0 over the steps after ``decay_from`` of the run. ``mode``:
+    ``"auto"`` captures the whole step as one CUDA graph on a GPU (``dgm.train``)."""
+
+    lr: float = 1e-3
+    batch_size: int = 256
+    decay_from: float = 0.5
+    mode: str = "auto"
+
+    def __post_init__(self):
+        if not 0 <= self.decay_from < 1:
+            raise ValueError(f"FitConfig: decay_from must be in [0, 1), got {self.decay_from!r}")
+        if self.mode not in ("auto", "eager", "graph"):
+            raise ValueError(f"FitConfig: mode must be auto, eager or graph, got {self.mode!r}")
+
+
+def training_step(model: ScoreNet, x: torch.Tensor, opt: torch.optim.Optimizer) -> torch.Tensor:
+    """One update of ``opt`` on Song & Ermon's objective for the data ``x`` (N, D): each
+    example noised at a level ``sigma`` drawn from ``model.sigmas``, its denoising score
+    matching loss weighted by ``lambda(sigma) = sigma^2`` (which makes every level's loss
+    about the same size), averaged. Returns it, detached."""
+    levels = torch.randint(len(model.sigmas), (len(x),), device=x.device)
+    sigma = model.sigmas[levels].to(x.dtype)  # (N,)
+    noise = torch.randn_like(x)
+    loss = (sigma**2 * dsm_loss(model, x, sigma, noise)).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
+def fit(
+    model: ScoreNet,
+    sample_real: Callable[[int], torch.Tensor],
+    steps: int,
+    config: FitConfig | None = None,
+    **kwargs,
+):
+    """Train ``model`` for ``steps`` steps of ``training_step``; ``sample_real(n)`` returns
+    ``n`` fresh data points.
+
+    The settings come from ``config`` (a ``FitConfig``); a keyword argument that names one of
+    its fields overrides it (``fit(model, sample, 1000, batch_size=512)``). The other keyword
+    arguments go to ``dgm.train.train``, which returns the ``History``.
+    """
+    from . import train
+
+    cfg = train.configure(FitConfig, config, kwargs, "fit", steps)
+    opt, update, mode = train.adam_step(
+        model, lambda x, opt: training_step(model, x, opt), cfg.mode, lr=cfg.lr
+    )
+    steps_ = max(steps, 1)
+    schedule = train.cosine_decay(opt, steps_, start=min(int(cfg.decay_from * steps), steps_ - 1))
+
+    def step(i):
+        loss = update(sample_real(cfg.batch_size))
+        schedule.step()
+        return {"loss": loss}
+
+    kwargs.setdefault("desc", f"score network, {mode} step")
+    state = {"model": model, "opt": opt, "schedule": schedule}
+    return train.train(step, steps, state=state, **kwargs)

@@ -69,6 +69,8 @@ OPTIONAL_FIELDS = {
     "acceptance": "mean acceptance rate of the chains",
     "mcmc_seconds": "seconds the chains took",
     "exact": "the exact value the metric is an error from",
+    "sigmas": "the noise levels, largest first",
+    "per_level": "the value at each noise level, mean over the seeds",
     "exact_right_mass": "the exact mass of the right mode",
     "error_of_right_mass": "mean error of the right mode's sampled mass",
     "error_of_right_mass_spread": "its standard deviation over the seeds",
