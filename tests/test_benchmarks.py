@@ -535,6 +535,18 @@ def test_mcmc_benchmark_records_every_sampler_and_the_tempering_comparison(tmp_p
         assert set(records.FIELDS) <= set(r) and r["seeds"] == 2 and len(r["per_seed"]) == 2
 
 
+def test_diffusion_benchmark_runs_every_arm_from_the_same_starts(tmp_path):
+    sizes = ("--seeds", "2", "--chains", "100", "--steps", "20", "--per-level", "3")
+    run("benchmarks.diffusion", "modes", *sizes, "--results", str(tmp_path))
+    recs = {r["model"]: r for r in json.loads((tmp_path / "diffusion.json").read_text())}
+    annealed = recs["annealed Langevin, learned score, 20 levels, two modes 8 apart"]
+    mala = recs["MALA, exact energy, eps 0.5, two modes 8 apart"]
+    assert annealed["steps"] == mala["steps"] == 20 * 3 and annealed["exact"] == 0.7
+    assert len(recs) == 7 and all(len(r["per_seed"]) == 2 for r in recs.values())
+    net = recs["score network (3x128 SiLU MLP, 20 steps), two modes 8 apart"]
+    assert len(net["per_level"]) == len(net["sigmas"]) == 20
+
+
 def test_mcmc_benchmark_measures_the_two_ratio_slips_beside_exact_mala(tmp_path):
     sizes = ("--seeds", "2", "--chains", "100", "--n-steps", "5")
     run("benchmarks.mcmc", "slips", *sizes, "--results", str(tmp_path))

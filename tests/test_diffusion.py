@@ -91,3 +91,81 @@ def test_ancestral_and_ddim_steps_with_the_exact_noise_prediction_sample_the_dat
 def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="linear_betas: need T >= 1"):
         dm.linear_betas(0)
+
+
+def test_the_step_embedding_is_sines_and_cosines_of_the_step():
+    emb = dm.timestep_embedding(torch.tensor([0, 7]), 8)
+    assert emb.shape == (2, 8)
+    torch.testing.assert_close(emb[0], torch.tensor([0.0] * 4 + [1.0] * 4))
+    freqs = 10_000 ** (-torch.arange(4) / 4)
+    torch.testing.assert_close(emb[1], torch.cat([(7 * freqs).sin(), (7 * freqs).cos()]))
+
+
+def test_the_unet_predicts_zero_at_first_and_every_weight_learns():
+    torch.manual_seed(0)
+    net = dm.UNet(channels=8)
+    x, t = torch.randn(3, 1, 28, 28), torch.tensor([0, 500, 999])
+    assert net(x, t).shape == (3, 1, 28, 28) and net(x, t).abs().max() == 0
+    model = dm.DDPM(net, T=1000)
+    # with a zero prediction the loss is the noise's mean square: about 1 per example
+    loss = model.loss(2 * torch.rand(64, 1, 28, 28) - 1)
+    assert loss.shape == (64,) and abs(loss.mean().item() - 1) < 0.01
+    loss.mean().backward()
+    # the zero last layer gets a gradient at once; the rest once it is nonzero
+    assert net.conv_out.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="UNet: channels must be a multiple of 8, got 12"):
+        dm.UNet(channels=12)
+
+
+class GaussianOracle(torch.nn.Module):
+    """The exact noise prediction when every pixel of x_0 is N(m, s^2) on its own:
+    ``E[eps | x_t] = sqrt(1 - abar_t) (x_t - sqrt(abar_t) m) / (abar_t s^2 + 1 - abar_t)``."""
+
+    def __init__(self, abar, m, s):
+        super().__init__()
+        self.abar, self.m, self.s = abar, m, s
+        self.dummy = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x, t):
+        a = self.abar[t].reshape(-1, 1, 1, 1)
+        return (1 - a).sqrt() * (x - a.sqrt() * self.m) / (a * self.s**2 + 1 - a)
+
+
+def test_both_samplers_draw_the_data_with_the_exact_noise_prediction():
+    """Pixels N(0.2, 0.3^2) on the model's scale, i.e. images of mean 0.6 and sd 0.15: the
+    ancestral sampler through all T steps and DDIM through all T steps both return them.
+    DDIM in fewer steps keeps the mean and shrinks the spread: each of its steps is an Euler
+    step of an ODE along which the spread falls faster near the data than far from it."""
+    g = torch.Generator().manual_seed(7)
+    T = 100
+    abar = dm.alpha_bars(dm.linear_betas(T, 1e-3, 0.2)).float()
+    model = dm.DDPM(GaussianOracle(abar, 0.2, 0.3), T=T, beta_1=1e-3, beta_T=0.2)
+    for images in (dm.sample_ddpm(model, 400, g), dm.sample_ddim(model, 400, T, g)):
+        assert images.shape == (400, 784)
+        assert abs(images.mean().item() - 0.6) < 0.002
+        assert abs(images.std().item() - 0.15) < 0.01
+    spread = [dm.sample_ddim(model, 400, k, g).std().item() for k in (T, 20, 10)]
+    assert spread[0] > spread[1] + 0.01 > spread[2] + 0.02, spread
+    with pytest.raises(ValueError, match=r"sample_ddim: steps must be an int in \[1, 100\]"):
+        dm.sample_ddim(model, 2, 0)
+
+
+def test_fit_lowers_the_loss_keeps_an_average_and_resumes(tmp_path):
+    torch.manual_seed(0)
+    x = torch.rand(64, 784)
+    model = dm.DDPM(dm.UNet(channels=8), T=100)
+    start = [p.clone() for p in model.net_average.parameters()]
+    ckpt = tmp_path / "ddpm.pt"
+    history = dm.fit(model, x, 30, batch_size=16, warmup=5, checkpoint=ckpt, progress=False)
+    assert len(history["loss"]) >= 1 and ckpt.exists()
+    moved = [not torch.equal(a, b) for a, b in zip(start, model.net_average.parameters())]
+    assert any(moved)
+    # the average trails the weights: it is neither the start nor the network
+    assert any(
+        not torch.equal(a, p)
+        for a, p in zip(model.net_average.parameters(), model.net.parameters())
+    )
+    resumed = dm.DDPM(dm.UNet(channels=8), T=100)
+    dm.fit(resumed, x, 30, batch_size=16, warmup=5, checkpoint=ckpt, progress=False)
+    for a, b in zip(resumed.state_dict().values(), model.state_dict().values()):
+        torch.testing.assert_close(a, b)

@@ -12,9 +12,13 @@ indexed ``t = 0, ..., T - 1`` here, ``t = 0`` the first noising step.
 
 from __future__ import annotations
 
+import copy
 import math
+from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 # --------------------------------------------------------------------------- diffusion
 
@@ -91,3 +95,213 @@ def ddim_step(x_t: torch.Tensor, t: int, t_prev: int, eps: torch.Tensor, abar: t
         return x0
     a_prev = _at(abar, t_prev, x_t)
     return a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+
+
+# --------------------------------------------------------------------------- the noise predictor
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Transformer sinusoids of the step ``t`` (B,), as Ho et al. feed it: (B, dim), half
+    sines and half cosines at frequencies from 1 down to 1/10,000."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10_000) * torch.arange(half, device=t.device) / half)  # (half,)
+    angles = t.float()[:, None] * freqs[None]  # (B, half)
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+class ResBlock(nn.Module):
+    """Two 3x3 convolutions with a skip, the step's embedding added between them:
+    ``h = conv(act(norm(x))) + W temb``, ``out = skip(x) + conv(act(norm(h)))``."""
+
+    def __init__(self, c_in: int, c_out: int, t_dim: int):
+        super().__init__()
+        self.norm1, self.conv1 = nn.GroupNorm(8, c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.time = nn.Linear(t_dim, c_out)
+        self.norm2, self.conv2 = nn.GroupNorm(8, c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        # x (B, c_in, H, W), temb (B, t_dim) -> (B, c_out, H, W)
+        h = self.conv1(F.silu(self.norm1(x))) + self.time(temb)[:, :, None, None]
+        return self.skip(x) + self.conv2(F.silu(self.norm2(h)))
+
+
+class UNet(nn.Module):
+    """A small U-Net that predicts the noise in ``x_t``, for 28x28 images: residual blocks
+    at 28x28 (``channels``), 14x14 and 7x7 (twice as many), each level's output carried
+    across to the same level on the way up, the step's embedding added in every block.
+    The last convolution starts at zero, so the first prediction is 0 (Ho et al. do the
+    same)."""
+
+    def __init__(self, channels: int = 32, in_channels: int = 1):
+        super().__init__()
+        if not isinstance(channels, int) or channels < 8 or channels % 8:
+            raise ValueError(f"UNet: channels must be a multiple of 8, got {channels!r}")
+        C, t_dim = channels, 4 * channels
+        self.channels = C
+        self.time = nn.Sequential(nn.Linear(C, t_dim), nn.SiLU(), nn.Linear(t_dim, t_dim))
+        self.conv_in = nn.Conv2d(in_channels, C, 3, padding=1)
+        self.down1, self.down2 = ResBlock(C, C, t_dim), ResBlock(C, 2 * C, t_dim)
+        self.pool1 = nn.Conv2d(C, C, 3, stride=2, padding=1)  # 28 -> 14
+        self.pool2 = nn.Conv2d(2 * C, 2 * C, 3, stride=2, padding=1)  # 14 -> 7
+        self.mid1, self.mid2 = ResBlock(2 * C, 2 * C, t_dim), ResBlock(2 * C, 2 * C, t_dim)
+        self.up2, self.up1 = ResBlock(4 * C, 2 * C, t_dim), ResBlock(3 * C, C, t_dim)
+        self.norm_out = nn.GroupNorm(8, C)
+        self.conv_out = nn.Conv2d(C, in_channels, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        # x (B, 1, 28, 28), t (B,) in [0, T) -> the predicted noise, (B, 1, 28, 28)
+        temb = self.time(timestep_embedding(t, self.channels))  # (B, 4C)
+        s1 = self.down1(self.conv_in(x), temb)  # (B, C, 28, 28)
+        s2 = self.down2(self.pool1(s1), temb)  # (B, 2C, 14, 14)
+        h = self.mid2(self.mid1(self.pool2(s2), temb), temb)  # (B, 2C, 7, 7)
+        h = F.interpolate(h, size=s2.shape[-2:], mode="nearest")  # (B, 2C, 14, 14)
+        h = self.up2(torch.cat([h, s2], dim=1), temb)  # (B, 2C, 14, 14)
+        h = F.interpolate(h, size=s1.shape[-2:], mode="nearest")  # (B, 2C, 28, 28)
+        h = self.up1(torch.cat([h, s1], dim=1), temb)  # (B, C, 28, 28)
+        return self.conv_out(F.silu(self.norm_out(h)))  # (B, 1, 28, 28)
+
+
+class DDPM(nn.Module):
+    """A denoising diffusion model: the noise predictor ``eps_theta(x_t, t)`` (``net``), an
+    exponential moving average of its weights (``net_average``, kept by ``fit``; the
+    samplers read it by default) and the schedule ``betas`` it is trained with
+    (``linear_betas(T)``)."""
+
+    def __init__(self, net: nn.Module, T: int = 1000, beta_1: float = 1e-4, beta_T: float = 0.02):
+        super().__init__()
+        self.net, self.T = net, T
+        self.net_average = copy.deepcopy(net).requires_grad_(False)
+        self.register_buffer("betas", linear_betas(T, beta_1, beta_T).float())
+        self.register_buffer("abar", alpha_bars(self.betas.double()).float())
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        # x_t (B, 1, 28, 28), t (B,) -> predicted noise (B, 1, 28, 28)
+        return self.net(x_t, t)
+
+    def loss(self, x0: torch.Tensor) -> torch.Tensor:
+        """Ho et al.'s simple loss per example (B,): ``||eps - eps_theta(x_t, t)||^2`` averaged
+        over the pixels, ``t`` uniform over the steps and ``x_t = q_sample(x0, t, eps)``: the
+        ELBO's terms with their weights dropped."""
+        t = torch.randint(self.T, (len(x0),), device=x0.device)
+        eps = torch.randn_like(x0)
+        return (eps - self(q_sample(x0, t, self.abar, eps), t)).pow(2).flatten(1).mean(1)
+
+
+def to_model_scale(x: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] (B, 784) or (B, 1, 28, 28) as the model reads them: (B, 1, 28, 28)
+    in [-1, 1], so that the data and the noise have comparable size."""
+    return (2 * x - 1).reshape(len(x), 1, 28, 28)
+
+
+def to_images(x: torch.Tensor) -> torch.Tensor:
+    """The model's output in [-1, 1] as images in [0, 1], (B, 784)."""
+    return ((x + 1) / 2).clamp(0, 1).flatten(1)
+
+
+@torch.no_grad()
+def sample_ddpm(model: DDPM, n: int, generator=None, average: bool = True) -> torch.Tensor:
+    """``n`` images (n, 784) in [0, 1] by ancestral sampling (``ddpm_step``) through all
+    ``T`` steps, from ``x_{T-1} ~ N(0, I)``, with the averaged weights (or ``net``'s)."""
+    dev, net = model.betas.device, model.net_average if average else model.net
+    x = torch.randn(n, 1, 28, 28, generator=generator, device=dev)
+    for t in reversed(range(model.T)):
+        eps = net(x, torch.full((n,), t, device=dev))
+        z = torch.randn(x.shape, generator=generator, device=dev)
+        x = ddpm_step(x, t, eps, model.betas, z)
+    return to_images(x)
+
+
+@torch.no_grad()
+def sample_ddim(
+    model: DDPM, n: int, steps: int, generator=None, average: bool = True
+) -> torch.Tensor:
+    """``n`` images (n, 784) in [0, 1] by ``steps`` deterministic DDIM steps, at step indices
+    evenly spaced from ``T - 1`` down to 0; the only randomness is the start ``x_{T-1}``."""
+    if not isinstance(steps, int) or not 1 <= steps <= model.T:
+        raise ValueError(f"sample_ddim: steps must be an int in [1, {model.T}], got {steps!r}")
+    dev, net = model.betas.device, model.net_average if average else model.net
+    ts = torch.linspace(model.T - 1, 0, steps).round().long().tolist()
+    x = torch.randn(n, 1, 28, 28, generator=generator, device=dev)
+    for t, t_prev in zip(ts, ts[1:] + [-1]):
+        x = ddim_step(x, t, t_prev, net(x, torch.full((n,), t, device=dev)), model.abar)
+    return to_images(x)
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass
+class FitConfig:
+    """How ``fit`` trains a ``DDPM``: Adam at ``lr`` on batches of ``batch_size`` digits,
+    the learning rate warmed up linearly over ``warmup`` steps and cosine-decayed to 0 after
+    ``decay_from`` of the run; ``model.net_average`` keeps an exponential moving average of
+    the weights at ``average_decay`` (what Ho et al. sample from). ``mode``: ``"auto"``
+    captures the step as one CUDA graph on a GPU (``dgm.train``)."""
+
+    lr: float = 1e-3
+    batch_size: int = 128
+    warmup: int = 200
+    decay_from: float = 0.5
+    average_decay: float = 0.999
+    mode: str = "auto"
+
+    def __post_init__(self):
+        if not 0 <= self.decay_from < 1:
+            raise ValueError(f"FitConfig: decay_from must be in [0, 1), got {self.decay_from!r}")
+        if not 0 <= self.average_decay < 1:
+            raise ValueError(
+                f"FitConfig: average_decay must be in [0, 1), got {self.average_decay!r}"
+            )
+        if not isinstance(self.warmup, int) or self.warmup < 0:
+            raise ValueError(f"FitConfig: warmup must be an int >= 0, got {self.warmup!r}")
+        if self.mode not in ("auto", "eager", "graph"):
+            raise ValueError(f"FitConfig: mode must be auto, eager or graph, got {self.mode!r}")
+
+
+def training_step(model: DDPM, x0: torch.Tensor, opt: torch.optim.Optimizer) -> torch.Tensor:
+    """One update of ``opt`` on the mean of ``model.loss`` over the images ``x0`` (B, 1, 28,
+    28) in [-1, 1]; returns it, detached."""
+    loss = model.loss(x0).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
+def fit(model: DDPM, x: torch.Tensor, steps: int, config: FitConfig | None = None, **kwargs):
+    """Train ``model`` on the digits ``x`` (N, 784) in [0, 1] for ``steps`` steps of
+    ``training_step``, keeping ``model.net_average`` (an EMA of ``model.net``).
+
+    The settings come from ``config`` (a ``FitConfig``); a keyword argument that names one of
+    its fields overrides it. The other keyword arguments go to ``dgm.train.train``
+    (``checkpoint``, ``time_limit``...), which returns the ``History``.
+    """
+    from . import data, gan, train
+
+    cfg = train.configure(FitConfig, config, kwargs, "fit", steps)
+    opt, update, mode = train.adam_step(
+        model, lambda xb, opt: training_step(model, xb, opt), cfg.mode, lr=cfg.lr
+    )
+    steps_ = max(steps, 1)
+    start = min(int(cfg.decay_from * steps), steps_ - 1)
+    schedule = train.cosine_decay(opt, steps_, start=start, warmup=cfg.warmup)
+    x0 = to_model_scale(x)
+
+    def step(i):
+        (xb,) = next(stream)
+        loss = update(xb)
+        schedule.step()
+        gan.update_ema(model.net_average, model.net, cfg.average_decay)
+        return {"loss": loss}
+
+    def endless():
+        while True:
+            yield from data.batches(x0, batch_size=cfg.batch_size, drop_last=True)
+
+    stream = endless()
+    kwargs.setdefault("desc", f"DDPM, {mode} step")
+    state = {"model": model, "opt": opt, "schedule": schedule}
+    return train.train(step, steps, state=state, **kwargs)

@@ -397,25 +397,30 @@ def _check_lengths(who: str, **lengths) -> None:
 
 
 def cosine_decay(
-    opt: torch.optim.Optimizer, steps: int, start: int = 0, final: float = 0.0
+    opt: torch.optim.Optimizer, steps: int, start: int = 0, final: float = 0.0, warmup: int = 0
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Keep ``opt``'s learning rates for ``start`` steps, then bring them along a half
-    cosine to ``final`` times their base value at step ``steps``.
+    cosine to ``final`` times their base value at step ``steps``; with ``warmup``, first
+    raise them linearly from ``1 / warmup`` of it over the first ``warmup`` steps.
 
     Before step ``i`` each rate is its base value times
     ``final + (1 - final) * (1 + cos(pi * t)) / 2``, ``t = (i - start) / (steps - start)``
-    clipped to [0, 1]. Call the returned scheduler's ``step()`` after every optimiser step
-    and keep it in the checkpointed state, so that a resumed run continues the schedule.
+    clipped to [0, 1] (and times ``min(1, (i + 1) / warmup)``). Call the returned
+    scheduler's ``step()`` after every optimiser step and keep it in the checkpointed state,
+    so that a resumed run continues the schedule.
     """
     _check_lengths("cosine_decay", steps=steps)
     if not isinstance(start, int) or not 0 <= start < steps:
         raise ValueError(f"cosine_decay: start must be an int in [0, {steps}), got {start!r}")
     if not 0 <= final <= 1:
         raise ValueError(f"cosine_decay: final must be in [0, 1], got {final!r}")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"cosine_decay: warmup must be an int >= 0, got {warmup!r}")
 
     def factor(i: int) -> float:
         t = min(max((i - start) / (steps - start), 0.0), 1.0)
-        return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t))
+        ramp = min(1.0, (i + 1) / warmup) if warmup else 1.0
+        return ramp * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t)))
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
