@@ -20,18 +20,32 @@ Metrics: the share of the chains in the right mode (``x_1 > 0``, exact 0.7), and
 network the relative RMS error of its score against the exact one at each level, on the
 blurred data.
 
+``mnist``: a ``dgm.diffusion.DDPM`` around a ``UNet(--channels)``, T = 1000 linear betas
+from 1e-4 to 0.02 (Ho et al.), trained with ``dgm.diffusion.fit`` (Adam ``--lr``, batch
+``--batch-size``, 200 warm-up steps, cosine decay over the second half, weight average
+0.999) on the training digits less the last ``--n-score``, which are the reference the
+course classifier's Fréchet distance and Inception score compare with (lecture 04's
+measures). Resumable (``--checkpoint``, ``--minutes``). The average's weights are rounded
+to float16 and written to ``lib/dgm/weights/ddpm_mnist.pt``; then ``--n-score`` digits of
+those weights are drawn by the ancestral sampler (1,000 steps) and by DDIM in 100, 50, 20
+and 10 steps, each scored and timed per 100 digits, beside real test digits.
+
     python -m benchmarks.diffusion modes --seeds 10
+    python -m benchmarks.diffusion mnist --channels 32 --steps 20000 --n-score 10000
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
+import dgm
 from benchmarks import records
 from dgm import densities, mcmc
+from dgm import diffusion as dm
 from dgm import score as sm
 
 WEIGHTS, MEANS, STD = [0.3, 0.7], [[-4.0, 0.0], [4.0, 0.0]], 1.0  # lecture 07's two modes
@@ -162,18 +176,142 @@ def modes(
     return out
 
 
+SAMPLERS = [("ancestral sampling", 1000), *[("DDIM", k) for k in (100, 50, 20, 10)]]
+
+
+def draw_digits(model: dm.DDPM, sampler: str, steps: int, n: int, device) -> tuple:
+    """``n`` digits in batches of 100 and the seconds per 100 (the device synchronised)."""
+    torch.manual_seed(1)
+    out, t0 = [], time.perf_counter()
+    for _ in range(0, n, 100):
+        k = min(100, n - len(out) * 100)
+        if sampler.startswith("ancestral"):
+            out.append(dm.sample_ddpm(model, k))
+        else:
+            out.append(dm.sample_ddim(model, k, steps))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return torch.cat(out), (time.perf_counter() - t0) / (n / 100)
+
+
+def mnist(args, device) -> list[dict]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x_train, _ = dgm.data.load_mnist("train", device=device)
+    x_test, _ = dgm.data.load_mnist("test", device=device)
+    x_train, x_test = x_train.flatten(1), x_test.flatten(1)
+    n = min(args.n_score, 10_000)
+    reference, pool = x_train[-n:], x_train[:-n]  # scored against digits it never saw
+    torch.manual_seed(0)
+    model = dm.DDPM(dm.UNet(args.channels)).to(device)
+    ckpt = records.checkpoint_path(args, f"ddpm_{args.channels}")
+    clock = records.stopwatch(device, ckpt)
+    history = dm.fit(
+        model,
+        pool,
+        args.steps,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        checkpoint=ckpt,
+        save_every=500,
+        evaluate=clock,
+        eval_every=500,
+        log_every=100,
+        time_limit=args.minutes * 60 if args.minutes else None,
+    )
+    if history.stopped_at is not None:
+        print(f"stopped at step {history.stopped_at}; run again to resume")
+        return []
+    train_seconds = history.last("train_seconds")
+    out_path = Path(args.weights)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.net_average.state_dict().items()}
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, out_path)
+    digest = dgm.pretrained.sha256(out_path)
+    print(f"wrote {out_path} ({out_path.stat().st_size / 1e6:.2f} MB)")
+    print(f'DDPM_SHA256 = "{digest}"  <- record this in lib/dgm/diffusion.py')
+    shipped = dm.DDPM(dm.UNet(args.channels))
+    loaded = torch.load(out_path, weights_only=True)
+    shipped.net_average.load_state_dict({k: v.float() for k, v in loaded.items()})
+    shipped = shipped.to(device).eval()
+    params = sum(p.numel() for p in shipped.net.parameters())
+    device_name = records.device_name(device)
+    base = dict(paper_value=None, paper="-", device=device_name)
+    common = dict(
+        network=f"U-Net, {args.channels} channels at 28x28 ({params:,} parameters)",
+        weights=f"weight average (0.999), float16, sha256 {digest[:12]}",
+        batch_size=args.batch_size,
+        lr=args.lr,
+    )
+    out, grids = [], {}
+    for name, x, seconds, steps in [
+        ("real test digits", x_test[:n], 0.0, 0),
+        *[(f"{s} in {k} steps", *draw_digits(shipped, s, k, n, device), k) for s, k in SAMPLERS],
+    ]:
+        scores = dgm.metrics.mnist_scores(x, reference)
+        grids[name] = x[:64].cpu()
+        real = name.startswith("real")
+        for key, metric in (("frechet", "Fréchet distance"), ("inception", "Inception score")):
+            out.append(
+                records.make_record(
+                    model=name if real else f"DDPM ({args.channels}-channel U-Net), {name}, MNIST",
+                    metric=f"{metric} (n={n})",
+                    value=round(scores[key], 2),
+                    epochs=0 if real else round(args.steps * args.batch_size / len(pool), 2),
+                    train_seconds=0.0 if real else round(train_seconds, 1),
+                    steps=steps,
+                    **base,
+                    **({} if real else common),
+                    **({} if real else {"seconds_per_100": round(seconds, 2)}),
+                )
+            )
+        print(
+            f"{name:28s} FD {scores['frechet']:7.2f}  IS {scores['inception']:5.2f}  "
+            f"{seconds:7.2f} s per 100 digits",
+            flush=True,
+        )
+    fig, axes = plt.subplots(1, len(grids), figsize=(3.2 * len(grids), 3.6))
+    for ax, (name, x) in zip(axes, grids.items()):
+        dgm.plot.image_grid(x, nrow=8, ax=ax, title=name)
+    fig.suptitle(f"DDPM samples after {args.steps} steps ({device_name})")
+    fig.tight_layout()
+    path = records.results_dir(args) / "diffusion_mnist_samples.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    print(f"wrote {path}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = records.parser("python -m benchmarks.diffusion", __doc__)
-    parser.add_argument("commands", nargs="+", choices=["modes"])
+    parser.add_argument("commands", nargs="+", choices=["modes", "mnist"])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--chains", type=int, default=10_000)
     parser.add_argument("--steps", type=int, default=10_000, help="training steps")
     parser.add_argument("--per-level", type=int, default=100, help="Langevin steps per level")
+    parser.add_argument("--channels", type=int, default=32, help="mnist: the U-Net's width")
+    parser.add_argument("--batch-size", type=int, default=128, help="mnist")
+    parser.add_argument("--lr", type=float, default=1e-3, help="mnist")
+    parser.add_argument("--n-score", type=int, default=10_000, help="mnist: digits scored")
+    parser.add_argument("--minutes", type=float, default=0, help="mnist: save and stop")
+    parser.add_argument("--checkpoint", default=None, help="mnist")
+    parser.add_argument("--weights", default=str(dm.DDPM_WEIGHTS), help="mnist: where to ship")
     args = parser.parse_args(argv)
-    written = modes(args.seeds, args.chains, args.steps, args.per_level)
-    records.write("diffusion", written, records.results_dir(args))
+    device = dgm.device()
+    written = []
+    for command in args.commands:
+        if command == "modes":
+            recs = modes(args.seeds, args.chains, args.steps, args.per_level)
+        else:
+            recs = mnist(args, device)
+        records.write("diffusion", recs, records.results_dir(args))
+        written += recs
     for r in written:
-        print(f"{r['model']:72s} {r['metric'][:30]:30s} {r['value']:8.4f} ± {r['spread']:.4f}")
+        spread = f" ± {r['spread']:.4f}" if "spread" in r else ""
+        print(f"{r['model']:72s} {r['metric'][:30]:30s} {r['value']:8.4f}{spread}")
     return 0
 
 

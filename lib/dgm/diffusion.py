@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import pretrained
+
 # --------------------------------------------------------------------------- diffusion
 
 
@@ -188,6 +190,10 @@ class DDPM(nn.Module):
         t = torch.randint(self.T, (len(x0),), device=x0.device)
         eps = torch.randn_like(x0)
         return (eps - self(q_sample(x0, t, self.abar, eps), t)).pow(2).flatten(1).mean(1)
+
+
+# the lecture-09 model that ships trained (python -m benchmarks.diffusion mnist)
+DDPM_WEIGHTS = pretrained.WEIGHTS_DIR / "ddpm_mnist.pt"
 
 
 def to_model_scale(x: torch.Tensor) -> torch.Tensor:

@@ -68,6 +68,7 @@ OPTIONAL_FIELDS = {
     "mala": "the MALA chains run, in words",
     "acceptance": "mean acceptance rate of the chains",
     "mcmc_seconds": "seconds the chains took",
+    "seconds_per_100": "seconds to draw 100 samples",
     "exact": "the exact value the metric is an error from",
     "sigmas": "the noise levels, largest first",
     "per_level": "the value at each noise level, mean over the seeds",
