@@ -4,11 +4,12 @@
 ``CheckResult`` record, and the fallback to the reference. The lecture modules hold the
 checks: ``checks.em`` (01), ``checks.wake_sleep`` (02), ``checks.vae`` (03), ``checks.gan``
 (04), ``checks.unified`` (05), ``checks.energy`` (06), ``checks.mcmc`` (07),
-``checks.pixelcnn`` (08). Every check is also importable as ``dgm.checks.<name>``, the name
-its notebook cell uses; a name that would mean different things in two lectures is kept
-qualified (``dgm.checks.<lecture>.<name>``) instead.
+``checks.pixelcnn`` (08), ``checks.diffusion`` (09). Every check is also importable as
+``dgm.checks.<name>``, the name its notebook cell uses; a name that would mean different
+things in two lectures is kept qualified (``dgm.checks.<lecture>.<name>``) instead.
 """
 
+from .diffusion import ddpm_step, dsm_loss, q_sample
 from .em import bernoulli_em, bernoulli_m_step, elbo, em_fit, m_step, responsibilities
 from .energy import (
     energy_gan_from_scratch,
@@ -104,4 +105,8 @@ __all__ = [
     "sample_naive",
     "bits_per_dim",
     "train_pixelcnn",
+    # lecture 09
+    "dsm_loss",
+    "q_sample",
+    "ddpm_step",
 ]
