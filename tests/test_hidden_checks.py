@@ -4,13 +4,14 @@ the correct answers written differently."""
 
 import pytest
 import test_checks
+import test_checks_diffusion
 import test_checks_energy_mcmc
 import test_checks_pixelcnn
 
 from dgm import checks
 from dgm.checks import harness
 
-MODULES = (test_checks, test_checks_energy_mcmc, test_checks_pixelcnn)
+MODULES = (test_checks, test_checks_energy_mcmc, test_checks_pixelcnn, test_checks_diffusion)
 WRONG = [(n, f, h) for m in MODULES for n, cases in m.WRONG.items() for f, h in cases]
 RIGHT = [(n, f) for m in MODULES for n, f in m.RIGHT.items()]
 
