@@ -221,3 +221,60 @@ def fit(
     kwargs.setdefault("desc", f"score network, {mode} step")
     state = {"model": model, "opt": opt, "schedule": schedule}
     return train.train(step, steps, state=state, **kwargs)
+
+
+# --------------------------------------------------------------------------- the build, answered
+
+
+def ncsn_from_scratch(
+    data: torch.Tensor,
+    sigmas: list[float],
+    steps: int,
+    lr: float,
+    batch_size: int,
+    probes: torch.Tensor,
+    exact_score: NoiseScore,
+    x0: torch.Tensor,
+    steps_per_level: int,
+    eps: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Lecture 09's build assignment, answered: a noise-conditional score network trained by
+    denoising score matching, and annealed Langevin with it and with an exact score.
+
+    The network: an MLP of ``(x, log sigma)`` (three hidden layers of 128, SiLU) whose
+    output is divided by ``sigma``, made afresh. Training: one Adam (its defaults, at
+    ``lr``) for ``steps`` steps, each on ``batch_size`` points of ``data`` (N, D) drawn with
+    replacement, each noised at a level drawn uniformly from ``sigmas``, the loss the mean of
+    ``sigma^2 * 1/2 ||s(x + sigma n, sigma) + n / sigma||^2``.
+
+    Returns the loss of every step (steps,); the trained network's score at ``probes`` (M, D)
+    at every level, (L, M, D), computed without autograd; and annealed Langevin's last
+    states from ``x0`` (C, D) with ``steps_per_level`` steps per level at ``alpha_i = eps
+    sigma_i^2 / sigma_L^2``, first with the trained network's score and then with
+    ``exact_score(x, sigma)``, (C, D) each.
+    """
+    D = data.shape[1]
+    net = nets.mlp([D + 1, 128, 128, 128, D], "silu").to(data)
+    var = data.var(0).mean()  # the data's spread: the noisy input is scaled to about 1
+
+    def learned(x, sigma):
+        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(len(x))[:, None]
+        return net(torch.cat([x / (var + sigma**2).sqrt(), sigma.log()], dim=1)) / sigma
+
+    levels = torch.tensor(sigmas, dtype=data.dtype, device=data.device)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    losses = torch.zeros(steps)
+    for i in range(steps):
+        x = data[torch.randint(len(data), (batch_size,), device=data.device)]
+        sigma = levels[torch.randint(len(levels), (batch_size,), device=data.device)]
+        noise = torch.randn_like(x)
+        loss = (sigma**2 * dsm_loss(learned, x, sigma, noise)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses[i] = loss.detach()
+    with torch.no_grad():
+        scores = torch.stack([learned(probes, s) for s in sigmas])
+        samples = annealed_langevin(learned, x0, sigmas, steps_per_level, eps)
+    exact = annealed_langevin(exact_score, x0, sigmas, steps_per_level, eps)
+    return losses, scores, samples, exact
