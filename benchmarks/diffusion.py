@@ -47,6 +47,7 @@ from benchmarks import records
 from dgm import densities, mcmc
 from dgm import diffusion as dm
 from dgm import score as sm
+from dgm.course import records as course_records
 
 WEIGHTS, MEANS, STD = [0.3, 0.7], [[-4.0, 0.0], [4.0, 0.0]], 1.0  # lecture 07's two modes
 SIGMAS = sm.geometric_sigmas(10.0, 0.1, 20)
@@ -200,6 +201,7 @@ def mnist(args, device) -> list[dict]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    course_records.commit()  # read now: the shipped weights are written into lib/ below
     x_train, _ = dgm.data.load_mnist("train", device=device)
     x_test, _ = dgm.data.load_mnist("test", device=device)
     x_train, x_test = x_train.flatten(1), x_test.flatten(1)
