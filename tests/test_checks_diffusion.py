@@ -144,3 +144,17 @@ def test_a_correct_answer_written_differently_passes(name, capsys):
 def test_every_check_has_two_wrong_answers_and_a_right_one():
     assert set(WRONG) == set(RIGHT) == set(CHECKS)
     assert all(len(v) >= 2 for v in WRONG.values())
+
+
+def test_the_library_answer_to_the_build_passes_its_check(monkeypatch):
+    """``score.ncsn_from_scratch`` is what a failed build falls back to: its own check
+    passes it, both parts (the notebook's answer is judged in ``test_assignments.py``)."""
+    monkeypatch.delenv("DGM_GRADING", raising=False)
+
+    def mine(*args):  # an answer that calls the library, as a student's build would
+        return sm.ncsn_from_scratch(*args)
+
+    # not yet among dgm.checks' names: the build joins the grader with lecture 09's notebook
+    used = checks.diffusion.ncsn_from_scratch(mine)
+    result = checks.results["ncsn_from_scratch"]
+    assert result.passed and used is mine, result.details

@@ -241,11 +241,13 @@ def ncsn_from_scratch(
     """Lecture 09's build assignment, answered: a noise-conditional score network trained by
     denoising score matching, and annealed Langevin with it and with an exact score.
 
-    The network: an MLP of ``(x, log sigma)`` (three hidden layers of 128, SiLU) whose
-    output is divided by ``sigma``, made afresh. Training: one Adam (its defaults, at
-    ``lr``) for ``steps`` steps, each on ``batch_size`` points of ``data`` (N, D) drawn with
-    replacement, each noised at a level drawn uniformly from ``sigmas``, the loss the mean of
-    ``sigma^2 * 1/2 ||s(x + sigma n, sigma) + n / sigma||^2``.
+    The network: an MLP of ``(x / sqrt(v + sigma^2), log sigma)``, ``v`` the data's variance
+    (so the noisy input is about unit size at every level), three hidden layers of 128 and
+    SiLU, its output divided by ``sigma``, made afresh. Training: one Adam (its defaults, at
+    ``lr`` decayed linearly to 0 over the run) for ``steps`` steps, each on ``batch_size``
+    points of ``data`` (N, D) drawn with replacement, each noised at a level drawn uniformly
+    from ``sigmas``, the loss the mean of ``sigma^2 * 1/2 ||s(x + sigma n, sigma) + n /
+    sigma||^2``.
 
     Returns the loss of every step (steps,); the trained network's score at ``probes`` (M, D)
     at every level, (L, M, D), computed without autograd; and annealed Langevin's last
@@ -263,6 +265,7 @@ def ncsn_from_scratch(
 
     levels = torch.tensor(sigmas, dtype=data.dtype, device=data.device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
+    decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 - i / steps)  # to 0 at the end
     losses = torch.zeros(steps)
     for i in range(steps):
         x = data[torch.randint(len(data), (batch_size,), device=data.device)]
@@ -272,6 +275,7 @@ def ncsn_from_scratch(
         opt.zero_grad()
         loss.backward()
         opt.step()
+        decay.step()
         losses[i] = loss.detach()
     with torch.no_grad():
         scores = torch.stack([learned(probes, s) for s in sigmas])
