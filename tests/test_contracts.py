@@ -14,7 +14,8 @@ import inspect
 import pytest
 import torch
 
-from dgm import energy, gan, pixelcnn, unified, vae
+from dgm import diffusion, energy, gan, pixelcnn, unified, vae
+from dgm import score as sm
 from dgm import wake_sleep as ws
 
 
@@ -40,6 +41,12 @@ def small(name):
     if name == "energy":
         model = energy.toy_model("jsd", hidden=8)
         return energy.fit, energy.FitConfig, (model, lambda n: torch.randn(n, 2)), "lr", 1e-2
+    if name == "score":
+        model = sm.ScoreNet([1.0, 0.5], hidden=8, layers=1)
+        return sm.fit, sm.FitConfig, (model, lambda n: torch.randn(n, 2)), "batch_size", 8
+    if name == "diffusion":
+        model = diffusion.DDPM(diffusion.UNet(channels=8), T=10)
+        return diffusion.fit, diffusion.FitConfig, (model, torch.rand(16, 784)), "batch_size", 4
     if name == "unified VAE2D":
         model = unified.VAE2D(hidden=8)
         data = (model, lambda n: torch.randn(n, 2))
@@ -50,7 +57,17 @@ def small(name):
     return unified.fit_aa_vae, unified.AAVAEFitConfig, args, "weight", 0.5
 
 
-NAMES = ["vae", "wake_sleep", "pixelcnn", "gan", "energy", "unified VAE2D", "unified AA-VAE"]
+NAMES = [
+    "vae",
+    "wake_sleep",
+    "pixelcnn",
+    "gan",
+    "energy",
+    "unified VAE2D",
+    "unified AA-VAE",
+    "score",
+    "diffusion",
+]
 
 
 @pytest.mark.parametrize("name", NAMES)

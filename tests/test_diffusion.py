@@ -169,3 +169,20 @@ def test_fit_lowers_the_loss_keeps_an_average_and_resumes(tmp_path):
     dm.fit(resumed, x, 30, batch_size=16, warmup=5, checkpoint=ckpt, progress=False)
     for a, b in zip(resumed.state_dict().values(), model.state_dict().values()):
         torch.testing.assert_close(a, b)
+
+
+def test_the_shipped_ddpm_is_hash_checked_and_draws_digit_like_images(tmp_path):
+    model = dm.pretrained_ddpm("cpu")
+    assert not any(p.requires_grad for p in model.parameters())
+    for a, b in zip(model.net.parameters(), model.net_average.parameters()):
+        assert torch.equal(a, b)
+    images = dm.sample_ddim(model, 8, 10, torch.Generator().manual_seed(0))
+    assert images.shape == (8, 784) and 0 <= images.min() and images.max() <= 1
+    # mostly dark background with some bright strokes, as MNIST (mean intensity 0.13)
+    assert 0.05 < images.mean().item() < 0.25 and (images > 0.5).float().mean() > 0.03
+    bad = tmp_path / "ddpm.pt"
+    data = bytearray(dm.DDPM_WEIGHTS.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte changed
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="SHA-256"):
+        dm.pretrained_ddpm("cpu", path=bad)

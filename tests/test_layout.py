@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / "lib" / "dgm"
 MODULES = sorted(p for p in LIB.rglob("*.py") if p.name != "__main__.py")
-LECTURES = ["em", "wake_sleep", "vae", "gan", "unified", "energy", "mcmc"]
+LECTURES = ["em", "wake_sleep", "vae", "gan", "unified", "energy", "mcmc", "pixelcnn", "diffusion"]
 
 
 def dotted(path: Path) -> str:

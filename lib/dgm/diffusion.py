@@ -103,8 +103,9 @@ def ddim_step(x_t: torch.Tensor, t: int, t_prev: int, eps: torch.Tensor, abar: t
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """Transformer sinusoids of the step ``t`` (B,), as Ho et al. feed it: (B, dim), half
-    sines and half cosines at frequencies from 1 down to 1/10,000."""
+    """Transformer sinusoids of the step ``t`` (B,): (B, dim), half sines and half cosines
+    at the frequencies ``10000^(-i / half)``, ``i = 0, ..., half - 1`` (Vaswani et al.'s;
+    Ho et al. divide by ``half - 1``, which makes the lowest exactly 1/10,000)."""
     half = dim // 2
     freqs = torch.exp(-math.log(10_000) * torch.arange(half, device=t.device) / half)  # (half,)
     angles = t.float()[:, None] * freqs[None]  # (B, half)
@@ -194,6 +195,35 @@ class DDPM(nn.Module):
 
 # the lecture-09 model that ships trained (python -m benchmarks.diffusion mnist)
 DDPM_WEIGHTS = pretrained.WEIGHTS_DIR / "ddpm_mnist.pt"
+DDPM_SHA256 = "73e6165427c62836d4c3a5e6418679a6ba97e4af573c9def13cd63ec6abb64fa"
+DDPM_REBUILD = "python -m benchmarks.diffusion mnist --channels 16 --steps 10000 --n-score 1000"
+
+
+def pretrained_ddpm(device: torch.device | str | None = None, path=None) -> DDPM:
+    """Lecture 09's DDPM, trained by ``python -m benchmarks.diffusion mnist``.
+
+    The weight average ships with the library (float16, hash-checked like the classifier's);
+    the benchmark record in ``benchmarks/results/diffusion.json`` gives its training time,
+    device and scores. Returns a ``DDPM`` whose ``net`` and ``net_average`` both hold those
+    weights, in eval mode, ready for ``sample_ddpm`` and ``sample_ddim``.
+    """
+    from . import config
+
+    device = torch.device(device) if device is not None else config.device()
+    path = DDPM_WEIGHTS if path is None else path
+    state = pretrained.load_state_dict(path, DDPM_SHA256, "dgm.diffusion", DDPM_REBUILD)
+    return ddpm_from_state(state).to(device)
+
+
+def ddpm_from_state(state: dict, T: int = 1000) -> DDPM:
+    """A ``DDPM`` (``T`` steps) around a ``UNet`` with the weights ``state`` (float16 or
+    float32; its width read from them) in ``net`` and ``net_average``, in eval mode, on the
+    CPU."""
+    model = DDPM(UNet(state["conv_in.weight"].shape[0]), T=T)
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    model.net.load_state_dict(weights)
+    model.net_average.load_state_dict(weights)
+    return model.eval().requires_grad_(False)
 
 
 def to_model_scale(x: torch.Tensor) -> torch.Tensor:
