@@ -1,6 +1,8 @@
 """The checks of lecture 09 pass the reference, catch plausible wrong answers with a hint
 aimed at the mistake, and pass correct answers written differently."""
 
+import math
+
 import pytest
 import torch
 
@@ -158,3 +160,58 @@ def test_the_library_answer_to_the_build_passes_its_check(monkeypatch):
     used = checks.diffusion.ncsn_from_scratch(mine)
     result = checks.results["ncsn_from_scratch"]
     assert result.passed and used is mine, result.details
+
+
+def _anneal(score, x, sigmas, per_level, eps, order=1, step=None, noise=1.0):
+    """Annealed Langevin with the slips a build may make: levels in another order, a step
+    of its own, another noise scale."""
+    for sigma in sigmas[::order]:
+        alpha = step if step is not None else eps * sigma**2 / sigmas[-1] ** 2
+        for _ in range(per_level):
+            z = torch.randn_like(x)
+            x = x + 0.5 * alpha * score(x, sigma) + noise * math.sqrt(alpha) * z
+    return x
+
+
+def _sampler_only(**slip):
+    """A build whose network is not judged here: only its exact-score sampler is."""
+
+    def build(data, sigmas, steps, lr, batch, probes, exact_score, x0, per_level, eps):
+        L, (M, D) = len(sigmas), probes.shape
+        exact = _anneal(exact_score, x0, sigmas, per_level, eps, **slip)
+        return torch.zeros(steps), torch.zeros(L, M, D), x0.clone(), exact
+
+    return build
+
+
+def _lecture_07_convention(data, sigmas, steps, lr, batch, probes, exact_score, x0, per_level, eps):
+    """Right, written in lecture 07's terms: x - e grad U + sqrt(2 e) xi with e = alpha / 2."""
+    x = x0.clone()
+    for sigma in sigmas:
+        e = eps * sigma**2 / sigmas[-1] ** 2 / 2
+        for _ in range(per_level):
+            x = x + e * exact_score(x, sigma) + (2 * e) ** 0.5 * torch.randn_like(x)
+    L, (M, D) = len(sigmas), probes.shape
+    return torch.zeros(steps), torch.zeros(L, M, D), x0.clone(), x
+
+
+SAMPLER_SLIPS = [
+    (_sampler_only(order=-1), "from the largest sigma down"),
+    (_sampler_only(step=0.1), "not eps itself"),
+    (_sampler_only(noise=math.sqrt(2)), "sqrt(2 alpha_i) belongs with a drift"),
+]
+
+
+@pytest.mark.parametrize("build,hint", SAMPLER_SLIPS, ids=[h for _, h in SAMPLER_SLIPS])
+def test_the_builds_sampler_property_names_each_slip(build, hint):
+    from dgm.checks import diffusion as cd
+
+    torch.manual_seed(0)
+    m, s2 = torch.tensor([1.0, -0.5], dtype=torch.float64), 0.25
+    data = m + 0.5 * torch.randn(100, 2, dtype=torch.float64)
+    probes, x0 = data[:5], torch.tensor([[2.0, 1.0]], dtype=torch.float64)
+    args = (data, [2.0, 0.5], probes, m, s2, x0, 0.1)  # the check's case
+    found = cd._sampler_moments(lambda *a: build(*a), args)
+    assert found is not None and hint in found, found
+    assert cd._sampler_moments(lambda *a: _sampler_only()(*a), args) is None
+    assert cd._sampler_moments(lambda *a: _lecture_07_convention(*a), args) is None

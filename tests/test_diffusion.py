@@ -9,6 +9,18 @@ import torch
 from dgm import diffusion as dm
 
 
+def test_the_steps_are_counted_from_zero_so_step_t_is_t_plus_one_noisings():
+    """Large betas, where one step more or less shows: after step t = 0 the variance is
+    beta_0, after t = 2 it is 1 - (1 - beta_0)(1 - beta_1)(1 - beta_2)."""
+    g = torch.Generator().manual_seed(8)
+    betas = dm.linear_betas(5, 0.3, 0.5)
+    x0 = torch.zeros(20_000, 1, dtype=torch.float64)
+    for t, var in ((0, 0.3), (2, 1 - 0.7 * 0.65 * 0.6)):
+        x = dm.forward_steps(x0, betas, t, generator=g)
+        assert abs(x.var().item() / var - 1) < 4 * math.sqrt(2 / len(x)), t
+    assert dm.alpha_bars(betas)[2].item() == pytest.approx(0.7 * 0.65 * 0.6)
+
+
 def test_the_closed_form_forward_process_matches_the_steps():
     g = torch.Generator().manual_seed(4)
     betas = dm.linear_betas(200, 1e-3, 0.05)
@@ -17,6 +29,7 @@ def test_the_closed_form_forward_process_matches_the_steps():
     t = 120
     stepped = dm.forward_steps(x0, betas, t, generator=g)
     closed = dm.q_sample(x0, t, abar, torch.randn(x0.shape, generator=g, dtype=torch.float64))
+    torch.testing.assert_close(abar[t], torch.prod(1 - betas[: t + 1]))  # steps 0, ..., t
     mean, var = abar[t].sqrt() * x0[0], 1 - abar[t]
     for x in (stepped, closed):
         se = (var / len(x)).sqrt()
@@ -101,7 +114,7 @@ def test_the_step_embedding_is_sines_and_cosines_of_the_step():
     torch.testing.assert_close(emb[1], torch.cat([(7 * freqs).sin(), (7 * freqs).cos()]))
 
 
-def test_the_unet_predicts_zero_at_first_and_every_weight_learns():
+def test_the_unet_predicts_zero_at_first_and_its_last_layer_learns_at_once():
     torch.manual_seed(0)
     net = dm.UNet(channels=8)
     x, t = torch.randn(3, 1, 28, 28), torch.tensor([0, 500, 999])
@@ -134,8 +147,10 @@ class GaussianOracle(torch.nn.Module):
 def test_both_samplers_draw_the_data_with_the_exact_noise_prediction():
     """Pixels N(0.2, 0.3^2) on the model's scale, i.e. images of mean 0.6 and sd 0.15: the
     ancestral sampler through all T steps and DDIM through all T steps both return them.
-    DDIM in fewer steps keeps the mean and shrinks the spread: each of its steps is an Euler
-    step of an ODE along which the spread falls faster near the data than far from it."""
+    DDIM in fewer steps keeps the mean and shrinks the spread. Each DDIM step is an Euler
+    step of an ODE (in x / sqrt(abar) against sigma = sqrt((1 - abar) / abar)) along which
+    the distance to the mean falls as sqrt(s^2 + sigma^2): convex in sigma, so Euler, which
+    takes the slope where a step starts, the steeper one, overshoots toward the mean."""
     g = torch.Generator().manual_seed(7)
     T = 100
     abar = dm.alpha_bars(dm.linear_betas(T, 1e-3, 0.2)).float()

@@ -76,11 +76,11 @@ def test_denoising_and_explicit_score_matching_differ_by_a_constant():
     for k in ("linear", "the truth"):
         d = gaps[k] - gaps["zero"]  # paired: the same draws
         assert d.mean().abs() < 4 * d.std() / math.sqrt(len(d)), k
-    # the constant itself: E 1/2 ||n / sigma||^2 - E 1/2 ||grad log q_sigma(x~)||^2
+    # the constant itself, D / (2 sigma^2) - E 1/2 ||grad log q_sigma(x~)||^2 (E ||n||^2 = D),
+    # against the gap of a score that is not the truth
     S = true_score(x + sigma * noise)
-    constant = 0.5 * (noise**2).sum(1) / sigma**2 - 0.5 * (S**2).sum(1)
-    diff = gaps["zero"] - constant
-    assert diff.mean().abs() < 1e-9
+    d = gaps["linear"] + 0.5 * (S**2).sum(1)  # mean D / (2 sigma^2) = 4
+    assert (d.mean() - 2 / (2 * sigma**2)).abs() < 4 * d.std() / math.sqrt(len(d))
     # and the losses themselves differ, by far more than their noise
     losses = {k: sm.dsm_loss(f, x, sigma, noise).mean() for k, f in scores.items()}
     assert losses["the truth"] < losses["zero"] - 0.5 and losses["the truth"] < losses["linear"]
@@ -89,12 +89,12 @@ def test_denoising_and_explicit_score_matching_differ_by_a_constant():
 def test_annealed_langevin_keeps_the_mode_weights_and_plain_langevin_does_not():
     """Lecture 07's mixture (0.7 and 0.3, modes 8 apart), chains started wide: with the exact
     blurred scores, annealed Langevin ends with the left mode's share near 0.7; plain
-    Langevin with the data's score, as many steps at the last level's step, keeps the share
-    its starts had (about one half).
+    Langevin with the score at the smallest level (sigma 0.1), as many steps (2,000) at step
+    0.02, keeps the share its starts had (about one half).
 
-    The setting is one at which the sampler itself has converged: 20 levels of 100 steps at
-    eps = 0.002 (each level's step 0.2 of its sigma^2 at the last). Fewer levels and a larger
-    eps leave the share short of 0.7 (benchmarks.diffusion measures by how much)."""
+    The setting is one at which the sampler's own error is small: 20 levels of 100 steps at
+    eps = 0.002 (each level's step 0.2 of its sigma^2 at the last); benchmarks.diffusion
+    measures it within about 0.005 of 0.7 over 10 seeds of 10,000 chains."""
     g = torch.Generator().manual_seed(3)
     n = 4000
     sigmas = sm.geometric_sigmas(10.0, 0.1, 20)

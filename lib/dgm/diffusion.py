@@ -78,7 +78,8 @@ def ddpm_step(
 ) -> torch.Tensor:
     """One ancestral step of Ho et al. (their Algorithm 2), ``sigma_t^2 = beta_t``:
     ``x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(1 - beta_t) + sqrt(beta_t) z``,
-    with no noise at the last step (``t = 0``)."""
+    with no noise at the last step (``t = 0``). ``t`` is the code's index, 0 to T - 1: the
+    math's step ``t + 1`` (``betas[t]`` is the math's ``beta_{t+1}``)."""
     abar = alpha_bars(betas)
     b, a = _at(betas, t, x_t), _at(abar, t, x_t)
     mean = (x_t - b / (1 - a).sqrt() * eps) / (1 - b).sqrt()
@@ -240,7 +241,8 @@ def to_images(x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def sample_ddpm(model: DDPM, n: int, generator=None, average: bool = True) -> torch.Tensor:
     """``n`` images (n, 784) in [0, 1] by ancestral sampling (``ddpm_step``) through all
-    ``T`` steps, from ``x_{T-1} ~ N(0, I)``, with the averaged weights (or ``net``'s)."""
+    ``T`` steps, from ``N(0, I)`` at the last code index ``T - 1`` (the math's ``x_T``), with
+    the averaged weights (or ``net``'s)."""
     dev, net = model.betas.device, model.net_average if average else model.net
     x = torch.randn(n, 1, 28, 28, generator=generator, device=dev)
     for t in reversed(range(model.T)):
@@ -255,7 +257,8 @@ def sample_ddim(
     model: DDPM, n: int, steps: int, generator=None, average: bool = True
 ) -> torch.Tensor:
     """``n`` images (n, 784) in [0, 1] by ``steps`` deterministic DDIM steps, at step indices
-    evenly spaced from ``T - 1`` down to 0; the only randomness is the start ``x_{T-1}``."""
+    evenly spaced from ``T - 1`` down to 0 (code indices); the only randomness is the start,
+    ``N(0, I)``."""
     if not isinstance(steps, int) or not 1 <= steps <= model.T:
         raise ValueError(f"sample_ddim: steps must be an int in [1, {model.T}], got {steps!r}")
     dev, net = model.betas.device, model.net_average if average else model.net

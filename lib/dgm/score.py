@@ -71,14 +71,14 @@ def dsm_loss(score: NoiseScore, x: torch.Tensor, sigma, noise: torch.Tensor):
             f"dsm_loss: noise must have x's shape {tuple(x.shape)}, got {tuple(noise.shape)}"
         )
     x_noisy = x + sigma * noise
-    return 0.5 * ((score(x_noisy, s) + noise / sigma) ** 2).sum(-1)
+    return 0.5 * ((score(x_noisy, s) + noise / sigma) ** 2).flatten(1).sum(1)  # (N,)
 
 
 def esm_loss(score: NoiseScore, x_noisy: torch.Tensor, sigma: float, true_score: Score):
     """Explicit score matching, per example (N,): ``1/2 ||s(x~, sigma) - grad log
     q_sigma(x~)||^2``, against the blurred density's exact score (known for a mixture)."""
     _check_positive(sigma, "sigma", "esm_loss")
-    return 0.5 * ((score(x_noisy, sigma) - true_score(x_noisy)) ** 2).sum(-1)
+    return 0.5 * ((score(x_noisy, sigma) - true_score(x_noisy)) ** 2).flatten(1).sum(1)
 
 
 # --------------------------------------------------------------------------- Langevin
@@ -133,8 +133,9 @@ def annealed_langevin(
 class ScoreNet(nn.Module):
     """A noise-conditional score network for low-dimensional data, ``s_theta(x, sigma)``.
 
-    An MLP reads ``x`` scaled to unit size at every level, ``x / sqrt(data_std^2 +
-    sigma^2)``, and ``log sigma``; its output is divided by ``sigma``, because the score of
+    An MLP reads ``x / sqrt(data_std^2 + sigma^2)`` and ``log sigma``: with ``data_std`` the
+    data's root mean square (about the origin, not its mean), the noisy input is about unit
+    size at every level; its output is divided by ``sigma``, because the score of
     data blurred by ``sigma`` is about ``1 / sigma`` in size where the blur dominates (Song &
     Ermon 2020). ``sigmas`` are the noise levels it is trained at and sampled with.
     """
@@ -152,7 +153,7 @@ class ScoreNet(nn.Module):
     def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
         """``x`` (N, D), ``sigma`` a number or (N,); the score at that noise level, (N, D)."""
         sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(len(x))[:, None]
-        x_in = x / (self.data_std**2 + sigma**2).sqrt()  # (N, D), about unit size
+        x_in = x / (self.data_std**2 + sigma**2).sqrt()  # (N, D), about unit RMS
         return self.net(torch.cat([x_in, sigma.log()], dim=1)) / sigma  # (N, D)
 
 
@@ -241,13 +242,13 @@ def ncsn_from_scratch(
     """Lecture 09's build assignment, answered: a noise-conditional score network trained by
     denoising score matching, and annealed Langevin with it and with an exact score.
 
-    The network: an MLP of ``(x / sqrt(v + sigma^2), log sigma)``, ``v`` the data's variance
-    (so the noisy input is about unit size at every level), three hidden layers of 128 and
-    SiLU, its output divided by ``sigma``, made afresh. Training: one Adam (its defaults, at
-    ``lr`` decayed linearly to 0 over the run) for ``steps`` steps, each on ``batch_size``
-    points of ``data`` (N, D) drawn with replacement, each noised at a level drawn uniformly
-    from ``sigmas``, the loss the mean of ``sigma^2 * 1/2 ||s(x + sigma n, sigma) + n /
-    sigma||^2``.
+    The network: an MLP of ``(x / sqrt(v + sigma^2), log sigma)``, ``v`` the mean of the
+    data's squared coordinates (so the noisy input is about unit size at every level), three
+    hidden layers of 128 and SiLU, its output divided by ``sigma``, made afresh. Training:
+    one Adam (its defaults, at ``lr`` decayed linearly to 0 over the run) for ``steps``
+    steps, each on ``batch_size`` points of ``data`` (N, D) drawn with replacement, each
+    noised at a level drawn uniformly from ``sigmas``, the loss the mean of ``sigma^2 * 1/2
+    ||s(x + sigma n, sigma) + n / sigma||^2``.
 
     Returns the loss of every step (steps,); the trained network's score at ``probes`` (M, D)
     at every level, (L, M, D), computed without autograd; and annealed Langevin's last
@@ -257,11 +258,11 @@ def ncsn_from_scratch(
     """
     D = data.shape[1]
     net = nets.mlp([D + 1, 128, 128, 128, D], "silu").to(data)
-    var = data.var(0).mean()  # the data's spread: the noisy input is scaled to about 1
+    ms = data.pow(2).mean()  # the data's mean square: the noisy input is scaled to about 1
 
     def learned(x, sigma):
         sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(len(x))[:, None]
-        return net(torch.cat([x / (var + sigma**2).sqrt(), sigma.log()], dim=1)) / sigma
+        return net(torch.cat([x / (ms + sigma**2).sqrt(), sigma.log()], dim=1)) / sigma
 
     levels = torch.tensor(sigmas, dtype=data.dtype, device=data.device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)

@@ -115,14 +115,16 @@ log_p = dgm.densities.isotropic_mixture_log_prob(x, WEIGHTS, MEANS, STD)
 print(f"closed form against autograd: largest difference {(data_score(x.detach()) - autograd).abs().max():.1e}")
 
 x0 = 10 * torch.randn(n_chains, 2, generator=gen)
-plain = sm.langevin(data_score, x0, 1.0, n_steps, generator=gen)
-print(f"Langevin, exact score, {n_steps} steps: share in the right mode {(plain[:, 0] > 0).float().mean():.3f} (truth 0.7)")
+plain = sm.langevin(data_score, x0, 0.02, n_steps, generator=gen)
+print(f"Langevin, exact score, step 0.02, {n_steps} steps: share in the right mode {(plain[:, 0] > 0).float().mean():.3f} (truth 0.7)")
 
 # %% [markdown]
 # The chains fall into the mode nearest their start and stay there: between the modes the
-# density is about $e^{-8}$ of its peak, and a Langevin step crosses that barrier almost
+# density is about $e^{-8}$ of its peak, and small Langevin steps cross that barrier almost
 # never. The share is set by where the chains started, not by the weights. The score near
-# a mode says nothing about how heavy the *other* mode is.
+# a mode says nothing about how heavy the *other* mode is. (A large step does cross, but
+# through the step's bias: unadjusted Langevin at step 1 samples modes 4/3 as wide as the
+# target's, whose barrier is lower. MALA, which corrects that bias, barely crosses.)
 #
 # <!-- claim 09.plain-langevin -->
 # <!-- /claim -->
@@ -303,7 +305,8 @@ plt.show()
 # $$
 #
 # with small variances $\beta_t$ (linear from $10^{-4}$ to $0.02$ over $T = 1000$ steps). Shrinking
-# by $\sqrt{1 - \beta_t}$ keeps the variance bounded, so $x_T$ ends near $\mathcal{N}(0, I)$ whatever the data.
+# by $\sqrt{1 - \beta_t}$ keeps data of unit variance at unit variance; and since the data's
+# share of $x_T$, $\sqrt{\bar\alpha_T}$ below, is about 0.006, $x_T$ is $\mathcal{N}(0, I)$ for any data.
 # The steps compose in closed form. With $\alpha_t = 1 - \beta_t$ and $\bar\alpha_t = \prod_{s \le t} \alpha_s$,
 #
 # $$
@@ -365,11 +368,15 @@ q_sample = dgm.checks.q_sample(q_sample)
 # with $t$ uniform: a **reweighted ELBO** (`diffusion.DDPM.loss`), better samples, a worse
 # bound.
 #
-# **The noise is the score (Tweedie's formula).** For $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon$, the best
-# prediction of $\epsilon$ from $x_t$ is $\mathbb{E}[\epsilon \mid x_t] = -\sqrt{1 - \bar\alpha_t}\, \nabla \log q(x_t)$: the
-# noise predictor is the score of the noised data, rescaled. The $\epsilon$-loss is section 2's
-# denoising score matching at the level $\sqrt{1 - \bar\alpha_t}$, with the weight $\lambda = 1 - \bar\alpha_t$
-# of section 3 (`diffusion.eps_to_score`).
+# **The noise is the score (Tweedie's formula).** For $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon$,
+# the score of $q(x_t)$ is the average of the conditional scores,
+# $\nabla \log q(x_t) = \mathbb{E}[\nabla_{x_t} \log q(x_t \mid x_0) \mid x_t]$ (the step of section 2's
+# cross term), and $\nabla_{x_t} \log q(x_t \mid x_0) = -\epsilon/\sqrt{1 - \bar\alpha_t}$. So the best
+# prediction of the noise is $\mathbb{E}[\epsilon \mid x_t] = -\sqrt{1 - \bar\alpha_t}\, \nabla \log q(x_t)$: the noise
+# predictor is the score of the noised data, rescaled (`diffusion.eps_to_score`). With
+# $s_\theta = -\epsilon_\theta/\sqrt{1 - \bar\alpha_t}$, $\|\epsilon - \epsilon_\theta\|^2 = 2(1 - \bar\alpha_t)\,\ell_{\text{DSM}}$: the
+# $\epsilon$-loss is section 2's denoising score matching for the data scaled by $\sqrt{\bar\alpha_t}$, at the
+# level $\sqrt{1 - \bar\alpha_t}$, weighted by twice section 3's $\lambda(\sigma) = \sigma^2$.
 #
 # **Sampling.** One ancestral step (Ho et al.'s Algorithm 2, $\sigma_t^2 = \beta_t$):
 #
@@ -395,8 +402,8 @@ ddpm_step = dgm.checks.ddpm_step(ddpm_step)
 
 # %% [markdown]
 # Exercise 3's step, with the **exact** noise prediction, samples lecture 07's mixture. Scale
-# the mixture by 1/4 (modes at $\pm 1$, sd 0.25), so that the forward process's $\mathcal{N}(0, I)$ end
-# covers it. The noised data is again a mixture, of means $\sqrt{\bar\alpha_t}\, m_k$ and standard
+# the mixture by 1/4 (modes at $\pm 1$, sd 0.25): the schedule was set for data in $[-1, 1]$,
+# as the digits will be. The noised data is again a mixture, of means $\sqrt{\bar\alpha_t}\, m_k$ and standard
 # deviations $\sqrt{\bar\alpha_t s_k^2 + 1 - \bar\alpha_t}$, so its score is known and Tweedie gives
 # $\epsilon = -\sqrt{1 - \bar\alpha_t}\, s$.
 
@@ -423,9 +430,10 @@ print(f"the right mode's spread: {x[x[:, 0] > 0].std(0).numpy().round(3)} (data:
 # <!-- /claim -->
 #
 # Like annealed Langevin, the reverse process starts where the noise has joined the modes
-# and meets them while they part, so the weights come out right. Here each step is one
-# exact draw of a Gaussian rather than a chain that must mix: no step size to tune, no
-# steps per level.
+# and meets them while they part, so the weights come out right. Each step is one draw of a
+# Gaussian whose mean is exact here (the exact noise prediction); its variance $\beta_t$ is one
+# of Ho et al.'s two choices (the other is $\tilde\beta_t$), and the true reverse step is not
+# exactly Gaussian. The schedule $\beta_1, \dots, \beta_T$ plays the part of the step sizes.
 #
 # ## 5. Digits
 #
@@ -433,8 +441,8 @@ print(f"the right mode's spread: {x[x[:, 0] > 0].std(0).numpy().round(3)} (data:
 # downsamplings to 7x7 and back, each level's features carried across, the step's sinusoidal
 # embedding added in every block) predicting the noise, $T = 1000$ and Ho et al.'s linear
 # schedule. A run long enough for good digits is beyond a laptop's minutes, so the course
-# ships one, trained by `python -m benchmarks.diffusion mnist`; its record says how long and
-# on what. The full mode of this notebook also trains the same network for a few minutes,
+# ships one (`diffusion.pretrained_ddpm()`); its record says how long it trained and on
+# what. The full mode of this notebook also trains the same network for a few minutes,
 # so that you see what a short run gives.
 #
 # TODO (draft): load `diffusion.pretrained_ddpm()`; 16 digits by the ancestral sampler and
@@ -448,8 +456,9 @@ print(f"the right mode's spread: {x[x[:, 0] > 0].std(0).numpy().round(3)} (data:
 # $x_s = \sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1 - \bar\alpha_s}\,\epsilon_\theta$: deterministic, and any $s$, so 1,000
 # steps can be skipped 20 at a time. In the variables $x/\sqrt{\bar\alpha}$ and
 # $\sqrt{(1 - \bar\alpha)/\bar\alpha}$ it is Euler's method for an ordinary differential equation whose
-# solutions carry the noise to the data; fewer steps mean a coarser Euler method, whose error
-# shrinks the samples' spread (`tests/test_diffusion.py` measures it on Gaussian pixels).
+# solutions carry the noise to the data; fewer steps mean a coarser Euler method. On
+# Gaussian pixels with the exact noise prediction its error shrinks the samples' spread;
+# on digits, the table above compares step counts from one draw each.
 #
 # ## 6. Build assignment: a score model and annealed Langevin (6 points)
 #
@@ -535,8 +544,9 @@ ncsn_from_scratch = dgm.checks.ncsn_from_scratch(ncsn_from_scratch)
 # ## Summary
 #
 # - The score $\nabla \log p$ is all Langevin needs, and for a mixture it is each component's
-#   pull weighted by its responsibility. With the exact score, plain Langevin and MALA still
-#   keep the mode weights their starts had: a local score says nothing about a far mode.
+#   pull weighted by its responsibility. With the exact score, small-step Langevin and MALA
+#   still keep about the mode weights their starts had: a local score says nothing about a
+#   far mode.
 # - Denoising score matching learns the score of the blurred data from samples alone; it
 #   differs from explicit score matching by a constant, measured here to its sampling error.
 # - One network conditioned on the noise level, trained with the $\sigma^2$ weight, and annealed
