@@ -10,15 +10,19 @@ score or gradient of the energy per step (MALA evaluates two):
 - annealed Langevin with the learned score, 20 levels of 100 steps, eps 0.002 (each
   level's step ``eps sigma_i^2 / sigma_L^2``);
 - the same with the exact score of the blurred mixture (the sampler's own error);
-- the same with the exact score at 10 levels of 100 steps and eps 0.02: three things
-  differ from the arm above at once (half the levels, ten times eps, so that the last
-  level's step is twice its sigma^2, and half the steps, 1,000), so its shortfall is not
-  one factor's;
-- plain Langevin with the exact score, step 1.0 in ``x + step/2 s + sqrt(step) z`` (lecture
-  07's ``eps = 0.5``), MALA with the exact energy at lecture 07's ``eps = 0.5``, and plain
-  Langevin with the learned score at the smallest level, step 1.0. At this step plain
-  Langevin's stationary law is wider than the target (each mode's variance 4/3), which
-  lowers the barrier: its chains do cross, a bias of the step, where MALA's barely do.
+- one factor changed at a time, with the exact score and the same 2,000 steps: ten times
+  eps (0.02, so that the last level's step is twice its sigma^2), and 10 levels of 200
+  steps (the ladder twice as coarse);
+- plain Langevin with the exact score at a small step, 0.02 in ``x + step/2 s + sqrt(step)
+  z``, and at step 1.0 (lecture 07's ``eps = 0.5``); MALA with the exact energy at lecture
+  07's ``eps = 0.5``; and plain Langevin with the learned score at the smallest level, step
+  1.0. At step 1.0 plain Langevin's stationary law is wider than the target (each mode's
+  variance 4/3), which lowers the barrier: its chains do cross, a bias of the step, where
+  MALA's barely do.
+
+``modes`` also runs lecture 09's 2-D diffusion model with the exact noise prediction: the
+mixture scaled by 1/4 (modes at +-1, sd 0.25), Ho et al.'s 1,000 linear betas, 10,000
+chains from N(0, I), ``dgm.diffusion.ddpm_step`` at every step.
 
 Metrics: the share of the chains in the right mode (``x_1 > 0``, exact 0.7), and for the
 network the relative RMS error of its score against the exact one at each level, on the
@@ -58,6 +62,7 @@ SIGMAS = sm.geometric_sigmas(10.0, 0.1, 20)
 COARSE = sm.geometric_sigmas(10.0, 0.1, 10)
 TARGET = "two modes 8 apart"
 SHARE = "share in the right mode (exact 0.7)"
+DDPM_ARM = "ancestral DDPM sampling, exact noise prediction, the two modes scaled by 1/4"
 
 
 def draw(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -92,10 +97,25 @@ def mala(x: torch.Tensor, n_steps: int, eps: float, generator) -> torch.Tensor:
     return x
 
 
+def ddpm_exact(chains: int, generator: torch.Generator, T: int = 1000) -> torch.Tensor:
+    """Ancestral sampling of the mixture scaled by 1/4 with the exact noise prediction."""
+    betas = dm.linear_betas(T)
+    abar = dm.alpha_bars(betas)
+    means = torch.tensor(MEANS) / 4
+    x = torch.randn(chains, 2, generator=generator)
+    for t in reversed(range(T)):
+        a = abar[t].item()
+        # the noised mixture: means sqrt(abar) m_k, variances abar s_k^2 + 1 - abar
+        stds = [(a * (STD / 4) ** 2 + 1 - a) ** 0.5] * 2
+        eps = -((1 - a) ** 0.5) * sm.mixture_score(x, WEIGHTS, a**0.5 * means, stds)
+        x = dm.ddpm_step(x, t, eps, betas, torch.randn(x.shape, generator=generator))
+    return x
+
+
 def arms(model, x0, generator, n_steps: int, per_level: int) -> dict[str, tuple[torch.Tensor, int]]:
     """Every arm's final states from the same starts ``x0``, with its number of steps."""
     learned = lambda y, s: model(y, s)  # noqa: E731
-    fine, coarse = len(SIGMAS) * per_level, len(COARSE) * per_level
+    fine = len(SIGMAS) * per_level  # the coarse ladder: twice the steps per level
     with torch.no_grad():
         out = {
             "annealed Langevin, learned score, 20 levels": (
@@ -106,9 +126,17 @@ def arms(model, x0, generator, n_steps: int, per_level: int) -> dict[str, tuple[
                 sm.annealed_langevin(exact_score, x0, SIGMAS, per_level, 0.002, generator),
                 fine,
             ),
-            "annealed Langevin, exact score, 10 levels, eps 0.02": (
-                sm.annealed_langevin(exact_score, x0, COARSE, per_level, 0.02, generator),
-                coarse,
+            "annealed Langevin, exact score, 20 levels, eps 0.02": (
+                sm.annealed_langevin(exact_score, x0, SIGMAS, per_level, 0.02, generator),
+                fine,
+            ),
+            "annealed Langevin, exact score, 10 levels": (
+                sm.annealed_langevin(exact_score, x0, COARSE, 2 * per_level, 0.002, generator),
+                fine,
+            ),
+            "Langevin, exact score, step 0.02": (
+                sm.langevin(lambda y: exact_score(y, 0.0), x0, 0.02, n_steps, generator),
+                n_steps,
             ),
             "Langevin, exact score, step 1.0": (
                 sm.langevin(lambda y: exact_score(y, 0.0), x0, 1.0, n_steps, generator),
@@ -143,12 +171,16 @@ def modes(
         for name, (x, k) in arms(model, x0, g, n_steps, per_level).items():
             shares.setdefault(name, []).append((x[:, 0] > 0).double().mean().item())
             budget[name] = k
+        x = ddpm_exact(chains, g)
+        shares.setdefault(DDPM_ARM, []).append((x[:, 0] > 0).double().mean().item())
+        budget[DDPM_ARM] = 1000
         print(f"seed {seed}: " + ", ".join(f"{v[-1]:.3f}" for v in shares.values()), flush=True)
     device = records.device_name(torch.device("cpu"))
     fit_s = statistics.mean(train_seconds)
+    starts = {DDPM_ARM: f"{chains:,} from N(0, I)"}
     out = [
         records.make_record(
-            model=f"{name}, {TARGET}",
+            model=name if name == DDPM_ARM else f"{name}, {TARGET}",
             metric=SHARE,
             **records.seed_fields(values, 4),
             exact=0.7,
@@ -158,7 +190,7 @@ def modes(
             train_seconds=round(fit_s, 1) if "learned" in name else 0.0,
             device=device,
             steps=budget[name],
-            chains=f"{chains:,} from N(0, 10^2 I), the same starts in every arm",
+            chains=starts.get(name, f"{chains:,} from N(0, 10^2 I), the same starts in every arm"),
         )
         for name, values in shares.items()
     ]
