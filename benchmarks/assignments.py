@@ -1709,6 +1709,118 @@ ASSIGNMENTS = {
             ),
         },
     ),
+    "09_diffusion": Assignment(
+        "09_diffusion",
+        "ncsn_from_scratch",
+        checks.diffusion,
+        {
+            "the levels run from the smallest": (
+                ("        for sigma in sigmas:\n", "        for sigma in reversed(sigmas):\n"),
+                "properties",
+            ),
+            "eps for every level's step": (
+                ("alpha = eps * sigma**2 / sigmas[-1] ** 2", "alpha = eps"),
+                "properties",
+            ),
+            "lecture 07's sqrt(2 alpha) noise with the drift alpha / 2": (
+                (
+                    "math.sqrt(alpha) * torch.randn_like(x)",
+                    "math.sqrt(2 * alpha) * torch.randn_like(x)",
+                ),
+                "properties",
+            ),
+            "plain Langevin at the smallest level (as many steps)": (
+                (
+                    "        for sigma in sigmas:\n",
+                    "        for sigma in sigmas[-1:] * len(sigmas):\n",
+                ),
+                "properties",
+            ),
+            "the exact samples drawn with the learned score": (
+                ("anneal(exact_score, x0)", "anneal(learned, x0)"),
+                "properties",
+            ),
+            "the chains moved in place (x0 changed)": (
+                (
+                    "x = x + 0.5 * alpha * score(x, sigma)",
+                    "x += 0.5 * alpha * score(x, sigma)",
+                ),
+                "properties",
+            ),
+            "the network blind to sigma (no log sigma input)": (
+                ("sigma.log()], dim=1)", "0 * sigma], dim=1)"),
+                "properties",
+            ),
+            "the denoising target's sign flipped": (
+                ("learned(x_noisy, sigma) + noise) ** 2", "learned(x_noisy, sigma) - noise) ** 2"),
+                "properties",
+            ),
+            "a linear network (the SiLUs dropped)": (
+                (
+                    "    ).to(data)\n",
+                    "    ).to(data)\n"
+                    "    net = torch.nn.Sequential(\n"
+                    "        *[m for m in net if not isinstance(m, torch.nn.SiLU)]\n"
+                    "    )\n",
+                ),
+                "outcome",
+            ),
+        },
+        right={
+            # the network as a Module, the input scaled by the data's variance (the task's
+            # mean square is one choice of scale), the levels as Python floats drawn one per
+            # example with multinomial, the exact chains run first, the step written with
+            # the drift and the noise apart
+            "a Module, the data's variance, the exact chains first": (
+                "class Score(torch.nn.Module):\n"
+                "    def __init__(self, D, v):\n"
+                "        super().__init__()\n"
+                "        self.v = v\n"
+                "        self.body = torch.nn.Sequential(\n"
+                "            torch.nn.Linear(D + 1, 128), torch.nn.SiLU(),\n"
+                "            torch.nn.Linear(128, 128), torch.nn.SiLU(),\n"
+                "            torch.nn.Linear(128, 128), torch.nn.SiLU(),\n"
+                "            torch.nn.Linear(128, D))\n"
+                "    def forward(self, x, sigma):\n"
+                "        s = torch.full((len(x), 1), 1.0, dtype=x.dtype) * sigma\n"
+                "        h = torch.cat([x / torch.sqrt(self.v + s * s), torch.log(s)], 1)\n"
+                "        return self.body(h) / s\n"
+                "def langevin_down(score, x, sigmas, k, eps):\n"
+                "    x = x.clone()\n"
+                "    for i in range(len(sigmas)):\n"
+                "        a = eps * (sigmas[i] / sigmas[-1]) ** 2\n"
+                "        for _ in range(k):\n"
+                "            drift = a / 2 * score(x, sigmas[i])\n"
+                "            x = x + drift + a ** 0.5 * torch.randn(x.shape, dtype=x.dtype)\n"
+                "    return x\n"
+                "def ncsn_from_scratch(data, sigmas, steps, lr, batch_size, probes, exact_score,\n"
+                "                      x0, steps_per_level, eps):\n"
+                "    exact = langevin_down(exact_score, x0, sigmas, steps_per_level, eps)\n"
+                "    model = Score(data.shape[1], data.var(0).mean()).to(data.dtype)\n"
+                "    opt = torch.optim.Adam(model.parameters(), lr=lr)\n"
+                "    sched = torch.optim.lr_scheduler.LinearLR(opt, 1.0, 0.0, total_iters=steps)\n"
+                "    lv = torch.tensor([float(s) for s in sigmas], dtype=data.dtype)\n"
+                "    losses = []\n"
+                "    for _ in range(steps):\n"
+                "        idx = torch.randint(0, data.shape[0], (batch_size,))\n"
+                "        w = torch.ones(len(lv))\n"
+                "        pick = torch.multinomial(w, batch_size, replacement=True)\n"
+                "        s = lv[pick].unsqueeze(1)\n"
+                "        n = torch.randn(batch_size, data.shape[1], dtype=data.dtype)\n"
+                "        out = model(data[idx] + s * n, s)\n"
+                "        loss = 0.5 * ((s * out + n) ** 2).sum(1).mean()\n"
+                "        opt.zero_grad()\n"
+                "        loss.backward()\n"
+                "        opt.step()\n"
+                "        sched.step()\n"
+                "        losses.append(loss.item())\n"
+                "    with torch.no_grad():\n"
+                "        scores = torch.stack([model(probes, s) for s in sigmas])\n"
+                "        samples = langevin_down(model, x0, sigmas, steps_per_level, eps)\n"
+                "    return torch.tensor(losses), scores, samples, exact\n"
+            ),
+        },
+    ),
 }
 
 

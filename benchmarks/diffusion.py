@@ -40,6 +40,10 @@ and 10 steps, each scored and timed per 100 digits, beside real test digits.
 
     python -m benchmarks.diffusion modes --seeds 10
     python -m benchmarks.diffusion mnist --channels 16 --steps 10000 --n-score 1000  # shipped
+    python -m benchmarks.diffusion compare --n-score 1000 --draws 5
+
+``compare``: the shipped DDPM beside lecture 04's shipped DCGAN and lecture 03's VAE, with
+several draws of each (``compare``'s docstring).
 """
 
 from __future__ import annotations
@@ -216,9 +220,11 @@ def modes(
 DDIM_STEPS = (100, 50, 20, 10)
 
 
-def draw_digits(model: dm.DDPM, sampler: str, steps: int, n: int, device) -> tuple:
-    """``n`` digits in batches of 100 and the seconds per 100 (the device synchronised)."""
-    torch.manual_seed(1)
+def draw_digits(model: dm.DDPM, sampler: str, steps: int, n: int, device, seed=1) -> tuple:
+    """``n`` digits in batches of 100 and the seconds per 100 (the device synchronised);
+    the global generator seeded with ``seed`` unless it is None."""
+    if seed is not None:
+        torch.manual_seed(seed)
     out, t0 = [], time.perf_counter()
     for _ in range(0, n, 100):
         k = min(100, n - len(out) * 100)
@@ -323,9 +329,75 @@ def mnist(args, device) -> list[dict]:
     return out
 
 
+def compare(args, device) -> list[dict]:
+    """The shipped DDPM beside lecture 04's shipped DCGAN and lecture 03's VAE, several draws.
+
+    Every model's ``--n-score`` digits are scored against the same reference (the last
+    ``--n-score`` training digits, which the DDPM never saw), once per draw ``0 .. --draws -
+    1``: DDIM in each of ``DDIM_STEPS`` steps, the DCGAN, the VAE (trained here for
+    ``--steps`` steps of 100 digits: the DDPM's 10,000 by default) and real test digits (a different ``--n-score`` of them
+    per draw). Ancestral sampling (1,000 steps) is ``mnist``'s one draw: ten times DDIM's
+    100-step cost per draw.
+    """
+    from dgm import gan, vae
+
+    x_train, _ = dgm.data.load_mnist("train", device=device)
+    x_test, _ = dgm.data.load_mnist("test", device=device)
+    x_train, x_test = x_train.flatten(1), x_test.flatten(1)
+    n = min(args.n_score, 10_000 // args.draws)
+    reference = x_train[-n:]
+    ddpm, dcgan = dm.pretrained_ddpm(device), gan.pretrained_dcgan(device)
+    torch.manual_seed(0)
+    vae_model = vae.VAE().to(device)
+    vae_model.set_output_bias(x_train.mean(0))
+    t0 = time.perf_counter()
+    vae.fit(vae_model, x_train[:-n], args.steps, log_every=1000)
+    vae_seconds = time.perf_counter() - t0
+    values: dict[str, list[tuple[float, float]]] = {}
+    seconds: dict[str, list[float]] = {}
+    for draw_seed in range(args.draws):
+        torch.manual_seed(100 + draw_seed)
+        drawn = {"real test digits": (x_test[draw_seed * n : (draw_seed + 1) * n], 0.0)}
+        for k in DDIM_STEPS:
+            drawn[f"DDPM, DDIM in {k} steps"] = draw_digits(ddpm, "DDIM", k, n, device, None)
+        with torch.no_grad():
+            drawn["DCGAN, shipped weights"] = (dcgan.sample(n), 0.0)
+            drawn[f"VAE (pixel means), {args.steps:,} steps"] = (vae_model.sample(n), 0.0)
+        for name, (x, sec) in drawn.items():
+            scores = dgm.metrics.mnist_scores(x, reference)
+            values.setdefault(name, []).append((scores["frechet"], scores["inception"]))
+            seconds.setdefault(name, []).append(sec)
+        print(
+            f"draw {draw_seed}: " + ", ".join(f"{k} {v[-1][0]:.2f}" for k, v in values.items()),
+            flush=True,
+        )
+    out = []
+    device_name = records.device_name(device)
+    for name, pairs in values.items():
+        for i, metric in enumerate(("Fréchet distance", "Inception score")):
+            extra = {}
+            if name.startswith("DDPM"):
+                extra["seconds_per_100"] = round(statistics.mean(seconds[name]), 2)
+            out.append(
+                records.make_record(
+                    model=f"{name}, MNIST, {args.draws} draws",
+                    metric=f"{metric} (n={n})",
+                    **records.seed_fields([p[i] for p in pairs], 3),
+                    paper_value=None,
+                    paper="-",
+                    epochs=0,
+                    train_seconds=round(vae_seconds, 1) if name.startswith("VAE") else 0.0,
+                    device=device_name,
+                    reference=f"the last {n:,} training digits",
+                    **extra,
+                )
+            )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = records.parser("python -m benchmarks.diffusion", __doc__)
-    parser.add_argument("commands", nargs="+", choices=["modes", "mnist"])
+    parser.add_argument("commands", nargs="+", choices=["modes", "mnist", "compare"])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--chains", type=int, default=10_000)
     parser.add_argument("--steps", type=int, default=10_000, help="training steps")
@@ -337,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=0, help="mnist: save and stop")
     parser.add_argument("--checkpoint", default=None, help="mnist")
     parser.add_argument("--weights", default=str(dm.DDPM_WEIGHTS), help="mnist: where to ship")
+    parser.add_argument("--draws", type=int, default=5, help="compare: draws per model")
     parser.add_argument("--T", type=int, default=1000, help="mnist: diffusion steps (smoke tests)")
     args = parser.parse_args(argv)
     device = dgm.device()
@@ -344,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     for command in args.commands:
         if command == "modes":
             recs = modes(args.seeds, args.chains, args.steps, args.per_level)
+        elif command == "compare":
+            recs = compare(args, device)
         else:
             recs = mnist(args, device)
         records.write("diffusion", recs, records.results_dir(args))

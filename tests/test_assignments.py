@@ -197,6 +197,16 @@ HINTS = {
     "the samples all drawn given label 0": "the first S of y_eval",
     "the samples given the last S labels of y_eval": "the first S of y_eval",
     "the class added to the logits only": "a class's bias added to the logits",
+    # 09_diffusion
+    "the levels run from the smallest": "go from the largest sigma down",
+    "eps for every level's step": "not eps itself",
+    "lecture 07's sqrt(2 alpha) noise with the drift alpha / 2": "sqrt(2 alpha_i) belongs with",
+    "plain Langevin at the smallest level (as many steps)": "levels from the largest",
+    "the exact samples drawn with the learned score": "run the same sampler with exact_score",
+    "the chains moved in place (x0 changed)": "do not change x0 in place",
+    "the network blind to sigma (no log sigma input)": "the network must read sigma",
+    "the denoising target's sign flipped": "the target is -n / sigma",
+    "a linear network (the SiLUs dropped)": "TODO",
 }
 
 

@@ -9,7 +9,7 @@ checks: ``checks.em`` (01), ``checks.wake_sleep`` (02), ``checks.vae`` (03), ``c
 things in two lectures is kept qualified (``dgm.checks.<lecture>.<name>``) instead.
 """
 
-from .diffusion import ddpm_step, dsm_loss, q_sample
+from .diffusion import ddpm_step, dsm_loss, ncsn_from_scratch, q_sample
 from .em import bernoulli_em, bernoulli_m_step, elbo, em_fit, m_step, responsibilities
 from .energy import (
     energy_gan_from_scratch,
@@ -109,4 +109,5 @@ __all__ = [
     "dsm_loss",
     "q_sample",
     "ddpm_step",
+    "ncsn_from_scratch",
 ]

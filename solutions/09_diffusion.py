@@ -16,12 +16,6 @@
 #     name: python3
 # ---
 
-# %% [markdown]
-# DRAFT (issue 35): not yet a lecture of the course. It lives in solutions/drafts/ without a
-# paired .ipynb, so nothing executes, grades or publishes it; its claims are not yet registered and its numbers are
-# placeholders until the notebook runs. Sections 1-4 use only what `dgm.score` and
-# `dgm.diffusion` already hold; section 5 waits for the shipped DDPM weights.
-
 # %% tags=["setup"]
 # Set-up. On Colab this installs the course library `dgm` from the repository;
 # anywhere else it does nothing (run `make lab` from a clone instead).
@@ -276,6 +270,13 @@ for name, chains in (
 # (Your run is one seed; the registry's figures come from ten, each training its own
 # network, all arms from the same starts and with the same number of steps.)
 #
+# The first failure of section 1's sampler, measured: plain Langevin run with each seed's
+# learned score at the smallest level, where the data has no mass between and around the
+# modes:
+#
+# <!-- claim 09.learned-far -->
+# <!-- /claim -->
+#
 # How good is the learned score? Against the exact score of the blurred mixture, level by
 # level, on blurred data:
 
@@ -445,11 +446,6 @@ print(f"the right mode's spread: {x[x[:, 0] > 0].std(0).numpy().round(3)} (data:
 # what. The full mode of this notebook also trains the same network for a few minutes,
 # so that you see what a short run gives.
 #
-# TODO (draft): load `diffusion.pretrained_ddpm()`; 16 digits by the ancestral sampler and
-# by DDIM at 100, 50, 20 and 10 steps; the record's table of Fréchet distance, Inception
-# score and seconds per 100 digits; the same figure for lecture 04's DCGAN
-# (`gan.pretrained_dcgan()`); the short run's samples.
-#
 # **DDIM** (Song, Meng & Ermon 2021) samples in fewer steps. From $x_t$ and the predicted
 # noise it forms the predicted data, $\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\epsilon_\theta)/\sqrt{\bar\alpha_t}$, and
 # noises it back to an earlier step $s < t$ with the **same** noise,
@@ -458,8 +454,105 @@ print(f"the right mode's spread: {x[x[:, 0] > 0].std(0).numpy().round(3)} (data:
 # $\sqrt{(1 - \bar\alpha)/\bar\alpha}$ it is Euler's method for an ordinary differential equation whose
 # solutions carry the noise to the data; fewer steps mean a coarser Euler method. On
 # Gaussian pixels with the exact noise prediction its error shrinks the samples' spread;
-# on digits, the table above compares step counts from one draw each.
+# on digits, the record below measures it.
 #
+# The shipped model's digits, by each sampler (16 each; the ancestral sampler takes a
+# thousand network calls, DDIM as many as its steps), beside lecture 04's shipped DCGAN and
+# lecture 03's VAE trained here for a few thousand steps:
+
+# %%
+import time
+
+from dgm import gan, vae
+
+ddpm = diffusion.pretrained_ddpm(device)
+n_show = dgm.config.pick(full=16, fast=4)
+shown, seconds = {}, {}
+for name, steps in [("ancestral, 1,000 steps", 1000), ("DDIM, 100 steps", 100), ("DDIM, 20 steps", 20), ("DDIM, 10 steps", 10)]:
+    torch.manual_seed(0)  # the same starting noise for every sampler
+    t0 = time.perf_counter()
+    if name.startswith("ancestral"):
+        shown[name] = diffusion.sample_ddpm(ddpm, n_show)
+    else:
+        shown[name] = diffusion.sample_ddim(ddpm, n_show, steps)
+    seconds[name] = time.perf_counter() - t0
+    print(f"{name:24s} {seconds[name]:5.1f} s for {n_show} digits")
+
+x_train, _ = dgm.data.load_mnist("train", device=device)
+x_train = x_train.flatten(1)
+torch.manual_seed(0)
+vae_model = vae.VAE().to(device)
+vae_model.set_output_bias(x_train.mean(0))
+vae.fit(vae_model, x_train[:-1000], dgm.config.pick(full=3000, fast=50), desc="VAE (lecture 03)")
+with torch.no_grad():
+    shown["DCGAN (lecture 04, shipped)"] = gan.pretrained_dcgan(device).sample(n_show)
+    shown["VAE (lecture 03), pixel means"] = vae_model.sample(n_show)
+
+fig, axes = plt.subplots(1, len(shown), figsize=(2.6 * len(shown), 3.2))
+for ax, (name, x) in zip(axes, shown.items()):
+    dgm.plot.image_grid(x.cpu(), nrow=4, ax=ax, title=name)
+fig.suptitle("The DDPM's digits are sharp at 1,000 and at 100 steps; at 10 DDIM steps strokes thicken and blur")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The benchmark's record (`python -m benchmarks.diffusion mnist` and `compare`, in
+# `benchmarks/results/diffusion.json`): Fréchet distance and Inception score of the course
+# classifier, as lecture 04 reports them, each on 1,000 digits against the same 1,000
+# held-out training digits; lower distance and higher score are better, and real test digits
+# give the floor at this sample size. Where a row has several draws, it gives their mean and
+# spread.
+
+# %%
+import json
+
+results = dgm.config.repo_root() / "benchmarks" / "results" / "diffusion.json" if dgm.config.repo_root() else None
+if results is not None and results.exists():
+    rows = [r for r in json.loads(results.read_text()) if "(n=1000)" in r["metric"]]
+    print(f"{'digits':54s} {'metric':26s} {'value':>15s} {'s / 100':>8s}")
+    for r in sorted(rows, key=lambda r: (r["metric"], r["model"])):
+        value = f"{r['value']:.2f}" + (f" ± {r['spread']:.2f}" if r.get("seeds", 1) > 1 else "")
+        sec = f"{r['seconds_per_100']:.1f}" if "seconds_per_100" in r else ""
+        print(f"{r['model'][:54]:54s} {r['metric']:26s} {value:>15s} {sec:>8s}")
+    print(f"(device: {rows[0]['device']})")
+else:
+    print("No benchmark results here (on Colab, see the repository's README).")
+
+# %% [markdown]
+# <!-- claim 09.ddim-steps -->
+# <!-- /claim -->
+#
+# **A short run.** The shipped weights took 10,000 steps of 128 digits. Train the same
+# network here for a few minutes (the same recipe with fewer steps, and a faster weight
+# average, 0.99, since 0.999 would still remember the first steps) and score both with the
+# same sampler, digits and reference. One draw each: your figures can differ from the
+# record's by about the spread above.
+
+# %%
+torch.manual_seed(0)
+short = diffusion.DDPM(diffusion.UNet(16)).to(device)
+short_steps = dgm.config.pick(full=1500, fast=20)
+t0 = time.perf_counter()
+diffusion.fit(short, x_train[:-1000], short_steps, average_decay=0.99)
+short_minutes = (time.perf_counter() - t0) / 60
+n_score = dgm.config.pick(full=1000, fast=100)
+reference = x_train[-n_score:]
+torch.manual_seed(1)
+ours = diffusion.sample_ddim(short, n_score, 50)
+torch.manual_seed(1)
+theirs = diffusion.sample_ddim(ddpm, n_score, 50)
+for name, x in (("this run", ours), ("the shipped weights", theirs)):
+    sc = dgm.metrics.mnist_scores(x, reference)
+    print(f"{name:20s} Fréchet distance {sc['frechet']:5.2f}  Inception score {sc['inception']:4.2f}  ({n_score} digits, DDIM 50 steps)")
+print(f"this run: {short_steps} steps in {short_minutes:.1f} min on {device}")
+fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))
+dgm.plot.image_grid(ours[:16].cpu(), nrow=4, ax=axes[0], title=f"{short_steps} steps")
+dgm.plot.image_grid(theirs[:16].cpu(), nrow=4, ax=axes[1], title="10,000 steps (shipped)")
+fig.suptitle("A few minutes of training gives strokes; the shipped run gives digits")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
 # ## 6. Build assignment: a score model and annealed Langevin (6 points)
 #
 # Build section 3 yourself, without `dgm.score`'s network, training loop or samplers (your
@@ -468,9 +561,9 @@ print(f"the right mode's spread: {x[x[:, 0] > 0].std(0).numpy().round(3)} (data:
 # `ncsn_from_scratch(data, sigmas, steps, lr, batch_size, probes, exact_score, x0,
 # steps_per_level, eps)` returns `(losses, scores, samples, exact_samples)`:
 #
-# - **the network**: an MLP of $(x / \sqrt{v + \sigma^2},\ \log \sigma)$, $v$ the data's variance
-#   (averaged over its dimensions), three hidden layers of 128 with SiLU, its output divided
-#   by $\sigma$, made afresh;
+# - **the network**: an MLP of $(x / \sqrt{v + \sigma^2},\ \log \sigma)$, $v$ the mean of the
+#   data's squared coordinates (so that the noisy input is about unit size at every level),
+#   three hidden layers of 128 with SiLU, its output divided by $\sigma$, made afresh;
 # - **training**: one Adam (its defaults, at `lr`, decayed linearly to 0 over the run) for
 #   `steps` steps, each on `batch_size` points of `data` drawn with replacement, each noised
 #   at a level drawn uniformly from `sigmas`; the loss the batch's mean of $\sigma^2\,\ell_{\text{DSM}}$;
@@ -502,11 +595,11 @@ def ncsn_from_scratch(data, sigmas, steps, lr, batch_size, probes, exact_score, 
         torch.nn.SiLU(),
         torch.nn.Linear(128, D),
     ).to(data)
-    var = data.var(0).mean()
+    ms = data.pow(2).mean()
 
     def learned(x, sigma):
         sigma = torch.as_tensor(sigma, dtype=x.dtype).expand(len(x))[:, None]
-        return net(torch.cat([x / (var + sigma**2).sqrt(), sigma.log()], dim=1)) / sigma
+        return net(torch.cat([x / (ms + sigma**2).sqrt(), sigma.log()], dim=1)) / sigma
 
     def anneal(score, x):
         for sigma in sigmas:
