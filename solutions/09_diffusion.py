@@ -277,6 +277,13 @@ for name, chains in (
 # <!-- claim 09.learned-far -->
 # <!-- /claim -->
 #
+# And the sampler's own settings. With the exact score, so that only the sampler differs,
+# and the same 2,000 steps from the same starts: ten times $\varepsilon$ (the last level's step
+# then twice its $\sigma^2$), or half as many levels with twice the steps each.
+#
+# <!-- claim 09.sampler-settings -->
+# <!-- /claim -->
+#
 # How good is the learned score? Against the exact score of the blurred mixture, level by
 # level, on blurred data:
 

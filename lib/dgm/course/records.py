@@ -63,6 +63,7 @@ OPTIONAL_FIELDS = {
     "repeats": "estimates per seed",
     # sampling and MCMC
     "n_samples": "samples the value is measured on",
+    "reference": "the data the samples are scored against",
     "sampler": "which sampler drew the samples",
     "chains": "the chains run, in words",
     "mala": "the MALA chains run, in words",
