@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import dgm
+from benchmarks import diffusion as bench_diffusion
 from benchmarks import records
 from dgm.course import records as build
 
@@ -542,9 +543,27 @@ def test_diffusion_benchmark_runs_every_arm_from_the_same_starts(tmp_path):
     annealed = recs["annealed Langevin, learned score, 20 levels, two modes 8 apart"]
     mala = recs["MALA, exact energy, eps 0.5, two modes 8 apart"]
     assert annealed["steps"] == mala["steps"] == 20 * 3 and annealed["exact"] == 0.7
-    assert len(recs) == 7 and all(len(r["per_seed"]) == 2 for r in recs.values())
+    assert len(recs) == 10 and all(len(r["per_seed"]) == 2 for r in recs.values())
+    # one factor per arm: the settings' arms take the annealed arm's steps
+    for arm in ("20 levels, eps 0.02", "10 levels"):
+        assert recs[f"annealed Langevin, exact score, {arm}, two modes 8 apart"]["steps"] == 60
     net = recs["score network (3x128 SiLU MLP, 20 steps), two modes 8 apart"]
     assert len(net["per_level"]) == len(net["sigmas"]) == 20
+    ddpm = recs[bench_diffusion.DDPM_ARM]
+    assert ddpm["steps"] == 1000 and ddpm["chains"] == "100 from N(0, I)"
+
+
+def test_diffusion_compare_scores_every_model_against_one_reference_per_draw(tmp_path):
+    sizes = ("--n-score", "20", "--draws", "2", "--steps", "5")
+    run("benchmarks.diffusion", "compare", *sizes, "--results", str(tmp_path))
+    recs = json.loads((tmp_path / "diffusion.json").read_text())
+    models = {r["model"] for r in recs}
+    assert {f"DDPM, DDIM in {k} steps, MNIST, 2 draws" for k in (100, 50, 20, 10)} <= models
+    assert "DCGAN, shipped weights, MNIST, 2 draws" in models
+    assert "VAE (pixel means), 5 steps, MNIST, 2 draws" in models
+    assert len(recs) == 2 * 7 and all(len(r["per_seed"]) == 2 for r in recs)
+    assert {r["reference"] for r in recs} == {"the last 20 training digits"}
+    assert all(r["seconds_per_100"] > 0 for r in recs if r["model"].startswith("DDPM"))
 
 
 def test_diffusion_benchmark_ships_float16_weights_and_scores_each_sampler(tmp_path):
