@@ -335,9 +335,9 @@ def compare(args, device) -> list[dict]:
     Every model's ``--n-score`` digits are scored against the same reference (the last
     ``--n-score`` training digits, which the DDPM never saw), once per draw ``0 .. --draws -
     1``: DDIM in each of ``DDIM_STEPS`` steps, the DCGAN, the VAE (trained here for
-    ``--steps`` steps of 100 digits: the DDPM's 10,000 by default) and real test digits (a different ``--n-score`` of them
-    per draw). Ancestral sampling (1,000 steps) is ``mnist``'s one draw: ten times DDIM's
-    100-step cost per draw.
+    ``--steps`` steps of 100 digits: the DDPM's 10,000 by default) and real test digits (a
+    different ``--n-score`` of them per draw). Ancestral sampling (1,000 steps) is
+    ``mnist``'s one draw: about ten times DDIM's 100-step cost per draw.
     """
     from dgm import gan, vae
 

@@ -47,7 +47,7 @@ if "google.colab" in sys.modules:
 # 2. derive that denoising score matching differs from explicit score matching by a constant, and check it numerically;
 # 3. train a noise-conditional score network and sample with annealed Langevin, recovering the mode weights that plain Langevin and MALA miss;
 # 4. read the denoising diffusion model as a hierarchical VAE: the forward process and its closed form, the ELBO with a fixed encoder, the noise-prediction loss as a reweighted ELBO, and Tweedie's formula linking noise prediction to the score;
-# 5. sample digits with the ancestral sampler and with DDIM, and weigh quality against the number of steps;
+# 5. sample digits with the ancestral sampler and with DDIM, and weigh DDIM's quality against its number of steps;
 # 6. build a score model and its annealed Langevin sampler yourself.
 #
 # **Exercises** (graded): `dsm_loss`, `q_sample`, `ddpm_step`, a written question, and a
@@ -117,8 +117,9 @@ print(f"Langevin, exact score, step 0.02, {n_steps} steps: share in the right mo
 # density is about $e^{-8}$ of its peak, and small Langevin steps cross that barrier almost
 # never. The share is set by where the chains started, not by the weights. The score near
 # a mode says nothing about how heavy the *other* mode is. (A large step does cross, but
-# through the step's bias: unadjusted Langevin at step 1 samples modes 4/3 as wide as the
-# target's, whose barrier is lower. MALA, which corrects that bias, barely crosses.)
+# through the step's bias: unadjusted Langevin at step 1 samples modes of variance 4/3 where
+# the target's have 1, and their barrier is lower. MALA, which corrects that bias, barely
+# crosses.)
 #
 # <!-- claim 09.plain-langevin -->
 # *Record:* Langevin at step 0.02, share (truth 0.7): 0.5052 ± 0.0043 over 10 seeds (from 0.4993 to 0.5136); between 0.45 and 0.56 on every seed. Langevin at step 1.0, share: 0.6219 ± 0.0057 over 10 seeds (from 0.6149 to 0.6317); between 0.57 and 0.67 on every seed. MALA at eps 0.5 (step 1.0), share: 0.5175 ± 0.0033 over 10 seeds (from 0.5136 to 0.5234); between 0.45 and 0.56 on every seed.
@@ -214,9 +215,10 @@ for name, f in candidates.items():
 # ## 3. Noise levels and annealed Langevin
 #
 # Blur does more than make the target computable. Song & Ermon (2019) point at two failures
-# of score-based sampling at $\sigma \approx 0$, both visible in section 1. Where the data has no
-# mass, a learned score has no training signal and can be anything; and a local score cannot
-# carry the relative weights of modes that no chain travels between. A large blur fixes
+# of score-based sampling at $\sigma \approx 0$. Where the data has no mass, a learned score has
+# no training signal and can be anything (measured below); and a local score cannot carry
+# the relative weights of modes that no chain travels between (section 1, with the exact
+# score). A large blur fixes
 # both: at $\sigma = 10$ the two modes of our mixture merge into one broad bump, every point
 # has training data nearby, and a chain moves between the sides freely. So learn the score
 # at many levels $\sigma_1 > \sigma_2 > \dots > \sigma_L$ with **one** network $s_\theta(x, \sigma)$ (a
@@ -244,7 +246,7 @@ def draw_mixture(n):
 
 
 torch.manual_seed(0)
-net = sm.ScoreNet(sigmas, data_std=4.0)
+net = sm.ScoreNet(sigmas, data_std=4.0)  # data_std: the data's scale (the first coordinate's RMS is about 4)
 history = sm.fit(net, draw_mixture, train_steps)
 
 with torch.no_grad():
@@ -266,18 +268,18 @@ for name, chains in (
 
 # %% [markdown]
 # <!-- claim 09.annealed -->
-# *Record:* annealed Langevin with the learned score, share: 0.6956 ± 0.0095 over 10 seeds (from 0.6774 to 0.7107); between 0.67 and 0.73 on every seed. with the exact score: 0.6953 ± 0.007 over 10 seeds (from 0.6869 to 0.7054); between 0.67 and 0.73 on every seed. distance of the share from 0.7: annealed 0.00806 ± 0.0064 against Langevin at step 0.02 0.1948 ± 0.0043 (10 and 10 seeds); Welch's one-sided t-test p < 0.001. distance of the share from 0.7: annealed 0.00806 ± 0.0064 against MALA 0.1825 ± 0.0033 (10 and 10 seeds); Welch's one-sided t-test p < 0.001.
+# *Record:* annealed Langevin with the learned score, share: 0.6956 ± 0.0095 over 10 seeds (from 0.6774 to 0.7107); between 0.67 and 0.73 on every seed. Annealed Langevin with the exact score, share: 0.6953 ± 0.007 over 10 seeds (from 0.6869 to 0.7054); between 0.67 and 0.73 on every seed. Distance of the share from 0.7: annealed 0.00806 ± 0.0064 against Langevin at step 0.02 0.1948 ± 0.0043 (10 and 10 seeds); Welch's one-sided t-test p < 0.001. Distance of the share from 0.7: annealed 0.00806 ± 0.0064 against MALA 0.1825 ± 0.0033 (10 and 10 seeds); Welch's one-sided t-test p < 0.001.
 # <!-- /claim -->
 #
-# (Your run is one seed; the registry's figures come from ten, each training its own
+# (Your run is one seed; the course's records come from ten, each training its own
 # network, all arms from the same starts and with the same number of steps.)
 #
-# The first failure of section 1's sampler, measured: plain Langevin run with each seed's
-# learned score at the smallest level, where the data has no mass between and around the
-# modes:
+# The first failure, measured: plain Langevin at step 1.0 run with each seed's learned score
+# at the smallest level, where the data has no mass between and around the modes, beside
+# the same sampler with the exact score:
 #
 # <!-- claim 09.learned-far -->
-# *Record:* plain Langevin (step 1.0, 2,000 steps) with each seed's learned score at sigma 0.1: share 0.4028 ± 0.31 over 10 seeds, from 0.0556 to 0.9913: where the data has no mass, each network's score is its own.
+# *Record:* plain Langevin (step 1.0, 2,000 steps) with each seed's learned score at sigma 0.1: share 0.4028 ± 0.31 over 10 seeds, from 0.0556 to 0.9913; with the exact score at the same step, from 0.6149 to 0.6317: the spread is the networks', each one's score away from the data its own.
 # <!-- /claim -->
 #
 # And the sampler's own settings. With the exact score, so that only the sampler differs,
@@ -285,7 +287,7 @@ for name, chains in (
 # then twice its $\sigma^2$), or half as many levels with twice the steps each.
 #
 # <!-- claim 09.sampler-settings -->
-# *Record:* distance of the share from 0.7, 20 levels: eps 0.002 0.00718 ± 0.004 against eps 0.02 0.01694 ± 0.0054 (10 and 10 seeds); Welch's one-sided t-test p < 0.001. the same at eps 0.002: 20 levels of 100 steps 0.00718 ± 0.004 against 10 levels of 200 0.00863 ± 0.005 (10 and 10 seeds); Welch's one-sided t-test p = 0.24, not significant.
+# *Record:* distance of the share from 0.7, 20 levels: eps 0.002 0.00718 ± 0.004 against eps 0.02 0.01694 ± 0.0054 (10 and 10 seeds); Welch's one-sided t-test p < 0.001. The same at eps 0.002: 20 levels of 100 steps 0.00718 ± 0.004 against 10 levels of 200 0.00863 ± 0.005 (10 and 10 seeds); Welch's one-sided t-test p = 0.24, not significant.
 # <!-- /claim -->
 #
 # How good is the learned score? Against the exact score of the blurred mixture, level by
@@ -306,6 +308,11 @@ ax.set_title("The learned score is worst at the smallest levels")
 plt.show()
 
 # %% [markdown]
+# The relative error grows as $\sigma$ falls, and is largest at the smallest level (one seed's
+# network here; the record's mean over ten seeds is largest there too). It is measured on
+# blurred data, where the chains spend their time; it says nothing of the score far from
+# the data, which the plain Langevin arm above showed to be each network's own.
+#
 # ## 4. Diffusion as a hierarchical VAE
 #
 # Ho et al. (2020) wrote the many-levels idea as a latent-variable model. The latents are
@@ -443,7 +450,7 @@ print(f"the right mode's spread: {x[x[:, 0] > 0].std(0).numpy().round(3)} (data:
 # <!-- /claim -->
 #
 # Like annealed Langevin, the reverse process starts where the noise has joined the modes
-# and meets them while they part, so the weights come out right. Each step is one draw of a
+# and meets them while they part, and here the weights come out right. Each step is one draw of a
 # Gaussian whose mean is exact here (the exact noise prediction); its variance $\beta_t$ is one
 # of Ho et al.'s two choices (the other is $\tilde\beta_t$), and the true reverse step is not
 # exactly Gaussian. The schedule $\beta_1, \dots, \beta_T$ plays the part of the step sizes.
@@ -464,9 +471,8 @@ print(f"the right mode's spread: {x[x[:, 0] > 0].std(0).numpy().round(3)} (data:
 # $x_s = \sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1 - \bar\alpha_s}\,\epsilon_\theta$: deterministic, and any $s$, so 1,000
 # steps can be skipped 20 at a time. In the variables $x/\sqrt{\bar\alpha}$ and
 # $\sqrt{(1 - \bar\alpha)/\bar\alpha}$ it is Euler's method for an ordinary differential equation whose
-# solutions carry the noise to the data; fewer steps mean a coarser Euler method. On
-# Gaussian pixels with the exact noise prediction its error shrinks the samples' spread;
-# on digits, the record below measures it.
+# solutions carry the noise to the data; fewer steps mean a coarser Euler method, whose
+# error on digits the record below measures.
 #
 # The shipped model's digits, by each sampler (16 each; the ancestral sampler takes a
 # thousand network calls, DDIM as many as its steps), beside lecture 04's shipped DCGAN and
@@ -503,7 +509,10 @@ with torch.no_grad():
 fig, axes = plt.subplots(1, len(shown), figsize=(2.6 * len(shown), 3.2))
 for ax, (name, x) in zip(axes, shown.items()):
     dgm.plot.image_grid(x.cpu(), nrow=4, ax=ax, title=name)
-fig.suptitle("The DDPM's digits are sharp at 1,000 and at 100 steps; at 10 DDIM steps strokes thicken and blur")
+fig.suptitle(
+    "From the same noise, DDIM draws the same shapes at 100 and 20 steps and fainter ones at 10; "
+    "the ancestral sampler's digits are the most legible"
+)
 fig.tight_layout()
 plt.show()
 
@@ -511,40 +520,46 @@ plt.show()
 # The benchmark's record (`python -m benchmarks.diffusion mnist` and `compare`, in
 # `benchmarks/results/diffusion.json`): Fréchet distance and Inception score of the course
 # classifier, as lecture 04 reports them, each on 1,000 digits against the same 1,000
-# held-out training digits; lower distance and higher score are better, and real test digits
-# give the floor at this sample size. Where a row has several draws, it gives their mean and
-# spread.
+# held-out training digits; lower distance and higher score are better. Real test digits,
+# scored the same way, show what 1,000 real digits get: not a floor a model cannot pass, as
+# the DCGAN's draws show. Rows of five draws give their mean and spread; the ancestral
+# sampler's row is one draw (about a tenth of DDIM's speed at 100 steps), and it differs from
+# DDIM in the kind of sampler as well as in the number of steps.
 
 # %%
 import json
 
 results = dgm.config.repo_root() / "benchmarks" / "results" / "diffusion.json" if dgm.config.repo_root() else None
 if results is not None and results.exists():
-    rows = [r for r in json.loads(results.read_text()) if "(n=1000)" in r["metric"]]
-    print(f"{'digits':54s} {'metric':26s} {'value':>15s} {'s / 100':>8s}")
+    rows = [
+        r for r in json.loads(results.read_text())
+        if "(n=1000)" in r["metric"] and ("5 draws" in r["model"] or "ancestral" in r["model"])
+    ]
+    print(f"{'digits':62s} {'metric':26s} {'value':>12s} {'s / 100':>8s}")
     for r in sorted(rows, key=lambda r: (r["metric"], r["model"])):
         value = f"{r['value']:.2f}" + (f" ± {r['spread']:.2f}" if r.get("seeds", 1) > 1 else "")
         sec = f"{r['seconds_per_100']:.1f}" if "seconds_per_100" in r else ""
-        print(f"{r['model'][:54]:54s} {r['metric']:26s} {value:>15s} {sec:>8s}")
+        print(f"{r['model'].removesuffix(', MNIST, 5 draws'):62s} {r['metric']:26s} {value:>12s} {sec:>8s}")
     print(f"(device: {rows[0]['device']})")
 else:
     print("No benchmark results here (on Colab, see the repository's README).")
 
 # %% [markdown]
 # <!-- claim 09.ddim-steps -->
-# *Record:* Fréchet distance of 1,000 digits to 1,000 held-out training digits, mean ± sd over 5 draws: DDIM in 100 steps 3.01 ± 0.12; 50 3.17 ± 0.18; 20 3.79 ± 0.051; 10 4.97 ± 0.21; lecture 04's shipped DCGAN 0.751 ± 0.077; lecture 03's VAE (pixel means) 14.6 ± 0.23; real test digits 0.811 ± 0.097; ancestral sampling in 1,000 steps 2.00 (one draw: 8 times DDIM's 100-step time per digit). Every draw at 20 steps is above every draw at 50, and every draw at 10 above every draw at 20; at 100 and 50 steps the draws overlap. Every draw of the DCGAN is below every DDPM figure, every draw of the VAE above (cpu (2 cores)). Their training, on the same device: the DDPM 40 minutes (21.69 epochs), the DCGAN 47 (64 epochs).
+# *Record:* Fréchet distance of 1,000 digits to 1,000 held-out training digits, mean ± sd over 5 draws: DDIM in 100 steps 3.01 ± 0.12; 50 3.17 ± 0.18; 20 3.79 ± 0.051; 10 4.97 ± 0.21; lecture 04's shipped DCGAN 0.751 ± 0.077; lecture 03's VAE (pixel means) 14.6 ± 0.23; real test digits 0.811 ± 0.097; ancestral sampling in 1,000 steps 2.00 (one draw: 9.4 times the time per digit of DDIM's 100 steps in the same run). Every draw at 20 steps is above every draw at 50, and every draw at 10 above every draw at 20; at 100 and 50 steps the draws overlap. Every draw of the DCGAN is below every DDPM figure, every draw of the VAE above (cpu (2 cores)). Their training, on the same device: the DDPM 40 minutes (21.69 epochs), the DCGAN 47 (64 epochs).
 # <!-- /claim -->
 #
 # The shipped DDPM is small: a U-Net of 16 channels (the record's parameter count) trained
 # for 10,000 steps of 128 digits, where Ho et al. trained a 35.7-million-parameter network
-# for 800,000 steps on CIFAR-10. Its digits are legible, but by both scores behind lecture
-# 04's DCGAN, which trained for about as long on the same cores; diffusion models overtake
-# GANs at a scale this course's CPUs do not reach.
+# for 800,000 steps on CIFAR-10. Its ancestral samples are legible digits, many of DDIM's
+# are not, and by the Fréchet distance every sampler of it is behind lecture 04's DCGAN,
+# which trained for about as long on the same cores. Dhariwal & Nichol (2021) report
+# diffusion models ahead of GANs on ImageNet, at a scale far beyond these CPUs.
 #
 # **A short run.** Train the same network here for a fraction of the shipped run (the same
 # recipe with fewer steps, and a faster weight average, 0.99, since 0.999 would still
 # remember the first steps) and score both with the same sampler, digits and reference.
-# One draw each: your figures can differ from the record's by about the spread above.
+# One run and one draw each.
 
 # %%
 torch.manual_seed(0)
@@ -566,9 +581,15 @@ print(f"this run: {short_steps} steps in {short_minutes:.1f} min on {device}")
 fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))
 dgm.plot.image_grid(ours[:16].cpu(), nrow=4, ax=axes[0], title=f"{short_steps} steps")
 dgm.plot.image_grid(theirs[:16].cpu(), nrow=4, ax=axes[1], title="10,000 steps (shipped)")
-fig.suptitle("A short run gives strokes; the shipped run gives digits")
+fig.suptitle("After the short run many samples are still noise; the shipped run's are digit-like")
 fig.tight_layout()
 plt.show()
+
+# %% [markdown]
+# A run this short does not make digits: some samples have a digit's strokes, many are
+# still noise, and its Fréchet distance (printed above) is far from the shipped weights' on
+# the same sampler, digits and reference. Of the runs this course has measured, the shipped
+# one, 10,000 steps, is the shortest that gives legible digits.
 
 # %% [markdown]
 # ### Written question (3 points)
@@ -596,8 +617,9 @@ plt.show()
 # them move $x_{999}$ about as far as ten steps of the 1,000 would, nowhere near $x_0$. A strided sampler must use the composed step,
 # $q(x_s \mid x_t, x_0)$ with $\bar\alpha_s$ and $\bar\alpha_t$, as DDIM does (its ancestral variant
 # adds the matching noise).
-# (c) At $t = 1$, $1 - \bar\alpha_1 = \beta_1$, so the weight is about $1/2$; at large $t$,
-# $1 - \bar\alpha_t \approx 1$ and the weight is about $\beta_t / 2 \le 0.01$. The ELBO puts far more weight
+# (c) The KL terms start at $t = 2$ ($t = 1$ is the decoder's term). There
+# $1 - \bar\alpha_2 \approx \beta_1 + \beta_2$, and the weight is about 0.27; at large $t$,
+# $1 - \bar\alpha_t \approx 1$ and the weight is about $\beta_t / 2$, near 0.01. The ELBO puts far more weight
 # on the nearly clean steps; the unweighted loss counts the noisy steps relatively more. The
 # nearly clean steps remove imperceptible noise, while the noisy steps decide the digit's
 # shape, so spending the network's capacity on them gives better samples, and a worse bound
@@ -608,7 +630,8 @@ plt.show()
 # ## 6. Build assignment: a score model and annealed Langevin (6 points)
 #
 # Build section 3 yourself, without `dgm.score`'s network, training loop or samplers (your
-# `dsm_loss` from exercise 1 is yours to use):
+# `dsm_loss` from exercise 1 is yours to use, with one $\sigma$ per example broadcast as
+# `sigma[:, None]`):
 #
 # `ncsn_from_scratch(data, sigmas, steps, lr, batch_size, probes, exact_score, x0,
 # steps_per_level, eps)` returns `(losses, scores, samples, exact_samples)`:

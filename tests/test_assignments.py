@@ -206,7 +206,7 @@ HINTS = {
     "the chains moved in place (x0 changed)": "do not change x0 in place",
     "the network blind to sigma (no log sigma input)": "the network must read sigma",
     "the denoising target's sign flipped": "the target is -n / sigma",
-    "a linear network (the SiLUs dropped)": "TODO",
+    "a linear network (the SiLUs dropped)": "a nonlinearity between its layers",
 }
 
 

@@ -356,8 +356,9 @@ def _finds_the_weights(run, args) -> str | None:
     if on_mode < ON_MODE:
         return (
             f"only {on_mode:.0%} of the samples lie within 3 standard deviations of a hidden "
-            f"mode (at least {ON_MODE:.0%} should): the last levels must be small and their "
-            "steps small with them."
+            f"mode (at least {ON_MODE:.0%} should). The last levels must be small and their "
+            "steps small with them, and the network must be able to bend: the score of "
+            "several modes needs a nonlinearity between its layers."
         )
     if not tv <= TV_TOL:
         return (
