@@ -16,6 +16,14 @@
 #     name: python3
 # ---
 
+# %% [markdown]
+# DRAFT (issue 35): not yet a lecture of the course. It lives in solutions/drafts/ without a
+# paired .ipynb, so nothing executes, grades or publishes it. Executed once in full mode
+# (2026-12-07, cpu, 597 s); before it moves to solutions/ it needs an exercise of 10-30
+# lines, a fourth figure and the build's "How it is graded" paragraph (tests/test_notebooks.py,
+# tests/test_assignments.py). Its claims (benchmarks/claims.py) and its build's calibration
+# (benchmarks/assignments.py) are registered once solutions/09_diffusion.ipynb exists.
+
 # %% tags=["setup"]
 # Set-up. On Colab this installs the course library `dgm` from the repository;
 # anywhere else it does nothing (run `make lab` from a clone instead).
