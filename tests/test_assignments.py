@@ -202,7 +202,7 @@ HINTS = {
     "eps for every level's step": "not eps itself",
     "lecture 07's sqrt(2 alpha) noise with the drift alpha / 2": "sqrt(2 alpha_i) belongs with",
     "plain Langevin at the smallest level (as many steps)": "levels from the largest",
-    "the exact samples drawn with the learned score": "run the same sampler with exact_score",
+    "the exact samples drawn with the learned score": "levels from the largest",
     "the chains moved in place (x0 changed)": "do not change x0 in place",
     "the network blind to sigma (no log sigma input)": "the network must read sigma",
     "the denoising target's sign flipped": "the target is -n / sigma",
