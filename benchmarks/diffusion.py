@@ -172,12 +172,10 @@ def modes(
         with torch.no_grad():
             errors.append(score_errors(model, g))
         x0 = SIGMAS[0] * torch.randn(chains, 2, generator=g)
-        for name, (x, k) in arms(model, x0, g, n_steps, per_level).items():
+        finals = {**arms(model, x0, g, n_steps, per_level), DDPM_ARM: (ddpm_exact(chains, g), 1000)}
+        for name, (x, k) in finals.items():
             shares.setdefault(name, []).append((x[:, 0] > 0).double().mean().item())
             budget[name] = k
-        x = ddpm_exact(chains, g)
-        shares.setdefault(DDPM_ARM, []).append((x[:, 0] > 0).double().mean().item())
-        budget[DDPM_ARM] = 1000
         print(f"seed {seed}: " + ", ".join(f"{v[-1]:.3f}" for v in shares.values()), flush=True)
     device = records.device_name(torch.device("cpu"))
     fit_s = statistics.mean(train_seconds)
