@@ -1762,8 +1762,8 @@ DRAFTS = {
             ),
             "a linear network (the SiLUs dropped)": (
                 (
-                    "    ).to(data)\n",
-                    "    ).to(data)\n"
+                    '"silu").to(data)\n',
+                    '"silu").to(data)\n'
                     "    net = torch.nn.Sequential(\n"
                     "        *[m for m in net if not isinstance(m, torch.nn.SiLU)]\n"
                     "    )\n",

@@ -413,6 +413,11 @@ STATED = {
         f"{m.MISSING_SHARE:.0%} of their pixels missing at random",
         f"(to $10^{{{round(math.log10(m.COMPLETION_TOL))}}}$)",
     ),
+    "09_diffusion": lambda m: (
+        f"within {m.LEVEL_TOL:.0%} (RMS) of the exact blurred score",
+        f"within a total variation of {m.TV_TOL:g} of the weights",
+        f"at least {m.ON_MODE:.0%} of the samples within 3 standard deviations",
+    ),
 }
 
 

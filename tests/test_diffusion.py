@@ -101,6 +101,32 @@ def test_ancestral_and_ddim_steps_with_the_exact_noise_prediction_sample_the_dat
         dm.ddim_step(y, 5, 5, y, abar)
 
 
+def test_a_clipped_ddim_step_noises_back_the_clamped_prediction_and_is_a_no_op_in_range():
+    """With clip, the step's implied x_0 (read back from its output with the noise it used)
+    is the predicted x_0 clamped to [-1, 1], and the last step returns it; where the
+    prediction is in range, the clipped step is the plain one."""
+    g = torch.Generator().manual_seed(8)
+    abar = dm.alpha_bars(dm.linear_betas(1000)).double()
+    x_t = 3 * torch.randn(500, 1, generator=g, dtype=torch.float64)
+    eps = torch.randn(x_t.shape, generator=g, dtype=torch.float64)
+    t, t_prev = 900, 700
+    a, a_prev = abar[t], abar[t_prev]
+    predicted = (x_t - (1 - a).sqrt() * eps) / a.sqrt()
+    assert (predicted.abs() > 1).float().mean() > 0.5  # most predictions out of range
+    clipped = predicted.clamp(-1, 1)
+    used = (x_t - a.sqrt() * clipped) / (1 - a).sqrt()
+    torch.testing.assert_close(
+        dm.ddim_step(x_t, t, t_prev, eps, abar, clip=True),
+        a_prev.sqrt() * clipped + (1 - a_prev).sqrt() * used,
+    )
+    torch.testing.assert_close(dm.ddim_step(x_t, t, -1, eps, abar, clip=True), clipped)
+    inside = a.sqrt() * 0.9 * torch.tanh(x_t) + (1 - a).sqrt() * eps  # x_0 in (-0.9, 0.9)
+    torch.testing.assert_close(
+        dm.ddim_step(inside, t, t_prev, eps, abar, clip=True),
+        dm.ddim_step(inside, t, t_prev, eps, abar),
+    )
+
+
 def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="linear_betas: need T >= 1"):
         dm.linear_betas(0)

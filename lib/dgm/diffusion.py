@@ -86,14 +86,29 @@ def ddpm_step(
     return mean + b.sqrt() * noise if t > 0 else mean
 
 
-def ddim_step(x_t: torch.Tensor, t: int, t_prev: int, eps: torch.Tensor, abar: torch.Tensor):
+def ddim_step(
+    x_t: torch.Tensor,
+    t: int,
+    t_prev: int,
+    eps: torch.Tensor,
+    abar: torch.Tensor,
+    clip: bool = False,
+):
     """One deterministic DDIM step (Song, Meng & Ermon 2021, eta = 0) from step ``t`` to an
     earlier ``t_prev`` (-1: to the data): the predicted ``x_0 = (x_t - sqrt(1 - abar_t) eps) /
-    sqrt(abar_t)``, noised back to ``t_prev`` with the same ``eps``."""
+    sqrt(abar_t)``, noised back to ``t_prev`` with the same ``eps``.
+
+    ``clip``: clamp the predicted ``x_0`` to the data's range [-1, 1] (as Ho et al.'s sampler
+    does) and use the noise that goes with the clamped ``x_0`` and ``x_t``. Early steps divide
+    by ``sqrt(abar_t)`` (0.006 at ``t = T``), so an untrained network's ``x_0`` can be far out
+    of range; where it is in range, clipping changes nothing."""
     if not -1 <= t_prev < t:
         raise ValueError(f"ddim_step: t_prev must be in [-1, t), got t={t!r}, t_prev={t_prev!r}")
     a = _at(abar, t, x_t)
     x0 = (x_t - (1 - a).sqrt() * eps) / a.sqrt()
+    if clip:
+        x0 = x0.clamp(-1, 1)
+        eps = (x_t - a.sqrt() * x0) / (1 - a).sqrt()
     if t_prev < 0:
         return x0
     a_prev = _at(abar, t_prev, x_t)
@@ -254,18 +269,23 @@ def sample_ddpm(model: DDPM, n: int, generator=None, average: bool = True) -> to
 
 @torch.no_grad()
 def sample_ddim(
-    model: DDPM, n: int, steps: int, generator=None, average: bool = True
+    model: DDPM,
+    n: int,
+    steps: int,
+    generator=None,
+    average: bool = True,
+    clip: bool = False,
 ) -> torch.Tensor:
     """``n`` images (n, 784) in [0, 1] by ``steps`` deterministic DDIM steps, at step indices
     evenly spaced from ``T - 1`` down to 0 (code indices); the only randomness is the start,
-    ``N(0, I)``."""
+    ``N(0, I)``. ``clip``: each step's predicted ``x_0`` clamped to [-1, 1] (``ddim_step``)."""
     if not isinstance(steps, int) or not 1 <= steps <= model.T:
         raise ValueError(f"sample_ddim: steps must be an int in [1, {model.T}], got {steps!r}")
     dev, net = model.betas.device, model.net_average if average else model.net
     ts = torch.linspace(model.T - 1, 0, steps).round().long().tolist()
     x = torch.randn(n, 1, 28, 28, generator=generator, device=dev)
     for t, t_prev in zip(ts, ts[1:] + [-1]):
-        x = ddim_step(x, t, t_prev, net(x, torch.full((n,), t, device=dev)), model.abar)
+        x = ddim_step(x, t, t_prev, net(x, torch.full((n,), t, device=dev)), model.abar, clip)
     return to_images(x)
 
 
