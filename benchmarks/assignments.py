@@ -1709,11 +1709,6 @@ ASSIGNMENTS = {
             ),
         },
     ),
-}
-
-# Lecture 09's build, calibrated (benchmarks/results/assignments.json) while the lecture is a
-# draft (solutions/drafts/): graded, and tested, once its notebook moves to solutions/
-DRAFTS = {
     "09_diffusion": Assignment(
         "09_diffusion",
         "ncsn_from_scratch",
@@ -1827,8 +1822,6 @@ DRAFTS = {
         },
     ),
 }
-if (ROOT / "solutions" / "09_diffusion.ipynb").exists():
-    ASSIGNMENTS.update(DRAFTS)
 
 
 def recorded_wrong(assignment: Assignment, properties: str, outcome: str) -> str:

@@ -15,8 +15,6 @@ numbers the prose poses rather than measures (a question's premise) as ``hypothe
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from benchmarks.diffusion import DDIM_STEPS
 from dgm.course.claims import Registry, Verdict, compare, fmt, measured, per_seed
 
@@ -1040,24 +1038,13 @@ REGISTRY.hypothetical(
 
 # --------------------------------------------------------------------------- 09 diffusion
 
-# Lecture 09 is a draft (solutions/drafts/) until its notebook moves to solutions/: its claims
-# are registered from then on, when the tests can find the cells that state them.
-PUBLISHED_09 = (Path(__file__).resolve().parents[1] / "solutions" / "09_diffusion.ipynb").exists()
-
-
-def _draft(*args, **kwargs) -> None:
-    """A lecture-09 registration while the lecture is a draft: nothing registered."""
-
-
-claim09, exact09, paper09 = (claim, exact, paper) if PUBLISHED_09 else (_draft,) * 3
-
-exact09(
+exact(
     "09.dsm-constant",
     text="Denoising score matching differs from explicit score matching by a constant",
     cell="with $C$ free of $s$",
     tests=("tests/test_score.py::test_denoising_and_explicit_score_matching_differ_by_a_constant",),
 )
-exact09(
+exact(
     "09.closed-form",
     text="The forward process's steps compose into q(x_t | x_0) in closed form",
     cell="The steps compose in closed form",
@@ -1067,7 +1054,7 @@ exact09(
         "test_the_steps_are_counted_from_zero_so_step_t_is_t_plus_one_noisings",
     ),
 )
-exact09(
+exact(
     "09.tweedie",
     text="The best noise prediction is the noised data's score times -sqrt(1 - abar_t)",
     cell="The noise is the score (Tweedie's formula)",
@@ -1085,7 +1072,7 @@ def _modes(name: str) -> str:
     return f"diffusion: {name}, {_TWO_MODES}"
 
 
-claim09(
+claim(
     "09.plain-langevin",
     text=(
         "With the exact score, small-step Langevin keeps the split of its starts; at step 1 "
@@ -1129,7 +1116,7 @@ def _annealed(learned: dict, exact: dict, plain: dict, mala: dict) -> Verdict:
     return _both(near, sampler, *beats)
 
 
-claim09(
+claim(
     "09.annealed",
     text=(
         "Annealed Langevin with a learned score recovers the mode weights that plain Langevin "
@@ -1159,7 +1146,7 @@ def _learned_far(learned: dict, exact: dict) -> Verdict:
     return Verdict(max(got) - min(got) > 0.3 and max(ref) - min(ref) < 0.05, line)
 
 
-claim09(
+claim(
     "09.learned-far",
     text="Plain Langevin with the learned score at the smallest level lands anywhere",
     cell="at the smallest level, where the data has no mass",
@@ -1170,7 +1157,7 @@ claim09(
     control=_MODES_CONTROL,
     check=_learned_far,
 )
-claim09(
+claim(
     "09.ancestral-weights",
     text="Ancestral sampling with the exact noise prediction keeps the mode weights",
     cell="the reverse process starts where the noise has joined the modes",
@@ -1196,7 +1183,7 @@ def _settings(fine: dict, big_eps: dict, coarse: dict) -> Verdict:
     return Verdict(eps.holds, f"{eps.line} {ladder.line}")
 
 
-claim09(
+claim(
     "09.sampler-settings",
     text=(
         "With the exact score and the same 2,000 steps, ten times eps biases the share; the "
@@ -1257,7 +1244,7 @@ def _ddim_steps(d100, d50, d20, d10, ancestral, dcgan, vae_, real, gan_run, same
     return Verdict(holds, line)
 
 
-claim09(
+claim(
     "09.ddim-steps",
     text=(
         "Over 5 draws DDIM's Fréchet distance does not separate 100 from 50 steps and grows "
@@ -1279,7 +1266,5 @@ claim09(
     "starting noise; different test digits for the floor); DDIM's steps evenly spaced",
     check=_ddim_steps,
 )
-paper09(
-    "09", "35.7", "Ho et al. 2020 (DDPM), Appendix B: the CIFAR-10 model's parameters (millions)"
-)
-paper09("09", "800,000", "Ho et al. 2020 (DDPM), Appendix B: CIFAR-10 training steps (batch 128)")
+paper("09", "35.7", "Ho et al. 2020 (DDPM), Appendix B: the CIFAR-10 model's parameters (millions)")
+paper("09", "800,000", "Ho et al. 2020 (DDPM), Appendix B: CIFAR-10 training steps (batch 128)")

@@ -117,10 +117,14 @@ grid = torch.stack(torch.meshgrid(torch.linspace(-8, 8, 21), torch.linspace(-5, 
 field = data_score(grid)
 field = field / field.norm(dim=1, keepdim=True).clamp_min(1e-6)  # the direction only
 line = torch.linspace(-9, 9, 400)
-marginal = sum(w * torch.exp(-0.5 * (line - m[0]) ** 2) / math.sqrt(2 * math.pi) for w, m in zip(WEIGHTS, MEANS))
+marginal = sum(w * torch.exp(-0.5 * ((line - m[0]) / STD) ** 2) / (STD * math.sqrt(2 * math.pi)) for w, m in zip(WEIGHTS, MEANS))
+divide = math.log(WEIGHTS[0] / WEIGHTS[1]) / 8  # where the two pulls balance on the axis
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 axes[0].quiver(grid[:, 0], grid[:, 1], field[:, 0], field[:, 1], color="tab:blue", alpha=0.7)
-axes[0].set_title("The score points to the nearer mode, whatever its weight")
+axes[0].axvline(divide, color="k", ls="--", lw=1)
+axes[0].set_title("The score's direction (unit arrows): toward the nearer mode")
+axes[0].set_xlabel("first coordinate")
+axes[0].set_ylabel("second coordinate")
 axes[0].set_aspect("equal")
 axes[1].hist(plain[:, 0].numpy(), bins=120, range=(-9, 9), density=True, alpha=0.6, label="Langevin chains")
 axes[1].plot(line, marginal, "k", label="target, weights 0.3 and 0.7")
@@ -131,7 +135,10 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The chains fall into the mode nearest their start and stay there: between the modes the
+# The left panel shows only the score's direction (every arrow has unit length): each point
+# is pulled toward the nearer mode, and the weights move the divide between the two pulls
+# only from 0 to $\ln(3/7)/8 \approx -0.11$ (dashed). So the chains fall into the mode nearest their
+# start and stay there: between the modes the
 # density is about $e^{-8}$ of its peak, and small Langevin steps cross that barrier almost
 # never. The share is set by where the chains started, not by the weights. The score near
 # a mode says nothing about how heavy the *other* mode is. (A large step does cross, but
@@ -578,13 +585,16 @@ else:
 # recipe with fewer steps, and a faster weight average, 0.99, since 0.999 would still
 # remember the first steps) and score both with the same sampler, digits and reference.
 #
-# DDIM's first steps divide by $\sqrt{\bar\alpha_T}$, about 0.0064 here: an error in the predicted noise
-# reaches the predicted $\hat x_0$ magnified about 157 times, and a network that has not yet
-# learned the noisiest steps predicts an $\hat x_0$ far outside the pixels' range $[-1, 1]$.
-# Ho et al.'s sampler clamps $\hat x_0$ to that range at every step;
-# `sample_ddim(..., clip=True)` does so and then uses the noise that goes with the clamped
-# $\hat x_0$ (where $\hat x_0$ is in range, it changes nothing). Each model is sampled both ways, from
-# the same starting noise. One training run and one draw each: your figures will differ.
+# At the noisiest step, $\hat x_0 = (x_T - \sqrt{1 - \bar\alpha_T}\,\epsilon_\theta)/\sqrt{\bar\alpha_T}$ divides by
+# $\sqrt{\bar\alpha_T}$, about 0.0064 here: an error in the predicted noise appears in $\hat x_0$ about 157
+# times larger, far outside the pixels' range $[-1, 1]$. Ho et al.'s released code (not their
+# Algorithm 2 as section 4 writes it, nor `sample_ddpm`) clamps $\hat x_0$ to that range at every
+# step and takes the step from the clamped $\hat x_0$ and $x_t$. `sample_ddim(..., clip=True)` does
+# the same in DDIM's form: it clamps $\hat x_0$ and uses the noise that goes with the clamped
+# $\hat x_0$ and $x_t$. A step whose $\hat x_0$ is in range is unchanged, but the noisiest steps are
+# out of range for every sample, so every trajectory changes, the clean ones too. Each model
+# is sampled both ways, from the same starting noise. One training run and one draw each:
+# your figures will differ.
 
 # %%
 torch.manual_seed(0)
@@ -604,20 +614,21 @@ for name, model in (("this run", short), ("the shipped weights", ddpm)):
         print(f"{name:20s} {'clipped' if clip else 'not clipped':12s} Fréchet distance {sc['frechet']:6.2f}  Inception score {sc['inception']:4.2f}")
 print(f"({n_score} digits each, DDIM 50 steps; this run: {short_steps} steps in {short_minutes:.1f} min on {device})")
 fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.6))
-for ax, (key, title) in zip(axes, [(("this run", False), f"{short_steps} steps"), (("this run", True), f"{short_steps} steps, clipped"), (("the shipped weights", True), "10,000 steps (shipped), clipped")]):
+for ax, (key, title) in zip(axes, [(("this run", False), f"{short_steps:,} steps"), (("this run", True), f"{short_steps:,} steps, clipped"), (("the shipped weights", True), "10,000 steps (shipped), clipped")]):
     dgm.plot.image_grid(drawn[key][:16].cpu(), nrow=4, ax=ax, title=title)
-fig.suptitle("Clipping turns the short run's noise into strokes; the shipped run's digits are cleaner still")
+fig.suptitle("Here, clipping turns the short run's noise into strokes; the shipped run's digits are cleaner still")
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Compare the four lines printed above. Without clipping, many of the short run's samples
-# are noise; with it, they are strokes, some of them legible digits, and the distance falls,
-# but it stays well above the shipped weights'. On the shipped weights clipping moves the
-# distance far less. These are one run and one draw:
-# the benchmark's records above were measured without clipping, and no record yet measures
-# clipping's effect over seeds. Of the runs this course has measured, the shipped one, 10,000
-# steps, is the shortest that gives legible digits.
+# Compare the four lines printed above. In this draw, without clipping many of the short
+# run's samples are noise; with it, they are strokes, some of them legible digits, and the
+# distance falls, but it stays well above the shipped weights'. On the shipped weights
+# clipping moves the distance far less. These are one run and one draw: the benchmark's
+# records above were measured without clipping, and no record yet measures clipping's effect
+# over seeds. Without clipping, the shortest run this course has measured to give legible
+# digits is the shipped one, 10,000 steps; with it, this one draw of a 1,500-step run gives
+# some.
 
 # %% [markdown]
 # ### Written question (3 points)
@@ -681,28 +692,34 @@ plt.show()
 # nothing); `dgm.nets.mlp` builds the MLP, and your `dsm_loss` from exercise 1 is yours to
 # use, with one $\sigma$ per example broadcast as `sigma[:, None]`. About 30 lines.
 #
-# **How it is graded** (the grader uses a hidden mixture of the same kind):
+# **How it is graded**:
 #
-# - *Properties* (3 points): the sampler and the network, each judged alone. The sampler,
-#   given the exact score of $\mathcal{N}((1, -0.5), 0.25 I)$ blurred at each level (a linear score), runs
-#   20,000 chains from one point through two levels (2 and 0.5) of one step each at eps
-#   0.1; their mean and variance have closed forms, and each must be within 5 standard
-#   errors of it (levels taken smallest first miss the variance by 19 standard errors). The network, trained
-#   600 steps (lr 0.003, batches of 128) on 2,000 points of that Gaussian at the levels 3, 1
-#   and 0.3, must give a score at 200 probes within 25% (RMS) of the exact blurred score at
-#   every level, and a loss that falls. The network's shape and its input's scale are not
-#   checked apart: any network and scaling that learn the score pass.
+# - *Properties* (3 points; both tests must pass, the sampler's first). The sampler: your
+#   function is called with `steps=2`, `lr=0` and batches of 8 and given the exact score of
+#   $\mathcal{N}((1, -0.5), 0.25 I)$ blurred at each level (a linear score); 20,000 chains, all starting
+#   at (2, 1), go through two levels (2 and 0.5) of one step each at eps 0.1, and only
+#   `exact_samples` is judged: its mean and variance have closed forms, and each must be
+#   within 5 standard errors of them (levels taken smallest first miss the variance by 19
+#   standard errors). The chains must start from a copy: changing `x0` in place fails. The
+#   network: trained 600 steps (lr 0.003, batches of 128) on 2,000 points of that Gaussian at
+#   the levels 3, 1 and 0.3, its score at 200 probes drawn from $\mathcal{N}((1, -0.5), I)$ must have a
+#   relative RMS error of at most 0.25 against the exact blurred score at every level, and
+#   its loss must fall (the mean of the last tenth of the steps below that of the first
+#   tenth). The network's shape and its input's scale are not checked apart.
 # - *Outcome* (3 points): 2,000 steps (lr 0.003, batches of 256) on 4,000 points of a hidden
-#   mixture of three modes of sd 0.4 on a circle of radius 3, with weights 0.5, 0.3 and 0.2
-#   in a hidden order; then 2,000 chains from $\mathcal{N}(0, 6^2 I)$ down 10 levels from 6 to 0.05,
-#   100 steps each at eps 0.0005. Each sample counts for its nearest mode: the shares must
-#   be within a total variation of 0.08 of the weights, and at least 90% of the samples
-#   within 3 standard deviations of a mode.
+#   mixture of three modes of sd 0.4 on a circle of radius 3, about 120 degrees apart at
+#   hidden angles, with weights 0.5, 0.3 and 0.2 in a hidden order; then 2,000 chains from
+#   $\mathcal{N}(0, 6^2 I)$ down 10 geometric levels from 6 to 0.05, 100 steps each at eps 0.0005. Only
+#   `samples` (your trained score's) is judged. Each sample counts for its nearest mode: the
+#   shares must be within a total variation of 0.08 of the weights, and a share of at least
+#   0.9 of the samples must lie within 3 standard deviations of a mode.
 #
-# The two parts score apart, and the check names the step it found wrong (the levels' order,
-# the step size, the noise's scale, the network blind to $\sigma$). The thresholds are calibrated
-# on 20 hidden variants (the reference passes all; every recorded wrong build fails all):
-# `python -m benchmarks.assignments`.
+# The two parts score apart (unless your function is not written or raises on the
+# properties' inputs, which forfeits both), and the check names the step it found wrong (the
+# levels' order, the step size, the noise's scale, the network blind to $\sigma$). The thresholds
+# are calibrated on 20 hidden variants: the reference and a right build written another way
+# pass all; each recorded wrong build fails the part it names on all 20 (three of them pass
+# the other part, and earn its 3 points): `python -m benchmarks.assignments`.
 
 # %% nbgrader={"grade": false, "grade_id": "ncsn_from_scratch", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def ncsn_from_scratch(data, sigmas, steps, lr, batch_size, probes, exact_score, x0, steps_per_level, eps):

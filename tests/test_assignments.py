@@ -414,9 +414,9 @@ STATED = {
         f"(to $10^{{{round(math.log10(m.COMPLETION_TOL))}}}$)",
     ),
     "09_diffusion": lambda m: (
-        f"within {m.LEVEL_TOL:.0%} (RMS) of the exact blurred score",
+        f"relative RMS error of at most {m.LEVEL_TOL:g} against the exact blurred score",
         f"within a total variation of {m.TV_TOL:g} of the weights",
-        f"at least {m.ON_MODE:.0%} of the samples within 3 standard deviations",
+        f"a share of at least {m.ON_MODE:g} of the samples must lie within 3 standard deviations",
     ),
 }
 

@@ -104,27 +104,39 @@ def test_ancestral_and_ddim_steps_with_the_exact_noise_prediction_sample_the_dat
 def test_a_clipped_ddim_step_noises_back_the_clamped_prediction_and_is_a_no_op_in_range():
     """With clip, the step's implied x_0 (read back from its output with the noise it used)
     is the predicted x_0 clamped to [-1, 1], and the last step returns it; where the
-    prediction is in range, the clipped step is the plain one."""
+    prediction is in range, the clipped step is the plain one; sample_ddim passes clip on."""
     g = torch.Generator().manual_seed(8)
     abar = dm.alpha_bars(dm.linear_betas(1000)).double()
-    x_t = 3 * torch.randn(500, 1, generator=g, dtype=torch.float64)
-    eps = torch.randn(x_t.shape, generator=g, dtype=torch.float64)
-    t, t_prev = 900, 700
+    x_t = 1.2 * torch.randn(500, 1, generator=g, dtype=torch.float64)
+    eps = 0.3 * torch.randn(x_t.shape, generator=g, dtype=torch.float64)
+    t, t_prev = 100, 60
     a, a_prev = abar[t], abar[t_prev]
     predicted = (x_t - (1 - a).sqrt() * eps) / a.sqrt()
-    assert (predicted.abs() > 1).float().mean() > 0.5  # most predictions out of range
+    out_of_range = (predicted.abs() > 1).double().mean()
+    assert 0.2 < out_of_range < 0.8  # the same batch holds both kinds
     clipped = predicted.clamp(-1, 1)
     used = (x_t - a.sqrt() * clipped) / (1 - a).sqrt()
-    torch.testing.assert_close(
-        dm.ddim_step(x_t, t, t_prev, eps, abar, clip=True),
-        a_prev.sqrt() * clipped + (1 - a_prev).sqrt() * used,
-    )
+    step = dm.ddim_step(x_t, t, t_prev, eps, abar, clip=True)
+    torch.testing.assert_close(step, a_prev.sqrt() * clipped + (1 - a_prev).sqrt() * used)
+    inside = predicted.abs() <= 1
+    plain = dm.ddim_step(x_t, t, t_prev, eps, abar)
+    torch.testing.assert_close(step[inside], plain[inside])
+    assert not torch.allclose(step[~inside], plain[~inside])
     torch.testing.assert_close(dm.ddim_step(x_t, t, -1, eps, abar, clip=True), clipped)
-    inside = a.sqrt() * 0.9 * torch.tanh(x_t) + (1 - a).sqrt() * eps  # x_0 in (-0.9, 0.9)
-    torch.testing.assert_close(
-        dm.ddim_step(inside, t, t_prev, eps, abar, clip=True),
-        dm.ddim_step(inside, t, t_prev, eps, abar),
-    )
+
+    class Zero(torch.nn.Module):  # eps = 0: x_0 = x_t / sqrt(abar_t), out of range early on
+        def forward(self, x, t):
+            return torch.zeros_like(x)
+
+    model = dm.DDPM(Zero(), T=50)
+    by_hand = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    ts = torch.linspace(49, 0, 5).round().long().tolist()
+    for t, t_prev in zip(ts, ts[1:] + [-1]):
+        by_hand = dm.ddim_step(by_hand, t, t_prev, torch.zeros_like(by_hand), model.abar, True)
+    clipped_run = dm.sample_ddim(model, 3, 5, torch.Generator().manual_seed(1), clip=True)
+    torch.testing.assert_close(clipped_run, dm.to_images(by_hand))
+    plain_run = dm.sample_ddim(model, 3, 5, torch.Generator().manual_seed(1))
+    assert not torch.equal(clipped_run, plain_run)
 
 
 def test_bad_settings_are_named():

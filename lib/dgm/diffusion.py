@@ -98,10 +98,12 @@ def ddim_step(
     earlier ``t_prev`` (-1: to the data): the predicted ``x_0 = (x_t - sqrt(1 - abar_t) eps) /
     sqrt(abar_t)``, noised back to ``t_prev`` with the same ``eps``.
 
-    ``clip``: clamp the predicted ``x_0`` to the data's range [-1, 1] (as Ho et al.'s sampler
-    does) and use the noise that goes with the clamped ``x_0`` and ``x_t``. Early steps divide
-    by ``sqrt(abar_t)`` (0.006 at ``t = T``), so an untrained network's ``x_0`` can be far out
-    of range; where it is in range, clipping changes nothing."""
+    ``clip``: clamp the predicted ``x_0`` to the data's range [-1, 1] and use the noise that
+    goes with the clamped ``x_0`` and ``x_t`` (what Ho et al.'s released code does in its
+    ancestral sampler, here in DDIM's form; diffusers' ``use_clipped_model_output=True``).
+    The noisiest steps divide by ``sqrt(abar_t)`` (0.0064 at ``t = T``), so there ``x_0`` is
+    the noise's error magnified about 157 times; where ``x_0`` is in range, clipping changes
+    nothing."""
     if not -1 <= t_prev < t:
         raise ValueError(f"ddim_step: t_prev must be in [-1, t), got t={t!r}, t_prev={t_prev!r}")
     a = _at(abar, t, x_t)
