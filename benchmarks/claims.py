@@ -1078,7 +1078,7 @@ claim(
         "With the exact score, small-step Langevin keeps the split of its starts; at step 1 "
         "its chains cross by the step's bias, and MALA, without that bias, barely crosses"
     ),
-    cell="The chains fall into the mode nearest their start",
+    cell="So the chains fall into the mode nearest their",
     refs=(
         _modes("Langevin, exact score, step 0.02"),
         _modes("Langevin, exact score, step 1.0"),
