@@ -117,7 +117,7 @@ grid = torch.stack(torch.meshgrid(torch.linspace(-8, 8, 21), torch.linspace(-5, 
 field = data_score(grid)
 field = field / field.norm(dim=1, keepdim=True).clamp_min(1e-6)  # the direction only
 line = torch.linspace(-9, 9, 400)
-marginal = sum(w * torch.exp(-0.5 * ((line - m[0]) / STD) ** 2) / (STD * math.sqrt(2 * math.pi)) for w, m in zip(WEIGHTS, MEANS))
+marginal = dgm.densities.normal_mixture_log_prob(line, WEIGHTS, [m[0] for m in MEANS], [STD, STD]).exp()  # the first coordinate's density
 divide = math.log(WEIGHTS[0] / WEIGHTS[1]) / 8  # where the two pulls balance on the axis
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 axes[0].quiver(grid[:, 0], grid[:, 1], field[:, 0], field[:, 1], color="tab:blue", alpha=0.7)

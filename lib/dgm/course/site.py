@@ -191,10 +191,9 @@ def _landing(pages: dict[str, str]) -> str:
             f"<h1>{COURSE}</h1>",
             "<p>EM, wake-sleep, VAEs, GANs, the KL view of both, energy-based GANs with a "
             "mutual-information loss, MCMC, PixelCNN, and score-based and diffusion models: each "
-            "lecture a notebook that derives "
-            "the method, trains it for real and asks you to write its key pieces. Each page "
-            "below is a lecture's solution with its outputs; download the student notebook "
-            "to work through it yourself.</p>",
+            "lecture a notebook that derives the method, trains it for real and asks you to "
+            "write its key pieces. Each page below is a lecture's solution with its outputs; "
+            "download the student notebook to work through it yourself.</p>",
             "<h2>Lectures</h2>",
             markdown(table),
             "<h2>The likelihood table</h2>",
